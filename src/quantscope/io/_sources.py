@@ -1,0 +1,385 @@
+"""Open a microscope file as one :class:`SourceImage` per scene, pixels read lazily.
+
+TIFF files (plain, multipage, ImageJ hyperstack, OME-TIFF, BigTIFF) are read with tifffile
+directly; every other format goes through its bioio reader plugin, called by class so no plugin
+discovery runs. A source reads its pixels one plane (or a band of rows of a plane) at a time, so
+an image larger than memory streams through the writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import CorruptFile, InvalidInput, UnsupportedFormat
+from ._formats import Format, detect_format
+
+if TYPE_CHECKING:
+    from ome_types import OME
+
+__all__ = ["SourceImage", "open_sources"]
+
+# Series smaller than this are read whole into memory; larger ones are read band by band.
+_IN_MEMORY_BYTES = 256 * 2**20
+
+
+@dataclass
+class SourceImage:
+    """One scene of one file: a ``(t, c, z, y, x)`` array read plane by plane.
+
+    ``physical_size`` is ``(x, y, z)`` in µm, ``None`` where unknown.
+    """
+
+    path: Path
+    format: str
+    reader: str
+    scene: int
+    scene_name: str
+    shape: tuple[int, int, int, int, int]
+    dtype: np.dtype[Any]
+    channel_names: list[str]
+    physical_size: tuple[float | None, float | None, float | None] = (None, None, None)
+    ome_xml: str | None = None
+    ome_image_index: int = 0
+    note: str | None = None
+    _reader: Any = field(default=None, repr=False)
+    _ome: Any = field(default=None, repr=False)
+
+    def read_rows(self, t: int, c: int, z: int, y0: int, y1: int) -> np.ndarray:
+        """Rows ``y0:y1`` of plane ``(t, c, z)`` as a 2-D array."""
+        return np.asarray(self._reader(t, c, z, y0, y1))
+
+    def read_plane(self, t: int, c: int, z: int) -> np.ndarray:
+        """Whole plane ``(t, c, z)`` as a 2-D ``(y, x)`` array."""
+        return self.read_rows(t, c, z, 0, self.shape[3])
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    def ome(self) -> OME | None:
+        """The file's OME metadata (parsed on first use), or None if the file has none."""
+        if self._ome is None and self.ome_xml:
+            from ome_types import from_xml
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._ome = from_xml(self.ome_xml, validate=False)
+        return self._ome
+
+
+@contextlib.contextmanager
+def open_sources(path: str | os.PathLike[str]) -> Iterator[list[SourceImage]]:
+    """Open ``path`` and yield one :class:`SourceImage` per scene; files close on exit.
+
+    Raises
+    ------
+    NotFound, CorruptFile, UnsupportedFormat, InvalidInput
+        With the file named and the reason.
+    """
+    p = Path(path)
+    detected = detect_format(p)
+    with contextlib.ExitStack() as stack:
+        if detected.format.module == "tifffile":
+            sources = _open_tiff(p, detected.format, stack)
+        else:
+            sources = _open_bioio(p, detected.format, stack)
+        if not sources:
+            raise CorruptFile(f"{p}: the file holds no image")
+        for s in sources:
+            s.note = detected.note
+        yield sources
+
+
+# ---------------------------------------------------------------------------------------- TIFF
+
+_UNKNOWN_AXES = "IQERAPHLVMO"
+
+
+def _tiff_axis_plan(axes: str, shape: tuple[int, ...], where: Path) -> dict[str, int]:
+    """Map tifffile's axes onto T, C, Z, Y, X: returns {tifffile axis letter: role letter}."""
+    roles: dict[str, int] = {}
+    plan: dict[str, int] = {}
+    out: dict[str, int] = {}
+    for ax, n in zip(axes, shape, strict=True):
+        plan[ax] = n
+    mapping: dict[str, int] = {}
+    role_of: dict[str, str] = {}
+    for ax in axes:
+        if ax in "TCZYX":
+            role_of[ax] = ax
+    if "S" in plan:
+        if "C" in role_of and plan["S"] > 1 and plan["C"] > 1:
+            raise UnsupportedFormat(f"{where}: both channels and RGB samples ({axes}); not supported")
+        if "C" not in role_of or plan["C"] == 1:
+            if "C" in role_of:
+                role_of["C"] = "-"
+            role_of["S"] = "C"
+        else:
+            role_of["S"] = "-"
+    for ax in axes:
+        if ax in role_of:
+            continue
+        if plan[ax] == 1:
+            role_of[ax] = "-"
+        elif "Z" not in role_of.values():
+            role_of[ax] = "Z"
+        elif "T" not in role_of.values():
+            role_of[ax] = "T"
+        else:
+            raise UnsupportedFormat(f"{where}: cannot map TIFF axes {axes!r} {shape} onto TCZYX")
+    del roles, mapping, out
+    return {ax: "TCZYX-".index(role_of[ax]) for ax in axes}
+
+
+def _tiff_pixel_size(tf: Any, page: Any) -> tuple[float | None, float | None, float | None]:
+    """Physical (x, y, z) pixel size in µm from ImageJ metadata or resolution tags."""
+    ij = tf.imagej_metadata or {}
+    unit = str(ij.get("unit", "")).lower()
+    to_um = {"micron": 1.0, "um": 1.0, "µm": 1.0, "\\u00b5m": 1.0, "nm": 1e-3, "mm": 1e3, "cm": 1e4}
+    tags = page.tags
+    xres = tags.get("XResolution")
+    yres = tags.get("YResolution")
+    runit = tags.get("ResolutionUnit")
+    factor: float | None = None
+    if tf.is_imagej and unit in to_um:
+        factor = to_um[unit]
+    elif runit is not None and int(runit.value) == 3:  # centimeter
+        factor = 1e4
+    elif runit is not None and int(runit.value) == 2:  # inch; 72/96 dpi are "no calibration"
+        if xres is not None and xres.value[1] and xres.value[0] / xres.value[1] not in (72, 96, 300):
+            factor = 25400.0
+
+    def size(tag: Any) -> float | None:
+        if factor is None or tag is None:
+            return None
+        num, den = tag.value
+        return float(den) / float(num) * factor if num else None
+
+    z = ij.get("spacing") if tf.is_imagej and unit in to_um else None
+    return size(xres), size(yres), (float(z) * to_um[unit] if z else None)
+
+
+def _open_tiff(p: Path, fmt: Format, stack: contextlib.ExitStack) -> list[SourceImage]:
+    import tifffile
+
+    try:
+        tf = stack.enter_context(tifffile.TiffFile(p))
+        series = list(tf.series)
+        ome_xml = tf.ome_metadata if tf.is_ome else None
+    except (tifffile.TiffFileError, ValueError, OSError, struct_error()) as e:
+        raise CorruptFile(f"{p}: not a readable TIFF ({e})") from e
+    sources = []
+    for i, s in enumerate(series):
+        try:
+            axes, shape = s.axes, tuple(s.shape)
+            plan = _tiff_axis_plan(axes, shape, p)
+            dims = [1, 1, 1, 1, 1]
+            for ax, n in zip(axes, shape, strict=True):
+                r = plan[ax]
+                if r < 5:
+                    dims[r] *= n
+            if "Y" not in axes or "X" not in axes:
+                raise UnsupportedFormat(f"{p}: series {i} has axes {axes!r} without Y and X")
+            dtype = np.dtype(s.dtype)
+        except (ValueError, IndexError, KeyError) as e:
+            raise CorruptFile(f"{p}: series {i} is malformed ({e})") from e
+        reader = _TiffPlaneReader(p, s, axes, plan, tuple(dims), dtype)
+        names = [f"C{c}" for c in range(dims[1])]
+        phys = _tiff_pixel_size(tf, s.pages[0] if s.pages else tf.pages[0])
+        sources.append(
+            SourceImage(
+                path=p, format="ome-tiff" if ome_xml else "tiff", reader="tifffile", scene=i,
+                scene_name=s.name or f"Series {i}", shape=tuple(dims),  # type: ignore[arg-type]
+                dtype=dtype, channel_names=names, physical_size=phys, ome_xml=ome_xml,
+                ome_image_index=i, _reader=reader,
+            )
+        )
+    return sources
+
+
+def struct_error() -> type[Exception]:
+    import struct
+
+    return struct.error
+
+
+class _TiffPlaneReader:
+    """Reads (t, c, z, rows) from one tifffile series: whole into memory when small, else via
+    tifffile's zarr view, which decodes only the strips/tiles a band of rows touches."""
+
+    def __init__(self, path: Path, series: Any, axes: str, plan: dict[str, int],
+                 dims: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+        self.path, self.series, self.axes, self.plan, self.dims = path, series, axes, plan, dims
+        self.nbytes = int(np.prod(dims)) * dtype.itemsize
+        self._full: np.ndarray | None = None
+        self._zarr: Any = None
+
+    def _index(self, t: int, c: int, z: int, y0: int, y1: int) -> tuple[Any, ...]:
+        want = (t, c, z)
+        idx: list[Any] = []
+        for ax in self.axes:
+            r = self.plan[ax]
+            if ax == "Y":
+                idx.append(slice(y0, y1))
+            elif ax == "X":
+                idx.append(slice(None))
+            elif r == 5:
+                idx.append(0)
+            else:
+                idx.append(want[r])
+        return tuple(idx)
+
+    def __call__(self, t: int, c: int, z: int, y0: int, y1: int) -> np.ndarray:
+        import tifffile
+
+        idx = self._index(t, c, z, y0, y1)
+        try:
+            if self.nbytes <= _IN_MEMORY_BYTES:
+                if self._full is None:
+                    self._full = self.series.asarray()
+                out = self._full[idx]
+            else:
+                if self._zarr is None:
+                    import zarr
+
+                    store = self.series.aszarr(level=0)
+                    self._zarr = zarr.open_array(store, mode="r")
+                out = self._zarr[idx]
+        except (tifffile.TiffFileError, ValueError, OSError, IndexError, RuntimeError) as e:
+            raise CorruptFile(f"{self.path}: pixel data cannot be decoded ({e}); "
+                              "the file is truncated or damaged") from e
+        # Y comes before X in every TIFF axes string, so a 2-D result is already (y, x)
+        return np.asarray(out)
+
+
+# --------------------------------------------------------------------------------------- bioio
+
+_READER_CLASSES = {
+    "czi": "bioio_czi",
+    "nd2": "bioio_nd2",
+    "lif": "bioio_lif",
+    "dv": "bioio_dv",
+    "png": "bioio_imageio",
+    "jpeg": "bioio_imageio",
+    "bmp": "bioio_imageio",
+}
+
+
+def _open_bioio(p: Path, fmt: Format, stack: contextlib.ExitStack) -> list[SourceImage]:
+    import importlib
+
+    module = importlib.import_module(_READER_CLASSES[fmt.name])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reader = module.Reader(str(p))
+            scenes = list(reader.scenes)
+    except Exception as e:  # plugins raise many types for damaged files
+        raise CorruptFile(f"{p}: {fmt.description} cannot open the file ({type(e).__name__}: {e})") from e
+    if hasattr(reader, "close"):
+        stack.callback(reader.close)
+    ome_xml = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ome = reader.ome_metadata
+        ome_xml = ome.to_xml() if ome is not None else None
+    except Exception:  # many plugins do not implement OME conversion for every file
+        ome = None
+    sources = []
+    for i, name in enumerate(scenes):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                reader.set_scene(i)
+                order = reader.dims.order
+                samples = reader.dims.S if "S" in order else 1
+                if samples > 1:
+                    data = reader.get_image_dask_data("TCZYXS")
+                    if data.shape[1] != 1:
+                        raise UnsupportedFormat(f"{p}: scene {name}: both channels and RGB samples")
+                    data = data[:, 0].transpose(0, 4, 1, 2, 3)
+                else:
+                    data = reader.get_image_dask_data("TCZYX")
+                pps = reader.physical_pixel_sizes
+                names = [str(n) for n in (reader.channel_names or [])]
+        except UnsupportedFormat:
+            raise
+        except Exception as e:
+            raise CorruptFile(f"{p}: scene {name!r} cannot be read ({type(e).__name__}: {e})") from e
+        shape = tuple(int(n) for n in data.shape)
+        if len(names) != shape[1] or samples > 1:
+            names = ["R", "G", "B", "A"][: shape[1]] if samples > 1 else [f"C{c}" for c in range(shape[1])]
+
+        read = _DaskPlaneReader(p, str(name), i, data)
+
+        def um(v: Any) -> float | None:
+            return float(v) if v is not None and np.isfinite(v) and v > 0 else None
+
+        sources.append(
+            SourceImage(
+                path=p, format=fmt.name, reader=module.__name__, scene=i, scene_name=str(name),
+                shape=shape, dtype=np.dtype(data.dtype), channel_names=names,  # type: ignore[arg-type]
+                physical_size=(um(pps.X), um(pps.Y), um(pps.Z)), ome_xml=ome_xml,
+                ome_image_index=i, _reader=read, _ome=ome,
+            )
+        )
+    if not sources:
+        raise InvalidInput(f"{p}: the file holds no scenes")
+    return sources
+
+
+class _DaskPlaneReader:
+    """Reads (t, c, z, rows) from a reader plugin's dask array. Some plugins fix other frame
+    axes than (y, x) (Leica xz scans fix (z, x)); for those the (t, c) volume is read once and
+    planes are cut from it."""
+
+    def __init__(self, path: Path, scene: str, scene_index: int, data: Any) -> None:
+        self.path, self.scene, self.scene_index, self.data = path, scene, scene_index, data
+        self._volume: tuple[tuple[int, int], np.ndarray] | None = None
+
+    def __call__(self, t: int, c: int, z: int, y0: int, y1: int) -> np.ndarray:
+        try:
+            if self._volume is None:
+                try:
+                    return np.asarray(self.data[t, c, z, y0:y1, :].compute(scheduler="synchronous"))
+                except ValueError:
+                    pass  # plane selection not possible with this plugin: fall back to volumes
+            if self._volume is None or self._volume[0] != (t, c):
+                try:
+                    vol = np.asarray(self.data[t, c].compute(scheduler="synchronous"))
+                except ValueError:
+                    if self.path.suffix.lower() != ".lif":
+                        raise
+                    vol = _liffile_volume(self.path, self.scene_index, t, c)
+                self._volume = ((t, c), vol)
+            return self._volume[1][z, y0:y1, :]
+        except Exception as e:
+            raise CorruptFile(
+                f"{self.path}: scene {self.scene!r}: pixel data cannot be decoded ({e})"
+            ) from e
+
+
+def _liffile_volume(path: Path, index: int, t: int, c: int) -> np.ndarray:
+    """(z, y, x) volume of one LIF image read with liffile itself. bioio-lif cannot read images
+    whose frame is not (y, x), such as Leica xz and xzt line scans."""
+    import liffile
+
+    with liffile.LifFile(path) as lf:
+        im = lf.images[index]
+        data = np.asarray(im.asarray())
+        dims = list(im.dims)
+    for ax in "TCZYX":
+        if ax not in dims:
+            data = data[np.newaxis]
+            dims.insert(0, ax)
+    data = data.transpose([dims.index(ax) for ax in "TCZYX"])
+    return data[t, c]
