@@ -1,0 +1,423 @@
+"""A repository: a folder with ``quantscope.toml``, a catalog database and the OME-Zarr store."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tomllib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ..errors import CatalogError, ConcurrentAccess, NotARepository, NotFound, RepositoryError
+from ..model import Acquisition, Channel, Image, Instrument, Objective, PlatePosition, SourceFile
+from . import _schema as S
+
+__all__ = ["CONFIG_NAME", "SCHEMA_HEAD", "ImageRegistration", "Repository"]
+
+CONFIG_NAME = "quantscope.toml"
+SCHEMA_HEAD = "0001"  # the newest migration; a test keeps it equal to alembic's head
+_LOCK_NAME = ".quantscope.lock"
+
+
+@dataclass(frozen=True)
+class ImageRegistration:
+    """Everything recorded about one newly stored image, written in one transaction."""
+
+    image: Image
+    source_formats: dict[str, str]  # sha256 -> format name
+    manifest: Sequence[tuple[str, int, str]]  # (path relative to repo root, size, sha256)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Repository:
+    """Handle on a repository folder: its settings, catalog and store.
+
+    Use :meth:`init` to create one and :meth:`open` to open an existing one.
+    """
+
+    def __init__(self, root: Path, catalog_url: str, engine: Engine) -> None:
+        self.root = root
+        self.catalog_url = catalog_url
+        self.engine = engine
+
+    # ------------------------------------------------------------------ create / open
+    @classmethod
+    def init(cls, root: str | os.PathLike[str], catalog_url: str | None = None) -> Repository:
+        """Create a repository at ``root`` (an empty or missing folder).
+
+        ``catalog_url`` is an SQLAlchemy URL; by default an SQLite file ``catalog.sqlite`` in
+        the folder. A PostgreSQL URL (``postgresql+psycopg://user@host/db``) works the same.
+        """
+        root = Path(root).absolute()
+        if (root / CONFIG_NAME).exists():
+            raise RepositoryError(f"{root}: already a quantscope repository ({CONFIG_NAME} exists)")
+        if root.exists() and not root.is_dir():
+            raise RepositoryError(f"{root}: exists and is not a folder")
+        root.mkdir(parents=True, exist_ok=True)
+        url = catalog_url or "sqlite:///catalog.sqlite"
+        for sub in ("images", "plates", "tables"):
+            (root / sub).mkdir(exist_ok=True)
+        repo = cls(root, url, cls._engine(root, url))
+        repo.migrate()
+        cfg = (
+            "# quantscope repository settings\n"
+            "[repository]\nformat = 1\n\n"
+            f"[catalog]\n# SQLAlchemy URL; sqlite paths are relative to this folder\nurl = {_toml_str(url)}\n\n"
+            "[store]\n# where the OME-Zarr data live (a folder relative to this one)\nurl = \".\"\n"
+        )
+        tmp = root / f".{CONFIG_NAME}.tmp"
+        tmp.write_text(cfg, encoding="utf-8")
+        os.replace(tmp, root / CONFIG_NAME)
+        return repo
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str]) -> Repository:
+        """Open an existing repository, bringing its catalog schema up to date if needed."""
+        root = Path(root).absolute()
+        cfg_path = root / CONFIG_NAME
+        if not cfg_path.is_file():
+            raise NotARepository(
+                f"{root}: not a quantscope repository (no {CONFIG_NAME}); "
+                f"create one with `quantscope init {root}`"
+            )
+        try:
+            cfg = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+            url = str(cfg["catalog"]["url"])
+        except (tomllib.TOMLDecodeError, KeyError, TypeError) as e:
+            raise RepositoryError(f"{cfg_path}: invalid settings ({e})") from e
+        repo = cls(root, url, cls._engine(root, url))
+        if repo._schema_version() != SCHEMA_HEAD:
+            repo.migrate()
+        return repo
+
+    @staticmethod
+    def _engine(root: Path, url: str) -> Engine:
+        u = sa.engine.make_url(url)
+        try:
+            if u.get_backend_name() == "sqlite":
+                db = u.database or ""
+                if db and db != ":memory:" and not os.path.isabs(db):
+                    u = u.set(database=str(root / db))
+                eng = sa.create_engine(u, connect_args={"timeout": 30})
+                sa.event.listen(eng, "connect", _sqlite_pragmas)
+                return eng
+            return sa.create_engine(u, pool_pre_ping=True)
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as e:
+            raise CatalogError(f"catalog URL {url!r} cannot be used: {e}") from e
+
+    def _schema_version(self) -> str | None:
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        except sa.exc.OperationalError as e:
+            if "no such table" in str(e) or "does not exist" in str(e):
+                return None
+            raise CatalogError(f"{self.root}: catalog {self._safe_url()} cannot be opened: {e.orig}") from e
+        except sa.exc.ProgrammingError:
+            return None
+
+    def _safe_url(self) -> str:
+        return sa.engine.make_url(self.catalog_url).render_as_string(hide_password=True)
+
+    def migrate(self) -> None:
+        """Apply every pending alembic migration to the catalog."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except sa.exc.SQLAlchemyError as e:
+            raise CatalogError(f"catalog {self._safe_url()} cannot be migrated: {e}") from e
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ locking
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Hold the repository's write lock; a second writer gets :class:`ConcurrentAccess`."""
+        import fcntl
+
+        path = self.root / _LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                raise ConcurrentAccess(
+                    f"{self.root}: another quantscope process (pid {holder}) is writing to this "
+                    "repository; wait for it to finish and run again"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    # ------------------------------------------------------------------ writes
+    def register(self, reg: ImageRegistration) -> None:
+        """Record a stored image, its channels, sources and file manifest in one transaction."""
+        img = reg.image
+        now = _utcnow()
+        try:
+            with self.engine.begin() as conn:
+                plate_id = None
+                if img.position is not None:
+                    plate_id = self._plate_id(conn, img.position.plate, now)
+                acq = img.acquisition
+                inst = acq.instrument or Instrument()
+                obj = acq.objective or Objective()
+                pos = img.position
+                conn.execute(S.images.insert().values(
+                    id=img.id, name=img.name, plate_id=plate_id,
+                    plate_row=pos.row if pos else None, plate_column=pos.column if pos else None,
+                    field=pos.field if pos else None, well=pos.well if pos else None,
+                    size_t=img.shape[0], size_c=img.shape[1], size_z=img.shape[2],
+                    size_y=img.shape[3], size_x=img.shape[4], dtype=img.dtype,
+                    physical_size_x_um=img.physical_size_x_um, physical_size_y_um=img.physical_size_y_um,
+                    physical_size_z_um=img.physical_size_z_um, time_increment_s=acq.time_increment_s,
+                    acquired_at=acq.acquired_at, instrument_manufacturer=inst.manufacturer,
+                    instrument_model=inst.model, microscope_type=inst.microscope_type,
+                    objective_manufacturer=obj.manufacturer, objective_model=obj.model,
+                    objective_magnification=obj.nominal_magnification, objective_na=obj.lens_na,
+                    objective_immersion=obj.immersion, store_path=img.store_path, levels=img.levels,
+                    bytes_stored=img.bytes_stored, created_at=now,
+                ))
+                if img.channels:
+                    conn.execute(S.channels.insert(), [
+                        {"image_id": img.id, "idx": ch.index, "name": ch.name, "color": ch.color,
+                         "excitation_wavelength_nm": ch.excitation_wavelength_nm,
+                         "emission_wavelength_nm": ch.emission_wavelength_nm,
+                         "exposure_time_s": ch.exposure_time_s, "fluor": ch.fluor}
+                        for ch in img.channels
+                    ])
+                for src in img.sources:
+                    file_id = conn.execute(
+                        sa.select(S.source_files.c.id).where(S.source_files.c.sha256 == src.sha256)
+                    ).scalar()
+                    if file_id is None:
+                        file_id = conn.execute(S.source_files.insert().values(
+                            sha256=src.sha256, size=src.size, path=src.path,
+                            format=reg.source_formats.get(src.sha256, "unknown"), reader=src.reader,
+                            ingested_at=now,
+                        )).inserted_primary_key[0]
+                    conn.execute(S.image_sources.insert().values(
+                        image_id=img.id, file_id=file_id, scene=src.scene,
+                        channel_offset=src.channel_offset,
+                    ))
+                if reg.manifest:
+                    conn.execute(S.stored_files.insert(), [
+                        {"image_id": img.id, "path": p, "size": n, "sha256": h}
+                        for p, n, h in reg.manifest
+                    ])
+        except sa.exc.IntegrityError as e:
+            raise CatalogError(f"image {img.name!r} cannot be registered: {e.orig}") from e
+
+    def _plate_id(self, conn: Connection, name: str, now: datetime) -> int:
+        pid = conn.execute(sa.select(S.plates.c.id).where(S.plates.c.name == name)).scalar()
+        if pid is None:
+            pid = conn.execute(S.plates.insert().values(
+                name=name, store_path=f"plates/{plate_folder(name)}", created_at=now,
+            )).inserted_primary_key[0]
+        return int(pid)
+
+    def delete_image(self, image_id: str) -> None:
+        """Remove an image from the catalog (its files are removed by the caller)."""
+        with self.engine.begin() as conn:
+            conn.execute(S.images.delete().where(S.images.c.id == image_id))
+            conn.execute(S.source_files.delete().where(
+                ~S.source_files.c.id.in_(sa.select(S.image_sources.c.file_id))
+            ))
+
+    # ------------------------------------------------------------------ reads
+    def known_sources(self, sha256s: Sequence[str]) -> dict[str, list[str]]:
+        """For each SHA-256 already ingested: the ids of images made from it."""
+        out: dict[str, list[str]] = {}
+        if not sha256s:
+            return out
+        q = (
+            sa.select(S.source_files.c.sha256, S.image_sources.c.image_id)
+            .join(S.image_sources, S.image_sources.c.file_id == S.source_files.c.id)
+            .where(S.source_files.c.sha256.in_(list(set(sha256s))))
+        )
+        with self.engine.connect() as conn:
+            for sha, image_id in conn.execute(q):
+                out.setdefault(sha, []).append(image_id)
+        return out
+
+    def image_at(self, plate: str, row: int, column: int, field: int) -> str | None:
+        """Id of the image at a plate position, if any."""
+        q = (
+            sa.select(S.images.c.id)
+            .join(S.plates, S.plates.c.id == S.images.c.plate_id)
+            .where(S.plates.c.name == plate, S.images.c.plate_row == row,
+                   S.images.c.plate_column == column, S.images.c.field == field)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar()
+
+    def images(self, ids: Sequence[str] | None = None) -> list[Image]:
+        """Every image (or those with the given ids), ordered by plate position then name."""
+        i, p = S.images, S.plates
+        q = sa.select(i, p.c.name.label("plate_name")).select_from(i.outerjoin(p, p.c.id == i.c.plate_id))
+        if ids is not None:
+            q = q.where(i.c.id.in_(list(ids)))
+        q = q.order_by(p.c.name, i.c.plate_row, i.c.plate_column, i.c.field, i.c.name, i.c.id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+            wanted = [r["id"] for r in rows]
+            chans: dict[str, list[Channel]] = {}
+            srcs: dict[str, list[SourceFile]] = {}
+            if wanted:
+                cq = sa.select(S.channels).order_by(S.channels.c.image_id, S.channels.c.idx)
+                sq = (
+                    sa.select(S.image_sources, S.source_files)
+                    .join(S.source_files, S.source_files.c.id == S.image_sources.c.file_id)
+                    .order_by(S.image_sources.c.image_id, S.image_sources.c.channel_offset)
+                )
+                if ids is not None:
+                    cq = cq.where(S.channels.c.image_id.in_(wanted))
+                    sq = sq.where(S.image_sources.c.image_id.in_(wanted))
+                for c in conn.execute(cq).mappings():
+                    chans.setdefault(c["image_id"], []).append(Channel(
+                        index=c["idx"], name=c["name"], color=c["color"],
+                        excitation_wavelength_nm=c["excitation_wavelength_nm"],
+                        emission_wavelength_nm=c["emission_wavelength_nm"],
+                        exposure_time_s=c["exposure_time_s"], fluor=c["fluor"],
+                    ))
+                for s in conn.execute(sq).mappings():
+                    srcs.setdefault(s["image_id"], []).append(SourceFile(
+                        path=s["path"], size=s["size"], sha256=s["sha256"], reader=s["reader"],
+                        scene=s["scene"], channel_offset=s["channel_offset"],
+                    ))
+        return [_image_from_row(r, chans.get(r["id"], []), srcs.get(r["id"], [])) for r in rows]
+
+    def image(self, image_id: str) -> Image:
+        """One image by id (a unique prefix of at least 4 characters also works)."""
+        found = self.images([image_id])
+        if not found and len(image_id) >= 4:
+            with self.engine.connect() as conn:
+                ids = conn.execute(
+                    sa.select(S.images.c.id).where(S.images.c.id.like(image_id.replace("%", "") + "%")).limit(2)
+                ).scalars().all()
+            if len(ids) == 1:
+                found = self.images(ids)
+        if not found:
+            raise NotFound(f"{self.root}: no image with id {image_id!r} (see `quantscope ls`)")
+        return found[0]
+
+    def stored_files(self, image_id: str | None = None) -> list[tuple[str, str, int, str]]:
+        """(image id, path relative to the repository, size, SHA-256) of stored files."""
+        q = sa.select(S.stored_files.c.image_id, S.stored_files.c.path, S.stored_files.c.size,
+                      S.stored_files.c.sha256)
+        if image_id is not None:
+            q = q.where(S.stored_files.c.image_id == image_id)
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(q.order_by(S.stored_files.c.path))]  # type: ignore[misc]
+
+    def plates(self) -> list[dict[str, Any]]:
+        """Plates with their wells: name, store path, and (row, column, field, image id) rows."""
+        with self.engine.connect() as conn:
+            plates = conn.execute(sa.select(S.plates).order_by(S.plates.c.name)).mappings().all()
+            out = []
+            for p in plates:
+                fields = conn.execute(
+                    sa.select(S.images.c.plate_row, S.images.c.plate_column, S.images.c.field,
+                              S.images.c.id)
+                    .where(S.images.c.plate_id == p["id"])
+                    .order_by(S.images.c.plate_row, S.images.c.plate_column, S.images.c.field)
+                ).all()
+                out.append({"name": p["name"], "store_path": p["store_path"],
+                            "fields": [tuple(f) for f in fields]})
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Counts: images, channels, plates, wells, source files and bytes."""
+        with self.engine.connect() as conn:
+            def one(q: Any) -> int:
+                return int(conn.execute(q).scalar() or 0)
+
+            return {
+                "images": one(sa.select(sa.func.count()).select_from(S.images)),
+                "channels": one(sa.select(sa.func.count()).select_from(S.channels)),
+                "plates": one(sa.select(sa.func.count()).select_from(S.plates)),
+                "wells": one(sa.select(sa.func.count()).select_from(
+                    sa.select(S.images.c.plate_id, S.images.c.well).where(S.images.c.plate_id.is_not(None))
+                    .distinct().subquery())),
+                "source_files": one(sa.select(sa.func.count()).select_from(S.source_files)),
+                "source_bytes": one(sa.select(sa.func.sum(S.source_files.c.size))),
+                "stored_bytes": one(sa.select(sa.func.sum(S.images.c.bytes_stored))),
+                "pixel_bytes": one(sa.select(sa.func.sum(
+                    S.images.c.size_t * S.images.c.size_c * S.images.c.size_z * S.images.c.size_y
+                    * S.images.c.size_x))),
+                "root": str(self.root),
+                "catalog": self._safe_url(),
+            }
+
+
+def plate_folder(name: str) -> str:
+    """Folder name of a plate's OME-Zarr inside ``plates/``."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip(".") or "plate"
+    return f"{safe}.ome.zarr"
+
+
+def _image_from_row(r: Any, chans: list[Channel], srcs: list[SourceFile]) -> Image:
+    inst = Instrument(manufacturer=r["instrument_manufacturer"], model=r["instrument_model"],
+                      microscope_type=r["microscope_type"])
+    obj = Objective(manufacturer=r["objective_manufacturer"], model=r["objective_model"],
+                    nominal_magnification=r["objective_magnification"], lens_na=r["objective_na"],
+                    immersion=r["objective_immersion"])
+    pos = None
+    if r["plate_name"] is not None:
+        pos = PlatePosition(plate=r["plate_name"], row=r["plate_row"], column=r["plate_column"],
+                            field=r["field"])
+    return Image(
+        id=r["id"], name=r["name"],
+        shape=(r["size_t"], r["size_c"], r["size_z"], r["size_y"], r["size_x"]), dtype=r["dtype"],
+        physical_size_x_um=r["physical_size_x_um"], physical_size_y_um=r["physical_size_y_um"],
+        physical_size_z_um=r["physical_size_z_um"], channels=tuple(chans),
+        acquisition=Acquisition(
+            acquired_at=r["acquired_at"],
+            instrument=inst if any(v is not None for v in inst.model_dump().values()) else None,
+            objective=obj if any(v is not None for v in obj.model_dump().values()) else None,
+            time_increment_s=r["time_increment_s"],
+        ),
+        position=pos, sources=tuple(srcs), store_path=r["store_path"], levels=r["levels"],
+        bytes_stored=r["bytes_stored"], created_at=r["created_at"],
+    )

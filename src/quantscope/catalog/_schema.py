@@ -1,0 +1,129 @@
+"""The catalog schema (SQLAlchemy Core). Alembic migrations in ``migrations/`` create it; a test
+checks that the migrations and this module describe the same schema."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "channels",
+    "image_sources",
+    "images",
+    "metadata",
+    "plates",
+    "source_files",
+    "stored_files",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+plates = Table(
+    "plates",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("store_path", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+images = Table(
+    "images",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("plate_id", Integer, ForeignKey("plates.id", ondelete="RESTRICT"), nullable=True),
+    Column("plate_row", Integer, nullable=True),
+    Column("plate_column", Integer, nullable=True),
+    Column("field", Integer, nullable=True),
+    Column("well", String(8), nullable=True),
+    Column("size_t", Integer, nullable=False),
+    Column("size_c", Integer, nullable=False),
+    Column("size_z", Integer, nullable=False),
+    Column("size_y", Integer, nullable=False),
+    Column("size_x", Integer, nullable=False),
+    Column("dtype", String(16), nullable=False),
+    Column("physical_size_x_um", Float, nullable=True),
+    Column("physical_size_y_um", Float, nullable=True),
+    Column("physical_size_z_um", Float, nullable=True),
+    Column("time_increment_s", Float, nullable=True),
+    Column("acquired_at", DateTime(timezone=True), nullable=True),
+    Column("instrument_manufacturer", Text, nullable=True),
+    Column("instrument_model", Text, nullable=True),
+    Column("microscope_type", String(64), nullable=True),
+    Column("objective_manufacturer", Text, nullable=True),
+    Column("objective_model", Text, nullable=True),
+    Column("objective_magnification", Float, nullable=True),
+    Column("objective_na", Float, nullable=True),
+    Column("objective_immersion", String(64), nullable=True),
+    Column("store_path", Text, nullable=False),
+    Column("levels", Integer, nullable=False),
+    Column("bytes_stored", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("plate_id", "plate_row", "plate_column", "field"),
+    Index(None, "well"),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("image_id", String(32), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("color", String(6), nullable=True),
+    Column("excitation_wavelength_nm", Float, nullable=True),
+    Column("emission_wavelength_nm", Float, nullable=True),
+    Column("exposure_time_s", Float, nullable=True),
+    Column("fluor", Text, nullable=True),
+    Index(None, "name"),
+)
+
+source_files = Table(
+    "source_files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("size", BigInteger, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("reader", String(64), nullable=False),
+    Column("ingested_at", DateTime(timezone=True), nullable=False),
+)
+
+image_sources = Table(
+    "image_sources",
+    metadata,
+    Column("image_id", String(32), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("file_id", Integer, ForeignKey("source_files.id", ondelete="RESTRICT"), primary_key=True),
+    Column("scene", Integer, primary_key=True),
+    Column("channel_offset", Integer, nullable=False),
+    Index(None, "file_id"),
+)
+
+stored_files = Table(
+    "stored_files",
+    metadata,
+    Column("image_id", String(32), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+)

@@ -1,0 +1,606 @@
+"""Ingest: files and folders -> OME-Zarr images registered in the catalog.
+
+One image is written under a temporary name, renamed into place, then registered in one catalog
+transaction, so a process killed at any moment leaves the repository valid; leftovers of a killed
+run are removed when the next ingest starts, and re-running completes the work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..catalog import ImageRegistration, Repository, plate_folder
+from ..errors import InvalidInput, NotFound, QuantscopeError
+from ..io import ChannelDisplay, ImageSpec, SourceImage, open_sources, write_image, write_plate_groups
+from ..io._formats import NON_IMAGE_SUFFIXES
+from ..metadata import ImageMetadata, from_ome, image_to_ome_xml
+from ..model import Acquisition, Channel, Image, PlatePosition, SourceFile
+from ._naming import NamePattern
+
+__all__ = ["IngestIssue", "IngestReport", "Progress", "clean_leftovers", "collect_files", "ingest"]
+
+# Images larger than this are written one at a time with their chunks encoded in parallel.
+_LARGE_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class IngestIssue:
+    """A file that was skipped, failed, or read with a remark."""
+
+    path: str
+    message: str
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did."""
+
+    added: list[Image] = field(default_factory=list)
+    skipped: list[IngestIssue] = field(default_factory=list)
+    failed: list[IngestIssue] = field(default_factory=list)
+    notes: list[IngestIssue] = field(default_factory=list)
+    cleaned: list[str] = field(default_factory=list)
+    files: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+Progress = Callable[[str, int, int, str], None]
+"""``progress(phase, done_bytes, total_bytes, current_name)``; phase is "scan" or "write"."""
+
+
+# ------------------------------------------------------------------------------ collecting
+def collect_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[IngestIssue]]:
+    """Expand files and folders (recursively) into candidate image files.
+
+    Hidden files and documentation/sidecar files (``.md``, ``.csv``, ``.json``…) inside folders
+    are skipped; a file named explicitly is always tried. Missing paths and folders without any
+    candidate file are reported as failures.
+    """
+    out: list[Path] = []
+    failed: list[IngestIssue] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            failed.append(IngestIssue(str(p), "no such file or folder"))
+            continue
+        if p.is_dir():
+            found = []
+            for dirpath, dirnames, filenames in os.walk(p):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                if any(dirpath.endswith(s) for s in (".zarr",)):
+                    dirnames[:] = []
+                    continue
+                for fn in sorted(filenames):
+                    if fn.startswith(".") or Path(fn).suffix.lower() in NON_IMAGE_SUFFIXES:
+                        continue
+                    found.append(Path(dirpath) / fn)
+            if not found:
+                failed.append(IngestIssue(str(p), "folder holds no image files"))
+            for f in found:
+                if f.resolve() not in seen:
+                    seen.add(f.resolve())
+                    out.append(f)
+        elif p.resolve() not in seen:
+            seen.add(p.resolve())
+            out.append(p)
+    return out, failed
+
+
+# ------------------------------------------------------------------------------ scanning
+@dataclass
+class _Scene:
+    index: int
+    name: str
+    shape: tuple[int, int, int, int, int]
+    dtype: str
+    channel_names: list[str]
+    physical_size: tuple[float | None, float | None, float | None]
+    meta: ImageMetadata
+    has_ome: bool
+
+
+@dataclass
+class _Scanned:
+    path: Path
+    sha256: str
+    size: int
+    format: str
+    reader: str
+    scenes: list[_Scene]
+    ome_xml: str | None
+    note: str | None
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _scan(path: Path) -> _Scanned:
+    try:
+        size = path.stat().st_size
+        sha = _sha256(path)
+    except PermissionError as e:
+        raise InvalidInput(f"{path}: cannot be read (permission denied)") from e
+    except OSError as e:
+        raise InvalidInput(f"{path}: cannot be read ({e.strerror or e})") from e
+    with open_sources(path) as sources:
+        scenes = []
+        for s in sources:
+            ome = s.ome() if s.ome_xml else None
+            meta = from_ome(ome, s.ome_image_index) if ome is not None else ImageMetadata()
+            scenes.append(_Scene(
+                s.scene, s.scene_name, s.shape, s.dtype.name, list(s.channel_names),
+                s.physical_size, meta, ome is not None,
+            ))
+        first: SourceImage = sources[0]
+        return _Scanned(path, sha, size, first.format, first.reader, scenes, first.ome_xml, first.note)
+
+
+# ------------------------------------------------------------------------------ planning
+@dataclass
+class _Part:
+    scanned: _Scanned
+    scene: _Scene
+    channel_token: str | None = None
+
+
+@dataclass
+class _Job:
+    name: str
+    parts: list[_Part]
+    position: PlatePosition | None
+
+    @property
+    def shas(self) -> list[str]:
+        return [p.scanned.sha256 for p in self.parts]
+
+    @property
+    def image_id(self) -> str:
+        key = "|".join(sorted(f"{p.scanned.sha256}:{p.scene.index}" for p in self.parts))
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(np.prod(p.scene.shape)) * np.dtype(p.scene.dtype).itemsize for p in self.parts)
+
+    @property
+    def label(self) -> str:
+        return ", ".join(str(p.scanned.path) for p in self.parts)
+
+
+def _natural(token: str | None) -> tuple[int, Any]:
+    if token is None:
+        return (0, "")
+    return (0, int(token)) if token.isdigit() else (1, token)
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for ext in (".ome.tiff", ".ome.tif"):
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return path.stem
+
+
+def _plan(scanned: list[_Scanned], pattern: NamePattern) -> tuple[list[_Job], list[IngestIssue]]:
+    jobs: list[_Job] = []
+    failed: list[IngestIssue] = []
+    groups: dict[tuple[str, int, int, int], list[_Part]] = {}
+    for sc in scanned:
+        parsed = pattern.parse(sc.path.name) if len(sc.scenes) == 1 else None
+        for scene in sc.scenes:
+            pos = scene.meta.position
+            token = None
+            if pos is None and parsed is not None:
+                pos = PlatePosition(plate=parsed.plate, row=parsed.row, column=parsed.column,
+                                    field=parsed.field)
+                token = parsed.channel
+            if pos is None:
+                name = _stem(sc.path) if len(sc.scenes) == 1 else f"{_stem(sc.path)} [{scene.name}]"
+                jobs.append(_Job(name, [_Part(sc, scene)], None))
+            else:
+                key = (pos.plate, pos.row, pos.column, pos.field)
+                groups.setdefault(key, []).append(_Part(sc, scene, token))
+    for (plate, row, col, fld), parts in groups.items():
+        pos = PlatePosition(plate=plate, row=row, column=col, field=fld)
+        parts.sort(key=lambda p: (_natural(p.channel_token), str(p.scanned.path)))
+        tokens = [p.channel_token for p in parts]
+        if len(parts) > 1 and len(set(tokens)) != len(tokens):
+            failed.append(IngestIssue(
+                ", ".join(str(p.scanned.path) for p in parts),
+                f"{len(parts)} files claim plate {plate!r} well {pos.well} field {fld + 1} "
+                f"with the same channel ({tokens}); give a --pattern with {{channel}}",
+            ))
+            continue
+        ref = parts[0].scene
+        bad = [p for p in parts if (p.scene.shape[0], *p.scene.shape[2:]) != (ref.shape[0], *ref.shape[2:])
+               or p.scene.dtype != ref.dtype]
+        if bad:
+            failed.append(IngestIssue(
+                str(bad[0].scanned.path),
+                f"channel files of plate {plate!r} well {pos.well} field {fld + 1} differ in shape or "
+                f"dtype ({bad[0].scene.shape} {bad[0].scene.dtype} vs {ref.shape} {ref.dtype}); "
+                "they cannot be merged into one image",
+            ))
+            continue
+        jobs.append(_Job(f"{plate}_{pos.well}_s{fld + 1}", parts, pos))
+    return jobs, failed
+
+
+# ------------------------------------------------------------------------------ channels
+_COLORS = [
+    (re.compile(r"dapi|hoechst|dna|405|blue|nuc", re.I), "0000FF"),
+    (re.compile(r"gfp|fitc|488|alexa ?488|green|fam", re.I), "00FF00"),
+    (re.compile(r"rfp|mcherry|cy3|tritc|561|568|594|red|texas", re.I), "FF0000"),
+    (re.compile(r"cy5|647|far.?red|640", re.I), "FF00FF"),
+]
+_PALETTE = ["0000FF", "00FF00", "FF0000", "FF00FF", "00FFFF", "FFFF00", "FFFFFF"]
+
+
+def _default_color(name: str, index: int, n: int) -> str:
+    for rx, color in _COLORS:
+        if rx.search(name):
+            return color
+    return "FFFFFF" if n == 1 else _PALETTE[index % len(_PALETTE)]
+
+
+def _channels(job: _Job) -> list[Channel]:
+    out: list[Channel] = []
+    total = sum(p.scene.shape[1] for p in job.parts)
+    for part in job.parts:
+        n = part.scene.shape[1]
+        meta_ch = part.scene.meta.channels if len(part.scene.meta.channels) == n else []
+        for k in range(n):
+            idx = len(out)
+            if meta_ch:
+                ch = meta_ch[k]
+                name = ch.name
+            else:
+                ch = None
+                name = part.scene.channel_names[k] if k < len(part.scene.channel_names) else f"C{k}"
+                if part.channel_token is not None and n == 1 and re.fullmatch(r"C\d+", name):
+                    name = f"w{part.channel_token}" if part.channel_token.isdigit() else part.channel_token
+            color = ch.color if ch is not None and ch.color not in (None, "FFFFFF") else None
+            out.append(Channel(
+                index=idx, name=name, color=color or _default_color(name, idx, total),
+                excitation_wavelength_nm=ch.excitation_wavelength_nm if ch else None,
+                emission_wavelength_nm=ch.emission_wavelength_nm if ch else None,
+                exposure_time_s=ch.exposure_time_s if ch else None,
+                fluor=ch.fluor if ch else None,
+            ))
+    if len({c.name for c in out}) != len(out):  # keep channel names unique within an image
+        out = [c.model_copy(update={"name": f"{c.name} ({c.index})"}) for c in out]
+    return out
+
+
+# ------------------------------------------------------------------------------ writing
+def _store_path(job: _Job) -> str:
+    if job.position is None:
+        return f"images/{job.image_id}.ome.zarr"
+    p = job.position
+    return f"plates/{plate_folder(p.plate)}/{p.row_name}/{p.column_name}/{p.field}"
+
+
+def _write_job(root: Path, job: _Job, chunk_pool: Executor | None) -> ImageRegistration:
+    first = job.parts[0].scene
+    t, _, z, y, x = first.shape
+    c = sum(p.scene.shape[1] for p in job.parts)
+    meta = first.meta
+    phys = tuple(m if m is not None else s for m, s in zip(meta.physical_size, first.physical_size, strict=True))
+    channels = _channels(job)
+    image = Image(
+        id=job.image_id, name=job.name, shape=(t, c, z, y, x), dtype=first.dtype,
+        physical_size_x_um=phys[0], physical_size_y_um=phys[1], physical_size_z_um=phys[2],
+        channels=tuple(channels), acquisition=meta.acquisition, position=job.position,
+        sources=tuple(
+            SourceFile(path=str(p.scanned.path.absolute()), size=p.scanned.size, sha256=p.scanned.sha256,
+                       reader=p.scanned.reader, scene=p.scene.index,
+                       channel_offset=sum(q.scene.shape[1] for q in job.parts[:i]))
+            for i, p in enumerate(job.parts)
+        ),
+        store_path=_store_path(job),
+    )
+    ome_xml = job.parts[0].scanned.ome_xml if len(job.parts) == 1 else None
+    if ome_xml is None:
+        ome_xml = image_to_ome_xml(image)
+    spec = ImageSpec(
+        shape=image.shape, dtype=image.dtype, name=image.name,
+        physical_size=(image.physical_size_x_um, image.physical_size_y_um, image.physical_size_z_um),
+        time_increment_s=image.acquisition.time_increment_s,
+        channels=tuple(ChannelDisplay(ch.name, ch.color or "FFFFFF") for ch in channels),
+    )
+    dest = root / image.store_path
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        sources: list[tuple[int, SourceImage]] = []
+        offset = 0
+        for part in job.parts:
+            opened = stack.enter_context(open_sources(part.scanned.path))
+            sources.append((offset, opened[part.scene.index]))
+            offset += part.scene.shape[1]
+
+        def read_rows(t: int, c: int, z: int, y0: int, y1: int) -> np.ndarray:
+            for off, src in reversed(sources):
+                if c >= off:
+                    return src.read_rows(t, c - off, z, y0, y1)
+            raise IndexError(c)  # pragma: no cover
+
+        result = write_image(dest, read_rows, spec, ome_xml=ome_xml, executor=chunk_pool)
+    image = image.model_copy(update={"levels": result.levels, "bytes_stored": result.bytes_written})
+    prefix = image.store_path
+    manifest = [(f"{prefix}/{m.path}", m.size, m.sha256) for m in result.manifest]
+    formats = {p.scanned.sha256: p.scanned.format for p in job.parts}
+    return ImageRegistration(image=image, source_formats=formats, manifest=manifest)
+
+
+# ------------------------------------------------------------------------------ cleanup
+def _rm(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def clean_leftovers(repo: Repository) -> list[str]:
+    """Remove stored data no catalog row refers to (left by a killed run); rewrite plate groups.
+
+    Must run under the repository's write lock. Returns the paths removed.
+    """
+    root = repo.root
+    known = {img.store_path for img in repo.images()}
+    removed: list[str] = []
+    images_dir = root / "images"
+    if images_dir.is_dir():
+        for entry in sorted(images_dir.iterdir()):
+            rel = f"images/{entry.name}"
+            if rel not in known:
+                _rm(entry)
+                removed.append(rel)
+    plates_dir = root / "plates"
+    known_plates = {p["store_path"] for p in repo.plates()}
+    if plates_dir.is_dir():
+        for plate in sorted(plates_dir.iterdir()):
+            prel = f"plates/{plate.name}"
+            if prel not in known_plates:
+                _rm(plate)
+                removed.append(prel)
+                continue
+            for row in sorted(d for d in plate.iterdir() if d.is_dir()):
+                for col in sorted(d for d in row.iterdir() if d.is_dir()):
+                    for fld in sorted(d for d in col.iterdir() if d.is_dir()):
+                        rel = f"{prel}/{row.name}/{col.name}/{fld.name}"
+                        if rel not in known:
+                            _rm(fld)
+                            removed.append(rel)
+                    if col.name.startswith("."):
+                        _rm(col)
+                        removed.append(f"{prel}/{row.name}/{col.name}")
+    for tmp in root.glob(".*.tmp*"):
+        _rm(tmp)
+    if removed:
+        update_plates(repo)
+    return removed
+
+
+def update_plates(repo: Repository, names: Iterable[str] | None = None) -> None:
+    """Rewrite the HCS plate/row/well groups of ``names`` (all plates by default) from the catalog."""
+    wanted = set(names) if names is not None else None
+    for p in repo.plates():
+        if wanted is not None and p["name"] not in wanted:
+            continue
+        root = repo.root / p["store_path"]
+        write_plate_groups(root, p["name"], [(r, c, f) for r, c, f, _ in p["fields"]])
+
+
+# ------------------------------------------------------------------------------ ingest
+def ingest(
+    repo: Repository,
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    pattern: str | None = None,
+    jobs: int = 1,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest files and folders into ``repo``.
+
+    Each file is hashed (SHA-256); content already in the repository is skipped and reported.
+    Files whose names carry plate/well/field/channel (ImageXpress names, or ``pattern``) or whose
+    OME metadata places them on a plate are grouped into an HCS plate, channel files of one field
+    merged into one image. A file that cannot be read is reported in ``failed`` and the rest of
+    the batch proceeds.
+
+    Parameters
+    ----------
+    repo
+        An open repository.
+    paths
+        Files and folders (walked recursively).
+    pattern
+        File-name pattern such as ``"{plate}_{well}_s{field}_w{channel}"``; see
+        :class:`~quantscope.ingest.NamePattern`. Default: ImageXpress names.
+    jobs
+        Threads used to hash, read, compress and write.
+    progress
+        Called as work advances (see :data:`Progress`).
+
+    Raises
+    ------
+    ConcurrentAccess
+        Another process is writing to the repository.
+    InvalidInput
+        ``pattern`` is malformed.
+    """
+    t0 = time.perf_counter()
+    name_pattern = NamePattern(pattern)
+    jobs = max(1, int(jobs))
+    report = IngestReport()
+    files, failed = collect_files(paths)
+    report.failed.extend(failed)
+    report.files = len(files)
+    with repo.write_lock():
+        report.cleaned = clean_leftovers(repo)
+        scanned = _scan_all(files, jobs, report, progress)
+        plan, plan_failed = _plan(scanned, name_pattern)
+        report.failed.extend(plan_failed)
+        todo = _skip_known(repo, plan, report)
+        touched = _write_all(repo, todo, jobs, report, progress)
+        if touched:
+            update_plates(repo, touched)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _scan_all(files: list[Path], jobs: int, report: IngestReport, progress: Progress | None) -> list[_Scanned]:
+    total = 0
+    for f in files:
+        with contextlib.suppress(OSError):
+            total += f.stat().st_size
+    done = 0
+    out: list[_Scanned] = []
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = [(f, pool.submit(_scan, f)) for f in files]
+        for f, fut in futures:
+            try:
+                sc = fut.result()
+            except QuantscopeError as e:
+                report.failed.append(IngestIssue(str(f), _strip_path(str(e), f)))
+                continue
+            except Exception as e:  # a reader plugin's own error: report, keep going
+                report.failed.append(IngestIssue(str(f), f"unexpected {type(e).__name__}: {e}"))
+                continue
+            out.append(sc)
+            if sc.note:
+                report.notes.append(IngestIssue(str(f), _strip_path(sc.note, f)))
+            done += sc.size
+            report.bytes_read += sc.size
+            if progress:
+                progress("scan", done, total, f.name)
+    return out
+
+
+def _strip_path(msg: str, path: Path) -> str:
+    for prefix in (f"{path}: ", f"{path.name}: "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
+
+
+def _skip_known(repo: Repository, plan: list[_Job], report: IngestReport) -> list[_Job]:
+    known = repo.known_sources([sha for job in plan for sha in job.shas])
+    todo: list[_Job] = []
+    planned_ids: set[str] = set()
+    for job in plan:
+        already = [known[s] for s in job.shas if s in known]
+        if job.image_id in planned_ids:
+            report.skipped.append(IngestIssue(job.label, "same content as another file in this batch"))
+            continue
+        if already and len(already) == len(job.shas):
+            ids = sorted({i for ids in already for i in ids})
+            report.skipped.append(IngestIssue(
+                job.label, f"already ingested (same SHA-256) as image {', '.join(ids)}"))
+            continue
+        if job.position is not None:
+            holder = repo.image_at(job.position.plate, job.position.row, job.position.column,
+                                   job.position.field)
+            if holder is not None:
+                report.failed.append(IngestIssue(
+                    job.label,
+                    f"plate {job.position.plate!r} well {job.position.well} field "
+                    f"{job.position.field + 1} already holds image {holder} made from other files",
+                ))
+                continue
+        planned_ids.add(job.image_id)
+        todo.append(job)
+    return todo
+
+
+def _write_all(repo: Repository, todo: list[_Job], jobs: int, report: IngestReport,
+               progress: Progress | None) -> set[str]:
+    touched: set[str] = set()
+    total = sum(j.nbytes for j in todo)
+    done = 0
+
+    def finish(job: _Job, fut: Future[ImageRegistration] | None, reg: ImageRegistration | None) -> None:
+        nonlocal done
+        try:
+            if fut is not None:
+                reg = fut.result()
+            assert reg is not None
+            try:
+                repo.register(reg)
+            except BaseException:
+                _rm(repo.root / reg.image.store_path)
+                raise
+        except QuantscopeError as e:
+            report.failed.append(IngestIssue(job.label, _strip_path(str(e), job.parts[0].scanned.path)))
+        except (OSError, ValueError, RuntimeError) as e:
+            report.failed.append(IngestIssue(job.label, f"{type(e).__name__}: {e}"))
+        else:
+            report.added.append(reg.image)
+            if reg.image.position is not None:
+                touched.add(reg.image.position.plate)
+        done += job.nbytes
+        if progress:
+            progress("write", done, total, job.name)
+
+    small = [j for j in todo if j.nbytes <= _LARGE_BYTES]
+    large = [j for j in todo if j.nbytes > _LARGE_BYTES]
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = [(j, pool.submit(_write_job, repo.root, j, None)) for j in small]
+        for j, fut in futures:
+            finish(j, fut, None)
+        for j in large:
+            try:
+                reg = _write_job(repo.root, j, pool if jobs > 1 else None)
+            except (QuantscopeError, OSError, ValueError, RuntimeError) as e:
+                report.failed.append(IngestIssue(j.label, _strip_path(str(e), j.parts[0].scanned.path)))
+                continue
+            finish(j, None, reg)
+    return touched
+
+
+def verify(repo: Repository, jobs: int = 2) -> list[IngestIssue]:
+    """Re-hash every stored file against the catalog's manifest; list what changed or is missing."""
+    entries = repo.stored_files()
+    problems: list[IngestIssue] = []
+
+    def check(e: tuple[str, str, int, str]) -> IngestIssue | None:
+        image_id, rel, size, sha = e
+        path = repo.root / rel
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return IngestIssue(rel, f"missing (image {image_id})")
+        if st.st_size != size:
+            return IngestIssue(rel, f"size changed from {size} to {st.st_size} bytes (image {image_id})")
+        if _sha256(path) != sha:
+            return IngestIssue(rel, f"content changed: SHA-256 differs (image {image_id})")
+        return None
+
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        for res in pool.map(check, entries):
+            if res is not None:
+                problems.append(res)
+    if not entries and repo.summary()["images"]:
+        raise NotFound(f"{repo.root}: the catalog lists images but no stored-file manifest")
+    return problems

@@ -1,0 +1,113 @@
+"""Plate, well, field and channel from file names: ImageXpress names or a user pattern."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import InvalidInput
+from ..model import parse_well
+
+__all__ = ["IMAGEXPRESS", "NamePattern", "ParsedName"]
+
+# ImageXpress: <plate>_<well>_s<site>[_w<wavelength>][<GUID>].<ext>, e.g. BBBC039's
+# IXMtest_A02_s1_w1051DAA7C-7042-435F-99F0-1E847D9B42CB.tif
+_IXM = re.compile(
+    r"^(?P<plate>.+?)_(?P<well>[A-Za-z]{1,2}\d{1,3})_s(?P<field>\d+)"
+    r"(?:_w(?P<channel>\d))?(?:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})?"
+    r"(?:\.[A-Za-z0-9.]+)?$"
+)
+
+_PLACEHOLDERS = {
+    "plate": r"(?P<plate>.+?)",
+    "well": r"(?P<well>[A-Za-z]{1,2}\d{1,3})",
+    "row": r"(?P<row>[A-Za-z]{1,2})",
+    "column": r"(?P<column>\d{1,3})",
+    "field": r"(?P<field>\d+)",
+    "field0": r"(?P<field0>\d+)",
+    "channel": r"(?P<channel>[A-Za-z0-9]+?)",
+    "any": r".*?",
+}
+
+
+@dataclass(frozen=True)
+class ParsedName:
+    """Plate position read from a file name: 0-based row, column and field; channel token."""
+
+    plate: str
+    row: int
+    column: int
+    field: int
+    channel: str | None
+
+
+class NamePattern:
+    """A file-name pattern such as ``"{plate}_{well}_s{field}_w{channel}"``.
+
+    Placeholders: ``{plate}``, ``{well}`` (``A01``), or ``{row}`` (``A``) with ``{column}``
+    (``1``), ``{field}`` (1-based site number, as ImageXpress writes it) or ``{field0}``
+    (0-based), ``{channel}`` and ``{any}``. The pattern matches from the start of the file name;
+    text after the last placeholder (a GUID, the extension) is allowed. ``None`` selects the
+    ImageXpress convention.
+    """
+
+    def __init__(self, pattern: str | None = None) -> None:
+        self.pattern = pattern
+        if pattern is None:
+            self.regex = _IXM
+            return
+        parts = re.split(r"(\{[^{}]*\})", pattern)
+        out = []
+        seen = set()
+        for part in parts:
+            if part.startswith("{") and part.endswith("}"):
+                key = part[1:-1]
+                if key not in _PLACEHOLDERS:
+                    raise InvalidInput(
+                        f"pattern {pattern!r}: unknown placeholder {part}; "
+                        f"use {', '.join('{' + k + '}' for k in _PLACEHOLDERS)}"
+                    )
+                if key in seen and key != "any":
+                    raise InvalidInput(f"pattern {pattern!r}: placeholder {part} appears twice")
+                seen.add(key)
+                out.append(_PLACEHOLDERS[key])
+            elif "{" in part or "}" in part:
+                raise InvalidInput(f"pattern {pattern!r}: unbalanced braces in {part!r}")
+            else:
+                out.append(re.escape(part))
+        if not ({"well"} <= seen or {"row", "column"} <= seen):
+            raise InvalidInput(
+                f"pattern {pattern!r}: needs {{well}} or both {{row}} and {{column}} to place images on a plate"
+            )
+        if "field" in seen and "field0" in seen:
+            raise InvalidInput(f"pattern {pattern!r}: use either {{field}} or {{field0}}, not both")
+        self.regex = re.compile("^" + "".join(out))
+
+    def parse(self, filename: str) -> ParsedName | None:
+        """Position encoded in ``filename``, or None when the name does not match."""
+        m = self.regex.match(filename)
+        if not m:
+            return None
+        g = m.groupdict()
+        try:
+            if g.get("well"):
+                row, column = parse_well(g["well"])
+            else:
+                row, _ = parse_well(g["row"] + "1")
+                column = int(g["column"]) - 1
+        except ValueError:
+            return None
+        if column < 0:
+            return None
+        if g.get("field0") is not None:
+            field = int(g["field0"])
+        elif g.get("field") is not None:
+            field = int(g["field"]) - 1
+            if field < 0:
+                raise InvalidInput(
+                    f"{filename}: site number 0 in a pattern with {{field}} (1-based); "
+                    "use {field0} for 0-based site numbers"
+                )
+        else:
+            field = 0
+        return ParsedName(g.get("plate") or "plate", row, column, field, g.get("channel"))
