@@ -1,0 +1,345 @@
+"""``quantscope`` commands. Heavy libraries are imported inside the command that needs them so
+``quantscope --help`` and ``quantscope ls`` start fast."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..catalog import Repository
+    from ..model import Image
+
+app = typer.Typer(
+    name="quantscope",
+    help="Quantitative cell imaging: ingest microscope files into OME-Zarr with a queryable catalog.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+RepoArg = Annotated[Path, typer.Argument(help="Repository folder.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    import os
+
+    import rich.console
+
+    probe = rich.console.Console(stderr=stderr)
+    # pipes and CI logs: wide enough that tables do not fold every cell
+    width = None if probe.is_terminal or os.environ.get("COLUMNS") else 200
+    return rich.console.Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    _console(stderr=True).print(f"[bold red]error:[/] {message}", markup=True)
+    raise typer.Exit(code)
+
+
+def _open(repo: Path) -> Repository:
+    from ..catalog import Repository
+
+    return Repository.open(repo)
+
+
+def _emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def _pixel_size(img: Image) -> str:
+    x, y, z = img.physical_size_x_um, img.physical_size_y_um, img.physical_size_z_um
+    if x is None and y is None:
+        return "-"
+    s = f"{x:.4g}" if x == y or y is None else f"{x:.4g}x{y:.4g}"
+    return s + (f"x{z:.4g}" if z else "") + " µm"
+
+
+def _row(img: Image) -> dict[str, Any]:
+    pos = img.position
+    return {
+        "id": img.id,
+        "name": img.name,
+        "source": Path(img.sources[0].path).name + (f" (+{len(img.sources) - 1})" if len(img.sources) > 1 else "")
+        if img.sources else "",
+        "plate": pos.plate if pos else None,
+        "well": pos.well if pos else None,
+        "field": pos.field + 1 if pos else None,
+        "dims": "x".join(str(n) for n in img.shape),
+        "dtype": img.dtype,
+        "channels": [c.name for c in img.channels],
+        "pixel_size_um": [img.physical_size_x_um, img.physical_size_y_um, img.physical_size_z_um],
+    }
+
+
+@app.command()
+def init(
+    repo: RepoArg,
+    catalog: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the catalog "
+                                                "(default: SQLite file in the repository).")] = None,
+) -> None:
+    """Create a repository (quantscope.toml, catalog, store folders)."""
+    from ..catalog import Repository
+
+    with Repository.init(repo, catalog) as r:
+        _console().print(f"initialized repository {r.root} (catalog {r.summary()['catalog']})")
+
+
+@app.command()
+def ingest(
+    repo: RepoArg,
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursive).")],
+    pattern: Annotated[str | None, typer.Option(
+        help='File-name pattern, e.g. "{plate}_{well}_s{field}_w{channel}" (default: ImageXpress).')] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel threads.")] = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest files and folders: OME-Zarr + catalog, idempotent by SHA-256."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from ..ingest import ingest as run_ingest
+
+    err = _console(stderr=True)
+    with _open(repo) as r:
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                   TransferSpeedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[name]}"))
+        with Progress(*columns, console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(phase: str, done: int, total: int, name: str) -> None:
+                if phase not in tasks:
+                    label = "reading + hashing" if phase == "scan" else "writing OME-Zarr"
+                    tasks[phase] = bar.add_task(label, total=total, name="")
+                bar.update(tasks[phase], completed=done, total=total, name=name)
+
+            report = run_ingest(r, paths, pattern=pattern, jobs=jobs, progress=progress)
+    if as_json:
+        _emit_json({
+            "added": [_row(i) for i in report.added],
+            "skipped": [vars(s) for s in report.skipped],
+            "failed": [vars(s) for s in report.failed],
+            "notes": [vars(s) for s in report.notes],
+            "cleaned": report.cleaned,
+            "seconds": report.seconds,
+        })
+    else:
+        out = _console()
+        for c in report.cleaned:
+            out.print(f"cleaned leftover of an interrupted run: {c}")
+        for n in report.notes:
+            out.print(f"note: {n.path}: {n.message}")
+        for s in report.skipped:
+            out.print(f"skipped: {s.path}: {s.message}")
+        for f in report.failed:
+            err.print(f"[bold red]error:[/] {f.path}: {f.message}", markup=True)
+        mb = report.bytes_read / 1e6
+        rate = mb / report.seconds if report.seconds else 0.0
+        out.print(
+            f"ingested {len(report.added)} image(s) from {report.files} file(s), "
+            f"skipped {len(report.skipped)}, failed {len(report.failed)} "
+            f"({mb:.1f} MB in {report.seconds:.1f} s, {rate:.0f} MB/s)"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("ls")
+def ls_(repo: RepoArg, as_json: JsonOpt = False) -> None:
+    """List images: id, name, source, plate/well/field, dims, dtype, channels, pixel size."""
+    with _open(repo) as r:
+        images = r.images()
+    rows = [_row(i) for i in images]
+    if as_json:
+        _emit_json(rows)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{len(rows)} image(s)", title_justify="left")
+    for col in ("id", "name", "source", "plate", "well", "field", "dims (TCZYX)", "dtype", "channels",
+                "pixel size"):
+        t.add_column(col, overflow="fold")
+    for row, img in zip(rows, images, strict=True):
+        t.add_row(row["id"], row["name"], row["source"], row["plate"] or "", row["well"] or "",
+                  str(row["field"] or ""), row["dims"], row["dtype"], ", ".join(row["channels"]),
+                  _pixel_size(img))
+    _console().print(t)
+
+
+@app.command()
+def show(
+    repo: RepoArg,
+    image_id: Annotated[str, typer.Argument(metavar="ID", help="Image id (or a unique prefix).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Print everything known about one image."""
+    with _open(repo) as r:
+        img = r.image(image_id)
+        stored = r.stored_files(img.id)
+        root = r.root
+    doc = img.model_dump(mode="json")
+    doc["path"] = str(root / img.store_path)
+    doc["stored_files"] = len(stored)
+    if as_json:
+        _emit_json(doc)
+        return
+    from rich.tree import Tree
+
+    tree = Tree(f"[bold]{img.name}[/] ({img.id})")
+    tree.add(f"stored at {doc['path']} ({img.levels} levels, {_fmt_bytes(img.bytes_stored)}, "
+             f"{len(stored)} files)")
+    tree.add(f"dims TCZYX {' x '.join(map(str, img.shape))}, {img.dtype}, pixel size {_pixel_size(img)}")
+    if img.position:
+        p = img.position
+        tree.add(f"plate {p.plate}, well {p.well}, field {p.field + 1}")
+    ch = tree.add("channels")
+    for c in img.channels:
+        extra = [f"{k}={v}" for k, v in c.model_dump(exclude={"index", "name"}).items() if v is not None]
+        ch.add(f"{c.index}: {c.name} " + " ".join(extra))
+    acq = img.acquisition.model_dump(exclude_none=True)
+    if acq:
+        a = tree.add("acquisition")
+        for k, v in acq.items():
+            a.add(f"{k}: {v}")
+    s = tree.add("sources")
+    for src in img.sources:
+        s.add(f"{src.path} (scene {src.scene}, {_fmt_bytes(src.size)}, {src.reader}, sha256 {src.sha256[:16]}…)")
+    _console().print(tree)
+
+
+@app.command()
+def verify(repo: RepoArg, jobs: Annotated[int, typer.Option("--jobs", "-j", min=1)] = 2,
+           as_json: JsonOpt = False) -> None:
+    """Re-hash every stored file and report anything changed or missing."""
+    from ..ingest import verify as run_verify
+
+    with _open(repo) as r:
+        n = len(r.stored_files())
+        problems = run_verify(r, jobs=jobs)
+    if as_json:
+        _emit_json({"checked": n, "problems": [vars(p) for p in problems]})
+    else:
+        for p in problems:
+            _console(stderr=True).print(f"[bold red]changed:[/] {p.path}: {p.message}", markup=True)
+        _console().print(f"checked {n} stored file(s): "
+                         + ("all intact" if not problems else f"{len(problems)} problem(s)"))
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def summary(repo: RepoArg, as_json: JsonOpt = False) -> None:
+    """Totals: images, channels, plates, wells, bytes, and where the data are."""
+    with _open(repo) as r:
+        s = r.summary()
+    if as_json:
+        _emit_json(s)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"repository {s['root']}", title_justify="left", show_header=False)
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    for k in ("images", "channels", "plates", "wells", "source_files"):
+        t.add_row(k.replace("_", " "), str(s[k]))
+    t.add_row("source bytes", _fmt_bytes(s["source_bytes"]))
+    t.add_row("pixel bytes (uncompressed)", _fmt_bytes(s["pixel_bytes"]))
+    t.add_row("stored bytes (OME-Zarr)", _fmt_bytes(s["stored_bytes"]))
+    t.add_row("catalog", s["catalog"])
+    t.add_row("images", str(Path(s["root"]) / "images"))
+    t.add_row("plates", str(Path(s["root"]) / "plates"))
+    _console().print(t)
+
+
+@app.command()
+def formats(as_json: JsonOpt = False) -> None:
+    """List the file formats this installation reads and the reader of each."""
+    from ..io import FORMATS
+
+    rows = [{"format": f.name, "extensions": list(f.extensions), "reader": f.module,
+             "installed": f.installed, "description": f.description} for f in FORMATS]
+    if as_json:
+        _emit_json(rows)
+        return
+    from rich.table import Table
+
+    t = Table()
+    for col in ("format", "extensions", "reader", "installed"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["format"], " ".join(r["extensions"]), r["reader"], "yes" if r["installed"] else "no")
+    _console().print(t)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="Output folder.")],
+    plate: Annotated[str, typer.Option(help="Plate shape ROWSxCOLS.")] = "2x3",
+    fields: Annotated[int, typer.Option(help="Fields per well.")] = 2,
+    channels: Annotated[str, typer.Option(help="Comma-separated channel names (first = nuclei).")] = "DAPI,GFP",
+    size: Annotated[int, typer.Option(help="Image edge in px.")] = 256,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = 0,
+    density: Annotated[float, typer.Option(help="Cell density multiplier.")] = 1.0,
+    blur: Annotated[float, typer.Option(help="Extra defocus blur sigma (px).")] = 0.0,
+    vignetting: Annotated[float, typer.Option(help="Intensity lost at the corners (0-1).")] = 0.0,
+    saturation: Annotated[float, typer.Option(help="Fraction of nuclei driven into saturation.")] = 0.0,
+    snr: Annotated[float, typer.Option(help="Signal-to-noise multiplier.")] = 1.0,
+    touching: Annotated[float, typer.Option(help="How tightly nuclei pack (0-1).")] = 0.0,
+    empty_fraction: Annotated[float, typer.Option(help="Fraction of empty fields.")] = 0.0,
+    layout: Annotated[str, typer.Option(help="per-channel or multichannel files.")] = "per-channel",
+    plate_name: Annotated[str, typer.Option(help="Plate name used in file names.")] = "synth",
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a synthetic plate (OME-TIFF) with exact ground-truth labels."""
+    from ..synth import SynthOptions, parse_plate_shape, synth_plate
+
+    parse_plate_shape(plate)
+    opts = SynthOptions(
+        plate=plate, fields=fields, channels=tuple(c.strip() for c in channels.split(",") if c.strip()),
+        size=size, seed=seed, density=density, blur=blur, vignetting=vignetting, saturation=saturation,
+        snr=snr, touching=touching, empty_fraction=empty_fraction, layout=layout, plate_name=plate_name,
+    )
+    res = synth_plate(out, opts)
+    n_obj = sum(f.n_objects for f in res.fields)
+    if as_json:
+        _emit_json({"root": str(res.root), "fields": len(res.fields), "objects": n_obj})
+    else:
+        _console().print(f"wrote {len(res.fields)} field(s) with {n_obj} cells to {res.root} "
+                         f"(images/, labels/, truth.csv)")
+
+
+def main() -> None:
+    """Entry point: run the app, turning quantscope errors into one line and exit code 1."""
+    from ..errors import QuantscopeError
+
+    try:
+        app()
+    except QuantscopeError as e:
+        _console(stderr=True).print(f"[bold red]error:[/] {e}", markup=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        _console(stderr=True).print("interrupted")
+        sys.exit(130)
