@@ -15,7 +15,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import CatalogError, ConcurrentAccess, NotARepository, NotFound, RepositoryError
+from ..errors import (
+    CatalogError,
+    ConcurrentAccess,
+    InvalidInput,
+    NotARepository,
+    NotFound,
+    RepositoryError,
+)
 from ..model import Acquisition, Channel, Image, Instrument, Objective, PlatePosition, SourceFile
 from . import _schema as S
 
@@ -338,6 +345,8 @@ class Repository:
                 ).scalars().all()
             if len(ids) == 1:
                 found = self.images(ids)
+            elif len(ids) > 1:
+                raise InvalidInput(f"{self.root}: image id prefix {image_id!r} is ambiguous; give more characters")
         if not found:
             raise NotFound(f"{self.root}: no image with id {image_id!r} (see `quantscope ls`)")
         return found[0]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 import re
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,8 +121,7 @@ def _as_channels(value: Any) -> tuple[str, ...]:
         names = tuple(value)
     except TypeError:
         raise InvalidInput(
-            f"channels: expected a sequence of channel names such as ('DAPI', 'GFP'), "
-            f"got {value!r}"
+            f"channels: expected a sequence of channel names such as ('DAPI', 'GFP'), got {value!r}"
         ) from None
     if not names:
         raise InvalidInput("channels: at least one channel name is needed, e.g. ('DAPI', 'GFP')")

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,9 +164,7 @@ def _empty_fields(
     n_empty = math.floor(options.empty_fraction * len(keys) + 0.5)
     if n_empty == 0:
         return set()
-    draws = [
-        (float(np.random.default_rng([options.seed, *key, 1]).random()), key) for key in keys
-    ]
+    draws = [(float(np.random.default_rng([options.seed, *key, 1]).random()), key) for key in keys]
     return {key for _, key in sorted(draws)[:n_empty]}
 
 
@@ -204,6 +203,83 @@ def _write_text(path: Path, text: str) -> None:
         Path(tmp).write_bytes(text.encode("utf-8"))
 
     write_atomic(path, write)
+
+
+def _make_field(
+    opts: SynthOptions, root: Path, key: tuple[int, int, int], empty: bool
+) -> tuple[SynthField, list[tuple[Any, ...]]]:
+    """Render one field, write its image and label files; return it and its truth rows."""
+    row, column, field = key
+    rows, columns = opts.shape
+    channels = opts.channels
+    images_dir, labels_dir = root / "images", root / "labels"
+    well = well_name(row, column)
+    base = f"{opts.plate_name}_{well}_s{field + 1}"
+    rng = np.random.default_rng(field_seed(opts.seed, row, column, field))
+    image, nuclei, cells = render_field(opts, rng, empty=empty)
+
+    xml_args: dict[str, Any] = {
+        "size_y": opts.size,
+        "size_x": opts.size,
+        "dtype": opts.dtype,
+        "pixel_size_um": opts.pixel_size_um,
+    }
+    paths: list[Path]
+    if opts.layout == "multichannel":
+        path = images_dir / f"{base}.ome.tif"
+        info = FieldInfo(opts.plate_name, rows, columns, row, column, field, opts.fields)
+        xml = ome_xml(
+            name=base,
+            channels=channels,
+            channel_indices=range(len(channels)),
+            plate=info,
+            **xml_args,
+        )
+        write_ome_tiff(path, image, xml, opts.pixel_size_um)
+        paths = [path] * len(channels)
+    else:
+        paths = []
+        for c, channel in enumerate(channels):
+            path = images_dir / f"{base}_w{c + 1}.ome.tif"
+            xml = ome_xml(
+                name=f"{base}_w{c + 1}", channels=[channel], channel_indices=[c], **xml_args
+            )
+            write_ome_tiff(path, image[c : c + 1], xml, opts.pixel_size_um)
+            paths.append(path)
+    nuclei_path = labels_dir / f"{base}_nuclei.tif"
+    cells_path = labels_dir / f"{base}_cells.tif"
+    write_label_tiff(nuclei_path, nuclei, opts.pixel_size_um)
+    write_label_tiff(cells_path, cells, opts.pixel_size_um)
+
+    nucleus_area, cell_area, cy, cx = _object_table(nuclei, cells)
+    truth_rows = [
+        (
+            opts.plate_name,
+            well,
+            field,
+            i + 1,
+            int(nucleus_area[i]),
+            int(cell_area[i]),
+            f"{cy[i]:.3f}",
+            f"{cx[i]:.3f}",
+        )
+        for i in range(nucleus_area.size)
+    ]
+    synth_field = SynthField(
+        plate=opts.plate_name,
+        well=well,
+        row=row,
+        column=column,
+        field=field,
+        images=tuple(paths),
+        nuclei_labels=nuclei_path,
+        cell_labels=cells_path,
+        n_objects=int(nucleus_area.size),
+        nucleus_areas=tuple(int(a) for a in nucleus_area),
+        cell_areas=tuple(int(a) for a in cell_area),
+        empty=empty,
+    )
+    return synth_field, truth_rows
 
 
 def synth_plate(
@@ -269,82 +345,26 @@ def synth_plate(
 
     keys = [(r, c, f) for r in range(rows) for c in range(columns) for f in range(opts.fields)]
     empties = _empty_fields(opts, keys)
-    channels = opts.channels
-    written: set[Path] = set()
-    fields: list[SynthField] = []
+
+    def make(key: tuple[int, int, int]) -> tuple[SynthField, list[tuple[Any, ...]]]:
+        return _make_field(opts, root, key, key in empties)
+
+    # Fields are independent (own seed, own files): render them in a few threads (numpy,
+    # scipy and scikit-image release the GIL for much of the work); order is kept.
+    workers = max(1, min(4, os.cpu_count() or 1, len(keys)))
+    if workers == 1:
+        results = [make(key) for key in keys]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synth") as pool:
+            results = list(pool.map(make, keys))
+
+    fields = [field for field, _ in results]
     truth = io.StringIO()
     table = csv.writer(truth, lineterminator="\n")
     table.writerow(TRUTH_COLUMNS)
-    for row, column, field in keys:
-        well = well_name(row, column)
-        base = f"{opts.plate_name}_{well}_s{field + 1}"
-        rng = np.random.default_rng(field_seed(opts.seed, row, column, field))
-        image, nuclei, cells = render_field(opts, rng, empty=(row, column, field) in empties)
-
-        xml_args: dict[str, Any] = {
-            "size_y": opts.size,
-            "size_x": opts.size,
-            "dtype": opts.dtype,
-            "pixel_size_um": opts.pixel_size_um,
-        }
-        paths: list[Path]
-        if opts.layout == "multichannel":
-            path = images_dir / f"{base}.ome.tif"
-            info = FieldInfo(opts.plate_name, rows, columns, row, column, field, opts.fields)
-            xml = ome_xml(
-                name=base,
-                channels=channels,
-                channel_indices=range(len(channels)),
-                plate=info,
-                **xml_args,
-            )
-            write_ome_tiff(path, image, xml, opts.pixel_size_um)
-            paths = [path] * len(channels)
-        else:
-            paths = []
-            for c, channel in enumerate(channels):
-                path = images_dir / f"{base}_w{c + 1}.ome.tif"
-                xml = ome_xml(
-                    name=f"{base}_w{c + 1}", channels=[channel], channel_indices=[c], **xml_args
-                )
-                write_ome_tiff(path, image[c : c + 1], xml, opts.pixel_size_um)
-                paths.append(path)
-        nuclei_path = labels_dir / f"{base}_nuclei.tif"
-        cells_path = labels_dir / f"{base}_cells.tif"
-        write_label_tiff(nuclei_path, nuclei, opts.pixel_size_um)
-        write_label_tiff(cells_path, cells, opts.pixel_size_um)
-        written.update([*paths, nuclei_path, cells_path])
-
-        nucleus_area, cell_area, cy, cx = _object_table(nuclei, cells)
-        for i in range(nucleus_area.size):
-            table.writerow(
-                (
-                    opts.plate_name,
-                    well,
-                    field,
-                    i + 1,
-                    int(nucleus_area[i]),
-                    int(cell_area[i]),
-                    f"{cy[i]:.3f}",
-                    f"{cx[i]:.3f}",
-                )
-            )
-        fields.append(
-            SynthField(
-                plate=opts.plate_name,
-                well=well,
-                row=row,
-                column=column,
-                field=field,
-                images=tuple(paths),
-                nuclei_labels=nuclei_path,
-                cell_labels=cells_path,
-                n_objects=int(nucleus_area.size),
-                nucleus_areas=tuple(int(a) for a in nucleus_area),
-                cell_areas=tuple(int(a) for a in cell_area),
-                empty=(row, column, field) in empties,
-            )
-        )
+    for _, rows_of_field in results:
+        table.writerows(rows_of_field)
+    written = {p for f in fields for p in (*f.images, f.nuclei_labels, f.cell_labels)}
 
     _write_text(root / "truth.csv", truth.getvalue())
     _write_text(root / "synth.json", _manifest(opts, rows, columns, fields, root))

@@ -325,14 +325,25 @@ def _stain(
 
 
 def _background(rng: np.random.Generator, size: int, level: float) -> F32:
-    """Smooth background: a shallow linear gradient plus low-frequency variation."""
+    """Smooth background: a shallow linear gradient plus a few low-frequency waves."""
     angle = rng.uniform(0.0, 2.0 * math.pi)
     ramp = np.arange(size, dtype=np.float32) / np.float32(max(size - 1, 1)) - np.float32(0.5)
-    gradient = ramp[:, None] * np.float32(math.sin(angle)) + ramp[None, :] * np.float32(
-        math.cos(angle)
+    field = (
+        np.float32(0.08 * math.sin(angle)) * ramp[:, None]
+        + np.float32(0.08 * math.cos(angle)) * ramp[None, :]
     )
-    low = _smooth_noise(rng, (size, size), size / 8.0)
-    return (level * (1.0 + 0.08 * gradient + 0.03 * low)).astype(np.float32)
+    n_waves = 4
+    freq = rng.uniform(-1.5, 1.5, (n_waves, 2)) * 2.0 * math.pi  # < 1.5 cycles per image
+    phase = rng.uniform(0.0, 2.0 * math.pi, n_waves)
+    amp = 0.03 / math.sqrt(n_waves / 2.0)
+    for (fy, fx), p in zip(freq, phase, strict=True):
+        # cos(a + b) = cos a cos b - sin a sin b, as outer products (no per-pixel trig).
+        ay = np.float32(fy) * ramp + np.float32(p)
+        ax = np.float32(fx) * ramp
+        field += np.float32(amp) * (
+            np.cos(ay)[:, None] * np.cos(ax)[None, :] - np.sin(ay)[:, None] * np.sin(ax)[None, :]
+        )
+    return (level * (1.0 + field)).astype(np.float32)
 
 
 def _vignetting(size: int, strength: float) -> F32:

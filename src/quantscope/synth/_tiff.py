@@ -8,18 +8,27 @@ and options give byte-identical files.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FieldInfo", "channel_spectrum", "ome_xml", "write_atomic", "write_label_tiff",
-           "write_ome_tiff"]
+__all__ = [
+    "FieldInfo",
+    "build_ome_xml",
+    "channel_spectrum",
+    "ome_xml",
+    "write_atomic",
+    "write_label_tiff",
+    "write_ome_tiff",
+]
 
 # name (upper case, alphanumerics only) -> excitation nm, emission nm, RGB display colour
 _SPECTRA: dict[str, tuple[float, float, tuple[int, int, int]]] = {
@@ -60,7 +69,73 @@ class FieldInfo:
     fields_per_well: int
 
 
+# Marks in the cached XML templates, replaced per file (names cannot contain "@").
+_NAME_MARK = "@image-name@"
+_ROW_MARK, _COLUMN_MARK, _FIELD_MARK = 60001, 60002, 60003
+
+
 def ome_xml(
+    *,
+    name: str,
+    channels: Sequence[str],
+    channel_indices: Sequence[int],
+    size_y: int,
+    size_x: int,
+    dtype: str,
+    pixel_size_um: float,
+    plate: FieldInfo | None = None,
+) -> str:
+    """OME-XML of one image with ``len(channels)`` planes (C, 1 Z, 1 T).
+
+    Same result as :func:`build_ome_xml`, from a cached template (ome-types serialization
+    costs ~20 ms per document; a plate has many files that differ only in name and position).
+    """
+    plate_key = None
+    if plate is not None:
+        plate_key = (plate.plate_name, plate.plate_rows, plate.plate_columns, plate.fields_per_well)
+    xml = _template(
+        tuple(channels), tuple(channel_indices), size_y, size_x, dtype, pixel_size_um, plate_key
+    )
+    if plate is not None:
+        r, c, f = plate.row, plate.column, plate.field
+        for old, new in (
+            (f'"WellSample:{_ROW_MARK}:{_COLUMN_MARK}:{_FIELD_MARK}"', f'"WellSample:{r}:{c}:{f}"'),
+            (f'"Well:{_ROW_MARK}:{_COLUMN_MARK}"', f'"Well:{r}:{c}"'),
+            (f'Row="{_ROW_MARK}"', f'Row="{r}"'),
+            (f'Column="{_COLUMN_MARK}"', f'Column="{c}"'),
+            (f'Index="{_FIELD_MARK}"', f'Index="{f}"'),
+        ):
+            xml = xml.replace(old, new)
+    return xml.replace(f'Name="{_NAME_MARK}"', f'Name="{xml_escape(name, {chr(34): "&quot;"})}"')
+
+
+@functools.lru_cache(maxsize=32)
+def _template(
+    channels: tuple[str, ...],
+    channel_indices: tuple[int, ...],
+    size_y: int,
+    size_x: int,
+    dtype: str,
+    pixel_size_um: float,
+    plate_key: tuple[str, int, int, int] | None,
+) -> str:
+    plate = None
+    if plate_key is not None:
+        name, rows, columns, fields = plate_key
+        plate = FieldInfo(name, rows, columns, _ROW_MARK, _COLUMN_MARK, _FIELD_MARK, fields)
+    return build_ome_xml(
+        name=_NAME_MARK,
+        channels=channels,
+        channel_indices=channel_indices,
+        size_y=size_y,
+        size_x=size_x,
+        dtype=dtype,
+        pixel_size_um=pixel_size_um,
+        plate=plate,
+    )
+
+
+def build_ome_xml(
     *,
     name: str,
     channels: Sequence[str],
