@@ -1,0 +1,52 @@
+"""quantscope: quantitative cell imaging — read any microscope file, store OME-Zarr in a
+queryable catalog, check integrity.
+
+The names below are loaded on first use, so ``import quantscope`` stays cheap (the command line
+starts in well under a second).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Repository": "quantscope.catalog",
+    "ingest": "quantscope.ingest",
+    "verify": "quantscope.ingest",
+    "IngestReport": "quantscope.ingest",
+    "open_sources": "quantscope.io",
+    "detect_format": "quantscope.io",
+    "write_image": "quantscope.io",
+    "synth_plate": "quantscope.synth",
+    "SynthOptions": "quantscope.synth",
+    "Image": "quantscope.model",
+    "Channel": "quantscope.model",
+    "PlatePosition": "quantscope.model",
+    "QuantscopeError": "quantscope.errors",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+if TYPE_CHECKING:
+    from .catalog import Repository
+    from .errors import QuantscopeError
+    from .ingest import IngestReport, ingest, verify
+    from .io import detect_format, open_sources, write_image
+    from .model import Channel, Image, PlatePosition
+    from .synth import SynthOptions, synth_plate
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'quantscope' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
