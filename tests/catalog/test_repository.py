@@ -134,6 +134,8 @@ def test_register_round_trips_every_field(tmp_path: Path, catalog_url: str | Non
     assert repo.image(a.id[:6]).id == a.id  # unique prefix
     s = repo.summary()
     assert (s["images"], s["channels"], s["plates"], s["wells"], s["source_files"]) == (2, 4, 1, 1, 2)
+    assert s["pixel_bytes"] == 2 * (2 * 3 * 40 * 50) * 2  # two uint16 images of 2x3x40x50
+    assert s["stored_bytes"] == 2 * 999 and s["source_bytes"] == 2 * 123
     assert repo.known_sources([a.sources[0].sha256, "f" * 64]) == {a.sources[0].sha256: [a.id]}
     assert repo.image_at("P1", 1, 0, 0) == a.id
     assert repo.image_at("P1", 1, 5, 0) is None

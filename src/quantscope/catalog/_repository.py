@@ -392,12 +392,19 @@ class Repository:
                 "source_files": one(sa.select(sa.func.count()).select_from(S.source_files)),
                 "source_bytes": one(sa.select(sa.func.sum(S.source_files.c.size))),
                 "stored_bytes": one(sa.select(sa.func.sum(S.images.c.bytes_stored))),
-                "pixel_bytes": one(sa.select(sa.func.sum(
-                    S.images.c.size_t * S.images.c.size_c * S.images.c.size_z * S.images.c.size_y
-                    * S.images.c.size_x))),
+                "pixel_bytes": self._pixel_bytes(conn),
                 "root": str(self.root),
                 "catalog": self._safe_url(),
             }
+
+
+    @staticmethod
+    def _pixel_bytes(conn: Connection) -> int:
+        import numpy as np
+
+        i = S.images.c
+        q = sa.select(i.dtype, sa.func.sum(i.size_t * i.size_c * i.size_z * i.size_y * i.size_x)).group_by(i.dtype)
+        return sum(int(n or 0) * np.dtype(dt).itemsize for dt, n in conn.execute(q))
 
 
 def plate_folder(name: str) -> str:

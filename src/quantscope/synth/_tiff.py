@@ -173,9 +173,11 @@ def build_ome_xml(
     instrument = m.Instrument(
         id="Instrument:0",
         microscope=m.Microscope(
-            manufacturer="quantscope", model="synthetic widefield", type="Inverted"
+            manufacturer="quantscope", model="synthetic widefield", type=m.Microscope_Type.INVERTED
         ),
-        detectors=[m.Detector(id="Detector:0:0", type="CMOS", model="synthetic sCMOS")],
+        detectors=[
+            m.Detector(id="Detector:0:0", type=m.Detector_Type.CMOS, model="synthetic sCMOS")
+        ],
         objectives=[
             m.Objective(
                 id="Objective:0:0",
@@ -183,10 +185,10 @@ def build_ome_xml(
                 model="synthetic 20x/0.75 Plan Apo",
                 nominal_magnification=20.0,
                 lens_na=0.75,
-                immersion="Air",
-                correction="PlanApo",
+                immersion=m.Objective_Immersion.AIR,
+                correction=m.Objective_Correction.PLAN_APO,
                 working_distance=1.0,
-                working_distance_unit="mm",
+                working_distance_unit=m.UnitsLength.MILLIMETER,
             )
         ],
     )
@@ -199,9 +201,9 @@ def build_ome_xml(
         if spectrum is not None:
             extra = {
                 "excitation_wavelength": spectrum[0],
-                "excitation_wavelength_unit": "nm",
+                "excitation_wavelength_unit": m.UnitsLength.NANOMETER,
                 "emission_wavelength": spectrum[1],
-                "emission_wavelength_unit": "nm",
+                "emission_wavelength_unit": m.UnitsLength.NANOMETER,
                 "color": m.Color(spectrum[2]),
             }
         ome_channels.append(
@@ -209,10 +211,10 @@ def build_ome_xml(
                 id=f"Channel:0:{plane}",
                 name=channel,
                 samples_per_pixel=1,
-                illumination_type="Epifluorescence",
-                acquisition_mode="WideField",
-                contrast_method="Fluorescence",
-                detector_settings=m.DetectorSettings(id="Detector:0:0", binning="2x2"),
+                illumination_type=m.Channel_IlluminationType.EPIFLUORESCENCE,
+                acquisition_mode=m.Channel_AcquisitionMode.WIDE_FIELD,
+                contrast_method=m.Channel_ContrastMethod.FLUORESCENCE,
+                detector_settings=m.DetectorSettings(id="Detector:0:0", binning=m.Binning.TWOBYTWO),
                 **extra,
             )
         )
@@ -222,14 +224,14 @@ def build_ome_xml(
                 the_z=0,
                 the_t=0,
                 exposure_time=_EXPOSURE_MS[0 if index == 0 else 1],
-                exposure_time_unit="ms",
+                exposure_time_unit=m.UnitsTime.MILLISECOND,
             )
         )
         tiff_data.append(m.TiffData(ifd=plane, first_c=plane, first_z=0, first_t=0, plane_count=1))
     pixels = m.Pixels(
         id="Pixels:0",
-        dimension_order="XYCZT",
-        type=dtype,
+        dimension_order=m.Pixels_DimensionOrder.XYCZT,
+        type=m.PixelType(dtype),
         significant_bits=np.dtype(dtype).itemsize * 8,
         big_endian=False,
         size_x=size_x,
@@ -238,9 +240,9 @@ def build_ome_xml(
         size_z=1,
         size_t=1,
         physical_size_x=pixel_size_um,
-        physical_size_x_unit="µm",
+        physical_size_x_unit=m.UnitsLength.MICROMETER,
         physical_size_y=pixel_size_um,
-        physical_size_y_unit="µm",
+        physical_size_y_unit=m.UnitsLength.MICROMETER,
         channels=ome_channels,
         tiff_data_blocks=tiff_data,
         planes=planes,
@@ -249,7 +251,9 @@ def build_ome_xml(
         id="Image:0",
         name=name,
         instrument_ref=m.InstrumentRef(id="Instrument:0"),
-        objective_settings=m.ObjectiveSettings(id="Objective:0:0", medium="Air"),
+        objective_settings=m.ObjectiveSettings(
+            id="Objective:0:0", medium=m.ObjectiveSettings_Medium.AIR
+        ),
         pixels=pixels,
     )
     plates = []
@@ -261,8 +265,8 @@ def build_ome_xml(
                 name=plate.plate_name,
                 rows=plate.plate_rows,
                 columns=plate.plate_columns,
-                row_naming_convention="letter",
-                column_naming_convention="number",
+                row_naming_convention=m.NamingConvention.LETTER,
+                column_naming_convention=m.NamingConvention.NUMBER,
                 wells=[
                     m.Well(
                         id=f"Well:{plate.row}:{plate.column}",
