@@ -10,12 +10,23 @@ import pytest
 
 import quantscope
 
-PACKAGES = ["quantscope.errors", "quantscope.model", "quantscope.io", "quantscope.metadata",
-            "quantscope.catalog", "quantscope.ingest", "quantscope.synth", "quantscope.cli"]
+PACKAGES = [
+    "quantscope.errors",
+    "quantscope.model",
+    "quantscope.io",
+    "quantscope.metadata",
+    "quantscope.catalog",
+    "quantscope.ingest",
+    "quantscope.synth",
+    "quantscope.cli",
+]
 
 
 def test_top_level_all_is_exact() -> None:
-    assert quantscope.__all__ == ["__version__", *sorted(n for n in quantscope.__all__ if n != "__version__")]
+    assert quantscope.__all__ == [
+        "__version__",
+        *sorted(n for n in quantscope.__all__ if n != "__version__"),
+    ]
     for name in quantscope.__all__:
         assert getattr(quantscope, name) is not None, name
     with pytest.raises(AttributeError):
@@ -41,8 +52,10 @@ def test_errors_subclass_the_builtins_they_resemble() -> None:
 
 
 def test_import_quantscope_is_cheap() -> None:
-    code = ("import sys, quantscope, quantscope.cli; "
-            "heavy = [m for m in ('bioio', 'zarr', 'dask', 'tifffile', 'skimage', 'ome_types', "
-            "'sqlalchemy', 'numpy', 'scipy') if m in sys.modules]; print(','.join(heavy))")
+    code = (
+        "import sys, quantscope, quantscope.cli; "
+        "heavy = [m for m in ('bioio', 'zarr', 'dask', 'tifffile', 'skimage', 'ome_types', "
+        "'sqlalchemy', 'numpy', 'scipy') if m in sys.modules]; print(','.join(heavy))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -28,7 +28,22 @@ _EXPORTS = {
     "QuantscopeError": "quantscope.errors",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "Channel",
+    "Image",
+    "IngestReport",
+    "PlatePosition",
+    "QuantscopeError",
+    "Repository",
+    "SynthOptions",
+    "__version__",
+    "detect_format",
+    "ingest",
+    "open_sources",
+    "synth_plate",
+    "verify",
+    "write_image",
+]
 
 if TYPE_CHECKING:
     from .catalog import Repository

@@ -42,30 +42,53 @@ def _image(i: int = 0, plate: bool = True) -> Image:
         physical_size_y_um=0.325,
         physical_size_z_um=1.5,
         channels=(
-            Channel(index=0, name="DAPI", color="0000FF", excitation_wavelength_nm=405.0,
-                    emission_wavelength_nm=450.0, exposure_time_s=0.05, fluor="Hoechst 33342"),
+            Channel(
+                index=0,
+                name="DAPI",
+                color="0000FF",
+                excitation_wavelength_nm=405.0,
+                emission_wavelength_nm=450.0,
+                exposure_time_s=0.05,
+                fluor="Hoechst 33342",
+            ),
             Channel(index=1, name="GFP", color="00FF00"),
         ),
         acquisition=Acquisition(
             acquired_at=datetime(2024, 3, 1, 12, 0, tzinfo=UTC),
-            instrument=Instrument(manufacturer="Zeiss", model="Axio Observer", microscope_type="Inverted"),
-            objective=Objective(model="Plan-Apochromat 40x/1.3 Oil", nominal_magnification=40.0,
-                                lens_na=1.3, immersion="Oil"),
+            instrument=Instrument(
+                manufacturer="Zeiss", model="Axio Observer", microscope_type="Inverted"
+            ),
+            objective=Objective(
+                model="Plan-Apochromat 40x/1.3 Oil",
+                nominal_magnification=40.0,
+                lens_na=1.3,
+                immersion="Oil",
+            ),
             time_increment_s=None,
         ),
         position=PlatePosition(plate="P1", row=1, column=i, field=0) if plate else None,
-        sources=(SourceFile(path=f"/data/f{i}.tif", size=123, sha256=f"{i:064x}", reader="tifffile"),),
-        store_path=f"plates/P1.ome.zarr/B/{i + 1:02d}/0" if plate else f"images/{f'{i:x}' * 16}.ome.zarr",
+        sources=(
+            SourceFile(path=f"/data/f{i}.tif", size=123, sha256=f"{i:064x}", reader="tifffile"),
+        ),
+        store_path=f"plates/P1.ome.zarr/B/{i + 1:02d}/0"
+        if plate
+        else f"images/{f'{i:x}' * 16}.ome.zarr",
         levels=1,
         bytes_stored=999,
     )
 
 
 def _register(repo: Repository, img: Image) -> None:
-    repo.register(ImageRegistration(
-        image=img, source_formats={s.sha256: "tiff" for s in img.sources},
-        manifest=[(f"{img.store_path}/zarr.json", 10, "a" * 64), (f"{img.store_path}/0/c/0", 20, "b" * 64)],
-    ))
+    repo.register(
+        ImageRegistration(
+            image=img,
+            source_formats={s.sha256: "tiff" for s in img.sources},
+            manifest=[
+                (f"{img.store_path}/zarr.json", 10, "a" * 64),
+                (f"{img.store_path}/0/c/0", 20, "b" * 64),
+            ],
+        )
+    )
 
 
 def test_init_creates_settings_catalog_and_store(tmp_path: Path) -> None:
@@ -104,7 +127,9 @@ def test_schema_head_constant_matches_alembic_head() -> None:
     assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_HEAD
 
 
-def test_migrations_create_exactly_the_declared_schema(tmp_path: Path, catalog_url: str | None) -> None:
+def test_migrations_create_exactly_the_declared_schema(
+    tmp_path: Path, catalog_url: str | None
+) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
@@ -125,7 +150,9 @@ def test_register_round_trips_every_field(tmp_path: Path, catalog_url: str | Non
     assert set(got) == {a.id, b.id}
     for want in (a, b):
         have = got[want.id]
-        assert have.model_dump(exclude={"created_at", "acquisition"}) == want.model_dump(exclude={"created_at", "acquisition"})
+        assert have.model_dump(exclude={"created_at", "acquisition"}) == want.model_dump(
+            exclude={"created_at", "acquisition"}
+        )
         assert have.acquisition.objective == want.acquisition.objective
         assert have.acquisition.instrument == want.acquisition.instrument
         assert have.acquisition.acquired_at.replace(tzinfo=None) == datetime(2024, 3, 1, 12, 0)
@@ -133,24 +160,37 @@ def test_register_round_trips_every_field(tmp_path: Path, catalog_url: str | Non
     assert got[a.id].position == PlatePosition(plate="P1", row=1, column=0, field=0)
     assert repo.image(a.id[:6]).id == a.id  # unique prefix
     s = repo.summary()
-    assert (s["images"], s["channels"], s["plates"], s["wells"], s["source_files"]) == (2, 4, 1, 1, 2)
+    assert (s["images"], s["channels"], s["plates"], s["wells"], s["source_files"]) == (
+        2,
+        4,
+        1,
+        1,
+        2,
+    )
     assert s["pixel_bytes"] == 2 * (2 * 3 * 40 * 50) * 2  # two uint16 images of 2x3x40x50
     assert s["stored_bytes"] == 2 * 999 and s["source_bytes"] == 2 * 123
     assert repo.known_sources([a.sources[0].sha256, "f" * 64]) == {a.sources[0].sha256: [a.id]}
     assert repo.image_at("P1", 1, 0, 0) == a.id
     assert repo.image_at("P1", 1, 5, 0) is None
     assert [e[1] for e in repo.stored_files(a.id)] == sorted(
-        [f"{a.store_path}/zarr.json", f"{a.store_path}/0/c/0"])
+        [f"{a.store_path}/zarr.json", f"{a.store_path}/0/c/0"]
+    )
 
 
-def test_failed_registration_leaves_catalog_unchanged(tmp_path: Path, catalog_url: str | None) -> None:
+def test_failed_registration_leaves_catalog_unchanged(
+    tmp_path: Path, catalog_url: str | None
+) -> None:
     repo = Repository.init(tmp_path / "r", catalog_url)
     a = _image(0)
     _register(repo, a)
     before = repo.summary()
     # same plate position, different id: violates the unique position constraint mid-transaction
-    clash = _image(0).model_copy(update={"id": "f" * 16, "sources": (
-        SourceFile(path="/x", size=1, sha256="e" * 64, reader="tifffile"),)})
+    clash = _image(0).model_copy(
+        update={
+            "id": "f" * 16,
+            "sources": (SourceFile(path="/x", size=1, sha256="e" * 64, reader="tifffile"),),
+        }
+    )
     with pytest.raises(CatalogError, match="cannot be registered"):
         _register(repo, clash)
     assert repo.summary() == before
@@ -166,9 +206,11 @@ def test_unknown_image_id_is_not_found(tmp_path: Path) -> None:
 def test_second_writer_is_refused(tmp_path: Path) -> None:
     repo = Repository.init(tmp_path / "r")
     other = Repository.open(tmp_path / "r")
-    with repo.write_lock():
-        with pytest.raises(ConcurrentAccess, match="another quantscope process"), other.write_lock():
-            pass
+    with (
+        repo.write_lock(), pytest.raises(ConcurrentAccess, match="another quantscope process"),
+        other.write_lock(),
+    ):
+        pass
     with other.write_lock():  # released: a later writer gets it
         pass
 

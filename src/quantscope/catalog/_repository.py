@@ -92,8 +92,9 @@ class Repository:
         cfg = (
             "# quantscope repository settings\n"
             "[repository]\nformat = 1\n\n"
-            f"[catalog]\n# SQLAlchemy URL; sqlite paths are relative to this folder\nurl = {_toml_str(url)}\n\n"
-            "[store]\n# where the OME-Zarr data live (a folder relative to this one)\nurl = \".\"\n"
+            "[catalog]\n# SQLAlchemy URL; sqlite paths are relative to this folder\n"
+            f"url = {_toml_str(url)}\n\n"
+            '[store]\n# where the OME-Zarr data live (a folder relative to this one)\nurl = "."\n'
         )
         tmp = root / f".{CONFIG_NAME}.tmp"
         tmp.write_text(cfg, encoding="utf-8")
@@ -142,7 +143,9 @@ class Repository:
         except sa.exc.OperationalError as e:
             if "no such table" in str(e) or "does not exist" in str(e):
                 return None
-            raise CatalogError(f"{self.root}: catalog {self._safe_url()} cannot be opened: {e.orig}") from e
+            raise CatalogError(
+                f"{self.root}: catalog {self._safe_url()} cannot be opened: {e.orig}"
+            ) from e
         except sa.exc.ProgrammingError:
             return None
 
@@ -211,66 +214,112 @@ class Repository:
                 inst = acq.instrument or Instrument()
                 obj = acq.objective or Objective()
                 pos = img.position
-                conn.execute(S.images.insert().values(
-                    id=img.id, name=img.name, plate_id=plate_id,
-                    plate_row=pos.row if pos else None, plate_column=pos.column if pos else None,
-                    field=pos.field if pos else None, well=pos.well if pos else None,
-                    size_t=img.shape[0], size_c=img.shape[1], size_z=img.shape[2],
-                    size_y=img.shape[3], size_x=img.shape[4], dtype=img.dtype,
-                    physical_size_x_um=img.physical_size_x_um, physical_size_y_um=img.physical_size_y_um,
-                    physical_size_z_um=img.physical_size_z_um, time_increment_s=acq.time_increment_s,
-                    acquired_at=acq.acquired_at, instrument_manufacturer=inst.manufacturer,
-                    instrument_model=inst.model, microscope_type=inst.microscope_type,
-                    objective_manufacturer=obj.manufacturer, objective_model=obj.model,
-                    objective_magnification=obj.nominal_magnification, objective_na=obj.lens_na,
-                    objective_immersion=obj.immersion, store_path=img.store_path, levels=img.levels,
-                    bytes_stored=img.bytes_stored, created_at=now,
-                ))
+                conn.execute(
+                    S.images.insert().values(
+                        id=img.id,
+                        name=img.name,
+                        plate_id=plate_id,
+                        plate_row=pos.row if pos else None,
+                        plate_column=pos.column if pos else None,
+                        field=pos.field if pos else None,
+                        well=pos.well if pos else None,
+                        size_t=img.shape[0],
+                        size_c=img.shape[1],
+                        size_z=img.shape[2],
+                        size_y=img.shape[3],
+                        size_x=img.shape[4],
+                        dtype=img.dtype,
+                        physical_size_x_um=img.physical_size_x_um,
+                        physical_size_y_um=img.physical_size_y_um,
+                        physical_size_z_um=img.physical_size_z_um,
+                        time_increment_s=acq.time_increment_s,
+                        acquired_at=acq.acquired_at,
+                        instrument_manufacturer=inst.manufacturer,
+                        instrument_model=inst.model,
+                        microscope_type=inst.microscope_type,
+                        objective_manufacturer=obj.manufacturer,
+                        objective_model=obj.model,
+                        objective_magnification=obj.nominal_magnification,
+                        objective_na=obj.lens_na,
+                        objective_immersion=obj.immersion,
+                        store_path=img.store_path,
+                        levels=img.levels,
+                        bytes_stored=img.bytes_stored,
+                        created_at=now,
+                    )
+                )
                 if img.channels:
-                    conn.execute(S.channels.insert(), [
-                        {"image_id": img.id, "idx": ch.index, "name": ch.name, "color": ch.color,
-                         "excitation_wavelength_nm": ch.excitation_wavelength_nm,
-                         "emission_wavelength_nm": ch.emission_wavelength_nm,
-                         "exposure_time_s": ch.exposure_time_s, "fluor": ch.fluor}
-                        for ch in img.channels
-                    ])
+                    conn.execute(
+                        S.channels.insert(),
+                        [
+                            {
+                                "image_id": img.id,
+                                "idx": ch.index,
+                                "name": ch.name,
+                                "color": ch.color,
+                                "excitation_wavelength_nm": ch.excitation_wavelength_nm,
+                                "emission_wavelength_nm": ch.emission_wavelength_nm,
+                                "exposure_time_s": ch.exposure_time_s,
+                                "fluor": ch.fluor,
+                            }
+                            for ch in img.channels
+                        ],
+                    )
                 for src in img.sources:
                     file_id = conn.execute(
                         sa.select(S.source_files.c.id).where(S.source_files.c.sha256 == src.sha256)
                     ).scalar()
                     if file_id is None:
-                        file_id = conn.execute(S.source_files.insert().values(
-                            sha256=src.sha256, size=src.size, path=src.path,
-                            format=reg.source_formats.get(src.sha256, "unknown"), reader=src.reader,
-                            ingested_at=now,
-                        )).inserted_primary_key[0]
-                    conn.execute(S.image_sources.insert().values(
-                        image_id=img.id, file_id=file_id, scene=src.scene,
-                        channel_offset=src.channel_offset,
-                    ))
+                        file_id = conn.execute(
+                            S.source_files.insert().values(
+                                sha256=src.sha256,
+                                size=src.size,
+                                path=src.path,
+                                format=reg.source_formats.get(src.sha256, "unknown"),
+                                reader=src.reader,
+                                ingested_at=now,
+                            )
+                        ).inserted_primary_key[0]  # type: ignore[index]
+                    conn.execute(
+                        S.image_sources.insert().values(
+                            image_id=img.id,
+                            file_id=file_id,
+                            scene=src.scene,
+                            channel_offset=src.channel_offset,
+                        )
+                    )
                 if reg.manifest:
-                    conn.execute(S.stored_files.insert(), [
-                        {"image_id": img.id, "path": p, "size": n, "sha256": h}
-                        for p, n, h in reg.manifest
-                    ])
+                    conn.execute(
+                        S.stored_files.insert(),
+                        [
+                            {"image_id": img.id, "path": p, "size": n, "sha256": h}
+                            for p, n, h in reg.manifest
+                        ],
+                    )
         except sa.exc.IntegrityError as e:
             raise CatalogError(f"image {img.name!r} cannot be registered: {e.orig}") from e
 
     def _plate_id(self, conn: Connection, name: str, now: datetime) -> int:
         pid = conn.execute(sa.select(S.plates.c.id).where(S.plates.c.name == name)).scalar()
         if pid is None:
-            pid = conn.execute(S.plates.insert().values(
-                name=name, store_path=f"plates/{plate_folder(name)}", created_at=now,
-            )).inserted_primary_key[0]
+            pid = conn.execute(
+                S.plates.insert().values(
+                    name=name,
+                    store_path=f"plates/{plate_folder(name)}",
+                    created_at=now,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
         return int(pid)
 
     def delete_image(self, image_id: str) -> None:
         """Remove an image from the catalog (its files are removed by the caller)."""
         with self.engine.begin() as conn:
             conn.execute(S.images.delete().where(S.images.c.id == image_id))
-            conn.execute(S.source_files.delete().where(
-                ~S.source_files.c.id.in_(sa.select(S.image_sources.c.file_id))
-            ))
+            conn.execute(
+                S.source_files.delete().where(
+                    ~S.source_files.c.id.in_(sa.select(S.image_sources.c.file_id))
+                )
+            )
 
     # ------------------------------------------------------------------ reads
     def known_sources(self, sha256s: Sequence[str]) -> dict[str, list[str]]:
@@ -293,8 +342,12 @@ class Repository:
         q = (
             sa.select(S.images.c.id)
             .join(S.plates, S.plates.c.id == S.images.c.plate_id)
-            .where(S.plates.c.name == plate, S.images.c.plate_row == row,
-                   S.images.c.plate_column == column, S.images.c.field == field)
+            .where(
+                S.plates.c.name == plate,
+                S.images.c.plate_row == row,
+                S.images.c.plate_column == column,
+                S.images.c.field == field,
+            )
         )
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
@@ -302,7 +355,9 @@ class Repository:
     def images(self, ids: Sequence[str] | None = None) -> list[Image]:
         """Every image (or those with the given ids), ordered by plate position then name."""
         i, p = S.images, S.plates
-        q = sa.select(i, p.c.name.label("plate_name")).select_from(i.outerjoin(p, p.c.id == i.c.plate_id))
+        q = sa.select(i, p.c.name.label("plate_name")).select_from(
+            i.outerjoin(p, p.c.id == i.c.plate_id)
+        )
         if ids is not None:
             q = q.where(i.c.id.in_(list(ids)))
         q = q.order_by(p.c.name, i.c.plate_row, i.c.plate_column, i.c.field, i.c.name, i.c.id)
@@ -322,17 +377,28 @@ class Repository:
                     cq = cq.where(S.channels.c.image_id.in_(wanted))
                     sq = sq.where(S.image_sources.c.image_id.in_(wanted))
                 for c in conn.execute(cq).mappings():
-                    chans.setdefault(c["image_id"], []).append(Channel(
-                        index=c["idx"], name=c["name"], color=c["color"],
-                        excitation_wavelength_nm=c["excitation_wavelength_nm"],
-                        emission_wavelength_nm=c["emission_wavelength_nm"],
-                        exposure_time_s=c["exposure_time_s"], fluor=c["fluor"],
-                    ))
+                    chans.setdefault(c["image_id"], []).append(
+                        Channel(
+                            index=c["idx"],
+                            name=c["name"],
+                            color=c["color"],
+                            excitation_wavelength_nm=c["excitation_wavelength_nm"],
+                            emission_wavelength_nm=c["emission_wavelength_nm"],
+                            exposure_time_s=c["exposure_time_s"],
+                            fluor=c["fluor"],
+                        )
+                    )
                 for s in conn.execute(sq).mappings():
-                    srcs.setdefault(s["image_id"], []).append(SourceFile(
-                        path=s["path"], size=s["size"], sha256=s["sha256"], reader=s["reader"],
-                        scene=s["scene"], channel_offset=s["channel_offset"],
-                    ))
+                    srcs.setdefault(s["image_id"], []).append(
+                        SourceFile(
+                            path=s["path"],
+                            size=s["size"],
+                            sha256=s["sha256"],
+                            reader=s["reader"],
+                            scene=s["scene"],
+                            channel_offset=s["channel_offset"],
+                        )
+                    )
         return [_image_from_row(r, chans.get(r["id"], []), srcs.get(r["id"], [])) for r in rows]
 
     def image(self, image_id: str) -> Image:
@@ -340,21 +406,33 @@ class Repository:
         found = self.images([image_id])
         if not found and len(image_id) >= 4:
             with self.engine.connect() as conn:
-                ids = conn.execute(
-                    sa.select(S.images.c.id).where(S.images.c.id.like(image_id.replace("%", "") + "%")).limit(2)
-                ).scalars().all()
+                ids = (
+                    conn.execute(
+                        sa.select(S.images.c.id)
+                        .where(S.images.c.id.like(image_id.replace("%", "") + "%"))
+                        .limit(2)
+                    )
+                    .scalars()
+                    .all()
+                )
             if len(ids) == 1:
                 found = self.images(ids)
             elif len(ids) > 1:
-                raise InvalidInput(f"{self.root}: image id prefix {image_id!r} is ambiguous; give more characters")
+                raise InvalidInput(
+                    f"{self.root}: image id prefix {image_id!r} is ambiguous; give more characters"
+                )
         if not found:
             raise NotFound(f"{self.root}: no image with id {image_id!r} (see `quantscope ls`)")
         return found[0]
 
     def stored_files(self, image_id: str | None = None) -> list[tuple[str, str, int, str]]:
         """(image id, path relative to the repository, size, SHA-256) of stored files."""
-        q = sa.select(S.stored_files.c.image_id, S.stored_files.c.path, S.stored_files.c.size,
-                      S.stored_files.c.sha256)
+        q = sa.select(
+            S.stored_files.c.image_id,
+            S.stored_files.c.path,
+            S.stored_files.c.size,
+            S.stored_files.c.sha256,
+        )
         if image_id is not None:
             q = q.where(S.stored_files.c.image_id == image_id)
         with self.engine.connect() as conn:
@@ -367,18 +445,28 @@ class Repository:
             out = []
             for p in plates:
                 fields = conn.execute(
-                    sa.select(S.images.c.plate_row, S.images.c.plate_column, S.images.c.field,
-                              S.images.c.id)
+                    sa.select(
+                        S.images.c.plate_row,
+                        S.images.c.plate_column,
+                        S.images.c.field,
+                        S.images.c.id,
+                    )
                     .where(S.images.c.plate_id == p["id"])
                     .order_by(S.images.c.plate_row, S.images.c.plate_column, S.images.c.field)
                 ).all()
-                out.append({"name": p["name"], "store_path": p["store_path"],
-                            "fields": [tuple(f) for f in fields]})
+                out.append(
+                    {
+                        "name": p["name"],
+                        "store_path": p["store_path"],
+                        "fields": [tuple(f) for f in fields],
+                    }
+                )
         return out
 
     def summary(self) -> dict[str, Any]:
         """Counts: images, channels, plates, wells, source files and bytes."""
         with self.engine.connect() as conn:
+
             def one(q: Any) -> int:
                 return int(conn.execute(q).scalar() or 0)
 
@@ -386,9 +474,14 @@ class Repository:
                 "images": one(sa.select(sa.func.count()).select_from(S.images)),
                 "channels": one(sa.select(sa.func.count()).select_from(S.channels)),
                 "plates": one(sa.select(sa.func.count()).select_from(S.plates)),
-                "wells": one(sa.select(sa.func.count()).select_from(
-                    sa.select(S.images.c.plate_id, S.images.c.well).where(S.images.c.plate_id.is_not(None))
-                    .distinct().subquery())),
+                "wells": one(
+                    sa.select(sa.func.count()).select_from(
+                        sa.select(S.images.c.plate_id, S.images.c.well)
+                        .where(S.images.c.plate_id.is_not(None))
+                        .distinct()
+                        .subquery()
+                    )
+                ),
                 "source_files": one(sa.select(sa.func.count()).select_from(S.source_files)),
                 "source_bytes": one(sa.select(sa.func.sum(S.source_files.c.size))),
                 "stored_bytes": one(sa.select(sa.func.sum(S.images.c.bytes_stored))),
@@ -397,13 +490,14 @@ class Repository:
                 "catalog": self._safe_url(),
             }
 
-
     @staticmethod
     def _pixel_bytes(conn: Connection) -> int:
         import numpy as np
 
         i = S.images.c
-        q = sa.select(i.dtype, sa.func.sum(i.size_t * i.size_c * i.size_z * i.size_y * i.size_x)).group_by(i.dtype)
+        q = sa.select(
+            i.dtype, sa.func.sum(i.size_t * i.size_c * i.size_z * i.size_y * i.size_x)
+        ).group_by(i.dtype)
         return sum(int(n or 0) * np.dtype(dt).itemsize for dt, n in conn.execute(q))
 
 
@@ -414,26 +508,42 @@ def plate_folder(name: str) -> str:
 
 
 def _image_from_row(r: Any, chans: list[Channel], srcs: list[SourceFile]) -> Image:
-    inst = Instrument(manufacturer=r["instrument_manufacturer"], model=r["instrument_model"],
-                      microscope_type=r["microscope_type"])
-    obj = Objective(manufacturer=r["objective_manufacturer"], model=r["objective_model"],
-                    nominal_magnification=r["objective_magnification"], lens_na=r["objective_na"],
-                    immersion=r["objective_immersion"])
+    inst = Instrument(
+        manufacturer=r["instrument_manufacturer"],
+        model=r["instrument_model"],
+        microscope_type=r["microscope_type"],
+    )
+    obj = Objective(
+        manufacturer=r["objective_manufacturer"],
+        model=r["objective_model"],
+        nominal_magnification=r["objective_magnification"],
+        lens_na=r["objective_na"],
+        immersion=r["objective_immersion"],
+    )
     pos = None
     if r["plate_name"] is not None:
-        pos = PlatePosition(plate=r["plate_name"], row=r["plate_row"], column=r["plate_column"],
-                            field=r["field"])
+        pos = PlatePosition(
+            plate=r["plate_name"], row=r["plate_row"], column=r["plate_column"], field=r["field"]
+        )
     return Image(
-        id=r["id"], name=r["name"],
-        shape=(r["size_t"], r["size_c"], r["size_z"], r["size_y"], r["size_x"]), dtype=r["dtype"],
-        physical_size_x_um=r["physical_size_x_um"], physical_size_y_um=r["physical_size_y_um"],
-        physical_size_z_um=r["physical_size_z_um"], channels=tuple(chans),
+        id=r["id"],
+        name=r["name"],
+        shape=(r["size_t"], r["size_c"], r["size_z"], r["size_y"], r["size_x"]),
+        dtype=r["dtype"],
+        physical_size_x_um=r["physical_size_x_um"],
+        physical_size_y_um=r["physical_size_y_um"],
+        physical_size_z_um=r["physical_size_z_um"],
+        channels=tuple(chans),
         acquisition=Acquisition(
             acquired_at=r["acquired_at"],
             instrument=inst if any(v is not None for v in inst.model_dump().values()) else None,
             objective=obj if any(v is not None for v in obj.model_dump().values()) else None,
             time_increment_s=r["time_increment_s"],
         ),
-        position=pos, sources=tuple(srcs), store_path=r["store_path"], levels=r["levels"],
-        bytes_stored=r["bytes_stored"], created_at=r["created_at"],
+        position=pos,
+        sources=tuple(srcs),
+        store_path=r["store_path"],
+        levels=r["levels"],
+        bytes_stored=r["bytes_stored"],
+        created_at=r["created_at"],
     )

@@ -113,7 +113,9 @@ image_sources = Table(
     "image_sources",
     metadata,
     Column("image_id", String(32), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
-    Column("file_id", Integer, ForeignKey("source_files.id", ondelete="RESTRICT"), primary_key=True),
+    Column(
+        "file_id", Integer, ForeignKey("source_files.id", ondelete="RESTRICT"), primary_key=True
+    ),
     Column("scene", Integer, primary_key=True),
     Column("channel_offset", Integer, nullable=False),
     Index(None, "file_id"),

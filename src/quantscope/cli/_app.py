@@ -29,7 +29,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 
 
 def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
 
     import os
 
@@ -77,8 +76,10 @@ def _row(img: Image) -> dict[str, Any]:
     return {
         "id": img.id,
         "name": img.name,
-        "source": Path(img.sources[0].path).name + (f" (+{len(img.sources) - 1})" if len(img.sources) > 1 else "")
-        if img.sources else "",
+        "source": Path(img.sources[0].path).name
+        + (f" (+{len(img.sources) - 1})" if len(img.sources) > 1 else "")
+        if img.sources
+        else "",
         "plate": pos.plate if pos else None,
         "well": pos.well if pos else None,
         "field": pos.field + 1 if pos else None,
@@ -92,8 +93,12 @@ def _row(img: Image) -> dict[str, Any]:
 @app.command()
 def init(
     repo: RepoArg,
-    catalog: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the catalog "
-                                                "(default: SQLite file in the repository).")] = None,
+    catalog: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL of the catalog (default: SQLite file in the repository)."
+        ),
+    ] = None,
 ) -> None:
     """Create a repository (quantscope.toml, catalog, store folders)."""
     from ..catalog import Repository
@@ -106,8 +111,12 @@ def init(
 def ingest(
     repo: RepoArg,
     paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursive).")],
-    pattern: Annotated[str | None, typer.Option(
-        help='File-name pattern, e.g. "{plate}_{well}_s{field}_w{channel}" (default: ImageXpress).')] = None,
+    pattern: Annotated[
+        str | None,
+        typer.Option(
+            help='File-name pattern, e.g. "{plate}_{well}_s{field}_w{channel}" (default: ImageXpress).'
+        ),
+    ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel threads.")] = 2,
     as_json: JsonOpt = False,
 ) -> None:
@@ -125,9 +134,17 @@ def ingest(
 
     err = _console(stderr=True)
     with _open(repo) as r:
-        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                   TransferSpeedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[name]}"))
-        with Progress(*columns, console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[name]}"),
+        )
+        with Progress(
+            *columns, console=err, transient=True, disable=as_json or not err.is_terminal
+        ) as bar:
             tasks: dict[str, Any] = {}
 
             def progress(phase: str, done: int, total: int, name: str) -> None:
@@ -138,14 +155,16 @@ def ingest(
 
             report = run_ingest(r, paths, pattern=pattern, jobs=jobs, progress=progress)
     if as_json:
-        _emit_json({
-            "added": [_row(i) for i in report.added],
-            "skipped": [vars(s) for s in report.skipped],
-            "failed": [vars(s) for s in report.failed],
-            "notes": [vars(s) for s in report.notes],
-            "cleaned": report.cleaned,
-            "seconds": report.seconds,
-        })
+        _emit_json(
+            {
+                "added": [_row(i) for i in report.added],
+                "skipped": [vars(s) for s in report.skipped],
+                "failed": [vars(s) for s in report.failed],
+                "notes": [vars(s) for s in report.notes],
+                "cleaned": report.cleaned,
+                "seconds": report.seconds,
+            }
+        )
     else:
         out = _console()
         for c in report.cleaned:
@@ -179,13 +198,32 @@ def ls_(repo: RepoArg, as_json: JsonOpt = False) -> None:
     from rich.table import Table
 
     t = Table(title=f"{len(rows)} image(s)", title_justify="left")
-    for col in ("id", "name", "source", "plate", "well", "field", "dims (TCZYX)", "dtype", "channels",
-                "pixel size"):
+    for col in (
+        "id",
+        "name",
+        "source",
+        "plate",
+        "well",
+        "field",
+        "dims (TCZYX)",
+        "dtype",
+        "channels",
+        "pixel size",
+    ):
         t.add_column(col, overflow="fold")
     for row, img in zip(rows, images, strict=True):
-        t.add_row(row["id"], row["name"], row["source"], row["plate"] or "", row["well"] or "",
-                  str(row["field"] or ""), row["dims"], row["dtype"], ", ".join(row["channels"]),
-                  _pixel_size(img))
+        t.add_row(
+            row["id"],
+            row["name"],
+            row["source"],
+            row["plate"] or "",
+            row["well"] or "",
+            str(row["field"] or ""),
+            row["dims"],
+            row["dtype"],
+            ", ".join(row["channels"]),
+            _pixel_size(img),
+        )
     _console().print(t)
 
 
@@ -209,15 +247,21 @@ def show(
     from rich.tree import Tree
 
     tree = Tree(f"[bold]{img.name}[/] ({img.id})")
-    tree.add(f"stored at {doc['path']} ({img.levels} levels, {_fmt_bytes(img.bytes_stored)}, "
-             f"{len(stored)} files)")
-    tree.add(f"dims TCZYX {' x '.join(map(str, img.shape))}, {img.dtype}, pixel size {_pixel_size(img)}")
+    tree.add(
+        f"stored at {doc['path']} ({img.levels} levels, {_fmt_bytes(img.bytes_stored)}, "
+        f"{len(stored)} files)"
+    )
+    tree.add(
+        f"dims TCZYX {' x '.join(map(str, img.shape))}, {img.dtype}, pixel size {_pixel_size(img)}"
+    )
     if img.position:
         p = img.position
         tree.add(f"plate {p.plate}, well {p.well}, field {p.field + 1}")
     ch = tree.add("channels")
     for c in img.channels:
-        extra = [f"{k}={v}" for k, v in c.model_dump(exclude={"index", "name"}).items() if v is not None]
+        extra = [
+            f"{k}={v}" for k, v in c.model_dump(exclude={"index", "name"}).items() if v is not None
+        ]
         ch.add(f"{c.index}: {c.name} " + " ".join(extra))
     acq = img.acquisition.model_dump(exclude_none=True)
     if acq:
@@ -226,13 +270,18 @@ def show(
             a.add(f"{k}: {v}")
     s = tree.add("sources")
     for src in img.sources:
-        s.add(f"{src.path} (scene {src.scene}, {_fmt_bytes(src.size)}, {src.reader}, sha256 {src.sha256[:16]}…)")
+        s.add(
+            f"{src.path} (scene {src.scene}, {_fmt_bytes(src.size)}, {src.reader}, sha256 {src.sha256[:16]}…)"
+        )
     _console().print(tree)
 
 
 @app.command()
-def verify(repo: RepoArg, jobs: Annotated[int, typer.Option("--jobs", "-j", min=1)] = 2,
-           as_json: JsonOpt = False) -> None:
+def verify(
+    repo: RepoArg,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1)] = 2,
+    as_json: JsonOpt = False,
+) -> None:
     """Re-hash every stored file and report anything changed or missing."""
     from ..ingest import verify as run_verify
 
@@ -244,8 +293,10 @@ def verify(repo: RepoArg, jobs: Annotated[int, typer.Option("--jobs", "-j", min=
     else:
         for p in problems:
             _console(stderr=True).print(f"[bold red]changed:[/] {p.path}: {p.message}", markup=True)
-        _console().print(f"checked {n} stored file(s): "
-                         + ("all intact" if not problems else f"{len(problems)} problem(s)"))
+        _console().print(
+            f"checked {n} stored file(s): "
+            + ("all intact" if not problems else f"{len(problems)} problem(s)")
+        )
     if problems:
         raise typer.Exit(1)
 
@@ -279,8 +330,16 @@ def formats(as_json: JsonOpt = False) -> None:
     """List the file formats this installation reads and the reader of each."""
     from ..io import FORMATS
 
-    rows = [{"format": f.name, "extensions": list(f.extensions), "reader": f.module,
-             "installed": f.installed, "description": f.description} for f in FORMATS]
+    rows = [
+        {
+            "format": f.name,
+            "extensions": list(f.extensions),
+            "reader": f.module,
+            "installed": f.installed,
+            "description": f.description,
+        }
+        for f in FORMATS
+    ]
     if as_json:
         _emit_json(rows)
         return
@@ -290,7 +349,9 @@ def formats(as_json: JsonOpt = False) -> None:
     for col in ("format", "extensions", "reader", "installed"):
         t.add_column(col)
     for r in rows:
-        t.add_row(r["format"], " ".join(r["extensions"]), r["reader"], "yes" if r["installed"] else "no")
+        t.add_row(
+            r["format"], " ".join(r["extensions"]), r["reader"], "yes" if r["installed"] else "no"
+        )
     _console().print(t)
 
 
@@ -299,13 +360,17 @@ def synth(
     out: Annotated[Path, typer.Argument(help="Output folder.")],
     plate: Annotated[str, typer.Option(help="Plate shape ROWSxCOLS.")] = "2x3",
     fields: Annotated[int, typer.Option(help="Fields per well.")] = 2,
-    channels: Annotated[str, typer.Option(help="Comma-separated channel names (first = nuclei).")] = "DAPI,GFP",
+    channels: Annotated[
+        str, typer.Option(help="Comma-separated channel names (first = nuclei).")
+    ] = "DAPI,GFP",
     size: Annotated[int, typer.Option(help="Image edge in px.")] = 256,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = 0,
     density: Annotated[float, typer.Option(help="Cell density multiplier.")] = 1.0,
     blur: Annotated[float, typer.Option(help="Extra defocus blur sigma (px).")] = 0.0,
     vignetting: Annotated[float, typer.Option(help="Intensity lost at the corners (0-1).")] = 0.0,
-    saturation: Annotated[float, typer.Option(help="Fraction of nuclei driven into saturation.")] = 0.0,
+    saturation: Annotated[
+        float, typer.Option(help="Fraction of nuclei driven into saturation.")
+    ] = 0.0,
     snr: Annotated[float, typer.Option(help="Signal-to-noise multiplier.")] = 1.0,
     touching: Annotated[float, typer.Option(help="How tightly nuclei pack (0-1).")] = 0.0,
     empty_fraction: Annotated[float, typer.Option(help="Fraction of empty fields.")] = 0.0,
@@ -318,17 +383,30 @@ def synth(
 
     parse_plate_shape(plate)
     opts = SynthOptions(
-        plate=plate, fields=fields, channels=tuple(c.strip() for c in channels.split(",") if c.strip()),
-        size=size, seed=seed, density=density, blur=blur, vignetting=vignetting, saturation=saturation,
-        snr=snr, touching=touching, empty_fraction=empty_fraction, layout=layout, plate_name=plate_name,
+        plate=plate,
+        fields=fields,
+        channels=tuple(c.strip() for c in channels.split(",") if c.strip()),
+        size=size,
+        seed=seed,
+        density=density,
+        blur=blur,
+        vignetting=vignetting,
+        saturation=saturation,
+        snr=snr,
+        touching=touching,
+        empty_fraction=empty_fraction,
+        layout=layout,
+        plate_name=plate_name,
     )
     res = synth_plate(out, opts)
     n_obj = sum(f.n_objects for f in res.fields)
     if as_json:
         _emit_json({"root": str(res.root), "fields": len(res.fields), "objects": n_obj})
     else:
-        _console().print(f"wrote {len(res.fields)} field(s) with {n_obj} cells to {res.root} "
-                         f"(images/, labels/, truth.csv)")
+        _console().print(
+            f"wrote {len(res.fields)} field(s) with {n_obj} cells to {res.root} "
+            f"(images/, labels/, truth.csv)"
+        )
 
 
 def main() -> None:

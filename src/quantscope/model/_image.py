@@ -44,7 +44,9 @@ def parse_well(name: str) -> tuple[int, int]:
     """
     m = _WELL_RE.match(name)
     if not m or int(m.group(2)) < 1:
-        raise ValueError(f"{name!r} is not a well name (expected a row letter and a column number, e.g. 'A01')")
+        raise ValueError(
+            f"{name!r} is not a well name (expected a row letter and a column number, e.g. 'A01')"
+        )
     letters = m.group(1).upper()
     row = ord(letters[-1]) - 65
     if len(letters) == 2:

@@ -236,7 +236,8 @@ def _grow_cells(nuclei: I32, rng: np.random.Generator) -> tuple[I32, F32, npt.ND
     edge_noise = _smooth_noise(rng, nuclei.shape, 2.0)
     limit = width[nearest] * np.clip(1.0 + 0.35 * shape_noise, 0.25, None)
     elevation = dist + np.float32(2.0 * scale) * edge_noise
-    cells = watershed(elevation, markers=nuclei, mask=dist <= limit).astype(np.int32)
+    mask = ndimage.binary_fill_holes(dist <= limit)
+    cells = watershed(elevation, markers=nuclei, mask=mask).astype(np.int32)
     return cells, dist, width
 
 
