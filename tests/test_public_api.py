@@ -23,10 +23,8 @@ PACKAGES = [
 
 
 def test_top_level_all_is_exact() -> None:
-    assert quantscope.__all__ == [
-        "__version__",
-        *sorted(n for n in quantscope.__all__ if n != "__version__"),
-    ]
+    assert quantscope.__all__ == sorted(quantscope.__all__)
+    assert set(quantscope.__all__) == {"__version__", *quantscope._EXPORTS}
     for name in quantscope.__all__:
         assert getattr(quantscope, name) is not None, name
     with pytest.raises(AttributeError):
