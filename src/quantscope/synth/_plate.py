@@ -198,6 +198,13 @@ def _remove_stale(folder: Path, pattern: str, written: set[Path]) -> None:
             path.unlink(missing_ok=True)
 
 
+def _usable_cpus() -> int:
+    """CPUs this process may run on (respects affinity masks and container limits)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def _write_text(path: Path, text: str) -> None:
     def write(tmp: str) -> None:
         Path(tmp).write_bytes(text.encode("utf-8"))
@@ -351,7 +358,7 @@ def synth_plate(
 
     # Fields are independent (own seed, own files): render them in a few threads (numpy,
     # scipy and scikit-image release the GIL for much of the work); order is kept.
-    workers = max(1, min(4, os.cpu_count() or 1, len(keys)))
+    workers = max(1, min(4, _usable_cpus(), len(keys)))
     if workers == 1:
         results = [make(key) for key in keys]
     else:

@@ -108,15 +108,21 @@ def _scale(size: int) -> float:
     return min(1.0, size / 64.0)
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> F32:
-    """Gaussian-filtered white noise with zero mean and unit standard deviation."""
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], *sigmas: float) -> list[F32]:
+    """Gaussian-filtered white noise (zero mean, unit standard deviation), one per sigma (px).
+
+    The fields share one white-noise draw, so they are correlated (a texture at two scales).
+    """
     from scipy import ndimage
 
     white = rng.standard_normal(shape, dtype=np.float32)
-    smooth = ndimage.gaussian_filter(white, sigma, mode="wrap")
-    # Standard deviation of 2-D white noise after a Gaussian of sigma s: 1 / (2 sqrt(pi) s).
-    smooth *= np.float32(2.0 * math.sqrt(math.pi) * max(sigma, 0.5))
-    return smooth
+    out = []
+    for sigma in sigmas:
+        smooth = ndimage.gaussian_filter(white, sigma, mode="wrap", truncate=3.0)
+        # Standard deviation of 2-D white noise after a Gaussian of sigma s: 1 / (2 sqrt(pi) s).
+        smooth *= np.float32(2.0 * math.sqrt(math.pi) * max(sigma, 0.5))
+        out.append(smooth)
+    return out
 
 
 def _place_nuclei(
@@ -232,8 +238,7 @@ def _grow_cells(nuclei: I32, rng: np.random.Generator) -> tuple[I32, F32, npt.ND
     dist, (iy, ix) = ndimage.distance_transform_edt(nuclei == 0, return_indices=True)
     dist = dist.astype(np.float32)
     nearest = nuclei[iy, ix]
-    shape_noise = _smooth_noise(rng, nuclei.shape, 4.0 * scale + 1.0)
-    edge_noise = _smooth_noise(rng, nuclei.shape, 2.0)
+    shape_noise, edge_noise = _smooth_noise(rng, nuclei.shape, 4.0 * scale + 1.0, 2.0)
     limit = width[nearest] * np.clip(1.0 + 0.35 * shape_noise, 0.25, None)
     elevation = dist + np.float32(2.0 * scale) * edge_noise
     mask = ndimage.binary_fill_holes(dist <= limit)
@@ -282,8 +287,7 @@ def _stain(
     shape = geom.nuclei.shape
     n = geom.n
     nuclei, cells = geom.nuclei, geom.cells
-    fine = _smooth_noise(rng, shape, 1.0)
-    medium = _smooth_noise(rng, shape, 3.0)
+    fine, medium = _smooth_noise(rng, shape, 1.0, 3.0)
     if pattern == "nuclei":
         bright = np.zeros(n + 1)
         bright[1:] = level * np.clip(rng.lognormal(0.0, 0.25, n), 0.55, 1.7)
