@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="quantscope",
-    help="Quantitative cell imaging: ingest microscope files into OME-Zarr with a queryable catalog.",
+    help=(
+        "Quantitative cell imaging: ingest microscope files into OME-Zarr with a queryable catalog."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -40,8 +42,16 @@ def _console(stderr: bool = False) -> Console:
     return rich.console.Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
+def _esc(value: object) -> str:
+    """``value`` as text that rich prints literally: file and image names such as
+    ``stack [xz].lif`` or ``[red].tif`` must not be read as console markup."""
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
 def _fail(message: str, code: int = 1) -> None:
-    _console(stderr=True).print(f"[bold red]error:[/] {message}", markup=True)
+    _console(stderr=True).print(f"[bold red]error:[/] {_esc(message)}", markup=True)
     raise typer.Exit(code)
 
 
@@ -104,7 +114,9 @@ def init(
     from ..catalog import Repository
 
     with Repository.init(repo, catalog) as r:
-        _console().print(f"initialized repository {r.root} (catalog {r.summary()['catalog']})")
+        _console().print(
+            f"initialized repository {_esc(r.root)} (catalog {_esc(r.summary()['catalog'])})"
+        )
 
 
 @app.command()
@@ -114,7 +126,8 @@ def ingest(
     pattern: Annotated[
         str | None,
         typer.Option(
-            help='File-name pattern, e.g. "{plate}_{well}_s{field}_w{channel}" (default: ImageXpress).'
+            help='File-name pattern, e.g. "{plate}_{well}_s{field}_w{channel}" '
+            "(default: ImageXpress)."
         ),
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel threads.")] = 2,
@@ -168,13 +181,13 @@ def ingest(
     else:
         out = _console()
         for c in report.cleaned:
-            out.print(f"cleaned leftover of an interrupted run: {c}")
+            out.print(f"cleaned leftover of an interrupted run: {_esc(c)}")
         for n in report.notes:
-            out.print(f"note: {n.path}: {n.message}")
+            out.print(f"note: {_esc(n.path)}: {_esc(n.message)}")
         for s in report.skipped:
-            out.print(f"skipped: {s.path}: {s.message}")
+            out.print(f"skipped: {_esc(s.path)}: {_esc(s.message)}")
         for f in report.failed:
-            err.print(f"[bold red]error:[/] {f.path}: {f.message}", markup=True)
+            err.print(f"[bold red]error:[/] {_esc(f.path)}: {_esc(f.message)}", markup=True)
         mb = report.bytes_read / 1e6
         rate = mb / report.seconds if report.seconds else 0.0
         out.print(
@@ -214,14 +227,14 @@ def ls_(repo: RepoArg, as_json: JsonOpt = False) -> None:
     for row, img in zip(rows, images, strict=True):
         t.add_row(
             row["id"],
-            row["name"],
-            row["source"],
-            row["plate"] or "",
+            _esc(row["name"]),
+            _esc(row["source"]),
+            _esc(row["plate"] or ""),
             row["well"] or "",
             str(row["field"] or ""),
             row["dims"],
             row["dtype"],
-            ", ".join(row["channels"]),
+            _esc(", ".join(row["channels"])),
             _pixel_size(img),
         )
     _console().print(t)
@@ -239,6 +252,8 @@ def show(
         stored = r.stored_files(img.id)
         root = r.root
     doc = img.model_dump(mode="json")
+    # the fields of `ls --json` too (channels stay the full channel records here)
+    doc.update({k: v for k, v in _row(img).items() if k not in doc})
     doc["path"] = str(root / img.store_path)
     doc["stored_files"] = len(stored)
     if as_json:
@@ -246,9 +261,9 @@ def show(
         return
     from rich.tree import Tree
 
-    tree = Tree(f"[bold]{img.name}[/] ({img.id})")
+    tree = Tree(f"[bold]{_esc(img.name)}[/] ({img.id})")
     tree.add(
-        f"stored at {doc['path']} ({img.levels} levels, {_fmt_bytes(img.bytes_stored)}, "
+        f"stored at {_esc(doc['path'])} ({img.levels} levels, {_fmt_bytes(img.bytes_stored)}, "
         f"{len(stored)} files)"
     )
     tree.add(
@@ -256,22 +271,25 @@ def show(
     )
     if img.position:
         p = img.position
-        tree.add(f"plate {p.plate}, well {p.well}, field {p.field + 1}")
+        tree.add(f"plate {_esc(p.plate)}, well {p.well}, field {p.field + 1}")
     ch = tree.add("channels")
     for c in img.channels:
         extra = [
             f"{k}={v}" for k, v in c.model_dump(exclude={"index", "name"}).items() if v is not None
         ]
-        ch.add(f"{c.index}: {c.name} " + " ".join(extra))
+        ch.add(_esc(f"{c.index}: {c.name} " + " ".join(extra)))
     acq = img.acquisition.model_dump(exclude_none=True)
     if acq:
         a = tree.add("acquisition")
         for k, v in acq.items():
-            a.add(f"{k}: {v}")
+            a.add(_esc(f"{k}: {v}"))
     s = tree.add("sources")
     for src in img.sources:
         s.add(
-            f"{src.path} (scene {src.scene}, {_fmt_bytes(src.size)}, {src.reader}, sha256 {src.sha256[:16]}…)"
+            _esc(
+                f"{src.path} (scene {src.scene}, {_fmt_bytes(src.size)}, {src.reader}, "
+                f"sha256 {src.sha256[:16]}…)"
+            )
         )
     _console().print(tree)
 
@@ -292,7 +310,9 @@ def verify(
         _emit_json({"checked": n, "problems": [vars(p) for p in problems]})
     else:
         for p in problems:
-            _console(stderr=True).print(f"[bold red]changed:[/] {p.path}: {p.message}", markup=True)
+            _console(stderr=True).print(
+                f"[bold red]changed:[/] {_esc(p.path)}: {_esc(p.message)}", markup=True
+            )
         _console().print(
             f"checked {n} stored file(s): "
             + ("all intact" if not problems else f"{len(problems)} problem(s)")
@@ -311,7 +331,7 @@ def summary(repo: RepoArg, as_json: JsonOpt = False) -> None:
         return
     from rich.table import Table
 
-    t = Table(title=f"repository {s['root']}", title_justify="left", show_header=False)
+    t = Table(title=f"repository {_esc(s['root'])}", title_justify="left", show_header=False)
     t.add_column("what")
     t.add_column("value", justify="right")
     for k in ("images", "channels", "plates", "wells", "source_files"):
@@ -319,9 +339,9 @@ def summary(repo: RepoArg, as_json: JsonOpt = False) -> None:
     t.add_row("source bytes", _fmt_bytes(s["source_bytes"]))
     t.add_row("pixel bytes (uncompressed)", _fmt_bytes(s["pixel_bytes"]))
     t.add_row("stored bytes (OME-Zarr)", _fmt_bytes(s["stored_bytes"]))
-    t.add_row("catalog", s["catalog"])
-    t.add_row("images", str(Path(s["root"]) / "images"))
-    t.add_row("plates", str(Path(s["root"]) / "plates"))
+    t.add_row("catalog", _esc(s["catalog"]))
+    t.add_row("images", _esc(Path(s["root"]) / "images"))
+    t.add_row("plates", _esc(Path(s["root"]) / "plates"))
     _console().print(t)
 
 
@@ -330,7 +350,7 @@ def formats(as_json: JsonOpt = False) -> None:
     """List the file formats this installation reads and the reader of each."""
     from ..io import FORMATS
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "format": f.name,
             "extensions": list(f.extensions),
@@ -404,7 +424,7 @@ def synth(
         _emit_json({"root": str(res.root), "fields": len(res.fields), "objects": n_obj})
     else:
         _console().print(
-            f"wrote {len(res.fields)} field(s) with {n_obj} cells to {res.root} "
+            f"wrote {len(res.fields)} field(s) with {n_obj} cells to {_esc(res.root)} "
             f"(images/, labels/, truth.csv)"
         )
 
@@ -416,7 +436,7 @@ def main() -> None:
     try:
         app()
     except QuantscopeError as e:
-        _console(stderr=True).print(f"[bold red]error:[/] {e}", markup=True)
+        _console(stderr=True).print(f"[bold red]error:[/] {_esc(e)}", markup=True)
         sys.exit(1)
     except KeyboardInterrupt:
         _console(stderr=True).print("interrupted")

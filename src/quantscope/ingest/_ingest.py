@@ -23,16 +23,26 @@ import numpy as np
 
 from ..catalog import ImageRegistration, Repository, plate_folder
 from ..errors import InvalidInput, NotFound, QuantscopeError
-from ..io import ChannelDisplay, ImageSpec, SourceImage, open_sources, write_image, write_plate_groups
+from ..io import (
+    ChannelDisplay,
+    ImageSpec,
+    SourceImage,
+    open_sources,
+    write_image,
+    write_plate_groups,
+)
 from ..io._formats import NON_IMAGE_SUFFIXES
 from ..metadata import ImageMetadata, from_ome, image_to_ome_xml
-from ..model import Acquisition, Channel, Image, PlatePosition, SourceFile
+from ..model import Channel, Image, PlatePosition, SourceFile
 from ._naming import NamePattern
 
 __all__ = ["IngestIssue", "IngestReport", "Progress", "clean_leftovers", "collect_files", "ingest"]
 
 # Images larger than this are written one at a time with their chunks encoded in parallel.
 _LARGE_BYTES = 64 * 2**20
+# Present while plate images are registered but their plate/row/well group documents are not yet
+# rewritten: a run killed in between leaves it, and the next run rewrites every plate's groups.
+_PLATES_DIRTY = ".quantscope.plates-dirty"
 
 
 @dataclass(frozen=True)
@@ -147,12 +157,22 @@ def _scan(path: Path) -> _Scanned:
         for s in sources:
             ome = s.ome() if s.ome_xml else None
             meta = from_ome(ome, s.ome_image_index) if ome is not None else ImageMetadata()
-            scenes.append(_Scene(
-                s.scene, s.scene_name, s.shape, s.dtype.name, list(s.channel_names),
-                s.physical_size, meta, ome is not None,
-            ))
+            scenes.append(
+                _Scene(
+                    s.scene,
+                    s.scene_name,
+                    s.shape,
+                    s.dtype.name,
+                    list(s.channel_names),
+                    s.physical_size,
+                    meta,
+                    ome is not None,
+                )
+            )
         first: SourceImage = sources[0]
-        return _Scanned(path, sha, size, first.format, first.reader, scenes, first.ome_xml, first.note)
+        return _Scanned(
+            path, sha, size, first.format, first.reader, scenes, first.ome_xml, first.note
+        )
 
 
 # ------------------------------------------------------------------------------ planning
@@ -180,7 +200,9 @@ class _Job:
 
     @property
     def nbytes(self) -> int:
-        return sum(int(np.prod(p.scene.shape)) * np.dtype(p.scene.dtype).itemsize for p in self.parts)
+        return sum(
+            int(np.prod(p.scene.shape)) * np.dtype(p.scene.dtype).itemsize for p in self.parts
+        )
 
     @property
     def label(self) -> str:
@@ -211,8 +233,9 @@ def _plan(scanned: list[_Scanned], pattern: NamePattern) -> tuple[list[_Job], li
             pos = scene.meta.position
             token = None
             if pos is None and parsed is not None:
-                pos = PlatePosition(plate=parsed.plate, row=parsed.row, column=parsed.column,
-                                    field=parsed.field)
+                pos = PlatePosition(
+                    plate=parsed.plate, row=parsed.row, column=parsed.column, field=parsed.field
+                )
                 token = parsed.channel
             if pos is None:
                 name = _stem(sc.path) if len(sc.scenes) == 1 else f"{_stem(sc.path)} [{scene.name}]"
@@ -225,22 +248,31 @@ def _plan(scanned: list[_Scanned], pattern: NamePattern) -> tuple[list[_Job], li
         parts.sort(key=lambda p: (_natural(p.channel_token), str(p.scanned.path)))
         tokens = [p.channel_token for p in parts]
         if len(parts) > 1 and len(set(tokens)) != len(tokens):
-            failed.append(IngestIssue(
-                ", ".join(str(p.scanned.path) for p in parts),
-                f"{len(parts)} files claim plate {plate!r} well {pos.well} field {fld + 1} "
-                f"with the same channel ({tokens}); give a --pattern with {{channel}}",
-            ))
+            failed.append(
+                IngestIssue(
+                    ", ".join(str(p.scanned.path) for p in parts),
+                    f"{len(parts)} files claim plate {plate!r} well {pos.well} field {fld + 1} "
+                    f"with the same channel ({tokens}); give a --pattern with {{channel}}",
+                )
+            )
             continue
         ref = parts[0].scene
-        bad = [p for p in parts if (p.scene.shape[0], *p.scene.shape[2:]) != (ref.shape[0], *ref.shape[2:])
-               or p.scene.dtype != ref.dtype]
+        bad = [
+            p
+            for p in parts
+            if (p.scene.shape[0], *p.scene.shape[2:]) != (ref.shape[0], *ref.shape[2:])
+            or p.scene.dtype != ref.dtype
+        ]
         if bad:
-            failed.append(IngestIssue(
-                str(bad[0].scanned.path),
-                f"channel files of plate {plate!r} well {pos.well} field {fld + 1} differ in shape or "
-                f"dtype ({bad[0].scene.shape} {bad[0].scene.dtype} vs {ref.shape} {ref.dtype}); "
-                "they cannot be merged into one image",
-            ))
+            failed.append(
+                IngestIssue(
+                    str(bad[0].scanned.path),
+                    f"channel files of plate {plate!r} well {pos.well} field {fld + 1} differ "
+                    f"in shape or dtype ({bad[0].scene.shape} {bad[0].scene.dtype} vs "
+                    f"{ref.shape} {ref.dtype}); "
+                    "they cannot be merged into one image",
+                )
+            )
             continue
         jobs.append(_Job(f"{plate}_{pos.well}_s{fld + 1}", parts, pos))
     return jobs, failed
@@ -278,15 +310,23 @@ def _channels(job: _Job) -> list[Channel]:
                 ch = None
                 name = part.scene.channel_names[k] if k < len(part.scene.channel_names) else f"C{k}"
                 if part.channel_token is not None and n == 1 and re.fullmatch(r"C\d+", name):
-                    name = f"w{part.channel_token}" if part.channel_token.isdigit() else part.channel_token
+                    name = (
+                        f"w{part.channel_token}"
+                        if part.channel_token.isdigit()
+                        else part.channel_token
+                    )
             color = ch.color if ch is not None and ch.color not in (None, "FFFFFF") else None
-            out.append(Channel(
-                index=idx, name=name, color=color or _default_color(name, idx, total),
-                excitation_wavelength_nm=ch.excitation_wavelength_nm if ch else None,
-                emission_wavelength_nm=ch.emission_wavelength_nm if ch else None,
-                exposure_time_s=ch.exposure_time_s if ch else None,
-                fluor=ch.fluor if ch else None,
-            ))
+            out.append(
+                Channel(
+                    index=idx,
+                    name=name,
+                    color=color or _default_color(name, idx, total),
+                    excitation_wavelength_nm=ch.excitation_wavelength_nm if ch else None,
+                    emission_wavelength_nm=ch.emission_wavelength_nm if ch else None,
+                    exposure_time_s=ch.exposure_time_s if ch else None,
+                    fluor=ch.fluor if ch else None,
+                )
+            )
     if len({c.name for c in out}) != len(out):  # keep channel names unique within an image
         out = [c.model_copy(update={"name": f"{c.name} ({c.index})"}) for c in out]
     return out
@@ -305,16 +345,31 @@ def _write_job(root: Path, job: _Job, chunk_pool: Executor | None) -> ImageRegis
     t, _, z, y, x = first.shape
     c = sum(p.scene.shape[1] for p in job.parts)
     meta = first.meta
-    phys = tuple(m if m is not None else s for m, s in zip(meta.physical_size, first.physical_size, strict=True))
+    phys = tuple(
+        m if m is not None else s
+        for m, s in zip(meta.physical_size, first.physical_size, strict=True)
+    )
     channels = _channels(job)
     image = Image(
-        id=job.image_id, name=job.name, shape=(t, c, z, y, x), dtype=first.dtype,
-        physical_size_x_um=phys[0], physical_size_y_um=phys[1], physical_size_z_um=phys[2],
-        channels=tuple(channels), acquisition=meta.acquisition, position=job.position,
+        id=job.image_id,
+        name=job.name,
+        shape=(t, c, z, y, x),
+        dtype=first.dtype,
+        physical_size_x_um=phys[0],
+        physical_size_y_um=phys[1],
+        physical_size_z_um=phys[2],
+        channels=tuple(channels),
+        acquisition=meta.acquisition,
+        position=job.position,
         sources=tuple(
-            SourceFile(path=str(p.scanned.path.absolute()), size=p.scanned.size, sha256=p.scanned.sha256,
-                       reader=p.scanned.reader, scene=p.scene.index,
-                       channel_offset=sum(q.scene.shape[1] for q in job.parts[:i]))
+            SourceFile(
+                path=str(p.scanned.path.absolute()),
+                size=p.scanned.size,
+                sha256=p.scanned.sha256,
+                reader=p.scanned.reader,
+                scene=p.scene.index,
+                channel_offset=sum(q.scene.shape[1] for q in job.parts[:i]),
+            )
             for i, p in enumerate(job.parts)
         ),
         store_path=_store_path(job),
@@ -323,8 +378,14 @@ def _write_job(root: Path, job: _Job, chunk_pool: Executor | None) -> ImageRegis
     if ome_xml is None:
         ome_xml = image_to_ome_xml(image)
     spec = ImageSpec(
-        shape=image.shape, dtype=image.dtype, name=image.name,
-        physical_size=(image.physical_size_x_um, image.physical_size_y_um, image.physical_size_z_um),
+        shape=image.shape,
+        dtype=image.dtype,
+        name=image.name,
+        physical_size=(
+            image.physical_size_x_um,
+            image.physical_size_y_um,
+            image.physical_size_z_um,
+        ),
         time_increment_s=image.acquisition.time_increment_s,
         channels=tuple(ChannelDisplay(ch.name, ch.color or "FFFFFF") for ch in channels),
     )
@@ -395,15 +456,25 @@ def clean_leftovers(repo: Repository) -> list[str]:
                     if col.name.startswith("."):
                         _rm(col)
                         removed.append(f"{prel}/{row.name}/{col.name}")
-    for tmp in root.glob(".*.tmp*"):
+            # half-written group documents (zarr.json temp files) of a killed plate rewrite
+            for group in (plate, *plate.glob("*"), *plate.glob("*/*")):
+                if group.is_dir():
+                    for tmp in sorted(group.glob(".*.tmp*")):
+                        if tmp.is_file():
+                            _rm(tmp)
+                            removed.append(tmp.relative_to(root).as_posix())
+    for tmp in sorted(root.glob(".*.tmp*")):
         _rm(tmp)
-    if removed:
+        removed.append(tmp.name)
+    dirty = (root / _PLATES_DIRTY).exists()
+    if removed or dirty:
         update_plates(repo)
+        (root / _PLATES_DIRTY).unlink(missing_ok=True)
     return removed
 
 
 def update_plates(repo: Repository, names: Iterable[str] | None = None) -> None:
-    """Rewrite the HCS plate/row/well groups of ``names`` (all plates by default) from the catalog."""
+    """Rewrite the HCS plate/row/well groups of ``names`` (default: all) from the catalog."""
     wanted = set(names) if names is not None else None
     for p in repo.plates():
         if wanted is not None and p["name"] not in wanted:
@@ -454,23 +525,37 @@ def ingest(
     name_pattern = NamePattern(pattern)
     jobs = max(1, int(jobs))
     report = IngestReport()
-    files, failed = collect_files(paths)
+    # Absolute paths: bioio-czi changes the process's working directory while it converts
+    # metadata, so a relative path opened meanwhile by another thread would not be found.
+    cwd = os.getcwd()
+    files, failed = collect_files([Path(cwd, p) for p in paths])
     report.failed.extend(failed)
     report.files = len(files)
-    with repo.write_lock():
-        report.cleaned = clean_leftovers(repo)
-        scanned = _scan_all(files, jobs, report, progress)
-        plan, plan_failed = _plan(scanned, name_pattern)
-        report.failed.extend(plan_failed)
-        todo = _skip_known(repo, plan, report)
-        touched = _write_all(repo, todo, jobs, report, progress)
-        if touched:
-            update_plates(repo, touched)
+    try:
+        with repo.write_lock():
+            report.cleaned = clean_leftovers(repo)
+            scanned = _scan_all(files, jobs, report, progress)
+            plan, plan_failed = _plan(scanned, name_pattern)
+            report.failed.extend(plan_failed)
+            todo = _skip_known(repo, plan, report)
+            dirty = repo.root / _PLATES_DIRTY
+            if any(job.position is not None for job in todo):
+                dirty.touch()
+            touched = _write_all(repo, todo, jobs, report, progress)
+            if touched:
+                update_plates(repo, touched)
+            dirty.unlink(missing_ok=True)
+    finally:
+        # concurrent bioio-czi metadata conversions can leave the cwd changed for good
+        if os.getcwd() != cwd:
+            os.chdir(cwd)
     report.seconds = time.perf_counter() - t0
     return report
 
 
-def _scan_all(files: list[Path], jobs: int, report: IngestReport, progress: Progress | None) -> list[_Scanned]:
+def _scan_all(
+    files: list[Path], jobs: int, report: IngestReport, progress: Progress | None
+) -> list[_Scanned]:
     total = 0
     for f in files:
         with contextlib.suppress(OSError):
@@ -501,7 +586,7 @@ def _scan_all(files: list[Path], jobs: int, report: IngestReport, progress: Prog
 def _strip_path(msg: str, path: Path) -> str:
     for prefix in (f"{path}: ", f"{path.name}: "):
         if msg.startswith(prefix):
-            return msg[len(prefix):]
+            return msg[len(prefix) :]
     return msg
 
 
@@ -512,35 +597,45 @@ def _skip_known(repo: Repository, plan: list[_Job], report: IngestReport) -> lis
     for job in plan:
         already = [known[s] for s in job.shas if s in known]
         if job.image_id in planned_ids:
-            report.skipped.append(IngestIssue(job.label, "same content as another file in this batch"))
+            report.skipped.append(
+                IngestIssue(job.label, "same content as another file in this batch")
+            )
             continue
         if already and len(already) == len(job.shas):
             ids = sorted({i for ids in already for i in ids})
-            report.skipped.append(IngestIssue(
-                job.label, f"already ingested (same SHA-256) as image {', '.join(ids)}"))
+            report.skipped.append(
+                IngestIssue(job.label, f"already ingested (same SHA-256) as image {', '.join(ids)}")
+            )
             continue
         if job.position is not None:
-            holder = repo.image_at(job.position.plate, job.position.row, job.position.column,
-                                   job.position.field)
+            holder = repo.image_at(
+                job.position.plate, job.position.row, job.position.column, job.position.field
+            )
             if holder is not None:
-                report.failed.append(IngestIssue(
-                    job.label,
-                    f"plate {job.position.plate!r} well {job.position.well} field "
-                    f"{job.position.field + 1} already holds image {holder} made from other files",
-                ))
+                report.failed.append(
+                    IngestIssue(
+                        job.label,
+                        f"plate {job.position.plate!r} well {job.position.well} field "
+                        f"{job.position.field + 1} already holds image {holder} made from "
+                        "other files",
+                    )
+                )
                 continue
         planned_ids.add(job.image_id)
         todo.append(job)
     return todo
 
 
-def _write_all(repo: Repository, todo: list[_Job], jobs: int, report: IngestReport,
-               progress: Progress | None) -> set[str]:
+def _write_all(
+    repo: Repository, todo: list[_Job], jobs: int, report: IngestReport, progress: Progress | None
+) -> set[str]:
     touched: set[str] = set()
     total = sum(j.nbytes for j in todo)
     done = 0
 
-    def finish(job: _Job, fut: Future[ImageRegistration] | None, reg: ImageRegistration | None) -> None:
+    def finish(
+        job: _Job, fut: Future[ImageRegistration] | None, reg: ImageRegistration | None
+    ) -> None:
         nonlocal done
         try:
             if fut is not None:
@@ -552,7 +647,9 @@ def _write_all(repo: Repository, todo: list[_Job], jobs: int, report: IngestRepo
                 _rm(repo.root / reg.image.store_path)
                 raise
         except QuantscopeError as e:
-            report.failed.append(IngestIssue(job.label, _strip_path(str(e), job.parts[0].scanned.path)))
+            report.failed.append(
+                IngestIssue(job.label, _strip_path(str(e), job.parts[0].scanned.path))
+            )
         except (OSError, ValueError, RuntimeError) as e:
             report.failed.append(IngestIssue(job.label, f"{type(e).__name__}: {e}"))
         else:
@@ -573,7 +670,9 @@ def _write_all(repo: Repository, todo: list[_Job], jobs: int, report: IngestRepo
             try:
                 reg = _write_job(repo.root, j, pool if jobs > 1 else None)
             except (QuantscopeError, OSError, ValueError, RuntimeError) as e:
-                report.failed.append(IngestIssue(j.label, _strip_path(str(e), j.parts[0].scanned.path)))
+                report.failed.append(
+                    IngestIssue(j.label, _strip_path(str(e), j.parts[0].scanned.path))
+                )
                 continue
             finish(j, None, reg)
     return touched
@@ -592,7 +691,9 @@ def verify(repo: Repository, jobs: int = 2) -> list[IngestIssue]:
         except FileNotFoundError:
             return IngestIssue(rel, f"missing (image {image_id})")
         if st.st_size != size:
-            return IngestIssue(rel, f"size changed from {size} to {st.st_size} bytes (image {image_id})")
+            return IngestIssue(
+                rel, f"size changed from {size} to {st.st_size} bytes (image {image_id})"
+            )
         if _sha256(path) != sha:
             return IngestIssue(rel, f"content changed: SHA-256 differs (image {image_id})")
         return None

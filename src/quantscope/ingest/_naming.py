@@ -8,15 +8,20 @@ from dataclasses import dataclass
 from ..errors import InvalidInput
 from ..model import parse_well
 
-__all__ = ["IMAGEXPRESS", "NamePattern", "ParsedName"]
+__all__ = ["NamePattern", "ParsedName"]
 
 # ImageXpress: <plate>_<well>_s<site>[_w<wavelength>][<GUID>].<ext>, e.g. BBBC039's
 # IXMtest_A02_s1_w1051DAA7C-7042-435F-99F0-1E847D9B42CB.tif
+_GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 _IXM = re.compile(
     r"^(?P<plate>.+?)_(?P<well>[A-Za-z]{1,2}\d{1,3})_s(?P<field>\d+)"
-    r"(?:_w(?P<channel>\d))?(?:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})?"
+    rf"(?:_w(?P<channel>\d))?(?:{_GUID})?"
     r"(?:\.[A-Za-z0-9.]+)?$"
 )
+# A {channel} that ends the pattern has no literal text after it to stop its lazy match, so it
+# would capture one character ("wDAPI" -> "D", "w10" -> "1"). It must run to the end of the
+# alphanumeric token instead, leaving out a trailing ImageXpress GUID ("w1<GUID>" -> "1").
+_TRAILING_CHANNEL = rf"(?P<channel>[A-Za-z0-9]+?)(?=(?:{_GUID})?(?:[^A-Za-z0-9]|$))"
 
 _PLACEHOLDERS = {
     "plate": r"(?P<plate>.+?)",
@@ -56,10 +61,10 @@ class NamePattern:
         if pattern is None:
             self.regex = _IXM
             return
-        parts = re.split(r"(\{[^{}]*\})", pattern)
+        parts = [part for part in re.split(r"(\{[^{}]*\})", pattern) if part]
         out = []
         seen = set()
-        for part in parts:
+        for i, part in enumerate(parts):
             if part.startswith("{") and part.endswith("}"):
                 key = part[1:-1]
                 if key not in _PLACEHOLDERS:
@@ -70,14 +75,16 @@ class NamePattern:
                 if key in seen and key != "any":
                     raise InvalidInput(f"pattern {pattern!r}: placeholder {part} appears twice")
                 seen.add(key)
-                out.append(_PLACEHOLDERS[key])
+                last = i == len(parts) - 1
+                out.append(_TRAILING_CHANNEL if key == "channel" and last else _PLACEHOLDERS[key])
             elif "{" in part or "}" in part:
                 raise InvalidInput(f"pattern {pattern!r}: unbalanced braces in {part!r}")
             else:
                 out.append(re.escape(part))
         if not ({"well"} <= seen or {"row", "column"} <= seen):
             raise InvalidInput(
-                f"pattern {pattern!r}: needs {{well}} or both {{row}} and {{column}} to place images on a plate"
+                f"pattern {pattern!r}: needs {{well}} or both {{row}} and {{column}} to place "
+                "images on a plate"
             )
         if "field" in seen and "field0" in seen:
             raise InvalidInput(f"pattern {pattern!r}: use either {{field}} or {{field0}}, not both")

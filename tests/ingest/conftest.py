@@ -1,0 +1,86 @@
+"""Fixtures of the ingest tests: real data in ../shared/data, fresh repositories, small TIFFs.
+
+Real files are read in place (never copied into the repository). Synthetic inputs are written
+with tifffile into ``tmp_path`` so these tests do not depend on any other part of quantscope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tifffile
+
+from quantscope.catalog import Repository
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DATA_ROOT = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """``../shared/data`` beside the repository (the real microscopy files)."""
+    if not DATA_ROOT.is_dir():
+        pytest.skip(f"real test data folder {DATA_ROOT} is absent (expected ../shared/data)")
+    return DATA_ROOT
+
+
+@pytest.fixture(scope="session")
+def vendor_formats(data_root: Path) -> Path:
+    return data_root / "vendor_formats"
+
+
+@pytest.fixture(scope="session")
+def bbbc039_images(data_root: Path) -> Path:
+    """The 40 BBBC039 ImageXpress files (``IXMtest_A02_s1_w1<GUID>.tif``)."""
+    folder = data_root / "bbbc039_nuclei_subset" / "images"
+    assert len(list(folder.glob("*.tif"))) == 40, folder
+    return folder
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Repository]:
+    """A freshly initialized repository (SQLite catalog) in ``tmp_path / "repo"``."""
+    r = Repository.init(tmp_path / "repo")
+    yield r
+    r.close()
+
+
+def _write_tiff(
+    path: Path,
+    array: np.ndarray,
+    channels: Sequence[str] | None = None,
+    pixel_size_um: float | None = 0.65,
+) -> Path:
+    """Write ``array`` (``(y, x)`` or ``(c, y, x)``) as OME-TIFF when ``channels`` is given,
+    else as a plain TIFF without any metadata."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if channels is None:
+        tifffile.imwrite(path, array)
+        return path
+    data = array if array.ndim == 3 else array[np.newaxis]
+    meta: dict[str, Any] = {"axes": "CYX", "Channel": {"Name": list(channels)}}
+    if pixel_size_um is not None:
+        meta.update(PhysicalSizeX=pixel_size_um, PhysicalSizeY=pixel_size_um)
+    tifffile.imwrite(path, data, ome=True, metadata=meta)
+    return path
+
+
+@pytest.fixture
+def write_tiff() -> Callable[..., Path]:
+    """``write_tiff(path, array, channels=None, pixel_size_um=0.65)``; see :func:`_write_tiff`."""
+    return _write_tiff
+
+
+def _pixels(seed: int, shape: tuple[int, ...] = (40, 56), dtype: str = "uint16") -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, np.iinfo(dtype).max, size=shape, dtype=dtype)
+
+
+@pytest.fixture
+def pixels() -> Callable[..., np.ndarray]:
+    """``pixels(seed, shape=(40, 56), dtype="uint16")``: distinct random test pixels."""
+    return _pixels
