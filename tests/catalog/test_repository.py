@@ -220,6 +220,7 @@ def test_bad_catalog_url_is_a_clear_error(tmp_path: Path) -> None:
         Repository.init(tmp_path / "r", "nosuchdb://x")
     with pytest.raises(CatalogError, match="cannot be migrated"):
         Repository.init(tmp_path / "r2", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert not (tmp_path / "r").exists() and not (tmp_path / "r2").exists()
 
 
 def test_open_migrates_an_unmigrated_catalog(tmp_path: Path) -> None:

@@ -83,12 +83,22 @@ class Repository:
             raise RepositoryError(f"{root}: already a quantscope repository ({CONFIG_NAME} exists)")
         if root.exists() and not root.is_dir():
             raise RepositoryError(f"{root}: exists and is not a folder")
-        root.mkdir(parents=True, exist_ok=True)
         url = catalog_url or "sqlite:///catalog.sqlite"
-        for sub in ("images", "plates", "tables"):
-            (root / sub).mkdir(exist_ok=True)
-        repo = cls(root, url, cls._engine(root, url))
-        repo.migrate()
+        engine = cls._engine(root, url)
+        created = not root.exists()
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            for sub in ("images", "plates", "tables"):
+                (root / sub).mkdir(exist_ok=True)
+            repo = cls(root, url, engine)
+            repo.migrate()
+        except BaseException:
+            engine.dispose()
+            if created:  # leave no half-made repository behind
+                import shutil
+
+                shutil.rmtree(root, ignore_errors=True)
+            raise
         cfg = (
             "# quantscope repository settings\n"
             "[repository]\nformat = 1\n\n"
@@ -164,7 +174,8 @@ class Repository:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except sa.exc.SQLAlchemyError as e:
-            raise CatalogError(f"catalog {self._safe_url()} cannot be migrated: {e}") from e
+            reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+            raise CatalogError(f"catalog {self._safe_url()} cannot be migrated: {reason}") from e
 
     def close(self) -> None:
         self.engine.dispose()
