@@ -24,7 +24,9 @@ def _group(attrs: dict[str, Any]) -> dict[str, Any]:
     return {"zarr_format": 3, "node_type": "group", "attributes": attrs}
 
 
-def write_plate_groups(root: str | os.PathLike[str], name: str, fields: Iterable[tuple[int, int, int]]) -> None:
+def write_plate_groups(
+    root: str | os.PathLike[str], name: str, fields: Iterable[tuple[int, int, int]]
+) -> None:
     """Write the plate/row/well ``zarr.json`` documents of an HCS plate.
 
     ``fields`` are the (row, column, field) positions (0-based) that hold an image; the images
@@ -32,9 +34,9 @@ def write_plate_groups(root: str | os.PathLike[str], name: str, fields: Iterable
     from the first ("A", "01") to the last one used, so viewers lay the plate out correctly.
     """
     root = Path(root)
-    wells: dict[tuple[int, int], list[int]] = {}
-    for r, c, f in fields:
-        wells.setdefault((r, c), []).append(f)
+    wells: dict[tuple[int, int], set[int]] = {}
+    for r, c, f in fields:  # a field listed twice is one image, not two
+        wells.setdefault((r, c), set()).add(f)
     if not wells:
         return
     n_rows = max(r for r, _ in wells) + 1
@@ -47,8 +49,10 @@ def write_plate_groups(root: str | os.PathLike[str], name: str, fields: Iterable
     ]
     for (r, c), fs in sorted(wells.items()):
         images = [{"path": str(f)} for f in sorted(fs)]
-        _atomic_json(root / row_names[r] / col_names[c] / "zarr.json",
-                     _group({"ome": {"version": "0.5", "well": {"images": images}}}))
+        _atomic_json(
+            root / row_names[r] / col_names[c] / "zarr.json",
+            _group({"ome": {"version": "0.5", "well": {"images": images}}}),
+        )
     for r in sorted({r for r, _ in wells}):
         _atomic_json(root / row_names[r] / "zarr.json", _group({}))
     plate = {

@@ -92,7 +92,10 @@ def open_sources(path: str | os.PathLike[str]) -> Iterator[list[SourceImage]]:
         else:
             sources = _open_bioio(p, detected.format, stack)
         if not sources:
-            raise CorruptFile(f"{p}: the file holds no image")
+            raise CorruptFile(
+                f"{p}: no readable image in the file; it is truncated or damaged "
+                "(check it against the original)"
+            )
         for s in sources:
             s.note = detected.note
         yield sources
@@ -117,7 +120,9 @@ def _tiff_axis_plan(axes: str, shape: tuple[int, ...], where: Path) -> dict[str,
             role_of[ax] = ax
     if "S" in plan:
         if "C" in role_of and plan["S"] > 1 and plan["C"] > 1:
-            raise UnsupportedFormat(f"{where}: both channels and RGB samples ({axes}); not supported")
+            raise UnsupportedFormat(
+                f"{where}: both channels and RGB samples ({axes}); not supported"
+            )
         if "C" not in role_of or plan["C"] == 1:
             if "C" in role_of:
                 role_of["C"] = "-"
@@ -153,9 +158,14 @@ def _tiff_pixel_size(tf: Any, page: Any) -> tuple[float | None, float | None, fl
         factor = to_um[unit]
     elif runit is not None and int(runit.value) == 3:  # centimeter
         factor = 1e4
-    elif runit is not None and int(runit.value) == 2:  # inch; 72/96 dpi are "no calibration"
-        if xres is not None and xres.value[1] and xres.value[0] / xres.value[1] not in (72, 96, 300):
-            factor = 25400.0
+    elif (  # inch; 72/96/300 dpi are "no calibration"
+        runit is not None
+        and int(runit.value) == 2
+        and xres is not None
+        and xres.value[1]
+        and xres.value[0] / xres.value[1] not in (72, 96, 300)
+    ):
+        factor = 25400.0
 
     def size(tag: Any) -> float | None:
         if factor is None or tag is None:
@@ -196,10 +206,18 @@ def _open_tiff(p: Path, fmt: Format, stack: contextlib.ExitStack) -> list[Source
         phys = _tiff_pixel_size(tf, s.pages[0] if s.pages else tf.pages[0])
         sources.append(
             SourceImage(
-                path=p, format="ome-tiff" if ome_xml else "tiff", reader="tifffile", scene=i,
-                scene_name=s.name or f"Series {i}", shape=tuple(dims),  # type: ignore[arg-type]
-                dtype=dtype, channel_names=names, physical_size=phys, ome_xml=ome_xml,
-                ome_image_index=i, _reader=reader,
+                path=p,
+                format="ome-tiff" if ome_xml else "tiff",
+                reader="tifffile",
+                scene=i,
+                scene_name=s.name or f"Series {i}",
+                shape=tuple(dims),  # type: ignore[arg-type]
+                dtype=dtype,
+                channel_names=names,
+                physical_size=phys,
+                ome_xml=ome_xml,
+                ome_image_index=i,
+                _reader=reader,
             )
         )
     return sources
@@ -215,8 +233,15 @@ class _TiffPlaneReader:
     """Reads (t, c, z, rows) from one tifffile series: whole into memory when small, else via
     tifffile's zarr view, which decodes only the strips/tiles a band of rows touches."""
 
-    def __init__(self, path: Path, series: Any, axes: str, plan: dict[str, int],
-                 dims: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        series: Any,
+        axes: str,
+        plan: dict[str, int],
+        dims: tuple[int, ...],
+        dtype: np.dtype[Any],
+    ) -> None:
         self.path, self.series, self.axes, self.plan, self.dims = path, series, axes, plan, dims
         self.nbytes = int(np.prod(dims)) * dtype.itemsize
         self._full: np.ndarray | None = None
@@ -254,8 +279,9 @@ class _TiffPlaneReader:
                     self._zarr = zarr.open_array(store, mode="r")
                 out = self._zarr[idx]
         except (tifffile.TiffFileError, ValueError, OSError, IndexError, RuntimeError) as e:
-            raise CorruptFile(f"{self.path}: pixel data cannot be decoded ({e}); "
-                              "the file is truncated or damaged") from e
+            raise CorruptFile(
+                f"{self.path}: pixel data cannot be decoded ({e}); the file is truncated or damaged"
+            ) from e
         # Y comes before X in every TIFF axes string, so a 2-D result is already (y, x)
         return np.asarray(out)
 
@@ -283,7 +309,9 @@ def _open_bioio(p: Path, fmt: Format, stack: contextlib.ExitStack) -> list[Sourc
             reader = module.Reader(str(p))
             scenes = list(reader.scenes)
     except Exception as e:  # plugins raise many types for damaged files
-        raise CorruptFile(f"{p}: {fmt.description} cannot open the file ({type(e).__name__}: {e})") from e
+        raise CorruptFile(
+            f"{p}: {fmt.description} cannot open the file ({type(e).__name__}: {e})"
+        ) from e
     if hasattr(reader, "close"):
         stack.callback(reader.close)
     ome_xml = None
@@ -314,10 +342,16 @@ def _open_bioio(p: Path, fmt: Format, stack: contextlib.ExitStack) -> list[Sourc
         except UnsupportedFormat:
             raise
         except Exception as e:
-            raise CorruptFile(f"{p}: scene {name!r} cannot be read ({type(e).__name__}: {e})") from e
+            raise CorruptFile(
+                f"{p}: scene {name!r} cannot be read ({type(e).__name__}: {e})"
+            ) from e
         shape = tuple(int(n) for n in data.shape)
         if len(names) != shape[1] or samples > 1:
-            names = ["R", "G", "B", "A"][: shape[1]] if samples > 1 else [f"C{c}" for c in range(shape[1])]
+            names = (
+                ["R", "G", "B", "A"][: shape[1]]
+                if samples > 1
+                else [f"C{c}" for c in range(shape[1])]
+            )
 
         read = _DaskPlaneReader(p, str(name), i, data)
 
@@ -326,10 +360,19 @@ def _open_bioio(p: Path, fmt: Format, stack: contextlib.ExitStack) -> list[Sourc
 
         sources.append(
             SourceImage(
-                path=p, format=fmt.name, reader=module.__name__, scene=i, scene_name=str(name),
-                shape=shape, dtype=np.dtype(data.dtype), channel_names=names,  # type: ignore[arg-type]
-                physical_size=(um(pps.X), um(pps.Y), um(pps.Z)), ome_xml=ome_xml,
-                ome_image_index=i, _reader=read, _ome=ome,
+                path=p,
+                format=fmt.name,
+                reader=module.__name__,
+                scene=i,
+                scene_name=str(name),
+                shape=shape,  # type: ignore[arg-type]
+                dtype=np.dtype(data.dtype),
+                channel_names=names,
+                physical_size=(um(pps.X), um(pps.Y), um(pps.Z)),
+                ome_xml=ome_xml,
+                ome_image_index=i,
+                _reader=read,
+                _ome=ome,
             )
         )
     if not sources:

@@ -57,7 +57,11 @@ class ImageSpec:
     shape: tuple[int, int, int, int, int]
     dtype: str
     name: str = "image"
-    physical_size: tuple[float | None, float | None, float | None] = (None, None, None)  # x, y, z µm
+    physical_size: tuple[float | None, float | None, float | None] = (
+        None,
+        None,
+        None,
+    )  # x, y, z µm
     time_increment_s: float | None = None
     channels: tuple[ChannelDisplay, ...] = ()
     chunk: int = CHUNK
@@ -99,15 +103,22 @@ def _zarr_dtype(dtype: np.dtype[Any]) -> str:
     return "bool" if dtype.kind == "b" else dtype.name
 
 
-def _array_meta(shape: tuple[int, ...], chunks: tuple[int, ...], dtype: np.dtype[Any]) -> dict[str, Any]:
+def _array_meta(
+    shape: tuple[int, ...], chunks: tuple[int, ...], dtype: np.dtype[Any]
+) -> dict[str, Any]:
     codecs: list[dict[str, Any]] = [{"name": "bytes", "configuration": {"endian": "little"}}]
-    codecs.append({
-        "name": "blosc",
-        "configuration": {
-            "typesize": dtype.itemsize, "cname": "zstd", "clevel": _CLEVEL,
-            "shuffle": "shuffle" if dtype.itemsize > 1 else "noshuffle", "blocksize": 0,
-        },
-    })
+    codecs.append(
+        {
+            "name": "blosc",
+            "configuration": {
+                "typesize": dtype.itemsize,
+                "cname": "zstd",
+                "clevel": _CLEVEL,
+                "shuffle": "shuffle" if dtype.itemsize > 1 else "noshuffle",
+                "blocksize": 0,
+            },
+        }
+    )
     return {
         "zarr_format": 3,
         "node_type": "array",
@@ -123,12 +134,17 @@ def _array_meta(shape: tuple[int, ...], chunks: tuple[int, ...], dtype: np.dtype
     }
 
 
-def _multiscales(spec: ImageSpec, shapes: list[tuple[int, ...]]) -> dict[str, Any]:
+def _multiscales(
+    spec: ImageSpec, shapes: list[tuple[int, ...]], dtype: np.dtype[Any]
+) -> dict[str, Any]:
     px, py, pz = spec.physical_size
     space_unit = px is not None or py is not None or pz is not None
     axes: list[dict[str, str]] = [
-        {"name": "t", "type": "time"}, {"name": "c", "type": "channel"},
-        {"name": "z", "type": "space"}, {"name": "y", "type": "space"}, {"name": "x", "type": "space"},
+        {"name": "t", "type": "time"},
+        {"name": "c", "type": "channel"},
+        {"name": "z", "type": "space"},
+        {"name": "y", "type": "space"},
+        {"name": "x", "type": "space"},
     ]
     if spec.time_increment_s is not None:
         axes[0]["unit"] = "second"
@@ -136,18 +152,34 @@ def _multiscales(spec: ImageSpec, shapes: list[tuple[int, ...]]) -> dict[str, An
         for a in axes[2:]:
             a["unit"] = "micrometer"
     datasets = []
-    for level, shp in enumerate(shapes):
-        fy = shapes[0][3] / shp[3]
-        fx = shapes[0][4] / shp[4]
-        scale = [spec.time_increment_s or 1.0, 1.0, pz or 1.0, (py or 1.0) * fy, (px or 1.0) * fx]
-        datasets.append({
-            "path": str(level),
-            "coordinateTransformations": [{"type": "scale", "scale": scale}],
-        })
-    return {"name": spec.name, "axes": axes, "datasets": datasets}
+    for level in range(len(shapes)):
+        # every level is a 2x2 reduction of the one above (an odd last row/column is dropped),
+        # so its pixel is exactly 2**level level-0 pixels, whatever the shapes' ratio
+        f = float(2**level)
+        scale = [spec.time_increment_s or 1.0, 1.0, pz or 1.0, (py or 1.0) * f, (px or 1.0) * f]
+        datasets.append(
+            {
+                "path": str(level),
+                "coordinateTransformations": [{"type": "scale", "scale": scale}],
+            }
+        )
+    method = "nearest" if dtype.kind == "b" else "local_mean"
+    return {
+        "name": spec.name,
+        "axes": axes,
+        "datasets": datasets,
+        "type": method,
+        "metadata": {
+            "description": "each level is the 2x2 mean of the previous one (integers rounded half "
+            "up, booleans take the top-left pixel); an odd last row or column is dropped",
+            "method": "quantscope.io.write_image",
+        },
+    }
 
 
-def _omero(spec: ImageSpec, dtype: np.dtype[Any], minmax: list[tuple[float, float]]) -> dict[str, Any]:
+def _omero(
+    spec: ImageSpec, dtype: np.dtype[Any], minmax: list[tuple[float, float]]
+) -> dict[str, Any]:
     if dtype.kind in "iu":
         lo, hi = float(np.iinfo(dtype).min), float(np.iinfo(dtype).max)
     elif dtype.kind == "b":
@@ -159,11 +191,17 @@ def _omero(spec: ImageSpec, dtype: np.dtype[Any], minmax: list[tuple[float, floa
     out = []
     for i, ch in enumerate(chans):
         start, end = minmax[i] if i < len(minmax) else (lo, hi)
-        out.append({
-            "label": ch.label, "color": ch.color, "active": True, "coefficient": 1.0,
-            "family": "linear", "inverted": False,
-            "window": {"min": lo, "max": hi, "start": float(start), "end": float(end)},
-        })
+        out.append(
+            {
+                "label": ch.label,
+                "color": ch.color,
+                "active": True,
+                "coefficient": 1.0,
+                "family": "linear",
+                "inverted": False,
+                "window": {"min": lo, "max": hi, "start": float(start), "end": float(end)},
+            }
+        )
     return {
         "channels": out,
         "rdefs": {"defaultT": 0, "defaultZ": spec.shape[2] // 2, "model": "color"},
@@ -171,17 +209,30 @@ def _omero(spec: ImageSpec, dtype: np.dtype[Any], minmax: list[tuple[float, floa
 
 
 def _downsample(rows: np.ndarray) -> np.ndarray:
-    """2x2 mean (rounded half up for integers) of an even number of rows; odd last column dropped."""
+    """2x2 mean (integers rounded half up) of an even number of rows; odd last column dropped."""
     y, x = rows.shape
     a = rows[: y - y % 2, : x - x % 2]
     if a.dtype.kind == "b":
         return a[0::2, 0::2].copy()
     if a.dtype.kind == "f":
-        return ((a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) * 0.25).astype(a.dtype)
-    wide = np.int64 if a.dtype.kind == "i" else np.uint64
+        # sum in float64 (exact for float16/32 inputs), so the mean is rounded once, not thrice
+        w = a.astype(np.float64) if a.dtype.itemsize < 8 else a
+        return ((w[0::2, 0::2] + w[1::2, 0::2] + w[0::2, 1::2] + w[1::2, 1::2]) * 0.25).astype(
+            a.dtype
+        )
+    if a.dtype.itemsize == 8:
+        # no wider type: with v = 4q + r (r in 0..3), round(mean) = sum(q) + (sum(r) + 2) >> 2,
+        # and neither sum can overflow
+        quads = (a[0::2, 0::2], a[1::2, 0::2], a[0::2, 1::2], a[1::2, 1::2])
+        q: Any = sum(v >> 2 for v in quads)
+        r: Any = sum(v & 3 for v in quads)
+        return np.asarray(q + ((r + 2) >> 2)).astype(a.dtype)
+    wide: type[np.integer[Any]]
     if a.dtype.itemsize <= 2:
         wide = np.int32 if a.dtype.kind == "i" else np.uint32
-    s = a[0::2, 0::2].astype(wide)
+    else:
+        wide = np.int64 if a.dtype.kind == "i" else np.uint64
+    s: Any = a[0::2, 0::2].astype(wide)
     s += a[1::2, 0::2]
     s += a[0::2, 1::2]
     s += a[1::2, 1::2]
@@ -191,14 +242,21 @@ def _downsample(rows: np.ndarray) -> np.ndarray:
 
 
 class _Writer:
-    def __init__(self, root: Path, dtype: np.dtype[Any], shapes: list[tuple[int, ...]], chunk: int,
-                 executor: Executor | None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        dtype: np.dtype[Any],
+        shapes: list[tuple[int, ...]],
+        chunk: int,
+        executor: Executor | None,
+    ) -> None:
         import numcodecs
 
         self.root, self.dtype, self.shapes = root, dtype, shapes
         self.chunks = [(1, 1, 1, min(chunk, s[3]), min(chunk, s[4])) for s in shapes]
         self.codec = numcodecs.Blosc(
-            cname="zstd", clevel=_CLEVEL,
+            cname="zstd",
+            clevel=_CLEVEL,
             shuffle=numcodecs.Blosc.SHUFFLE if dtype.itemsize > 1 else numcodecs.Blosc.NOSHUFFLE,
         )
         self.executor = executor
@@ -227,12 +285,18 @@ class _Writer:
         data = self.codec.encode(np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("<")))
         return f"{level}/c/" + "/".join(map(str, key)), bytes(data)
 
-    def write_chunk_row(self, level: int, tcz: tuple[int, int, int], yi: int, rows: np.ndarray) -> None:
+    def write_chunk_row(
+        self, level: int, tcz: tuple[int, int, int], yi: int, rows: np.ndarray
+    ) -> None:
         cx = self.chunks[level][4]
-        jobs = [(level, (*tcz, yi, xi), rows[:, xi * cx:(xi + 1) * cx])
-                for xi in range(-(-rows.shape[1] // cx))]
+        jobs = [
+            (level, (*tcz, yi, xi), rows[:, xi * cx : (xi + 1) * cx])
+            for xi in range(-(-rows.shape[1] // cx))
+        ]
         if self.executor is not None and len(jobs) > 1:
-            results: Iterable[tuple[str, bytes]] = self.executor.map(lambda j: self._encode(*j), jobs)
+            results: Iterable[tuple[str, bytes]] = self.executor.map(
+                lambda j: self._encode(*j), jobs
+            )
         else:
             results = (self._encode(*j) for j in jobs)
         for rel, data in results:
@@ -326,6 +390,8 @@ def write_image(
     dtype = np.dtype(spec.dtype)
     shapes = pyramid_shapes(spec.shape)
     tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:12]}"
+    # parent folders created here are removed again if the write fails
+    created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     tmp.mkdir(parents=True)
     try:
         w = _Writer(tmp, dtype, shapes, spec.chunk, executor)
@@ -344,23 +410,38 @@ def write_image(
                         rows = read_rows(t, c, z, y0, min(y0 + step, y_n))
                         if rows.dtype != dtype:
                             rows = rows.astype(dtype)
-                        if rows.size:
-                            lo = min(lo, float(rows.min()))
-                            hi = max(hi, float(rows.max()))
+                        # display range from finite values only: one NaN must not hide the rest
+                        vals = rows[np.isfinite(rows)] if dtype.kind == "f" else rows
+                        if vals.size:
+                            lo = min(lo, float(vals.min()))
+                            hi = max(hi, float(vals.max()))
                         cascade.push(0, rows)
                     cascade.finish()
             minmax.append((lo if np.isfinite(lo) else 0.0, hi if np.isfinite(hi) else 0.0))
-        attrs = {"ome": {"version": "0.5", "multiscales": [_multiscales(spec, shapes)],
-                         "omero": _omero(spec, dtype, minmax)}}
+        attrs = {
+            "ome": {
+                "version": "0.5",
+                "multiscales": [_multiscales(spec, shapes, dtype)],
+                "omero": _omero(spec, dtype, minmax),
+            }
+        }
         group = {"zarr_format": 3, "node_type": "group", "attributes": attrs}
         if ome_xml is not None:
             w.put_file("OME/METADATA.ome.xml", ome_xml.encode("utf-8"))
-            ome_group = {"zarr_format": 3, "node_type": "group",
-                         "attributes": {"ome": {"version": "0.5", "series": ["."]}}}
+            ome_group = {
+                "zarr_format": 3,
+                "node_type": "group",
+                "attributes": {"ome": {"version": "0.5", "series": ["."]}},
+            }
             w.put_file("OME/zarr.json", json.dumps(ome_group, indent=2).encode())
         w.put_file("zarr.json", json.dumps(group, indent=2).encode())
         os.rename(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        for p in created:  # innermost first; stop at the first one something else filled
+            try:
+                p.rmdir()
+            except OSError:
+                break
         raise
     return WriteResult(dest, len(shapes), w.bytes, w.manifest, minmax)

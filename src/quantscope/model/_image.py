@@ -21,7 +21,9 @@ __all__ = [
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
-_WELL_RE = re.compile(r"^\s*([A-Za-z]{1,2})\s*0*(\d{1,3})\s*$")
+_WELL_RE = re.compile(r"^\s*([A-Za-z]{1,2})\s*0*(\d{1,3})\s*$", re.ASCII)
+_MAX_ROWS = 26 + 26 * 26  # "A".."Z", then "AA".."ZZ"
+_MAX_COLUMNS = 999
 
 
 def _row_letters(row: int) -> str:
@@ -30,7 +32,18 @@ def _row_letters(row: int) -> str:
 
 
 def well_name(row: int, column: int) -> str:
-    """Name of a well from 0-based row and column, e.g. ``(0, 1) -> "A02"``."""
+    """Name of a well from 0-based row and column, e.g. ``(0, 1) -> "A02"``.
+
+    Raises
+    ------
+    ValueError
+        If ``row`` is not in ``0..701`` ("A".."ZZ") or ``column`` not in ``0..998``.
+    """
+    if not 0 <= row < _MAX_ROWS or not 0 <= column < _MAX_COLUMNS:
+        raise ValueError(
+            f"no well name for row {row}, column {column} (0-based): rows run from 0 to "
+            f"{_MAX_ROWS - 1} ('A'..'ZZ'), columns from 0 to {_MAX_COLUMNS - 1}"
+        )
     return f"{_row_letters(row)}{column + 1:02d}"
 
 

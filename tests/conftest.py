@@ -1,0 +1,35 @@
+"""Fixtures shared by every test folder: where the real test data live.
+
+Real microscopy files are read in place from ``../shared/data`` (beside the repository, never
+copied into it). Where that folder is absent the tests that need it skip with the reason, except
+under CI (``CI=true``), where missing data is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``: real vendor files, OME-XML samples and NGFF schemas."""
+    if not SHARED_DATA.is_dir():
+        reason = (
+            f"real test data not found at {SHARED_DATA} (expected ../shared/data beside the repo)"
+        )
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def vendor_dir(shared_data: Path) -> Path:
+    """``../shared/data/vendor_formats``: one real file per supported vendor format."""
+    return shared_data / "vendor_formats"
