@@ -354,3 +354,24 @@ def test_unsupported_dtype_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="complex64"):
         write_image(tmp_path / "img.ome.zarr", lambda *_: np.zeros((4, 4), "complex64"), spec)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("shape", "chunk_z"),
+    [((2, 1, 300, 3, 5), 300), ((1, 2, 10, 600, 600), 2), ((1, 1, 5, 1, 128), 5)],
+)
+def test_small_planes_are_grouped_along_z(
+    tmp_path: Path, shape: tuple[int, ...], chunk_z: int
+) -> None:
+    # a stack of small planes (a line scan) must not become one tiny file per plane
+    a = make_array(shape, "uint16")
+    result = write(a, tmp_path / "img.ome.zarr")
+    levels = read_levels(tmp_path / "img.ome.zarr")
+    assert np.array_equal(levels[0], a)
+    meta = json.loads((tmp_path / "img.ome.zarr" / "0" / "zarr.json").read_text())
+    assert meta["chunk_grid"]["configuration"]["chunk_shape"][2] == chunk_z
+    t, c, z = shape[:3]
+    chunks = [m for m in result.manifest if m.path.startswith("0/c/")]
+    assert len(chunks) == t * c * -(-z // chunk_z)
+    for k in range(1, len(levels)):
+        assert_level_equal(levels[k], reference_downsample(levels[k - 1]))

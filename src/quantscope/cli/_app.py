@@ -431,8 +431,14 @@ def synth(
 
 def main() -> None:
     """Entry point: run the app, turning quantscope errors into one line and exit code 1."""
+    import logging
+
     from ..errors import QuantscopeError
 
+    # readers log their own complaints about damaged files; quantscope reports each bad file in
+    # one line of its own, so the readers' log lines would only repeat it
+    for name in ("tifffile", "bioio", "bioio_base", "xmlschema"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         app()
     except QuantscopeError as e:

@@ -376,7 +376,8 @@ def _write_job(root: Path, job: _Job, chunk_pool: Executor | None) -> ImageRegis
     )
     ome_xml = job.parts[0].scanned.ome_xml if len(job.parts) == 1 else None
     if ome_xml is None:
-        ome_xml = image_to_ome_xml(image)
+        with contextlib.suppress(InvalidInput):  # a dtype OME cannot describe: pixels only
+            ome_xml = image_to_ome_xml(image)
     spec = ImageSpec(
         shape=image.shape,
         dtype=image.dtype,

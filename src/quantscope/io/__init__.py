@@ -1,9 +1,23 @@
 """Readers (tifffile and bioio plugins behind one function) and the OME-Zarr writer."""
 
-from ._formats import FORMATS, Detected, Format, detect_format, installed_formats, supported_formats_text
+from ._formats import (
+    FORMATS,
+    Detected,
+    Format,
+    detect_format,
+    installed_formats,
+    supported_formats_text,
+)
 from ._plate import write_plate_groups
 from ._sources import SourceImage, open_sources
-from ._zarr_writer import ChannelDisplay, ImageSpec, ManifestEntry, WriteResult, pyramid_shapes, write_image
+from ._zarr_writer import (
+    ChannelDisplay,
+    ImageSpec,
+    ManifestEntry,
+    WriteResult,
+    pyramid_shapes,
+    write_image,
+)
 
 __all__ = [
     "FORMATS",

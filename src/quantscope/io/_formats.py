@@ -39,10 +39,18 @@ class Format:
 
 
 FORMATS: tuple[Format, ...] = (
-    Format("ome-tiff", (".ome.tif", ".ome.tiff", ".ome.tf2", ".ome.tf8", ".ome.btf"), "tifffile",
-           "OME-TIFF (tifffile)"),
-    Format("tiff", (".tif", ".tiff", ".btf", ".tf2", ".tf8"), "tifffile",
-           "TIFF incl. ImageJ hyperstacks, multipage, BigTIFF (tifffile)"),
+    Format(
+        "ome-tiff",
+        (".ome.tif", ".ome.tiff", ".ome.tf2", ".ome.tf8", ".ome.btf"),
+        "tifffile",
+        "OME-TIFF (tifffile)",
+    ),
+    Format(
+        "tiff",
+        (".tif", ".tiff", ".btf", ".tf2", ".tf8"),
+        "tifffile",
+        "TIFF incl. ImageJ hyperstacks, multipage, BigTIFF (tifffile)",
+    ),
     Format("czi", (".czi",), "bioio_czi", "Zeiss CZI (bioio-czi)"),
     Format("nd2", (".nd2",), "bioio_nd2", "Nikon ND2 (bioio-nd2)"),
     Format("lif", (".lif",), "bioio_lif", "Leica LIF (bioio-lif)"),
@@ -60,6 +68,7 @@ class Detected:
 
     format: Format
     note: str | None = None
+
 
 # Files skipped silently when a folder is walked: documentation and sidecars, never pixels.
 NON_IMAGE_SUFFIXES = frozenset(

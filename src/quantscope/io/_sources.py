@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -299,12 +300,17 @@ _READER_CLASSES = {
 }
 
 
+# bioio-czi changes the process's working directory while it converts metadata (os.chdir), and
+# warnings filters are process-wide: plugin opens and metadata conversion run one at a time.
+_PLUGIN_LOCK = threading.RLock()
+
+
 def _open_bioio(p: Path, fmt: Format, stack: contextlib.ExitStack) -> list[SourceImage]:
     import importlib
 
     module = importlib.import_module(_READER_CLASSES[fmt.name])
     try:
-        with warnings.catch_warnings():
+        with _PLUGIN_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             reader = module.Reader(str(p))
             scenes = list(reader.scenes)
@@ -316,7 +322,7 @@ def _open_bioio(p: Path, fmt: Format, stack: contextlib.ExitStack) -> list[Sourc
         stack.callback(reader.close)
     ome_xml = None
     try:
-        with warnings.catch_warnings():
+        with _PLUGIN_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ome = reader.ome_metadata
         ome_xml = ome.to_xml() if ome is not None else None

@@ -38,6 +38,7 @@ __all__ = [
 CHUNK = 1024  # chunk edge (y, x) in px: one chunk holds a 1024² tile, a few per plane
 MAX_TOP_LEVEL = 512  # the pyramid goes down until the largest of (y, x) is at most this
 _CLEVEL = 1
+_SMALL_CHUNK_ELEMENTS = 2**20  # z-stacked chunks of small planes hold up to this many pixels
 
 RowReader = Callable[[int, int, int, int, int], np.ndarray]
 
@@ -148,9 +149,10 @@ def _multiscales(
     ]
     if spec.time_increment_s is not None:
         axes[0]["unit"] = "second"
-    if space_unit:
-        for a in axes[2:]:
-            a["unit"] = "micrometer"
+    if space_unit:  # z only when its spacing is known: 1.0 is a placeholder, not a size
+        for a, size in zip(axes[2:], (pz, py, px), strict=True):
+            if size is not None or a["name"] != "z":
+                a["unit"] = "micrometer"
     datasets = []
     for level in range(len(shapes)):
         # every level is a 2x2 reduction of the one above (an odd last row/column is dropped),
@@ -249,11 +251,12 @@ class _Writer:
         shapes: list[tuple[int, ...]],
         chunk: int,
         executor: Executor | None,
+        chunk_z: int = 1,
     ) -> None:
         import numcodecs
 
         self.root, self.dtype, self.shapes = root, dtype, shapes
-        self.chunks = [(1, 1, 1, min(chunk, s[3]), min(chunk, s[4])) for s in shapes]
+        self.chunks = [(1, 1, chunk_z, min(chunk, s[3]), min(chunk, s[4])) for s in shapes]
         self.codec = numcodecs.Blosc(
             cname="zstd",
             clevel=_CLEVEL,
@@ -277,10 +280,12 @@ class _Writer:
         self.bytes += len(data)
 
     def _encode(self, level: int, key: tuple[int, ...], block: np.ndarray) -> tuple[str, bytes]:
-        cy, cx = self.chunks[level][3:]
-        if block.shape != (cy, cx):
-            full = np.zeros((cy, cx), dtype=block.dtype)
-            full[: block.shape[0], : block.shape[1]] = block
+        """Encode one chunk: ``block`` is (y, x), or (z, y, x) when chunks span several planes."""
+        cz, cy, cx = self.chunks[level][2:]
+        want = (cy, cx) if block.ndim == 2 else (cz, cy, cx)
+        if block.shape != want:
+            full = np.zeros(want, dtype=block.dtype)
+            full[tuple(slice(0, n) for n in block.shape)] = block
             block = full
         data = self.codec.encode(np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("<")))
         return f"{level}/c/" + "/".join(map(str, key)), bytes(data)
@@ -352,6 +357,25 @@ class _LevelCascade:
                     self._flush(level, self.buffered[level])
 
 
+def _write_stacked(
+    w: _Writer,
+    t: int,
+    c: int,
+    z_n: int,
+    y_n: int,
+    chunk_z: int,
+    read: Callable[[int, int, int, int], np.ndarray],
+) -> None:
+    """Write planes that each fit in one chunk, ``chunk_z`` planes per chunk, every level."""
+    for zi, z0 in enumerate(range(0, z_n, chunk_z)):
+        block = np.stack([read(t, z, 0, y_n) for z in range(z0, min(z0 + chunk_z, z_n))])
+        for level, shp in enumerate(w.shapes):
+            if level:
+                block = np.stack([_downsample(p) for p in block])[:, : shp[3], : shp[4]]
+            rel, data = w._encode(level, (t, c, zi, 0, 0), block)
+            w.put_file(rel, data)
+
+
 def write_image(
     dest: str | os.PathLike[str],
     read_rows: RowReader,
@@ -394,28 +418,40 @@ def write_image(
     created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     tmp.mkdir(parents=True)
     try:
-        w = _Writer(tmp, dtype, shapes, spec.chunk, executor)
+        t_n, c_n, z_n, y_n, x_n = spec.shape
+        # planes that fit in one chunk are grouped along z, so a stack of small planes (a line
+        # scan, a thumbnail series) becomes a few chunk files rather than one tiny file per plane
+        small = y_n <= spec.chunk and x_n <= spec.chunk
+        chunk_z = min(z_n, max(1, _SMALL_CHUNK_ELEMENTS // max(1, y_n * x_n))) if small else 1
+        w = _Writer(tmp, dtype, shapes, spec.chunk, executor, chunk_z)
         for level, shp in enumerate(shapes):
             meta = _array_meta(shp, w.chunks[level], dtype)
             w.put_file(f"{level}/zarr.json", json.dumps(meta, indent=2).encode())
-        t_n, c_n, z_n, y_n, _ = spec.shape
         step = band_rows or w.chunks[0][3]
         minmax: list[tuple[float, float]] = []
         for c in range(c_n):
             lo, hi = np.inf, -np.inf
+
+            def read(t: int, z: int, y0: int, y1: int, c: int = c) -> np.ndarray:
+                nonlocal lo, hi
+                rows = read_rows(t, c, z, y0, y1)
+                if rows.dtype != dtype:
+                    rows = rows.astype(dtype)
+                # display range from finite values only: one NaN must not hide the rest
+                vals = rows[np.isfinite(rows)] if dtype.kind == "f" else rows
+                if vals.size:
+                    lo = min(lo, float(vals.min()))
+                    hi = max(hi, float(vals.max()))
+                return rows
+
             for t in range(t_n):
+                if chunk_z > 1:
+                    _write_stacked(w, t, c, z_n, y_n, chunk_z, read)
+                    continue
                 for z in range(z_n):
                     cascade = _LevelCascade(w, (t, c, z))
                     for y0 in range(0, y_n, step):
-                        rows = read_rows(t, c, z, y0, min(y0 + step, y_n))
-                        if rows.dtype != dtype:
-                            rows = rows.astype(dtype)
-                        # display range from finite values only: one NaN must not hide the rest
-                        vals = rows[np.isfinite(rows)] if dtype.kind == "f" else rows
-                        if vals.size:
-                            lo = min(lo, float(vals.min()))
-                            hi = max(hi, float(vals.max()))
-                        cascade.push(0, rows)
+                        cascade.push(0, read(t, z, y0, min(y0 + step, y_n)))
                     cascade.finish()
             minmax.append((lo if np.isfinite(lo) else 0.0, hi if np.isfinite(hi) else 0.0))
         attrs = {
