@@ -84,16 +84,17 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
-def run_cmd(cmd: Sequence[str], *, check: bool = True, env: dict[str, str] | None = None) -> tuple[
-    float, subprocess.CompletedProcess[str]
-]:
+def run_cmd(
+    cmd: Sequence[str], *, check: bool = True, env: dict[str, str] | None = None
+) -> tuple[float, subprocess.CompletedProcess[str]]:
     """Run a command, return (wall seconds, completed process)."""
     t0 = time.perf_counter()
     proc = subprocess.run(list(cmd), capture_output=True, text=True, env=env, check=False)
     dt = time.perf_counter() - t0
     if check and proc.returncode != 0:
         raise RuntimeError(
-            f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+            f"{' '.join(cmd)} exited {proc.returncode}:\n"
+            f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
         )
     return dt, proc
 
@@ -108,7 +109,7 @@ dt = time.perf_counter() - t0
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"rc": p.returncode, "wall_s": dt, "maxrss_kib": ru.ru_maxrss,
                   "user_s": ru.ru_utime, "sys_s": ru.ru_stime,
-                  "stdout": p.stdout[-4000:], "stderr": p.stderr[-4000:]}))
+                  "stdout": p.stdout[-1_000_000:], "stderr": p.stderr[-4000:]}))
 """
 
 
@@ -196,7 +197,7 @@ def coarse_field(shape: tuple[int, int], factor: int, seed: int) -> np.ndarray:
     background = ndimage.gaussian_filter(rng.standard_normal((cy, cx), dtype=np.float32), 12.0)
     background /= background.std() or 1.0
     blobs = 1.0 / (1.0 + np.exp(-(smooth - 1.2) * 5.0))
-    return (0.85 * blobs + 0.05 * (background + 2.0)).astype(np.float32)
+    return np.clip(0.85 * blobs + 0.05 * (background + 2.0), 0.0, 1.0).astype(np.float32)
 
 
 def render_tile(
@@ -213,13 +214,19 @@ def render_tile(
     ys = np.clip(ys, 0, field.shape[0] - 1.001)
     xs = np.clip(xs, 0, field.shape[1] - 1.001)
     iy, ix = ys.astype(np.intp), xs.astype(np.intp)
-    wy, wx = (ys - iy)[:, None], (xs - ix)[None, :]
-    rows = field[iy] * (1 - wy) + field[iy + 1] * wy  # (h, coarse x)
+    wy = (ys - iy).astype(np.float32)[:, None]
+    wx = (xs - ix).astype(np.float32)[None, :]
+    y_lo, x_lo = int(iy[0]), int(ix[0])
+    block = field[y_lo : int(iy[-1]) + 2, x_lo : int(ix[-1]) + 2]  # the coarse cells this tile uses
+    iy, ix = iy - y_lo, ix - x_lo
+    rows = block[iy] * (1 - wy) + block[iy + 1] * wy  # (h, coarse x)
     img = rows[:, ix] * (1 - wx) + rows[:, ix + 1] * wx
-    signal = 150.0 + 3850.0 * img
-    rng = np.random.default_rng(seed)
-    noisy = signal + rng.standard_normal(signal.shape, dtype=np.float32) * np.sqrt(signal)
-    return np.clip(noisy, 0, 65535).astype(np.uint16)
+    signal = np.float32(150.0) + np.float32(3850.0) * img
+    noise = np.random.default_rng(seed).standard_normal(signal.shape, dtype=np.float32)
+    noise *= np.sqrt(signal)
+    noise += signal
+    np.clip(noise, 0, 65535, out=noise)
+    return noise.astype(np.uint16)
 
 
 def image_tiles(
@@ -234,7 +241,9 @@ def image_tiles(
             for tx in range(nx):
                 h = min(tile, shape[0] - ty * tile)
                 w = min(tile, shape[1] - tx * tile)
-                t = render_tile(field, factor, ty * tile, tx * tile, h, w, seed * 1_000_003 + ty * nx + tx)
+                t = render_tile(
+                    field, factor, ty * tile, tx * tile, h, w, seed * 1_000_003 + ty * nx + tx
+                )
                 if (h, w) != (tile, tile):  # tifffile wants whole tiles
                     full = np.zeros((tile, tile), np.uint16)
                     full[:h, :w] = t
@@ -252,8 +261,15 @@ def write_tiled_tiff(path: Path, shape: tuple[int, int], tile: int, seed: int) -
     _, tiles = image_tiles(shape, tile, seed)
     tmp = path.with_name(path.name + ".tmp")
     tifffile.imwrite(
-        tmp, tiles, shape=shape, dtype=np.uint16, tile=(tile, tile), bigtiff=True,
-        photometric="minisblack", compression=None, metadata=None,
+        tmp,
+        tiles,
+        shape=shape,
+        dtype=np.uint16,
+        tile=(tile, tile),
+        bigtiff=True,
+        photometric="minisblack",
+        compression=None,
+        metadata=None,
     )
     os.replace(tmp, path)
 
@@ -294,12 +310,14 @@ def zarr_levels(root: Path) -> list[dict[str, Any]]:
         for c in meta["codecs"]:
             conf = dict(c.get("configuration") or {})
             codecs.append({"name": c["name"], **conf})
-        out.append({
-            "path": ds["path"],
-            "shape": meta["shape"],
-            "chunks": meta["chunk_grid"]["configuration"]["chunk_shape"],
-            "codecs": codecs,
-        })
+        out.append(
+            {
+                "path": ds["path"],
+                "shape": meta["shape"],
+                "chunks": meta["chunk_grid"]["configuration"]["chunk_shape"],
+                "codecs": codecs,
+            }
+        )
     return out
 
 
@@ -329,8 +347,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = []
     for k, r in enumerate(cells):
-        lines.append("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i])
-                               for i, c in enumerate(r)))
+        lines.append(
+            "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
+        )
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)

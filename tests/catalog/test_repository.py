@@ -85,7 +85,7 @@ def _register(repo: Repository, img: Image) -> None:
             source_formats={s.sha256: "tiff" for s in img.sources},
             manifest=[
                 (f"{img.store_path}/zarr.json", 10, "a" * 64),
-                (f"{img.store_path}/0/c/0", 20, "b" * 64),
+                (f"{img.store_path}/0/c.0", 20, "b" * 64),
             ],
         )
     )
@@ -173,7 +173,7 @@ def test_register_round_trips_every_field(tmp_path: Path, catalog_url: str | Non
     assert repo.image_at("P1", 1, 0, 0) == a.id
     assert repo.image_at("P1", 1, 5, 0) is None
     assert [e[1] for e in repo.stored_files(a.id)] == sorted(
-        [f"{a.store_path}/zarr.json", f"{a.store_path}/0/c/0"]
+        [f"{a.store_path}/zarr.json", f"{a.store_path}/0/c.0"]
     )
 
 

@@ -267,7 +267,7 @@ def test_verify_detects_a_flipped_byte_and_a_missing_chunk(
     assert ok.exit_code == 0, ok.output
     assert "all intact" in ok.stdout
     with Repository.open(filled) as repo:
-        chunks = [p for _, p, _, _ in repo.stored_files() if "/c/" in p]
+        chunks = [p for _, p, _, _ in repo.stored_files() if "/c." in p]
     flipped, deleted = filled / chunks[0], filled / chunks[-1]
     data = bytearray(flipped.read_bytes())
     data[len(data) // 2] ^= 0xFF

@@ -30,7 +30,7 @@ def small_batch(
 
 
 def _chunk_files(repo: Repository) -> list[str]:
-    return [p for _, p, _, _ in repo.stored_files() if "/c/" in p]
+    return [p for _, p, _, _ in repo.stored_files() if "/c." in p]
 
 
 def test_identical_content_is_skipped_even_under_another_name(

@@ -371,7 +371,7 @@ def test_small_planes_are_grouped_along_z(
     meta = json.loads((tmp_path / "img.ome.zarr" / "0" / "zarr.json").read_text())
     assert meta["chunk_grid"]["configuration"]["chunk_shape"][2] == chunk_z
     t, c, z = shape[:3]
-    chunks = [m for m in result.manifest if m.path.startswith("0/c/")]
+    chunks = [m for m in result.manifest if m.path.startswith("0/c.")]
     assert len(chunks) == t * c * -(-z // chunk_z)
     for k in range(1, len(levels)):
         assert_level_equal(levels[k], reference_downsample(levels[k - 1]))

@@ -31,6 +31,7 @@ __all__ = [
     "ImageSpec",
     "ManifestEntry",
     "WriteResult",
+    "chunk_path",
     "pyramid_shapes",
     "write_image",
 ]
@@ -88,6 +89,12 @@ class WriteResult:
     minmax: list[tuple[float, float]] = field(default_factory=list)  # per channel
 
 
+def chunk_path(level: int, key: Sequence[int]) -> str:
+    """Path of a chunk file inside an image: ``<level>/c.<t>.<c>.<z>.<y>.<x>`` (Zarr v3 default
+    chunk-key encoding with the "." separator: one folder per level, no nested folders)."""
+    return f"{level}/c." + ".".join(map(str, key))
+
+
 def pyramid_shapes(shape: Sequence[int], max_top: int = MAX_TOP_LEVEL) -> list[tuple[int, ...]]:
     """Shapes of every pyramid level: (y, x) halved (floor) until max(y, x) <= ``max_top``."""
     shapes = [tuple(shape)]
@@ -126,7 +133,7 @@ def _array_meta(
         "shape": list(shape),
         "data_type": _zarr_dtype(dtype),
         "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
-        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "."}},
         "fill_value": False if dtype.kind == "b" else (0.0 if dtype.kind == "f" else 0),
         "codecs": codecs,
         "attributes": {},
@@ -269,15 +276,21 @@ class _Writer:
         self._pending: list[Any] = []
 
     def put_file(self, rel: str, data: bytes) -> None:
-        path = self.root / rel
+        self._record(self._put(rel, data))
+
+    def _put(self, rel: str, data: bytes) -> ManifestEntry:
+        """Write one file (any thread); the caller records the returned entry."""
         parent = os.path.dirname(rel)
         if parent not in self._dirs:
             os.makedirs(self.root / parent, exist_ok=True)
             self._dirs.add(parent)
-        with open(path, "wb") as fh:
+        with open(self.root / rel, "wb") as fh:
             fh.write(data)
-        self.manifest.append(ManifestEntry(rel, len(data), hashlib.sha256(data).hexdigest()))
-        self.bytes += len(data)
+        return ManifestEntry(rel, len(data), hashlib.sha256(data).hexdigest())
+
+    def _record(self, entry: ManifestEntry) -> None:
+        self.manifest.append(entry)
+        self.bytes += entry.size
 
     def _encode(self, level: int, key: tuple[int, ...], block: np.ndarray) -> tuple[str, bytes]:
         """Encode one chunk: ``block`` is (y, x), or (z, y, x) when chunks span several planes."""
@@ -288,7 +301,11 @@ class _Writer:
             full[tuple(slice(0, n) for n in block.shape)] = block
             block = full
         data = self.codec.encode(np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("<")))
-        return f"{level}/c/" + "/".join(map(str, key)), bytes(data)
+        return chunk_path(level, key), bytes(data)
+
+    def _encode_and_put(self, level: int, key: tuple[int, ...], block: np.ndarray) -> ManifestEntry:
+        rel, data = self._encode(level, key, block)
+        return self._put(rel, data)
 
     def write_chunk_row(
         self, level: int, tcz: tuple[int, int, int], yi: int, rows: np.ndarray
@@ -299,13 +316,14 @@ class _Writer:
             for xi in range(-(-rows.shape[1] // cx))
         ]
         if self.executor is not None and len(jobs) > 1:
-            results: Iterable[tuple[str, bytes]] = self.executor.map(
-                lambda j: self._encode(*j), jobs
+            # encode, write and hash in the pool: all three release the GIL
+            entries: Iterable[ManifestEntry] = self.executor.map(
+                lambda j: self._encode_and_put(*j), jobs
             )
         else:
-            results = (self._encode(*j) for j in jobs)
-        for rel, data in results:
-            self.put_file(rel, data)
+            entries = (self._encode_and_put(*j) for j in jobs)
+        for entry in entries:
+            self._record(entry)
 
 
 class _LevelCascade:
@@ -372,8 +390,7 @@ def _write_stacked(
         for level, shp in enumerate(w.shapes):
             if level:
                 block = np.stack([_downsample(p) for p in block])[:, : shp[3], : shp[4]]
-            rel, data = w._encode(level, (t, c, zi, 0, 0), block)
-            w.put_file(rel, data)
+            w._record(w._encode_and_put(level, (t, c, zi, 0, 0), block))
 
 
 def write_image(
