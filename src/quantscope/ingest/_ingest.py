@@ -137,6 +137,15 @@ class _Scanned:
     scenes: list[_Scene]
     ome_xml: str | None
     note: str | None
+    # a single-scene file stays open from scan to write so it is parsed once; closed by close()
+    opened: SourceImage | None = field(default=None, repr=False)
+    closer: contextlib.ExitStack | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        if self.closer is not None:
+            self.closer.close()
+        self.closer = None
+        self.opened = None
 
 
 def _sha256(path: Path) -> str:
@@ -152,7 +161,9 @@ def _scan(path: Path) -> _Scanned:
         raise InvalidInput(f"{path}: cannot be read (permission denied)") from e
     except OSError as e:
         raise InvalidInput(f"{path}: cannot be read ({e.strerror or e})") from e
-    with open_sources(path) as sources:
+    stack = contextlib.ExitStack()
+    try:
+        sources = stack.enter_context(open_sources(path))
         scenes = []
         for s in sources:
             ome = s.ome() if s.ome_xml else None
@@ -170,9 +181,17 @@ def _scan(path: Path) -> _Scanned:
                 )
             )
         first: SourceImage = sources[0]
-        return _Scanned(
+        scanned = _Scanned(
             path, sha, size, first.format, first.reader, scenes, first.ome_xml, first.note
         )
+    except BaseException:
+        stack.close()
+        raise
+    if len(sources) == 1:  # one job will read it: keep it open for that job
+        scanned.opened, scanned.closer = first, stack
+    else:  # several jobs may read scenes in parallel: each opens its own handle
+        stack.close()
+    return scanned
 
 
 # ------------------------------------------------------------------------------ planning
@@ -396,8 +415,10 @@ def _write_job(root: Path, job: _Job, chunk_pool: Executor | None) -> ImageRegis
         sources: list[tuple[int, SourceImage]] = []
         offset = 0
         for part in job.parts:
-            opened = stack.enter_context(open_sources(part.scanned.path))
-            sources.append((offset, opened[part.scene.index]))
+            src = part.scanned.opened
+            if src is None:
+                src = stack.enter_context(open_sources(part.scanned.path))[part.scene.index]
+            sources.append((offset, src))
             offset += part.scene.shape[1]
 
         def read_rows(t: int, c: int, z: int, y0: int, y1: int) -> np.ndarray:
@@ -535,14 +556,23 @@ def ingest(
     try:
         with repo.write_lock():
             report.cleaned = clean_leftovers(repo)
-            scanned = _scan_all(files, jobs, report, progress)
-            plan, plan_failed = _plan(scanned, name_pattern)
-            report.failed.extend(plan_failed)
-            todo = _skip_known(repo, plan, report)
             dirty = repo.root / _PLATES_DIRTY
-            if any(job.position is not None for job in todo):
-                dirty.touch()
-            touched = _write_all(repo, todo, jobs, report, progress)
+            touched: set[str] = set()
+            counter = _Counter(sum(_size(f) for f in files))
+            # windows of files, never splitting the channel files of one field, so files are
+            # parsed once (kept open from scan to write) while open files stay bounded
+            for window in _windows(files, name_pattern):
+                scanned = _scan_all(window, jobs, report, progress, counter)
+                try:
+                    plan, plan_failed = _plan(scanned, name_pattern)
+                    report.failed.extend(plan_failed)
+                    todo = _skip_known(repo, plan, report)
+                    if any(job.position is not None for job in todo):
+                        dirty.touch()
+                    touched |= _write_all(repo, todo, jobs, report, progress, counter)
+                finally:
+                    for sc in scanned:
+                        sc.close()
             if touched:
                 update_plates(repo, touched)
             dirty.unlink(missing_ok=True)
@@ -554,14 +584,56 @@ def ingest(
     return report
 
 
-def _scan_all(
-    files: list[Path], jobs: int, report: IngestReport, progress: Progress | None
-) -> list[_Scanned]:
-    total = 0
+_WINDOW = 256  # files scanned (and kept open) before their images are written
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+@dataclass
+class _Counter:
+    """Progress totals across windows: bytes of all files, bytes scanned and written so far."""
+
+    total: int
+    scanned: int = 0
+    written: int = 0
+    write_total: int = 0
+
+
+def _windows(files: list[Path], pattern: NamePattern) -> Iterable[list[Path]]:
+    """Split ``files`` into runs of about ``_WINDOW`` files; files whose names place them on the
+    same plate field (channel files to merge) always land in the same run."""
+    groups: dict[tuple[str, int, int, int] | Path, list[Path]] = {}
     for f in files:
-        with contextlib.suppress(OSError):
-            total += f.stat().st_size
-    done = 0
+        try:
+            parsed = pattern.parse(f.name)
+        except InvalidInput:
+            parsed = None
+        key: tuple[str, int, int, int] | Path = (
+            (parsed.plate, parsed.row, parsed.column, parsed.field) if parsed else f
+        )
+        groups.setdefault(key, []).append(f)
+    window: list[Path] = []
+    for members in groups.values():
+        if window and len(window) + len(members) > _WINDOW:
+            yield window
+            window = []
+        window.extend(members)
+    if window:
+        yield window
+
+
+def _scan_all(
+    files: list[Path],
+    jobs: int,
+    report: IngestReport,
+    progress: Progress | None,
+    counter: _Counter,
+) -> list[_Scanned]:
     out: list[_Scanned] = []
     with ThreadPoolExecutor(jobs) as pool:
         futures = [(f, pool.submit(_scan, f)) for f in files]
@@ -577,10 +649,10 @@ def _scan_all(
             out.append(sc)
             if sc.note:
                 report.notes.append(IngestIssue(str(f), _strip_path(sc.note, f)))
-            done += sc.size
+            counter.scanned += sc.size
             report.bytes_read += sc.size
             if progress:
-                progress("scan", done, total, f.name)
+                progress("scan", counter.scanned, counter.total, f.name)
     return out
 
 
@@ -628,16 +700,19 @@ def _skip_known(repo: Repository, plan: list[_Job], report: IngestReport) -> lis
 
 
 def _write_all(
-    repo: Repository, todo: list[_Job], jobs: int, report: IngestReport, progress: Progress | None
+    repo: Repository,
+    todo: list[_Job],
+    jobs: int,
+    report: IngestReport,
+    progress: Progress | None,
+    counter: _Counter,
 ) -> set[str]:
     touched: set[str] = set()
-    total = sum(j.nbytes for j in todo)
-    done = 0
+    counter.write_total += sum(j.nbytes for j in todo)
 
     def finish(
         job: _Job, fut: Future[ImageRegistration] | None, reg: ImageRegistration | None
     ) -> None:
-        nonlocal done
         try:
             if fut is not None:
                 reg = fut.result()
@@ -657,9 +732,11 @@ def _write_all(
             report.added.append(reg.image)
             if reg.image.position is not None:
                 touched.add(reg.image.position.plate)
-        done += job.nbytes
+        for part in job.parts:  # release the file (and its decoded pixels) at once
+            part.scanned.close()
+        counter.written += job.nbytes
         if progress:
-            progress("write", done, total, job.name)
+            progress("write", counter.written, counter.write_total, job.name)
 
     small = [j for j in todo if j.nbytes <= _LARGE_BYTES]
     large = [j for j in todo if j.nbytes > _LARGE_BYTES]
