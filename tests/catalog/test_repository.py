@@ -258,3 +258,12 @@ def test_ingest_on_each_backend(tmp_path: Path, catalog_url: str | None) -> None
     assert not again.added and len(again.skipped) == 4
     assert verify(repo) == []
     assert Repository.open(tmp_path / "r").summary()["images"] == 4
+
+
+def test_plate_positions_lists_occupied_fields(tmp_path: Path, catalog_url: str | None) -> None:
+    repo = Repository.init(tmp_path / "r", catalog_url)
+    a, b = _image(0), _image(2)
+    _register(repo, a)
+    _register(repo, b)
+    assert repo.plate_positions(["P1", "other"]) == {("P1", 1, 0, 0): a.id, ("P1", 1, 2, 0): b.id}
+    assert repo.plate_positions([]) == {}

@@ -363,6 +363,19 @@ class Repository:
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
 
+    def plate_positions(self, plates: Sequence[str]) -> dict[tuple[str, int, int, int], str]:
+        """Image id at every occupied (plate, row, column, field) of the named plates."""
+        if not plates:
+            return {}
+        i, p = S.images, S.plates
+        q = (
+            sa.select(p.c.name, i.c.plate_row, i.c.plate_column, i.c.field, i.c.id)
+            .join(p, p.c.id == i.c.plate_id)
+            .where(p.c.name.in_(list(set(plates))))
+        )
+        with self.engine.connect() as conn:
+            return {(n, r, c, f): image_id for n, r, c, f, image_id in conn.execute(q)}
+
     def images(self, ids: Sequence[str] | None = None) -> list[Image]:
         """Every image (or those with the given ids), ordered by plate position then name."""
         i, p = S.images, S.plates

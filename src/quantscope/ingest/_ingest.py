@@ -665,6 +665,7 @@ def _strip_path(msg: str, path: Path) -> str:
 
 def _skip_known(repo: Repository, plan: list[_Job], report: IngestReport) -> list[_Job]:
     known = repo.known_sources([sha for job in plan for sha in job.shas])
+    occupied = repo.plate_positions([job.position.plate for job in plan if job.position])
     todo: list[_Job] = []
     planned_ids: set[str] = set()
     for job in plan:
@@ -681,9 +682,8 @@ def _skip_known(repo: Repository, plan: list[_Job], report: IngestReport) -> lis
             )
             continue
         if job.position is not None:
-            holder = repo.image_at(
-                job.position.plate, job.position.row, job.position.column, job.position.field
-            )
+            pos = job.position
+            holder = occupied.get((pos.plate, pos.row, pos.column, pos.field))
             if holder is not None:
                 report.failed.append(
                     IngestIssue(

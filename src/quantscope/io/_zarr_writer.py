@@ -443,7 +443,7 @@ def write_image(
         w = _Writer(tmp, dtype, shapes, spec.chunk, executor, chunk_z)
         for level, shp in enumerate(shapes):
             meta = _array_meta(shp, w.chunks[level], dtype)
-            w.put_file(f"{level}/zarr.json", json.dumps(meta, indent=2).encode())
+            w.put_file(f"{level}/zarr.json", json.dumps(meta).encode())
         step = band_rows or w.chunks[0][3]
         minmax: list[tuple[float, float]] = []
         for c in range(c_n):
@@ -486,8 +486,8 @@ def write_image(
                 "node_type": "group",
                 "attributes": {"ome": {"version": "0.5", "series": ["."]}},
             }
-            w.put_file("OME/zarr.json", json.dumps(ome_group, indent=2).encode())
-        w.put_file("zarr.json", json.dumps(group, indent=2).encode())
+            w.put_file("OME/zarr.json", json.dumps(ome_group).encode())
+        w.put_file("zarr.json", json.dumps(group).encode())
         os.rename(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -232,16 +232,26 @@ def _local(p: Plane, window: int = LOCAL_WINDOW) -> float:
     rsize = np.diff(np.append(rows, w.shape[0]))
     csize = np.diff(np.append(cols, w.shape[1]))
     count = np.outer(rsize, csize).astype(np.float64)
-    sums = np.add.reduceat(np.add.reduceat(w, rows, axis=0, dtype=np.float64), cols, axis=1)
+    sums = np.empty(count.shape)
+    squares = np.empty(count.shape)
+    # Bands of whole tile rows, about _BLOCK pixels each: float64 sums of x and x**2 per tile
+    # (exact enough in float64; the values are in [-1, 1]) without full-size temporaries.
+    per_band = max(1, _BLOCK // max(1, window * w.shape[1]))
+    for first in range(0, rows.size, per_band):
+        last = min(rows.size, first + per_band)
+        top = int(rows[first])
+        bottom = int(rows[last]) if last < rows.size else w.shape[0]
+        band = w[top:bottom].astype(np.float64)
+        starts = rows[first:last] - top
+        sums[first:last] = np.add.reduceat(np.add.reduceat(band, starts, axis=0), cols, axis=1)
+        band *= band
+        squares[first:last] = np.add.reduceat(np.add.reduceat(band, starts, axis=0), cols, axis=1)
     means = sums / count
-    expanded = np.repeat(np.repeat(means.astype(w.dtype), rsize, axis=0), csize, axis=1)
-    resid = w - expanded
-    resid *= resid
-    sq = np.add.reduceat(np.add.reduceat(resid, rows, axis=0, dtype=np.float64), cols, axis=1)
     positive = means > 0
     if not np.any(positive):
         return math.nan
-    local = sq[positive] / (count[positive] * means[positive])
+    variance = np.maximum(squares[positive] / count[positive] - means[positive] ** 2, 0.0)
+    local = variance / means[positive]
     median = float(np.median(local))
     if not median > 0:  # most tiles flat: the score is undefined
         return math.nan
@@ -295,9 +305,24 @@ def _laplacian_var(p: Plane, sigma: float = LAPLACIAN_SIGMA) -> float:
         return math.nan
     from scipy import ndimage
 
-    smooth = ndimage.gaussian_filter(p.work, sigma, mode="reflect") if sigma > 0 else p.work
-    lap = ndimage.laplace(smooth, mode="reflect")
-    _, var = _mean_var(lap)
+    w = p.work
+    ny = w.shape[0]
+    halo = (int(4.0 * sigma + 0.5) if sigma > 0 else 0) + 1  # Gaussian radius + Laplacian's
+    rows = max(8, _BLOCK // max(1, w.shape[1]))
+    total = 0.0
+    total_sq = 0.0
+    # Bands of rows with a halo: cache-friendly and without full-size temporaries.
+    for top in range(0, ny, rows):
+        bottom = min(ny, top + rows)
+        lo, hi = max(0, top - halo), min(ny, bottom + halo)
+        band = w[lo:hi]
+        if sigma > 0:
+            band = ndimage.gaussian_filter(band, sigma, mode="reflect")
+        lap = ndimage.laplace(band, mode="reflect")[top - lo : bottom - lo].astype(np.float64)
+        total += float(lap.sum())
+        total_sq += float(np.dot(lap.ravel(), lap.ravel()))
+    n = float(w.size)
+    var = max(total_sq / n - (total / n) ** 2, 0.0)
     return p.to_full_scale(var, power=2)
 
 
