@@ -187,10 +187,10 @@ def test_plate_groups_are_rewritten_after_a_run_died_before_writing_them(
 def test_a_failed_registration_leaves_no_stored_files(
     repo: Repository, small_batch: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(reg: object) -> None:
+    def refuse(regs: object) -> None:
         raise CatalogError("catalog is read-only")
 
-    monkeypatch.setattr(repo, "register", refuse)
+    monkeypatch.setattr(repo, "register_many", refuse)
     report = ingest(repo, [small_batch])
     assert len(report.failed) == 3
     assert all(f.message == "catalog is read-only" for f in report.failed)
@@ -198,3 +198,23 @@ def test_a_failed_registration_leaves_no_stored_files(
     well = repo.root / "plates" / "P9.ome.zarr" / "C" / "04"
     assert not (well / "0").exists() and not (well / "1").exists()
     assert not [p for p in (repo.root / "plates").rglob("*") if p.is_file()]
+
+
+def test_one_bad_image_in_a_batch_fails_alone(
+    repo: Repository, small_batch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # registrations go in batches; a batch that fails is retried image by image, so only the
+    # image the catalog refuses is reported (and its files removed), the others are kept
+    real = repo.register_many
+
+    def refuse_loose(regs: list) -> None:  # type: ignore[type-arg]
+        if any(r.image.name == "loose" for r in regs):
+            raise CatalogError("refused")
+        real(regs)
+
+    monkeypatch.setattr(repo, "register_many", refuse_loose)
+    report = ingest(repo, [small_batch], jobs=2)
+    assert [f.message for f in report.failed] == ["refused"]
+    assert len(report.added) == 2 and "loose" not in {i.name for i in report.added}
+    assert list((repo.root / "images").iterdir()) == []
+    assert verify(repo) == []

@@ -214,101 +214,103 @@ class Repository:
     # ------------------------------------------------------------------ writes
     def register(self, reg: ImageRegistration) -> None:
         """Record a stored image, its channels, sources and file manifest in one transaction."""
-        img = reg.image
+        self.register_many([reg])
+
+    def register_many(self, regs: Sequence[ImageRegistration]) -> None:
+        """Record several stored images in one transaction: all of them, or (on error) none.
+
+        Raises
+        ------
+        CatalogError
+            A row violates a constraint (an id or plate position already taken); nothing of
+            the batch is recorded.
+        """
+        if not regs:
+            return
         now = _utcnow()
         try:
             with self.engine.begin() as conn:
-                plate_id = None
-                if img.position is not None:
-                    plate_id = self._plate_id(conn, img.position.plate, now)
-                acq = img.acquisition
-                inst = acq.instrument or Instrument()
-                obj = acq.objective or Objective()
-                pos = img.position
+                plate_ids = {
+                    name: self._plate_id(conn, name, now)
+                    for name in sorted({r.image.position.plate for r in regs if r.image.position})
+                }
                 conn.execute(
-                    S.images.insert().values(
-                        id=img.id,
-                        name=img.name,
-                        plate_id=plate_id,
-                        plate_row=pos.row if pos else None,
-                        plate_column=pos.column if pos else None,
-                        field=pos.field if pos else None,
-                        well=pos.well if pos else None,
-                        size_t=img.shape[0],
-                        size_c=img.shape[1],
-                        size_z=img.shape[2],
-                        size_y=img.shape[3],
-                        size_x=img.shape[4],
-                        dtype=img.dtype,
-                        physical_size_x_um=img.physical_size_x_um,
-                        physical_size_y_um=img.physical_size_y_um,
-                        physical_size_z_um=img.physical_size_z_um,
-                        time_increment_s=acq.time_increment_s,
-                        acquired_at=acq.acquired_at,
-                        instrument_manufacturer=inst.manufacturer,
-                        instrument_model=inst.model,
-                        microscope_type=inst.microscope_type,
-                        objective_manufacturer=obj.manufacturer,
-                        objective_model=obj.model,
-                        objective_magnification=obj.nominal_magnification,
-                        objective_na=obj.lens_na,
-                        objective_immersion=obj.immersion,
-                        store_path=img.store_path,
-                        levels=img.levels,
-                        bytes_stored=img.bytes_stored,
-                        created_at=now,
-                    )
+                    S.images.insert(),
+                    [_image_row(r.image, plate_ids, now) for r in regs],
                 )
-                if img.channels:
-                    conn.execute(
-                        S.channels.insert(),
-                        [
-                            {
-                                "image_id": img.id,
-                                "idx": ch.index,
-                                "name": ch.name,
-                                "color": ch.color,
-                                "excitation_wavelength_nm": ch.excitation_wavelength_nm,
-                                "emission_wavelength_nm": ch.emission_wavelength_nm,
-                                "exposure_time_s": ch.exposure_time_s,
-                                "fluor": ch.fluor,
-                            }
-                            for ch in img.channels
-                        ],
-                    )
-                for src in img.sources:
-                    file_id = conn.execute(
-                        sa.select(S.source_files.c.id).where(S.source_files.c.sha256 == src.sha256)
-                    ).scalar()
-                    if file_id is None:
-                        file_id = conn.execute(
-                            S.source_files.insert().values(
-                                sha256=src.sha256,
-                                size=src.size,
-                                path=src.path,
-                                format=reg.source_formats.get(src.sha256, "unknown"),
-                                reader=src.reader,
-                                ingested_at=now,
-                            )
-                        ).inserted_primary_key[0]  # type: ignore[index]
-                    conn.execute(
-                        S.image_sources.insert().values(
-                            image_id=img.id,
-                            file_id=file_id,
-                            scene=src.scene,
-                            channel_offset=src.channel_offset,
-                        )
-                    )
-                if reg.manifest:
-                    conn.execute(
-                        S.stored_files.insert(),
-                        [
-                            {"image_id": img.id, "path": p, "size": n, "sha256": h}
-                            for p, n, h in reg.manifest
-                        ],
-                    )
+                channel_rows = [
+                    {
+                        "image_id": r.image.id,
+                        "idx": ch.index,
+                        "name": ch.name,
+                        "color": ch.color,
+                        "excitation_wavelength_nm": ch.excitation_wavelength_nm,
+                        "emission_wavelength_nm": ch.emission_wavelength_nm,
+                        "exposure_time_s": ch.exposure_time_s,
+                        "fluor": ch.fluor,
+                    }
+                    for r in regs
+                    for ch in r.image.channels
+                ]
+                if channel_rows:
+                    conn.execute(S.channels.insert(), channel_rows)
+                file_ids = self._source_file_ids(conn, regs, now)
+                conn.execute(
+                    S.image_sources.insert(),
+                    [
+                        {
+                            "image_id": r.image.id,
+                            "file_id": file_ids[src.sha256],
+                            "scene": src.scene,
+                            "channel_offset": src.channel_offset,
+                        }
+                        for r in regs
+                        for src in r.image.sources
+                    ],
+                )
+                manifest = [
+                    {"image_id": r.image.id, "path": p, "size": n, "sha256": h}
+                    for r in regs
+                    for p, n, h in r.manifest
+                ]
+                if manifest:
+                    conn.execute(S.stored_files.insert(), manifest)
         except sa.exc.IntegrityError as e:
-            raise CatalogError(f"image {img.name!r} cannot be registered: {e.orig}") from e
+            names = ", ".join(repr(r.image.name) for r in regs[:3]) + (
+                " …" if len(regs) > 3 else ""
+            )
+            reason = str(e.orig).strip().splitlines()[0]
+            raise CatalogError(f"image {names} cannot be registered: {reason}") from e
+
+    @staticmethod
+    def _source_file_ids(
+        conn: Connection, regs: Sequence[ImageRegistration], now: datetime
+    ) -> dict[str, int]:
+        sf = S.source_files
+        wanted = {src.sha256: (r, src) for r in regs for src in r.image.sources}
+        ids = dict(
+            conn.execute(sa.select(sf.c.sha256, sf.c.id).where(sf.c.sha256.in_(list(wanted)))).all()
+        )
+        missing = [sha for sha in wanted if sha not in ids]
+        if missing:
+            conn.execute(
+                sf.insert(),
+                [
+                    {
+                        "sha256": sha,
+                        "size": wanted[sha][1].size,
+                        "path": wanted[sha][1].path,
+                        "format": wanted[sha][0].source_formats.get(sha, "unknown"),
+                        "reader": wanted[sha][1].reader,
+                        "ingested_at": now,
+                    }
+                    for sha in missing
+                ],
+            )
+            ids.update(
+                conn.execute(sa.select(sf.c.sha256, sf.c.id).where(sf.c.sha256.in_(missing))).all()
+            )
+        return ids
 
     def _plate_id(self, conn: Connection, name: str, now: datetime) -> int:
         pid = conn.execute(sa.select(S.plates.c.id).where(S.plates.c.name == name)).scalar()
@@ -523,6 +525,45 @@ class Repository:
             i.dtype, sa.func.sum(i.size_t * i.size_c * i.size_z * i.size_y * i.size_x)
         ).group_by(i.dtype)
         return sum(int(n or 0) * np.dtype(dt).itemsize for dt, n in conn.execute(q))
+
+
+def _image_row(img: Image, plate_ids: dict[str, int], now: datetime) -> dict[str, Any]:
+    acq = img.acquisition
+    inst = acq.instrument or Instrument()
+    obj = acq.objective or Objective()
+    pos = img.position
+    return {
+        "id": img.id,
+        "name": img.name,
+        "plate_id": plate_ids[pos.plate] if pos else None,
+        "plate_row": pos.row if pos else None,
+        "plate_column": pos.column if pos else None,
+        "field": pos.field if pos else None,
+        "well": pos.well if pos else None,
+        "size_t": img.shape[0],
+        "size_c": img.shape[1],
+        "size_z": img.shape[2],
+        "size_y": img.shape[3],
+        "size_x": img.shape[4],
+        "dtype": img.dtype,
+        "physical_size_x_um": img.physical_size_x_um,
+        "physical_size_y_um": img.physical_size_y_um,
+        "physical_size_z_um": img.physical_size_z_um,
+        "time_increment_s": acq.time_increment_s,
+        "acquired_at": acq.acquired_at,
+        "instrument_manufacturer": inst.manufacturer,
+        "instrument_model": inst.model,
+        "microscope_type": inst.microscope_type,
+        "objective_manufacturer": obj.manufacturer,
+        "objective_model": obj.model,
+        "objective_magnification": obj.nominal_magnification,
+        "objective_na": obj.lens_na,
+        "objective_immersion": obj.immersion,
+        "store_path": img.store_path,
+        "levels": img.levels,
+        "bytes_stored": img.bytes_stored,
+        "created_at": now,
+    }
 
 
 def plate_folder(name: str) -> str:

@@ -14,7 +14,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -699,6 +699,9 @@ def _skip_known(repo: Repository, plan: list[_Job], report: IngestReport) -> lis
     return todo
 
 
+_BATCH = 32  # images registered per catalog transaction, at most
+
+
 def _write_all(
     repo: Repository,
     todo: list[_Job],
@@ -707,28 +710,20 @@ def _write_all(
     progress: Progress | None,
     counter: _Counter,
 ) -> set[str]:
+    """Write the images of ``todo`` (in a pool) and register them (in this thread).
+
+    Registrations are batched while workers keep writing: a batch is flushed when it is full or
+    when the next image is not ready yet. A batch is one transaction; if it fails, its images
+    are registered one by one so only the faulty one is reported (and its files removed).
+    """
     touched: set[str] = set()
     counter.write_total += sum(j.nbytes for j in todo)
+    pending: list[tuple[_Job, ImageRegistration]] = []
 
-    def finish(
-        job: _Job, fut: Future[ImageRegistration] | None, reg: ImageRegistration | None
-    ) -> None:
-        try:
-            if fut is not None:
-                reg = fut.result()
-            assert reg is not None
-            try:
-                repo.register(reg)
-            except BaseException:
-                _rm(repo.root / reg.image.store_path)
-                raise
-        except QuantscopeError as e:
-            report.failed.append(
-                IngestIssue(job.label, _strip_path(str(e), job.parts[0].scanned.path))
-            )
-        except (OSError, ValueError, RuntimeError) as e:
-            report.failed.append(IngestIssue(job.label, f"{type(e).__name__}: {e}"))
-        else:
+    def done(job: _Job, error: str | None, reg: ImageRegistration | None) -> None:
+        if error is not None:
+            report.failed.append(IngestIssue(job.label, error))
+        elif reg is not None:
             report.added.append(reg.image)
             if reg.image.position is not None:
                 touched.add(reg.image.position.plate)
@@ -738,21 +733,65 @@ def _write_all(
         if progress:
             progress("write", counter.written, counter.write_total, job.name)
 
+    def flush() -> None:
+        batch = pending[:]
+        pending.clear()
+        if not batch:
+            return
+        try:
+            repo.register_many([reg for _, reg in batch])
+        except QuantscopeError as e:
+            if len(batch) == 1:
+                job, reg = batch[0]
+                _rm(repo.root / reg.image.store_path)
+                done(job, _strip_path(str(e), job.parts[0].scanned.path), None)
+                return
+            for item in batch:  # isolate the faulty image
+                pending.append(item)
+                flush()
+            return
+        except BaseException:
+            for _, reg in batch:
+                _rm(repo.root / reg.image.store_path)
+            raise
+        for job, reg in batch:
+            done(job, None, reg)
+
+    def written(
+        job: _Job,
+        fut: Future[ImageRegistration] | None,
+        reg: ImageRegistration | None,
+        more_ready: bool,
+    ) -> None:
+        try:
+            if fut is not None:
+                reg = fut.result()
+        except QuantscopeError as e:
+            done(job, _strip_path(str(e), job.parts[0].scanned.path), None)
+        except (OSError, ValueError, RuntimeError) as e:
+            done(job, f"{type(e).__name__}: {e}", None)
+        else:
+            assert reg is not None
+            pending.append((job, reg))
+        if len(pending) >= _BATCH or not more_ready:
+            flush()
+
     small = [j for j in todo if j.nbytes <= _LARGE_BYTES]
     large = [j for j in todo if j.nbytes > _LARGE_BYTES]
     with ThreadPoolExecutor(jobs) as pool:
         futures = [(j, pool.submit(_write_job, repo.root, j, None)) for j in small]
-        for j, fut in futures:
-            finish(j, fut, None)
+        for k, (j, fut) in enumerate(futures):
+            nxt = futures[k + 1][1] if k + 1 < len(futures) else None
+            wait([fut])
+            written(j, fut, None, more_ready=nxt is not None and nxt.done())
+        flush()
         for j in large:
             try:
                 reg = _write_job(repo.root, j, pool if jobs > 1 else None)
             except (QuantscopeError, OSError, ValueError, RuntimeError) as e:
-                report.failed.append(
-                    IngestIssue(j.label, _strip_path(str(e), j.parts[0].scanned.path))
-                )
+                done(j, _strip_path(str(e), j.parts[0].scanned.path), None)
                 continue
-            finish(j, None, reg)
+            written(j, None, reg, more_ready=False)
     return touched
 
 
