@@ -207,7 +207,8 @@ def test_second_writer_is_refused(tmp_path: Path) -> None:
     repo = Repository.init(tmp_path / "r")
     other = Repository.open(tmp_path / "r")
     with (
-        repo.write_lock(), pytest.raises(ConcurrentAccess, match="another quantscope process"),
+        repo.write_lock(),
+        pytest.raises(ConcurrentAccess, match="another quantscope process"),
         other.write_lock(),
     ):
         pass

@@ -72,9 +72,12 @@ class Detected:
 
 # Files skipped silently when a folder is walked: documentation and sidecars, never pixels.
 NON_IMAGE_SUFFIXES = frozenset(
-    ".md .txt .csv .tsv .json .yaml .yml .toml .xml .cppipe .cpproj .py .html .htm .pdf .log "
-    ".ini .cfg .zip .gz .db .sqlite".split()
-)
+    {
+        ".md", ".txt", ".csv", ".tsv", ".json", ".yaml", ".yml", ".toml", ".xml", ".cppipe",
+        ".cpproj", ".py", ".html", ".htm", ".pdf", ".log", ".ini", ".cfg", ".zip", ".gz", ".db",
+        ".sqlite",
+    }
+)  # fmt: skip
 
 
 def installed_formats() -> list[Format]:
@@ -155,10 +158,12 @@ def detect_format(path: str | os.PathLike[str]) -> Detected:
     note = None
     if sniffed is not None and (by_ext is None or _base(by_ext) != sniffed):
         fmt = _BY_NAME[sniffed]
-        note = f"{p.name}: extension {p.suffix or '(none)'!r} but the content is {fmt.name}; read as {fmt.name}"
+        ext = p.suffix or "(none)"
+        note = f"{p.name}: extension {ext!r} but the content is {fmt.name}; read as {fmt.name}"
     elif by_ext is None:
         raise UnsupportedFormat(
-            f"{p}: no reader for {p.suffix or 'files without extension'}; {supported_formats_text()}"
+            f"{p}: no reader for {p.suffix or 'files without extension'}; "
+            f"{supported_formats_text()}"
         )
     else:
         fmt = by_ext
