@@ -142,6 +142,7 @@ def ingest(
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
+    from rich.table import Column
 
     from ..ingest import ingest as run_ingest
 
@@ -149,22 +150,32 @@ def ingest(
     with _open(repo) as r:
         columns = (
             TextColumn("{task.description}"),
+            TextColumn("{task.fields[count]:>5} {task.fields[unit]}"),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
-            TextColumn("{task.fields[name]}"),
+            TextColumn(
+                "{task.fields[name]}",
+                table_column=Column(max_width=32, no_wrap=True, overflow="ellipsis"),
+            ),
         )
         with Progress(
             *columns, console=err, transient=True, disable=as_json or not err.is_terminal
         ) as bar:
             tasks: dict[str, Any] = {}
+            counts: dict[str, int] = {}
 
             def progress(phase: str, done: int, total: int, name: str) -> None:
+                # one call per file read (scan) or per image written (write)
+                counts[phase] = counts.get(phase, 0) + 1
                 if phase not in tasks:
                     label = "reading + hashing" if phase == "scan" else "writing OME-Zarr"
-                    tasks[phase] = bar.add_task(label, total=total, name="")
-                bar.update(tasks[phase], completed=done, total=total, name=name)
+                    unit = "files" if phase == "scan" else "images"
+                    tasks[phase] = bar.add_task(label, total=total, name="", count=0, unit=unit)
+                bar.update(
+                    tasks[phase], completed=done, total=total, name=name, count=counts[phase]
+                )
 
             report = run_ingest(r, paths, pattern=pattern, jobs=jobs, progress=progress)
     if as_json:
