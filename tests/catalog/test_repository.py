@@ -224,12 +224,33 @@ def test_bad_catalog_url_is_a_clear_error(tmp_path: Path) -> None:
     assert not (tmp_path / "r").exists() and not (tmp_path / "r2").exists()
 
 
+def test_open_upgrades_a_catalog_of_an_older_schema(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    import quantscope.catalog._repository as mod
+
+    repo = Repository.init(tmp_path / "r")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(mod.__file__).parent / "migrations"))
+    with repo.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+        assert "quality_metrics" not in sa.inspect(conn).get_table_names()
+    repo.close()
+    reopened = Repository.open(tmp_path / "r")
+    assert reopened._schema_version() == SCHEMA_HEAD
+    with reopened.engine.connect() as conn:
+        assert "quality_metrics" in sa.inspect(conn).get_table_names()
+
+
 def test_open_migrates_an_unmigrated_catalog(tmp_path: Path) -> None:
+    from quantscope.catalog._schema import metadata
+
     repo = Repository.init(tmp_path / "r")
     with repo.engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE alembic_version"))
-        for t in ("stored_files", "image_sources", "channels", "images", "source_files", "plates"):
-            conn.execute(sa.text(f"DROP TABLE {t}"))
+        metadata.drop_all(conn)
     repo.close()
     reopened = Repository.open(tmp_path / "r")
     assert reopened.summary()["images"] == 0
@@ -268,3 +289,32 @@ def test_plate_positions_lists_occupied_fields(tmp_path: Path, catalog_url: str 
     _register(repo, b)
     assert repo.plate_positions(["P1", "other"]) == {("P1", 1, 0, 0): a.id, ("P1", 1, 2, 0): b.id}
     assert repo.plate_positions([]) == {}
+
+
+def test_quality_records_round_trip(tmp_path: Path, catalog_url: str | None) -> None:
+    import math
+
+    repo = Repository.init(tmp_path / "r", catalog_url)
+    a, b = _image(0), _image(1)
+    _register(repo, a)
+    _register(repo, b)
+    repo.set_quality([(a.id, {0: {"focus_plls": -2.5, "snr": math.nan}, 1: {"focus_plls": -3.0}})])
+    repo.set_quality([(b.id, {0: {"focus_plls": -1.0}})])
+    got = repo.quality_metrics()
+    assert got[b.id] == {0: {"focus_plls": -1.0}}
+    assert got[a.id][1] == {"focus_plls": -3.0} and math.isnan(got[a.id][0]["snr"])
+    repo.set_quality([(a.id, {0: {"focus_plls": -2.0}})])  # replaces all of a's values
+    assert repo.quality_metrics([a.id]) == {a.id: {0: {"focus_plls": -2.0}}}
+    repo.set_quality_status({a.id: ("fail", ["blurry"]), b.id: ("pass", [])})
+    assert repo.quality_status() == {a.id: ("fail", ["blurry"]), b.id: ("pass", [])}
+    repo.set_illumination_profile("P1", 0, "DAPI", "profiles/P1/0.npy", 2, "c" * 64)
+    repo.set_illumination_profile("P1", 0, "DAPI", "profiles/P1/0b.npy", 3, "d" * 64)
+    (prof,) = repo.illumination_profiles()
+    assert (prof["plate"], prof["channel"], prof["store_path"], prof["n_images"]) == (
+        "P1",
+        0,
+        "profiles/P1/0b.npy",
+        3,
+    )
+    with pytest.raises(NotFound):
+        repo.set_illumination_profile("nope", 0, "x", "p", 1, "e" * 64)

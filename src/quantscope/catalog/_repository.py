@@ -25,11 +25,12 @@ from ..errors import (
 )
 from ..model import Acquisition, Channel, Image, Instrument, Objective, PlatePosition, SourceFile
 from . import _schema as S
+from ._quality import QualityRecords
 
 __all__ = ["CONFIG_NAME", "SCHEMA_HEAD", "ImageRegistration", "Repository"]
 
 CONFIG_NAME = "quantscope.toml"
-SCHEMA_HEAD = "0001"  # the newest migration; a test keeps it equal to alembic's head
+SCHEMA_HEAD = "0002"  # the newest migration; a test keeps it equal to alembic's head
 _LOCK_NAME = ".quantscope.lock"
 
 
@@ -59,7 +60,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Repository:
+class Repository(QualityRecords):
     """Handle on a repository folder: its settings, catalog and store.
 
     Use :meth:`init` to create one and :meth:`open` to open an existing one.

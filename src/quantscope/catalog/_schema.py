@@ -20,10 +20,13 @@ from sqlalchemy import (
 
 __all__ = [
     "channels",
+    "illumination_profiles",
     "image_sources",
     "images",
     "metadata",
     "plates",
+    "quality_metrics",
+    "quality_status",
     "source_files",
     "stored_files",
 ]
@@ -128,4 +131,38 @@ stored_files = Table(
     Column("path", Text, primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("sha256", String(64), nullable=False),
+)
+
+quality_metrics = Table(
+    "quality_metrics",
+    metadata,
+    Column("image_id", String(32), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel", Integer, primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value", Float, nullable=True),  # NULL where the metric is undefined (documented NaN)
+    Index(None, "name", "value"),
+)
+
+quality_status = Table(
+    "quality_status",
+    metadata,
+    Column("image_id", String(32), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("status", String(8), nullable=False),
+    Column("reasons", Text, nullable=False),  # JSON list of strings
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Index(None, "status"),
+)
+
+illumination_profiles = Table(
+    "illumination_profiles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("plate_id", Integer, ForeignKey("plates.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", Integer, nullable=False),
+    Column("channel_name", Text, nullable=False),
+    Column("store_path", Text, nullable=False),
+    Column("n_images", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("plate_id", "channel"),
 )
