@@ -18,6 +18,7 @@ PACKAGES = [
     "quantscope.catalog",
     "quantscope.ingest",
     "quantscope.synth",
+    "quantscope.quality",
     "quantscope.cli",
 ]
 

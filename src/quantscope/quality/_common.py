@@ -105,19 +105,21 @@ class Plane:
             out = raw / scale
         return float(out)
 
-    def sample(self) -> npt.NDArray[Any]:
+    def sample(self) -> npt.NDArray[np.float64]:
         """Sorted 1-D regular subsample (about :data:`SAMPLE_TARGET` pixels) of finite values.
 
-        Values are in raw units (the input dtype for integers).
+        Values are in working units (``raw * 2**-exponent``), float64.
         """
         step = max(1, math.ceil(math.sqrt(self.size / SAMPLE_TARGET)))
-        sub = np.asarray(self.raw[::step, ::step]).ravel()
-        if sub.dtype.kind == "f":
-            sub = sub[np.isfinite(sub)]
-            if sub.size == 0 and self.n_finite:
-                full = self.raw.ravel()
-                sub = full[np.isfinite(full)]
-        return np.sort(sub, kind="stable")
+        if self.raw.dtype.kind in "ui":
+            ints = np.sort(np.asarray(self.raw[::step, ::step]).ravel())
+            return np.ldexp(ints.astype(np.float64), -self.exponent)
+        sub = self.work[::step, ::step]
+        if self.finite is not None:
+            sub = sub[self.finite[::step, ::step]]
+            if sub.size == 0:
+                sub = self.work[self.finite]
+        return np.sort(sub.astype(np.float64).ravel())
 
 
 def _full_scale(
@@ -182,6 +184,7 @@ def prepare(plane: Any, *, significant_bits: int | None = None, name: str = "pla
     work_dtype = np.float64 if wide else np.float32
 
     n_finite = raw.size
+    mask: npt.NDArray[np.bool_] | None = None
     if raw.dtype.kind == "f":
         finite = np.isfinite(raw)
         n_finite = int(np.count_nonzero(finite))
@@ -189,20 +192,17 @@ def prepare(plane: Any, *, significant_bits: int | None = None, name: str = "pla
             work = np.zeros(raw.shape, work_dtype)
             return Plane(raw, work, 0, full_scale, saturation_level, 0, range_min, finite)
         if n_finite < raw.size:
-            fill = np.median(raw[finite])
-            raw_filled = np.where(finite, raw, fill)
-            mask: npt.NDArray[np.bool_] | None = finite
+            mask = finite
+            peak = float(np.max(np.abs(raw), where=finite, initial=0.0))
         else:
-            raw_filled = raw
-            mask = None
-        peak = float(np.max(np.abs(raw_filled)))
+            peak = float(np.max(np.abs(raw)))
     else:
-        raw_filled = raw
-        mask = None
         peak = float(max(abs(int(raw.min())), abs(int(raw.max()))))
     exponent = math.frexp(peak)[1] if peak > 0 else 0
-    work = raw_filled.astype(work_dtype)
+    work = raw.astype(work_dtype)
     if exponent:
         # Exact power-of-two scaling: values end up in [-1, 1].
         np.ldexp(work, -exponent, out=work)
+    if mask is not None:
+        work[~mask] = np.median(work[mask])
     return Plane(raw, work, exponent, full_scale, saturation_level, n_finite, range_min, mask)

@@ -34,7 +34,12 @@ _HINTS = {
     "is_empty": "empty or blank field",
     "pct_nonfinite": "NaN or infinite pixels",
 }
-_OUTLIER_HINTS = {"focus": "blurrier than its peers", "intensity": "worse than its peers"}
+_OUTLIER_HINTS = {
+    "focus": "blurrier than its peers",
+    "snr": "noisier or dimmer than its peers",
+    "saturation": "more saturated than its peers",
+    "illumination": "less evenly lit than its peers",
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,18 @@ class QCFlag:
     zscore: float | None
     message: str
 
+    def to_dict(self) -> dict[str, object]:
+        """The flag as plain data (for JSON, tables and reports)."""
+        return {
+            "metric": self.metric,
+            "level": self.level,
+            "kind": self.kind,
+            "value": self.value,
+            "bound": self.bound,
+            "zscore": self.zscore,
+            "message": self.message,
+        }
+
 
 @dataclass(frozen=True)
 class QCResult:
@@ -89,6 +106,15 @@ class QCResult:
     reasons: tuple[str, ...] = ()
     flags: tuple[QCFlag, ...] = ()
     zscores: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    def to_dict(self) -> dict[str, object]:
+        """The verdict as plain data (for JSON, tables and reports)."""
+        return {
+            "status": self.status,
+            "reasons": list(self.reasons),
+            "flags": [f.to_dict() for f in self.flags],
+            "zscores": dict(self.zscores),
+        }
 
 
 def _fmt(value: float, metric: str) -> str:
@@ -141,10 +167,7 @@ def check_limits(
     thresholds = thresholds or QCThresholds()
     out: list[QCFlag] = []
     for metric, limit in thresholds.limits.items():
-        value = metrics.get(metric)
-        if value is None:
-            continue
-        out.extend(_limit_flags(metric, float(value), limit))
+        out.extend(_limit_flags(metric, _value(metrics, metric), limit))
     return out
 
 
@@ -294,7 +317,13 @@ def evaluate(
 
 def _value(metrics: Mapping[str, float], metric: str) -> float:
     value = metrics.get(metric)
-    return math.nan if value is None else float(value)
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise InvalidInput(
+            f"metrics: {metric} must be a number, got {value!r} ({type(value).__name__})"
+        )
+    return float(value)
 
 
 def _outlier_flag(
@@ -308,7 +337,7 @@ def _outlier_flag(
     else:
         return None
     side = "below" if z < 0 else "above"
-    hint = _OUTLIER_HINTS.get(info.category, "unusual among its peers")
+    hint = _OUTLIER_HINTS.get(metric, _OUTLIER_HINTS.get(info.category, "unusual among its peers"))
     message = (
         f"{metric} = {_fmt(value, metric)} is an outlier {side} its group: robust z = "
         f"{z:+.1f} (median {_fmt(centre, metric)} of {n} images): {hint}"

@@ -203,6 +203,16 @@ def focus_normvar(image: Any, *, significant_bits: int | None = None) -> float:
         of content, so compare images of one channel and setting). 0 for a constant image;
         NaN when the mean is not positive or no pixel is finite.
 
+    Notes
+    -----
+    A focus measure *within one field* (picking the best plane of a z-stack, as
+    :func:`stack_metrics` does by default), not across fields: it follows the amount of
+    content as much as the focus. On the real test images (BBBC006, BBBC039) the most
+    content-rich out-of-focus field scores above the sparsest in-focus ones, so it is not
+    used for dataset-level focus outliers (``METRICS["focus_normvar"].cross_field`` is
+    False); use :func:`focus_plls`, :func:`focus_laplacian_var` or :func:`focus_local` to
+    compare fields.
+
     References
     ----------
     .. [1] CellProfiler MeasureImageQuality, "FocusScore".

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from ._common import prepare
+from ._field import background_field
 from ._focus import plane_focus
 from ._illumination import _illumination
 from ._intensity import (
@@ -38,11 +39,11 @@ def channel_metrics(plane: Any, *, significant_bits: int | None = None) -> dict[
     dict of str to float
         One value per entry of :data:`METRICS`, in that order; see each entry for the name,
         unit and direction. Undefined values are NaN (never an exception or a warning).
-        ``is_empty`` is 1.0 or 0.0. For empty fields (``is_empty == 1``: no content), the
-        focus metrics, ``snr`` and ``dynamic_range_used`` are NaN: there is no signal whose
-        focus, strength or exposure could be judged (the field is flagged as empty instead). When no
-        pixel is finite, every metric is NaN except ``pct_nonfinite`` (100) and
-        ``is_empty`` (1).
+        ``is_empty`` is 1.0 or 0.0 (foreground below 0.05 % of the field, see
+        :func:`is_empty`). For empty fields the focus metrics, ``snr`` and
+        ``dynamic_range_used`` are NaN: there is no signal whose focus, strength or exposure
+        could be judged (the field is flagged as empty instead). When no pixel is finite,
+        every metric is NaN except ``pct_nonfinite`` (100) and ``is_empty`` (1).
 
     Raises
     ------
@@ -51,9 +52,13 @@ def channel_metrics(plane: Any, *, significant_bits: int | None = None) -> dict[
 
     Notes
     -----
-    The cost is O(N log N) in the pixel count N, dominated by two Gaussian-size filters and
-    one FFT (on at most 1024 x 1024 px); robust statistics use a subsample of about 65,000
-    pixels.
+    The cost is O(N) in the pixel count N plus one FFT of at most 1024 x 1024 px; the
+    Laplacian filtering and the tile sums of the local focus score dominate. Robust
+    statistics use a subsample of about 65,000 pixels, the background field one of at most
+    512 x 512. About 11 ms for a 520 x 696 uint16 plane and 1.5 s for 8192 x 8192 on one
+    core of the development machine.
+
+    For a z-stack, find the best plane with :func:`stack_metrics` and measure that plane.
 
     Examples
     --------
@@ -71,14 +76,15 @@ def channel_metrics(plane: Any, *, significant_bits: int | None = None) -> dict[
         return out
 
     bg = _background(p)
-    foreground = _foreground_pct(p, bg)
+    bgf = background_field(p.work)
+    foreground = _foreground_pct(p, bg, bgf)
     lo, hi, mean = _intensity_range(p)
     empty = not foreground >= EMPTY_FOREGROUND_PCT
     if not empty:
         out.update(plane_focus(p))
         out["snr"] = bg.snr
         out["dynamic_range_used"] = _dynamic_range(p, lo, hi)
-    ratio, flatness = _illumination(p)
+    ratio, flatness = _illumination(p, bgf=bgf)
     out.update(
         saturation_pct_at_max=_pct_at_value(p, "max"),
         saturation_pct_at_dtype_max=_pct_at_dtype_max(p),

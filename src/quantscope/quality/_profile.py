@@ -55,9 +55,10 @@ class IlluminationProfile:
     flatness: float
 
 
-def _block_mean(work: npt.NDArray[Any], factor: int) -> F64:
-    ny, nx = (work.shape[0] // factor) * factor, (work.shape[1] // factor) * factor
-    blocks = work[:ny, :nx].reshape(ny // factor, factor, nx // factor, factor)
+def _block_mean(work: npt.NDArray[Any], factors: tuple[int, int]) -> F64:
+    fy, fx = factors
+    ny, nx = (work.shape[0] // fy) * fy, (work.shape[1] // fx) * fx
+    blocks = work[:ny, :nx].reshape(ny // fy, fy, nx // fx, fx)
     return np.asarray(blocks.mean(axis=(1, 3), dtype=np.float64))
 
 
@@ -83,27 +84,30 @@ def _polyfit_2d(field: F64, degree: int) -> F64:
     return out
 
 
-def _polyval_2d(coef: F64, shape: tuple[int, int], factor: int) -> F32:
+def _polyval_2d(coef: F64, shape: tuple[int, int], factors: tuple[int, int]) -> F32:
     """Evaluate the fit at full resolution (block centres map onto [-1, 1])."""
     from numpy.polynomial import legendre
 
-    ny, nx = shape
-    n_by, n_bx = max(ny // factor, 1), max(nx // factor, 1)
-
-    def coords(n_full: int, n_blocks: int) -> F64:
+    def coords(n_full: int, factor: int) -> F64:
+        n_blocks = n_full // factor
         centre = (np.arange(n_full, dtype=np.float64) - (factor - 1) / 2.0) / factor
         return np.asarray(2.0 * centre / (n_blocks - 1) - 1.0) if n_blocks > 1 else centre * 0
 
-    vy = legendre.legvander(coords(ny, n_by), coef.shape[0] - 1)
-    vx = legendre.legvander(coords(nx, n_bx), coef.shape[1] - 1)
+    vy = legendre.legvander(coords(shape[0], factors[0]), coef.shape[0] - 1)
+    vx = legendre.legvander(coords(shape[1], factors[1]), coef.shape[1] - 1)
     return np.asarray((vy @ coef @ vx.T).astype(np.float32))
 
 
 def _smooth(
-    field: F64, shape: tuple[int, int], factor: int, smoothing: str, degree: int, sigma: float
+    field: F64,
+    shape: tuple[int, int],
+    factors: tuple[int, int],
+    smoothing: str,
+    degree: int,
+    sigma: float,
 ) -> F32:
     if smoothing == "polynomial":
-        return _polyval_2d(_polyfit_2d(field, degree), shape, factor)
+        return _polyval_2d(_polyfit_2d(field, degree), shape, factors)
     from scipy import ndimage
 
     smooth = ndimage.gaussian_filter(field, sigma * max(field.shape), mode="nearest")
@@ -220,14 +224,16 @@ def estimate_illumination_profile(
     if isinstance(images, np.ndarray) and images.ndim == 3:
         images = list(images)
     shape: tuple[int, int] | None = None
-    factor = 1
+    factors = (1, 1)
     dark_given: F64 | None = None
     reduced: list[F64] = []
     for index, image in enumerate(images):
         p = prepare(image, name=f"images[{index}]")
         if shape is None:
             shape = (p.work.shape[0], p.work.shape[1])
-            factor = max(1, math.ceil(max(shape) / working_size))
+            # Blocks of about max(shape) / working_size px (fewer along a short side).
+            step = max(1, math.ceil(max(shape) / working_size))
+            factors = (min(step, shape[0]), min(step, shape[1]))
             dark_given = _dark_array(dark, shape)
         elif p.work.shape != shape:
             raise InvalidInput(
@@ -236,7 +242,7 @@ def estimate_illumination_profile(
             )
         if p.all_nonfinite:
             continue
-        block = _block_mean(p.work, factor) * math.ldexp(1.0, p.exponent)
+        block = _block_mean(p.work, factors) * math.ldexp(1.0, p.exponent)
         reduced.append(block)
     if shape is None:
         raise InvalidInput("images: no image given; an illumination profile needs at least one")
@@ -244,13 +250,13 @@ def estimate_illumination_profile(
         raise InvalidInput("images: no image has a finite pixel")
     stack = np.stack(reduced)
     if dark_given is not None:
-        stack -= _block_mean(dark_given, factor)[None]
+        stack -= _block_mean(dark_given, factors)[None]
 
     dark_full: F32 | None = None
     if isinstance(dark, str):  # "estimate"
         dark_small = np.percentile(stack, dark_percentile, axis=0)
-        dark_full = _smooth(dark_small, shape, factor, smoothing, degree, sigma)
-        stack -= _block_mean(dark_full, factor)[None]
+        dark_full = _smooth(dark_small, shape, factors, smoothing, degree, sigma)
+        stack -= _block_mean(dark_full, factors)[None]
     elif dark_given is not None:
         dark_full = dark_given.astype(np.float32)
 
@@ -263,7 +269,7 @@ def estimate_illumination_profile(
         )
     normalized = stack[usable] / means[usable, None, None]
     profile = np.percentile(normalized, percentile, axis=0)
-    flat = _smooth(profile, shape, factor, smoothing, degree, sigma)
+    flat = _smooth(profile, shape, factors, smoothing, degree, sigma)
     mean = float(np.mean(flat, dtype=np.float64))
     if not mean > 0:
         raise InvalidInput("images: the estimated flat field has no positive mean")

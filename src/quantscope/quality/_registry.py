@@ -140,7 +140,8 @@ _ALL = (
     MetricInfo(
         "dynamic_range_used",
         "intensity",
-        "(max - min) / detector range. NaN for float images without significant_bits.",
+        "(max - min) / detector range. NaN for float images without significant_bits, and "
+        "for empty fields.",
         "1",
         "higher",
     ),
@@ -170,8 +171,8 @@ _ALL = (
     MetricInfo(
         "illum_corner_center_ratio",
         "illumination",
-        "Mean of the four corners over the centre of the smoothed field of 8 x 8 block 5th "
-        "percentiles (the background). "
+        "Mean of the four corners over the centre of the smooth background field (8 x 8 "
+        "block 5th percentiles: quadratic trend plus smoothed residuals). "
         "NaN for images < 16 px or a non-positive centre.",
         "1",
         "higher",
@@ -188,14 +189,16 @@ _ALL = (
     MetricInfo(
         "foreground_pct",
         "content",
-        "Percent of pixels above background median + 5 noise sigma.",
+        "Percent of pixels more than 6 noise sigmas above their local background (smooth "
+        "field of block 5th percentiles).",
         "%",
         "none",
     ),
     MetricInfo(
         "is_empty",
         "content",
-        "1 if the foreground covers less than 0.05 % of the field (empty or blank), else 0.",
+        "1 if the foreground covers less than 0.05 % of the field (empty or blank), else 0. "
+        "Fixed threshold; the QC flag comes from the configurable foreground_pct limit.",
         "1",
         "lower",
     ),

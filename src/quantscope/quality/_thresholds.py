@@ -18,7 +18,7 @@ _LIMIT_KEYS = ("warn_below", "fail_below", "warn_above", "fail_above")
 
 
 def _did_you_mean(word: str, options: Any) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
@@ -90,7 +90,7 @@ DEFAULT_LIMITS: Mapping[str, Limit] = MappingProxyType(
         "pct_at_min": Limit(warn_above=1.0, fail_above=25.0),
         "dynamic_range_used": Limit(warn_below=0.005),
         "snr": Limit(warn_below=20.0, fail_below=5.0),
-        "illum_corner_center_ratio": Limit(warn_below=0.8, fail_below=0.6),
+        "illum_corner_center_ratio": Limit(warn_below=0.8, fail_below=0.5),
         "illum_flatness": Limit(warn_below=0.45),
         "foreground_pct": Limit(warn_below=0.05),
         "pct_nonfinite": Limit(warn_above=0.0, fail_above=50.0),
@@ -127,11 +127,16 @@ class QCThresholds:
         - ``pct_at_min``: warn above 1 %, fail above 25 % (clipping at the low end: an offset
           set too low).
         - ``dynamic_range_used``: warn below 0.005 (less than 0.5 % of the detector range).
-        - ``snr``: warn below 20, fail below 5 (real in-focus images: 100-380).
-        - ``illum_corner_center_ratio``: warn below 0.8, fail below 0.6 (corners 20 % / 40 %
-          darker than the centre, offset included).
-        - ``illum_flatness``: warn below 0.45.
-        - ``foreground_pct``: warn below 0.05 % (an empty or blank field).
+        - ``snr``: warn below 20, fail below 5 (real in-focus 16-bit images: 100-340; the dim
+          8-bit CellProfiler illumination example: 8-46; a tenfold noisier synthetic camera:
+          15-35).
+        - ``illum_corner_center_ratio``: warn below 0.8, fail below 0.5 (corners 20 % / 50 %
+          darker than the centre, camera offset included; the synthetic vignetting of 0.5
+          gives 0.74-0.81, the CellProfiler illumination example 0.42-0.73).
+        - ``illum_flatness``: warn below 0.45 (the CellProfiler illumination example: 0.08-0.30;
+          clean synthetic fields: above 0.88).
+        - ``foreground_pct``: warn below 0.05 % (an empty or blank field; a warning only, as
+          a negative-control well may rightly show nothing in a channel).
         - ``pct_nonfinite``: warn above 0 %, fail above 50 % (NaN or infinite pixels).
 
         Focus has no absolute default: its values depend on magnification, pixel size and
@@ -243,9 +248,14 @@ class QCThresholds:
             raise InvalidInput(f"{where}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        """The thresholds as plain data (round-trips through :meth:`from_dict`)."""
+        """The thresholds as plain data (round-trips through :meth:`from_dict`).
+
+        A default limit that was removed appears as an empty table.
+        """
+        limits: dict[str, dict[str, float]] = {key: {} for key in DEFAULT_LIMITS}
+        limits.update({name: limit.to_dict() for name, limit in self.limits.items()})
         return {
-            "limits": {name: limit.to_dict() for name, limit in self.limits.items()},
+            "limits": limits,
             "outlier_metrics": list(self.outlier_metrics),
             "outlier_warn_z": self.outlier_warn_z,
             "outlier_fail_z": self.outlier_fail_z,
