@@ -699,7 +699,7 @@ def _skip_known(repo: Repository, plan: list[_Job], report: IngestReport) -> lis
     return todo
 
 
-_BATCH = 32  # images registered per catalog transaction, at most
+_BATCH = 8  # images registered per catalog transaction, at most
 
 
 def _write_all(
@@ -712,9 +712,10 @@ def _write_all(
 ) -> set[str]:
     """Write the images of ``todo`` (in a pool) and register them (in this thread).
 
-    Registrations are batched while workers keep writing: a batch is flushed when it is full or
-    when the next image is not ready yet. A batch is one transaction; if it fails, its images
-    are registered one by one so only the faulty one is reported (and its files removed).
+    Registrations are batched while workers keep writing: a batch is flushed when it is full and
+    at the end (fewer transactions, less contention for the interpreter lock). A batch is one
+    transaction; if it fails, its images are registered one by one so only the faulty one is
+    reported (and its files removed).
     """
     touched: set[str] = set()
     counter.write_total += sum(j.nbytes for j in todo)
@@ -761,7 +762,6 @@ def _write_all(
         job: _Job,
         fut: Future[ImageRegistration] | None,
         reg: ImageRegistration | None,
-        more_ready: bool,
     ) -> None:
         try:
             if fut is not None:
@@ -773,17 +773,16 @@ def _write_all(
         else:
             assert reg is not None
             pending.append((job, reg))
-        if len(pending) >= _BATCH or not more_ready:
+        if len(pending) >= _BATCH:
             flush()
 
     small = [j for j in todo if j.nbytes <= _LARGE_BYTES]
     large = [j for j in todo if j.nbytes > _LARGE_BYTES]
     with ThreadPoolExecutor(jobs) as pool:
         futures = [(j, pool.submit(_write_job, repo.root, j, None)) for j in small]
-        for k, (j, fut) in enumerate(futures):
-            nxt = futures[k + 1][1] if k + 1 < len(futures) else None
+        for j, fut in futures:
             wait([fut])
-            written(j, fut, None, more_ready=nxt is not None and nxt.done())
+            written(j, fut, None)
         flush()
         for j in large:
             try:
@@ -791,7 +790,8 @@ def _write_all(
             except (QuantscopeError, OSError, ValueError, RuntimeError) as e:
                 done(j, _strip_path(str(e), j.parts[0].scanned.path), None)
                 continue
-            written(j, None, reg, more_ready=False)
+            written(j, None, reg)
+            flush()  # a large image is registered as soon as it is written
     return touched
 
 
