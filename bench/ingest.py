@@ -9,7 +9,8 @@ Run from the repository root::
 What it measures, in one run on the same files (see bench/README.md):
 
 1. BBBC039: the 40 ImageXpress TIFFs (520x696 uint16) of ``../shared/data/bbbc039_nuclei_subset``.
-   quantscope: ``Repository.init`` then ``quantscope.ingest.ingest(repo, [folder], jobs=J)``
+   quantscope: ``Repository.init`` then ``quantscope.ingest.ingest(repo, [folder], jobs=J,
+   qc=False)`` (quality control off: the peer measures no image quality)
    (J = 1, 2), wall time of the ingest call only. Peer: for each file ``bioio.BioImage(path,
    reader=bioio_tifffile.Reader).get_image_data("TCZYX")`` then
    ``bioio_ome_zarr.writers.OMEZarrWriter(...).write_full_volume(data)`` with the same level
@@ -91,7 +92,8 @@ def qs_ingest(paths: list[Path], repo_dir: Path, jobs: int) -> tuple[float, Any]
     repo = Repository.init(repo_dir)
     try:
         t0 = time.perf_counter()
-        report = ingest(repo, [str(p) for p in paths], jobs=jobs)
+        # QC off: the peer only converts, so the comparison stays apples to apples
+        report = ingest(repo, [str(p) for p in paths], jobs=jobs, qc=False)
         dt = time.perf_counter() - t0
     finally:
         repo.close()
@@ -111,6 +113,7 @@ def qs_cli_ingest(paths: list[Path], repo_dir: Path, jobs: int) -> dict[str, Any
             str(repo_dir),
             *map(str, paths),
             "--json",
+            "--no-qc",
             "-j",
             str(jobs),
         ]

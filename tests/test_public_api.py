@@ -19,6 +19,7 @@ PACKAGES = [
     "quantscope.ingest",
     "quantscope.synth",
     "quantscope.quality",
+    "quantscope.qc",
     "quantscope.cli",
 ]
 

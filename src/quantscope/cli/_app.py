@@ -131,9 +131,15 @@ def ingest(
         ),
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel threads.")] = 2,
+    qc: Annotated[
+        bool,
+        typer.Option(
+            "--qc/--no-qc", help="Measure image quality and flag the images added (default on)."
+        ),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ingest files and folders: OME-Zarr + catalog, idempotent by SHA-256."""
+    """Ingest files and folders: OME-Zarr + catalog, idempotent by SHA-256, quality-checked."""
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -170,14 +176,16 @@ def ingest(
                 # one call per file read (scan) or per image written (write)
                 counts[phase] = counts.get(phase, 0) + 1
                 if phase not in tasks:
-                    label = "reading + hashing" if phase == "scan" else "writing OME-Zarr"
+                    label = {"scan": "reading + hashing", "qc": "quality control"}.get(
+                        phase, "writing OME-Zarr"
+                    )
                     unit = "files" if phase == "scan" else "images"
                     tasks[phase] = bar.add_task(label, total=total, name="", count=0, unit=unit)
                 bar.update(
                     tasks[phase], completed=done, total=total, name=name, count=counts[phase]
                 )
 
-            report = run_ingest(r, paths, pattern=pattern, jobs=jobs, progress=progress)
+            report = run_ingest(r, paths, pattern=pattern, jobs=jobs, progress=progress, qc=qc)
     if as_json:
         _emit_json(
             {
@@ -187,6 +195,7 @@ def ingest(
                 "notes": [vars(s) for s in report.notes],
                 "cleaned": report.cleaned,
                 "seconds": report.seconds,
+                "qc": report.qc,
             }
         )
     else:
@@ -199,6 +208,12 @@ def ingest(
             out.print(f"skipped: {_esc(s.path)}: {_esc(s.message)}")
         for f in report.failed:
             err.print(f"[bold red]error:[/] {_esc(f.path)}: {_esc(f.message)}", markup=True)
+        if report.qc:
+            qcn = {k: sum(v == k for v in report.qc.values()) for k in ("pass", "warn", "fail")}
+            out.print(
+                f"quality control: {qcn['pass']} pass, {qcn['warn']} warn, {qcn['fail']} fail "
+                f"({report.qc_seconds:.1f} s; details: quantscope qc {_esc(repo)})"
+            )
         mb = report.bytes_read / 1e6
         rate = mb / report.seconds if report.seconds else 0.0
         out.print(
@@ -330,6 +345,209 @@ def verify(
         )
     if problems:
         raise typer.Exit(1)
+
+
+_KEY_METRICS = ("focus_plls", "snr", "saturation_pct_at_max")
+_STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
+
+
+def _num(value: float | None) -> float | None:
+    """A metric value for JSON: NaN / inf become null."""
+    import math
+
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _fmt_metric(value: float | None) -> str:
+    v = _num(value)
+    return "-" if v is None else f"{v:.3g}"
+
+
+@app.command()
+def qc(
+    repo: RepoArg,
+    image: Annotated[
+        list[str] | None,
+        typer.Option("--image", "-i", metavar="ID", help="Image id or unique prefix (repeatable)."),
+    ] = None,
+    plate: Annotated[
+        list[str] | None, typer.Option(metavar="NAME", help="Images of this plate (repeatable).")
+    ] = None,
+    profiles: Annotated[
+        bool,
+        typer.Option(
+            "--profiles",
+            help="Also estimate and store the illumination profile of every "
+            "channel of every plate (of the selected plates with --plate).",
+        ),
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE.html", help="Write a self-contained HTML report."),
+    ] = None,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            metavar="warn|fail",
+            help="Exit 1 when an image has this status or worse (default: always exit 0).",
+        ),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel threads.")] = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure image quality (recomputed for the selection; all images by default), flag the
+    images against limits and against their peers (same plate and channel), print the verdicts."""
+    if fail_on is not None and fail_on not in ("warn", "fail"):
+        _fail(f"--fail-on: expected 'warn' or 'fail', got {fail_on!r}", code=2)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ..qc import StoredProfile, estimate_profiles, run_qc, write_html_report
+
+    err = _console(stderr=True)
+    with _open(repo) as r:
+        ids: list[str] | None = None
+        if image or plate:
+            chosen: dict[str, None] = {}
+            for i in image or []:
+                chosen[r.image(i).id] = None
+            known = {p["name"]: p for p in r.plates()}
+            for name in plate or []:
+                if name not in known:
+                    from ..errors import NotFound
+
+                    raise NotFound(
+                        f"{r.root}: no plate named {name!r}"
+                        + (f" (plates: {', '.join(known)})" if known else "")
+                    )
+                for *_, image_id in known[name]["fields"]:
+                    chosen[image_id] = None
+            ids = list(chosen)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[name]}"),
+            console=err,
+            transient=True,
+            disable=as_json or not err.is_terminal,
+        ) as bar:
+            task = bar.add_task("quality control", total=None, name="")
+            count = 0
+
+            def progress(done: int, total: int, name: str) -> None:
+                nonlocal count
+                count += 1
+                bar.update(task, completed=count, total=n_total, name=name)
+
+            n_total = len(ids) if ids is not None else r.summary()["images"]
+            result = run_qc(r, ids, jobs=jobs, progress=progress)
+            stored_profiles: list[StoredProfile] = []
+            if profiles:
+                bar.update(task, description="illumination profiles", name="")
+                targets: list[str | None] = [None]  # None: every plate
+                if plate:
+                    targets = [*dict.fromkeys(plate)]
+                elif ids is not None:  # the plates of the images chosen
+                    targets = [*sorted({pos.plate for i in r.images(ids) if (pos := i.position)})]
+                for target in targets:
+                    stored_profiles += estimate_profiles(r, target)
+        images = {img.id: img for img in r.images(list(result.images))}
+        if report is not None:
+            write_html_report(r, report)
+    rows: list[dict[str, Any]] = []
+    for image_id, res in result.images.items():
+        img = images[image_id]
+        pos = img.position
+        rows.append(
+            {
+                "id": image_id,
+                "name": img.name,
+                "plate": pos.plate if pos else None,
+                "well": pos.well if pos else None,
+                "field": pos.field + 1 if pos else None,
+                "status": res.status,
+                "reasons": list(res.reasons),
+                "error": res.error,
+                "channels": [
+                    {
+                        "index": c,
+                        "name": img.channels[c].name if c < len(img.channels) else f"C{c}",
+                        "metrics": {k: _num(v) for k, v in values.items()},
+                    }
+                    for c, values in sorted(res.metrics.items())
+                ],
+            }
+        )
+    counts = result.counts()
+    if as_json:
+        _emit_json(
+            {
+                "images": rows,
+                "counts": counts,
+                "profiles": [
+                    {
+                        "plate": p.plate,
+                        "channel": p.channel,
+                        "channel_name": p.channel_name,
+                        "n_images": p.n_images,
+                        "store_path": p.store_path,
+                        "corner_center_ratio": _num(p.corner_center_ratio),
+                        "flatness": _num(p.flatness),
+                    }
+                    for p in stored_profiles
+                ],
+                "report": str(report) if report is not None else None,
+                "seconds": result.seconds,
+            }
+        )
+    else:
+        from rich.table import Table
+
+        t = Table(title=f"quality of {len(rows)} image(s)", title_justify="left")
+        for col in ("id", "name", "position", "status", *_KEY_METRICS, "reasons"):
+            t.add_column(col, overflow="fold")
+        for row in rows:
+            position = (
+                f"{row['plate']} {row['well']} f{row['field']}" if row["plate"] is not None else ""
+            )
+            per_channel = {
+                m: " / ".join(_fmt_metric(ch["metrics"].get(m)) for ch in row["channels"]) or "-"
+                for m in _KEY_METRICS
+            }
+            style = _STATUS_STYLE.get(row["status"], "")
+            t.add_row(
+                row["id"],
+                _esc(row["name"]),
+                _esc(position),
+                f"[{style}]{row['status']}[/]",
+                *(per_channel[m] for m in _KEY_METRICS),
+                _esc("\n".join(row["reasons"])),
+            )
+        out = _console()
+        out.print(t)
+        for row in rows:
+            if row["error"]:
+                err.print(f"[yellow]not measured:[/] {_esc(row['name'])}: {_esc(row['error'])}")
+        for prof in stored_profiles:
+            out.print(
+                f"illumination profile: plate {_esc(prof.plate)} channel "
+                f"{_esc(prof.channel_name)} from {prof.n_images} images, corner/centre "
+                f"{prof.corner_center_ratio:.2f}, flatness {prof.flatness:.2f} -> "
+                f"{_esc(prof.store_path)}"
+            )
+        if profiles and not stored_profiles:
+            out.print("no illumination profile: no plate channel has 2 or more images")
+        if report is not None:
+            out.print(f"report written to {_esc(report)}")
+        out.print(
+            f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail "
+            f"({result.seconds:.1f} s)"
+        )
+    if fail_on is not None:
+        worst = {"warn": ("warn", "fail"), "fail": ("fail",)}[fail_on]
+        if any(row["status"] in worst for row in rows):
+            raise typer.Exit(1)
 
 
 @app.command()

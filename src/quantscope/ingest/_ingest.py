@@ -65,6 +65,8 @@ class IngestReport:
     files: int = 0
     bytes_read: int = 0
     seconds: float = 0.0
+    qc: dict[str, str] = field(default_factory=dict)  # image id -> "pass" / "warn" / "fail"
+    qc_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -72,7 +74,8 @@ class IngestReport:
 
 
 Progress = Callable[[str, int, int, str], None]
-"""``progress(phase, done_bytes, total_bytes, current_name)``; phase is "scan" or "write"."""
+"""``progress(phase, done_bytes, total_bytes, current_name)``; phase is "scan", "write" or
+"qc" (pixel bytes of the images quality-checked so far)."""
 
 
 # ------------------------------------------------------------------------------ collecting
@@ -513,6 +516,7 @@ def ingest(
     pattern: str | None = None,
     jobs: int = 1,
     progress: Progress | None = None,
+    qc: bool = True,
 ) -> IngestReport:
     """Ingest files and folders into ``repo``.
 
@@ -535,6 +539,12 @@ def ingest(
         Threads used to hash, read, compress and write.
     progress
         Called as work advances (see :data:`Progress`).
+    qc
+        Run quality control (:func:`quantscope.qc.run_qc`) on the images added, and on any
+        image an interrupted earlier run left without a QC status; flags are re-evaluated
+        across the whole repository so that dataset-level outliers compare each image with all
+        its peers. The statuses land in ``report.qc``. An image QC cannot measure, or a QC
+        error, becomes a note: it never fails the ingest.
 
     Raises
     ------
@@ -576,12 +586,53 @@ def ingest(
             if touched:
                 update_plates(repo, touched)
             dirty.unlink(missing_ok=True)
+            if qc:
+                _run_qc(repo, report, jobs, progress)
     finally:
         # concurrent bioio-czi metadata conversions can leave the cwd changed for good
         if os.getcwd() != cwd:
             os.chdir(cwd)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _run_qc(repo: Repository, report: IngestReport, jobs: int, progress: Progress | None) -> None:
+    """Quality control of the images added (and of any left unchecked by a killed run)."""
+    from ..qc import run_qc
+
+    t0 = time.perf_counter()
+    try:
+        checked = set(repo.quality_status())
+        ids = [img.id for img in report.added]
+        ids += [img.id for img in repo.images() if img.id not in checked and img.id not in ids]
+        if not ids:
+            return
+
+        def qc_progress(done: int, total: int, name: str) -> None:
+            if progress is not None:
+                progress("qc", done, total, name)
+
+        result = run_qc(repo, ids, jobs=jobs, progress=qc_progress, lock=False)
+    except QuantscopeError as e:
+        report.notes.append(IngestIssue("quality control", f"not run: {e}"))
+        return
+    except Exception as e:  # QC must never fail an ingest that stored its images
+        report.notes.append(
+            IngestIssue("quality control", f"not run: unexpected {type(e).__name__}: {e}")
+        )
+        return
+    finally:
+        report.qc_seconds = time.perf_counter() - t0
+    names = {img.id: img.name for img in report.added}
+    for image_id, res in result.images.items():
+        report.qc[image_id] = res.status
+        if res.error is not None:
+            report.notes.append(
+                IngestIssue(
+                    names.get(image_id, res.name),
+                    f"quality could not be measured: {res.error}",
+                )
+            )
 
 
 _WINDOW = 256  # files scanned (and kept open) before their images are written

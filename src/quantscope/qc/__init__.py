@@ -1,0 +1,57 @@
+"""Quality control of a repository: measure stored images, flag them, illumination profiles.
+
+The orchestration above the pure functions of :mod:`quantscope.quality`:
+
+- :func:`measure_image` reads one stored OME-Zarr (the QC pyramid level, :func:`qc_level`) and
+  computes every metric of every channel (best-focus plane for z-stacks);
+- :func:`run_qc` measures a selection of images, stores the metrics in the catalog, flags every
+  image against the absolute limits and against its peers of the same plate and channel, and
+  stores the pass / warn / fail verdicts; thresholds come from the ``[qc]`` table of
+  quantscope.toml (:func:`load_thresholds`);
+- :func:`estimate_profiles` and :func:`load_profile`: per-plate, per-channel illumination
+  profiles stored as small OME-Zarr images under ``profiles/``;
+- :func:`collect_report_data` / :func:`write_html_report`: everything the HTML report shows.
+
+Ingest runs :func:`run_qc` on the images it adds (``ingest(..., qc=True)``, the default).
+
+Examples
+--------
+>>> from quantscope.catalog import Repository  # doctest: +SKIP
+>>> report = run_qc(Repository.open("myrepo"))  # doctest: +SKIP
+>>> report.counts()  # doctest: +SKIP
+{'pass': 38, 'warn': 2, 'fail': 0}
+"""
+
+from ._collect import write_html_report
+from ._data import (
+    ImageQCRecord,
+    MetricDescription,
+    ProfileRecord,
+    QCReportData,
+    collect_report_data,
+)
+from ._measure import BEST_FOCUS_PLANE, QC_MAX_EDGE, measure_image, qc_level
+from ._profiles import PROFILES_DIR, StoredProfile, estimate_profiles, load_profile
+from ._run import ImageQC, QCProgress, QCRunReport, load_thresholds, run_qc
+
+__all__ = [
+    "BEST_FOCUS_PLANE",
+    "PROFILES_DIR",
+    "QC_MAX_EDGE",
+    "ImageQC",
+    "ImageQCRecord",
+    "MetricDescription",
+    "ProfileRecord",
+    "QCProgress",
+    "QCReportData",
+    "QCRunReport",
+    "StoredProfile",
+    "collect_report_data",
+    "estimate_profiles",
+    "load_profile",
+    "load_thresholds",
+    "measure_image",
+    "qc_level",
+    "run_qc",
+    "write_html_report",
+]

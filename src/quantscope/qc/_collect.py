@@ -1,0 +1,141 @@
+"""Collect :class:`QCReportData` from the catalog and the store; write the HTML report."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import QuantscopeError
+from ..model import Image
+from ._data import (
+    THUMBNAIL_PX,
+    ImageQCRecord,
+    MetricDescription,
+    ProfileRecord,
+    QCReportData,
+)
+from ._measure import BEST_FOCUS_PLANE, StoredImage, thumbnail
+
+if TYPE_CHECKING:
+    from ..catalog import Repository
+
+__all__ = ["collect", "write_html_report"]
+
+
+def _thumbnails(
+    root: Path, img: Image, metrics: dict[int, dict[str, float]]
+) -> tuple[npt.NDArray[np.uint8], ...]:
+    try:
+        stored = StoredImage.open(root / img.store_path)
+        level = len(stored.shapes) - 1
+        n_c, n_z = stored.shapes[level][1], stored.shapes[level][2]
+        out = []
+        for c in range(n_c):
+            z = n_z // 2
+            best = metrics.get(c, {}).get(BEST_FOCUS_PLANE, math.nan)
+            if math.isfinite(best) and 0 <= int(best) < n_z:
+                z = int(best)
+            out.append(thumbnail(stored.plane(level, c, z), THUMBNAIL_PX))
+        return tuple(out)
+    except (QuantscopeError, OSError, ValueError, KeyError):
+        return ()
+
+
+def collect(repo: Repository, jobs: int = 2) -> QCReportData:
+    """See :func:`quantscope.qc.collect_report_data`."""
+    from ..quality import METRICS
+
+    images = repo.images()
+    metrics = repo.quality_metrics()
+    statuses = repo.quality_status()
+
+    def record(img: Image) -> ImageQCRecord:
+        m = metrics.get(img.id, {})
+        status, reasons = statuses.get(img.id, (None, []))
+        pos = img.position
+        return ImageQCRecord(
+            id=img.id,
+            name=img.name,
+            plate=pos.plate if pos else None,
+            well=pos.well if pos else None,
+            row=pos.row if pos else None,
+            column=pos.column if pos else None,
+            field=pos.field if pos else None,
+            channels=tuple(c.name for c in img.channels),
+            status=status,
+            reasons=tuple(reasons),
+            metrics=m,
+            thumbnails=_thumbnails(repo.root, img, m),
+        )
+
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        records = list(pool.map(record, images))
+    profiles: list[ProfileRecord] = []
+    for row in repo.illumination_profiles():
+        try:
+            stored = StoredImage.open(repo.root / row["store_path"])
+            flat = stored.plane(0, 0, 0).astype(np.float32, copy=False)
+            dark = (
+                stored.plane(0, 1, 0).astype(np.float32, copy=False)
+                if stored.shapes[0][1] > 1
+                else None
+            )
+        except (QuantscopeError, OSError, ValueError, KeyError):
+            continue
+        profiles.append(
+            ProfileRecord(
+                plate=row["plate"],
+                channel=int(row["channel"]),
+                channel_name=row["channel_name"],
+                n_images=int(row["n_images"]),
+                flat=flat,
+                dark=dark,
+                store_path=row["store_path"],
+            )
+        )
+    return QCReportData(
+        root=repo.root,
+        images=records,
+        metrics=[
+            MetricDescription(
+                name=m.name,
+                category=m.category,
+                description=m.description,
+                unit=m.unit,
+                direction=m.direction,
+                reference=m.reference,
+            )
+            for m in METRICS.values()
+        ],
+        profiles=profiles,
+        created=datetime.now(UTC),
+    )
+
+
+def write_html_report(repo: Repository, path: str | Path) -> Path:
+    """Write the self-contained HTML QC report of ``repo`` to ``path``; returns the path.
+
+    Collects :class:`QCReportData` (:func:`quantscope.qc.collect_report_data`) and renders it.
+
+    Raises
+    ------
+    quantscope.errors.QuantscopeError
+        The HTML report writer is not available in this installation.
+    """
+    import importlib
+
+    try:
+        writer: Any = importlib.import_module("._report", __package__).write_report
+    except (ImportError, AttributeError) as e:
+        raise QuantscopeError(
+            f"the HTML QC report is not available in this installation ({e})"
+        ) from e
+    out = Path(path)
+    writer(out, collect(repo))
+    return out

@@ -1,0 +1,178 @@
+"""What a QC report shows: plain data collected from the catalog and the store.
+
+:class:`QCReportData` is the contract between the QC orchestration (this package) and the HTML
+report writer (``quantscope.qc._report.write_report(path, data)``): the writer receives one
+:class:`QCReportData` and needs nothing else (no catalog, no store access).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from ..catalog import Repository
+
+__all__ = [
+    "ImageQCRecord",
+    "MetricDescription",
+    "ProfileRecord",
+    "QCReportData",
+    "collect_report_data",
+]
+
+#: Largest edge (px) of a thumbnail in :attr:`ImageQCRecord.thumbnails`.
+THUMBNAIL_PX = 128
+
+
+@dataclass(frozen=True)
+class MetricDescription:
+    """One entry of the metric registry (:data:`quantscope.quality.METRICS`), for legends.
+
+    Attributes
+    ----------
+    name : str
+        Stable metric key, as in :attr:`ImageQCRecord.metrics` (e.g. ``"focus_plls"``).
+    category : str
+        ``"focus"``, ``"saturation"``, ``"intensity"``, ``"illumination"``, ``"content"`` or
+        ``"input"``.
+    description : str
+        One sentence (says when the value is NaN).
+    unit : str
+        ``"1"`` (dimensionless), ``"%"``, ``"ADU"`` (raw intensity units), ``"FS"`` ...
+    direction : {"higher", "lower", "none"}
+        Which way is better.
+    reference : str
+        Where the definition comes from (may be empty).
+    """
+
+    name: str
+    category: str
+    description: str
+    unit: str
+    direction: str
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class ImageQCRecord:
+    """QC of one image: where it sits, its verdict, its metrics and small previews.
+
+    Attributes
+    ----------
+    id : str
+        Image id in the catalog.
+    name : str
+        Image name (usually from the source file).
+    plate : str or None
+        Plate name, None for a loose image.
+    well : str or None
+        Well name such as ``"B03"`` (None without a plate).
+    row, column : int or None
+        0-based plate row and column of the well (None without a plate).
+    field : int or None
+        0-based field (site) within the well (None without a plate).
+    channels : tuple of str
+        Channel names, in channel-index order (``channels[i]`` is channel ``i``).
+    status : {"pass", "warn", "fail"} or None
+        QC verdict of the whole image (the worst over its channels); None when QC has never
+        been run on it.
+    reasons : tuple of str
+        Why the status is warn / fail, fails first within each channel: one message per flag,
+        starting with ``"ch <channel name>: "``, or a single ``"quality could not be measured:
+        ..."`` when the stored image could not be read. Empty for ``"pass"``.
+    metrics : dict of int to dict of str to float
+        ``{channel index: {metric name: value}}``; undefined values are NaN. For z-stacks a
+        channel also has ``"best_focus_plane"`` (0-based z index of the plane measured).
+    thumbnails : tuple of numpy.ndarray
+        One 2-D ``uint8`` array per channel (same order as ``channels``), at most
+        :data:`THUMBNAIL_PX` px on its longer edge, from the lowest-resolution pyramid level
+        (t = 0, middle or best-focus z), contrast-stretched from the 1st to the 99.8th
+        percentile. Empty when the stored image cannot be read.
+    """
+
+    id: str
+    name: str
+    plate: str | None
+    well: str | None
+    row: int | None
+    column: int | None
+    field: int | None
+    channels: tuple[str, ...]
+    status: str | None
+    reasons: tuple[str, ...]
+    metrics: dict[int, dict[str, float]]
+    thumbnails: tuple[npt.NDArray[np.uint8], ...] = ()
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    """A stored illumination profile of one channel of one plate.
+
+    Attributes
+    ----------
+    plate : str
+        Plate name.
+    channel : int
+        Channel index.
+    channel_name : str
+        Channel name.
+    n_images : int
+        Number of images the profile was estimated from.
+    flat : numpy.ndarray
+        2-D ``float32`` flat field, normalized to mean 1 (brighter = more light).
+    dark : numpy.ndarray or None
+        2-D ``float32`` dark field (ADU) when it was estimated, else None.
+    store_path : str
+        Where the profile is stored, relative to the repository root.
+    """
+
+    plate: str
+    channel: int
+    channel_name: str
+    n_images: int
+    flat: npt.NDArray[np.float32]
+    dark: npt.NDArray[np.float32] | None
+    store_path: str = ""
+
+
+@dataclass(frozen=True)
+class QCReportData:
+    """Everything an HTML QC report of a repository shows.
+
+    Attributes
+    ----------
+    root : pathlib.Path
+        Repository root folder.
+    images : list of ImageQCRecord
+        One record per image, ordered by plate, row, column, field, then name.
+    metrics : list of MetricDescription
+        The metric registry, in its stable order (column order for tables).
+    profiles : list of ProfileRecord
+        Stored illumination profiles, ordered by plate then channel.
+    created : datetime.datetime
+        When the data were collected (timezone-aware, UTC).
+    """
+
+    root: Path
+    images: list[ImageQCRecord]
+    metrics: list[MetricDescription]
+    profiles: list[ProfileRecord] = field(default_factory=list)
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def collect_report_data(repo: Repository) -> QCReportData:
+    """Collect the QC report data of every image of ``repo`` from its catalog and store.
+
+    Reads the stored metrics and statuses (it does not compute any: run
+    :func:`quantscope.qc.run_qc` first), a thumbnail per channel from the lowest pyramid level
+    of each image, and the stored illumination profiles.
+    """
+    from ._collect import collect
+
+    return collect(repo)

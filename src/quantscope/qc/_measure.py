@@ -1,0 +1,187 @@
+"""Measure stored images: read the QC pyramid level of an OME-Zarr and compute the metrics."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InvalidInput, NotFound
+from ..model import Image
+
+if TYPE_CHECKING:
+    import zarr
+
+__all__ = ["QC_MAX_EDGE", "StoredImage", "measure_image", "qc_level", "significant_bits"]
+
+#: Images up to this many px on their longer side are measured at full resolution; larger ones
+#: on the first pyramid level at most this large (see :func:`qc_level`).
+QC_MAX_EDGE = 2048
+
+#: Name of the extra per-channel value stored for z-stacks (0-based z index of the best plane).
+BEST_FOCUS_PLANE = "best_focus_plane"
+
+
+def qc_level(shapes: list[tuple[int, ...]], max_edge: int = QC_MAX_EDGE) -> int:
+    """The pyramid level QC measures: 0 when level 0 is at most ``max_edge`` px on its longer
+    (y, x) side, else the first level that is (the last level when none is).
+
+    Measuring a downsampled level keeps QC of an 8192 x 8192 image affordable; the metrics then
+    describe that level (a 2x2 mean per step): saturation percentages count its pixels (a
+    saturated pixel averaged with unsaturated neighbours no longer reaches the maximum), focus
+    and noise figures are those of the coarser sampling.
+    """
+    for level, shape in enumerate(shapes):
+        if max(shape[-2], shape[-1]) <= max_edge:
+            return level
+    return len(shapes) - 1
+
+
+def significant_bits(ome_xml: str | None, dtype: str, scene: int = 0) -> int | None:
+    """``SignificantBits`` of the image's OME ``Pixels`` when it is usable for ``dtype``.
+
+    Only integer dtypes use it; a value outside ``1..bits of dtype`` is ignored (None). With
+    several ``Pixels`` elements (a multi-scene file) the one of ``scene`` is used.
+    """
+    dt = np.dtype(dtype)
+    if ome_xml is None or dt.kind not in "iu":
+        return None
+    found = re.findall(r"<(?:\w+:)?Pixels\b[^>]*>", ome_xml)
+    if not found:
+        return None
+    tag = found[scene] if len(found) > 1 and scene < len(found) else found[0]
+    m = re.search(r'\bSignificantBits\s*=\s*"(\d+)"', tag)
+    if not m:
+        return None
+    bits = int(m.group(1))
+    max_bits = dt.itemsize * 8 - (1 if dt.kind == "i" else 0)
+    return bits if 1 <= bits <= max_bits else None
+
+
+@dataclass
+class StoredImage:
+    """An opened stored OME-Zarr image: its group and the shapes of its pyramid levels."""
+
+    path: Path
+    group: zarr.Group
+    paths: list[str]
+    shapes: list[tuple[int, ...]]
+
+    @classmethod
+    def open(cls, path: Path) -> StoredImage:
+        """Open the multiscale image at ``path`` (read-only)."""
+        import zarr
+
+        try:
+            group = zarr.open_group(str(path), mode="r")
+            attrs: Any = group.attrs.asdict()
+            ms = attrs["ome"]["multiscales"][0]
+            paths = [str(d["path"]) for d in ms["datasets"]]
+        except FileNotFoundError as e:
+            raise NotFound(f"{path}: stored image not found ({e})") from e
+        except (KeyError, IndexError, TypeError) as e:
+            raise InvalidInput(f"{path}: not an OME-Zarr multiscale image ({e!r})") from e
+        shapes = [tuple(int(n) for n in group[p].shape) for p in paths]  # type: ignore[union-attr]
+        return cls(path, group, paths, shapes)
+
+    def array(self, level: int) -> Any:
+        return self.group[self.paths[level]]
+
+    def plane(self, level: int, c: int, z: int, t: int = 0) -> npt.NDArray[Any]:
+        """One 2-D plane ``(y, x)`` of a level."""
+        return np.asarray(self.array(level)[t, c, z])
+
+    def stack(self, level: int, c: int, t: int = 0) -> npt.NDArray[Any]:
+        """The z-stack ``(z, y, x)`` of one channel of a level."""
+        return np.asarray(self.array(level)[t, c])
+
+    def ome_xml(self) -> str | None:
+        f = self.path / "OME" / "METADATA.ome.xml"
+        try:
+            return f.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+
+def measure_image(store_path: Path, image: Image) -> dict[int, dict[str, float]]:
+    """Quality metrics of every channel of a stored image.
+
+    Parameters
+    ----------
+    store_path : pathlib.Path
+        Folder of the image's OME-Zarr (``repo.root / image.store_path``).
+    image : quantscope.model.Image
+        The image's catalog record (shape, dtype, channels, sources).
+
+    Returns
+    -------
+    dict of int to dict of str to float
+        ``{channel index: metrics}`` with every metric of
+        :func:`quantscope.quality.channel_metrics` (NaN where undefined). For a z-stack
+        (``z > 1``) the metrics are those of the best-focus plane, found per channel with
+        :func:`quantscope.quality.stack_metrics`, and ``"best_focus_plane"`` holds its 0-based
+        z index (NaN when no plane has a defined focus; the middle plane is measured then).
+
+    Notes
+    -----
+    Only the first time point is measured. Images larger than :data:`QC_MAX_EDGE` px are
+    measured on a downsampled pyramid level (:func:`qc_level`): their saturation percentages
+    refer to that level's pixels. ``SignificantBits`` from the stored OME-XML (when present
+    and valid) sets the detector maximum for saturation and dynamic range.
+
+    Raises
+    ------
+    quantscope.errors.NotFound
+        The stored image is missing.
+    quantscope.errors.InvalidInput
+        The store is not an OME-Zarr multiscale image.
+    """
+    from ..quality import channel_metrics, stack_metrics
+
+    stored = StoredImage.open(Path(store_path))
+    level = qc_level(stored.shapes)
+    shape = stored.shapes[level]
+    n_c, n_z = shape[1], shape[2]
+    scene = image.sources[0].scene if image.sources else 0
+    bits = significant_bits(stored.ome_xml(), image.dtype, scene)
+    out: dict[int, dict[str, float]] = {}
+    for c in range(n_c):
+        if n_z > 1:
+            stack = stored.stack(level, c)
+            best, _ = stack_metrics(stack, significant_bits=bits)
+            plane = stack[best] if best >= 0 else stack[n_z // 2]
+            metrics = channel_metrics(plane, significant_bits=bits)
+            metrics[BEST_FOCUS_PLANE] = float(best) if best >= 0 else math.nan
+        else:
+            metrics = channel_metrics(stored.plane(level, c, 0), significant_bits=bits)
+        out[c] = metrics
+    return out
+
+
+def thumbnail(plane: npt.NDArray[Any], max_edge: int) -> npt.NDArray[np.uint8]:
+    """A uint8 preview of a 2-D plane: block mean down to at most ``max_edge`` px, then
+    contrast-stretched from the 1st to the 99.8th percentile of its finite values."""
+    a = np.asarray(plane, dtype=np.float32)
+    step = max(1, math.ceil(max(a.shape) / max_edge))
+    if step > 1:
+        ny, nx = a.shape[0] // step, a.shape[1] // step
+        if ny >= 1 and nx >= 1:
+            a = a[: ny * step, : nx * step].reshape(ny, step, nx, step).mean(axis=(1, 3))
+        else:
+            a = a[::step, ::step]
+    finite = np.isfinite(a)
+    out = np.zeros(a.shape, np.uint8)
+    if not finite.any():
+        return out
+    lo, hi = np.percentile(a[finite], [1.0, 99.8])
+    if not hi > lo:
+        hi = lo + 1.0
+    scaled = (np.where(finite, a, lo) - lo) * (255.0 / (hi - lo))
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    out[...] = np.rint(scaled).astype(np.uint8)
+    return out

@@ -1,0 +1,318 @@
+"""Illumination profiles per plate and channel: estimate, store as OME-Zarr, load."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InvalidInput, NotFound, RepositoryError
+from ..model import Image
+from ._measure import BEST_FOCUS_PLANE, StoredImage, qc_level
+
+if TYPE_CHECKING:
+    from ..catalog import Repository
+
+__all__ = ["PROFILES_DIR", "StoredProfile", "estimate_profiles", "load_profile"]
+
+#: Folder of the stored profiles, relative to the repository root.
+PROFILES_DIR = "profiles"
+
+
+@dataclass(frozen=True)
+class StoredProfile:
+    """An illumination profile :func:`estimate_profiles` stored.
+
+    Attributes
+    ----------
+    plate : str
+        Plate name.
+    channel : int
+        Channel index.
+    channel_name : str
+        Channel name (of the plate's first image).
+    n_images : int
+        Images the profile was estimated from.
+    shape : tuple of int
+        ``(y, x)`` of the profile: that of the QC level of the plate's images (full
+        resolution up to 2048 px, see :func:`quantscope.qc.qc_level`).
+    store_path : str
+        OME-Zarr of the profile, relative to the repository root.
+    corner_center_ratio, flatness : float
+        Uniformity of the flat field (1: even).
+    has_dark : bool
+        Whether a dark field was estimated and stored (second channel).
+    """
+
+    plate: str
+    channel: int
+    channel_name: str
+    n_images: int
+    shape: tuple[int, int]
+    store_path: str
+    corner_center_ratio: float
+    flatness: float
+    has_dark: bool
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip(".") or "plate"
+
+
+def profile_path(plate: str, channel: int) -> str:
+    """Where the profile of ``channel`` of ``plate`` is stored, relative to the repository."""
+    return f"{PROFILES_DIR}/{_safe(plate)}/{channel}.ome.zarr"
+
+
+def _digest(flat: npt.NDArray[Any], dark: npt.NDArray[Any] | None) -> str:
+    h = hashlib.sha256(np.ascontiguousarray(flat, dtype="<f4").tobytes())
+    if dark is not None:
+        h.update(np.ascontiguousarray(dark, dtype="<f4").tobytes())
+    return h.hexdigest()
+
+
+def _write_profile(
+    root: Path, rel: str, name: str, flat: npt.NDArray[np.float32], dark: npt.NDArray[Any] | None
+) -> None:
+    """Write the profile as a float32 OME-Zarr at ``root / rel``, replacing any earlier one."""
+    from ..io import ChannelDisplay, ImageSpec, write_image
+
+    planes = [np.asarray(flat, np.float32)]
+    labels = [ChannelDisplay("flat", "FFFFFF")]
+    if dark is not None:
+        planes.append(np.asarray(dark, np.float32))
+        labels.append(ChannelDisplay("dark", "808080"))
+    y, x = planes[0].shape
+    spec = ImageSpec(
+        shape=(1, len(planes), 1, y, x), dtype="float32", name=name, channels=tuple(labels)
+    )
+
+    def read_rows(t: int, c: int, z: int, y0: int, y1: int) -> npt.NDArray[np.float32]:
+        return planes[c][y0:y1]
+
+    dest = root / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:12]
+    new = dest.parent / f".{dest.name}.new-{tag}"
+    write_image(new, read_rows, spec)  # itself atomic: written under a temporary name
+    old = dest.parent / f".{dest.name}.old-{tag}"
+    if dest.exists():
+        os.rename(dest, old)
+    os.rename(new, dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _clean_leftovers(root: Path) -> None:
+    base = root / PROFILES_DIR
+    if not base.is_dir():
+        return
+    for folder in base.iterdir():
+        if folder.is_dir():
+            for tmp in folder.glob(".*"):
+                if tmp.is_dir():
+                    shutil.rmtree(tmp, ignore_errors=True)
+                else:
+                    tmp.unlink(missing_ok=True)
+
+
+def _planes(
+    members: list[tuple[Image, StoredImage, int]],
+    channel: int,
+    best: dict[str, dict[int, dict[str, float]]],
+) -> Iterator[npt.NDArray[Any]]:
+    for img, stored, level in members:
+        n_z = stored.shapes[level][2]
+        z = n_z // 2
+        value = best.get(img.id, {}).get(channel, {}).get(BEST_FOCUS_PLANE)
+        if value is not None and np.isfinite(value) and 0 <= int(value) < n_z:
+            z = int(value)
+        yield stored.plane(level, channel, z)
+
+
+def estimate_profiles(
+    repo: Repository,
+    plate: str | None = None,
+    *,
+    dark: bool = False,
+    lock: bool = True,
+) -> list[StoredProfile]:
+    """Estimate, store and record the illumination profile of every channel of every plate.
+
+    For each plate (or the one named) and each channel shown by at least 2 images, the QC-level
+    planes (t = 0; for z-stacks the best-focus plane found by QC, else the middle one) go to
+    :func:`quantscope.quality.estimate_illumination_profile`. Images whose QC-level plane shape
+    differs from the plate's most common one are left out. The profile is written as a small
+    float32 OME-Zarr at ``profiles/<plate>/<channel index>.ome.zarr`` (channel 0 ``flat``,
+    channel 1 ``dark`` when estimated), replacing an earlier one atomically, and recorded in
+    the catalog (``repo.set_illumination_profile``, with the SHA-256 of the float32 bytes).
+
+    Parameters
+    ----------
+    repo : quantscope.catalog.Repository
+        An open repository.
+    plate : str, optional
+        Only this plate.
+    dark : bool
+        Also estimate a dark field (``dark="estimate"``: the per-pixel 1st percentile of the
+        raw images, smoothed); it assumes every pixel shows unlit background in some image.
+        Default False: no dark field is subtracted or stored.
+    lock : bool
+        Hold the repository's write lock (False when the caller already holds it).
+
+    Returns
+    -------
+    list of StoredProfile
+        One per stored profile, by plate then channel.
+
+    Raises
+    ------
+    quantscope.errors.NotFound
+        ``plate`` is not in the catalog.
+    """
+    from ..quality import estimate_illumination_profile
+
+    plates = [p["name"] for p in repo.plates()]
+    if plate is not None:
+        if plate not in plates:
+            raise NotFound(
+                f"{repo.root}: no plate named {plate!r}"
+                + (f" (plates: {', '.join(plates)})" if plates else " (the repository has none)")
+            )
+        plates = [plate]
+    images = repo.images()
+    stored_metrics = repo.quality_metrics()
+    out: list[StoredProfile] = []
+    held: contextlib.AbstractContextManager[Any] = (
+        repo.write_lock() if lock else contextlib.nullcontext()
+    )
+    with held:
+        _clean_leftovers(repo.root)
+        for name in plates:
+            members: list[tuple[Image, StoredImage, int]] = []
+            for img in images:
+                if img.position is None or img.position.plate != name:
+                    continue
+                stored = StoredImage.open(repo.root / img.store_path)
+                members.append((img, stored, qc_level(stored.shapes)))
+            n_channels = max((s.shapes[lv][1] for _, s, lv in members), default=0)
+            for c in range(n_channels):
+                have = [m for m in members if m[1].shapes[m[2]][1] > c]
+                shapes = Counter(tuple(s.shapes[lv][-2:]) for _, s, lv in have)
+                if not shapes:
+                    continue
+                shape, _ = shapes.most_common(1)[0]
+                use = [m for m in have if tuple(m[1].shapes[m[2]][-2:]) == shape]
+                if len(use) < 2:
+                    continue
+                first = use[0][0]
+                ch_name = first.channels[c].name if c < len(first.channels) else f"C{c}"
+                try:
+                    profile = estimate_illumination_profile(
+                        _planes(use, c, stored_metrics),
+                        dark="estimate" if dark else None,
+                    )
+                except InvalidInput as e:
+                    raise InvalidInput(
+                        f"plate {name!r} channel {ch_name!r}: no illumination profile ({e})"
+                    ) from e
+                rel = profile_path(name, c)
+                _write_profile(
+                    repo.root,
+                    rel,
+                    f"illumination profile {name} {ch_name}",
+                    profile.flat,
+                    profile.dark,
+                )
+                repo.set_illumination_profile(
+                    name,
+                    c,
+                    ch_name,
+                    rel,
+                    profile.n_images,
+                    _digest(profile.flat, profile.dark),
+                )
+                out.append(
+                    StoredProfile(
+                        plate=name,
+                        channel=c,
+                        channel_name=ch_name,
+                        n_images=profile.n_images,
+                        shape=(int(shape[0]), int(shape[1])),
+                        store_path=rel,
+                        corner_center_ratio=profile.corner_center_ratio,
+                        flatness=profile.flatness,
+                        has_dark=profile.dark is not None,
+                    )
+                )
+    return out
+
+
+def load_profile(
+    repo: Repository, plate: str, channel: int | str
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+    """The stored illumination profile of one channel of a plate: ``(flat, dark or None)``.
+
+    Parameters
+    ----------
+    repo : quantscope.catalog.Repository
+        An open repository.
+    plate : str
+        Plate name.
+    channel : int or str
+        Channel index or name.
+
+    Returns
+    -------
+    flat : numpy.ndarray
+        2-D float32 flat field of mean 1, at the QC level of the plate's images (the full
+        resolution for images up to 2048 px; resize it for larger images).
+    dark : numpy.ndarray or None
+        2-D float32 dark field (ADU), or None when none was estimated. Correct an image with
+        :func:`quantscope.quality.apply_flatfield` ``(image, flat, dark)``.
+
+    Raises
+    ------
+    quantscope.errors.NotFound
+        No profile is stored for that plate and channel (run ``quantscope qc --profiles``).
+    quantscope.errors.RepositoryError
+        The stored profile no longer matches the SHA-256 recorded in the catalog.
+    """
+    rows = [r for r in repo.illumination_profiles() if r["plate"] == plate]
+    row = next(
+        (
+            r
+            for r in rows
+            if (
+                r["channel"] == channel
+                if isinstance(channel, int)
+                else r["channel_name"] == channel
+            )
+        ),
+        None,
+    )
+    if row is None:
+        have = ", ".join(f"{r['channel']} ({r['channel_name']})" for r in rows)
+        raise NotFound(
+            f"{repo.root}: no illumination profile of plate {plate!r} channel {channel!r}"
+            + (f" (stored: {have})" if have else "")
+            + "; estimate one with `quantscope qc REPO --profiles`"
+        )
+    stored = StoredImage.open(repo.root / row["store_path"])
+    flat = stored.plane(0, 0, 0).astype(np.float32, copy=False)
+    dark = stored.plane(0, 1, 0).astype(np.float32, copy=False) if stored.shapes[0][1] > 1 else None
+    if _digest(flat, dark) != row["sha256"]:
+        raise RepositoryError(
+            f"{repo.root / row['store_path']}: the stored profile differs from the one recorded "
+            "in the catalog (SHA-256 mismatch); estimate it again with `quantscope qc --profiles`"
+        )
+    return flat, dark

@@ -1,0 +1,323 @@
+"""Run quality control over a repository: measure, store, flag across peers, store verdicts."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import tomllib
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import InvalidInput, QuantscopeError, RepositoryError
+from ..model import Image
+from ._measure import measure_image
+
+if TYPE_CHECKING:
+    from ..catalog import Repository
+    from ..quality import QCThresholds
+
+__all__ = ["ImageQC", "QCProgress", "QCRunReport", "load_thresholds", "run_qc"]
+
+QCProgress = Callable[[int, int, str], None]
+"""``progress(done_bytes, total_bytes, image_name)``: pixel bytes of the images measured so far
+(uncompressed, whole image), called once per image."""
+
+_STATUS_RANK = {"pass": 0, "warn": 1, "fail": 2}
+NO_PLATE = "no plate"
+
+
+@dataclass(frozen=True)
+class ImageQC:
+    """QC outcome of one image.
+
+    Attributes
+    ----------
+    image_id, name : str
+        The image.
+    status : {"pass", "warn", "fail"}
+        Worst status over its channels.
+    reasons : tuple of str
+        Why (each prefixed ``"ch <channel name>: "``); empty for pass.
+    metrics : dict of int to dict of str to float
+        ``{channel index: {metric: value}}`` as stored (NaN where undefined).
+    error : str or None
+        Why the image could not be measured (its status is then ``"warn"``).
+    """
+
+    image_id: str
+    name: str
+    status: str
+    reasons: tuple[str, ...]
+    metrics: dict[int, dict[str, float]]
+    error: str | None = None
+
+
+@dataclass
+class QCRunReport:
+    """What one :func:`run_qc` did.
+
+    Attributes
+    ----------
+    images : dict of str to ImageQC
+        The selected images, by id, in catalog order.
+    measured : int
+        Images whose metrics were computed in this run.
+    errors : dict of str to str
+        Image id to the reason it could not be measured.
+    seconds : float
+        Wall time of the run (s).
+    measure_seconds : float
+        Wall time spent measuring (s).
+    """
+
+    images: dict[str, ImageQC] = field(default_factory=dict)
+    measured: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    measure_seconds: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        """Number of images per status (every status present, possibly 0)."""
+        out = dict.fromkeys(_STATUS_RANK, 0)
+        for r in self.images.values():
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+
+def load_thresholds(repo: Repository) -> QCThresholds:
+    """The thresholds of ``repo``: the ``[qc]`` table of its quantscope.toml over the defaults.
+
+    The table takes the attributes of :class:`quantscope.quality.QCThresholds`, e.g.::
+
+        [qc]
+        outlier_warn_z = 4.0
+        [qc.limits.snr]
+        warn_below = 10
+        fail_below = 3
+
+    Raises
+    ------
+    quantscope.errors.InvalidInput
+        A malformed table; the message names the file and the key.
+    """
+    from ..catalog import CONFIG_NAME
+    from ..quality import QCThresholds
+
+    path = repo.root / CONFIG_NAME
+    try:
+        cfg = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise RepositoryError(f"{path}: cannot be read ({e.strerror or e})") from e
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidInput(f"{path}: invalid TOML ({e})") from e
+    table = cfg.get("qc")
+    if table is None:
+        return QCThresholds()
+    return QCThresholds.from_dict(table, where=f"{path} [qc]")
+
+
+def _ordered(
+    stored: dict[str, dict[int, dict[str, float]]],
+) -> dict[str, dict[int, dict[str, float]]]:
+    """Metrics in the registry's order (extras such as ``best_focus_plane`` last)."""
+    from ..quality import METRICS
+
+    order = {name: i for i, name in enumerate(METRICS)}
+    return {
+        image_id: {
+            c: dict(sorted(values.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+            for c, values in sorted(channels.items())
+        }
+        for image_id, channels in stored.items()
+    }
+
+
+def _rank(status: str) -> int:
+    return _STATUS_RANK.get(status, 1)
+
+
+def _pixel_bytes(img: Image) -> int:
+    return int(np.prod(img.shape)) * np.dtype(img.dtype).itemsize
+
+
+def _measure_all(
+    repo: Repository,
+    images: Sequence[Image],
+    jobs: int,
+    progress: QCProgress | None,
+) -> tuple[dict[str, dict[int, dict[str, float]]], dict[str, str]]:
+    measured: dict[str, dict[int, dict[str, float]]] = {}
+    errors: dict[str, str] = {}
+    total = sum(_pixel_bytes(i) for i in images)
+    done = 0
+
+    def one(img: Image) -> dict[int, dict[str, float]]:
+        return measure_image(repo.root / img.store_path, img)
+
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        futures = [(img, pool.submit(one, img)) for img in images]
+        for img, fut in futures:
+            try:
+                measured[img.id] = fut.result()
+            except QuantscopeError as e:
+                errors[img.id] = str(e)
+            except (OSError, ValueError, RuntimeError, TypeError, MemoryError) as e:
+                errors[img.id] = f"{type(e).__name__}: {e}"
+            done += _pixel_bytes(img)
+            if progress is not None:
+                progress(done, total, img.name)
+    return measured, errors
+
+
+def _evaluate_repository(
+    repo: Repository, thresholds: QCThresholds, extra: Mapping[str, tuple[str, list[str]]]
+) -> dict[str, tuple[str, list[str]]]:
+    """Flags of every image with stored metrics, outliers computed among (plate, channel)."""
+    from ..quality import evaluate
+
+    images = {img.id: img for img in repo.images()}
+    stored = repo.quality_metrics()
+    keyed: dict[tuple[str, int], Mapping[str, float]] = {}
+    groups: dict[tuple[str, int], Hashable] = {}
+    for image_id, channels in stored.items():
+        img = images.get(image_id)
+        if img is None:
+            continue
+        plate = img.position.plate if img.position else NO_PLATE
+        for c, values in sorted(channels.items()):
+            keyed[(image_id, c)] = values
+            groups[(image_id, c)] = (plate, c)
+    results = evaluate(keyed, thresholds, groups)
+    verdicts: dict[str, tuple[str, list[str]]] = {}
+    for (image_id, c), res in results.items():
+        img = images[image_id]
+        ch = img.channels[c].name if c < len(img.channels) else f"C{c}"
+        status, reasons = verdicts.get(image_id, ("pass", []))
+        if _rank(res.status) > _rank(status):
+            status = res.status
+        reasons = reasons + [f"ch {ch}: {r}" for r in res.reasons]
+        verdicts[image_id] = (status, reasons)
+    for image_id, (status, reasons) in extra.items():
+        if image_id in images:
+            verdicts[image_id] = (status, reasons)
+    return verdicts
+
+
+def run_qc(
+    repo: Repository,
+    image_ids: Sequence[str] | None = None,
+    *,
+    thresholds: QCThresholds | None = None,
+    jobs: int = 1,
+    progress: QCProgress | None = None,
+    recompute: bool = True,
+    lock: bool = True,
+) -> QCRunReport:
+    """Measure the quality of images, store the metrics, and flag every image against its peers.
+
+    1. The selected images are measured (:func:`measure_image`, ``jobs`` threads) and their
+       metrics replace the stored ones (``repo.set_quality``).
+    2. Flags are evaluated over the stored metrics of the *whole repository*
+       (:func:`quantscope.quality.evaluate`), grouped by (plate, channel index), images
+       without a plate forming the group ``"no plate"``: dataset-level outliers compare an
+       image with all its peers, also those measured earlier. The statuses of every image with
+       metrics are stored (``repo.set_quality_status``): adding peers can change the verdict
+       of an earlier image.
+
+    Parameters
+    ----------
+    repo : quantscope.catalog.Repository
+        An open repository.
+    image_ids : sequence of str, optional
+        Images to measure (default: every image).
+    thresholds : QCThresholds, optional
+        Default: the ``[qc]`` table of the repository's quantscope.toml over the documented
+        defaults (:func:`load_thresholds`).
+    jobs : int
+        Threads measuring images.
+    progress : callable, optional
+        See :data:`QCProgress`.
+    recompute : bool
+        Measure images that already have stored metrics again (default). False: reuse
+        them and measure only the images without metrics (flags are re-evaluated either way).
+    lock : bool
+        Hold the repository's write lock while writing (pass False when the caller already
+        holds it, as ingest does).
+
+    Returns
+    -------
+    QCRunReport
+        Status, reasons and metrics of each selected image. An image that cannot be read gets
+        status ``"warn"`` with the reason, and an entry in ``errors``; it does not stop the run.
+
+    Raises
+    ------
+    quantscope.errors.NotFound
+        An id in ``image_ids`` is not in the catalog.
+    quantscope.errors.InvalidInput
+        A malformed ``[qc]`` table in quantscope.toml.
+    quantscope.errors.ConcurrentAccess
+        Another process is writing to the repository.
+    """
+    from ..errors import NotFound
+
+    t0 = time.perf_counter()
+    if thresholds is None:
+        thresholds = load_thresholds(repo)
+    if image_ids is None:
+        images = repo.images()
+    else:
+        wanted = list(dict.fromkeys(image_ids))
+        images = repo.images(wanted)
+        missing = sorted(set(wanted) - {i.id for i in images})
+        if missing:
+            raise NotFound(
+                f"{repo.root}: no image with id {missing[0]!r}"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            )
+    report = QCRunReport()
+    held: contextlib.AbstractContextManager[Any] = (
+        repo.write_lock() if lock else contextlib.nullcontext()
+    )
+    with held:
+        todo = images
+        if not recompute:
+            have = repo.quality_metrics([i.id for i in images])
+            todo = [i for i in images if i.id not in have]
+        t1 = time.perf_counter()
+        measured, errors = _measure_all(repo, todo, jobs, progress)
+        report.measure_seconds = time.perf_counter() - t1
+        report.measured = len(measured)
+        report.errors = errors
+        repo.set_quality(measured.items())
+        if errors:  # a failed measurement leaves no stale metrics behind
+            repo.set_quality((image_id, {}) for image_id in errors)
+        failed = {
+            image_id: ("warn", [f"quality could not be measured: {msg}"])
+            for image_id, msg in errors.items()
+        }
+        verdicts = _evaluate_repository(repo, thresholds, failed)
+        repo.set_quality_status(verdicts)
+    stored = _ordered(repo.quality_metrics([i.id for i in images]))
+    for img in images:
+        status, reasons = verdicts.get(img.id, ("pass", []))
+        report.images[img.id] = ImageQC(
+            image_id=img.id,
+            name=img.name,
+            status=status,
+            reasons=tuple(reasons),
+            metrics=stored.get(img.id, {}),
+            error=errors.get(img.id),
+        )
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def finite_or_none(value: float) -> float | None:
+    """``value``, or None for NaN / inf (JSON has no NaN)."""
+    return value if math.isfinite(value) else None
