@@ -10,6 +10,7 @@ from ._formats import (
 )
 from ._plate import write_plate_groups
 from ._sources import SourceImage, open_sources
+from ._zarr_reader import OmeZarrPlanes, UnsupportedLayout
 from ._zarr_writer import (
     ChannelDisplay,
     ImageSpec,
@@ -26,7 +27,9 @@ __all__ = [
     "Format",
     "ImageSpec",
     "ManifestEntry",
+    "OmeZarrPlanes",
     "SourceImage",
+    "UnsupportedLayout",
     "WriteResult",
     "detect_format",
     "installed_formats",

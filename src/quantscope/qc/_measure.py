@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import InvalidInput, NotFound
 from ..model import Image
-
-if TYPE_CHECKING:
-    import zarr
 
 __all__ = ["QC_MAX_EDGE", "StoredImage", "measure_image", "qc_level", "significant_bits"]
 
@@ -63,18 +59,27 @@ def significant_bits(ome_xml: str | None, dtype: str, scene: int = 0) -> int | N
     return bits if 1 <= bits <= max_bits else None
 
 
-@dataclass
 class StoredImage:
-    """An opened stored OME-Zarr image: its group and the shapes of its pyramid levels."""
+    """An opened stored OME-Zarr image: the shapes of its pyramid levels and plane access.
 
-    path: Path
-    group: zarr.Group
-    paths: list[str]
-    shapes: list[tuple[int, ...]]
+    Stores in the plain layouts quantscope writes are read with the fast direct reader
+    (:class:`quantscope.io.OmeZarrPlanes`, ~1 ms instead of ~4 ms per small image); anything
+    else (other axes, sharding) through zarr-python.
+    """
+
+    def __init__(self, path: Path, reader: Any, shapes: list[tuple[int, ...]]) -> None:
+        self.path, self._reader, self.shapes = path, reader, shapes
 
     @classmethod
     def open(cls, path: Path) -> StoredImage:
         """Open the multiscale image at ``path`` (read-only)."""
+        from ..io import OmeZarrPlanes, UnsupportedLayout
+
+        try:
+            fast = OmeZarrPlanes(path)
+            return cls(path, fast, [tuple(s) for s in fast.shapes])
+        except UnsupportedLayout:
+            pass
         import zarr
 
         try:
@@ -86,19 +91,16 @@ class StoredImage:
             raise NotFound(f"{path}: stored image not found ({e})") from e
         except (KeyError, IndexError, TypeError) as e:
             raise InvalidInput(f"{path}: not an OME-Zarr multiscale image ({e!r})") from e
-        shapes = [tuple(int(n) for n in group[p].shape) for p in paths]  # type: ignore[union-attr]
-        return cls(path, group, paths, shapes)
-
-    def array(self, level: int) -> Any:
-        return self.group[self.paths[level]]
+        arrays: list[Any] = [group[p] for p in paths]
+        return cls(path, _ZarrPlanes(arrays), [tuple(int(n) for n in a.shape) for a in arrays])
 
     def plane(self, level: int, c: int, z: int, t: int = 0) -> npt.NDArray[Any]:
         """One 2-D plane ``(y, x)`` of a level."""
-        return np.asarray(self.array(level)[t, c, z])
+        return np.asarray(self._reader.plane(level, c, z, t))
 
     def stack(self, level: int, c: int, t: int = 0) -> npt.NDArray[Any]:
         """The z-stack ``(z, y, x)`` of one channel of a level."""
-        return np.asarray(self.array(level)[t, c])
+        return np.asarray(self._reader.stack(level, c, t))
 
     def ome_xml(self) -> str | None:
         f = self.path / "OME" / "METADATA.ome.xml"
@@ -106,6 +108,19 @@ class StoredImage:
             return f.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None
+
+
+class _ZarrPlanes:
+    """Plane access through zarr-python, for layouts the direct reader does not handle."""
+
+    def __init__(self, arrays: list[Any]) -> None:
+        self.arrays = arrays
+
+    def plane(self, level: int, c: int, z: int, t: int = 0) -> Any:
+        return self.arrays[level][t, c, z]
+
+    def stack(self, level: int, c: int, t: int = 0) -> Any:
+        return self.arrays[level][t, c]
 
 
 def measure_image(store_path: Path, image: Image) -> dict[int, dict[str, float]]:
