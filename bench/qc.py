@@ -1,0 +1,554 @@
+"""Cost of quality control: what ``ingest(..., qc=True)`` adds, and megapixels/s of every metric.
+
+Run from the repository root::
+
+    .venv/bin/python bench/qc.py            # full run (~45 s on 2 cores)
+    .venv/bin/python bench/qc.py --quick    # fewer repetitions (~25 s)
+
+What it measures, in one process (see bench/README.md):
+
+1. Ingest overhead of QC. ``quantscope.ingest.ingest(repo, paths, jobs=J, qc=False)`` and
+   ``qc=True`` into fresh repositories (J = 1, 2), on the 40 BBBC039 TIFFs (520x696 uint16)
+   and on one generated 8192x8192 uint16 image (bench/_common.py's generator, written once as
+   a 512x512-tiled uncompressed TIFF). The on and off runs alternate, median of the
+   repetitions. Overhead = median(on) / median(off) - 1; the issue's target is <= 30 %.
+2. Megapixels/s of every metric function of ``quantscope.quality`` (and of
+   ``channel_metrics`` as a whole), called alone on one BBBC039 plane and on the 8192x8192
+   plane, best of N, sorted slowest first.
+3. ``quantscope.qc.measure_image`` on one stored BBBC039 image (and on the stored 8192x8192
+   one, measured on its 2048x2048 QC level), split into the metrics (``channel_metrics``
+   clocked inside it) and the rest (read-back of the plane, OME-XML); and ``run_qc`` re-run
+   on the 40-image repository, split into measuring and the rest (storing metrics, flags
+   against peers, verdicts).
+
+Figures are printed (no pass/fail), then a table, then one ``BENCH_JSON {...}`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import MB, Timing, machine, say, table, write_tiled_tiff
+
+ROOT = Path(__file__).resolve().parent.parent
+BBBC = (ROOT / ".." / "shared" / "data" / "bbbc039_nuclei_subset" / "images").resolve()
+MID_EDGE = 8192
+TARGET_OVERHEAD_PCT = 30.0
+
+#: The metric functions of quantscope.quality timed one by one (each is called as fn(plane)).
+METRIC_FUNCTIONS = (
+    "focus_plls",
+    "focus_normvar",
+    "focus_local",
+    "focus_laplacian_var",
+    "percent_at_max",
+    "percent_at_min",
+    "percent_at_dtype_max",
+    "intensity_range",
+    "dynamic_range_used",
+    "background",
+    "signal_to_noise",
+    "illumination_uniformity",
+    "foreground_pct",
+    "is_empty",
+    "channel_metrics",
+)
+
+
+def rm(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _round(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return round(obj, 5) if abs(obj) < 1 else round(obj, 3)
+    if isinstance(obj, dict):
+        return {k: _round(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_round(v) for v in obj]
+    return obj
+
+
+# ------------------------------------------------------------------------------------- ingest
+
+
+def qs_ingest(paths: list[Path], repo_dir: Path, jobs: int, qc: bool) -> tuple[float, Any]:
+    """Ingest into a fresh repository; returns (seconds of the ingest call, report)."""
+    from quantscope.catalog import Repository
+    from quantscope.ingest import ingest
+
+    repo = Repository.init(repo_dir)
+    try:
+        t0 = time.perf_counter()
+        report = ingest(repo, [str(p) for p in paths], jobs=jobs, qc=qc)
+        dt = time.perf_counter() - t0
+    finally:
+        repo.close()
+    if not report.ok:
+        raise RuntimeError(f"quantscope ingest failed: {report.failed[:3]}")
+    return dt, report
+
+
+def overhead(
+    label: str,
+    paths: list[Path],
+    n_images: int,
+    work: Path,
+    reps: int,
+    keep: Path | None = None,
+) -> dict[str, Any]:
+    """Ingest ``paths`` with QC off and on, jobs 1 and 2, ``reps`` times, alternating which
+    goes first; each run into a fresh repository (removed at once, except the first qc=True,
+    jobs=1 one, which is moved to ``keep`` when given)."""
+    times: dict[str, list[float]] = {f"{s}_j{j}": [] for j in (1, 2) for s in ("off", "on")}
+    qc_s: dict[str, list[float]] = {"j1": [], "j2": []}
+    statuses: Counter[str] = Counter()
+    for r in range(reps):
+        line = []
+        for j in (1, 2):
+            order = (False, True) if (r + j) % 2 == 0 else (True, False)
+            for qc in order:
+                side = "on" if qc else "off"
+                repo_dir = work / f"{label}_{side}_j{j}_{r}"
+                dt, rep = qs_ingest(paths, repo_dir, j, qc)
+                if len(rep.added) != n_images:
+                    raise RuntimeError(f"expected {n_images} images, got {len(rep.added)}")
+                if qc and len(rep.qc) != n_images:
+                    raise RuntimeError(f"QC statuses for {len(rep.qc)} of {n_images} images")
+                if qc and rep.notes:
+                    say(f"  note: {rep.notes[0]}")
+                times[f"{side}_j{j}"].append(dt)
+                if qc:
+                    qc_s[f"j{j}"].append(rep.qc_seconds)
+                    if r == 0 and j == 1:
+                        statuses.update(rep.qc.values())
+                if keep is not None and qc and r == 0 and j == 1:
+                    rm(keep)
+                    repo_dir.rename(keep)
+                else:
+                    rm(repo_dir)
+            line.append(
+                f"j{j} off {times[f'off_j{j}'][-1]:.3f} s, on {times[f'on_j{j}'][-1]:.3f} s "
+                f"(QC {qc_s[f'j{j}'][-1]:.3f} s)"
+            )
+        say(f"rep {r + 1}/{reps}: " + "; ".join(line))
+    out: dict[str, Any] = {"images": n_images, "reps": reps, "qc_status": dict(statuses)}
+    for j in (1, 2):
+        off, on = Timing(times[f"off_j{j}"]), Timing(times[f"on_j{j}"])
+        q = statistics.median(qc_s[f"j{j}"])
+        # paired: each repetition's on/off ratio, then the median (less sensitive to drift)
+        paired = statistics.median(
+            100.0 * (a / b - 1.0) for a, b in zip(on.seconds, off.seconds, strict=True)
+        )
+        out[f"j{j}"] = {
+            "off": {**off.as_dict(), "ms_per_image": 1e3 * off.median / n_images},
+            "on": {**on.as_dict(), "ms_per_image": 1e3 * on.median / n_images},
+            "qc_seconds_median": q,
+            "qc_ms_per_image": 1e3 * q / n_images,
+            "overhead_pct": 100.0 * (on.median / off.median - 1.0),
+            "overhead_pct_paired": paired,
+        }
+        o = out[f"j{j}"]
+        say(
+            f"jobs={j}: QC off {off.median:.3f} s ({o['off']['ms_per_image']:.1f} ms/image), "
+            f"on {on.median:.3f} s ({o['on']['ms_per_image']:.1f} ms/image), of which QC "
+            f"{q:.3f} s ({o['qc_ms_per_image']:.1f} ms/image) -> overhead "
+            f"{o['overhead_pct']:+.0f}% (paired {paired:+.0f}%; target <= "
+            f"{TARGET_OVERHEAD_PCT:.0f}%)"
+        )
+    if statuses:
+        say("QC verdicts (first jobs=1 run): " + ", ".join(f"{k} {v}" for k, v in statuses.items()))
+    return out
+
+
+def bench_bbbc_ingest(work: Path, reps: int) -> dict[str, Any]:
+    files = sorted(p for p in BBBC.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
+    if not files:
+        raise SystemExit(f"no TIFFs in {BBBC}")
+    say(f"\n== ingest with QC off / on: BBBC039, {len(files)} files in {BBBC}")
+    # warm-up: lazy imports (scipy, zarr ...) and first calls of both paths, untimed
+    t_warm = time.perf_counter()
+    for qc in (False, True):
+        qs_ingest(files[:4], work / f"warm_{qc}", 1, qc)
+        rm(work / f"warm_{qc}")
+    say(
+        f"warm-up (4 files, QC off then on, first calls in the process): "
+        f"{time.perf_counter() - t_warm:.2f} s"
+    )
+    out = overhead("bbbc", [BBBC], len(files), work, reps, keep=work / "bbbc_repo")
+    out["files"] = len(files)
+    return out
+
+
+def bench_8k_ingest(work: Path, tif: Path, reps: int) -> dict[str, Any]:
+    say(f"\n== ingest with QC off / on: one {MID_EDGE}x{MID_EDGE} uint16 image ({tif.name})")
+    return overhead("k8", [tif], 1, work, reps, keep=work / "k8_repo")
+
+
+# ------------------------------------------------------------------------------------ metrics
+
+
+def best_of(fn: Callable[[], Any], n: int, budget_s: float) -> list[float]:
+    """Wall times of up to ``n`` calls of ``fn``; stops early once ``budget_s`` is spent and at
+    least two calls (the first may pay one-off costs such as caches keyed by shape) are done."""
+    runs: list[float] = []
+    start = time.perf_counter()
+    while len(runs) < n:
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+        if len(runs) >= 2 and time.perf_counter() - start > budget_s:
+            break
+    return runs
+
+
+def metric_rates(
+    plane: np.ndarray, label: str, n: int, budget_s: float
+) -> dict[str, dict[str, Any]]:
+    """Best-of-``n`` seconds and megapixels/s of each metric function on ``plane``."""
+    import quantscope.quality as quality
+
+    mpx = plane.size / 1e6
+    res: dict[str, dict[str, Any]] = {}
+    for name in METRIC_FUNCTIONS:
+        fn = getattr(quality, name, None)
+        if fn is None:
+            res[name] = {"error": "not in quantscope.quality"}
+            continue
+        try:
+            runs = best_of(lambda fn=fn: fn(plane), n, budget_s)
+        except Exception as e:  # the module is being worked on: report and go on
+            res[name] = {"error": f"{type(e).__name__}: {e}"}
+            continue
+        best = min(runs)
+        res[name] = {
+            "best_s": best,
+            "mp_s": mpx / best if best > 0 else float("inf"),
+            "runs_s": runs,
+        }
+    ok = sorted((k for k in res if "error" not in res[k]), key=lambda k: -res[k]["best_s"])
+    cm = res.get("channel_metrics", {}).get("best_s")
+    rows = [
+        [
+            k,
+            res[k]["best_s"] * 1e3,
+            res[k]["mp_s"],
+            f"{100 * res[k]['best_s'] / cm:.0f}%" if cm and k != "channel_metrics" else "",
+            len(res[k]["runs_s"]),
+        ]
+        for k in ok
+    ]
+    rows += [[k, None, None, res[k]["error"], 0] for k in res if "error" in res[k]]
+    say(
+        f"\n== metric functions on {label} ({plane.shape[0]}x{plane.shape[1]} {plane.dtype}, "
+        f"{mpx:.2f} MP), alone, one thread, best of up to {n}, slowest first"
+    )
+    say(table(["function", "ms", "MP/s", "of channel_metrics", "runs"], rows))
+    return res
+
+
+# -------------------------------------------------------------------------- measure_image / run_qc
+
+
+def read_qc_plane(store: Path) -> np.ndarray:
+    """The plane ``measure_image`` measures (t=0, c=0, z=0 of the QC level), read with plain
+    zarr-python: a reference for quantscope's own read-back, which may take a faster path."""
+    import zarr
+
+    from quantscope.qc import qc_level
+
+    group = zarr.open_group(str(store), mode="r")
+    attrs: Any = group.attrs.asdict()
+    paths = [d["path"] for d in attrs["ome"]["multiscales"][0]["datasets"]]
+    shapes = [tuple(group[p].shape) for p in paths]  # type: ignore[union-attr]
+    level = qc_level(shapes)
+    return np.asarray(group[paths[level]][0, 0, 0])  # type: ignore[index]
+
+
+@contextlib.contextmanager
+def metrics_clock() -> Iterator[list[float]]:
+    """Sums the time spent in ``quantscope.quality.channel_metrics`` / ``stack_metrics`` while
+    active: yields ``[seconds, calls]``. ``measure_image`` imports them from the package when
+    it runs, so replacing the package attributes catches its calls."""
+    import quantscope.quality as quality
+
+    acc = [0.0, 0.0]
+    saved = {name: getattr(quality, name) for name in ("channel_metrics", "stack_metrics")}
+
+    def clocked(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                acc[0] += time.perf_counter() - t0
+                acc[1] += 1
+
+        return wrapper
+
+    try:
+        for name, fn in saved.items():
+            setattr(quality, name, clocked(fn))
+        yield acc
+    finally:
+        for name, fn in saved.items():
+            setattr(quality, name, fn)
+
+
+def bench_measure(repo_dir: Path, label: str, n: int, budget_s: float) -> dict[str, Any]:
+    """``measure_image`` on the first image of a repository, split into the metrics
+    (``channel_metrics`` called inside it, clocked) and the rest (opening the store, reading
+    the plane back, OME-XML); plus a plain zarr-python read of the same plane for reference."""
+    from quantscope.catalog import Repository
+    from quantscope.qc import measure_image
+    from quantscope.quality import channel_metrics
+
+    with Repository.open(repo_dir) as repo:
+        img = repo.images()[0]
+        store = repo.root / img.store_path
+        total: list[float] = []
+        inside: list[float] = []
+        calls = 0.0
+        start = time.perf_counter()
+        with metrics_clock() as acc:
+            while len(total) < n:
+                acc[0] = 0.0
+                t0 = time.perf_counter()
+                measure_image(store, img)
+                total.append(time.perf_counter() - t0)
+                inside.append(acc[0])
+                calls = acc[1]
+                if len(total) >= 2 and time.perf_counter() - start > budget_s:
+                    break
+        zarr_read = best_of(lambda: read_qc_plane(store), n, budget_s)
+        plane = read_qc_plane(store)
+        if calls == 0:  # measure_image no longer calls the package function: time it alone
+            split = "channel_metrics timed alone on the plane"
+            inside = best_of(lambda: channel_metrics(plane), n, budget_s)
+            rest = [min(total) - min(inside)]
+        else:
+            split = "channel_metrics clocked inside measure_image"
+            rest = [t - c for t, c in zip(total, inside, strict=True)]
+    t, c, r = min(total), min(inside), min(rest)
+    out = {
+        "image": img.name,
+        "qc_plane_shape": list(plane.shape),
+        "split": split,
+        "measure_image": Timing(total).as_dict(),
+        "metrics": Timing(inside).as_dict(),
+        "read_and_other_s": r,
+        "zarr_python_read": Timing(zarr_read).as_dict(),
+        "mp_s": plane.size / 1e6 / t,
+    }
+    say(
+        f"measure_image on {label} ({img.name}, QC plane {plane.shape[0]}x{plane.shape[1]}): "
+        f"{1e3 * t:.1f} ms = metrics {1e3 * c:.1f} ms + read-back and the rest {1e3 * r:.1f} ms "
+        f"(best of {len(total)}, {split}; {plane.size / 1e6 / t:.1f} MP/s of QC plane); "
+        f"plain zarr-python read of that plane for reference: {1e3 * min(zarr_read):.1f} ms"
+    )
+    return out
+
+
+def bench_run_qc(repo_dir: Path, n_images: int, reps: int) -> dict[str, Any]:
+    """``run_qc`` re-measuring every image of a repository: measuring vs the rest."""
+    from quantscope.catalog import Repository
+    from quantscope.qc import run_qc
+
+    out: dict[str, Any] = {}
+    with Repository.open(repo_dir) as repo:
+        for j in (1, 2):
+            tot, meas = [], []
+            for _ in range(reps):
+                rep = run_qc(repo, jobs=j)
+                tot.append(rep.seconds)
+                meas.append(rep.measure_seconds)
+            t, m = statistics.median(tot), statistics.median(meas)
+            out[f"j{j}"] = {
+                "seconds": t,
+                "measure_seconds": m,
+                "rest_seconds": t - m,
+                "ms_per_image": 1e3 * t / n_images,
+                "measure_ms_per_image": 1e3 * m / n_images,
+                "runs_s": tot,
+            }
+            say(
+                f"run_qc(repo, jobs={j}) on the {n_images} images: {t:.3f} s "
+                f"({1e3 * t / n_images:.1f} ms/image) = measuring {m:.3f} s "
+                f"({1e3 * m / n_images:.1f} ms/image) + storing, flags, verdicts "
+                f"{t - m:.3f} s (median of {reps})"
+            )
+    return out
+
+
+# -------------------------------------------------------------------------------------- output
+
+
+def summary_table(res: dict[str, Any]) -> str:
+    rows: list[list[Any]] = []
+    target = f"<= {TARGET_OVERHEAD_PCT:.0f}%"
+    for key, label in (("bbbc", "BBBC039 40x520x696"), ("k8", f"{MID_EDGE}² x1")):
+        d = res.get(key)
+        if not d:
+            continue
+        for j in (1, 2):
+            o = d[f"j{j}"]
+            rows.append(
+                [
+                    f"ingest {label}, jobs={j}: s (ms/image)",
+                    f"{o['off']['median_s']:.3f} ({o['off']['ms_per_image']:.1f})",
+                    f"{o['on']['median_s']:.3f} ({o['on']['ms_per_image']:.1f})",
+                    f"{o['overhead_pct']:+.0f}%",
+                    target,
+                ]
+            )
+    m = res.get("measure", {})
+    for key, label in (("bbbc", "BBBC039"), ("k8", f"{MID_EDGE}² (QC level)")):
+        d = m.get(key)
+        if d:
+            rows.append(
+                [
+                    f"measure_image {label} ms: total | metrics + read/rest",
+                    f"{1e3 * d['measure_image']['best_s']:.1f}",
+                    f"{1e3 * d['metrics']['best_s']:.1f} + {1e3 * d['read_and_other_s']:.1f}",
+                    "",
+                    "",
+                ]
+            )
+    rq = m.get("run_qc")
+    if rq:
+        for j in (1, 2):
+            d = rq[f"j{j}"]
+            rows.append(
+                [
+                    f"run_qc 40 BBBC039, jobs={j}, ms/image: total | measuring",
+                    f"{d['ms_per_image']:.1f}",
+                    f"{d['measure_ms_per_image']:.1f}",
+                    "",
+                    "",
+                ]
+            )
+    mt = res.get("metrics", {})
+    for key, label in (("bbbc", "BBBC039 plane"), ("k8", f"{MID_EDGE}² plane")):
+        d = mt.get(key)
+        if not d:
+            continue
+        ok = {k: v for k, v in d.items() if "error" not in v}
+        slow = sorted((k for k in ok if k != "channel_metrics"), key=lambda k: ok[k]["mp_s"])
+        for k in ["channel_metrics", *slow[:3]] if "channel_metrics" in ok else slow[:3]:
+            rows.append(
+                [
+                    f"{k} on {label}: ms | MP/s",
+                    f"{1e3 * ok[k]['best_s']:.1f}",
+                    f"{ok[k]['mp_s']:.1f}",
+                    "",
+                    "",
+                ]
+            )
+    return table(["measurement", "QC off | figure", "QC on | figure", "overhead", "target"], rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions (~25 s)")
+    ap.add_argument("--out", type=Path, help="work folder (default: a new temporary folder)")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument(
+        "--reps", type=int, help="ingest repetitions per setting (default 3, quick 2 / 1 for 8192²)"
+    )
+    args = ap.parse_args(argv)
+
+    parent = None
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        parent = args.out
+    work = Path(tempfile.mkdtemp(prefix="quantscope-bench-qc-", dir=parent))
+    try:
+        t_start = time.perf_counter()
+        reps_bbbc = args.reps or (2 if args.quick else 3)
+        reps_8k = args.reps or (1 if args.quick else 3)
+        n_small, n_big = (5, 2) if args.quick else (10, 3)
+        budget_small, budget_big = (1.0, 6.0) if args.quick else (2.0, 15.0)
+        res: dict[str, Any] = {
+            "machine": machine(),
+            "quick": args.quick,
+            "work": str(work),
+            "loadavg_start": os.getloadavg()[0],
+            "target_overhead_pct": TARGET_OVERHEAD_PCT,
+        }
+        say(f"quantscope QC benchmark: {res['machine']}; work folder {work}")
+        if res["loadavg_start"] > 0.5:
+            say(
+                f"note: load average {res['loadavg_start']:.2f} at start: other processes share "
+                "the CPUs, figures will be noisy"
+            )
+        res["bbbc"] = bench_bbbc_ingest(work, reps_bbbc)
+
+        tif = work / f"synthetic_{MID_EDGE}.tif"
+        t0 = time.perf_counter()
+        write_tiled_tiff(tif, (MID_EDGE, MID_EDGE), 512, seed=1)
+        res["k8_generate_s"] = time.perf_counter() - t0
+        say(
+            f"\n{MID_EDGE}x{MID_EDGE} uint16 ({MID_EDGE * MID_EDGE * 2 / MB:.0f} MB) written as "
+            f"a 512x512-tiled uncompressed TIFF in {res['k8_generate_s']:.1f} s"
+        )
+        res["k8"] = bench_8k_ingest(work, tif, reps_8k)
+
+        import tifffile
+
+        files = sorted(p for p in BBBC.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
+        res["metrics"] = {
+            "bbbc_file": files[0].name,
+            "bbbc": metric_rates(
+                tifffile.imread(files[0]), f"BBBC039 {files[0].name}", n_small, budget_small
+            ),
+        }
+        big = tifffile.imread(tif)
+        res["metrics"]["k8"] = metric_rates(big, f"the {MID_EDGE}² image", n_big, budget_big)
+        del big
+        tif.unlink()
+
+        say("\n== measure_image (read-back of the QC plane + metrics) and run_qc")
+        res["measure"] = {
+            "bbbc": bench_measure(work / "bbbc_repo", "a stored BBBC039 image", 20, budget_small),
+            "k8": bench_measure(work / "k8_repo", f"the stored {MID_EDGE}² image", 5, budget_big),
+            "run_qc": bench_run_qc(
+                work / "bbbc_repo", res["bbbc"]["files"], 1 if args.quick else 3
+            ),
+        }
+        res["total_s"] = time.perf_counter() - t_start
+        res["loadavg_end"] = os.getloadavg()[0]
+        say(
+            f"\n== summary (ingest: median of {reps_bbbc} (BBBC039) / {reps_8k} ({MID_EDGE}²) "
+            f"runs per setting, QC on/off alternating; metrics: best of N; "
+            f"{res['total_s']:.0f} s in all)"
+        )
+        say(summary_table(res))
+        say("BENCH_JSON " + json.dumps(_round(res), separators=(",", ":")))
+    finally:
+        if args.keep:
+            say(f"kept {work}")
+        else:
+            rm(work)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
