@@ -104,17 +104,14 @@ def open_sources(path: str | os.PathLike[str]) -> Iterator[list[SourceImage]]:
 
 # ---------------------------------------------------------------------------------------- TIFF
 
-_UNKNOWN_AXES = "IQERAPHLVMO"
-
 
 def _tiff_axis_plan(axes: str, shape: tuple[int, ...], where: Path) -> dict[str, int]:
-    """Map tifffile's axes onto T, C, Z, Y, X: returns {tifffile axis letter: role letter}."""
-    roles: dict[str, int] = {}
-    plan: dict[str, int] = {}
-    out: dict[str, int] = {}
-    for ax, n in zip(axes, shape, strict=True):
-        plan[ax] = n
-    mapping: dict[str, int] = {}
+    """Map tifffile's axes onto T, C, Z, Y, X.
+
+    Returns {tifffile axis letter: index into "TCZYX", or 5 for a dropped axis of size 1}.
+    RGB samples (S) become channels; other axes (I, Q, E, …) become Z, then T, when free.
+    """
+    plan = dict(zip(axes, shape, strict=True))
     role_of: dict[str, str] = {}
     for ax in axes:
         if ax in "TCZYX":
@@ -141,7 +138,6 @@ def _tiff_axis_plan(axes: str, shape: tuple[int, ...], where: Path) -> dict[str,
             role_of[ax] = "T"
         else:
             raise UnsupportedFormat(f"{where}: cannot map TIFF axes {axes!r} {shape} onto TCZYX")
-    del roles, mapping, out
     return {ax: "TCZYX-".index(role_of[ax]) for ax in axes}
 
 
