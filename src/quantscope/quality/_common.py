@@ -5,13 +5,17 @@ infinity allowed). :func:`prepare` turns it once into a :class:`Plane`: a float 
 whose non-finite pixels are replaced by the median of the finite ones and whose values are
 multiplied by an exact power of two so that they lie in [-1, 1] (squares then never overflow,
 whatever the dynamic range). Metrics convert their result back to physical units with
-:meth:`Plane.to_units`.
+:meth:`Plane.to_units`. Integers of up to 16 bits are exact in float32 and their squares and
+sums exact in 64-bit integers or float64, so their metrics compute on the raw values directly
+(the working copy of an integer plane is only built on demand); :func:`scratch` holds the
+large temporaries of the metrics.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,13 +23,67 @@ import numpy.typing as npt
 
 from ..errors import InvalidInput
 
-__all__ = ["SAMPLE_TARGET", "Plane", "prepare", "safe_ratio"]
+__all__ = [
+    "BLAS_MAX_WORK",
+    "SAMPLE_TARGET",
+    "Plane",
+    "counting_sort",
+    "prepare",
+    "row_squares",
+    "safe_ratio",
+    "scratch",
+]
 
 #: Robust statistics (medians, percentiles, modes) use a regular subsample of about this many
 #: pixels; the standard error this adds is well below 1 % of the noise level.
 SAMPLE_TARGET = 1 << 16
+#: Integer samples whose values span at most this many levels are sorted by counting
+#: (``np.bincount``: linear time) instead of a comparison sort.
+_COUNTING_RANGE = 1 << 18
+
+#: Scratch buffers larger than this (bytes) are not kept between calls.
+_SCRATCH_MAX = 1 << 25
+#: Largest ``m * n * k`` of one matrix product (and length of one dot product, see
+#: :func:`row_squares`) handed to BLAS: OpenBLAS runs smaller ones on the calling thread,
+#: larger ones on its own thread pool, which competes with the threads that run QC in
+#: parallel (two such threads on two cores then take longer than one).
+BLAS_MAX_WORK = 1 << 18
+_DOT_MAX = 8192
 
 FloatArray = npt.NDArray[np.floating[Any]]
+
+_scratch = threading.local()
+
+
+def scratch(slot: str, shape: tuple[int, ...], dtype: Any) -> npt.NDArray[Any]:
+    """An uninitialized array for a temporary, reused between calls of the same thread.
+
+    Fresh large arrays cost page faults on every call (about as much as a pass over them);
+    the metrics therefore keep one buffer per ``slot`` and thread (at most 32 MiB each;
+    larger requests get a fresh array). The result is only valid until the next request
+    of the same slot in the same thread: never return it or keep it.
+    """
+    dt = np.dtype(dtype)
+    nbytes = math.prod(shape) * dt.itemsize
+    if nbytes > _SCRATCH_MAX:
+        return np.empty(shape, dt)
+    pool: dict[str, npt.NDArray[np.uint8]] | None = getattr(_scratch, "pool", None)
+    if pool is None:
+        pool = _scratch.pool = {}
+    buf = pool.get(slot)
+    if buf is None or buf.size < nbytes:
+        buf = pool[slot] = np.empty(max(nbytes, 64) // 8 + 1, np.float64).view(np.uint8)
+    return buf[:nbytes].view(dt).reshape(shape)
+
+
+def row_squares(a: npt.NDArray[Any]) -> float:
+    """Sum of squares of a 2-D array: float (BLAS) dot products of rows of at most 8192
+    elements (accurate, and short enough to stay on the calling thread), added in float64."""
+    total = 0.0
+    for c0 in range(0, a.shape[1], _DOT_MAX):
+        part = a[:, c0 : c0 + _DOT_MAX]
+        total += float(np.sum(np.vecdot(part, part), dtype=np.float64))
+    return total
 
 
 def safe_ratio(num: float, den: float) -> float:
@@ -34,6 +92,27 @@ def safe_ratio(num: float, den: float) -> float:
         return math.nan
     with np.errstate(all="ignore"):
         return float(num) / float(den)
+
+
+def counting_sort(
+    ints: npt.NDArray[Any], bounds: tuple[int, int] | None = None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """Distinct values and their counts of an integer array (ascending), by counting.
+
+    ``bounds``, when known, are a lower and an upper bound of the values (saves two passes).
+    Returns None where the values span more than ``_COUNTING_RANGE`` levels or the dtype is
+    wider than 32 bits (use a comparison sort then). ``np.repeat(values, counts)`` is the
+    sorted array.
+    """
+    if ints.dtype.kind not in "ui" or ints.dtype.itemsize > 4 or ints.size == 0:
+        return None
+    lo, hi = (int(ints.min()), int(ints.max())) if bounds is None else bounds
+    if hi - lo > _COUNTING_RANGE:
+        return None
+    index = np.subtract(ints, lo, dtype=np.intp).ravel()
+    counts = np.bincount(index, minlength=hi - lo + 1)
+    present = np.flatnonzero(counts)
+    return present.astype(np.int64) + lo, counts[present].astype(np.int64)
 
 
 def _ldexp(value: float, exponent: int) -> float:
@@ -55,6 +134,8 @@ class Plane:
     work : numpy.ndarray
         Float working copy ``raw * 2**-exponent`` with non-finite pixels replaced by the
         median of the finite ones; float32 for inputs of up to 16 bits, float64 otherwise.
+        Built on first use for integer planes (the metrics of integers of up to 16 bits
+        read ``raw`` directly and never need it).
     exponent : int
         ``raw == work * 2**exponent`` (exactly, for finite pixels).
     full_scale : float
@@ -70,16 +151,40 @@ class Plane:
         ``significant_bits``, else 0.
     finite : numpy.ndarray or None
         Boolean mask of the finite pixels, None when all pixels are finite.
+    raw_min, raw_max : float
+        Smallest and largest finite value of ``raw`` (NaN when no pixel is finite).
+    cache : dict
+        Intermediate results shared by several metrics of this plane (tile sums, the
+        background estimate); filled on first use by the metric functions.
     """
 
     raw: npt.NDArray[Any]
-    work: FloatArray
+    _work: FloatArray | None
     exponent: int
     full_scale: float
     saturation_level: float | None
     n_finite: int
     range_min: float = 0.0
     finite: npt.NDArray[np.bool_] | None = None
+    raw_min: float = math.nan
+    raw_max: float = math.nan
+    cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    transient: bool = field(default=False, compare=False, repr=False)
+
+    @property
+    def work(self) -> FloatArray:
+        """The float working copy (see the class attributes)."""
+        work = self._work
+        if work is None:
+            work = _scaled(self.raw, self.exponent, self.transient)
+            object.__setattr__(self, "_work", work)
+        return work
+
+    @property
+    def small_ints(self) -> bool:
+        """Integers of up to 16 bits: their float32 values and squares are exact, and the
+        metrics compute on ``raw`` directly (in raw units, scaled exactly at the end)."""
+        return self.raw.dtype.kind in "ui" and self.raw.dtype.itemsize <= 2
 
     @property
     def size(self) -> int:
@@ -105,14 +210,37 @@ class Plane:
             out = raw / scale
         return float(out)
 
-    def sample(self) -> npt.NDArray[np.float64]:
-        """Sorted 1-D regular subsample (about :data:`SAMPLE_TARGET` pixels) of finite values.
+    def counted_sample(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """The regular subsample of :meth:`sample` as ascending values and their counts.
 
-        Values are in working units (``raw * 2**-exponent``), float64.
+        Integer samples are counted (distinct values, by :func:`counting_sort`); otherwise
+        every sample is its own value with count 1.
         """
         step = max(1, math.ceil(math.sqrt(self.size / SAMPLE_TARGET)))
         if self.raw.dtype.kind in "ui":
-            ints = np.sort(np.asarray(self.raw[::step, ::step]).ravel())
+            lo, hi = int(self.raw_min), int(self.raw_max)
+            bounds = (lo, hi) if hi - lo <= 1 << 16 else None  # else the sample's own range
+            counted = counting_sort(np.asarray(self.raw[::step, ::step]), bounds)
+            if counted is not None:
+                values, counts = counted
+                return np.ldexp(values.astype(np.float64), -self.exponent), counts
+        s = self.sample()
+        return s, np.ones(s.size, np.int64)
+
+    def sample(self) -> npt.NDArray[np.float64]:
+        """Sorted 1-D regular subsample (about :data:`SAMPLE_TARGET` pixels) of finite values.
+
+        Values are in working units (``raw * 2**-exponent``), float64. Integer samples are
+        sorted by counting (see :func:`counting_sort`).
+        """
+        step = max(1, math.ceil(math.sqrt(self.size / SAMPLE_TARGET)))
+        if self.raw.dtype.kind in "ui":
+            sub = np.asarray(self.raw[::step, ::step])
+            counted = counting_sort(sub)
+            if counted is not None:
+                values, counts = counted
+                return np.repeat(np.ldexp(values.astype(np.float64), -self.exponent), counts)
+            ints = np.sort(sub.ravel())
             return np.ldexp(ints.astype(np.float64), -self.exponent)
         sub = self.work[::step, ::step]
         if self.finite is not None:
@@ -147,7 +275,13 @@ def _full_scale(
     return 1.0, None, 0.0
 
 
-def prepare(plane: Any, *, significant_bits: int | None = None, name: str = "plane") -> Plane:
+def prepare(
+    plane: Any,
+    *,
+    significant_bits: int | None = None,
+    name: str = "plane",
+    transient: bool = False,
+) -> Plane:
     """Check a 2-D image plane and build its :class:`Plane` working copy.
 
     Parameters
@@ -159,6 +293,9 @@ def prepare(plane: Any, *, significant_bits: int | None = None, name: str = "pla
         Bits the detector actually uses (e.g. 12 for a 12-bit camera stored as uint16).
     name : str
         Name of the argument, for error messages.
+    transient : bool
+        Build ``work`` in this thread's :func:`scratch` buffer (no page faults for a fresh
+        array): for callers that drop the plane before preparing another one.
 
     Raises
     ------
@@ -180,11 +317,28 @@ def prepare(plane: Any, *, significant_bits: int | None = None, name: str = "pla
             f"{name}: unsupported pixel type {raw.dtype}; expected integers, booleans or floats"
         )
     full_scale, saturation_level, range_min = _full_scale(raw.dtype, significant_bits)
-    wide = raw.dtype.itemsize > 2 or raw.dtype == np.float64
-    work_dtype = np.float64 if wide else np.float32
+    work_dtype = np.float64 if raw.dtype.itemsize > 2 or raw.dtype == np.float64 else np.float32
 
     n_finite = raw.size
     mask: npt.NDArray[np.bool_] | None = None
+    lo: float
+    hi: float
+    if raw.dtype.kind in "ui":
+        lo, hi = int(raw.min()), int(raw.max())
+        exponent = _exponent(max(abs(lo), abs(hi)))
+        return Plane(
+            raw,
+            None,  # built on first use: see Plane.work
+            exponent,
+            full_scale,
+            saturation_level,
+            n_finite,
+            range_min,
+            None,
+            lo,
+            hi,
+            transient=transient,
+        )
     if raw.dtype.kind == "f":
         finite = np.isfinite(raw)
         n_finite = int(np.count_nonzero(finite))
@@ -193,16 +347,36 @@ def prepare(plane: Any, *, significant_bits: int | None = None, name: str = "pla
             return Plane(raw, work, 0, full_scale, saturation_level, 0, range_min, finite)
         if n_finite < raw.size:
             mask = finite
-            peak = float(np.max(np.abs(raw), where=finite, initial=0.0))
+            lo = float(np.min(raw, where=finite, initial=np.inf))
+            hi = float(np.max(raw, where=finite, initial=-np.inf))
         else:
-            peak = float(np.max(np.abs(raw)))
-    else:
-        peak = float(max(abs(int(raw.min())), abs(int(raw.max()))))
-    exponent = math.frexp(peak)[1] if peak > 0 else 0
-    work = raw.astype(work_dtype)
-    if exponent:
-        # Exact power-of-two scaling: values end up in [-1, 1].
-        np.ldexp(work, -exponent, out=work)
+            lo, hi = float(raw.min()), float(raw.max())
+    exponent = _exponent(max(abs(lo), abs(hi)))
+    work = _scaled(raw, exponent, transient)
     if mask is not None:
         work[~mask] = np.median(work[mask])
-    return Plane(raw, work, exponent, full_scale, saturation_level, n_finite, range_min, mask)
+    return Plane(
+        raw, work, exponent, full_scale, saturation_level, n_finite, range_min, mask, lo, hi
+    )
+
+
+def _exponent(peak: float) -> int:
+    """The exponent ``e`` with ``peak * 2**-e`` in [0.5, 1) (0 for 0)."""
+    return math.frexp(float(peak))[1] if peak > 0 else 0
+
+
+def _scaled(raw: npt.NDArray[Any], exponent: int, transient: bool) -> FloatArray:
+    """``raw * 2**-exponent`` (exact power-of-two scaling: values end up in [-1, 1]) as
+    float32 for inputs of up to 16 bits, float64 otherwise; in the thread's scratch buffer
+    for ``transient`` planes."""
+    wide = raw.dtype.itemsize > 2 or raw.dtype == np.float64
+    work_dtype = np.float64 if wide else np.float32
+    scale = _ldexp(1.0, -exponent)
+    if np.finfo(work_dtype).tiny <= scale <= np.finfo(work_dtype).max:
+        # Fused with the conversion where the factor is a normal number of the working type
+        # (always, except for subnormal data).
+        out = scratch("work", raw.shape, work_dtype) if transient else None
+        return np.asarray(np.multiply(raw, work_dtype(scale), out=out, dtype=work_dtype))
+    work: FloatArray = raw.astype(work_dtype)
+    np.ldexp(work, -exponent, out=work)
+    return work

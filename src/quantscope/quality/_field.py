@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BLOCK_PERCENTILE", "ILLUM_GRID", "BackgroundField", "background_field"]
+from ._common import BLAS_MAX_WORK, Plane
+
+__all__ = ["BLOCK_PERCENTILE", "ILLUM_GRID", "BackgroundField", "background_field", "plane_field"]
 
 #: The field is summarized on a grid of this many blocks per side.
 ILLUM_GRID = 8
@@ -32,24 +34,36 @@ class BackgroundField:
     Attributes
     ----------
     sub : numpy.ndarray
-        The regular subsample of the plane (at most 512 px per side) cropped to whole blocks.
+        The regular subsample of the plane (at most 512 px per side) cropped to whole blocks,
+        in working units times ``2**exponent`` (the raw integers of planes of up to 16 bits).
     grid : numpy.ndarray
         ``(8, 8)`` smooth background level at the block centres (see
-        :func:`background_field`).
+        :func:`background_field`), in working units.
+    exponent : int
+        ``sub * 2**-exponent`` is in working units.
     """
 
     sub: npt.NDArray[Any]
     grid: F64
+    exponent: int = 0
 
-    def upsampled(self) -> F64:
-        """The grid interpolated bilinearly onto ``sub`` (extrapolated linearly at the edges)."""
+    def upsampled(self, exponent: int = 0) -> F64:
+        """The grid interpolated bilinearly onto ``sub`` (extrapolated linearly at the edges),
+        times ``2**exponent`` (exactly)."""
         ny, nx = self.sub.shape
         gy, gx = self.grid.shape
         rows = _linear_weights(ny, gy)
         cols = _linear_weights(nx, gx)
-        return np.asarray(rows @ self.grid @ cols.T)
+        grid = self.grid * math.ldexp(1.0, exponent) if exponent else self.grid
+        left = rows @ grid
+        out = np.empty((ny, nx))
+        step = max(1, BLAS_MAX_WORK // (gx * nx))  # rows per product (see BLAS_MAX_WORK)
+        for r0 in range(0, ny, step):
+            np.matmul(left[r0 : r0 + step], cols.T, out=out[r0 : r0 + step])
+        return out
 
 
+@lru_cache(maxsize=16)
 def _linear_weights(n: int, g: int) -> F64:
     """``(n, g)`` weights of linear interpolation from ``g`` block centres to ``n`` pixels."""
     t = (np.arange(n) + 0.5) * (g / n) - 0.5  # pixel centres in block units
@@ -62,12 +76,30 @@ def _linear_weights(n: int, g: int) -> F64:
     return weights
 
 
-def _weighted_smooth(values: F64, weights: F64) -> F64:
-    """Gaussian smoothing (sigma 1 block, nearest edges) of ``values`` where ``weights`` is 1."""
+@lru_cache(maxsize=1)
+def _smoothing_kernel() -> F64:
+    """The (reversed) kernel ``ndimage.gaussian_filter(x, 1.0)`` correlates with."""
+    x = np.arange(-4, 5)
+    phi = np.exp(-0.5 / 1.0 * x**2)
+    return np.asarray((phi / phi.sum())[::-1], dtype=np.float64)
+
+
+def _gaussian_nearest(values: F64) -> F64:
+    """``ndimage.gaussian_filter(values, 1.0, mode="nearest")`` (the same two correlations,
+    without its per-call set-up)."""
     from scipy import ndimage
 
-    num = ndimage.gaussian_filter(values * weights, 1.0, mode="nearest")
-    den = ndimage.gaussian_filter(weights, 1.0, mode="nearest")
+    kernel = _smoothing_kernel()
+    out = np.zeros(values.shape, dtype=np.float64)
+    ndimage.correlate1d(values, kernel, 0, out, "nearest", 0.0, 0)
+    ndimage.correlate1d(out, kernel, 1, out, "nearest", 0.0, 0)
+    return out
+
+
+def _weighted_smooth(values: F64, weights: F64) -> F64:
+    """Gaussian smoothing (sigma 1 block, nearest edges) of ``values`` where ``weights`` is 1."""
+    num = _gaussian_nearest(values * weights)
+    den = _gaussian_nearest(weights)
     return np.asarray(num / np.maximum(den, 1e-6), dtype=np.float64)
 
 
@@ -79,7 +111,16 @@ def _design(grid: int) -> F64:
     return np.stack([np.ones_like(y), y, x, y * y, x * y, x * x], axis=-1).reshape(-1, 6)
 
 
-def background_field(work: npt.NDArray[Any], grid: int = ILLUM_GRID) -> BackgroundField | None:
+def plane_field(p: Plane) -> BackgroundField | None:
+    """:func:`background_field` of a prepared plane (from the raw integers where exact)."""
+    if p.small_ints:
+        return background_field(p.raw, exponent=p.exponent)
+    return background_field(p.work)
+
+
+def background_field(
+    work: npt.NDArray[Any], grid: int = ILLUM_GRID, *, exponent: int = 0
+) -> BackgroundField | None:
     """The :class:`BackgroundField` of a working plane; None below 2 px per block (16 px).
 
     The 5th percentile of each of ``grid x grid`` blocks is modelled as a quadratic trend
@@ -87,6 +128,9 @@ def background_field(work: npt.NDArray[Any], grid: int = ILLUM_GRID) -> Backgrou
     smoothed by a Gaussian of one block (for illumination that no quadric describes). Blocks
     more than 3 sigma (robust) above the model are covered by cells: they are left out and
     the model refitted, twice.
+
+    ``work`` may also be the raw integers of a plane, with ``work * 2**-exponent`` in working
+    units (the block percentiles are then selected among integers: a faster partition).
     """
     step = max(1, math.ceil(max(work.shape) / _MAX_SIDE))
     sub = work[::step, ::step]
@@ -96,9 +140,9 @@ def background_field(work: npt.NDArray[Any], grid: int = ILLUM_GRID) -> Backgrou
     y0 = (sub.shape[0] - by * grid) // 2
     x0 = (sub.shape[1] - bx * grid) // 2
     crop = sub[y0 : y0 + by * grid, x0 : x0 + bx * grid]
-    values = crop.reshape(grid, by, grid, bx).transpose(0, 2, 1, 3).reshape(grid, grid, by * bx)
     k = int(BLOCK_PERCENTILE / 100.0 * (by * bx - 1))
-    low = np.partition(values, k, axis=-1)[..., k].astype(np.float64)
+    values = crop.reshape(grid, by, grid, bx).transpose(0, 2, 1, 3).reshape(grid, grid, -1)
+    low = np.ldexp(np.partition(values, k, axis=-1)[..., k].astype(np.float64), -exponent)
     design = _design(grid)
     keep = np.ones(low.shape, dtype=bool)
     field = low
@@ -114,4 +158,4 @@ def background_field(work: npt.NDArray[Any], grid: int = ILLUM_GRID) -> Backgrou
         if np.count_nonzero(new_keep) < 2 * design.shape[1] or np.array_equal(new_keep, keep):
             break
         keep = new_keep
-    return BackgroundField(sub=crop, grid=field)
+    return BackgroundField(sub=crop, grid=field, exponent=exponent)

@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from ..errors import InvalidInput
 from ._common import Plane, prepare, safe_ratio
-from ._field import BackgroundField, background_field
+from ._field import BackgroundField, plane_field
 
 __all__ = ["illumination_uniformity", "uniformity_of_field"]
 
@@ -40,7 +40,7 @@ def _illumination(
     if p.all_nonfinite:
         return math.nan, math.nan
     if bgf is None:
-        bgf = background_field(p.work)
+        bgf = plane_field(p)
     if bgf is None:
         return math.nan, math.nan
     field = bgf.grid

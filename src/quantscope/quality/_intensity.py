@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._common import SAMPLE_TARGET, Plane, prepare, safe_ratio
-from ._field import BackgroundField, background_field
+from ._field import BackgroundField, plane_field
 
 __all__ = [
     "EMPTY_FOREGROUND_PCT",
@@ -43,24 +43,31 @@ _MODE_BINS = 512
 # ---------------------------------------------------------------- saturation
 
 
+def _count_equal(p: Plane, value: int) -> int:
+    """Pixels of an integer plane equal to ``value`` (cached: shared by the saturation metrics)."""
+    key = f"count_equal:{value}"
+    if key not in p.cache:
+        p.cache[key] = int(np.count_nonzero(p.raw == p.raw.dtype.type(value)))
+    return int(p.cache[key])
+
+
 def _pct_at_value(p: Plane, which: str) -> float:
     if p.all_nonfinite:
         return math.nan
     if p.raw.dtype.kind in "ui":
-        data: npt.NDArray[Any] = p.raw
-        lo, hi = data.min(), data.max()
+        lo, hi = int(p.raw_min), int(p.raw_max)  # from prepare: no extra pass
         if lo == hi:
             return math.nan
-        hits = np.count_nonzero(data == (hi if which == "max" else lo))
+        hits = _count_equal(p, hi if which == "max" else lo)
     else:
         work = p.work
-        lo, hi = work.min(), work.max()
-        if lo == hi:
+        wlo, whi = work.min(), work.max()
+        if wlo == whi:
             return math.nan
-        at = work == (hi if which == "max" else lo)
+        at = work == (whi if which == "max" else wlo)
         if p.finite is not None:
             at &= p.finite
-        hits = np.count_nonzero(at)
+        hits = int(np.count_nonzero(at))
     return 100.0 * hits / p.n_finite
 
 
@@ -71,12 +78,15 @@ def _pct_at_dtype_max(p: Plane) -> float:
     if p.raw.dtype.kind in "ui":
         level_int = int(level)
         info = np.iinfo(p.raw.dtype)
-        if level_int > info.max:
-            return 0.0
-        hits = np.count_nonzero(p.raw >= p.raw.dtype.type(level_int))
+        if level_int > info.max or level_int > p.raw_max:
+            return 0.0  # nothing reaches the level: no pass over the pixels
+        if level_int == p.raw_max:
+            hits = _count_equal(p, level_int)
+        else:
+            hits = int(np.count_nonzero(p.raw >= p.raw.dtype.type(level_int)))
     else:
         with np.errstate(invalid="ignore"):
-            hits = np.count_nonzero(p.raw >= level)
+            hits = int(np.count_nonzero(p.raw >= level))
     return 100.0 * hits / p.n_finite
 
 
@@ -160,17 +170,28 @@ def percent_at_dtype_max(image: Any, *, significant_bits: int | None = None) -> 
 # ---------------------------------------------------------------- intensity range
 
 
+def _plane_mean(p: Plane) -> float:
+    """Mean of the finite pixels in working units (shared with the focus metrics).
+
+    Integer planes of up to 32 bits: the exact integer sum; otherwise float64 sums.
+    """
+    if "mean" not in p.cache:
+        if p.finite is not None:  # the working copy holds the median in place of non-finite
+            mean = float(np.mean(p.work[p.finite], dtype=np.float64))
+        elif p.raw.dtype.kind in "ui" and p.raw.dtype.itemsize <= 4:
+            total = int(np.sum(p.raw, dtype=np.int64 if p.raw.dtype.kind == "i" else np.uint64))
+            mean = math.ldexp(total / p.size, -p.exponent)
+        else:
+            mean = float(np.mean(p.work, dtype=np.float64))
+        p.cache["mean"] = mean
+    return float(p.cache["mean"])
+
+
 def _intensity_range(p: Plane) -> tuple[float, float, float]:
     if p.all_nonfinite:
         return math.nan, math.nan, math.nan
-    lo = p.to_units(float(p.work.min()))
-    hi = p.to_units(float(p.work.max()))
-    mean = p.to_units(float(np.mean(p.work, dtype=np.float64)))
-    if p.finite is not None:  # the working copy holds the median in place of non-finite pixels
-        finite = p.raw[p.finite]
-        lo, hi = float(finite.min()), float(finite.max())
-        mean = p.to_units(float(np.mean(p.work[p.finite], dtype=np.float64)))
-    return lo, hi, mean
+    # The extremes of the finite pixels are found once, by prepare.
+    return float(p.raw_min), float(p.raw_max), p.to_units(_plane_mean(p))
 
 
 def intensity_range(image: Any) -> tuple[float, float, float]:
@@ -268,30 +289,178 @@ class Background:
 _NAN_BACKGROUND = Background(math.nan, math.nan, math.nan, math.nan, math.nan)
 
 
-def _histogram_mode(s: npt.NDArray[np.float64], unit: float) -> float:
-    """Most common value of sorted samples: the peak of a lightly smoothed histogram.
+def _kth_of_two(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], k: int) -> float:
+    """The ``k``-th smallest (0-based) value of the union of two ascending arrays."""
+    lo, hi = max(0, k + 1 - b.size), min(k + 1, a.size)
+    while lo < hi:  # smallest count i taken from a with a[i] >= b[k - i]
+        i = (lo + hi) // 2
+        if a[i] < b[k - i]:
+            lo = i + 1
+        else:
+            hi = i
+    i, j = lo, k + 1 - lo
+    if i == 0:
+        return float(b[j - 1])
+    if j == 0:
+        return float(a[i - 1])
+    return float(max(a[i - 1], b[j - 1]))
+
+
+def _sorted_mad(x: npt.NDArray[np.float64], centre: float) -> float:
+    """``np.median(np.abs(x - centre))`` of an ascending array, in O(log n), same value.
+
+    The distances below and above ``centre`` form two ascending runs whose union's median
+    is found by bisection instead of a partition of all the distances.
+    """
+    n = x.size
+    if n == 0:
+        return math.nan
+    split = int(np.searchsorted(x, centre, side="left"))
+    below = centre - x[:split][::-1]  # ascending distances of the values below the centre
+    above = x[split:] - centre
+    if n % 2:
+        return _kth_of_two(below, above, n // 2)
+    return (_kth_of_two(below, above, n // 2 - 1) + _kth_of_two(below, above, n // 2)) / 2.0
+
+
+class _Ranked:
+    """A sorted sample as ascending values with counts: order statistics in O(log n).
+
+    Integer samples are counted (one entry per distinct value), so every statistic of the
+    background works on a few hundred entries instead of ~65,000 samples, with exactly the
+    values ``np.median`` and ``np.percentile`` give on the expanded sorted sample.
+    """
+
+    def __init__(self, values: npt.NDArray[np.float64], counts: npt.NDArray[np.int64]) -> None:
+        self.values = values
+        self.counts = counts
+        self.cum = np.cumsum(counts)
+        self.n = int(self.cum[-1]) if counts.size else 0
+        self.unit_counts = values.size == self.n  # one sample per entry (float images)
+
+    def kth(self, k: int) -> float:
+        """The ``k``-th smallest sample (0-based)."""
+        if self.unit_counts:
+            return float(self.values[k])
+        return float(self.values[int(np.searchsorted(self.cum, k, side="right"))])
+
+    def median(self, first: int, count: int) -> float:
+        """``np.median`` of the samples of ranks ``first .. first + count - 1``."""
+        mid = first + count // 2
+        if count % 2:
+            return self.kth(mid)
+        return (self.kth(mid - 1) + self.kth(mid)) / 2.0
+
+    def count_le(self, x: float) -> int:
+        """Number of samples ``<= x``."""
+        i = int(np.searchsorted(self.values, x, side="right"))
+        return int(self.cum[i - 1]) if i else 0
+
+    def percentile(self, q: float) -> float:
+        """``np.percentile(sample, q)`` (linear interpolation, numpy's formula)."""
+        virtual = (self.n - 1) * (q / 100.0)
+        if virtual >= self.n - 1:
+            return self.kth(self.n - 1)
+        prev = math.floor(virtual)
+        t = virtual - prev
+        a, b = self.kth(prev), self.kth(prev + 1)
+        diff = b - a
+        # numpy's _lerp: interpolate from the nearer end.
+        return b - diff * (1.0 - t) if t >= 0.5 else a + diff * t
+
+    def mad(self, count: int, centre: float) -> float:
+        """``np.median(np.abs(s - centre))`` of the ``count`` smallest samples ``s``."""
+        if self.unit_counts:
+            return _sorted_mad(self.values[:count], centre)
+        last = int(np.searchsorted(self.cum, count - 1, side="right"))  # entry of rank count-1
+        values = self.values[: last + 1]
+        counts = self.counts[: last + 1].copy()
+        counts[-1] -= int(self.cum[last]) - count  # only part of the last value's samples
+        split = int(np.searchsorted(values, centre, side="left"))
+        below = centre - values[:split][::-1]  # ascending distances, both sides
+        above = values[split:] - centre
+        zero = np.zeros(1, np.int64)
+        cum_below = np.concatenate((zero, np.cumsum(counts[:split][::-1])))
+        cum_above = np.concatenate((zero, np.cumsum(counts[split:])))
+
+        def within(dist: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+            """Samples at most ``dist`` from the centre, for each of ``dist`` (ascending)."""
+            i = np.searchsorted(below, dist, side="right")
+            j = np.searchsorted(above, dist, side="right")
+            return np.asarray(cum_below[i] + cum_above[j])
+
+        reach_below = within(below)
+        reach_above = within(above)
+
+        def kth(k: int) -> float:
+            best = math.inf
+            i = int(np.searchsorted(reach_below, k + 1, side="left"))
+            if i < below.size:
+                best = float(below[i])
+            j = int(np.searchsorted(reach_above, k + 1, side="left"))
+            if j < above.size:
+                best = min(best, float(above[j]))
+            return best
+
+        if count % 2:
+            return kth(count // 2)
+        return (kth(count // 2 - 1) + kth(count // 2)) / 2.0
+
+
+def _histogram_mode(r: _Ranked, unit: float) -> float:
+    """Most common value of a sample: the peak of a lightly smoothed histogram.
 
     Bins span the 0.1-99.9th percentiles in about 512 steps (whole multiples of ``unit``,
     one ADU, for integer images, so that every bin holds the same number of integer
     levels; ``unit`` is 0 for float images).
     """
-    n = s.size
-    lo = float(s[int(0.001 * (n - 1))])
-    hi = float(s[math.ceil(0.999 * (n - 1))])
+    n = r.n
+    lo = r.kth(int(0.001 * (n - 1)))
+    hi = r.kth(math.ceil(0.999 * (n - 1)))
     if not hi > lo:
         return lo
     width = (hi - lo) / _MODE_BINS
     if unit > 0:
         width = max(1.0, math.ceil(width / unit)) * unit
-    inside = s[(s >= lo) & (s <= hi)]
-    index = ((inside - lo) / width).astype(np.intp)
-    counts = np.bincount(index).astype(np.float64)
+    # The values in [lo, hi] are a run of entries, and so are those of any run of bins.
+    first = int(np.searchsorted(r.values, lo, side="left"))
+    last = int(np.searchsorted(r.values, hi, side="right"))
+    index = ((r.values[first:last] - lo) / width).astype(np.intp)
+    weights = None if r.unit_counts else r.counts[first:last]
+    counts = np.asarray(np.bincount(index, weights=weights), dtype=np.float64)
     if counts.size >= 3:
         counts = np.convolve(counts, np.ones(3), mode="same")
     peak = int(np.argmax(counts))
     # Refine to the median of the samples in the peak bin and its neighbours.
-    near = inside[(index >= peak - 1) & (index <= peak + 1)]
-    return float(np.median(near))
+    start = first + int(np.searchsorted(index, peak - 1, side="left"))
+    stop = first + int(np.searchsorted(index, peak + 1, side="right"))
+    below = int(r.cum[start - 1]) if start else 0
+    return r.median(below, int(r.cum[stop - 1]) - below)
+
+
+def _integer_diffs(p: Plane, top: float, step: int) -> _Ranked | None:
+    """Differences (work units) of adjacent pixel pairs at or below ``top``, counted exactly
+    from the raw integers; None for floats and integers wider than 16 bits."""
+    raw = p.raw if p.raw.shape[1] >= 2 else p.raw.T
+    if not p.small_ints:
+        return None
+    left = raw[::step, 0 : raw.shape[1] - 1 : step]
+    right = raw[::step, 1::step][:, : left.shape[1]]
+    # work <= top  <=>  raw <= top * 2**exponent (exact scaling) <=> raw <= floor(that)
+    lo, hi = int(p.raw_min), int(p.raw_max)
+    limit = math.floor(math.ldexp(top, p.exponent)) if math.isfinite(top) else top
+    if limit < lo:
+        return _Ranked(np.empty(0), np.empty(0, np.int64))
+    top_int = int(min(limit, hi))
+    span = top_int - lo  # the differences of the pairs kept lie in [-span, span]
+    index = np.subtract(right, left, dtype=np.intp)
+    index += span
+    if top_int < hi:  # pairs with a pixel above the limit are counted in an extra bin
+        index[np.maximum(left, right) > raw.dtype.type(top_int)] = 2 * span + 1
+    counts = np.bincount(index.ravel(), minlength=2 * span + 2)[: 2 * span + 1]
+    present = np.flatnonzero(counts)
+    values = np.ldexp((present - span).astype(np.float64), -p.exponent)
+    return _Ranked(values, counts[present].astype(np.int64))
 
 
 def _pixel_noise(p: Plane, top: float) -> float:
@@ -300,11 +469,30 @@ def _pixel_noise(p: Plane, top: float) -> float:
     ``1.4826 * MAD / sqrt(2)`` of the differences, or, where larger, their standard deviation
     within +-5 sigma (at least +-3 ADU for integer images) over ``sqrt(2)``: the MAD of
     integer differences is too coarse when the noise is about one ADU.
+
+    For integer images of up to 16 bits the differences are counted (one entry per distinct
+    difference): the median and MAD are those of ``np.median``; the standard deviation is
+    computed from the counts (equal to ``np.std`` up to the rounding of its sums).
     """
-    work = p.work if p.work.shape[1] >= 2 else p.work.T
-    if work.shape[1] < 2:
+    if max(p.raw.shape) < 2:
         return math.nan
     step = max(1, math.ceil(math.sqrt(p.size / SAMPLE_TARGET)))
+    ranked = _integer_diffs(p, top, step)
+    if ranked is not None:
+        if ranked.n < 16:
+            return math.nan
+        centre = ranked.median(0, ranked.n)
+        sigma_d = MAD_TO_SIGMA * ranked.mad(ranked.n, centre)
+        clip = max(5.0 * sigma_d, math.ldexp(3.0, -p.exponent))
+        near = np.abs(ranked.values - centre) <= clip
+        values, counts = ranked.values[near], ranked.counts[near].astype(np.float64)
+        n_inside = float(counts.sum())
+        if n_inside >= 16:
+            mean = float(np.dot(values, counts)) / n_inside
+            dev = values - mean
+            sigma_d = max(sigma_d, math.sqrt(float(np.dot(dev * dev, counts)) / n_inside))
+        return sigma_d / math.sqrt(2.0)
+    work = p.work if p.work.shape[1] >= 2 else p.work.T
     left = work[::step, 0 : work.shape[1] - 1 : step]
     right = work[::step, 1::step][:, : left.shape[1]]
     keep = (left <= top) & (right <= top)
@@ -323,35 +511,45 @@ def _pixel_noise(p: Plane, top: float) -> float:
     return sigma_d / math.sqrt(2.0)
 
 
-def _background(p: Plane, sample: npt.NDArray[np.float64] | None = None) -> Background:
-    """Background statistics, computed in working units (no overflow) and returned in ADU."""
+def _background(p: Plane) -> Background:
+    """Background statistics, computed in working units (no overflow) and returned in ADU.
+
+    The sample is ranked once (counted for integer images: one entry per distinct value);
+    every median, MAD and percentile is then an order statistic (the values ``np.median``
+    and ``np.percentile`` give on the sorted sample) found by bisection. Cached on the plane.
+    """
     if p.all_nonfinite:
         return _NAN_BACKGROUND
-    s = p.sample() if sample is None else sample
-    if s.size == 0:
+    if "background" in p.cache:
+        return p.cache["background"]  # type: ignore[no-any-return]
+    r = _Ranked(*p.counted_sample())
+    if r.n == 0:
         return _NAN_BACKGROUND
     integer = p.raw.dtype.kind in "ui"
     unit = math.ldexp(1.0, -p.exponent) if integer else 0.0  # one ADU in working units
-    mode = _histogram_mode(s, unit)
-    below = s[: int(np.searchsorted(s, mode, side="right"))]
-    sigma_left = MAD_TO_SIGMA * float(np.median(mode - below)) if below.size else 0.0
+    mode = _histogram_mode(r, unit)
+    n_below = r.count_le(mode)
+    # The median of mode - s over the samples s <= mode.
+    sigma_left = MAD_TO_SIGMA * (mode - r.median(0, n_below)) if n_below else 0.0
     top_value = mode + _CLIP_SIGMAS * sigma_left
-    bg = s[: max(int(np.searchsorted(s, top_value, side="right")), 1)]
-    median = float(np.median(bg))
-    mad = float(np.median(np.abs(bg - median)))
+    n_bg = max(r.count_le(top_value), 1)
+    median = r.median(0, n_bg)
+    mad = r.mad(n_bg, median)
     noise = _pixel_noise(p, top_value)
     if not math.isfinite(noise):  # too few adjacent background pixels: use the spread
         noise = MAD_TO_SIGMA * mad
     if integer:
         noise = max(noise, unit / math.sqrt(12.0))
-    signal = float(np.percentile(s, SIGNAL_PERCENTILE))
-    return Background(
+    signal = r.percentile(SIGNAL_PERCENTILE)
+    result = Background(
         mode=p.to_units(mode),
         median=p.to_units(median),
         mad=p.to_units(mad),
         noise=p.to_units(noise),
         signal=p.to_units(signal),
     )
+    p.cache["background"] = result
+    return result
 
 
 def background(image: Any) -> Background:
@@ -380,6 +578,10 @@ def background(image: Any) -> Background:
 
     Notes
     -----
+    Integer samples are counted (``np.bincount``) instead of sorted, and every median,
+    MAD and percentile is read off the counts by bisection: the values are those of
+    ``np.median`` and ``np.percentile`` on the sorted sample.
+
     In images whose objects cover the whole field (confluent cells), the mode lies on the
     objects and the "background" is the cell layer. Where many pixels are clipped at the
     minimum (see :func:`percent_at_min`), the background is the clipped level. At less than
@@ -426,16 +628,18 @@ def _foreground_pct(p: Plane, bg: Background, bgf: BackgroundField | None = None
     if p.all_nonfinite or not math.isfinite(bg.noise):
         return math.nan
     if bgf is None:
-        bgf = background_field(p.work)
+        bgf = plane_field(p)
     if bgf is None:  # tiny image: one global threshold
-        threshold = bg.median + FOREGROUND_SIGMAS * max(bg.noise, bg.spread)
+        level = bg.median + FOREGROUND_SIGMAS * max(bg.noise, bg.spread)
         with np.errstate(invalid="ignore"):
-            hits = np.count_nonzero(p.raw > threshold)
+            hits = np.count_nonzero(p.raw > level)
         return 100.0 * hits / p.n_finite
     # The 5th percentile of pure background is 1.645 sigma below its level.
     margin = (_P5_SIGMAS + FOREGROUND_SIGMAS) * math.ldexp(bg.noise, -p.exponent)
-    above = bgf.sub > bgf.upsampled() + margin
-    return 100.0 * np.count_nonzero(above) / above.size
+    # sub is in units of 2**-exponent: the threshold is scaled (exactly) to them instead.
+    threshold = bgf.upsampled(bgf.exponent)
+    threshold += math.ldexp(margin, bgf.exponent)
+    return 100.0 * np.count_nonzero(bgf.sub > threshold) / bgf.sub.size
 
 
 def foreground_pct(image: Any) -> float:
