@@ -8,9 +8,11 @@ under CI (``CI=true``), where missing data is a failure.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
@@ -33,3 +35,22 @@ def shared_data() -> Path:
 def vendor_dir(shared_data: Path) -> Path:
     """``../shared/data/vendor_formats``: one real file per supported vendor format."""
     return shared_data / "vendor_formats"
+
+
+@pytest.fixture(scope="session")
+def data_root(shared_data: Path) -> Path:
+    """Alias of :func:`shared_data` (``../shared/data``)."""
+    return shared_data
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """``cli(*args)``: run the typer app with CliRunner (stdout and stderr kept apart)."""
+    from quantscope.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args: object) -> Result:
+        return runner.invoke(app, [str(a) for a in args])
+
+    return invoke

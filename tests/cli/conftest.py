@@ -11,30 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from typer.testing import CliRunner, Result
 
-from quantscope.cli import app, main
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA_ROOT = REPO_ROOT.parent / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def data_root() -> Path:
-    if not DATA_ROOT.is_dir():
-        pytest.skip(f"real test data folder {DATA_ROOT} is absent (expected ../shared/data)")
-    return DATA_ROOT
-
-
-@pytest.fixture
-def cli() -> Callable[..., Result]:
-    """``cli(*args)``: run the typer app with CliRunner (stdout and stderr kept apart)."""
-    runner = CliRunner()
-
-    def invoke(*args: object) -> Result:
-        return runner.invoke(app, [str(a) for a in args])
-
-    return invoke
+from quantscope.cli import main
 
 
 @dataclass

@@ -16,17 +16,6 @@ import tifffile
 
 from quantscope.catalog import Repository
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA_ROOT = REPO_ROOT.parent / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def data_root() -> Path:
-    """``../shared/data`` beside the repository (the real microscopy files)."""
-    if not DATA_ROOT.is_dir():
-        pytest.skip(f"real test data folder {DATA_ROOT} is absent (expected ../shared/data)")
-    return DATA_ROOT
-
 
 @pytest.fixture(scope="session")
 def vendor_formats(data_root: Path) -> Path:

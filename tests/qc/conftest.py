@@ -4,36 +4,12 @@ repositories ingested once per module (ingest and QC are the slow part)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
 from quantscope.catalog import Repository
-from quantscope.cli import app
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA_ROOT = REPO_ROOT.parent / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def data_root() -> Path:
-    """``../shared/data`` beside the repository (the real microscopy files)."""
-    if not DATA_ROOT.is_dir():
-        pytest.skip(f"real test data folder {DATA_ROOT} is absent (expected ../shared/data)")
-    return DATA_ROOT
-
-
-@pytest.fixture
-def cli() -> Callable[..., Result]:
-    """``cli(*args)``: run the typer app with CliRunner (stdout and stderr kept apart)."""
-    runner = CliRunner()
-
-    def invoke(*args: object) -> Result:
-        return runner.invoke(app, [str(a) for a in args])
-
-    return invoke
 
 
 @pytest.fixture
