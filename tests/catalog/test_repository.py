@@ -102,6 +102,14 @@ def test_init_creates_settings_catalog_and_store(tmp_path: Path) -> None:
         Repository.init(tmp_path / "r")
 
 
+def test_init_over_a_file_is_refused_and_leaves_it_alone(tmp_path: Path) -> None:
+    f = tmp_path / "somefile"
+    f.write_text("keep me", encoding="utf-8")
+    with pytest.raises(RepositoryError, match="not a folder"):
+        Repository.init(f)
+    assert f.read_text(encoding="utf-8") == "keep me"
+
+
 def test_open_missing_repository_is_a_clear_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotARepository, match="quantscope init") as info:
         Repository.open(tmp_path / "nothing")
@@ -171,6 +179,7 @@ def test_register_round_trips_every_field(tmp_path: Path, catalog_url: str | Non
     assert s["stored_bytes"] == 2 * 999 and s["source_bytes"] == 2 * 123
     assert repo.known_sources([a.sources[0].sha256, "f" * 64]) == {a.sources[0].sha256: [a.id]}
     assert repo.image_at("P1", 1, 0, 0) == a.id
+    assert repo.store_paths() == {a.id: a.store_path, b.id: b.store_path}
     assert repo.image_at("P1", 1, 5, 0) is None
     assert [e[1] for e in repo.stored_files(a.id)] == sorted(
         [f"{a.store_path}/zarr.json", f"{a.store_path}/0/c.0"]

@@ -366,6 +366,12 @@ class Repository(QualityRecords):
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
 
+    def store_paths(self) -> dict[str, str]:
+        """{image id: store path} of every image — a light query for cleanup and bookkeeping
+        (:meth:`images` loads every channel and source too)."""
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(S.images.c.id, S.images.c.store_path)).all())  # type: ignore[arg-type]
+
     def plate_positions(self, plates: Sequence[str]) -> dict[tuple[str, int, int, int], str]:
         """Image id at every occupied (plate, row, column, field) of the named plates."""
         if not plates:

@@ -453,7 +453,7 @@ def clean_leftovers(repo: Repository) -> list[str]:
     Must run under the repository's write lock. Returns the paths removed.
     """
     root = repo.root
-    known = {img.store_path for img in repo.images()}
+    known = set(repo.store_paths().values())
     removed: list[str] = []
     images_dir = root / "images"
     if images_dir.is_dir():
@@ -604,7 +604,7 @@ def _run_qc(repo: Repository, report: IngestReport, jobs: int, progress: Progres
     try:
         checked = set(repo.quality_status())
         ids = [img.id for img in report.added]
-        ids += [img.id for img in repo.images() if img.id not in checked and img.id not in ids]
+        ids += [i for i in repo.store_paths() if i not in checked and i not in ids]
         if not ids:
             return
 
