@@ -25,12 +25,16 @@ from ..errors import (
 )
 from ..model import Acquisition, Channel, Image, Instrument, Objective, PlatePosition, SourceFile
 from . import _schema as S
+from ._annotations import AnnotationRecords
+from ._bench import BenchmarkRecords
+from ._find import QueryMethods
 from ._quality import QualityRecords
+from ._runs import RunRecords
 
 __all__ = ["CONFIG_NAME", "SCHEMA_HEAD", "ImageRegistration", "Repository"]
 
 CONFIG_NAME = "quantscope.toml"
-SCHEMA_HEAD = "0002"  # the newest migration; a test keeps it equal to alembic's head
+SCHEMA_HEAD = "0005"  # the newest migration; a test keeps it equal to alembic's head
 _LOCK_NAME = ".quantscope.lock"
 
 
@@ -60,7 +64,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Repository(QualityRecords):
+class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, BenchmarkRecords):
     """Handle on a repository folder: its settings, catalog and store.
 
     Use :meth:`init` to create one and :meth:`open` to open an existing one.

@@ -1,8 +1,6 @@
 """The catalog schema (SQLAlchemy Core). Alembic migrations in ``migrations/`` create it; a test
 checks that the migrations and this module describe the same schema."""
 
-from __future__ import annotations
-
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -19,6 +17,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "annotations",
     "channels",
     "illumination_profiles",
     "image_sources",
@@ -166,3 +165,26 @@ illumination_profiles = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("plate_id", "channel"),
 )
+
+annotations = Table(
+    "annotations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # what is annotated: "image" (images.id), "plate" (plates.name) or "dataset" (a dataset name)
+    Column("target_kind", String(16), nullable=False),
+    Column("target_id", String(255), nullable=False),
+    Column("key", String(255), nullable=False),  # "tag" for tags; dotted REMBI/NBO paths otherwise
+    Column("value", Text, nullable=True),  # the value as text (the label for ontology terms)
+    Column("num_value", Float, nullable=True),  # the value as a number where it is one
+    Column("unit", String(32), nullable=True),
+    Column("curie", String(128), nullable=True),  # ontology term, e.g. NCBITaxon:9606
+    Column("source", String(64), nullable=False),  # "user", "sidecar:<file>", ...
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("target_kind", "target_id", "key", "value"),
+    Index(None, "key", "value"),
+    Index(None, "key", "num_value"),
+    Index(None, "target_id"),
+)
+
+# Tables of the analysis and benchmark areas live in their own modules on the same ``metadata``.
+from . import _schema_analysis, _schema_bench  # noqa: E402, F401

@@ -1,0 +1,19 @@
+"""Benchmark ground-truth sets, runs and scores."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sqlalchemy.engine import Engine
+
+__all__ = ["BenchmarkRecords"]
+
+
+class BenchmarkRecords:
+    """Mixed into :class:`~quantscope.catalog.Repository`."""
+
+    engine: Engine
+    root: Path

@@ -1,0 +1,9 @@
+"""``quantscope`` commands for the metadata area. Heavy imports live inside commands."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Attach this module's commands to the ``quantscope`` app."""
