@@ -369,7 +369,12 @@ def test_ome_xml_validates_and_round_trips() -> None:
     assert [c.emission_wavelength_nm for c in md.channels] == [450.0, 525.0]
     assert md.channels[0].fluor == "DAPI"
     assert md.physical_size == (0.325, 0.33, 1.5)
-    assert md.acquisition == image.acquisition  # instrument, objective (NA 0.75), dt, date
+    # instrument, objective (NA 0.75), dt, date; the objective gets the id OME requires
+    assert md.acquisition.objective is not None and md.acquisition.objective.id == "Objective:0"
+    assert md.acquisition == image.acquisition.model_copy(
+        update={"objective": md.acquisition.objective}
+    )
+    assert md.acquisition.objective.model_copy(update={"id": None}) == image.acquisition.objective
     assert md.position == image.position  # plate, row, column and field 2
     assert md.position is not None and md.position.well == "B03"
 
@@ -390,15 +395,21 @@ def test_ome_xml_drops_values_outside_ome_vocabulary() -> None:
         update={
             "acquisition": Acquisition(
                 instrument=Instrument(microscope_type="Spinning disk"),
-                objective=Objective(lens_na=1.4, immersion="Honey"),
+                objective=Objective(lens_na=1.4, immersion="Oil"),
             )
         }
     )
     ome = from_xml(image_to_ome_xml(image), validate=True)  # still valid OME
     inst = ome.instruments[0]
     assert inst.microscope is not None and inst.microscope.type is None
-    assert inst.objectives[0].immersion is None
+    assert inst.objectives[0].immersion.value == "Oil"
     assert inst.objectives[0].lens_na == pytest.approx(1.4)
+
+
+def test_immersion_outside_ome_vocabulary_is_rejected() -> None:
+    with pytest.raises(ValueError, match="Oil"):
+        Objective(lens_na=1.4, immersion="Honey")
+    assert Objective(immersion="water dipping").immersion == "WaterDipping"
 
 
 @pytest.mark.parametrize(

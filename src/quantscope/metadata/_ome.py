@@ -9,9 +9,43 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Acquisition, Channel, Instrument, Objective, PlatePosition
+from ..model import (
+    Acquisition,
+    AcquisitionMode,
+    Binning,
+    Channel,
+    ContrastMethod,
+    Correction,
+    Detector,
+    DetectorType,
+    Dichroic,
+    Filter,
+    FilterType,
+    IlluminationType,
+    ImagingEnvironment,
+    Immersion,
+    Instrument,
+    LightSource,
+    LightSourceKind,
+    Medium,
+    Objective,
+    ObjectiveSettings,
+    PlatePosition,
+    StagePosition,
+)
 
-__all__ = ["ImageMetadata", "from_ome", "length_um", "time_s", "wavelength_nm"]
+__all__ = [
+    "ImageMetadata",
+    "frequency_mhz",
+    "from_ome",
+    "length_um",
+    "power_mw",
+    "pressure_mbar",
+    "temperature_c",
+    "time_s",
+    "voltage_v",
+    "wavelength_nm",
+]
 
 # Every OME UnitsLength except "pixel" and "reference frame" (which are not lengths). "pc" is
 # the parsec and "pt"/"li" the typographic point and line (1/72 and 1/12 inch), as in OME.
@@ -33,6 +67,28 @@ _TIME_S = {
     "Ms": 1e6, "Gs": 1e9, "Ts": 1e12, "Ps": 1e15, "Es": 1e18, "Zs": 1e21, "Ys": 1e24,
     "min": 60.0, "h": 3600.0, "d": 86400.0,
     "us": 1e-6, "\u03bcs": 1e-6, "sec": 1.0,
+}
+_SI_EXP = {
+    "Y": 24, "Z": 21, "E": 18, "P": 15, "T": 12, "G": 9, "M": 6, "k": 3, "h": 2, "da": 1,
+    "": 0, "d": -1, "c": -2, "m": -3, "µ": -6, "u": -6, "\u03bc": -6, "n": -9, "p": -12,
+    "f": -15, "a": -18, "z": -21, "y": -24,
+}
+
+
+def _pow10(k: int) -> tuple[float, float]:
+    """10**k as (multiply, divide) with both exactly representable."""
+    return (float(10**k), 1.0) if k >= 0 else (1.0, float(10**-k))
+
+
+# (multiply, divide) pairs: value * m / d keeps round numbers exact (3 dW == 300 mW)
+_POWER_MW = {f"{p}W": _pow10(e + 3) for p, e in _SI_EXP.items()}
+_VOLTAGE_V = {f"{p}V": _pow10(e) for p, e in _SI_EXP.items()}
+_FREQUENCY_MHZ = {f"{p}Hz": _pow10(e - 6) for p, e in _SI_EXP.items()}
+_PRESSURE_MBAR = {f"{p}Pa": _pow10(e - 2) for p, e in _SI_EXP.items()} | {
+    "bar": (1e3, 1.0), "Mbar": (1e9, 1.0), "kbar": (1e6, 1.0), "dbar": (100.0, 1.0),
+    "cbar": (10.0, 1.0), "mbar": (1.0, 1.0), "atm": (1013.25, 1.0),
+    "psi": (68.94757293168361, 1.0), "Torr": (1013.25, 760.0), "mTorr": (1013.25, 760e3),
+    "mm Hg": (1.33322387415, 1.0),
 }
 # fmt: on
 
@@ -73,6 +129,69 @@ def time_s(value: Any, unit: Any = None) -> float | None:
     return None if v is None or factor is None else v * factor
 
 
+def _scaled(v: float | None, factor: tuple[float, float] | None) -> float | None:
+    return None if v is None or factor is None else v * factor[0] / factor[1]
+
+
+def power_mw(value: Any, unit: Any = None) -> float | None:
+    """A power in mW (OME's default unit for light-source power is mW)."""
+    v = _num(value)
+    return _scaled(v, _POWER_MW.get(_unit(unit, "mW")))
+
+
+def voltage_v(value: Any, unit: Any = None) -> float | None:
+    """An electric potential in V (OME's default unit for detector voltage is V)."""
+    v = _num(value)
+    return _scaled(v, _VOLTAGE_V.get(_unit(unit, "V")))
+
+
+def frequency_mhz(value: Any, unit: Any = None) -> float | None:
+    """A frequency in MHz (OME's default unit for read-out rates is MHz)."""
+    v = _num(value)
+    return _scaled(v, _FREQUENCY_MHZ.get(_unit(unit, "MHz")))
+
+
+def pressure_mbar(value: Any, unit: Any = None) -> float | None:
+    """A pressure in mbar (OME's default unit for air pressure is mbar)."""
+    v = _num(value)
+    return _scaled(v, _PRESSURE_MBAR.get(_unit(unit, "mbar")))
+
+
+def temperature_c(value: Any, unit: Any = None) -> float | None:
+    """A temperature in °C (OME's default unit for temperatures is °C)."""
+    v = _num(value)
+    if v is None:
+        return None
+    u = _unit(unit, "°C")
+    if u == "°C":
+        return v
+    if u == "K":
+        return v - 273.15
+    if u == "°F":
+        return (v - 32.0) * 5.0 / 9.0
+    if u == "°R":
+        return (v - 491.67) * 5.0 / 9.0
+    return None
+
+
+def _pos(v: Any) -> float | None:
+    """A strictly positive finite number, else None (OME's PositiveFloat attributes)."""
+    f = _num(v)
+    return f if f is not None and f > 0 else None
+
+
+def _frac(v: Any) -> float | None:
+    f = _num(v)
+    return f if f is not None and 0 <= f <= 1 else None
+
+
+def _text(v: Any) -> str | None:
+    if v is None:
+        return None
+    s = str(getattr(v, "value", v)).strip()
+    return s or None
+
+
 @dataclass
 class ImageMetadata:
     """What one OME Image says about itself, in quantscope's model and units."""
@@ -82,6 +201,8 @@ class ImageMetadata:
     physical_size: tuple[float | None, float | None, float | None] = (None, None, None)
     acquisition: Acquisition = field(default_factory=Acquisition)
     position: PlatePosition | None = None
+    significant_bits: int | None = None
+    description: str | None = None
 
 
 def _color_hex(color: Any) -> str | None:
@@ -95,7 +216,14 @@ def _color_hex(color: Any) -> str | None:
 
 
 def from_ome(ome: Any, index: int = 0) -> ImageMetadata:
-    """Read image ``index`` of an ``ome_types.OME`` into :class:`ImageMetadata`."""
+    """Read image ``index`` of an ``ome_types.OME`` into :class:`ImageMetadata`.
+
+    Instrument (stand, light sources, filters, dichroics, detectors), the objective and its
+    settings, per-channel light-source / detector / light-path settings, imaging environment,
+    the first plane's stage position, plate position and the pixel sizes are mapped, every value
+    converted to quantscope's units (µm, nm, s, mW, V, MHz, °C, mbar). Values outside OME's
+    vocabularies or ranges are dropped, never stored as an unknown-unit number.
+    """
     if ome is None or index >= len(ome.images):
         return ImageMetadata()
     image = ome.images[index]
@@ -105,54 +233,39 @@ def from_ome(ome: Any, index: int = 0) -> ImageMetadata:
         t = time_s(plane.exposure_time, plane.exposure_time_unit)
         if t is not None and plane.the_c not in exposures:
             exposures[plane.the_c] = t
-    channels = [
-        Channel(
-            index=i,
-            name=ch.name or f"C{i}",
-            color=_color_hex(ch.color),
-            excitation_wavelength_nm=wavelength_nm(
-                ch.excitation_wavelength, ch.excitation_wavelength_unit
-            ),
-            emission_wavelength_nm=wavelength_nm(
-                ch.emission_wavelength, ch.emission_wavelength_unit
-            ),
-            exposure_time_s=exposures.get(i),
-            fluor=ch.fluor,
-        )
-        for i, ch in enumerate(px.channels)
-    ]
-    instrument = objective = None
+    channels = [_channel(i, ch, exposures.get(i)) for i, ch in enumerate(px.channels)]
+    instrument = objective = settings = None
     inst = None
     if image.instrument_ref is not None:
         inst = next((x for x in ome.instruments if x.id == image.instrument_ref.id), None)
     if inst is None and len(ome.instruments) == 1:
         inst = ome.instruments[0]
     if inst is not None:
-        mic = inst.microscope
-        if mic is not None:
-            instrument = Instrument(
-                manufacturer=mic.manufacturer,
-                model=mic.model,
-                microscope_type=_unit(mic.type, "") or None if mic.type is not None else None,
-            )
+        instrument = _instrument(inst)
         obj = None
         if image.objective_settings is not None:
             obj = next((o for o in inst.objectives if o.id == image.objective_settings.id), None)
         if obj is None and len(inst.objectives) == 1:
             obj = inst.objectives[0]
         if obj is not None:
-            objective = Objective(
-                manufacturer=obj.manufacturer,
-                model=obj.model,
-                nominal_magnification=_num(obj.nominal_magnification),
-                lens_na=_num(obj.lens_na),
-                immersion=_unit(obj.immersion, "") or None if obj.immersion is not None else None,
-            )
+            objective = _objective(obj)
+    os_ = image.objective_settings
+    if os_ is not None and any(
+        v is not None for v in (os_.medium, os_.refractive_index, os_.correction_collar)
+    ):
+        settings = ObjectiveSettings(
+            medium=Medium.parse(os_.medium),
+            refractive_index=_pos(os_.refractive_index),
+            correction_collar=_num(os_.correction_collar),
+        )
     acquisition = Acquisition(
         acquired_at=image.acquisition_date,
         instrument=instrument,
         objective=objective,
-        time_increment_s=time_s(px.time_increment, px.time_increment_unit),
+        objective_settings=settings,
+        environment=_environment(image.imaging_environment),
+        stage=_stage(image, px),
+        time_increment_s=_nonneg(time_s(px.time_increment, px.time_increment_unit)),
     )
     return ImageMetadata(
         name=image.name,
@@ -164,7 +277,198 @@ def from_ome(ome: Any, index: int = 0) -> ImageMetadata:
         ),
         acquisition=acquisition,
         position=_plate_position(ome, image.id),
+        significant_bits=int(px.significant_bits) if px.significant_bits else None,
+        description=_text(image.description),
     )
+
+
+def _nonneg(v: float | None) -> float | None:
+    return v if v is not None and v >= 0 else None
+
+
+def _channel(i: int, ch: Any, exposure: float | None) -> Channel:
+    ls = ch.light_source_settings
+    ds = ch.detector_settings
+    lp = ch.light_path
+    excitation: tuple[str, ...] = ()
+    emission: tuple[str, ...] = ()
+    dichroic = None
+    if lp is not None:
+        excitation = tuple(r.id for r in lp.excitation_filters)
+        emission = tuple(r.id for r in lp.emission_filters)
+        dichroic = lp.dichroic_ref.id if lp.dichroic_ref is not None else None
+    return Channel(
+        index=i,
+        name=ch.name or f"C{i}",
+        color=_color_hex(ch.color),
+        excitation_wavelength_nm=_pos(
+            wavelength_nm(ch.excitation_wavelength, ch.excitation_wavelength_unit)
+        ),
+        emission_wavelength_nm=_pos(
+            wavelength_nm(ch.emission_wavelength, ch.emission_wavelength_unit)
+        ),
+        exposure_time_s=_nonneg(exposure),
+        fluor=ch.fluor,
+        illumination_type=IlluminationType.parse(ch.illumination_type),
+        contrast_method=ContrastMethod.parse(ch.contrast_method),
+        acquisition_mode=AcquisitionMode.parse(ch.acquisition_mode),
+        pinhole_size_um=_nonneg(length_um(ch.pinhole_size, ch.pinhole_size_unit)),
+        nd_filter=_nonneg(_num(ch.nd_filter)),
+        light_source_id=ls.id if ls is not None else None,
+        light_source_wavelength_nm=(
+            _pos(wavelength_nm(ls.wavelength, ls.wavelength_unit)) if ls is not None else None
+        ),
+        light_source_attenuation=_frac(ls.attenuation) if ls is not None else None,
+        detector_id=ds.id if ds is not None else None,
+        detector_gain=_num(ds.gain) if ds is not None else None,
+        detector_offset=_num(ds.offset) if ds is not None else None,
+        detector_binning=Binning.parse(ds.binning) if ds is not None else None,
+        detector_voltage_v=voltage_v(ds.voltage, ds.voltage_unit) if ds is not None else None,
+        detector_read_out_rate_mhz=(
+            _nonneg(frequency_mhz(ds.read_out_rate, ds.read_out_rate_unit))
+            if ds is not None
+            else None
+        ),
+        excitation_filter_ids=excitation,
+        dichroic_id=dichroic,
+        emission_filter_ids=emission,
+    )
+
+
+def _objective(obj: Any) -> Objective:
+    na = _pos(obj.lens_na)
+    return Objective(
+        id=obj.id,
+        manufacturer=obj.manufacturer,
+        model=obj.model,
+        serial_number=obj.serial_number,
+        nominal_magnification=_pos(obj.nominal_magnification),
+        calibrated_magnification=_pos(obj.calibrated_magnification),
+        lens_na=na if na is not None and na <= 2 else None,
+        immersion=Immersion.parse(obj.immersion),
+        correction=Correction.parse(obj.correction),
+        working_distance_um=_nonneg(length_um(obj.working_distance, obj.working_distance_unit)),
+        iris=obj.iris,
+    )
+
+
+_SOURCES = (
+    ("lasers", LightSourceKind.LASER),
+    ("arcs", LightSourceKind.ARC),
+    ("filaments", LightSourceKind.FILAMENT),
+    ("light_emitting_diodes", LightSourceKind.LED),
+    ("generic_excitation_sources", LightSourceKind.GENERIC),
+)
+
+
+def _instrument(inst: Any) -> Instrument:
+    mic = inst.microscope
+    sources = []
+    for attr, kind in _SOURCES:
+        for src in getattr(inst, attr):
+            is_laser = kind is LightSourceKind.LASER
+            sources.append(
+                LightSource(
+                    id=src.id,
+                    kind=kind,
+                    manufacturer=src.manufacturer,
+                    model=src.model,
+                    serial_number=src.serial_number,
+                    power_mw=power_mw(src.power, src.power_unit),
+                    type=_text(getattr(src, "type", None)),
+                    wavelength_nm=(
+                        _pos(wavelength_nm(src.wavelength, src.wavelength_unit))
+                        if is_laser
+                        else None
+                    ),
+                    tuneable=src.tuneable if is_laser else None,
+                    pulse=_text(src.pulse) if is_laser else None,
+                )
+            )
+    filters = []
+    for f in inst.filters:
+        tr = f.transmittance_range
+        filters.append(
+            Filter(
+                id=f.id,
+                manufacturer=f.manufacturer,
+                model=f.model,
+                serial_number=f.serial_number,
+                type=FilterType.parse(f.type),
+                filter_wheel=f.filter_wheel,
+                cut_in_nm=_pos(wavelength_nm(tr.cut_in, tr.cut_in_unit)) if tr else None,
+                cut_out_nm=_pos(wavelength_nm(tr.cut_out, tr.cut_out_unit)) if tr else None,
+                transmittance=_frac(tr.transmittance) if tr else None,
+            )
+        )
+    detectors = [
+        Detector(
+            id=d.id,
+            manufacturer=d.manufacturer,
+            model=d.model,
+            serial_number=d.serial_number,
+            type=DetectorType.parse(d.type),
+            gain=_num(d.gain),
+            offset=_num(d.offset),
+            voltage_v=voltage_v(d.voltage, d.voltage_unit),
+            zoom=_num(d.zoom),
+            amplification_gain=_num(d.amplification_gain),
+        )
+        for d in inst.detectors
+    ]
+    dichroics = [
+        Dichroic(id=d.id, manufacturer=d.manufacturer, model=d.model, serial_number=d.serial_number)
+        for d in inst.dichroics
+    ]
+    return Instrument(
+        manufacturer=mic.manufacturer if mic is not None else None,
+        model=mic.model if mic is not None else None,
+        microscope_type=_text(mic.type) if mic is not None else None,
+        serial_number=mic.serial_number if mic is not None else None,
+        light_sources=tuple(sources),
+        filters=tuple(filters),
+        dichroics=tuple(dichroics),
+        detectors=tuple(detectors),
+    )
+
+
+def _environment(env: Any) -> ImagingEnvironment | None:
+    if env is None:
+        return None
+
+    def pct(v: Any) -> float | None:  # OME stores humidity and CO2 as fractions 0-1
+        f = _frac(v)
+        return None if f is None else f * 100.0
+
+    out = ImagingEnvironment(
+        temperature_c=temperature_c(env.temperature, env.temperature_unit),
+        air_pressure_mbar=_nonneg(pressure_mbar(env.air_pressure, env.air_pressure_unit)),
+        humidity_percent=pct(env.humidity),
+        co2_percent=pct(env.co2_percent),
+    )
+    return out if out != ImagingEnvironment() else None
+
+
+def _stage(image: Any, px: Any) -> StagePosition | None:
+    label = image.stage_label
+    if label is not None and any(v is not None for v in (label.x, label.y, label.z)):
+        return StagePosition(
+            x_um=length_um(label.x, label.x_unit),
+            y_um=length_um(label.y, label.y_unit),
+            z_um=length_um(label.z, label.z_unit),
+            label=label.name,
+        )
+    for plane in px.planes:
+        if any(v is not None for v in (plane.position_x, plane.position_y, plane.position_z)):
+            return StagePosition(
+                x_um=length_um(plane.position_x, plane.position_x_unit),
+                y_um=length_um(plane.position_y, plane.position_y_unit),
+                z_um=length_um(plane.position_z, plane.position_z_unit),
+                label=label.name if label is not None else None,
+            )
+    if label is not None and label.name:
+        return StagePosition(label=label.name)
+    return None
 
 
 def _plate_position(ome: Any, image_id: str) -> PlatePosition | None:

@@ -8,10 +8,12 @@ OME schema (``from_xml(validate=True)``) and check the round trip.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
+from enum import StrEnum
 
 from ..errors import InvalidInput
-from ..model import Image
+from ..model import Image, ImagingEnvironment, LightSourceKind
 
 __all__ = ["image_to_ome_xml"]
 
@@ -22,7 +24,17 @@ _PIXEL_TYPES = {
     "uint32": "uint32", "float32": "float", "float64": "double", "bool": "bit",
 }  # fmt: skip
 _MICROSCOPE_TYPES = {"Upright", "Inverted", "Dissection", "Electrophysiology", "Other"}
-_IMMERSIONS = {"Oil", "Water", "WaterDipping", "Air", "Multi", "Glycerol", "Other"}
+_LASER_TYPES = {
+    "Excimer", "Gas", "MetalVapor", "SolidState", "Dye", "Semiconductor", "FreeElectron", "Other",
+}  # fmt: skip
+_ARC_TYPES = {"Hg", "Xe", "HgXe", "Other"}
+_FILAMENT_TYPES = {"Incandescent", "Halogen", "Other"}
+_PULSES = {"CW", "Single", "QSwitched", "Repetitive", "ModeLocked", "Other"}
+_SOURCE_TYPES = {
+    LightSourceKind.LASER: _LASER_TYPES,
+    LightSourceKind.ARC: _ARC_TYPES,
+    LightSourceKind.FILAMENT: _FILAMENT_TYPES,
+}
 
 
 def _set(el: ET.Element, **attrs: object) -> ET.Element:
@@ -33,6 +45,8 @@ def _set(el: ET.Element, **attrs: object) -> ET.Element:
             text = "true" if value else "false"
         elif isinstance(value, float):
             text = repr(value)
+        elif isinstance(value, StrEnum):
+            text = value.value
         else:
             text = str(value)
         el.set(key, text)
@@ -46,8 +60,34 @@ def _color(hex6: str | None) -> int | None:
     return int.from_bytes(bytes.fromhex(hex6) + b"\xff", "big", signed=True)
 
 
+def _ids(kind: str, wanted: list[str | None]) -> dict[str | None, str]:
+    """OME ids (``Kind:...``, no whitespace) for the model's ids, kept where already valid."""
+    out: dict[str | None, str] = {}
+    used: set[str] = set()
+    for n, raw in enumerate(wanted):
+        ok = raw is not None and re.fullmatch(rf"{kind}:\S+", raw) and raw not in used
+        ome_id = raw if ok and raw is not None else f"{kind}:{n}"
+        while ome_id in used:
+            ome_id += "_"
+        used.add(ome_id)
+        if raw not in out:
+            out[raw] = ome_id
+    return out
+
+
+def _fraction(percent: float | None) -> float | None:
+    return None if percent is None else percent / 100.0
+
+
 def image_to_ome_xml(image: Image) -> str:
-    """OME-XML describing ``image`` (pixels metadata only, no pixel data).
+    """OME-XML (2016-06 schema) describing ``image`` (metadata only, no pixel data).
+
+    Everything the model holds is written: instrument (stand, light sources, detectors,
+    objective, filters, dichroics), objective settings, imaging environment, stage position,
+    per-channel settings with their references, per-channel exposure times (as one Plane per
+    channel) and the plate position. Values are written in OME's default units (µm, nm, s, mW,
+    V, MHz, °C, mbar); values outside OME's vocabularies (a microscope type "Spinning disk")
+    are left out so the document stays valid.
 
     Raises
     ------
@@ -70,16 +110,70 @@ def image_to_ome_xml(image: Image) -> str:
         sample = _set(ET.SubElement(well, f"{q}WellSample"), ID="WellSample:0", Index=pos.field)
         _set(ET.SubElement(sample, f"{q}ImageRef"), ID="Image:0")
     acq = image.acquisition
-    has_instrument = acq.instrument is not None or acq.objective is not None
+    inst_m = acq.instrument
+    sources = inst_m.light_sources if inst_m else ()
+    detectors = inst_m.detectors if inst_m else ()
+    filters = inst_m.filters if inst_m else ()
+    dichroics = inst_m.dichroics if inst_m else ()
+    chans = image.channels
+    # ids of components, plus those channels refer to without the component being described
+    src_ids = _ids("LightSource", [s.id for s in sources])
+    det_ids = _ids("Detector", [d.id for d in detectors])
+    filt_ids = _ids("Filter", [f.id for f in filters])
+    dich_ids = _ids("Dichroic", [d.id for d in dichroics])
+    obj_id = _ids("Objective", [acq.objective.id if acq.objective else None])
+    has_instrument = inst_m is not None or acq.objective is not None
     if has_instrument:
         inst = _set(ET.SubElement(ome, f"{q}Instrument"), ID="Instrument:0")
-        if acq.instrument is not None:
-            i = acq.instrument
+        if inst_m is not None and any(
+            v is not None
+            for v in (
+                inst_m.manufacturer,
+                inst_m.model,
+                inst_m.microscope_type,
+                inst_m.serial_number,
+            )
+        ):
             _set(
                 ET.SubElement(inst, f"{q}Microscope"),
-                Manufacturer=i.manufacturer,
-                Model=i.model,
-                Type=i.microscope_type if i.microscope_type in _MICROSCOPE_TYPES else None,
+                Manufacturer=inst_m.manufacturer,
+                Model=inst_m.model,
+                SerialNumber=inst_m.serial_number,
+                Type=inst_m.microscope_type
+                if inst_m.microscope_type in _MICROSCOPE_TYPES
+                else None,
+            )
+        for src in sources:
+            allowed = _SOURCE_TYPES.get(src.kind, set())
+            el = _set(
+                ET.SubElement(inst, f"{q}{src.kind.value}"),
+                Manufacturer=src.manufacturer,
+                Model=src.model,
+                SerialNumber=src.serial_number,
+                ID=src_ids[src.id],
+                Power=src.power_mw,
+                Type=src.type if src.type in allowed else None,
+            )
+            if src.kind is LightSourceKind.LASER:
+                _set(
+                    el,
+                    Wavelength=src.wavelength_nm,
+                    Tuneable=src.tuneable,
+                    Pulse=src.pulse if src.pulse in _PULSES else None,
+                )
+        for det in detectors:
+            _set(
+                ET.SubElement(inst, f"{q}Detector"),
+                Manufacturer=det.manufacturer,
+                Model=det.model,
+                SerialNumber=det.serial_number,
+                Gain=det.gain,
+                Voltage=det.voltage_v,
+                Offset=det.offset,
+                Zoom=det.zoom,
+                AmplificationGain=det.amplification_gain,
+                ID=det_ids[det.id],
+                Type=det.type,
             )
         if acq.objective is not None:
             o = acq.objective
@@ -87,24 +181,82 @@ def image_to_ome_xml(image: Image) -> str:
                 ET.SubElement(inst, f"{q}Objective"),
                 Manufacturer=o.manufacturer,
                 Model=o.model,
-                ID="Objective:0:0",
-                Immersion=o.immersion if o.immersion in _IMMERSIONS else None,
+                SerialNumber=o.serial_number,
+                ID=obj_id[o.id],
+                Correction=o.correction,
+                Immersion=o.immersion,
                 LensNA=o.lens_na,
                 NominalMagnification=o.nominal_magnification,
+                CalibratedMagnification=o.calibrated_magnification,
+                WorkingDistance=o.working_distance_um,
+                Iris=o.iris,
+            )
+        for f in filters:
+            el = _set(
+                ET.SubElement(inst, f"{q}Filter"),
+                Manufacturer=f.manufacturer,
+                Model=f.model,
+                SerialNumber=f.serial_number,
+                Type=f.type,
+                FilterWheel=f.filter_wheel,
+                ID=filt_ids[f.id],
+            )
+            if any(v is not None for v in (f.cut_in_nm, f.cut_out_nm, f.transmittance)):
+                _set(
+                    ET.SubElement(el, f"{q}TransmittanceRange"),
+                    CutIn=f.cut_in_nm,
+                    CutOut=f.cut_out_nm,
+                    Transmittance=f.transmittance,
+                )
+        for d in dichroics:
+            _set(
+                ET.SubElement(inst, f"{q}Dichroic"),
+                Manufacturer=d.manufacturer,
+                Model=d.model,
+                SerialNumber=d.serial_number,
+                ID=dich_ids[d.id],
             )
     img = _set(ET.SubElement(ome, f"{q}Image"), ID="Image:0", Name=image.name)
     if acq.acquired_at is not None:
         ET.SubElement(img, f"{q}AcquisitionDate").text = acq.acquired_at.isoformat()
+    if image.description:
+        ET.SubElement(img, f"{q}Description").text = image.description
     if has_instrument:
         _set(ET.SubElement(img, f"{q}InstrumentRef"), ID="Instrument:0")
-        if acq.objective is not None:
-            _set(ET.SubElement(img, f"{q}ObjectiveSettings"), ID="Objective:0:0")
+    if acq.objective is not None:
+        os_ = acq.objective_settings
+        _set(
+            ET.SubElement(img, f"{q}ObjectiveSettings"),
+            ID=obj_id[acq.objective.id],
+            CorrectionCollar=os_.correction_collar if os_ else None,
+            Medium=os_.medium if os_ else None,
+            RefractiveIndex=os_.refractive_index if os_ else None,
+        )
+    env = acq.environment
+    if env is not None and env != ImagingEnvironment():
+        _set(
+            ET.SubElement(img, f"{q}ImagingEnvironment"),
+            Temperature=env.temperature_c,
+            AirPressure=env.air_pressure_mbar,
+            Humidity=_fraction(env.humidity_percent),
+            CO2Percent=_fraction(env.co2_percent),
+        )
+    stage = acq.stage
+    if stage is not None and stage.label is not None:
+        _set(
+            ET.SubElement(img, f"{q}StageLabel"),
+            Name=stage.label,
+            X=stage.x_um,
+            Y=stage.y_um,
+            Z=stage.z_um,
+        )
     t, c, z, y, x = image.shape
     pixels = _set(
         ET.SubElement(img, f"{q}Pixels"),
         ID="Pixels:0",
         DimensionOrder="XYZCT",
         Type=_PIXEL_TYPES[image.dtype],
+        SignificantBits=image.significant_bits,
         SizeX=x,
         SizeY=y,
         SizeZ=z,
@@ -115,17 +267,73 @@ def image_to_ome_xml(image: Image) -> str:
         PhysicalSizeZ=image.physical_size_z_um,
         TimeIncrement=acq.time_increment_s,
     )
-    for ch in image.channels:
-        _set(
+    for ch in chans:
+        el = _set(
             ET.SubElement(pixels, f"{q}Channel"),
             ID=f"Channel:0:{ch.index}",
             Name=ch.name,
             SamplesPerPixel=1,
-            Color=_color(ch.color),
+            IlluminationType=ch.illumination_type,
+            PinholeSize=ch.pinhole_size_um,
+            AcquisitionMode=ch.acquisition_mode,
+            ContrastMethod=ch.contrast_method,
             ExcitationWavelength=ch.excitation_wavelength_nm,
             EmissionWavelength=ch.emission_wavelength_nm,
             Fluor=ch.fluor,
+            NDFilter=ch.nd_filter,
+            Color=_color(ch.color),
         )
+        if ch.light_source_id in src_ids:
+            _set(
+                ET.SubElement(el, f"{q}LightSourceSettings"),
+                ID=src_ids[ch.light_source_id],
+                Attenuation=ch.light_source_attenuation,
+                Wavelength=ch.light_source_wavelength_nm,
+            )
+        if ch.detector_id in det_ids:
+            _set(
+                ET.SubElement(el, f"{q}DetectorSettings"),
+                ID=det_ids[ch.detector_id],
+                Offset=ch.detector_offset,
+                Gain=ch.detector_gain,
+                Voltage=ch.detector_voltage_v,
+                ReadOutRate=ch.detector_read_out_rate_mhz,
+                Binning=ch.detector_binning,
+            )
+        ex = [filt_ids[i] for i in ch.excitation_filter_ids if i in filt_ids]
+        em = [filt_ids[i] for i in ch.emission_filter_ids if i in filt_ids]
+        dich = dich_ids.get(ch.dichroic_id) if ch.dichroic_id is not None else None
+        if ex or em or dich:
+            lp = ET.SubElement(el, f"{q}LightPath")
+            for ref in ex:
+                _set(ET.SubElement(lp, f"{q}ExcitationFilterRef"), ID=ref)
+            if dich:
+                _set(ET.SubElement(lp, f"{q}DichroicRef"), ID=dich)
+            for ref in em:
+                _set(ET.SubElement(lp, f"{q}EmissionFilterRef"), ID=ref)
     ET.SubElement(pixels, f"{q}MetadataOnly")
+    # one Plane per channel (t=0, z=0) for exposure times and the stage position
+    stage_xyz = (
+        (stage.x_um, stage.y_um, stage.z_um)
+        if stage is not None and stage.label is None
+        else (None, None, None)
+    )
+    plane_cs = [ch.index for ch in chans if ch.exposure_time_s is not None]
+    if any(v is not None for v in stage_xyz) and not plane_cs:
+        plane_cs = [0]
+    exposure = {ch.index: ch.exposure_time_s for ch in chans}
+    for ci in plane_cs:
+        if ci >= c:
+            continue
+        _set(
+            ET.SubElement(pixels, f"{q}Plane"),
+            TheZ=0,
+            TheT=0,
+            TheC=ci,
+            ExposureTime=exposure.get(ci),
+            PositionX=stage_xyz[0],
+            PositionY=stage_xyz[1],
+            PositionZ=stage_xyz[2],
+        )
     ET.indent(ome)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(ome, encoding="unicode") + "\n"

@@ -1,25 +1,66 @@
-"""Frozen pydantic models of images, channels, acquisition and plate positions. No I/O."""
+"""Frozen pydantic models of images, channels, acquisition, instruments, plate positions and
+annotations. No I/O."""
 
+from ._annotation import TAG_KEY, Annotation, TargetKind
 from ._image import (
     Acquisition,
     Channel,
+    Detector,
+    Dichroic,
+    Filter,
     Image,
+    ImagingEnvironment,
     Instrument,
+    LightSource,
     Objective,
+    ObjectiveSettings,
     PlatePosition,
     SourceFile,
+    StagePosition,
     parse_well,
     well_name,
 )
+from ._vocab import (
+    AcquisitionMode,
+    Binning,
+    ContrastMethod,
+    Correction,
+    DetectorType,
+    FilterType,
+    IlluminationType,
+    Immersion,
+    LightSourceKind,
+    Medium,
+)
 
 __all__ = [
+    "TAG_KEY",
     "Acquisition",
+    "AcquisitionMode",
+    "Annotation",
+    "Binning",
     "Channel",
+    "ContrastMethod",
+    "Correction",
+    "Detector",
+    "DetectorType",
+    "Dichroic",
+    "Filter",
+    "FilterType",
+    "IlluminationType",
     "Image",
+    "ImagingEnvironment",
+    "Immersion",
     "Instrument",
+    "LightSource",
+    "LightSourceKind",
+    "Medium",
     "Objective",
+    "ObjectiveSettings",
     "PlatePosition",
     "SourceFile",
+    "StagePosition",
+    "TargetKind",
     "parse_well",
     "well_name",
 ]

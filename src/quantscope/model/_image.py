@@ -8,14 +8,34 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ._vocab import (
+    AcquisitionMode,
+    Binning,
+    ContrastMethod,
+    Correction,
+    DetectorType,
+    FilterType,
+    IlluminationType,
+    Immersion,
+    LightSourceKind,
+    Medium,
+)
+
 __all__ = [
     "Acquisition",
     "Channel",
+    "Detector",
+    "Dichroic",
+    "Filter",
     "Image",
+    "ImagingEnvironment",
     "Instrument",
+    "LightSource",
     "Objective",
+    "ObjectiveSettings",
     "PlatePosition",
     "SourceFile",
+    "StagePosition",
     "parse_well",
     "well_name",
 ]
@@ -68,16 +88,39 @@ def parse_well(name: str) -> tuple[int, int]:
 
 
 class Channel(BaseModel):
-    """One channel of an image. Wavelengths in nm, exposure in s, color as ``RRGGBB``."""
+    """One channel of an image and how it was acquired.
+
+    Units: wavelengths and pinhole in nm / µm as named, exposure in s, detector voltage in V,
+    read-out rate in MHz; ``color`` is ``RRGGBB``; ``light_source_attenuation`` is a fraction
+    (0-1). ``light_source_id``, ``detector_id`` and the filter ids refer to components of the
+    image's :class:`Instrument`.
+    """
 
     model_config = _FROZEN
     index: int = Field(ge=0)
     name: str
     color: str | None = None
-    excitation_wavelength_nm: float | None = None
-    emission_wavelength_nm: float | None = None
-    exposure_time_s: float | None = None
+    excitation_wavelength_nm: float | None = Field(default=None, gt=0)
+    emission_wavelength_nm: float | None = Field(default=None, gt=0)
+    exposure_time_s: float | None = Field(default=None, ge=0)
     fluor: str | None = None
+    illumination_type: IlluminationType | None = None
+    contrast_method: ContrastMethod | None = None
+    acquisition_mode: AcquisitionMode | None = None
+    pinhole_size_um: float | None = Field(default=None, ge=0)
+    nd_filter: float | None = Field(default=None, ge=0)
+    light_source_id: str | None = None
+    light_source_wavelength_nm: float | None = Field(default=None, gt=0)
+    light_source_attenuation: float | None = Field(default=None, ge=0, le=1)
+    detector_id: str | None = None
+    detector_gain: float | None = None
+    detector_offset: float | None = None
+    detector_binning: Binning | None = None
+    detector_voltage_v: float | None = None
+    detector_read_out_rate_mhz: float | None = Field(default=None, ge=0)
+    excitation_filter_ids: tuple[str, ...] = ()
+    dichroic_id: str | None = None
+    emission_filter_ids: tuple[str, ...] = ()
 
     @field_validator("color")
     @classmethod
@@ -88,23 +131,138 @@ class Channel(BaseModel):
 
 
 class Objective(BaseModel):
-    """Objective lens: nominal magnification, lens numerical aperture, immersion medium."""
+    """Objective lens. Working distance in µm; ``lens_na`` is the numerical aperture."""
 
     model_config = _FROZEN
+    id: str | None = None
     manufacturer: str | None = None
     model: str | None = None
-    nominal_magnification: float | None = None
-    lens_na: float | None = None
-    immersion: str | None = None
+    serial_number: str | None = None
+    nominal_magnification: float | None = Field(default=None, gt=0)
+    calibrated_magnification: float | None = Field(default=None, gt=0)
+    lens_na: float | None = Field(default=None, gt=0, le=2)
+    immersion: Immersion | None = None
+    correction: Correction | None = None
+    working_distance_um: float | None = Field(default=None, ge=0)
+    iris: bool | None = None
+
+
+class ObjectiveSettings(BaseModel):
+    """How the objective was used: medium in use, its refractive index, correction collar."""
+
+    model_config = _FROZEN
+    medium: Medium | None = None
+    refractive_index: float | None = Field(default=None, gt=0)
+    correction_collar: float | None = None
+
+
+class LightSource(BaseModel):
+    """A light source of the instrument. Power in mW, wavelength (lasers) in nm.
+
+    ``type`` is the OME type of its kind (``Laser@Type`` such as "SolidState", ``Arc@Type``
+    such as "Hg", ``Filament@Type`` such as "Halogen").
+    """
+
+    model_config = _FROZEN
+    id: str
+    kind: LightSourceKind
+    manufacturer: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+    power_mw: float | None = None
+    type: str | None = None
+    wavelength_nm: float | None = Field(default=None, gt=0)
+    tuneable: bool | None = None
+    pulse: str | None = None
+
+
+class Filter(BaseModel):
+    """An optical filter. Cut-in/cut-out wavelengths in nm, transmittance a fraction (0-1)."""
+
+    model_config = _FROZEN
+    id: str
+    manufacturer: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+    type: FilterType | None = None
+    filter_wheel: str | None = None
+    cut_in_nm: float | None = Field(default=None, gt=0)
+    cut_out_nm: float | None = Field(default=None, gt=0)
+    transmittance: float | None = Field(default=None, ge=0, le=1)
+
+
+class Dichroic(BaseModel):
+    """A dichroic mirror (OME describes no spectral attributes for it)."""
+
+    model_config = _FROZEN
+    id: str
+    manufacturer: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+
+
+class Detector(BaseModel):
+    """A detector of the instrument (its fixed properties; per-channel settings live on
+    :class:`Channel`). Voltage in V."""
+
+    model_config = _FROZEN
+    id: str
+    manufacturer: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+    type: DetectorType | None = None
+    gain: float | None = None
+    offset: float | None = None
+    voltage_v: float | None = None
+    zoom: float | None = None
+    amplification_gain: float | None = None
 
 
 class Instrument(BaseModel):
-    """Microscope stand."""
+    """Microscope stand and its light sources, filters, dichroics and detectors.
+
+    ``microscope_type`` is free text (NBO's list of stand types is larger than OME's; OME-XML
+    export keeps only OME's Upright, Inverted, Dissection, Electrophysiology and Other).
+    """
 
     model_config = _FROZEN
     manufacturer: str | None = None
     model: str | None = None
     microscope_type: str | None = None
+    serial_number: str | None = None
+    light_sources: tuple[LightSource, ...] = ()
+    filters: tuple[Filter, ...] = ()
+    dichroics: tuple[Dichroic, ...] = ()
+    detectors: tuple[Detector, ...] = ()
+
+    def detector(self, detector_id: str | None) -> Detector | None:
+        """The detector with ``detector_id``, if any."""
+        return next((d for d in self.detectors if d.id == detector_id), None)
+
+    def light_source(self, source_id: str | None) -> LightSource | None:
+        """The light source with ``source_id``, if any."""
+        return next((s for s in self.light_sources if s.id == source_id), None)
+
+
+class ImagingEnvironment(BaseModel):
+    """Conditions during imaging: temperature in °C, air pressure in mbar, humidity and CO2 in
+    percent (0-100)."""
+
+    model_config = _FROZEN
+    temperature_c: float | None = None
+    air_pressure_mbar: float | None = Field(default=None, ge=0)
+    humidity_percent: float | None = Field(default=None, ge=0, le=100)
+    co2_percent: float | None = Field(default=None, ge=0, le=100)
+
+
+class StagePosition(BaseModel):
+    """Stage position of the first plane of an image, in µm, and the stage label's name."""
+
+    model_config = _FROZEN
+    x_um: float | None = None
+    y_um: float | None = None
+    z_um: float | None = None
+    label: str | None = None
 
 
 class Acquisition(BaseModel):
@@ -114,7 +272,10 @@ class Acquisition(BaseModel):
     acquired_at: datetime | None = None
     instrument: Instrument | None = None
     objective: Objective | None = None
-    time_increment_s: float | None = None
+    objective_settings: ObjectiveSettings | None = None
+    environment: ImagingEnvironment | None = None
+    stage: StagePosition | None = None
+    time_increment_s: float | None = Field(default=None, ge=0)
 
 
 class PlatePosition(BaseModel):
@@ -165,6 +326,8 @@ class Image(BaseModel):
     physical_size_x_um: float | None = None
     physical_size_y_um: float | None = None
     physical_size_z_um: float | None = None
+    significant_bits: int | None = Field(default=None, ge=1, le=64)
+    description: str | None = None
     channels: tuple[Channel, ...] = ()
     acquisition: Acquisition = Acquisition()
     position: PlatePosition | None = None
