@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import tifffile
 from typer.testing import Result
 
+import quantscope.qc
 import quantscope.qc._run as qc_run
 from quantscope.catalog import Repository
 from quantscope.catalog import _schema as S
@@ -122,13 +123,20 @@ def test_one_unmeasurable_image_is_a_note(
     for i in range(3):
         tifffile.imwrite(tmp_path / "in" / f"f{i}.tif", _cells(i))
     real = qc_run.measure_image
+    real_planes = quantscope.qc.measure_planes
 
     def flaky(path: Path, image):  # type: ignore[no-untyped-def]
         if image.name == "f1":
             raise OSError("disk on fire")
         return real(path, image)
 
+    def flaky_planes(planes, image, ome_xml=None):  # type: ignore[no-untyped-def]
+        if image.name == "f1":
+            raise RuntimeError("metric bug")  # ingest then measures the stored image
+        return real_planes(planes, image, ome_xml)
+
     monkeypatch.setattr(qc_run, "measure_image", flaky)
+    monkeypatch.setattr(quantscope.qc, "measure_planes", flaky_planes)
     report = ingest(repo, [tmp_path / "in"])
     assert report.ok and len(report.added) == 3
     by_name = {img.name: img.id for img in report.added}

@@ -66,6 +66,8 @@ class IngestReport:
     bytes_read: int = 0
     seconds: float = 0.0
     qc: dict[str, str] = field(default_factory=dict)  # image id -> "pass" / "warn" / "fail"
+    # seconds spent on QC: measuring in the writer threads (summed over threads) plus the QC
+    # step after the writes (storing metrics, flags, images measured from the store)
     qc_seconds: float = 0.0
 
     @property
@@ -362,7 +364,33 @@ def _store_path(job: _Job) -> str:
     return f"plates/{plate_folder(p.plate)}/{p.row_name}/{p.column_name}/{p.field}"
 
 
-def _write_job(root: Path, job: _Job, chunk_pool: Executor | None) -> ImageRegistration:
+@dataclass
+class _Written:
+    """A written image: its registration, and its QC metrics when they were measured from
+    the planes kept while writing (None: QC measures the stored image later, and reports
+    any error then)."""
+
+    reg: ImageRegistration
+    metrics: dict[int, dict[str, float]] | None = None
+    qc_seconds: float = 0.0
+
+
+def _qc_planes(shape: tuple[int, int, int, int, int], dtype: str) -> np.ndarray | None:
+    """A buffer for time point 0 of every channel and plane, ``(C, Z, Y, X)``, when QC can
+    measure them from memory: the QC level is level 0 and they take at most _LARGE_BYTES."""
+    from ..qc import QC_MAX_EDGE
+
+    _, c, z, y, x = shape
+    if max(y, x) > QC_MAX_EDGE or c * z * y * x * np.dtype(dtype).itemsize > _LARGE_BYTES:
+        return None
+    return np.empty((c, z, y, x), dtype)
+
+
+def _write_job(
+    root: Path, job: _Job, chunk_pool: Executor | None, measure: bool = False
+) -> _Written:
+    """Write one image; with ``measure``, also measure its quality from the planes read
+    (in this thread: no read-back of the store)."""
     first = job.parts[0].scene
     t, _, z, y, x = first.shape
     c = sum(p.scene.shape[1] for p in job.parts)
@@ -424,10 +452,17 @@ def _write_job(root: Path, job: _Job, chunk_pool: Executor | None) -> ImageRegis
             sources.append((offset, src))
             offset += part.scene.shape[1]
 
+        planes = _qc_planes(image.shape, image.dtype) if measure else None
+        kept = np.zeros(planes.shape[:3], bool) if planes is not None else None
+
         def read_rows(t: int, c: int, z: int, y0: int, y1: int) -> np.ndarray:
             for off, src in reversed(sources):
                 if c >= off:
-                    return src.read_rows(t, c - off, z, y0, y1)
+                    rows = src.read_rows(t, c - off, z, y0, y1)
+                    if planes is not None and kept is not None and t == 0:
+                        planes[c, z, y0:y1] = rows  # what the store's level 0 holds
+                        kept[c, z, y0:y1] = True
+                    return rows
             raise IndexError(c)  # pragma: no cover
 
         result = write_image(dest, read_rows, spec, ome_xml=ome_xml, executor=chunk_pool)
@@ -435,7 +470,17 @@ def _write_job(root: Path, job: _Job, chunk_pool: Executor | None) -> ImageRegis
     prefix = image.store_path
     manifest = [(f"{prefix}/{m.path}", m.size, m.sha256) for m in result.manifest]
     formats = {p.scanned.sha256: p.scanned.format for p in job.parts}
-    return ImageRegistration(image=image, source_formats=formats, manifest=manifest)
+    written = _Written(ImageRegistration(image=image, source_formats=formats, manifest=manifest))
+    if planes is not None and kept is not None and kept.all():
+        from ..qc import measure_planes
+
+        # QC never fails a write: after any error here the QC step measures the stored image
+        # (and reports what goes wrong then)
+        t0 = time.perf_counter()
+        with contextlib.suppress(Exception):
+            written.metrics = measure_planes(planes, image, ome_xml)
+        written.qc_seconds = time.perf_counter() - t0
+    return written
 
 
 # ------------------------------------------------------------------------------ cleanup
@@ -568,6 +613,7 @@ def ingest(
             report.cleaned = clean_leftovers(repo)
             dirty = repo.root / _PLATES_DIRTY
             touched: set[str] = set()
+            measured: dict[str, dict[int, dict[str, float]]] | None = {} if qc else None
             counter = _Counter(sum(_size(f) for f in files))
             # windows of files, never splitting the channel files of one field, so files are
             # parsed once (kept open from scan to write) while open files stay bounded
@@ -579,7 +625,7 @@ def ingest(
                     todo = _skip_known(repo, plan, report)
                     if any(job.position is not None for job in todo):
                         dirty.touch()
-                    touched |= _write_all(repo, todo, jobs, report, progress, counter)
+                    touched |= _write_all(repo, todo, jobs, report, progress, counter, measured)
                 finally:
                     for sc in scanned:
                         sc.close()
@@ -587,7 +633,7 @@ def ingest(
                 update_plates(repo, touched)
             dirty.unlink(missing_ok=True)
             if qc:
-                _run_qc(repo, report, jobs, progress)
+                _run_qc(repo, report, jobs, progress, measured or {})
     finally:
         # concurrent bioio-czi metadata conversions can leave the cwd changed for good
         if os.getcwd() != cwd:
@@ -596,8 +642,18 @@ def ingest(
     return report
 
 
-def _run_qc(repo: Repository, report: IngestReport, jobs: int, progress: Progress | None) -> None:
-    """Quality control of the images added (and of any left unchecked by a killed run)."""
+def _run_qc(
+    repo: Repository,
+    report: IngestReport,
+    jobs: int,
+    progress: Progress | None,
+    measured: dict[str, dict[int, dict[str, float]]],
+) -> None:
+    """Quality control of the images added (and of any left unchecked by a killed run).
+
+    ``measured`` holds the metrics the writers measured from memory; the other images are
+    measured from the store. The metrics of the whole ingest are stored in one transaction.
+    """
     from ..qc import run_qc
 
     t0 = time.perf_counter()
@@ -612,7 +668,9 @@ def _run_qc(repo: Repository, report: IngestReport, jobs: int, progress: Progres
             if progress is not None:
                 progress("qc", done, total, name)
 
-        result = run_qc(repo, ids, jobs=jobs, progress=qc_progress, lock=False)
+        result = run_qc(
+            repo, ids, jobs=jobs, progress=qc_progress, lock=False, premeasured=measured
+        )
     except QuantscopeError as e:
         report.notes.append(IngestIssue("quality control", f"not run: {e}"))
         return
@@ -622,7 +680,7 @@ def _run_qc(repo: Repository, report: IngestReport, jobs: int, progress: Progres
         )
         return
     finally:
-        report.qc_seconds = time.perf_counter() - t0
+        report.qc_seconds += time.perf_counter() - t0
     names = {img.id: img.name for img in report.added}
     for image_id, res in result.images.items():
         report.qc[image_id] = res.status
@@ -760,8 +818,13 @@ def _write_all(
     report: IngestReport,
     progress: Progress | None,
     counter: _Counter,
+    measured: dict[str, dict[int, dict[str, float]]] | None = None,
 ) -> set[str]:
     """Write the images of ``todo`` (in a pool) and register them (in this thread).
+
+    With ``measured`` (a dict), the workers also measure the quality of each image from the
+    planes they read (QC runs beside the writing, no read-back) and the metrics of the
+    images registered are added to it.
 
     Registrations are batched while workers keep writing: a batch is flushed when it is full and
     at the end (fewer transactions, less contention for the interpreter lock). A batch is one
@@ -771,12 +834,16 @@ def _write_all(
     touched: set[str] = set()
     counter.write_total += sum(j.nbytes for j in todo)
     pending: list[tuple[_Job, ImageRegistration]] = []
+    metrics: dict[str, dict[int, dict[str, float]]] = {}
+    measure = measured is not None
 
     def done(job: _Job, error: str | None, reg: ImageRegistration | None) -> None:
         if error is not None:
             report.failed.append(IngestIssue(job.label, error))
         elif reg is not None:
             report.added.append(reg.image)
+            if measured is not None and reg.image.id in metrics:
+                measured[reg.image.id] = metrics[reg.image.id]
             if reg.image.position is not None:
                 touched.add(reg.image.position.plate)
         for part in job.parts:  # release the file (and its decoded pixels) at once
@@ -809,14 +876,16 @@ def _write_all(
         for job, reg in batch:
             done(job, None, reg)
 
-    def written(
-        job: _Job,
-        fut: Future[ImageRegistration] | None,
-        reg: ImageRegistration | None,
-    ) -> None:
+    def written(job: _Job, fut: Future[_Written] | None, out: _Written | None) -> None:
+        reg: ImageRegistration | None = None
         try:
             if fut is not None:
-                reg = fut.result()
+                out = fut.result()
+            assert out is not None
+            reg = out.reg
+            report.qc_seconds += out.qc_seconds
+            if out.metrics is not None:
+                metrics[reg.image.id] = out.metrics
         except QuantscopeError as e:
             done(job, _strip_path(str(e), job.parts[0].scanned.path), None)
         except (OSError, ValueError, RuntimeError) as e:
@@ -830,18 +899,18 @@ def _write_all(
     small = [j for j in todo if j.nbytes <= _LARGE_BYTES]
     large = [j for j in todo if j.nbytes > _LARGE_BYTES]
     with ThreadPoolExecutor(jobs) as pool:
-        futures = [(j, pool.submit(_write_job, repo.root, j, None)) for j in small]
+        futures = [(j, pool.submit(_write_job, repo.root, j, None, measure)) for j in small]
         for j, fut in futures:
             wait([fut])
             written(j, fut, None)
         flush()
         for j in large:
             try:
-                reg = _write_job(repo.root, j, pool if jobs > 1 else None)
+                out = _write_job(repo.root, j, pool if jobs > 1 else None, measure)
             except (QuantscopeError, OSError, ValueError, RuntimeError) as e:
                 done(j, _strip_path(str(e), j.parts[0].scanned.path), None)
                 continue
-            written(j, None, reg)
+            written(j, None, out)
             flush()  # a large image is registered as soon as it is written
     return touched
 

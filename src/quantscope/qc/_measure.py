@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,14 @@ import numpy.typing as npt
 from ..errors import InvalidInput, NotFound
 from ..model import Image
 
-__all__ = ["QC_MAX_EDGE", "StoredImage", "measure_image", "qc_level", "significant_bits"]
+__all__ = [
+    "QC_MAX_EDGE",
+    "StoredImage",
+    "measure_image",
+    "measure_planes",
+    "qc_level",
+    "significant_bits",
+]
 
 #: Images up to this many px on their longer side are measured at full resolution; larger ones
 #: on the first pyramid level at most this large (see :func:`qc_level`).
@@ -156,24 +164,86 @@ def measure_image(store_path: Path, image: Image) -> dict[int, dict[str, float]]
     quantscope.errors.InvalidInput
         The store is not an OME-Zarr multiscale image.
     """
-    from ..quality import channel_metrics, stack_metrics
-
     stored = StoredImage.open(Path(store_path))
     level = qc_level(stored.shapes)
     shape = stored.shapes[level]
-    n_c, n_z = shape[1], shape[2]
     scene = image.sources[0].scene if image.sources else 0
     bits = significant_bits(stored.ome_xml(), image.dtype, scene)
+    return _measure_channels(
+        shape[1],
+        shape[2],
+        lambda c: stored.plane(level, c, 0),
+        lambda c: stored.stack(level, c),
+        bits,
+    )
+
+
+def measure_planes(
+    planes: npt.NDArray[Any], image: Image, ome_xml: str | None = None
+) -> dict[int, dict[str, float]]:
+    """Quality metrics of every channel of an image whose QC planes are in memory.
+
+    What :func:`measure_image` computes from the stored OME-Zarr, from the planes instead:
+    ingest keeps the first time point of an image it writes (when that is the level QC
+    measures, :func:`qc_level`) and measures it without reading the store back.
+
+    Parameters
+    ----------
+    planes : numpy.ndarray
+        ``(C, Z, Y, X)``: time point 0 of every channel and z-plane, at full resolution
+        (level 0 of the pyramid, which must be the QC level: at most :data:`QC_MAX_EDGE` px
+        on its longer side).
+    image : quantscope.model.Image
+        The image's record (dtype, sources).
+    ome_xml : str, optional
+        The OME-XML stored with the image (for ``SignificantBits``).
+
+    Returns
+    -------
+    dict of int to dict of str to float
+        As :func:`measure_image`; bit for bit the same values for the same pixels.
+
+    Raises
+    ------
+    quantscope.errors.InvalidInput
+        ``planes`` is not 4-D or is larger than the QC level.
+    """
+    arr = np.asarray(planes)
+    if arr.ndim != 4:
+        raise InvalidInput(f"planes: expected a (C, Z, Y, X) array, got shape {arr.shape}")
+    if max(arr.shape[-2:]) > QC_MAX_EDGE:
+        raise InvalidInput(
+            f"planes: {arr.shape[-2]}x{arr.shape[-1]} px is larger than the QC level "
+            f"({QC_MAX_EDGE} px); measure the stored image with measure_image"
+        )
+    scene = image.sources[0].scene if image.sources else 0
+    bits = significant_bits(ome_xml, image.dtype, scene)
+    return _measure_channels(
+        arr.shape[0], arr.shape[1], lambda c: arr[c, 0], lambda c: arr[c], bits
+    )
+
+
+def _measure_channels(
+    n_c: int,
+    n_z: int,
+    plane: Callable[[int], npt.NDArray[Any]],
+    stack: Callable[[int], npt.NDArray[Any]],
+    bits: int | None,
+) -> dict[int, dict[str, float]]:
+    """Metrics of each of ``n_c`` channels: of its plane, or of the best-focus plane of its
+    stack of ``n_z > 1`` planes (``best_focus_plane`` added)."""
+    from ..quality import channel_metrics, stack_metrics
+
     out: dict[int, dict[str, float]] = {}
     for c in range(n_c):
         if n_z > 1:
-            stack = stored.stack(level, c)
-            best, _ = stack_metrics(stack, significant_bits=bits)
-            plane = stack[best] if best >= 0 else stack[n_z // 2]
-            metrics = channel_metrics(plane, significant_bits=bits)
+            planes = stack(c)
+            best, _ = stack_metrics(planes, significant_bits=bits)
+            chosen = planes[best] if best >= 0 else planes[n_z // 2]
+            metrics = channel_metrics(chosen, significant_bits=bits)
             metrics[BEST_FOCUS_PLANE] = float(best) if best >= 0 else math.nan
         else:
-            metrics = channel_metrics(stored.plane(level, c, 0), significant_bits=bits)
+            metrics = channel_metrics(plane(c), significant_bits=bits)
         out[c] = metrics
     return out
 

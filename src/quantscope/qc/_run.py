@@ -217,6 +217,7 @@ def run_qc(
     progress: QCProgress | None = None,
     recompute: bool = True,
     lock: bool = True,
+    premeasured: Mapping[str, Mapping[int, Mapping[str, float]]] | None = None,
 ) -> QCRunReport:
     """Measure the quality of images, store the metrics, and flag every image against its peers.
 
@@ -248,6 +249,10 @@ def run_qc(
     lock : bool
         Hold the repository's write lock while writing (pass False when the caller already
         holds it, as ingest does).
+    premeasured : mapping, optional
+        ``{image id: {channel: {metric: value}}}`` already computed for selected images
+        (ingest measures the planes it has in memory, :func:`measure_planes`): stored as
+        given instead of measured again.
 
     Returns
     -------
@@ -285,12 +290,15 @@ def run_qc(
         repo.write_lock() if lock else contextlib.nullcontext()
     )
     with held:
-        todo = images
+        given = {k: {int(c): dict(v) for c, v in m.items()} for k, m in (premeasured or {}).items()}
+        todo = [i for i in images if i.id not in given]
         if not recompute:
-            have = repo.quality_metrics([i.id for i in images])
-            todo = [i for i in images if i.id not in have]
+            have = repo.quality_metrics([i.id for i in todo])
+            todo = [i for i in todo if i.id not in have]
         t1 = time.perf_counter()
         measured, errors = _measure_all(repo, todo, jobs, progress)
+        selected = {i.id for i in images}
+        measured.update((k, v) for k, v in given.items() if k in selected)
         report.measure_seconds = time.perf_counter() - t1
         report.measured = len(measured)
         report.errors = errors
