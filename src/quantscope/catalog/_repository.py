@@ -23,7 +23,18 @@ from ..errors import (
     NotFound,
     RepositoryError,
 )
-from ..model import Acquisition, Channel, Image, Instrument, Objective, PlatePosition, SourceFile
+from ..model import (
+    Acquisition,
+    Channel,
+    Image,
+    ImagingEnvironment,
+    Instrument,
+    Objective,
+    ObjectiveSettings,
+    PlatePosition,
+    SourceFile,
+    StagePosition,
+)
 from . import _schema as S
 from ._annotations import AnnotationRecords
 from ._bench import BenchmarkRecords
@@ -243,20 +254,7 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
                     S.images.insert(),
                     [_image_row(r.image, plate_ids, now) for r in regs],
                 )
-                channel_rows = [
-                    {
-                        "image_id": r.image.id,
-                        "idx": ch.index,
-                        "name": ch.name,
-                        "color": ch.color,
-                        "excitation_wavelength_nm": ch.excitation_wavelength_nm,
-                        "emission_wavelength_nm": ch.emission_wavelength_nm,
-                        "exposure_time_s": ch.exposure_time_s,
-                        "fluor": ch.fluor,
-                    }
-                    for r in regs
-                    for ch in r.image.channels
-                ]
+                channel_rows = [row for r in regs for row in _channel_rows(r.image)]
                 if channel_rows:
                     conn.execute(S.channels.insert(), channel_rows)
                 file_ids = self._source_file_ids(conn, regs, now)
@@ -414,17 +412,7 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
                     cq = cq.where(S.channels.c.image_id.in_(wanted))
                     sq = sq.where(S.image_sources.c.image_id.in_(wanted))
                 for c in conn.execute(cq).mappings():
-                    chans.setdefault(c["image_id"], []).append(
-                        Channel(
-                            index=c["idx"],
-                            name=c["name"],
-                            color=c["color"],
-                            excitation_wavelength_nm=c["excitation_wavelength_nm"],
-                            emission_wavelength_nm=c["emission_wavelength_nm"],
-                            exposure_time_s=c["exposure_time_s"],
-                            fluor=c["fluor"],
-                        )
-                    )
+                    chans.setdefault(c["image_id"], []).append(_channel_from_row(c))
                 for s in conn.execute(sq).mappings():
                     srcs.setdefault(s["image_id"], []).append(
                         SourceFile(
@@ -542,6 +530,9 @@ def _image_row(img: Image, plate_ids: dict[str, int], now: datetime) -> dict[str
     acq = img.acquisition
     inst = acq.instrument or Instrument()
     obj = acq.objective or Objective()
+    settings = acq.objective_settings or ObjectiveSettings()
+    stage = acq.stage or StagePosition()
+    env = acq.environment or ImagingEnvironment()
     pos = img.position
     return {
         "id": img.id,
@@ -570,6 +561,21 @@ def _image_row(img: Image, plate_ids: dict[str, int], now: datetime) -> dict[str
         "objective_magnification": obj.nominal_magnification,
         "objective_na": obj.lens_na,
         "objective_immersion": obj.immersion,
+        "objective_correction": obj.correction,
+        "objective_calibrated_magnification": obj.calibrated_magnification,
+        "objective_working_distance_um": obj.working_distance_um,
+        "objective_medium": settings.medium,
+        "objective_refractive_index": settings.refractive_index,
+        "significant_bits": img.significant_bits,
+        "description": img.description,
+        "stage_x_um": stage.x_um,
+        "stage_y_um": stage.y_um,
+        "stage_z_um": stage.z_um,
+        "stage_label": stage.label,
+        "environment_temperature_c": env.temperature_c,
+        "environment_air_pressure_mbar": env.air_pressure_mbar,
+        "environment_humidity_percent": env.humidity_percent,
+        "environment_co2_percent": env.co2_percent,
         "store_path": img.store_path,
         "levels": img.levels,
         "bytes_stored": img.bytes_stored,
@@ -581,6 +587,85 @@ def plate_folder(name: str) -> str:
     """Folder name of a plate's OME-Zarr inside ``plates/``."""
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip(".") or "plate"
     return f"{safe}.ome.zarr"
+
+
+def _channel_rows(img: Image) -> list[dict[str, Any]]:
+    """Rows of the ``channels`` table for ``img``: the channel's own settings, plus the kind,
+    model and power of its light source and the type and model of its detector (looked up in
+    the image's instrument), so that they can be queried per channel."""
+    inst = img.acquisition.instrument or Instrument()
+    rows = []
+    for ch in img.channels:
+        src = inst.light_source(ch.light_source_id)
+        det = inst.detector(ch.detector_id)
+        rows.append(
+            {
+                "image_id": img.id,
+                "idx": ch.index,
+                "name": ch.name,
+                "color": ch.color,
+                "excitation_wavelength_nm": ch.excitation_wavelength_nm,
+                "emission_wavelength_nm": ch.emission_wavelength_nm,
+                "exposure_time_s": ch.exposure_time_s,
+                "fluor": ch.fluor,
+                "illumination_type": ch.illumination_type,
+                "contrast_method": ch.contrast_method,
+                "acquisition_mode": ch.acquisition_mode,
+                "pinhole_size_um": ch.pinhole_size_um,
+                "nd_filter": ch.nd_filter,
+                "light_source_kind": src.kind if src else None,
+                "light_source_model": src.model if src else None,
+                "light_source_wavelength_nm": ch.light_source_wavelength_nm
+                or (src.wavelength_nm if src else None),
+                "light_source_power_mw": src.power_mw if src else None,
+                "light_source_attenuation": ch.light_source_attenuation,
+                "detector_type": det.type if det else None,
+                "detector_model": det.model if det else None,
+                "detector_gain": ch.detector_gain
+                if ch.detector_gain is not None
+                else (det.gain if det else None),
+                "detector_offset": ch.detector_offset
+                if ch.detector_offset is not None
+                else (det.offset if det else None),
+                "detector_binning": ch.detector_binning,
+                "detector_voltage_v": ch.detector_voltage_v
+                if ch.detector_voltage_v is not None
+                else (det.voltage_v if det else None),
+                "detector_read_out_rate_mhz": ch.detector_read_out_rate_mhz,
+            }
+        )
+    return rows
+
+
+def _channel_from_row(c: Any) -> Channel:
+    """A :class:`Channel` from its catalog row (the light source's and detector's own
+    properties live in the stored OME-XML, see :func:`quantscope.metadata.enrich`)."""
+    return Channel(
+        index=c["idx"],
+        name=c["name"],
+        color=c["color"],
+        excitation_wavelength_nm=c["excitation_wavelength_nm"],
+        emission_wavelength_nm=c["emission_wavelength_nm"],
+        exposure_time_s=c["exposure_time_s"],
+        fluor=c["fluor"],
+        illumination_type=c["illumination_type"],
+        contrast_method=c["contrast_method"],
+        acquisition_mode=c["acquisition_mode"],
+        pinhole_size_um=c["pinhole_size_um"],
+        nd_filter=c["nd_filter"],
+        light_source_wavelength_nm=c["light_source_wavelength_nm"],
+        light_source_attenuation=c["light_source_attenuation"],
+        detector_gain=c["detector_gain"],
+        detector_offset=c["detector_offset"],
+        detector_binning=c["detector_binning"],
+        detector_voltage_v=c["detector_voltage_v"],
+        detector_read_out_rate_mhz=c["detector_read_out_rate_mhz"],
+    )
+
+
+def _some(model: Any) -> Any:
+    """``model`` if any of its fields is set, else None."""
+    return model if any(v not in (None, ()) for v in model.model_dump().values()) else None
 
 
 def _image_from_row(r: Any, chans: list[Channel], srcs: list[SourceFile]) -> Image:
@@ -595,6 +680,21 @@ def _image_from_row(r: Any, chans: list[Channel], srcs: list[SourceFile]) -> Ima
         nominal_magnification=r["objective_magnification"],
         lens_na=r["objective_na"],
         immersion=r["objective_immersion"],
+        correction=r["objective_correction"],
+        calibrated_magnification=r["objective_calibrated_magnification"],
+        working_distance_um=r["objective_working_distance_um"],
+    )
+    settings = ObjectiveSettings(
+        medium=r["objective_medium"], refractive_index=r["objective_refractive_index"]
+    )
+    stage = StagePosition(
+        x_um=r["stage_x_um"], y_um=r["stage_y_um"], z_um=r["stage_z_um"], label=r["stage_label"]
+    )
+    env = ImagingEnvironment(
+        temperature_c=r["environment_temperature_c"],
+        air_pressure_mbar=r["environment_air_pressure_mbar"],
+        humidity_percent=r["environment_humidity_percent"],
+        co2_percent=r["environment_co2_percent"],
     )
     pos = None
     if r["plate_name"] is not None:
@@ -609,11 +709,16 @@ def _image_from_row(r: Any, chans: list[Channel], srcs: list[SourceFile]) -> Ima
         physical_size_x_um=r["physical_size_x_um"],
         physical_size_y_um=r["physical_size_y_um"],
         physical_size_z_um=r["physical_size_z_um"],
+        significant_bits=r["significant_bits"],
+        description=r["description"],
         channels=tuple(chans),
         acquisition=Acquisition(
             acquired_at=r["acquired_at"],
-            instrument=inst if any(v is not None for v in inst.model_dump().values()) else None,
-            objective=obj if any(v is not None for v in obj.model_dump().values()) else None,
+            instrument=_some(inst),
+            objective=_some(obj),
+            objective_settings=_some(settings),
+            environment=_some(env),
+            stage=_some(stage),
             time_increment_s=r["time_increment_s"],
         ),
         position=pos,

@@ -1,4 +1,6 @@
-"""Metadata standards: annotations (key-value pairs, tags, ontology terms).
+"""Metadata standards: annotations (key-value pairs, tags, ontology terms) and the columns of
+the full metadata model on images and channels (objective, environment, stage, channel
+acquisition settings).
 
 Revision ID: 0003
 Revises: 0002
@@ -13,7 +15,50 @@ branch_labels = None
 depends_on = None
 
 
+_IMAGE_COLUMNS = [
+    ("objective_correction", sa.String(length=32)),
+    ("objective_calibrated_magnification", sa.Float()),
+    ("objective_working_distance_um", sa.Float()),
+    ("objective_medium", sa.String(length=16)),
+    ("objective_refractive_index", sa.Float()),
+    ("significant_bits", sa.Integer()),
+    ("description", sa.Text()),
+    ("stage_x_um", sa.Float()),
+    ("stage_y_um", sa.Float()),
+    ("stage_z_um", sa.Float()),
+    ("stage_label", sa.Text()),
+    ("environment_temperature_c", sa.Float()),
+    ("environment_air_pressure_mbar", sa.Float()),
+    ("environment_humidity_percent", sa.Float()),
+    ("environment_co2_percent", sa.Float()),
+]
+_CHANNEL_COLUMNS = [
+    ("illumination_type", sa.String(length=32)),
+    ("contrast_method", sa.String(length=32)),
+    ("acquisition_mode", sa.String(length=64)),
+    ("pinhole_size_um", sa.Float()),
+    ("nd_filter", sa.Float()),
+    ("light_source_kind", sa.String(length=32)),
+    ("light_source_model", sa.Text()),
+    ("light_source_wavelength_nm", sa.Float()),
+    ("light_source_power_mw", sa.Float()),
+    ("light_source_attenuation", sa.Float()),
+    ("detector_type", sa.String(length=32)),
+    ("detector_model", sa.Text()),
+    ("detector_gain", sa.Float()),
+    ("detector_offset", sa.Float()),
+    ("detector_binning", sa.String(length=8)),
+    ("detector_voltage_v", sa.Float()),
+    ("detector_read_out_rate_mhz", sa.Float()),
+]
+
+
 def upgrade() -> None:
+    # nullable columns added in place (no table copy: existing rows keep NULL)
+    for name, type_ in _IMAGE_COLUMNS:
+        op.add_column("images", sa.Column(name, type_, nullable=True))
+    for name, type_ in _CHANNEL_COLUMNS:
+        op.add_column("channels", sa.Column(name, type_, nullable=True))
     op.create_table(
         "annotations",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -43,3 +88,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("annotations")
+    with op.batch_alter_table("channels", schema=None) as batch_op:
+        for name, _ in reversed(_CHANNEL_COLUMNS):
+            batch_op.drop_column(name)
+    with op.batch_alter_table("images", schema=None) as batch_op:
+        for name, _ in reversed(_IMAGE_COLUMNS):
+            batch_op.drop_column(name)
