@@ -1,0 +1,473 @@
+"""Compile a query tree into an SQLAlchemy Core boolean expression over ``images``.
+
+Every literal becomes a bound parameter; nothing of the query text is pasted into SQL.
+
+Semantics (also in the README):
+
+* A comparison on a missing value (NULL) is false, so ``objective.na != 1.4`` leaves out images
+  without a recorded NA, while ``not objective.na == 1.4`` keeps them: ``not`` is the complement
+  at the image level.
+* Multi-valued fields (channels, source files, per-channel quality metrics, annotations) match
+  when one of the image's rows matches. Channel predicates (``channel.*`` and ``qc.<metric>``
+  without a ``[channel]`` qualifier) combined with ``and``/``or`` (no ``not`` in between) are
+  evaluated on ONE channel: ``channel.name == "DAPI" and channel.exposure_time_s > 0.1`` needs a
+  DAPI channel exposed longer than 0.1 s, and ``channel.name == "DAPI" and qc.focus_plls <
+  -2.5`` tests the DAPI channel's focus. The same holds for ``source.*`` predicates (one file).
+  ``not channel.name == "DAPI"`` means "no DAPI channel"; ``channel.name != "DAPI"`` means "a
+  channel other than DAPI".
+* Annotations apply to the image and to every image of an annotated plate. A number literal
+  compares the annotation's numeric value, a string its text (or its CURIE, for ``==``).
+* A date literal compared with a date-time field means the whole day (UTC): ``acquired ==
+  2024-01-01`` is that day, ``acquired <= 2024-01-01`` includes it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from ...errors import InvalidInput
+from ...model import parse_well, well_name
+from .. import _schema as S
+from ._ast import And, Compare, Exists, Field, In, Like, Node, Not, Or, Value, value_text
+from ._fields import FieldInfo, static_fields
+from ._parser import caret
+
+__all__ = ["Compiler", "distinct_values"]
+
+Expr = ColumnElement[bool]
+_CURIE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*:[^\s:]+$|^CVCL_[0-9A-Z]{4}$")
+_INT64 = 2**63 - 1
+_SCOPED = {"channel": "channel", "source": "source"}
+
+
+def distinct_values(conn: Connection, column: Any, limit: int = 10_000) -> list[Any]:
+    """Distinct non-NULL values of an indexed column, by a loose index scan (a recursive CTE
+    that jumps from one value to the next: fast on a large table with few distinct values)."""
+    table = column.table
+    first = sa.select(sa.func.min(column).label("v"))
+    cte = first.cte("qs_distinct", recursive=True)
+    inner = sa.select(sa.func.min(column)).where(column > cte.c.v).scalar_subquery()
+    cte = cte.union_all(sa.select(inner).select_from(cte).where(cte.c.v.is_not(None)))
+    del table
+    q = sa.select(cte.c.v).where(cte.c.v.is_not(None)).limit(limit)
+    return [v for (v,) in conn.execute(q)]
+
+
+class Compiler:
+    """Resolves the fields of one query against a catalog connection and compiles it."""
+
+    def __init__(self, conn: Connection, query: str) -> None:
+        self.conn = conn
+        self.query = query
+        self.fields, self.aliases = static_fields()
+        self._resolved: dict[Field, FieldInfo] = {}
+
+    # ------------------------------------------------------------------ errors
+    def error(self, msg: str, pos: int) -> InvalidInput:
+        return InvalidInput(f"invalid query: {msg}\n{caret(self.query, pos)}")
+
+    # ------------------------------------------------------------------ fields
+    def resolve(self, f: Field) -> FieldInfo:
+        if f in self._resolved:
+            return self._resolved[f]
+        info = self._resolve(f)
+        if f.qualifier is not None and info.kind != "qc":
+            raise self.error(
+                f"field {f.name!r} takes no [qualifier]; only quality metrics do, as in "
+                "qc.focus_plls[DAPI] (a channel name) or qc.focus_plls[0] (a channel index)",
+                f.pos,
+            )
+        self._resolved[f] = info
+        return info
+
+    def _resolve(self, f: Field) -> FieldInfo:
+        name = f.name
+        name = self.aliases.get(name, name)
+        if name in self.fields:
+            return self.fields[name]
+        head, rest = f.path[0], ".".join(f.path[1:])
+        if head == "annotation" and rest:
+            return FieldInfo(name, "annotation", "text", "value", key=rest)
+        if head == "qc" and rest:
+            qm = S.quality_metrics
+            found = self.conn.execute(sa.select(qm.c.name).where(qm.c.name == rest).limit(1))
+            if found.first() is not None:
+                return FieldInfo(name, "qc", "number", "value", key=rest)
+            known = [f"qc.{m}" for m in distinct_values(self.conn, qm.c.name)]
+            hint = (
+                "; no quality metrics are recorded yet (run `quantscope qc REPO`)"
+                if not known
+                else ""
+            )
+            raise self.error(
+                f"unknown quality metric {name!r}{self._suggest(name, known)}{hint}", f.pos
+            )
+        a = S.annotations
+        found = self.conn.execute(sa.select(a.c.key).where(a.c.key == name).limit(1))
+        if found.first() is not None:
+            return FieldInfo(name, "annotation", "text", "value", key=name)
+        known = list(self.fields)
+        known += [str(k) for k in distinct_values(self.conn, a.c.key)]
+        known += [f"qc.{m}" for m in distinct_values(self.conn, S.quality_metrics.c.name)]
+        raise self.error(
+            f"unknown field {name!r}{self._suggest(name, known)} "
+            "(`quantscope fields REPO` lists every field)",
+            f.pos,
+        )
+
+    @staticmethod
+    def _suggest(name: str, known: Sequence[str]) -> str:
+        close = difflib.get_close_matches(name, list(dict.fromkeys(known)), n=3, cutoff=0.6)
+        if not close:
+            lower = {k.lower(): k for k in known}
+            close = [lower[name.lower()]] if name.lower() in lower else []
+        if not close:
+            return ""
+        return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+    # ------------------------------------------------------------------ structure
+    def scope(self, node: Node) -> str | None:
+        """ "channel" or "source" where every leaf of ``node`` is a predicate on one row of
+        that relation (joined by and/or, no not), else None."""
+        if isinstance(node, Not):
+            return None
+        if isinstance(node, And | Or):
+            scopes = {self.scope(n) for n in node.items}
+            return scopes.pop() if len(scopes) == 1 else None
+        assert not isinstance(node, Not)
+        info = self.resolve(node.field)
+        if info.kind == "qc" and node.field.qualifier is None:
+            return "channel"
+        return _SCOPED.get(info.kind)
+
+    def compile(self, node: Node) -> Expr:
+        """A boolean expression over ``images`` that is never NULL."""
+        if isinstance(node, Not):
+            return sa.not_(self.compile(node.item))
+        scope = self.scope(node)
+        if scope is not None:
+            return self._group(scope, [node])
+        if isinstance(node, Or):
+            return sa.or_(*(self.compile(n) for n in node.items))
+        if isinstance(node, And):
+            groups: dict[str, list[Node]] = {}
+            parts: list[Expr] = []
+            for n in _flatten(node):
+                s = self.scope(n)
+                if s is None:
+                    parts.append(self.compile(n))
+                else:
+                    groups.setdefault(s, []).append(n)
+            parts += [self._group(s, ns) for s, ns in groups.items()]
+            return sa.and_(*parts)
+        return self._leaf(node)
+
+    # ------------------------------------------------------------------ scoped groups
+    def _group(self, scope: str, nodes: list[Node]) -> Expr:
+        img = S.images.c
+        if scope == "source":
+            src, sf = S.image_sources, S.source_files
+            sel = (
+                sa.select(src.c.image_id)
+                .join(sf, sf.c.id == src.c.file_id)
+                .where(sa.and_(*(self._row(n, sf, None) for n in nodes)))
+            )
+            return img.id.in_(sel)
+        qm = S.quality_metrics
+        if len(nodes) == 1 and not isinstance(nodes[0], And | Or):
+            leaf = nodes[0]
+            assert not isinstance(leaf, Not)
+            info = self.resolve(leaf.field)
+            if info.kind == "qc":  # a lone metric: no need to go through the channels
+                sel = sa.select(qm.c.image_id).where(
+                    qm.c.name == info.key, self._pred(qm.c.value, leaf, info)
+                )
+                return img.id.in_(sel)
+        ch = S.channels
+        sel = sa.select(ch.c.image_id).where(sa.and_(*(self._row(n, ch, ch) for n in nodes)))
+        return img.id.in_(sel)
+
+    def _row(self, node: Node, table: sa.Table, channel: sa.Table | None) -> Expr:
+        if isinstance(node, And):
+            return sa.and_(*(self._row(n, table, channel) for n in node.items))
+        if isinstance(node, Or):
+            return sa.or_(*(self._row(n, table, channel) for n in node.items))
+        assert not isinstance(node, Not)
+        info = self.resolve(node.field)
+        if info.kind == "qc":
+            assert channel is not None
+            qm = S.quality_metrics
+            return sa.exists(
+                sa.select(sa.literal(1)).where(
+                    qm.c.image_id == channel.c.image_id,
+                    qm.c.channel == channel.c.idx,
+                    qm.c.name == info.key,
+                    self._pred(qm.c.value, node, info),
+                )
+            )
+        return self._pred(table.c[_col(info)], node, info)
+
+    # ------------------------------------------------------------------ image-level leaves
+    def _leaf(self, node: Compare | In | Like | Exists) -> Expr:
+        info = self.resolve(node.field)
+        img = S.images.c
+        if info.kind == "image":
+            col = img[_col(info)]
+            if _is_null_test(node):
+                return self._pred(col, node, info)
+            guard = col.is_not(None) if col.nullable else None
+            pred = self._pred(col, node, info)
+            return pred if guard is None or isinstance(node, Exists) else sa.and_(guard, pred)
+        if info.kind == "plate":
+            p = S.plates
+            if isinstance(node, Exists) or _is_null_test(node):
+                present = img.plate_id.is_not(None)
+                return sa.not_(present) if _null_eq(node) else present
+            sel = sa.select(p.c.id).where(self._pred(p.c.name, node, info))
+            return sa.and_(img.plate_id.is_not(None), img.plate_id.in_(sel))
+        if info.kind == "qc_status":
+            qs = S.quality_status
+            if isinstance(node, Exists) or _is_null_test(node):
+                present = img.id.in_(sa.select(qs.c.image_id))
+                return sa.not_(present) if _null_eq(node) else present
+            return img.id.in_(
+                sa.select(qs.c.image_id).where(self._pred(qs.c[_col(info)], node, info))
+            )
+        if info.kind == "qc":  # qualified: qc.<metric>[channel]
+            qm, ch = S.quality_metrics, S.channels
+            q = node.field.qualifier
+            sel = sa.select(qm.c.image_id).where(
+                qm.c.name == info.key, self._pred(qm.c.value, node, info)
+            )
+            if isinstance(q, int):
+                sel = sel.where(qm.c.channel == q)
+            else:
+                sel = sel.join(
+                    ch, sa.and_(ch.c.image_id == qm.c.image_id, ch.c.idx == qm.c.channel)
+                ).where(ch.c.name == q)
+            return img.id.in_(sel)
+        if info.kind == "annotation":
+            return self._annotation(node, info)
+        raise AssertionError(info.kind)  # pragma: no cover
+
+    def _annotation(self, node: Compare | In | Like | Exists, info: FieldInfo) -> Expr:
+        a, p, img = S.annotations, S.plates, S.images.c
+        negate = False
+        if _is_null_test(node):
+            negate = _null_eq(node)
+            pred: Expr = sa.true()
+        elif isinstance(node, Exists):
+            pred = sa.true()
+        else:
+            pred = self._annotation_value(a, node)
+        on_image = sa.select(a.c.target_id).where(
+            a.c.target_kind == "image", a.c.key == info.key, pred
+        )
+        on_plate = (
+            sa.select(p.c.id)
+            .join(a, a.c.target_id == p.c.name)
+            .where(a.c.target_kind == "plate", a.c.key == info.key, pred)
+        )
+        expr = sa.or_(
+            img.id.in_(on_image), sa.and_(img.plate_id.is_not(None), img.plate_id.in_(on_plate))
+        )
+        return sa.not_(expr) if negate else expr
+
+    def _annotation_value(self, a: sa.Table, node: Compare | In | Like) -> Expr:
+        if isinstance(node, Like):
+            return _like(a.c.value, node)
+        if isinstance(node, In):
+            nums = [_num(v) for v in node.values if _is_number(v)]
+            texts = [_text(v) for v in node.values if not _is_number(v) and v is not None]
+            parts: list[Expr] = []
+            if texts:
+                parts.append(a.c.value.in_(texts))
+                curies = [t for t in texts if _CURIE.match(t)]
+                if curies:
+                    parts.append(a.c.curie.in_(curies))
+            if nums:
+                parts.append(a.c.num_value.in_(nums))
+            if not parts:
+                raise self.error(
+                    "an annotation value list needs strings or numbers", node.value_pos
+                )
+            expr = sa.or_(*parts)
+            return sa.not_(expr) if node.negated else expr
+        v, op = node.value, node.op
+        if _is_number(v):
+            return _OPS[op](a.c.num_value, _num(v))
+        text = _text(v)
+        expr = _OPS[op](a.c.value, text)
+        if op == "==" and _CURIE.match(text):
+            expr = sa.or_(expr, a.c.curie == text)
+        return expr
+
+    # ------------------------------------------------------------------ one column
+    def _pred(self, col: Any, node: Compare | In | Like | Exists, info: FieldInfo) -> Expr:
+        if isinstance(node, Exists):
+            return col.is_not(None)
+        if isinstance(node, Like):
+            if info.type != "text":
+                raise self.error(
+                    f"like compares text, but {info.name!r} is {_article(info.type)}; use "
+                    "== < > ... instead",
+                    node.value_pos,
+                )
+            return _like(col, node)
+        if isinstance(node, In):
+            if any(v is None for v in node.values):
+                raise self.error("null cannot be in a list; use `exists FIELD`", node.value_pos)
+            if info.type == "datetime":
+                ranges = [self._datetime(col, "==", v, info, node.value_pos) for v in node.values]
+                expr = sa.or_(*ranges)
+                return sa.not_(expr) if node.negated else expr
+            vals = [self._coerce(v, info, node.value_pos) for v in node.values]
+            return col.not_in(vals) if node.negated else col.in_(vals)
+        v, op = node.value, node.op
+        if v is None:
+            if op == "==":
+                return col.is_(None)
+            if op == "!=":
+                return col.is_not(None)
+            raise self.error(f"null can only be compared with == or != (got {op})", node.value_pos)
+        if info.type == "datetime":
+            return self._datetime(col, op, v, info, node.value_pos)
+        return _OPS[op](col, self._coerce(v, info, node.value_pos))
+
+    def _coerce(self, v: Value, info: FieldInfo, pos: int) -> Any:
+        t = info.type
+        if t in ("number", "integer"):
+            if not _is_number(v):
+                raise self.error(
+                    f"{info.name!r} is a number, but {value_text(v)} is {_kind_of(v)}", pos
+                )
+            return _num(v)
+        if t == "boolean":
+            if not isinstance(v, bool):
+                raise self.error(f"{info.name!r} is true or false, not {value_text(v)}", pos)
+            return v
+        # text
+        if isinstance(v, bool) or _is_number(v):
+            raise self.error(
+                f"{info.name!r} is text, but {value_text(v)} is {_kind_of(v)}; "
+                f'write it in quotes: "{v}"',
+                pos,
+            )
+        s = _text(v)
+        if info.name == "well":
+            try:
+                return well_name(*parse_well(s))
+            except ValueError:
+                return s
+        return s
+
+    def _datetime(self, col: Any, op: str, v: Value, info: FieldInfo, pos: int) -> Expr:
+        if isinstance(v, str):
+            try:
+                v = datetime.fromisoformat(v) if "T" in v or " " in v else date.fromisoformat(v)
+            except ValueError:
+                raise self.error(
+                    f"{info.name!r} is a date-time; {value_text(v)} is not a date "
+                    "(write 2024-01-31 or 2024-01-31T12:00:00)",
+                    pos,
+                ) from None
+        if isinstance(v, datetime):
+            t = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+            return _OPS[op](col, t)
+        if not isinstance(v, date) or isinstance(v, bool):
+            raise self.error(
+                f"{info.name!r} is a date-time, but {value_text(v)} is {_kind_of(v)}", pos
+            )
+        start = datetime.combine(v, time(0), tzinfo=UTC)
+        end = start + timedelta(days=1)
+        if op == "==":
+            return sa.and_(col >= start, col < end)
+        if op == "!=":
+            return sa.or_(col < start, col >= end)
+        if op == "<":
+            return col < start
+        if op == "<=":
+            return col < end
+        if op == ">":
+            return col >= end
+        return col >= start
+
+
+def _col(info: FieldInfo) -> str:
+    assert info.column is not None
+    return info.column
+
+
+_OPS: dict[str, Callable[[Any, Any], Expr]] = {
+    "==": lambda c, v: c == v,
+    "!=": lambda c, v: c != v,
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+}
+
+
+def _flatten(node: And) -> list[Node]:
+    """The conjuncts of ``node``, with nested conjunctions (parentheses) expanded."""
+    out: list[Node] = []
+    for n in node.items:
+        out.extend(_flatten(n) if isinstance(n, And) else [n])
+    return out
+
+
+def _like(col: Any, node: Like) -> Expr:
+    expr: Expr = col.ilike(node.pattern, escape="\\")
+    return sa.and_(col.is_not(None), sa.not_(expr)) if node.negated else expr
+
+
+def _is_null_test(node: Node) -> bool:
+    return isinstance(node, Compare) and node.value is None and node.op in ("==", "!=")
+
+
+def _null_eq(node: Node) -> bool:
+    return isinstance(node, Compare) and node.value is None and node.op == "=="
+
+
+def _is_number(v: Value) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _num(v: Any) -> int | float:
+    if isinstance(v, int) and abs(v) > _INT64:
+        return float(v)
+    return v  # type: ignore[no-any-return]
+
+
+def _text(v: Value) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, date | datetime):
+        return v.isoformat()
+    return str(v)
+
+
+def _kind_of(v: Value) -> str:
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, datetime):
+        return "a date-time"
+    if isinstance(v, date):
+        return "a date"
+    return "a number"
+
+
+def _article(t: str) -> str:
+    return {"integer": "an integer", "number": "a number", "datetime": "a date-time"}.get(
+        t, f"a {t}"
+    )

@@ -1,0 +1,186 @@
+"""The queryable fields, derived from the catalog schema by introspection.
+
+Image columns ``<group>_<rest>`` whose group prefix is shared by two or more columns become
+``<group>.<rest>`` (``objective_na`` -> ``objective.na``, ``instrument_model`` ->
+``instrument.model``, ``size_x`` -> ``size.x``); a few columns get clearer names (``acquired_at``
+-> ``acquired``, ``physical_size_x_um`` -> ``pixel.size_x_um``). The raw column name is accepted
+as an alias. New nullable columns added by later migrations become queryable without any change
+here. Channel columns are ``channel.<column>``, source files ``source.<column>``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+import sqlalchemy as sa
+
+from .. import _schema as S
+
+__all__ = ["FieldInfo", "static_fields"]
+
+Kind = Literal["image", "plate", "channel", "source", "qc", "qc_status", "annotation"]
+Type = Literal["text", "number", "integer", "datetime", "boolean"]
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """One queryable field.
+
+    ``kind`` says where it lives: ``image`` (a column of ``images``), ``plate`` (the plate's
+    name), ``channel`` (a column of ``channels``: the image matches when one of its channels
+    does), ``source`` (a source file), ``qc`` (a quality metric per channel), ``qc_status``
+    (the image's QC status) or ``annotation`` (a key-value annotation, ``key``).
+    """
+
+    name: str
+    kind: Kind
+    type: Type
+    column: str | None = None  # column in its table (value column for qc and annotations)
+    key: str | None = None  # annotation key or quality metric name
+    unit: str | None = None
+    description: str = ""
+
+
+_RENAME = {
+    "acquired_at": "acquired",
+    "created_at": "created",
+    "physical_size_x_um": "pixel.size_x_um",
+    "physical_size_y_um": "pixel.size_y_um",
+    "physical_size_z_um": "pixel.size_z_um",
+    "plate_row": "plate.row",
+    "plate_column": "plate.column",
+}
+_HIDDEN = {"plate_id"}
+_DESCRIBE = {
+    "id": "image id (32 hex characters)",
+    "name": "image name (file name, with the scene where a file holds several)",
+    "well": 'well name, e.g. "A01" (well literals are normalized: "a1" == "A01")',
+    "field": "field (site) within the well, 0-based",
+    "plate.row": "plate row, 0-based (A = 0)",
+    "plate.column": "plate column, 0-based (01 = 0)",
+    "dtype": 'pixel data type, e.g. "uint16"',
+    "acquired": "acquisition date-time (UTC); a date literal means that whole day",
+    "created": "when the image entered the catalog (UTC)",
+    "levels": "number of resolution levels in the stored pyramid",
+    "bytes_stored": "bytes of the stored OME-Zarr",
+    "store_path": "path of the OME-Zarr inside the repository",
+    "objective.na": "lens numerical aperture",
+    "objective.magnification": "nominal magnification",
+}
+_COLUMN_DESCRIBE = {
+    "idx": "channel index, 0-based",
+    "name": "channel name",
+    "color": "display color RRGGBB",
+    "fluor": "fluorophore",
+}
+
+
+def _unit(column: str) -> str | None:
+    units = (
+        ("_um", "µm"),
+        ("_nm", "nm"),
+        ("_ms", "ms"),
+        ("_s", "s"),
+        ("_pct", "%"),
+        ("_percent", "%"),
+        ("_c", "°C"),
+        ("_mbar", "mbar"),
+        ("_mhz", "MHz"),
+        ("_mw", "mW"),
+        ("_v", "V"),
+    )
+    for suffix, unit in units:
+        if column.endswith(suffix):
+            return unit
+    return "bytes" if column.startswith("bytes") or column.endswith("bytes") else None
+
+
+def _type(col: sa.Column[object]) -> Type:
+    t = col.type
+    if isinstance(t, sa.Boolean):
+        return "boolean"
+    if isinstance(t, sa.Integer):
+        return "integer"
+    if isinstance(t, sa.Float | sa.Numeric):
+        return "number"
+    if isinstance(t, sa.DateTime | sa.Date):
+        return "datetime"
+    return "text"
+
+
+def _image_name(column: str, prefixes: Counter[str]) -> str:
+    if column in _RENAME:
+        return _RENAME[column]
+    head, sep, rest = column.partition("_")
+    if sep and rest and prefixes[head] >= 2:
+        return f"{head}.{rest}"
+    return column
+
+
+@cache
+def static_fields() -> tuple[dict[str, FieldInfo], dict[str, str]]:
+    """({field name: info} of every field known from the schema, {alias: field name})."""
+    fields: dict[str, FieldInfo] = {}
+    aliases: dict[str, str] = {}
+    cols = [c for c in S.images.columns if c.name not in _HIDDEN]
+    prefixes = Counter(c.name.partition("_")[0] for c in S.images.columns if "_" in c.name)
+    for col in cols:
+        name = _image_name(col.name, prefixes)
+        fields[name] = FieldInfo(
+            name,
+            "image",
+            _type(col),
+            col.name,
+            unit=_unit(col.name),
+            description=_DESCRIBE.get(name, f"image: {col.name.replace('_', ' ')}"),
+        )
+        if name != col.name:
+            aliases[col.name] = name
+    fields["plate"] = FieldInfo("plate", "plate", "text", "name", description="plate name")
+    for col in S.channels.columns:
+        if col.name == "image_id":
+            continue
+        name = "channel.index" if col.name == "idx" else f"channel.{col.name}"
+        fields[name] = FieldInfo(
+            name,
+            "channel",
+            _type(col),
+            col.name,
+            unit=_unit(col.name),
+            description="channel: "
+            + _COLUMN_DESCRIBE.get(col.name, col.name.replace("_", " "))
+            + " (the image matches when one of its channels does)",
+        )
+    if "channel.exposure_time_s" in fields:
+        aliases["channel.exposure_s"] = "channel.exposure_time_s"
+    aliases["channel.idx"] = "channel.index"
+    for col in S.source_files.columns:
+        if col.name == "id":
+            continue
+        name = "source.ingested" if col.name == "ingested_at" else f"source.{col.name}"
+        fields[name] = FieldInfo(
+            name,
+            "source",
+            _type(col),
+            col.name,
+            unit="bytes" if col.name == "size" else _unit(col.name),
+            description=f"source file: {col.name.replace('_', ' ')} "
+            "(the image matches when one of its source files does)",
+        )
+    fields["qc.status"] = FieldInfo(
+        "qc.status", "qc_status", "text", "status", description='QC status ("pass", "warn", "fail")'
+    )
+    fields["qc.reasons"] = FieldInfo(
+        "qc.reasons",
+        "qc_status",
+        "text",
+        "reasons",
+        description="QC reasons (JSON list of text; search it with like)",
+    )
+    fields["tag"] = FieldInfo(
+        "tag", "annotation", "text", "value", key="tag", description="a tag on the image or plate"
+    )
+    return fields, aliases
