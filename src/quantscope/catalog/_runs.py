@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from ..errors import CatalogError, InvalidInput, NotFound
+from . import _schema_analysis as A
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -12,8 +20,201 @@ if TYPE_CHECKING:
 __all__ = ["RunRecords"]
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(v: Any) -> Any:
+    # SQLite gives naive datetimes back; everything stored is UTC
+    if isinstance(v, datetime) and v.tzinfo is None:
+        return v.replace(tzinfo=UTC)
+    return v
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {k: _aware(v) for k, v in dict(r).items()}
+
+
 class RunRecords:
-    """Mixed into :class:`~quantscope.catalog.Repository`."""
+    """Mixed into :class:`~quantscope.catalog.Repository`: analysis runs, steps, artifacts."""
 
     engine: Engine
     root: Path
+
+    # ------------------------------------------------------------------ writes
+    def start_run(self, record: dict[str, Any]) -> None:
+        """Insert a run row (``status`` normally ``"running"``)."""
+        row = {
+            "n_images": 0,
+            "n_computed": 0,
+            "n_reused": 0,
+            "n_failed": 0,
+            "ended_at": None,
+            **record,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(A.analysis_runs.insert().values(**row))
+
+    def interrupt_stale_runs(self) -> list[str]:
+        """Mark runs left ``running`` by a killed process as ``interrupted``; their ids.
+
+        Call while holding the write lock: then no run of another process is really running.
+        """
+        r = A.analysis_runs
+        with self.engine.begin() as conn:
+            ids = list(conn.execute(sa.select(r.c.id).where(r.c.status == "running")).scalars())
+            if ids:
+                conn.execute(
+                    r.update().where(r.c.id.in_(ids)).values(status="interrupted", ended_at=_now())
+                )
+        return ids
+
+    def record_image_results(
+        self,
+        run_id: str,
+        steps: Sequence[dict[str, Any]],
+        artifacts: Sequence[dict[str, Any]],
+        inputs: Sequence[dict[str, Any]],
+    ) -> None:
+        """Record what a run did for one image, in one transaction: step rows, and the new
+        artifacts with what they used. An artifact whose key is already registered (the same
+        inputs, tool version and parameters) is kept as it is."""
+        try:
+            with self.engine.begin() as conn:
+                keys = [a["key"] for a in artifacts]
+                known = set(
+                    conn.execute(
+                        sa.select(A.analysis_artifacts.c.key).where(
+                            A.analysis_artifacts.c.key.in_(keys)
+                        )
+                    ).scalars()
+                )
+                new = [dict(a, run_id=run_id) for a in artifacts if a["key"] not in known]
+                if new:
+                    conn.execute(A.analysis_artifacts.insert(), new)
+                    new_keys = {a["key"] for a in new}
+                    rows = [i for i in inputs if i["artifact_key"] in new_keys]
+                    if rows:
+                        conn.execute(A.analysis_artifact_inputs.insert(), rows)
+                if steps:
+                    conn.execute(A.analysis_steps.insert(), [dict(s, run_id=run_id) for s in steps])
+        except sa.exc.IntegrityError as e:
+            reason = str(e.orig).strip().splitlines()[0]
+            raise CatalogError(f"run {run_id}: results cannot be recorded: {reason}") from e
+
+    def finish_run(self, run_id: str, status: str, **counts: int) -> None:
+        """Set a run's final status, end time and counts."""
+        r = A.analysis_runs
+        with self.engine.begin() as conn:
+            conn.execute(
+                r.update().where(r.c.id == run_id).values(status=status, ended_at=_now(), **counts)
+            )
+
+    # ------------------------------------------------------------------ reads
+    def registered_artifacts(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Registered artifacts among ``keys``, by key."""
+        keys = list(set(keys))
+        out: dict[str, dict[str, Any]] = {}
+        t = A.analysis_artifacts
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                q = sa.select(t).where(t.c.key.in_(keys[i : i + 500]))
+                out.update({r["key"]: _row(r) for r in conn.execute(q).mappings()})
+        return out
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every analysis run, newest first."""
+        r = A.analysis_runs
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(r).order_by(r.c.started_at.desc())).mappings().all()
+        return [_run_row(x) for x in rows]
+
+    def analysis_run(self, run_id: str) -> dict[str, Any]:
+        """One run by id (or a unique prefix of at least 4 characters)."""
+        r = A.analysis_runs
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(r).where(r.c.id == run_id)).mappings().all()
+            if not rows and len(run_id) >= 4:
+                rows = (
+                    conn.execute(
+                        sa.select(r).where(r.c.id.like(run_id.replace("%", "") + "%")).limit(2)
+                    )
+                    .mappings()
+                    .all()
+                )
+        if len(rows) > 1:
+            raise InvalidInput(f"{self.root}: run id prefix {run_id!r} is ambiguous")
+        if not rows:
+            raise NotFound(
+                f"{self.root}: no analysis run {run_id!r} (runs are listed by `quantscope runs`)"
+            )
+        return _run_row(rows[0])
+
+    def run_steps(self, run_id: str) -> list[dict[str, Any]]:
+        """What a run did per image and step (status, key, error)."""
+        s = A.analysis_steps
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(s).where(s.c.run_id == run_id).order_by(s.c.image_id, s.c.step)
+            ).mappings()
+            return [_row(x) for x in rows]
+
+    def run_artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        """The artifacts a run produced or reused (one per image, step and stored output)."""
+        a, s = A.analysis_artifacts, A.analysis_steps
+        q = (
+            sa.select(a)
+            .join(s, sa.and_(s.c.key == a.c.step_key, s.c.image_id == a.c.image_id))
+            .where(s.c.run_id == run_id, s.c.status.in_(["computed", "reused"]))
+            .order_by(a.c.image_id, a.c.step, a.c.output)
+        )
+        with self.engine.connect() as conn:
+            return [_row(x) for x in conn.execute(q).mappings()]
+
+    def artifact(self, ref: str) -> dict[str, Any]:
+        """One artifact by key (or a unique prefix of at least 6 characters) or by its path
+        relative to the repository root."""
+        a = A.analysis_artifacts
+        ref = ref.strip()
+        with self.engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(a).where(sa.or_(a.c.key == ref, a.c.path == ref.rstrip("/")))
+                )
+                .mappings()
+                .all()
+            )
+            if not rows and len(ref) >= 6 and all(ch in "0123456789abcdef" for ch in ref):
+                rows = (
+                    conn.execute(sa.select(a).where(a.c.key.like(ref + "%")).limit(2))
+                    .mappings()
+                    .all()
+                )
+        if len(rows) > 1:
+            raise InvalidInput(f"{self.root}: artifact reference {ref!r} is ambiguous")
+        if not rows:
+            raise NotFound(
+                f"{self.root}: no registered analysis artifact {ref!r} (give its key, a prefix "
+                "of it, or its path relative to the repository)"
+            )
+        return _row(rows[0])
+
+    def artifact_inputs(self, key: str) -> list[dict[str, Any]]:
+        """What an artifact used: role, kind (channel, artifact, profile), ref, SHA-256."""
+        i = A.analysis_artifact_inputs
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(i).where(i.c.artifact_key == key).order_by(i.c.role)
+            ).mappings()
+            return [_row(x) for x in rows]
+
+    def failed_steps(self, run_id: str) -> list[dict[str, Any]]:
+        """Steps of a run that failed, with their error."""
+        return [s for s in self.run_steps(run_id) if s["status"] == "failed"]
+
+
+def _run_row(r: Any) -> dict[str, Any]:
+    d = _row(r)
+    d["software"] = json.loads(d.pop("software_json") or "{}")
+    d["spec"] = json.loads(d.pop("spec_json") or "{}")
+    return d

@@ -1,0 +1,92 @@
+"""Segmentation tools: nuclei (classical), cells from nuclei seeds, cytoplasm.
+
+The algorithms live in :mod:`quantscope.analysis._segment`; these wrappers give them the Tool
+interface. Parameters are that module's pydantic models, imported when asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from .._tool import BaseTool, Port, ToolContext
+
+__all__ = ["Cytoplasm", "SegmentCells", "SegmentNuclei"]
+
+_SEGMENT = "quantscope.analysis._segment"
+
+
+class SegmentNuclei(BaseTool):
+    """Nuclei from a nuclear stain: smoothing, automatic threshold, distance-transform markers,
+    watershed, size and border filters; sizes in µm where the pixel size is known."""
+
+    name: ClassVar[str] = "segment-nuclei"
+    version: ClassVar[str] = "1.0"
+    summary: ClassVar[str] = (
+        "Classical nuclei segmentation: smoothing, Otsu/Li/local threshold, marker watershed, "
+        "size and border filters (µm)"
+    )
+    inputs: ClassVar[tuple[Port, ...]] = (Port("image", "image", "nuclear stain (DAPI, Hoechst)"),)
+    outputs: ClassVar[tuple[Port, ...]] = (Port("labels", "labels", "nuclei, 1..N"),)
+    parameters_ref: ClassVar[str | None] = f"{_SEGMENT}:NucleiParams"
+
+    def run(
+        self, inputs: Mapping[str, Any], params: BaseModel, ctx: ToolContext
+    ) -> Mapping[str, Any]:
+        from .._segment import NucleiParams, segment_nuclei
+
+        assert isinstance(params, NucleiParams)
+        labels = segment_nuclei(inputs["image"], params=params, pixel_size_um=ctx.pixel_size_um)
+        return {"labels": labels}
+
+
+class SegmentCells(BaseTool):
+    """Cells grown from nuclei seeds on a cytoplasm channel (propagation / seeded watershed, as
+    CellProfiler's IdentifySecondaryObjects)."""
+
+    name: ClassVar[str] = "segment-cells"
+    version: ClassVar[str] = "1.0"
+    summary: ClassVar[str] = (
+        "Cells from nuclei seeds on a cytoplasm channel (propagation / watershed)"
+    )
+    inputs: ClassVar[tuple[Port, ...]] = (
+        Port("nuclei", "labels", "nuclei (seeds)"),
+        Port("image", "image", "cytoplasm or cell-body stain"),
+    )
+    outputs: ClassVar[tuple[Port, ...]] = (
+        Port("labels", "labels", "cells, numbered as their nuclei"),
+    )
+    parameters_ref: ClassVar[str | None] = f"{_SEGMENT}:CellParams"
+
+    def run(
+        self, inputs: Mapping[str, Any], params: BaseModel, ctx: ToolContext
+    ) -> Mapping[str, Any]:
+        from .._segment import CellParams, segment_cells
+
+        assert isinstance(params, CellParams)
+        labels = segment_cells(
+            inputs["nuclei"], inputs["image"], params=params, pixel_size_um=ctx.pixel_size_um
+        )
+        return {"labels": labels}
+
+
+class Cytoplasm(BaseTool):
+    """Cytoplasm: each cell minus its nucleus (CellProfiler's IdentifyTertiaryObjects)."""
+
+    name: ClassVar[str] = "cytoplasm"
+    version: ClassVar[str] = "1.0"
+    summary: ClassVar[str] = "Cytoplasm = cell minus nucleus, numbered as the cell"
+    inputs: ClassVar[tuple[Port, ...]] = (
+        Port("cells", "labels", "cells"),
+        Port("nuclei", "labels", "nuclei"),
+    )
+    outputs: ClassVar[tuple[Port, ...]] = (Port("labels", "labels", "cytoplasm"),)
+
+    def run(
+        self, inputs: Mapping[str, Any], params: BaseModel, ctx: ToolContext
+    ) -> Mapping[str, Any]:
+        from .._segment import cytoplasm
+
+        return {"labels": cytoplasm(inputs["cells"], inputs["nuclei"])}

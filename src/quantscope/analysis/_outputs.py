@@ -1,0 +1,247 @@
+"""Where analysis outputs go, written atomically.
+
+- Label images: into the image's OME-Zarr ``labels/`` group, as NGFF 0.5 image-label
+  multiscales with the image's axes, levels and scales (nearest-neighbour pyramid: every level
+  keeps the label values), int32, listed in ``labels/zarr.json``.
+- Tables: Parquet files under ``tables/<run>/``.
+
+Every output is written under a temporary name and renamed into place; only then is it
+registered in the catalog, so a killed run leaves nothing half-written registered. The
+checksum of a label image is the SHA-256 of its level-0 values (int32, little-endian,
+C order), so it does not depend on the compressor; that of a table is the file's SHA-256.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "LABELS_GROUP",
+    "WrittenOutput",
+    "labels_digest",
+    "read_labels",
+    "read_table",
+    "remove_partial",
+    "write_labels",
+    "write_table",
+]
+
+LABELS_GROUP = "labels"
+_TMP = ".tmp-"
+
+
+@dataclass(frozen=True)
+class WrittenOutput:
+    """A file or folder written: path (relative to the repository root), SHA-256, bytes."""
+
+    path: str
+    sha256: str
+    size: int
+    n_objects: int | None = None
+
+
+def labels_digest(labels: np.ndarray) -> str:
+    """SHA-256 of a label image's values (int32 little-endian, C order) and shape."""
+    a = np.ascontiguousarray(labels, dtype="<i4")
+    h = hashlib.sha256(json.dumps(list(a.shape)).encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _atomic_json(path: Path, doc: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}{_TMP}{uuid.uuid4().hex[:8]}")
+    tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _image_multiscale(image_store: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads((image_store / "zarr.json").read_text(encoding="utf-8"))
+        return dict(doc["attributes"]["ome"]["multiscales"][0])
+    except FileNotFoundError:
+        raise NotFound(f"{image_store}: the image's OME-Zarr is missing") from None
+    except (KeyError, IndexError, TypeError, json.JSONDecodeError) as e:
+        raise InvalidInput(f"{image_store}: not an OME-Zarr multiscale image ({e!r})") from e
+
+
+def remove_partial(folder: Path) -> list[Path]:
+    """Remove what interrupted writes left in ``folder`` (entries with a temporary name)."""
+    removed = []
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if p.name.startswith(".") and _TMP in p.name:
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
+
+
+def write_labels(
+    repo_root: Path, image_store_path: str, name: str, labels: np.ndarray
+) -> WrittenOutput:
+    """Store a 2-D label image in the image's ``labels/<name>`` (replacing an unregistered one).
+
+    Parameters
+    ----------
+    repo_root : pathlib.Path
+        Repository root.
+    image_store_path : str
+        The image's OME-Zarr, relative to the root.
+    name : str
+        Name of the label image in the ``labels/`` group.
+    labels : numpy.ndarray
+        ``(y, x)`` integer labels, 0 = background, the shape of the image's level 0.
+
+    Returns
+    -------
+    WrittenOutput
+        ``path`` of the label multiscale, the SHA-256 of its values, bytes written and the
+        number of objects (distinct non-zero labels).
+    """
+    import zarr
+    from zarr.codecs import BloscCodec
+
+    image_store = repo_root / image_store_path
+    ms = _image_multiscale(image_store)
+    lab = np.asarray(labels)
+    if lab.ndim != 2 or lab.dtype.kind not in "iub":
+        raise InvalidInput(
+            f"label image {name!r}: expected a 2-D integer array, got {lab.ndim}-D {lab.dtype}"
+        )
+    if lab.size and (lab.min() < 0 or lab.max() > np.iinfo(np.int32).max):
+        raise InvalidInput(f"label image {name!r}: values outside 0..2**31-1")
+    lab = lab.astype(np.int32, copy=False)
+    level0 = json.loads((image_store / ms["datasets"][0]["path"] / "zarr.json").read_text())
+    img_shape = [int(n) for n in level0["shape"]]
+    if tuple(img_shape[-2:]) != lab.shape:
+        raise InvalidInput(
+            f"label image {name!r}: shape {lab.shape} differs from the image's {img_shape[-2:]}"
+        )
+    group_dir = image_store / LABELS_GROUP
+    group_dir.mkdir(exist_ok=True)
+    remove_partial(group_dir)
+    tmp = group_dir / f".{name}{_TMP}{uuid.uuid4().hex[:12]}"
+    dest = group_dir / name
+    axes = ms["axes"]
+    datasets = []
+    try:
+        g = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+        for level, ds in enumerate(ms["datasets"]):
+            meta = json.loads((image_store / ds["path"] / "zarr.json").read_text())
+            shp = [int(n) for n in meta["shape"]]
+            f = 2**level
+            data = lab[::f, ::f][: shp[-2], : shp[-1]]
+            full = data.reshape((1,) * (len(shp) - 2) + data.shape)
+            arr = g.create_array(
+                str(level),
+                shape=full.shape,
+                chunks=tuple([1] * (len(shp) - 2) + [min(1024, n) for n in data.shape]),
+                dtype="int32",
+                compressors=BloscCodec(cname="zstd", clevel=3, shuffle="shuffle"),
+                fill_value=0,
+                dimension_names=[a["name"] for a in axes],
+            )
+            arr[...] = full
+            datasets.append(
+                {"path": str(level), "coordinateTransformations": ds["coordinateTransformations"]}
+            )
+        g.attrs["ome"] = {
+            "version": "0.5",
+            "image-label": {"source": {"image": "../../"}},
+            "multiscales": [
+                {
+                    "name": name,
+                    "axes": axes,
+                    "datasets": datasets,
+                    "type": "nearest",
+                    "metadata": {
+                        "description": "every level takes every 2nd pixel of the previous one",
+                        "method": "quantscope.analysis.write_labels",
+                    },
+                }
+            ],
+        }
+        if dest.exists():  # an unregistered leftover of an interrupted run with this key
+            shutil.rmtree(dest)
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    group_json = group_dir / "zarr.json"
+    listed: list[str] = []
+    if group_json.exists():
+        with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError):
+            listed = list(json.loads(group_json.read_text())["attributes"]["ome"]["labels"])
+    if name not in listed:
+        listed.append(name)
+    _atomic_json(
+        group_json,
+        {
+            "zarr_format": 3,
+            "node_type": "group",
+            "attributes": {"ome": {"version": "0.5", "labels": listed}},
+        },
+    )
+    size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+    n = int(np.count_nonzero(np.bincount(lab.ravel())[1:])) if lab.size else 0
+    return WrittenOutput(str(dest.relative_to(repo_root)), labels_digest(lab), size, n)
+
+
+def read_labels(repo_root: Path, path: str) -> np.ndarray:
+    """Level 0 of a stored label image as a 2-D int32 array."""
+    from ..io import OmeZarrPlanes, UnsupportedLayout
+
+    full = repo_root / path
+    if not (full / "zarr.json").is_file():
+        raise NotFound(f"{full}: stored label image not found")
+    try:
+        return OmeZarrPlanes(full).plane(0, 0, 0).astype(np.int32, copy=False)
+    except UnsupportedLayout:
+        import zarr
+
+        arr = zarr.open_array(str(full / "0"), mode="r")
+        return np.asarray(arr[0, 0, 0], dtype=np.int32)
+
+
+def write_table(repo_root: Path, path: str, table: pd.DataFrame) -> WrittenOutput:
+    """Write a table as Parquet at ``path`` (relative to the root), atomically."""
+    dest = repo_root / path
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}{_TMP}{uuid.uuid4().hex[:12]}")
+    try:
+        table.to_parquet(tmp, index=False)
+        with tmp.open("rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        size = tmp.stat().st_size
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return WrittenOutput(path, digest, size, len(table))
+
+
+def read_table(repo_root: Path, path: str) -> pd.DataFrame:
+    """A stored Parquet table."""
+    import pandas as pd
+
+    full = repo_root / path
+    if not full.is_file():
+        raise NotFound(f"{full}: stored table not found")
+    return pd.read_parquet(full)
