@@ -9,6 +9,7 @@ and its reference is in the docstrings.
 from __future__ import annotations
 
 from ._classification import ClassificationScores, confusion_matrix, score_classification
+from ._files import LABEL_SUFFIXES, pair_folders, read_labels, write_labels
 from ._instance import (
     DSB_THRESHOLDS,
     InstanceScores,
@@ -18,25 +19,50 @@ from ._instance import (
     score_instances,
 )
 from ._overlap import Overlap, as_label_image, overlap_table
+from ._runs import (
+    CI_METRICS,
+    PER_IMAGE_METRICS,
+    BenchResult,
+    ItemScore,
+    aggregate,
+    run_benchmark,
+    score_folders,
+)
 from ._semantic import SemanticScores, label_mask, score_semantic
+from ._sets import MASK_MODES, add_set, add_synthetic_set, load_truth
 from ._stats import Estimate, bootstrap_ci
 
 __all__ = [
+    "CI_METRICS",
     "DSB_THRESHOLDS",
+    "LABEL_SUFFIXES",
+    "MASK_MODES",
+    "PER_IMAGE_METRICS",
+    "BenchResult",
     "ClassificationScores",
     "Estimate",
     "InstanceScores",
+    "ItemScore",
     "Matching",
     "Overlap",
     "SemanticScores",
+    "add_set",
+    "add_synthetic_set",
+    "aggregate",
     "as_label_image",
     "bootstrap_ci",
     "confusion_matrix",
     "label_mask",
+    "load_truth",
     "match_instances",
     "overlap_table",
+    "pair_folders",
     "pool_instance_scores",
+    "read_labels",
+    "run_benchmark",
     "score_classification",
+    "score_folders",
     "score_instances",
     "score_semantic",
+    "write_labels",
 ]

@@ -387,6 +387,29 @@ class InstanceScores:
         )
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InstanceScores:
+        """Rebuild from :meth:`to_dict` output (derived values are recomputed)."""
+        try:
+            return cls(
+                thresholds=tuple(float(t) for t in data["thresholds"]),
+                tp=np.asarray(data["tp"], dtype=np.int64),
+                fp=np.asarray(data["fp"], dtype=np.int64),
+                fn=np.asarray(data["fn"], dtype=np.int64),
+                iou_sum=np.asarray(data["iou_sum"], dtype=np.float64),
+                n_truth=int(data["n_truth"]),
+                n_pred=int(data["n_pred"]),
+                seg_sum=float(data["seg_sum"]),
+                splits=int(data["splits"]),
+                merges=int(data["merges"]),
+                pixels_tp=int(data["pixels_tp"]),
+                pixels_fp=int(data["pixels_fp"]),
+                pixels_fn=int(data["pixels_fn"]),
+                n_images=int(data.get("n_images", 1)),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise InvalidInput(f"instance scores: malformed counts ({e})") from e
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready counts, per-threshold ratios and the summary (NaN as None)."""
 
