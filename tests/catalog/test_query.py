@@ -160,8 +160,8 @@ def test_query_matches(repo: Repository, query: str, expected: str) -> None:
 
 def test_find_ids_order_and_limit(repo: Repository) -> None:
     ids = repo.find_ids("")
-    # plate P1 then P2 by position, then the image without plate (NULL plate name)
-    assert [NAMES[i] for i in ids if NAMES[i] != "e"] == ["a", "b", "c", "d"]
+    # plate P1 then P2 by position, then the image without a plate
+    assert [NAMES[i] for i in ids] == ["a", "b", "c", "d", "e"]
     assert len(repo.find_ids("", limit=2)) == 2
 
 

@@ -59,7 +59,10 @@ def _where(conn: Connection, query: str) -> ColumnElement[bool] | None:
 
 def _ordered(sel: Any) -> Any:
     i, p = S.images.c, S.plates.c
-    return sel.order_by(p.name, i.plate_row, i.plate_column, i.field, i.name, i.id)
+    # plates first (by name and position), then images without a plate, on every backend
+    return sel.order_by(
+        p.name.is_(None), p.name, i.plate_row, i.plate_column, i.field, i.name, i.id
+    )
 
 
 class QueryMethods:
@@ -69,7 +72,8 @@ class QueryMethods:
     root: Path
 
     def find_ids(self, query: str, *, limit: int | None = None) -> list[str]:
-        """Ids of the images matching ``query`` (ordered by plate position, then name).
+        """Ids of the images matching ``query``: those on plates by plate name and position,
+        then the others by name.
 
         An empty query matches every image. Other areas (QC ``--where``, pipeline ``--where``)
         use this to select images.
