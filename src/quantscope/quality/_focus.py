@@ -18,9 +18,19 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InvalidInput
-from ._common import BLAS_MAX_WORK, FloatArray, Plane, prepare, row_squares, scratch
+from ._common import (
+    BINNED_MIN_SIDE,
+    BLAS_MAX_WORK,
+    FloatArray,
+    Plane,
+    binned,
+    prepare,
+    row_squares,
+    scratch,
+)
 
 __all__ = [
+    "BINNED_FOCUS_METRICS",
     "FOCUS_METRICS",
     "PLLS_MAX_SIZE",
     "focus_laplacian_var",
@@ -33,6 +43,9 @@ __all__ = [
 
 #: The power spectrum is computed on a central crop of at most this many pixels per side.
 PLLS_MAX_SIZE = 1024
+#: On a 2 x 2-binned plane the slope is fitted up to N'/4 (N' its shorter side): the band of
+#: the unbinned definition (N/8, N = 2 N').
+BINNED_PLLS_BAND = 4
 _NOISE_FREQ = 0.35  # cycles/px above which the power spectrum measures the white-noise floor
 #: Tile size (px) of the local focus score, CellProfiler's default.
 LOCAL_WINDOW = 20
@@ -49,7 +62,9 @@ _COUNT_IN_TILES = 1 << 22  # planes of at least this many pixels count extremes 
 
 
 @lru_cache(maxsize=8)
-def _spectrum_layout(ny: int, nx: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], int]:
+def _spectrum_layout(
+    ny: int, nx: int, band: int = 8
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], int]:
     """Bin of every ``rfft2`` coefficient, coefficients per bin, and the number of annuli.
 
     The radius is the spatial frequency in units of ``1 / min(ny, nx)`` cycles/px (isotropic
@@ -59,7 +74,7 @@ def _spectrum_layout(ny: int, nx: int) -> tuple[npt.NDArray[np.intp], npt.NDArra
     bin ``kmax`` the rest. Counts include the mirrored half of the plane that ``rfft2`` omits.
     """
     n = min(ny, nx)
-    kmax = n // 8
+    kmax = n // band
     fy = np.fft.fftfreq(ny)[:, None]
     fx = np.fft.rfftfreq(nx)[None, :]
     freq = np.hypot(fy, fx)
@@ -103,8 +118,8 @@ class _SpectrumPlan:
 
 
 @lru_cache(maxsize=4)
-def _spectrum_plan(ny: int, nx: int) -> _SpectrumPlan:
-    labels, counts, kmax = _spectrum_layout(ny, nx)
+def _spectrum_plan(ny: int, nx: int, band: int = 8) -> _SpectrumPlan:
+    labels, counts, kmax = _spectrum_layout(ny, nx, band)
     ncol = nx // 2 + 1
     label = labels.reshape(ny, ncol)
     weight = np.ones(ncol, np.float32)
@@ -145,7 +160,7 @@ def _weighted_squares(parts: npt.NDArray[np.float32], weights: npt.NDArray[np.fl
     return float(np.sum(np.vecdot(parts, weighted), dtype=np.float64))  # rows < 8192
 
 
-def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE) -> float:
+def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE, band: int = 8) -> float:
     if p.all_nonfinite:
         return math.nan
     from scipy import fft
@@ -153,7 +168,7 @@ def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE) -> float:
     ny, nx = p.raw.shape
     cy, cx = min(ny, max_size), min(nx, max_size)
     y0, x0 = (ny - cy) // 2, (nx - cx) // 2
-    plan = _spectrum_plan(cy, cx)
+    plan = _spectrum_plan(cy, cx, band)
     kmax = plan.kmax
     if kmax - 2 < 2:  # fewer than two annuli: no slope (image shorter than 32 px)
         return math.nan
@@ -200,7 +215,7 @@ def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE) -> float:
     return float(np.dot(x, y - y.mean()) / np.dot(x, x))
 
 
-def focus_plls(image: Any, *, max_size: int = PLLS_MAX_SIZE) -> float:
+def focus_plls(image: Any, *, max_size: int = PLLS_MAX_SIZE, binned: bool = False) -> float:
     """Power-spectrum log-log slope (PLLS) of a 2-D image: higher (less negative) is sharper.
 
     The image (minus its mean, times a 2-D Hann window) is Fourier transformed; the power is
@@ -218,6 +233,10 @@ def focus_plls(image: Any, *, max_size: int = PLLS_MAX_SIZE) -> float:
         Images larger than this (px per side) are measured on a central crop of
         ``max_size x max_size`` px, which bounds the cost for large images and measures the
         same band of frequencies (up to 1/8 cycle/px).
+    binned : bool
+        Measure the 2 x 2-binned image (the mean of each 2 x 2 block) instead: the value
+        :func:`channel_metrics` stores for planes of at least 128 px on each side (see
+        Notes).
 
     Returns
     -------
@@ -248,6 +267,17 @@ def focus_plls(image: Any, *, max_size: int = PLLS_MAX_SIZE) -> float:
     read directly. The slope equals a float64 computation of the definition to about 1e-5
     (the float32 transform's precision, as before).
 
+    **Binned**: :func:`channel_metrics` (and ingest's QC) measures planes of at least 128 px
+    on each side on their 2 x 2-binned version (the mean of each 2 x 2 block), a quarter of
+    the pixels. The fitted annuli are the same spatial frequencies: ``k / N`` cycles per
+    original px, ``k = 2 .. N/8`` (annuli ``2 .. N'/4`` of the binned plane, ``N' = N/2``);
+    the noise floor is measured above 0.35 cycle per *binned* px (0.175 cycle/px of the
+    original; 2 x 2 binning keeps white noise white). The 2 x 2 mean attenuates the highest
+    fitted frequency by at most 15 %. On the 60 real fields of the validation data the binned
+    slope is within 0.2 of the unbinned one (rank correlation 0.999), and it ranks focus the
+    same on every validation set (synthetic focus series and blurred-peer z-scores, BBBC006
+    out-of-focus vs in-focus fields, BBBC039: tests/quality/test_qc_binned_focus.py).
+
     References
     ----------
     .. [1] Bray, M.-A., Fraser, A. N., Hasaka, T. P., Carpenter, A. E. (2012). Workflow and
@@ -256,7 +286,10 @@ def focus_plls(image: Any, *, max_size: int = PLLS_MAX_SIZE) -> float:
     """
     if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 32:
         raise InvalidInput(f"max_size: expected an integer >= 32 (px), got {max_size!r}")
-    return _plls(prepare(image, name="image"), max_size)
+    p = prepare(image, name="image")
+    if binned:
+        return _plls(_binned_or_nan(p), max_size, BINNED_PLLS_BAND)
+    return _plls(p, max_size)
 
 
 # ---------------------------------------------------------------- normalized variance
@@ -661,7 +694,11 @@ def _laplacian_squares(
 
 
 def focus_laplacian_var(
-    image: Any, *, sigma: float = LAPLACIAN_SIGMA, significant_bits: int | None = None
+    image: Any,
+    *,
+    sigma: float = LAPLACIAN_SIGMA,
+    significant_bits: int | None = None,
+    binned: bool = False,
 ) -> float:
     """Variance of the Laplacian of the Gaussian-smoothed image: higher is sharper.
 
@@ -678,11 +715,16 @@ def focus_laplacian_var(
         the Laplacian of Pech-Pacheco et al. (2000).
     significant_bits : int, optional
         Bits used by the detector (sets the full scale, see :func:`focus_normvar`).
+    binned : bool
+        Measure the 2 x 2-binned image (the mean of each 2 x 2 block; ``sigma`` and the
+        result then in binned px): the value :func:`channel_metrics` stores for planes of at
+        least 128 px on each side.
 
     Returns
     -------
     float
-        Variance in (full scale / px²)². 0 for a constant image; NaN when no pixel is finite.
+        Variance in (full scale / px²)². 0 for a constant image; NaN when no pixel is finite
+        (or, binned, when the image is a single row or column).
 
     Notes
     -----
@@ -701,6 +743,13 @@ def focus_laplacian_var(
     equals ``ndimage.laplace(ndimage.gaussian_filter(...))`` to float32 precision (about
     1e-7 relative, as before); a constant image gives exactly 0.
 
+    **Binned**: :func:`channel_metrics` measures planes of at least 128 px on each side on
+    their 2 x 2-binned version, smoothed by 1 binned px (2 px): a quarter of the cost, and
+    less pixel noise. On the validation data binned values rank focus the same, with a wider
+    gap between the out-of-focus and the in-focus real fields (about 13x instead of 4x;
+    tests/quality/test_qc_binned_focus.py). Values are in binned px and not interchangeable
+    with unbinned ones.
+
     References
     ----------
     .. [1] Pech-Pacheco, J. L., Cristóbal, G., Chamorro-Martínez, J., Fernández-Valdivia, J.
@@ -713,17 +762,48 @@ def focus_laplacian_var(
         raise InvalidInput(f"sigma: expected a number of px >= 0, got {sigma!r}") from None
     if not (math.isfinite(s) and s >= 0):
         raise InvalidInput(f"sigma: expected a number of px >= 0, got {sigma!r}")
-    return _laplacian_var(prepare(image, significant_bits=significant_bits, name="image"), s)
+    p = prepare(image, significant_bits=significant_bits, name="image")
+    return _laplacian_var(_binned_or_nan(p) if binned else p, s)
 
 
 # ---------------------------------------------------------------- z-stacks
 
+
+def _binned_or_nan(p: Plane) -> Plane:
+    """The binned plane, or an all-NaN plane where there is nothing to bin (one row)."""
+    if min(p.raw.shape) < 2:
+        return prepare(np.full((1, 1), np.nan), name="binned plane")
+    return binned(p)
+
+
+def focus_plane(p: Plane) -> Plane:
+    """The plane the binned focus metrics measure: :func:`binned` for planes of at least
+    :data:`BINNED_MIN_SIDE` px per side, else ``p`` itself."""
+    if p.all_nonfinite or min(p.raw.shape) < BINNED_MIN_SIDE:
+        return p
+    return binned(p)
+
+
+def _plls_qc(p: Plane) -> float:
+    fp = focus_plane(p)
+    return _plls(fp, band=BINNED_PLLS_BAND if fp is not p else 8)
+
+
+def _laplacian_qc(p: Plane) -> float:
+    return _laplacian_var(focus_plane(p))
+
+
+#: The focus metrics of :func:`channel_metrics` and :func:`stack_metrics` (functions of a
+#: prepared plane), in the registry's order.
 FOCUS_METRICS: dict[str, Any] = {
-    "focus_plls": _plls,
+    "focus_plls": _plls_qc,
     "focus_normvar": _normvar,
     "focus_local": _local,
-    "focus_laplacian_var": _laplacian_var,
+    "focus_laplacian_var": _laplacian_qc,
 }
+#: Focus metrics measured on the 2 x 2-binned plane of planes of at least
+#: :data:`BINNED_MIN_SIDE` px per side (see :func:`focus_plls` and :func:`focus_laplacian_var`).
+BINNED_FOCUS_METRICS = ("focus_plls", "focus_laplacian_var")
 
 
 def plane_focus(p: Plane) -> dict[str, float]:

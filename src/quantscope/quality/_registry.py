@@ -64,7 +64,8 @@ _ALL = (
         "focus_plls",
         "focus",
         "Power-spectrum log-log slope (Hann window, noise floor removed); more negative = "
-        "blurrier. NaN for constant or pure-noise images, images < 32 px, and empty fields.",
+        "blurrier. Planes of >= 128 px per side: on the 2x2-binned plane, same frequency "
+        "band. NaN for constant or pure-noise images, images < 32 px, and empty fields.",
         "1",
         "higher",
         reference=_BRAY,
@@ -95,7 +96,8 @@ _ALL = (
     MetricInfo(
         "focus_laplacian_var",
         "focus",
-        "Variance of the Laplacian after 1 px Gaussian smoothing. NaN for empty fields.",
+        "Variance of the Laplacian after 1 px Gaussian smoothing; planes of >= 128 px per "
+        "side: of the 2x2-binned plane (1 binned px), in binned px. NaN for empty fields.",
         "FS^2/px^4",
         "higher",
         log_scale=True,
