@@ -632,6 +632,11 @@ def ingest(
             if touched:
                 update_plates(repo, touched)
             dirty.unlink(missing_ok=True)
+            # sidecars (quantscope.yaml/.csv) in the ingested folders: REMBI annotations
+            for out in repo.apply_sidecars([Path(cwd, p) for p in paths]):
+                (report.failed if out.error else report.notes).append(
+                    IngestIssue(out.path, out.message)
+                )
             if qc:
                 _run_qc(repo, report, jobs, progress, measured or {})
     finally:

@@ -6,6 +6,8 @@ Revision ID: 0003
 Revises: 0002
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -15,7 +17,7 @@ branch_labels = None
 depends_on = None
 
 
-_IMAGE_COLUMNS = [
+_IMAGE_COLUMNS: list[tuple[str, Any]] = [
     ("objective_correction", sa.String(length=32)),
     ("objective_calibrated_magnification", sa.Float()),
     ("objective_working_distance_um", sa.Float()),
@@ -32,7 +34,7 @@ _IMAGE_COLUMNS = [
     ("environment_humidity_percent", sa.Float()),
     ("environment_co2_percent", sa.Float()),
 ]
-_CHANNEL_COLUMNS = [
+_CHANNEL_COLUMNS: list[tuple[str, Any]] = [
     ("illumination_type", sa.String(length=32)),
     ("contrast_method", sa.String(length=32)),
     ("acquisition_mode", sa.String(length=64)),
