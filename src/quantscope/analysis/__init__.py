@@ -14,7 +14,16 @@
 """
 
 from ._executor import RunReport, StepFailure, run_pipeline, software_versions
-from ._outputs import labels_digest, read_labels, read_table, write_labels, write_table
+from ._outputs import (
+    export_table,
+    labels_digest,
+    read_labels,
+    read_table,
+    run_table,
+    to_anndata,
+    write_labels,
+    write_table,
+)
 from ._pipeline import Pipeline, Step, load_pipeline, parse_pipeline
 from ._registry import (
     ENTRY_POINT_GROUP,
@@ -52,6 +61,7 @@ __all__ = [
     "ToolUnavailable",
     "describe_parameters",
     "describe_tool",
+    "export_table",
     "get_tool",
     "installed_tools",
     "labels_digest",
@@ -62,7 +72,9 @@ __all__ = [
     "read_table",
     "register_tool",
     "run_pipeline",
+    "run_table",
     "software_versions",
+    "to_anndata",
     "tool_diagnostics",
     "unregister_tool",
     "write_labels",

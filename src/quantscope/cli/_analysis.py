@@ -1,9 +1,362 @@
-"""``quantscope`` commands for the analysis area. Heavy imports live inside commands."""
+"""``quantscope`` commands for the analysis area: tools, run, runs, features, provenance.
+Heavy imports live inside commands."""
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from ._common import JsonOpt, RepoArg, _console, _emit_json, _esc, _fail, _open
+
+if TYPE_CHECKING:
+    from rich.tree import Tree
+
+
+def _short(h: str | None, n: int = 12) -> str:
+    return (h or "")[:n]
+
+
+def _params_text(params: dict[str, Any], limit: int = 6) -> str:
+    items = [f"{k}={v}" for k, v in sorted(params.items())]
+    more = f", … {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def tools(as_json: JsonOpt = False) -> None:
+    """List the installed analysis tools with their inputs, outputs and parameters."""
+    from ..analysis import ToolLoadWarning, tool_diagnostics
+
+    err = _console(stderr=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ToolLoadWarning)
+        from ..analysis import installed_tools
+
+        installed_tools(refresh=True)
+    for w in caught:
+        if issubclass(w.category, ToolLoadWarning):
+            err.print(f"[yellow]warning:[/] {_esc(w.message)}", markup=True)
+    diags = tool_diagnostics()
+    if as_json:
+        _emit_json(diags)
+        return
+    from rich.table import Table
+
+    out = _console()
+    for d in diags:
+        status = {
+            "ok": "",
+            "unavailable": " [yellow](unavailable)[/]",
+            "broken": " [red](broken)[/]",
+        }
+        head = f"[bold]{_esc(d['name'])}[/] {_esc(d.get('version', ''))}{status[d['status']]}"
+        out.print(head, markup=True)
+        if d["status"] != "ok":
+            out.print(f"  {_esc(d['reason'])}")
+        if d["status"] == "broken":
+            continue
+        out.print(f"  {_esc(d['summary'])}")
+        ins = ", ".join(
+            f"{p['name']}: {p['kind']}{'[]' if p['many'] else ''}{'?' if p['optional'] else ''}"
+            for p in d["inputs"]
+        )
+        outs = ", ".join(f"{p['name']}: {p['kind']}" for p in d["outputs"])
+        out.print(f"  inputs: {_esc(ins)}   outputs: {_esc(outs)}")
+        if d.get("parameters"):
+            t = Table(box=None, padding=(0, 1), show_edge=False, pad_edge=False)
+            for col in ("  parameter", "type", "default", "range", "unit", "description"):
+                t.add_column(col, overflow="fold")
+            for p in d["parameters"]:
+                lo, hi = p["minimum"], p["maximum"]
+                rng = (
+                    ""
+                    if lo is None and hi is None
+                    else f"{'' if lo is None else lo}..{'' if hi is None else hi}"
+                )
+                t.add_row(
+                    "  " + _esc(p["name"]),
+                    _esc(p["type"] or ""),
+                    "(required)" if p["required"] else _esc(p["default"]),
+                    _esc(rng),
+                    _esc(p["unit"] or ""),
+                    _esc(p["description"]),
+                )
+            out.print(t)
+        out.print()
+    n_ok = sum(d["status"] == "ok" for d in diags)
+    out.print(f"{len(diags)} tool(s), {n_ok} available (entry-point group quantscope.tools)")
+
+
+def run(
+    repo: RepoArg,
+    pipeline: Annotated[Path, typer.Argument(help="Pipeline spec (YAML).")],
+    where: Annotated[
+        str | None, typer.Option("--where", help="Catalog query selecting the images.")
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel threads.")] = 2,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", help="Address of a Dask distributed scheduler (tcp://HOST:PORT)."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a pipeline over the repository's images (incremental: unchanged steps are reused)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.table import Column
+
+    from ..analysis import load_pipeline, run_pipeline
+
+    spec = load_pipeline(pipeline)
+    err = _console(stderr=True)
+    with (
+        _open(repo) as r,
+        Progress(
+            TextColumn(f"running {_esc(spec.name)}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("images"),
+            TimeRemainingColumn(),
+            TextColumn(
+                "{task.fields[name]}",
+                table_column=Column(max_width=32, no_wrap=True, overflow="ellipsis"),
+            ),
+            console=err,
+            transient=True,
+            disable=as_json or not err.is_terminal,
+        ) as bar,
+    ):
+        task = bar.add_task("run", total=None, name="")
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, name=name)
+
+        report = run_pipeline(
+            r, spec, where=where, jobs=jobs, scheduler=scheduler, progress=progress
+        )
+    if as_json:
+        _emit_json(
+            {
+                "run_id": report.run_id,
+                "pipeline": report.pipeline,
+                "spec_hash": report.spec_hash,
+                "status": report.status,
+                "images": report.images,
+                "computed": report.computed,
+                "reused": report.reused,
+                "failed": report.failed,
+                "skipped": report.skipped,
+                "failures": [vars(f) for f in report.failures],
+                "tables": report.tables,
+                "seconds": report.seconds,
+                "cleaned": report.cleaned,
+            }
+        )
+    else:
+        out = _console()
+        for c in report.cleaned:
+            out.print(f"cleaned leftover of an interrupted run: {_esc(c)}")
+        for f in report.failures:
+            err.print(
+                f"[bold red]{f.status}:[/] {_esc(f.image_name)} ({_esc(f.image_id)}) step "
+                f"{_esc(f.step)}: {_esc(f.message)}",
+                markup=True,
+            )
+        out.print(
+            f"run {report.run_id} ({_esc(report.pipeline)}, spec {_short(report.spec_hash)}): "
+            f"{report.images} image(s); steps computed {report.computed}, reused "
+            f"{report.reused}, failed {report.failed}, skipped {report.skipped} "
+            f"({report.seconds:.1f} s)"
+        )
+        for name, path in report.tables.items():
+            out.print(f"table {_esc(name)}: {_esc(path)}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def runs(repo: RepoArg, as_json: JsonOpt = False) -> None:
+    """List analysis runs, newest first."""
+    with _open(repo) as r:
+        rows = r.runs()
+    if as_json:
+        _emit_json(rows)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{len(rows)} run(s)", title_justify="left")
+    for col in (
+        "run",
+        "pipeline",
+        "spec",
+        "status",
+        "started",
+        "images",
+        "computed",
+        "reused",
+        "failed",
+    ):
+        t.add_column(col)
+    for x in rows:
+        t.add_row(
+            x["id"],
+            _esc(x["pipeline_name"]),
+            _short(x["spec_hash"]),
+            x["status"],
+            x["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
+            str(x["n_images"]),
+            str(x["n_computed"]),
+            str(x["n_reused"]),
+            str(x["n_failed"]),
+        )
+    _console().print(t)
+
+
+def features(
+    repo: RepoArg,
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, prefix, or 'latest'.")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="parquet, csv or anndata (.h5ad).")
+    ] = "parquet",
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write.")] = Path(
+        "features.parquet"
+    ),
+    table: Annotated[
+        str | None, typer.Option("--table", help="Table output name where the run has several.")
+    ] = None,
+) -> None:
+    """Export a run's per-object measurements (one row per object) as Parquet, CSV or AnnData."""
+    from ..analysis import export_table, run_table
+
+    if fmt not in ("parquet", "csv", "anndata"):
+        _fail(f"--format {fmt!r}: use parquet, csv or anndata")
+    with _open(repo) as r:
+        df, name = run_table(r, run_id, table)
+        run = r.runs()[0] if run_id == "latest" else r.analysis_run(run_id)
+    uns = {
+        "quantscope_run": run["id"],
+        "pipeline": run["pipeline_name"],
+        "spec_hash": run["spec_hash"],
+        "table": name,
+    }
+    path = export_table(df, out, fmt, uns)
+    n_img = df["image_id"].nunique() if "image_id" in df else 0
+    _console().print(
+        f"wrote {_esc(path)}: {len(df)} object(s) from {n_img} image(s), "
+        f"{df.shape[1]} column(s) ({fmt}, table {_esc(name)} of run {run['id'][:12]})"
+    )
+
+
+def _tree(node: dict[str, Any], tree: Tree) -> None:
+    if "missing" in node:
+        tree.add(f"[red]missing from the catalog:[/] {_esc(node.get('key') or node.get('id'))}")
+        return
+    g = node["generated_by"]
+    sw = g["software"]
+    tree.add(
+        f"generated by step [bold]{_esc(node['step'])}[/]: {_esc(node['tool'])} "
+        f"{_esc(node['tool_version'])} ({_esc(_params_text(node['parameters']))})"
+    )
+    tree.add(
+        f"in run {g['id'][:12]} of pipeline {_esc(g['pipeline'])} (spec sha256 "
+        f"{_short(g['spec_hash'])}), {_esc(g['started_at'])} → {_esc(g['ended_at'])}, "
+        f"{_esc(g['user'])}@{_esc(g['host'])}, quantscope {_esc(sw.get('quantscope', '?'))}"
+    )
+    for u in node["used"]:
+        _used(u, tree)
+
+
+def _used(u: dict[str, Any], tree: Tree) -> None:
+    kind = u["kind"]
+    if kind == "channel":
+        img = u["image"]
+        br = tree.add(
+            f"used {_esc(u['role'])}: channel {u['channel']} ({_esc(u['channel_name'])}) of image "
+            f"{_esc(img.get('name'))} [{_esc(img['id'])}] (checksum {_short(u['sha256'])})"
+        )
+        for s in img.get("sources", []):
+            br.add(f"source file {_esc(s['path'])} (sha256 {s['sha256']}, {s['size']} bytes)")
+    elif kind == "artifact":
+        a = u["artifact"]
+        br = tree.add(
+            f"used {_esc(u['role'])}: {_esc(a.get('kind', 'artifact'))} {_esc(a.get('path', ''))} "
+            f"(sha256 {_short(u['sha256'])})"
+        )
+        _tree(a, br)
+    elif kind == "profile":
+        tree.add(
+            f"used {_esc(u['role'])}: illumination profile {_esc(u['path'])} "
+            f"(sha256 {_short(u['sha256'])})"
+        )
+    elif kind == "derived":
+        br = tree.add(
+            f"used {_esc(u['role'])}: {_esc(u['output'])}, computed in memory by step "
+            f"{_esc(u['step'])}: {_esc(u['tool'])} {_esc(u['version'])} "
+            f"({_esc(_params_text(u['parameters'] or {}))})"
+        )
+        for x in u["used"]:
+            _used(x, br)
+
+
+def provenance(
+    repo: RepoArg,
+    artifact: Annotated[
+        str,
+        typer.Argument(
+            help="Artifact key (or prefix), its path in the repository, a run's table "
+            "(tables/RUN/NAME.parquet), or a run id with --prov."
+        ),
+    ],
+    as_json: JsonOpt = False,
+    prov: Annotated[
+        bool, typer.Option("--prov", help="Print the run ARTIFACT as a W3C PROV-JSON document.")
+    ] = False,
+) -> None:
+    """Print the lineage of an analysis output back to the source files."""
+    from rich.tree import Tree
+
+    from ..provenance import lineage, run_document
+
+    with _open(repo) as r:
+        if prov:
+            _emit_json(run_document(r, artifact))
+            return
+        doc = lineage(r, artifact)
+    if as_json:
+        _emit_json(doc)
+        return
+    out = _console()
+    if "table" in doc:
+        run = doc["run"]
+        root = Tree(
+            f"[bold]table {_esc(doc['table'])}[/] of run {run['id'][:12]} "
+            f"({_esc(run['pipeline'])}): {len(doc['parts'])} per-image part(s)"
+        )
+        for part in doc["parts"]:
+            br = root.add(f"{_esc(part['path'])} (sha256 {_short(part['sha256'])})")
+            _tree(part, br)
+    else:
+        n = f", {doc['n_objects']} object(s)" if doc.get("n_objects") is not None else ""
+        root = Tree(
+            f"[bold]{_esc(doc['kind'])} {_esc(doc['path'])}[/] (key {_short(doc['key'])}, "
+            f"sha256 {_short(doc['sha256'])}{n})"
+        )
+        _tree(doc, root)
+    out.print(root)
 
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the ``quantscope`` app."""
+    app.command("tools")(tools)
+    app.command("run")(run)
+    app.command("runs")(runs)
+    app.command("features")(features)
+    app.command("provenance")(provenance)
