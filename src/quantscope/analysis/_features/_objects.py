@@ -1,0 +1,268 @@
+"""Shared per-image work for every feature family: input checks and the object index.
+
+Everything a family needs about *where* the objects are is computed once here and shared:
+the ascending list of labels, a dense object index per pixel, the foreground pixels sorted by
+object (C order inside each object), per-object pixel counts, bounding boxes, row extremes and a
+packed "atlas" in which every object sits alone in its own zero-padded box (used for distance
+transforms, hole filling and Euler numbers without a per-object Python loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from quantscope.errors import InvalidInput
+
+__all__ = ["Objects", "as_intensity", "check_labels"]
+
+
+def check_labels(labels: Any) -> NDArray[np.integer]:
+    """Return ``labels`` as a 2-D integer array, or raise :class:`InvalidInput` naming it."""
+    arr = np.asarray(labels)
+    if arr.dtype == bool:
+        return arr.astype(np.int32)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise InvalidInput(
+            f"labels: expected an integer label image (0 = background), got dtype {arr.dtype}; "
+            "convert it with labels.astype(int) if it holds whole numbers"
+        )
+    if arr.ndim != 2:
+        raise InvalidInput(
+            f"labels: expected a 2-D label image (Y, X), got shape {arr.shape}; "
+            "measure 3-D stacks plane by plane"
+        )
+    if arr.size and int(arr.min()) < 0:
+        raise InvalidInput(
+            f"labels: negative label {int(arr.min())}; labels must be >= 0 (0 = background)"
+        )
+    return arr
+
+
+def as_intensity(name: str, image: Any, shape: tuple[int, ...]) -> NDArray[np.float64]:
+    """Return a channel as float64 in CellProfiler's scale, or raise :class:`InvalidInput`.
+
+    Unsigned and signed integers are divided by their dtype's maximum (uint16 / 65535, uint8 /
+    255), as CellProfiler and cp_measure do; bool becomes 0/1; floats are used as given (expected
+    in [0, 1]). NaN and infinite values are kept: each family documents how it treats them.
+    """
+    arr = np.asarray(image)
+    if arr.shape != shape:
+        raise InvalidInput(
+            f"images[{name!r}]: shape {arr.shape} does not match labels shape {shape}"
+        )
+    if arr.dtype == bool:
+        return arr.astype(np.float64)
+    if np.issubdtype(arr.dtype, np.integer):
+        return arr.astype(np.float64) / float(np.iinfo(arr.dtype).max)
+    if np.issubdtype(arr.dtype, np.floating):
+        return arr.astype(np.float64, copy=False)
+    raise InvalidInput(f"images[{name!r}]: expected a numeric image, got dtype {arr.dtype}")
+
+
+def check_images(images: Mapping[str, Any] | None, shape: tuple[int, ...]) -> dict[str, Any]:
+    """Validate the channel mapping (names and shapes) and convert each channel to float64."""
+    if images is None:
+        return {}
+    if not isinstance(images, Mapping):
+        raise InvalidInput(
+            f"images: expected a mapping of channel name to 2-D array, got {type(images).__name__}"
+        )
+    out: dict[str, Any] = {}
+    for name, image in images.items():
+        if not isinstance(name, str) or not name or not name.replace("-", "").isidentifier():
+            raise InvalidInput(
+                f"images: channel name {name!r} must be a non-empty identifier "
+                "(letters, digits, '_' or '-'), because it becomes part of column names"
+            )
+        out[name] = as_intensity(name, image, shape)
+    return out
+
+
+@dataclass
+class Objects:
+    """Index of the objects of one 2-D label image (built once, shared by all families).
+
+    Attributes
+    ----------
+    labels : ndarray of int, (Y, X)
+    values : ndarray of int, (n,)
+        The labels present, ascending (row ``k`` of every feature is ``values[k]``).
+    index : ndarray of int32, (Y, X)
+        Object index per pixel (``-1`` for background).
+    flat, obj, rows, cols : ndarray, (N,)
+        Foreground pixels sorted by object (C order inside each object): flat index, object
+        index, row and column.
+    starts, count : ndarray, (n + 1,) and (n,)
+        Segment starts of each object in the sorted pixel arrays, and pixel counts.
+    """
+
+    labels: NDArray[np.integer]
+    values: NDArray[np.int64] = field(init=False)
+    index: NDArray[np.int32] = field(init=False)
+    flat: NDArray[np.intp] = field(init=False)
+    obj: NDArray[np.intp] = field(init=False)
+    rows: NDArray[np.intp] = field(init=False)
+    cols: NDArray[np.intp] = field(init=False)
+    starts: NDArray[np.intp] = field(init=False)
+    count: NDArray[np.intp] = field(init=False)
+
+    def __post_init__(self) -> None:
+        lab = self.labels
+        flat_all = lab.ravel()
+        fg = np.flatnonzero(flat_all)
+        fg_labels = flat_all[fg]
+        top = int(fg_labels.max()) if fg.size else 0
+        if top <= 4 * flat_all.size + 1024:
+            present = np.bincount(fg_labels, minlength=top + 1) > 0
+            present[0] = False
+            values = np.flatnonzero(present)
+            lut = np.full(top + 1, -1, dtype=np.int32)
+            lut[values] = np.arange(values.size, dtype=np.int32)
+            idx = lut[fg_labels]
+        else:  # sparse, huge label values: map by search instead of a lookup table
+            values = np.unique(fg_labels)
+            idx = np.searchsorted(values, fg_labels).astype(np.int32)
+        n = values.size
+        self.values = values.astype(np.int64)
+        index = np.full(flat_all.size, -1, dtype=np.int32)
+        index[fg] = idx
+        self.index = index.reshape(lab.shape)
+        order = np.argsort(idx, kind="stable")
+        self.flat = fg[order]
+        self.obj = idx[order].astype(np.intp)
+        self.rows, self.cols = np.divmod(self.flat, lab.shape[1])
+        self.count = np.bincount(self.obj, minlength=n).astype(np.intp)
+        self.starts = np.concatenate([[0], np.cumsum(self.count)]).astype(np.intp)
+
+    # ------------------------------------------------------------------ simple per-object data
+    @property
+    def n(self) -> int:
+        return int(self.values.size)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.labels.shape[0]), int(self.labels.shape[1]))
+
+    @cached_property
+    def bbox(self) -> NDArray[np.intp]:
+        """``(n, 4)``: min row, min col, max row + 1, max col + 1."""
+        if self.n == 0:
+            return np.zeros((0, 4), dtype=np.intp)
+        s = self.starts[:-1]
+        rmin = self.rows[s]  # C order: the first pixel of an object has its smallest row
+        rmax = self.rows[self.starts[1:] - 1]
+        cmin = np.minimum.reduceat(self.cols, s)
+        cmax = np.maximum.reduceat(self.cols, s)
+        return np.stack([rmin, cmin, rmax + 1, cmax + 1], axis=1)
+
+    @cached_property
+    def centroid(self) -> NDArray[np.float64]:
+        """``(n, 2)`` centroid (row, col) in pixels."""
+        c = np.maximum(self.count, 1)
+        r = np.bincount(self.obj, weights=self.rows, minlength=self.n) / c
+        k = np.bincount(self.obj, weights=self.cols, minlength=self.n) / c
+        return np.stack([r, k], axis=1)
+
+    def segment_sum(self, values: NDArray[Any]) -> NDArray[np.float64]:
+        """Per-object sum of a per-pixel array in sorted pixel order."""
+        return np.bincount(self.obj, weights=values, minlength=self.n)
+
+    @cached_property
+    def runs(self) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
+        """Row runs: ``(object, row, leftmost col, rightmost col)`` of every object row."""
+        key = self.obj * self.shape[0] + self.rows
+        brk = np.flatnonzero(np.diff(key)) + 1
+        first = np.concatenate([[0], brk]) if key.size else np.zeros(0, np.intp)
+        last = np.concatenate([brk - 1, [key.size - 1]]) if key.size else np.zeros(0, np.intp)
+        return self.obj[first], self.rows[first], self.cols[first], self.cols[last]
+
+    # ---------------------------------------------------------------------------- neighbourhood
+    def shifted_index(self, dy: int, dx: int) -> NDArray[np.int32]:
+        """``index`` shifted so that element ``p`` holds the index at ``p + (dy, dx)`` (-2 outside)."""
+        h, w = self.shape
+        out = np.full((h, w), -2, dtype=np.int32)
+        ys, yd = (slice(dy, h), slice(0, h - dy)) if dy >= 0 else (slice(0, h + dy), slice(-dy, h))
+        xs, xd = (slice(dx, w), slice(0, w - dx)) if dx >= 0 else (slice(0, w + dx), slice(-dx, w))
+        out[yd, xd] = self.index[ys, xs]
+        return out
+
+    @cached_property
+    def border4(self) -> NDArray[np.bool_]:
+        """Object pixels with a 4-neighbour outside the object (the image edge counts as outside).
+
+        This is scikit-image's per-object ``perimeter`` border (binary erosion with
+        ``border_value=0`` of the object's own mask).
+        """
+        idx = self.index
+        inner = idx >= 0
+        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            inner = inner & (self.shifted_index(dy, dx) == idx)
+        return (idx >= 0) & ~inner
+
+    @cached_property
+    def edge(self) -> NDArray[np.bool_]:
+        """Object pixels with a 4-neighbour inside the image that has another label.
+
+        ``skimage.segmentation.find_boundaries(labels, mode="inner")``, as CellProfiler's edge
+        intensity uses: unlike :attr:`border4` the image edge is not an object edge.
+        """
+        idx = self.index
+        out = np.zeros(self.shape, dtype=bool)
+        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            s = self.shifted_index(dy, dx)
+            out |= (s != idx) & (s != -2)
+        return out & (idx >= 0)
+
+    # ------------------------------------------------------------------------------- the atlas
+    @cached_property
+    def atlas(self) -> tuple[NDArray[np.int32], NDArray[np.intp]]:
+        """Every object alone in a zero-padded box, packed on shelves into one small image.
+
+        Returns ``(atlas_index, atlas_flat)``: the object index per atlas pixel (-1 elsewhere)
+        and, for every sorted foreground pixel, its flat position in the atlas. Boxes are the
+        objects' bounding boxes plus one pixel of padding on every side, so a distance transform
+        or a hole filling on the atlas is the per-object one.
+        """
+        n = self.n
+        if n == 0:
+            return np.full((1, 1), -1, dtype=np.int32), np.zeros(0, dtype=np.intp)
+        bb = self.bbox
+        hh = (bb[:, 2] - bb[:, 0] + 2).astype(np.int64)
+        ww = (bb[:, 3] - bb[:, 1] + 2).astype(np.int64)
+        width = int(max(ww.max(), np.sqrt(float((hh * ww).sum())) * 1.25))
+        order = np.argsort(-hh, kind="stable")
+        ys = np.zeros(n, dtype=np.int64)
+        xs = np.zeros(n, dtype=np.int64)
+        y = x = shelf_h = 0
+        for k in order.tolist():  # shelf packing: O(n) integer bookkeeping, no pixel work
+            if x + ww[k] > width:
+                y += shelf_h
+                x = shelf_h = 0
+            ys[k], xs[k] = y, x
+            x += int(ww[k])
+            shelf_h = max(shelf_h, int(hh[k]))
+        height = y + shelf_h
+        ar = ys[self.obj] + 1 + self.rows - bb[self.obj, 0]
+        ac = xs[self.obj] + 1 + self.cols - bb[self.obj, 1]
+        aflat = (ar * width + ac).astype(np.intp)
+        aidx = np.full(height * width, -1, dtype=np.int32)
+        aidx[aflat] = self.obj
+        return aidx.reshape(height, width), aflat
+
+    @cached_property
+    def distance_to_edge(self) -> NDArray[np.float64]:
+        """Euclidean distance (pixels) of every sorted foreground pixel to the nearest pixel
+        outside its object; the image edge counts as outside (the object is padded)."""
+        from scipy import ndimage as ndi
+
+        aidx, aflat = self.atlas
+        if aflat.size == 0:
+            return np.zeros(0)
+        dist = ndi.distance_transform_edt(aidx >= 0)
+        return np.asarray(dist).ravel()[aflat]

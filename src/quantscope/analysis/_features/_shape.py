@@ -1,0 +1,430 @@
+"""Shape features (``AreaShape_*``), as CellProfiler's MeasureObjectSizeShape / cp_measure.
+
+Every feature is computed for all objects at once from the shared :class:`Objects` index:
+moments by ``bincount``, perimeter and Euler number by neighbourhood codes over the whole label
+image (or the atlas), radii and filled area on the atlas, hulls / Feret / enclosing circles with
+the vectorized routines of :mod:`._hull`, Zernike moments as batched matrix products.
+
+Definitions (pixels; ``spacing`` scales lengths and areas, see :func:`measure_shape`):
+
+* Area: pixel count. Perimeter: scikit-image ``perimeter(neighborhood=4)`` of the object's own
+  mask (Benkrid & Crookes weights). BoundingBoxArea, Extent = Area / BoundingBoxArea.
+* ConvexArea and Solidity = Area / ConvexArea: scikit-image ``convex_hull_image`` of the object.
+* EulerNumber: 8-connected objects (Gray's bit-quad counts). FilledArea: holes filled
+  (4-connected background), as ``regionprops.area_filled``.
+* Moments (Spatial/Central 0..2 x 0..3, Normalized 4x4, Hu 0..6, InertiaTensor,
+  InertiaTensorEigenvalues), MajorAxisLength, MinorAxisLength, Eccentricity and Orientation
+  (degrees) from the second moments, as ``skimage.measure.regionprops``.
+* Maximum/Mean/MedianRadius: Euclidean distance of object pixels to the nearest pixel outside
+  the object (the image edge counts as outside).
+* Min/MaxFeretDiameter: from the convex hull of the pixel centres.
+* Zernike_n_m (n <= 9): |sum over pixels of V_nm| / (pi r^2) in the minimum enclosing circle of
+  the pixel centres (Boland et al. 1998, doi:10.1002/(SICI)1097-0320(19980701)33:3<366::AID-CYTO14>3.0.CO;2-R).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from math import comb
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._hull import convex_areas, convex_hulls, feret_diameters, minimum_enclosing_circles
+from ._objects import Objects
+
+__all__ = ["ZERNIKE_INDEXES", "measure_shape", "shape_columns", "zernike_indexes"]
+
+
+def zernike_indexes(order: int = 9) -> list[tuple[int, int]]:
+    """``(n, m)`` pairs with ``0 <= m <= n <= order`` and ``n - m`` even (CellProfiler's set)."""
+    return [(n, m) for n in range(order + 1) for m in range(n + 1) if (n - m) % 2 == 0]
+
+
+ZERNIKE_INDEXES = zernike_indexes(9)
+
+_BASE = [
+    "Area",
+    "Perimeter",
+    "FormFactor",
+    "Compactness",
+    "Eccentricity",
+    "Solidity",
+    "Extent",
+    "EulerNumber",
+    "MajorAxisLength",
+    "MinorAxisLength",
+    "Orientation",
+    "EquivalentDiameter",
+    "ConvexArea",
+    "FilledArea",
+    "BoundingBoxArea",
+    "BoundingBoxMinimum_X",
+    "BoundingBoxMaximum_X",
+    "BoundingBoxMinimum_Y",
+    "BoundingBoxMaximum_Y",
+    "Center_X",
+    "Center_Y",
+    "MaximumRadius",
+    "MeanRadius",
+    "MedianRadius",
+    "MinFeretDiameter",
+    "MaxFeretDiameter",
+]
+_MOMENTS = (
+    [f"SpatialMoment_{p}_{q}" for p in range(3) for q in range(4)]
+    + [f"CentralMoment_{p}_{q}" for p in range(3) for q in range(4)]
+    + [f"NormalizedMoment_{p}_{q}" for p in range(4) for q in range(4)]
+    + [f"HuMoment_{k}" for k in range(7)]
+    + ["InertiaTensor_0_0", "InertiaTensor_0_1", "InertiaTensor_1_0", "InertiaTensor_1_1"]
+    + ["InertiaTensorEigenvalues_0", "InertiaTensorEigenvalues_1"]
+)
+_LENGTHS = {
+    "Perimeter",
+    "MajorAxisLength",
+    "MinorAxisLength",
+    "EquivalentDiameter",
+    "MaximumRadius",
+    "MeanRadius",
+    "MedianRadius",
+    "MinFeretDiameter",
+    "MaxFeretDiameter",
+}
+_AREAS = {"Area", "ConvexArea", "FilledArea", "BoundingBoxArea"}
+
+
+def shape_columns(zernike: bool = True, moments: bool = True) -> list[str]:
+    """Column names of the shape family."""
+    cols = list(_BASE)
+    if moments:
+        cols += _MOMENTS
+    if zernike:
+        cols += [f"Zernike_{n}_{m}" for n, m in ZERNIKE_INDEXES]
+    return ["AreaShape_" + c for c in cols]
+
+
+# ------------------------------------------------------------------------------------ pieces
+_PERIMETER_WEIGHTS = np.zeros(50)
+_PERIMETER_WEIGHTS[[5, 7, 15, 17, 25, 27]] = 1.0
+_PERIMETER_WEIGHTS[[21, 33]] = np.sqrt(2.0)
+_PERIMETER_WEIGHTS[[13, 23]] = (1 + np.sqrt(2.0)) / 2
+
+
+def _shift(a: NDArray[np.generic], dy: int, dx: int, fill: object) -> NDArray[np.generic]:
+    """``out[p] = a[p + (dy, dx)]`` with ``fill`` outside."""
+    h, w = a.shape
+    out = np.full_like(a, fill)
+    ys, yd = (slice(dy, h), slice(0, h - dy)) if dy >= 0 else (slice(0, h + dy), slice(-dy, h))
+    xs, xd = (slice(dx, w), slice(0, w - dx)) if dx >= 0 else (slice(0, w + dx), slice(-dx, w))
+    out[yd, xd] = a[ys, xs]
+    return out
+
+
+def _perimeter(ob: Objects) -> NDArray[np.float64]:
+    """scikit-image ``perimeter(object_mask, neighborhood=4)`` for every object."""
+    idx = ob.index
+    border = ob.border4
+    bidx = np.where(border, idx, -1)
+    code = border.astype(np.int64)
+    for dy, dx, w in ((-1, 0, 2), (1, 0, 2), (0, -1, 2), (0, 1, 2)):
+        code += w * ((_shift(bidx, dy, dx, -1) == idx) & border)
+    for dy, dx in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
+        code += 10 * ((_shift(bidx, dy, dx, -1) == idx) & border)
+    flat = border.ravel()
+    w = _PERIMETER_WEIGHTS[code.ravel()[flat]]
+    return np.bincount(idx.ravel()[flat], weights=w, minlength=ob.n)
+
+
+def _euler_and_filled(ob: Objects) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Euler number (8-connected objects) and filled area, both on the atlas."""
+    from scipy import ndimage as ndi
+
+    aidx, _ = ob.atlas
+    m = aidx >= 0
+    a, b, c, d = m[:-1, :-1], m[:-1, 1:], m[1:, :-1], m[1:, 1:]
+    owner = np.maximum(
+        np.maximum(aidx[:-1, :-1], aidx[:-1, 1:]), np.maximum(aidx[1:, :-1], aidx[1:, 1:])
+    )
+    s = a.astype(np.int8) + b + c + d
+    q1 = (s == 1).astype(np.float64)
+    q3 = (s == 3).astype(np.float64)
+    qd = ((a & d & ~b & ~c) | (b & c & ~a & ~d)).astype(np.float64)
+    keep = owner >= 0
+    e = np.bincount(owner[keep], weights=(q1 - q3 - 2 * qd)[keep], minlength=ob.n) / 4.0
+    holes = ndi.binary_fill_holes(m) & ~m
+    filled = ob.count.astype(np.float64)
+    if holes.any():
+        lab, nh = ndi.label(holes)
+        _, first = np.unique(lab.ravel(), return_index=True)
+        first = first[1:]  # skip background 0
+        r, col = np.divmod(first, aidx.shape[1])
+        own = aidx[r, col - 1]
+        size = np.bincount(lab.ravel(), minlength=nh + 1)[1:]
+        filled += np.bincount(own, weights=size, minlength=ob.n)
+    return e, filled
+
+
+def _segment_median(ob: Objects, values: NDArray[np.float64]) -> NDArray[np.float64]:
+    order = np.lexsort((values, ob.obj))
+    v = values[order]
+    lo = ob.starts[:-1] + (ob.count - 1) // 2
+    hi = ob.starts[:-1] + ob.count // 2
+    return (v[lo] + v[hi]) / 2
+
+
+def _moments(ob: Objects) -> dict[str, NDArray[np.float64]]:
+    bb = ob.bbox
+    r = (ob.rows - bb[ob.obj, 0]).astype(np.float64)
+    c = (ob.cols - bb[ob.obj, 1]).astype(np.float64)
+    n = ob.n
+    rp = [np.ones_like(r), r, r * r, r * r * r]
+    cp = [np.ones_like(c), c, c * c, c * c * c]
+    raw = np.zeros((n, 4, 4))
+    for p in range(4):
+        for q in range(4 - 0):
+            raw[:, p, q] = np.bincount(ob.obj, weights=rp[p] * cp[q], minlength=n)
+    m00 = raw[:, 0, 0]
+    rc = raw[:, 1, 0] / m00
+    cc = raw[:, 0, 1] / m00
+    central = np.zeros((n, 4, 4))
+    for p in range(4):
+        for q in range(4):
+            acc = np.zeros(n)
+            for i in range(p + 1):
+                for j in range(q + 1):
+                    acc += (
+                        comb(p, i) * comb(q, j) * (-rc) ** (p - i) * (-cc) ** (q - j) * raw[:, i, j]
+                    )
+            central[:, p, q] = acc
+    central[:, 1, 0] = 0.0
+    central[:, 0, 1] = 0.0
+    normalized = np.full((n, 4, 4), np.nan)
+    for p in range(4):
+        for q in range(4):
+            if p + q >= 2:
+                normalized[:, p, q] = central[:, p, q] / m00 ** ((p + q) / 2 + 1)
+    nu = normalized
+    n20, n02, n11 = nu[:, 2, 0], nu[:, 0, 2], nu[:, 1, 1]
+    n30, n03, n21, n12 = nu[:, 3, 0], nu[:, 0, 3], nu[:, 2, 1], nu[:, 1, 2]
+    a_, b_ = n30 + n12, n21 + n03
+    hu = [
+        n20 + n02,
+        (n20 - n02) ** 2 + 4 * n11**2,
+        (n30 - 3 * n12) ** 2 + (3 * n21 - n03) ** 2,
+        a_**2 + b_**2,
+        (n30 - 3 * n12) * a_ * (a_**2 - 3 * b_**2) + (3 * n21 - n03) * b_ * (3 * a_**2 - b_**2),
+        (n20 - n02) * (a_**2 - b_**2) + 4 * n11 * a_ * b_,
+        (3 * n21 - n03) * a_ * (a_**2 - 3 * b_**2) - (n30 - 3 * n12) * b_ * (3 * a_**2 - b_**2),
+    ]
+    a = central[:, 2, 0] / m00
+    b = central[:, 1, 1] / m00
+    cq = central[:, 0, 2] / m00
+    half = (a + cq) / 2
+    disc = np.sqrt(((cq - a) / 2) ** 2 + b**2)
+    e1 = np.clip(half + disc, 0.0, None)
+    e2 = np.clip(half - disc, 0.0, None)
+    it00, itoff, it11 = cq, -b, a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ecc = np.where(e1 == 0, 0.0, np.sqrt(np.clip(1 - e2 / e1, 0.0, None)))
+    orient = np.where(
+        it00 - it11 == 0,
+        np.where(itoff < 0, np.pi / 4, -np.pi / 4),
+        0.5 * np.arctan2(-2 * itoff, it11 - it00),
+    )
+    out: dict[str, NDArray[np.float64]] = {}
+    for p in range(3):
+        for q in range(4):
+            out[f"SpatialMoment_{p}_{q}"] = raw[:, p, q]
+    for p in range(3):
+        for q in range(4):
+            out[f"CentralMoment_{p}_{q}"] = central[:, p, q]
+    for p in range(4):
+        for q in range(4):
+            out[f"NormalizedMoment_{p}_{q}"] = normalized[:, p, q]
+    for k in range(7):
+        out[f"HuMoment_{k}"] = hu[k]
+    out["InertiaTensor_0_0"] = it00
+    out["InertiaTensor_0_1"] = itoff
+    out["InertiaTensor_1_0"] = itoff
+    out["InertiaTensor_1_1"] = it11
+    out["InertiaTensorEigenvalues_0"] = e1
+    out["InertiaTensorEigenvalues_1"] = e2
+    out["MajorAxisLength"] = 4 * np.sqrt(e1)
+    out["MinorAxisLength"] = 4 * np.sqrt(e2)
+    out["Eccentricity"] = ecc
+    out["Orientation"] = orient * (180 / np.pi)
+    return out
+
+
+# ---------------------------------------------------------------------------------- Zernike
+def _poly_mul(a: NDArray[np.complex128], b: NDArray[np.complex128]) -> NDArray[np.complex128]:
+    """Product of two bivariate polynomials given as coefficient grids ``c[i, j] y^i x^j``."""
+    out = np.zeros((a.shape[0] + b.shape[0] - 1, a.shape[1] + b.shape[1] - 1), dtype=complex)
+    for i, j in zip(*np.nonzero(a), strict=True):
+        out[i : i + b.shape[0], j : j + b.shape[1]] += a[i, j] * b
+    return out
+
+
+@cache
+def _zernike_monomials(order: int) -> NDArray[np.complex128]:
+    """``(K, (order+1)^2)`` complex coefficients: V_nm(y, x) = sum c[k, i*(order+1)+j] y^i x^j.
+
+    V_nm = R_nm(rho) * z^m with z = y + i x (CellProfiler/centrosome's convention), R_nm the
+    Zernike radial polynomial written in rho^2 = y^2 + x^2.
+    """
+    size = order + 1
+    rho2 = np.zeros((3, 3), dtype=complex)
+    rho2[2, 0] = 1
+    rho2[0, 2] = 1
+    z = np.zeros((2, 2), dtype=complex)
+    z[1, 0] = 1
+    z[0, 1] = 1j
+    idx = zernike_indexes(order)
+    out = np.zeros((len(idx), size * size), dtype=complex)
+    for k, (n, m) in enumerate(idx):
+        poly = np.zeros((1, 1), dtype=complex)
+        # R_nm(rho) = sum_s (-1)^s (n-s)! / (s! ((n+m)/2-s)! ((n-m)/2-s)!) rho^(n-2s)
+        # and rho^(n-2s) * z^m / rho^m -> (rho^2)^((n-m)/2 - s) * z^m
+        from math import factorial
+
+        radial = np.zeros((1, 1), dtype=complex)
+        for s in range((n - m) // 2 + 1):
+            coef = (
+                (-1) ** s
+                * factorial(n - s)
+                / (factorial(s) * factorial((n + m) // 2 - s) * factorial((n - m) // 2 - s))
+            )
+            term = np.full((1, 1), coef, dtype=complex)
+            for _ in range((n - m) // 2 - s):
+                term = _poly_mul(term, rho2)
+            big = np.zeros(
+                (max(radial.shape[0], term.shape[0]), max(radial.shape[1], term.shape[1])),
+                dtype=complex,
+            )
+            big[: radial.shape[0], : radial.shape[1]] += radial
+            big[: term.shape[0], : term.shape[1]] += term
+            radial = big
+        poly = radial
+        for _ in range(m):
+            poly = _poly_mul(poly, z)
+        grid = np.zeros((size, size), dtype=complex)
+        grid[: poly.shape[0], : poly.shape[1]] = poly[:size, :size]
+        out[k] = grid.ravel()
+    return out
+
+
+def zernike_sums(
+    ob: Objects,
+    cy: NDArray[np.float64],
+    cx: NDArray[np.float64],
+    radius: NDArray[np.float64],
+    weights: NDArray[np.float64] | None = None,
+    order: int = 9,
+) -> NDArray[np.complex128]:
+    """``(n, K)`` sums over each object's pixels (inside its unit circle) of V_nm, optionally
+    weighted per pixel (sorted pixel order), in normalized coordinates ((p - c) / radius)."""
+    n = ob.n
+    size = order + 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = (ob.rows - cy[ob.obj]) / radius[ob.obj]
+        x = (ob.cols - cx[ob.obj]) / radius[ob.obj]
+    inside = (x * x + y * y) <= 1.0
+    w = inside.astype(np.float64) if weights is None else np.where(inside, weights, 0.0)
+    y = np.where(inside, y, 0.0)
+    x = np.where(inside, x, 0.0)
+    # monomial moments M[k, i, j] = sum w y^i x^j, with the x powers folded by a matrix product
+    # over pixels of the same object (bincount per (i, j) pair)
+    ypow = [w]
+    for _ in range(order):
+        ypow.append(ypow[-1] * y)
+    xpow = [np.ones_like(x)]
+    for _ in range(order):
+        xpow.append(xpow[-1] * x)
+    mono = np.zeros((n, size, size))
+    for i in range(size):
+        for j in range(size - i):
+            mono[:, i, j] = np.bincount(ob.obj, weights=ypow[i] * xpow[j], minlength=n)
+    coeffs = _zernike_monomials(order)
+    return mono.reshape(n, -1) @ coeffs.T
+
+
+# ------------------------------------------------------------------------------------ public
+def hull_data(ob: Objects) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
+    """Convex hull of every object's pixel centres (shared by shape and radial families)."""
+    seg, rows, left, right = ob.runs
+    order = np.argsort(np.concatenate([seg, seg]), kind="stable")
+    sy = np.concatenate([rows, rows]).astype(np.float64)[order]
+    sx = np.concatenate([left, right]).astype(np.float64)[order]
+    ss = np.concatenate([seg, seg])[order]
+    return convex_hulls(ss, sy, sx, ob.n)
+
+
+def measure_shape(
+    ob: Objects,
+    *,
+    spacing: float | None = None,
+    zernike: bool = True,
+    moments: bool = True,
+    cache: dict[str, object] | None = None,
+) -> dict[str, NDArray[np.float64]]:
+    """Shape features of every object (keys without the ``AreaShape_`` prefix).
+
+    ``spacing`` (µm per pixel, isotropic) multiplies lengths and squares areas; moments,
+    bounding-box coordinates and centres stay in pixels. ``cache`` receives the hull and the
+    enclosing circles for reuse by other families.
+    """
+    n = ob.n
+    area = ob.count.astype(np.float64)
+    bb = ob.bbox
+    out: dict[str, NDArray[np.float64]] = {"Area": area}
+    perim = _perimeter(ob)
+    out["Perimeter"] = perim
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["FormFactor"] = 4 * np.pi * area / perim**2
+    out["Compactness"] = perim**2 / np.maximum(4 * np.pi * area, 1.0)
+    mom = _moments(ob)
+    out["Eccentricity"] = mom.pop("Eccentricity")
+    hy, hx, nv = hull_data(ob)
+    conv = convex_areas(hy, hx, nv, bb)
+    out["Solidity"] = area / conv
+    bbox_area = ((bb[:, 2] - bb[:, 0]) * (bb[:, 3] - bb[:, 1])).astype(np.float64)
+    out["Extent"] = area / bbox_area
+    euler, filled = _euler_and_filled(ob)
+    out["EulerNumber"] = euler
+    for k in ("MajorAxisLength", "MinorAxisLength", "Orientation"):
+        out[k] = mom.pop(k)
+    out["EquivalentDiameter"] = np.sqrt(4 * area / np.pi)
+    out["ConvexArea"] = conv
+    out["FilledArea"] = filled
+    out["BoundingBoxArea"] = bbox_area
+    out["BoundingBoxMinimum_X"] = bb[:, 1].astype(np.float64)
+    out["BoundingBoxMaximum_X"] = bb[:, 3].astype(np.float64)
+    out["BoundingBoxMinimum_Y"] = bb[:, 0].astype(np.float64)
+    out["BoundingBoxMaximum_Y"] = bb[:, 2].astype(np.float64)
+    cen = ob.centroid
+    out["Center_X"] = cen[:, 1]
+    out["Center_Y"] = cen[:, 0]
+    d = ob.distance_to_edge
+    out["MaximumRadius"] = np.maximum.reduceat(d, ob.starts[:-1]) if n else np.zeros(0)
+    out["MeanRadius"] = ob.segment_sum(d) / np.maximum(area, 1)
+    out["MedianRadius"] = _segment_median(ob, d) if n else np.zeros(0)
+    min_f, max_f = feret_diameters(hy, hx, nv)
+    out["MinFeretDiameter"] = min_f
+    out["MaxFeretDiameter"] = max_f
+    if moments:
+        out.update(mom)
+    cy, cx, rad = minimum_enclosing_circles(hy, hx, nv)
+    if cache is not None:
+        cache["mec"] = (cy, cx, rad)
+    if zernike:
+        sums = zernike_sums(ob, cy, cx, rad)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score = np.abs(sums) / (np.pi * rad * rad)[:, None]
+        for k, (zn, zm) in enumerate(ZERNIKE_INDEXES):
+            out[f"Zernike_{zn}_{zm}"] = score[:, k]
+    if spacing is not None:
+        for k in _LENGTHS:
+            out[k] = out[k] * spacing
+        for k in _AREAS:
+            out[k] = out[k] * spacing * spacing
+    return out
