@@ -67,7 +67,14 @@ class IlluminationCorrection(BaseTool):
             optional=True,
         ),
     )
-    outputs: ClassVar[tuple[Port, ...]] = (Port("image", "image", "corrected image, float32"),)
+    outputs: ClassVar[tuple[Port, ...]] = (
+        Port(
+            "image",
+            "image",
+            "corrected image, float32 scaled as the measurements read integers (value / dtype "
+            "maximum), or the input unchanged",
+        ),
+    )
     Parameters: ClassVar[type[BaseModel] | None] = IlluminationParams
 
     def run(
@@ -82,11 +89,14 @@ class IlluminationCorrection(BaseTool):
         profile = inputs.get("profile")
         if params.mode == "none" or (params.mode == "auto" and profile is None):
             return {"image": image}
+        # integers are read as fractions of their dtype's maximum downstream (as CellProfiler
+        # does); a corrected float image keeps that scale
+        scale = float(np.iinfo(image.dtype).max) if image.dtype.kind in "ui" else 1.0
         if params.mode == "estimate":
             est = estimate_illumination_profile(
                 [image], degree=params.degree, percentile=params.percentile
             )
-            return {"image": apply_flatfield(image, est.flat)}
+            return {"image": apply_flatfield(image, est.flat) / np.float32(scale)}
         if profile is None:
             where = f"plate {ctx.plate!r}" if ctx.plate else "an image that is not on a plate"
             raise InvalidInput(
@@ -101,4 +111,4 @@ class IlluminationCorrection(BaseTool):
             flat = resize(flat, image.shape, order=1, preserve_range=True).astype(np.float32)
             if dark is not None:
                 dark = resize(dark, image.shape, order=1, preserve_range=True).astype(np.float32)
-        return {"image": apply_flatfield(image, flat, dark)}
+        return {"image": apply_flatfield(image, flat, dark) / np.float32(scale)}

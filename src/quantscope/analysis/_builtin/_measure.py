@@ -13,7 +13,7 @@ __all__ = ["Measure", "MeasureParams"]
 
 
 class MeasureParams(BaseModel):
-    """Parameters of ``measure``."""
+    """Parameters of ``measure`` (those of :func:`quantscope.analysis.measure_objects`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -21,14 +21,41 @@ class MeasureParams(BaseModel):
         None,
         description=(
             "measurement families to compute (shape, intensity, texture, granularity, "
-            "radial, neighbors, ...); null: the library's full default set"
+            "radial, neighbors); null: all of them"
         ),
     )
+    texture_scale: int = Field(
+        3,
+        ge=1,
+        le=64,
+        description="Haralick co-occurrence distance",
+        json_schema_extra={"unit": "px"},
+    )
+    texture_gray_levels: int = Field(256, ge=2, le=256, description="grey levels for texture")
+    granularity_spectrum_length: int = Field(
+        16, ge=1, le=64, description="granularity spectrum length (MeasureGranularity)"
+    )
+    granularity_element_size: int = Field(
+        10,
+        ge=1,
+        le=256,
+        description="granularity background structuring element radius",
+        json_schema_extra={"unit": "px"},
+    )
+    radial_bins: int = Field(4, ge=1, le=32, description="radial distribution rings")
+    neighbor_distance: int | None = Field(
+        None,
+        ge=0,
+        description="neighbour distance; null: touching objects",
+        json_schema_extra={"unit": "px"},
+    )
+    zernike: bool = Field(True, description="Zernike shape features")
+    moments: bool = Field(True, description="image-moment shape features")
     physical_units: bool = Field(
         False,
         description=(
-            "report sizes in µm (µm²) using the image's pixel size instead of pixels, as "
-            "CellProfiler does not by default"
+            "shape lengths in µm and areas in µm² from the image's pixel size (CellProfiler "
+            "reports pixels)"
         ),
     )
 
@@ -66,11 +93,11 @@ class Measure(BaseTool):
         from .._features import measure_objects, summarize_image
 
         assert isinstance(params, MeasureParams)
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = params.model_dump(exclude={"families", "physical_units"})
         if params.families is not None:
             kwargs["families"] = tuple(params.families)
         if params.physical_units and ctx.pixel_size_um is not None:
-            kwargs["spacing"] = (ctx.pixel_size_um, ctx.pixel_size_um)
+            kwargs["spacing"] = ctx.pixel_size_um
         images = dict(inputs.get("images") or {})
         table = measure_objects(inputs["labels"], images=images, **kwargs)
         summary = pd.DataFrame([summarize_image(table)])
