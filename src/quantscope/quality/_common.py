@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -383,21 +383,36 @@ def binned(p: Plane) -> Plane:
     ny, nx = p.raw.shape[0] // 2 * 2, p.raw.shape[1] // 2 * 2
     if ny == 0 or nx == 0:
         raise InvalidInput(f"plane: {p.raw.shape} is too small to bin 2 x 2")
+    # The binned plane's "raw units" are the working units of p (exponent 0): its values are
+    # in [-1, 1] and its full scale, saturation level and extremes are p's scaled alike.
     if p.small_ints:
-        wide = np.int32 if p.raw.dtype.kind == "i" else np.uint32
-        rows = np.add(p.raw[0:ny:2, :nx], p.raw[1:ny:2, :nx], dtype=wide)
-        out: FloatArray = np.add(rows[:, 0::2], rows[:, 1::2], dtype=np.float32)
-        out *= np.float32(0.25)
-    else:  # the working copy (non-finite pixels replaced), back in raw units
-        w = p.work
-        rows = w[0:ny:2, :nx] + w[1:ny:2, :nx]
-        out = rows[:, 0::2] + rows[:, 1::2]
-        np.ldexp(out, p.exponent - 2, out=out)
-    b = replace(
-        prepare(out, name="binned plane"),
-        full_scale=p.full_scale,
-        saturation_level=p.saturation_level,
-        range_min=p.range_min,
+        src: npt.NDArray[Any] = p.raw
+        acc: Any = np.int32 if p.raw.dtype.kind == "i" else np.uint32
+        dtype: Any = np.float32
+        factor = math.ldexp(1.0, -p.exponent - 2)  # exact: sums of four 16-bit values
+    else:  # the working copy (non-finite pixels replaced)
+        src = p.work
+        acc = dtype = p.work.dtype.type
+        factor = 0.25
+    rows = scratch("binned_rows", (ny // 2, nx), acc)
+    np.add(src[0:ny:2, :nx], src[1:ny:2, :nx], out=rows, dtype=acc)
+    shape = (ny // 2, nx // 2)
+    out = scratch("binned", shape, dtype) if p.transient else np.empty(shape, dtype)
+    np.add(rows[:, 0::2], rows[:, 1::2], out=out, dtype=dtype)
+    out *= dtype(factor)
+    e = -p.exponent
+    b = Plane(
+        out,
+        out,
+        0,
+        math.ldexp(p.full_scale, e),
+        None if p.saturation_level is None else math.ldexp(p.saturation_level, e),
+        out.size,
+        math.ldexp(p.range_min, e),
+        None,
+        math.ldexp(p.raw_min, e),
+        math.ldexp(p.raw_max, e),
+        transient=p.transient,
     )
     p.cache["binned"] = b
     return b
