@@ -61,7 +61,7 @@ def test_binned_focus_ranks_real_images_like_the_unbinned(real_planes) -> None:
         rho = spearmanr(plain, binned).statistic
         assert rho > (0.99 if name == "focus_plls" else 0.95), (name, rho)
         if name == "focus_plls":  # same frequency band: nearly the same slope
-            assert np.max(np.abs(plain - binned)) < 0.25
+            assert np.max(np.abs(plain - binned)) < 0.3
         # and both separate every out-of-focus field from every in-focus one
         for values in (plain, binned):
             scores = dict(zip(map(id, planes), values, strict=True))
