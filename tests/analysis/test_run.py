@@ -1,0 +1,261 @@
+"""The executor: incremental runs, parameter changes, failures and retries, outputs and the
+catalog records, on a small synthetic plate with in-process test tools."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_run_support import (
+    FAIL_LIST_ENV,
+    fixture_repo,
+    install_test_tools,
+    pipeline_text,
+    remove_test_tools,
+)
+
+from quantscope.analysis import (
+    labels_digest,
+    parse_pipeline,
+    read_labels,
+    read_table,
+    run_pipeline,
+)
+from quantscope.catalog import Repository
+from quantscope.errors import InvalidInput
+
+
+@pytest.fixture(autouse=True)
+def _tools() -> Iterator[None]:
+    install_test_tools()
+    yield
+    remove_test_tools()
+
+
+@pytest.fixture
+def synth_repo(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[Repository]:
+    yield from fixture_repo(tmp_path_factory, tmp_path)
+
+
+def _run(repo: Repository, **kw: object) -> object:
+    spec = parse_pipeline(pipeline_text(**kw))  # type: ignore[arg-type]
+    return run_pipeline(repo, spec, jobs=2)
+
+
+def test_first_run_computes_every_step_and_registers_outputs(synth_repo: Repository) -> None:
+    report = _run(synth_repo)
+    assert report.status == "completed" and report.ok
+    assert (report.images, report.computed, report.reused) == (3, 6, 0)
+    arts = synth_repo.run_artifacts(report.run_id)
+    assert sorted(a["kind"] for a in arts) == ["labels"] * 3 + ["table"] * 3
+    for a in arts:
+        full = synth_repo.root / a["path"]
+        assert full.exists(), a["path"]
+        if a["kind"] == "labels":
+            labels = read_labels(synth_repo.root, a["path"])
+            assert labels_digest(labels) == a["sha256"]
+            assert a["n_objects"] == len(np.unique(labels)) - 1 > 0
+            assert "/labels/Nuclei-" in a["path"]
+        else:
+            import hashlib
+
+            assert hashlib.sha256(full.read_bytes()).hexdigest() == a["sha256"]
+            assert a["path"].startswith(f"tables/{report.run_id}/Nuclei_features/")
+    run = synth_repo.analysis_run(report.run_id)
+    assert run["status"] == "completed" and run["n_computed"] == 6
+    assert run["software"]["numpy"] == np.__version__ and run["host"] and run["user_name"]
+    assert run["ended_at"] >= run["started_at"]
+
+
+def test_tables_have_one_row_per_object_with_image_metadata(synth_repo: Repository) -> None:
+    report = _run(synth_repo)
+    table = read_table(synth_repo.root, report.tables["Nuclei_features"])
+    images = {i.id: i for i in synth_repo.images()}
+    labels = {
+        a["image_id"]: read_labels(synth_repo.root, a["path"])
+        for a in synth_repo.run_artifacts(report.run_id)
+        if a["kind"] == "labels"
+    }
+    assert list(table.columns[:5]) == ["image_id", "plate", "well", "field", "ObjectNumber"]
+    assert len(table) == sum(len(np.unique(v)) - 1 for v in labels.values())
+    for image_id, rows in table.groupby("image_id"):
+        img = images[image_id]
+        assert img.position is not None
+        assert set(rows["plate"]) == {img.position.plate}
+        assert set(rows["well"]) == {img.position.well}
+        assert set(rows["field"]) == {img.position.field}
+        assert sorted(rows["ObjectNumber"]) == sorted(np.unique(labels[image_id])[1:])
+        # the centroid is that of the object's pixels
+        first = rows.iloc[0]
+        ys, xs = np.nonzero(labels[image_id] == first["ObjectNumber"])
+        assert first["Location_Center_X"] == pytest.approx(xs.mean())
+        assert first["Location_Center_Y"] == pytest.approx(ys.mean())
+    assert "Intensity_MeanIntensity_DNA" in table.columns
+
+
+def test_second_run_of_an_unchanged_pipeline_computes_nothing(synth_repo: Repository) -> None:
+    first = _run(synth_repo)
+    files = sorted(p for p in synth_repo.root.rglob("*") if p.is_file() and "labels" in p.parts)
+    assert files
+    mtimes = [p.stat().st_mtime_ns for p in files]
+    second = _run(synth_repo)
+    assert (second.computed, second.reused, second.failed) == (0, 6, 0)
+    assert second.run_id != first.run_id
+    # nothing rewritten: the label images are the same files
+    assert [p.stat().st_mtime_ns for p in files] == mtimes
+    a = read_table(synth_repo.root, first.tables["Nuclei_features"])
+    b = read_table(synth_repo.root, second.tables["Nuclei_features"])
+    pd.testing.assert_frame_equal(a, b)
+    steps = synth_repo.run_steps(second.run_id)
+    assert {s["status"] for s in steps} == {"reused"} and len(steps) == 6
+
+
+def test_measure_parameter_change_does_not_resegment(synth_repo: Repository) -> None:
+    first = _run(synth_repo, scale=1.0)
+    second = _run(synth_repo, scale=2.0)
+    assert (second.computed, second.reused) == (3, 3)
+    status = {(s["step"], s["status"]) for s in synth_repo.run_steps(second.run_id)}
+    assert status == {("seg", "reused"), ("measure", "computed")}
+    labels_before = {
+        a["key"] for a in synth_repo.run_artifacts(first.run_id) if a["kind"] == "labels"
+    }
+    labels_after = {
+        a["key"] for a in synth_repo.run_artifacts(second.run_id) if a["kind"] == "labels"
+    }
+    assert labels_before == labels_after
+    a = read_table(synth_repo.root, first.tables["Nuclei_features"])
+    b = read_table(synth_repo.root, second.tables["Nuclei_features"])
+    np.testing.assert_allclose(b["AreaShape_Area"], 2 * a["AreaShape_Area"])
+    # and going back to the first value reuses the first run's tables
+    third = _run(synth_repo, scale=1.0)
+    assert third.computed == 0
+
+
+def test_segmentation_parameter_change_recomputes_it_and_what_depends_on_it(
+    synth_repo: Repository,
+) -> None:
+    _run(synth_repo, min_area=4)
+    report = _run(synth_repo, min_area=30)
+    assert (report.computed, report.reused) == (6, 0)
+
+
+def test_one_failing_image_does_not_stop_the_run_and_a_rerun_retries_only_it(
+    synth_repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = synth_repo.images()[1]
+    monkeypatch.setenv(FAIL_LIST_ENV, bad.id)
+    report = _run(synth_repo)
+    assert report.status == "partial" and not report.ok
+    assert (report.computed, report.failed, report.skipped) == (4, 1, 1)
+    by_step = {f.step: f for f in report.failures}
+    assert by_step["seg"].image_id == bad.id and by_step["seg"].status == "failed"
+    assert by_step["seg"].error_type == "RuntimeError"
+    assert "deliberate test failure" in by_step["seg"].message
+    assert by_step["measure"].status == "skipped" and "seg" in by_step["measure"].message
+    failed = synth_repo.failed_steps(report.run_id)
+    assert [(f["image_id"], f["step"]) for f in failed] == [(bad.id, "seg")]
+    assert "deliberate test failure" in failed[0]["error"]
+    assert synth_repo.analysis_run(report.run_id)["status"] == "partial"
+    # no output of the failed image is registered
+    assert bad.id not in {a["image_id"] for a in synth_repo.run_artifacts(report.run_id)}
+
+    monkeypatch.delenv(FAIL_LIST_ENV)
+    retry = _run(synth_repo)
+    assert retry.ok and (retry.computed, retry.reused) == (2, 4)
+    computed = {
+        (s["image_id"], s["step"])
+        for s in synth_repo.run_steps(retry.run_id)
+        if s["status"] == "computed"
+    }
+    assert computed == {(bad.id, "seg"), (bad.id, "measure")}
+    table = read_table(synth_repo.root, retry.tables["Nuclei_features"])
+    assert table["image_id"].nunique() == 3
+
+
+def test_a_channel_missing_from_an_image_fails_that_image_with_the_reason(
+    synth_repo: Repository,
+) -> None:
+    text = pipeline_text().replace("DNA: [DAPI, 0]", "DNA: [Hoechst]")
+    report = run_pipeline(synth_repo, parse_pipeline(text))
+    assert report.failed == 3 and report.skipped == 3 and report.computed == 0
+    msg = next(f.message for f in report.failures if f.step == "seg")
+    assert "no channel matches 'DNA'" in msg and "DAPI" in msg
+
+
+def test_channels_are_found_by_name(synth_repo: Repository) -> None:
+    text = pipeline_text().replace("DNA: [DAPI, 0]", "DNA: [gfp]")
+    report = run_pipeline(synth_repo, parse_pipeline(text))
+    assert report.ok
+    img = synth_repo.images()[0]
+    art = next(a for a in synth_repo.run_artifacts(report.run_id) if a["kind"] == "labels")
+    used = synth_repo.artifact_inputs(art["key"])
+    assert used[0]["kind"] == "channel" and used[0]["ref"].endswith(":c1")
+    assert [c.name for c in img.channels][1] == "GFP"
+
+
+def test_image_selection_by_id_and_unknown_ids(synth_repo: Repository) -> None:
+    ids = [i.id for i in synth_repo.images()]
+    spec = parse_pipeline(pipeline_text())
+    report = run_pipeline(synth_repo, spec, image_ids=ids[:1])
+    assert report.images == 1 and report.computed == 2
+    with pytest.raises(InvalidInput, match="no image with id"):
+        run_pipeline(synth_repo, spec, image_ids=["nope"])
+
+
+def test_where_selects_images_with_the_query_language(synth_repo: Repository) -> None:
+    if not hasattr(synth_repo, "find_ids"):
+        pytest.skip("the catalog query language is not in this tree")
+    spec = parse_pipeline(pipeline_text())
+    report = run_pipeline(synth_repo, spec, where='well = "A02"')
+    assert report.images == 1
+    ran = {s["image_id"] for s in synth_repo.run_steps(report.run_id)}
+    (img,) = synth_repo.images(list(ran))
+    assert img.position is not None and img.position.well == "A02"
+
+
+def test_an_interrupted_run_is_marked_and_its_unregistered_files_removed(
+    synth_repo: Repository,
+) -> None:
+    from datetime import UTC, datetime
+
+    synth_repo.start_run(
+        {
+            "id": "deadbeef" * 4,
+            "pipeline_name": "test",
+            "spec_json": "{}",
+            "spec_hash": "0" * 64,
+            "status": "running",
+            "started_at": datetime.now(UTC),
+            "host": "h",
+            "user_name": "u",
+            "scheduler": "s",
+            "software_json": "{}",
+        }
+    )
+    leftover = synth_repo.root / "tables" / ("deadbeef" * 4) / "Nuclei_features" / "x.parquet"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half")
+    report = _run(synth_repo)
+    assert synth_repo.analysis_run("deadbeef")["status"] == "interrupted"
+    assert not leftover.exists() and report.cleaned == [str(leftover.relative_to(synth_repo.root))]
+
+
+def test_jobs_must_be_positive(synth_repo: Repository) -> None:
+    with pytest.raises(InvalidInput, match="jobs"):
+        run_pipeline(synth_repo, parse_pipeline(pipeline_text()), jobs=0)
+
+
+def test_an_empty_selection_is_a_completed_run_of_nothing(tmp_path: Path) -> None:
+    repo = Repository.init(tmp_path / "empty")
+    report = run_pipeline(repo, parse_pipeline(pipeline_text()))
+    assert (report.images, report.computed, report.status) == (0, 0, "completed")
+    assert report.tables == {}
+    repo.close()
+
+
+def test_run_without_fail_env_leaves_env_clean() -> None:
+    assert FAIL_LIST_ENV not in os.environ
