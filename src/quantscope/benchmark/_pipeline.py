@@ -1,0 +1,148 @@
+"""Predictions of a quantscope pipeline on the images of a ground-truth set.
+
+The pipeline runs through :func:`quantscope.analysis.run_pipeline` on the set's ingested
+images (incremental: label images already computed with the same tool, version, parameters
+and inputs are reused), and the stored label output of the chosen step is read back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import InvalidInput
+
+if TYPE_CHECKING:
+    from ..catalog import Repository
+
+__all__ = ["PipelinePredictions", "pipeline_predictions"]
+
+
+@dataclass
+class PipelinePredictions:
+    """Label images of a pipeline run, keyed by set item, with what made them."""
+
+    labels: dict[str, np.ndarray]
+    method: str
+    tool: str
+    tool_version: str
+    parameters: dict[str, Any]
+    analysis_run_id: str
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def _labels_output(pipeline: Any, output: str | None) -> tuple[Any, str, str]:
+    """(step, port, output name) of the label output to score."""
+    cands = [
+        (step, port, name)
+        for step in pipeline.steps
+        for port, (name, kind) in step.outputs.items()
+        if kind == "labels"
+    ]
+    if not cands:
+        raise InvalidInput(f"pipeline {pipeline.name!r}: no step produces a label image")
+    if output is not None:
+        chosen = [c for c in cands if output in (c[2], c[0].id)]
+        if not chosen:
+            raise InvalidInput(
+                f"pipeline {pipeline.name!r}: no label output {output!r}; label outputs: "
+                + ", ".join(c[2] for c in cands)
+            )
+        return chosen[0]
+    if len(cands) == 1:
+        return cands[0]
+    nuclei = [c for c in cands if c[2].lower() == "nuclei"]
+    if len(nuclei) == 1:
+        return nuclei[0]
+    raise InvalidInput(
+        f"pipeline {pipeline.name!r} has several label outputs ("
+        + ", ".join(c[2] for c in cands)
+        + "); choose one (output=...)"
+    )
+
+
+def pipeline_predictions(
+    repo: Repository,
+    set_name: str,
+    pipeline_path: str | os.PathLike[str],
+    *,
+    output: str | None = None,
+    jobs: int = 1,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> PipelinePredictions:
+    """Run a pipeline on the images of a set and collect the label images it produced.
+
+    Parameters
+    ----------
+    repo : Repository
+        The repository holding the set (its images must have been ingested).
+    set_name : str
+        The ground-truth set.
+    pipeline_path : path
+        Pipeline YAML (see :func:`quantscope.analysis.load_pipeline`).
+    output : str, optional
+        Label output (pipeline output name or step id) to score; default the only one, or the
+        one named ``Nuclei``.
+    jobs : int
+        Threads of the pipeline run.
+
+    Returns
+    -------
+    PipelinePredictions
+        Images whose step failed are absent from ``labels`` and listed in ``failures``.
+
+    Raises
+    ------
+    InvalidInput
+        The set holds image references only (registered without ingest), or the pipeline has
+        no (or an ambiguous) label output.
+    """
+    from ..analysis import load_pipeline, read_labels, run_pipeline
+
+    pipeline = load_pipeline(pipeline_path)
+    step, _port, out_name = _labels_output(pipeline, output)
+    bset = repo.bench_set(set_name)
+    no_image = [i["name"] for i in bset["items"] if not i["image_id"]]
+    if no_image:
+        raise InvalidInput(
+            f"set {set_name!r}: {len(no_image)} item(s) have no repository image (e.g. "
+            f"{no_image[0]}); pipelines run on ingested images: register the set with its "
+            "images (without --no-ingest), or score predictions with --predictions"
+        )
+    by_image = {i["image_id"]: i["name"] for i in bset["items"]}
+
+    def prog(done: int, total: int, _name: str) -> None:
+        if progress:
+            progress("pipeline", done, total)
+
+    report = run_pipeline(repo, pipeline, image_ids=list(by_image), jobs=jobs, progress=prog)
+    labels: dict[str, np.ndarray] = {}
+    for art in repo.run_artifacts(report.run_id):
+        if art["kind"] != "labels" or art["step"] != step.id:
+            continue
+        item = by_image.get(art["image_id"])
+        if item is not None:
+            labels[item] = read_labels(repo.root, art["path"])
+    failures = {
+        by_image.get(f.image_id, f.image_name): f"{f.step}: {f.status} ({f.message})"
+        for f in report.failures
+    }
+    params = step.params.model_dump(mode="json")
+    changed = step.params.model_dump(mode="json", exclude_defaults=True)
+    method = pipeline.name + (
+        "(" + ", ".join(f"{k}={v}" for k, v in changed.items()) + ")" if changed else ""
+    )
+    return PipelinePredictions(
+        labels=labels,
+        method=method,
+        tool=f"{step.tool.name} (pipeline {pipeline.name}, output {out_name})",
+        tool_version=str(getattr(step.tool, "version", "")),
+        parameters={"pipeline": str(Path(pipeline_path).resolve()), **params},
+        analysis_run_id=report.run_id,
+        failures=failures,
+    )
