@@ -111,8 +111,9 @@ def counting_sort(
     lo, hi = (int(ints.min()), int(ints.max())) if bounds is None else bounds
     if hi - lo > _COUNTING_RANGE:
         return None
-    index = np.subtract(ints, lo, dtype=np.intp).ravel()
-    counts = np.bincount(index, minlength=hi - lo + 1)
+    index = scratch("counting_sort", ints.shape, np.intp)
+    np.subtract(ints, lo, out=index, dtype=np.intp)
+    counts = np.bincount(index.ravel(), minlength=hi - lo + 1)
     present = np.flatnonzero(counts)
     return present.astype(np.int64) + lo, counts[present].astype(np.int64)
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._common import SAMPLE_TARGET, Plane, prepare, safe_ratio
+from ._common import SAMPLE_TARGET, Plane, prepare, safe_ratio, scratch
 from ._field import BackgroundField, plane_field
 
 __all__ = [
@@ -453,10 +453,13 @@ def _integer_diffs(p: Plane, top: float, step: int) -> _Ranked | None:
         return _Ranked(np.empty(0), np.empty(0, np.int64))
     top_int = int(min(limit, hi))
     span = top_int - lo  # the differences of the pairs kept lie in [-span, span]
-    index = np.subtract(right, left, dtype=np.intp)
+    index = scratch("diffs", left.shape, np.intp)
+    np.subtract(right, left, out=index, dtype=np.intp)
     index += span
     if top_int < hi:  # pairs with a pixel above the limit are counted in an extra bin
-        index[np.maximum(left, right) > raw.dtype.type(top_int)] = 2 * span + 1
+        brighter = scratch("diffs_max", left.shape, raw.dtype)
+        np.maximum(left, right, out=brighter)
+        index[brighter > raw.dtype.type(top_int)] = 2 * span + 1
     counts = np.bincount(index.ravel(), minlength=2 * span + 2)[: 2 * span + 1]
     present = np.flatnonzero(counts)
     values = np.ldexp((present - span).astype(np.float64), -p.exponent)
