@@ -54,6 +54,51 @@ def _bilinear_means(
     return seg, wts, src, ob.count.astype(np.float64)
 
 
+def _ranked_reconstruction(ranks_shape: tuple[int, int], mask_rank: NDArray[np.int64]):  # type: ignore[no-untyped-def]
+    """Greyscale reconstruction by dilation (3x3 cross) of integer rank images.
+
+    scikit-image's ``reconstruction`` sorts the seed and mask values on every call; here the
+    values are dense ranks of one image (erosion commutes with the rank map), so each call only
+    needs a radix sort of small integers before scikit-image's own Cython propagation loop.
+    Returns ``rec(seed_rank) -> rec_rank``, or None when that loop is not importable.
+    """
+    try:
+        from skimage.morphology._grayreconstruct import reconstruction_loop
+    except ImportError:  # pragma: no cover - private API moved: use the public function
+        return None
+    h, w = ranks_shape
+    ph, pw = h + 2, w + 2
+    size = ph * pw
+    itype = np.int32 if 2 * size < 2**31 - 1 else np.int64
+    utype = np.uint32 if itype is np.int32 else np.uint64
+    nb = np.array([-pw, -1, 1, pw], dtype=itype)
+    top = int(mask_rank.max()) if mask_rank.size else 0
+    sort_type = np.uint16 if top < 2**16 else np.uint32
+    images = np.zeros((2, ph, pw), dtype=np.int64)
+    images[1, 1:-1, 1:-1] = mask_rank
+
+    def rec(seed_rank: NDArray[np.int64]) -> NDArray[np.int64]:
+        pad = int(seed_rank.min())
+        images[0] = pad
+        images[0, 1:-1, 1:-1] = seed_rank
+        images[1, 0, :] = pad
+        images[1, -1, :] = pad
+        images[1, :, 0] = pad
+        images[1, :, -1] = pad
+        flat = images.reshape(-1)
+        # descending order by value; radix (stable) sort on small unsigned ints
+        order = np.argsort((top - flat).astype(sort_type), kind="stable").astype(itype)
+        prev = np.full(2 * size, -1, dtype=itype)
+        nxt = np.full(2 * size, -1, dtype=itype)
+        prev[order[1:]] = order[:-1]
+        nxt[order[:-1]] = order[1:]
+        value_rank = flat.astype(utype)
+        reconstruction_loop(value_rank, prev, nxt, nb, order[0], size)
+        return value_rank[:size].reshape(ph, pw)[1:-1, 1:-1].astype(np.int64)
+
+    return rec
+
+
 def measure_granularity(
     ob: Objects,
     image: NDArray[np.float64],
@@ -101,22 +146,33 @@ def measure_granularity(
         back = ndi.map_coordinates(back, (i, j), order=1)
     pixels = np.maximum(pixels - back, 0.0)
 
+    from scipy import sparse
+
     seg, wts, src, cnt = _bilinear_means(ob, (h, w), (int(new_shape[0]), int(new_shape[1])))
+    # (object x small pixel) operator, duplicates summed once: one sparse mat-vec per step
+    op = sparse.csr_matrix(
+        (wts / cnt[seg], (seg, src)), shape=(n, int(new_shape[0]) * int(new_shape[1]))
+    )
 
     def obj_mean(small: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.bincount(seg, weights=wts * small.ravel()[src], minlength=n) / cnt
+        return np.asarray(op @ small.ravel())
 
     v = img.ravel()[ob.flat]
     current = np.bincount(ob.obj, weights=v, minlength=n) / cnt
     start = np.maximum(current, np.finfo(float).eps)
     cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
-    ero = pixels
-    mask = pixels
     out: dict[str, NDArray[np.float64]] = {}
+    levels, inv = np.unique(pixels, return_inverse=True)
+    rank = inv.reshape(pixels.shape).astype(np.int64)
+    fast = _ranked_reconstruction(rank.shape, rank)
+    ero = rank
     for k in keys:
+        # erosion commutes with the (monotone) rank map, so work on ranks throughout
         ero = ndi.grey_erosion(ero, footprint=cross, mode="reflect")
-        rec = reconstruction(ero, mask, footprint=cross)
-        mask = rec
+        if fast is not None:
+            rec = levels[fast(ero)]
+        else:  # pragma: no cover
+            rec = reconstruction(levels[ero], pixels, footprint=cross)
         new = obj_mean(rec)
         out[k] = (current - new) * 100 / start
         current = new

@@ -144,7 +144,7 @@ def feret_diameters(
             )
             / el[:, :, None]
         )
-    width = np.where(real, np.nanmax(np.where(real[:, :, None] | True, dist, 0), axis=2), np.inf)
+    width = np.where(real, np.nan_to_num(dist, nan=0.0).max(axis=2), np.inf)
     min_feret = width.min(axis=1)
     min_feret = np.where(np.isfinite(min_feret), min_feret, 0.0)
     return min_feret, max_feret
@@ -164,8 +164,8 @@ def _circle3(ay, ax, by, bx, cy_, cx_):  # type: ignore[no-untyped-def]
     d = 2 * (ay * (bx - cx_) + by * (cx_ - ax) + cy_ * (ax - bx))
     a2, b2, c2 = ay * ay + ax * ax, by * by + bx * bx, cy_ * cy_ + cx_ * cx_
     with np.errstate(invalid="ignore", divide="ignore"):
-        oy = (a2 * (cx_ - bx) + b2 * (ax - cx_) + c2 * (bx - ax)) / d
-        ox = (a2 * (by - cy_) + b2 * (cy_ - ay) + c2 * (ay - by)) / d
+        oy = (a2 * (bx - cx_) + b2 * (cx_ - ax) + c2 * (ax - bx)) / d
+        ox = (a2 * (cy_ - by) + b2 * (ay - cy_) + c2 * (by - ay)) / d
     ry = np.hypot(ay - oy, ax - ox)
     obtuse = (ab >= bc + ca) | (bc >= ab + ca) | (ca >= ab + bc) | (np.abs(d) < 1e-12)
     c_ab = _circle2(ay, ax, by, bx)

@@ -19,7 +19,8 @@ Definitions (pixels; ``spacing`` scales lengths and areas, see :func:`measure_sh
   the object (the image edge counts as outside).
 * Min/MaxFeretDiameter: from the convex hull of the pixel centres.
 * Zernike_n_m (n <= 9): |sum over pixels of V_nm| / (pi r^2) in the minimum enclosing circle of
-  the pixel centres (Boland et al. 1998, doi:10.1002/(SICI)1097-0320(19980701)33:3<366::AID-CYTO14>3.0.CO;2-R).
+  the pixel centres (Boland et al. 1998, Cytometry 33:366,
+  doi:10.1002/(SICI)1097-0320(19980701)33:3<366::AID-CYTO14>3.0.CO;2-R).
 """
 
 from __future__ import annotations
@@ -332,18 +333,22 @@ def zernike_sums(
     w = inside.astype(np.float64) if weights is None else np.where(inside, weights, 0.0)
     y = np.where(inside, y, 0.0)
     x = np.where(inside, x, 0.0)
-    # monomial moments M[k, i, j] = sum w y^i x^j, with the x powers folded by a matrix product
-    # over pixels of the same object (bincount per (i, j) pair)
-    ypow = [w]
-    for _ in range(order):
-        ypow.append(ypow[-1] * y)
-    xpow = [np.ones_like(x)]
-    for _ in range(order):
-        xpow.append(xpow[-1] * x)
-    mono = np.zeros((n, size, size))
-    for i in range(size):
-        for j in range(size - i):
-            mono[:, i, j] = np.bincount(ob.obj, weights=ypow[i] * xpow[j], minlength=n)
+    # monomial moments M[k, i, j] = sum_p w y^i x^j: one batched matrix product over objects
+    # whose pixels are scattered into a zero-padded (n, m, order + 1) block
+    ypow = np.empty((y.size, size))
+    xpow = np.empty((x.size, size))
+    ypow[:, 0] = w
+    xpow[:, 0] = 1.0
+    for i in range(1, size):
+        ypow[:, i] = ypow[:, i - 1] * y
+        xpow[:, i] = xpow[:, i - 1] * x
+    m = int(ob.count.max())
+    pos = np.arange(ob.obj.size) - ob.starts[ob.obj]
+    yb = np.zeros((n, m, size))
+    xb = np.zeros((n, m, size))
+    yb[ob.obj, pos] = ypow
+    xb[ob.obj, pos] = xpow
+    mono = np.matmul(yb.transpose(0, 2, 1), xb)
     coeffs = _zernike_monomials(order)
     return mono.reshape(n, -1) @ coeffs.T
 

@@ -81,10 +81,12 @@ def _haralick(
     ok = tot > 0
     if not ok.any():
         return out
-    levels, inv = np.unique(aa, return_inverse=True)
+    present = np.bincount(aa, minlength=256) > 0
+    levels = np.flatnonzero(present)
     u = levels.size
-    ia = inv
-    ib = np.searchsorted(levels, bb)
+    lut = np.cumsum(present) - 1
+    ia = lut[aa]
+    ib = lut[bb]
     cell = (ss * u + ia) * u + ib
     if n * u * u <= 1 << 22:
         dense = np.bincount(cell, minlength=n * u * u)
