@@ -24,6 +24,7 @@ Semantics (also in the README):
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -149,30 +150,63 @@ class Compiler:
         return _SCOPED.get(info.kind)
 
     def compile(self, node: Node) -> Expr:
-        """A boolean expression over ``images`` that is never NULL."""
+        """A boolean expression over ``images``.
+
+        Leaves may be NULL where a value is missing (SQL's three-valued logic); that only
+        matters under ``not``, which compiles to ``NOT coalesce(x, false)``: the complement at
+        the image level. (No guards on the leaves, so the planner keeps its indexes.)
+        """
         if isinstance(node, Not):
-            return sa.not_(self.compile(node.item))
+            return sa.not_(sa.func.coalesce(self.compile(node.item), sa.false()))
         scope = self.scope(node)
         if scope is not None:
             return self._group(scope, [node])
         if isinstance(node, Or):
             return sa.or_(*(self.compile(n) for n in node.items))
         if isinstance(node, And):
-            groups: dict[str, list[Node]] = {}
-            parts: list[Expr] = []
-            for n in _flatten(node):
-                s = self.scope(n)
-                if s is None:
-                    parts.append(self.compile(n))
-                else:
-                    groups.setdefault(s, []).append(n)
-            parts += [self._group(s, ns) for s, ns in groups.items()]
+            conjuncts = _flatten(node)
+            anchored = self._anchored
+            if any(self._is_anchor(n) for n in conjuncts):
+                self._anchored = True
+            try:
+                groups: dict[str, list[Node]] = {}
+                parts: list[Expr] = []
+                for n in conjuncts:
+                    s = self.scope(n)
+                    if s is None:
+                        parts.append(self.compile(n))
+                    else:
+                        groups.setdefault(s, []).append(n)
+                parts += [self._group(s, ns) for s, ns in groups.items()]
+            finally:
+                self._anchored = anchored
             return sa.and_(*parts)
         return self._leaf(node)
 
+    # ------------------------------------------------------------------ query plans
+    _anchored = False
+
+    def _is_anchor(self, node: Node) -> bool:
+        """Whether ``node`` narrows the images through an index (== or in on an indexed image
+        column, or on the plate): then the rest of the conjunction is tested image by image
+        (correlated EXISTS), instead of building the full list of matching related rows."""
+        if not isinstance(node, Compare | In) or (isinstance(node, In) and node.negated):
+            return False
+        if isinstance(node, Compare) and (node.op != "==" or node.value is None):
+            return False
+        info = self.resolve(node.field)
+        return info.kind == "plate" or (info.kind == "image" and info.column in _indexed())
+
+    def _member(self, sel: sa.Select[Any], image_id: Any) -> Expr:
+        """The image is among the ``image_id`` values of ``sel``: a correlated EXISTS when the
+        conjunction is anchored on an index, else ``id IN (subquery)``."""
+        img = S.images.c
+        if self._anchored:
+            return sa.exists(sel.where(image_id == img.id))
+        return img.id.in_(sel)
+
     # ------------------------------------------------------------------ scoped groups
     def _group(self, scope: str, nodes: list[Node]) -> Expr:
-        img = S.images.c
         if scope == "source":
             src, sf = S.image_sources, S.source_files
             sel = (
@@ -180,7 +214,7 @@ class Compiler:
                 .join(sf, sf.c.id == src.c.file_id)
                 .where(sa.and_(*(self._row(n, sf, None) for n in nodes)))
             )
-            return img.id.in_(sel)
+            return self._member(sel, src.c.image_id)
         qm = S.quality_metrics
         if len(nodes) == 1 and not isinstance(nodes[0], And | Or):
             leaf = nodes[0]
@@ -190,10 +224,10 @@ class Compiler:
                 sel = sa.select(qm.c.image_id).where(
                     qm.c.name == info.key, self._pred(qm.c.value, leaf, info)
                 )
-                return img.id.in_(sel)
+                return self._member(sel, qm.c.image_id)
         ch = S.channels
         sel = sa.select(ch.c.image_id).where(sa.and_(*(self._row(n, ch, ch) for n in nodes)))
-        return img.id.in_(sel)
+        return self._member(sel, ch.c.image_id)
 
     def _row(self, node: Node, table: sa.Table, channel: sa.Table | None) -> Expr:
         if isinstance(node, And):
@@ -220,27 +254,16 @@ class Compiler:
         info = self.resolve(node.field)
         img = S.images.c
         if info.kind == "image":
-            col = img[_col(info)]
-            if _is_null_test(node):
-                return self._pred(col, node, info)
-            guard = col.is_not(None) if col.nullable else None
-            pred = self._pred(col, node, info)
-            return pred if guard is None or isinstance(node, Exists) else sa.and_(guard, pred)
+            return self._pred(img[_col(info)], node, info)
         if info.kind == "plate":
-            p = S.plates
-            if isinstance(node, Exists) or _is_null_test(node):
-                present = img.plate_id.is_not(None)
-                return sa.not_(present) if _null_eq(node) else present
-            sel = sa.select(p.c.id).where(self._pred(p.c.name, node, info))
-            return sa.and_(img.plate_id.is_not(None), img.plate_id.in_(sel))
+            return self._plate(node, info)
         if info.kind == "qc_status":
             qs = S.quality_status
             if isinstance(node, Exists) or _is_null_test(node):
-                present = img.id.in_(sa.select(qs.c.image_id))
+                present = self._member(sa.select(qs.c.image_id), qs.c.image_id)
                 return sa.not_(present) if _null_eq(node) else present
-            return img.id.in_(
-                sa.select(qs.c.image_id).where(self._pred(qs.c[_col(info)], node, info))
-            )
+            sel = sa.select(qs.c.image_id).where(self._pred(qs.c[_col(info)], node, info))
+            return self._member(sel, qs.c.image_id)
         if info.kind == "qc":  # qualified: qc.<metric>[channel]
             qm, ch = S.quality_metrics, S.channels
             q = node.field.qualifier
@@ -253,13 +276,33 @@ class Compiler:
                 sel = sel.join(
                     ch, sa.and_(ch.c.image_id == qm.c.image_id, ch.c.idx == qm.c.channel)
                 ).where(ch.c.name == q)
-            return img.id.in_(sel)
+            return self._member(sel, qm.c.image_id)
         if info.kind == "annotation":
             return self._annotation(node, info)
         raise AssertionError(info.kind)  # pragma: no cover
 
+    def _plate(self, node: Compare | In | Like | Exists, info: FieldInfo) -> Expr:
+        p, img = S.plates, S.images.c
+        if isinstance(node, Exists) or _is_null_test(node):
+            present = img.plate_id.is_not(None)
+            return sa.not_(present) if _null_eq(node) else present
+
+        def plate_id(name: Value) -> Any:  # plates.name is unique: a scalar lookup
+            return (
+                sa.select(p.c.id).where(p.c.name == self._coerce(name, info, 0)).scalar_subquery()
+            )
+
+        # == and in(...) as scalar lookups, so the planner uses the plate_id index
+        if isinstance(node, Compare) and node.op == "==":
+            return img.plate_id == plate_id(node.value)
+        if isinstance(node, In) and not node.negated:
+            return img.plate_id.in_([plate_id(v) for v in node.values])
+        return img.plate_id.in_(sa.select(p.c.id).where(self._pred(p.c.name, node, info)))
+
     def _annotation(self, node: Compare | In | Like | Exists, info: FieldInfo) -> Expr:
-        a, p, img = S.annotations, S.plates, S.images.c
+        """Annotations on the image, or on its plate (plates.name is the target id)."""
+        a, p, i2 = S.annotations, S.plates, S.images.alias("annotated")
+        img = S.images.c
         negate = False
         if _is_null_test(node):
             negate = _null_eq(node)
@@ -268,17 +311,38 @@ class Compiler:
             pred = sa.true()
         else:
             pred = self._annotation_value(a, node)
-        on_image = sa.select(a.c.target_id).where(
-            a.c.target_kind == "image", a.c.key == info.key, pred
-        )
-        on_plate = (
-            sa.select(p.c.id)
-            .join(a, a.c.target_id == p.c.name)
-            .where(a.c.target_kind == "plate", a.c.key == info.key, pred)
-        )
-        expr = sa.or_(
-            img.id.in_(on_image), sa.and_(img.plate_id.is_not(None), img.plate_id.in_(on_plate))
-        )
+        wanted = sa.and_(a.c.key == info.key, pred)
+        if self._anchored:  # image by image: two index probes
+            plate_name = (
+                sa.select(p.c.name)
+                .where(p.c.id == img.plate_id)
+                .correlate_except(p)
+                .scalar_subquery()
+            )
+            expr = sa.or_(
+                sa.exists(
+                    sa.select(a.c.id).where(
+                        a.c.target_id == img.id, a.c.target_kind == "image", wanted
+                    )
+                ),
+                sa.exists(
+                    sa.select(a.c.id).where(
+                        a.c.target_id == plate_name, a.c.target_kind == "plate", wanted
+                    )
+                ),
+            )
+        else:  # one list of image ids: annotated images, and the images of annotated plates
+            on_image = sa.select(a.c.target_id.label("image_id")).where(
+                a.c.target_kind == "image", wanted
+            )
+            on_plate = (
+                sa.select(i2.c.id)
+                .select_from(a)
+                .join(p, p.c.name == a.c.target_id)
+                .join(i2, i2.c.plate_id == p.c.id)
+                .where(a.c.target_kind == "plate", wanted)
+            )
+            expr = img.id.in_(sa.union_all(on_image, on_plate))
         return sa.not_(expr) if negate else expr
 
     def _annotation_value(self, a: sa.Table, node: Compare | In | Like) -> Expr:
@@ -416,6 +480,18 @@ _OPS: dict[str, Callable[[Any, Any], Expr]] = {
 }
 
 
+@functools.cache
+def _indexed() -> frozenset[str]:
+    """Columns of ``images`` that lead an index, a unique constraint or the primary key."""
+    cols = {S.images.primary_key.columns.values()[0].name}
+    for ix in S.images.indexes:
+        cols.add(next(iter(ix.columns)).name)
+    for c in S.images.constraints:
+        if isinstance(c, sa.UniqueConstraint) and len(c.columns):
+            cols.add(next(iter(c.columns)).name)
+    return frozenset(cols)
+
+
 def _flatten(node: And) -> list[Node]:
     """The conjuncts of ``node``, with nested conjunctions (parentheses) expanded."""
     out: list[Node] = []
@@ -426,7 +502,7 @@ def _flatten(node: And) -> list[Node]:
 
 def _like(col: Any, node: Like) -> Expr:
     expr: Expr = col.ilike(node.pattern, escape="\\")
-    return sa.and_(col.is_not(None), sa.not_(expr)) if node.negated else expr
+    return sa.not_(expr) if node.negated else expr
 
 
 def _is_null_test(node: Node) -> bool:
