@@ -1,9 +1,364 @@
-"""``quantscope`` commands for the metadata area. Heavy imports live inside commands."""
+"""``quantscope`` commands for the metadata area: annotate, tag, metadata check/export/keys/schema.
+
+Heavy imports live inside commands.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from ._common import JsonOpt, RepoArg, _console, _emit_json, _esc, _fail, _open
+
+if TYPE_CHECKING:
+    from ..catalog import Repository
+    from ..model import Annotation, Image
+
+metadata_app = typer.Typer(
+    name="metadata",
+    help="Metadata standards: completeness (NBO tiers, REMBI), exports, annotation keys.",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the ``quantscope`` app."""
+    app.command("annotate")(annotate)
+    app.command("tag")(tag)
+    app.add_typer(metadata_app, name="metadata")
+
+
+# --------------------------------------------------------------------------- annotate
+def annotate(
+    repo: RepoArg,
+    sidecar: Annotated[
+        Path,
+        typer.Option("--from", help="Sidecar file: quantscope.yaml / .yml / .csv."),
+    ],
+    all_images: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Apply to every image of the repository, not only those whose source files "
+            "lie in the sidecar's folder.",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply a sidecar (REMBI study, biosample, specimen...) to the images it describes.
+
+    Every key and value is checked first; an invalid sidecar changes nothing.
+    """
+    from ..metadata import load_sidecar
+
+    sc = load_sidecar(sidecar)
+    with _open(repo) as r, r.write_lock():
+        rep = r.apply_sidecar(sc, all_images=all_images)
+    if as_json:
+        _emit_json(
+            {
+                "sidecar": rep.path,
+                "images": rep.images,
+                "annotations": rep.annotations,
+                "notes": rep.notes,
+            }
+        )
+        return
+    con = _console()
+    con.print(f"{_esc(sidecar)}: {rep.annotations} annotation(s) written on {rep.images} image(s)")
+    for note in rep.notes:
+        con.print(f"  note: {_esc(note)}")
+    if rep.images == 0:
+        hint = "" if all_images else " (no image has its source files in that folder; --all?)"
+        _console(stderr=True).print(f"warning: the sidecar matched no image{_esc(hint)}")
+
+
+# -------------------------------------------------------------------------------- tag
+def tag(
+    repo: RepoArg,
+    items: Annotated[
+        list[str],
+        typer.Argument(
+            help="Targets (image id or prefix, plate:NAME, dataset:NAME) and KEY=VALUE pairs "
+            "to set, e.g. biosample.organism='Homo sapiens'.",
+            metavar="TARGET... [KEY=VALUE...]",
+        ),
+    ],
+    add: Annotated[
+        list[str] | None, typer.Option("--add", "-a", help="Tag to add (repeatable).")
+    ] = None,
+    remove: Annotated[
+        list[str] | None, typer.Option("--remove", "-r", help="Tag to remove (repeatable).")
+    ] = None,
+    unset: Annotated[
+        list[str] | None, typer.Option("--unset", help="Annotation key to remove (repeatable).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Tag images, plates and datasets, and set key-value annotations (checked against the
+    known keys: `quantscope metadata keys`). Without changes, lists the targets' annotations."""
+    targets = [i for i in items if "=" not in i]
+    pairs = [i.split("=", 1) for i in items if "=" in i]
+    if not targets:
+        _fail("no target given: an image id (or prefix), plate:NAME or dataset:NAME", code=2)
+    for key, _ in pairs:
+        if not key.strip():
+            _fail(f"'{key}=...': empty key", code=2)
+    changed = {"tags_added": 0, "tags_removed": 0, "values_set": 0, "values_removed": 0}
+    with _open(repo) as r:
+        resolved = r.resolve_targets(targets)
+        names = [f"{k}:{i}" if k != "image" else i for k, i in resolved]
+        if add or remove or pairs or unset:
+            with r.write_lock():
+                for key, value in pairs:
+                    changed["values_set"] += r.set_annotation(names, key.strip(), value.strip())
+                if add:
+                    changed["tags_added"] = r.tag(names, add)
+                if remove:
+                    changed["tags_removed"] = r.untag(names, remove)
+                for key in unset or []:
+                    changed["values_removed"] += r.remove_annotations(names, key)
+        listing = [
+            a
+            for kind, tid in resolved
+            for a in r.annotations(kind, [tid])  # one target at a time: kinds differ
+        ]
+    if as_json:
+        _emit_json({**changed, "annotations": [a.model_dump() for a in listing]})
+        return
+    con = _console()
+    if any(changed.values()):
+        con.print(
+            ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in changed.items() if v)
+            or "nothing changed"
+        )
+    _print_annotations(listing)
+
+
+def _print_annotations(anns: list[Annotation]) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"{len(anns)} annotation(s)", title_justify="left")
+    for col in ("target", "key", "value", "term", "number", "source"):
+        t.add_column(col, overflow="fold")
+    for a in anns:
+        target = a.target_id if a.target_kind == "image" else f"{a.target_kind}:{a.target_id}"
+        t.add_row(
+            _esc(target),
+            _esc(a.key),
+            _esc(a.value or ""),
+            _esc(a.curie or ""),
+            f"{a.num_value:g} {a.unit or ''}".strip() if a.num_value is not None else "",
+            _esc(a.source),
+        )
+    _console().print(t)
+
+
+# ------------------------------------------------------------------------ metadata check
+def _annotations_for(r: Repository, images: list[Image]) -> dict[str, list[Annotation]]:
+    """Each image's annotations plus those of its plate (which apply to its images too)."""
+    own = r.image_annotations([i.id for i in images])
+    plates = sorted({i.position.plate for i in images if i.position is not None})
+    plate_anns: dict[str, list[Annotation]] = {}
+    for a in r.annotations("plate", plates) if plates else []:
+        plate_anns.setdefault(a.target_id, []).append(a)
+    return {
+        i.id: own.get(i.id, [])
+        + (plate_anns.get(i.position.plate, []) if i.position is not None else [])
+        for i in images
+    }
+
+
+@metadata_app.command("check")
+def check(
+    repo: RepoArg,
+    tier: Annotated[
+        int, typer.Option("--tier", min=1, max=2, help="NBO tier to report (1 or 2).")
+    ] = 1,
+    require_tier: Annotated[
+        int | None,
+        typer.Option(
+            "--require-tier",
+            min=1,
+            max=2,
+            help="Exit 1 when any image misses a requirement of this NBO tier.",
+        ),
+    ] = None,
+    images: Annotated[
+        list[str] | None, typer.Option("--image", "-i", help="Only this image (repeatable).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Metadata completeness per image against the 4DN-BINA-OME (NBO) tier and the REMBI
+    modules: score (fraction of requirements met), what is missing, and an aggregate."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ..metadata import check_completeness, enrich, stored_ome_xml, summarize
+
+    level = max(tier, require_tier or 0)
+    err = _console(stderr=True)
+    with _open(repo) as r:
+        selected = [r.image(i) for i in images] if images else r.images()
+        anns = _annotations_for(r, selected)
+        nbo, rembi = [], []
+        with Progress(
+            TextColumn("metadata check"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err,
+            transient=True,
+            disable=as_json or not err.is_terminal,
+        ) as bar:
+            task = bar.add_task("check", total=len(selected))
+            for img in selected:
+                full = enrich(img, stored_ome_xml(r.root, img))
+                nbo.append(check_completeness(full, anns[img.id], standard="nbo", tier=level))
+                rembi.append(check_completeness(full, anns[img.id], standard="rembi"))
+                bar.advance(task)
+    failing = [rep for rep in nbo if not rep.complete] if require_tier else []
+    if as_json:
+        _emit_json(
+            {
+                "tier": level,
+                "images": [
+                    {
+                        "id": n.image_id,
+                        "name": n.image_name,
+                        "nbo": n.to_dict(),
+                        "rembi": m.to_dict(),
+                    }
+                    for n, m in zip(nbo, rembi, strict=True)
+                ],
+                "aggregate": {"nbo": summarize(nbo), "rembi": summarize(rembi)},
+                "require_tier": require_tier,
+                "passed": not failing,
+            }
+        )
+    else:
+        _print_check(nbo, rembi, level)
+    if failing:
+        _fail(
+            f"{len(failing)} of {len(nbo)} image(s) fall short of NBO tier {require_tier} "
+            f"(first: {failing[0].image_name}, missing "
+            f"{', '.join(i for i, _ in failing[0].missing[:5])}"
+            f"{' ...' if len(failing[0].missing) > 5 else ''})"
+        )
+
+
+def _print_check(nbo: list[Any], rembi: list[Any], level: int) -> None:
+    from rich.table import Table
+
+    from ..metadata import summarize
+
+    con = _console()
+    t = Table(title=f"metadata completeness: NBO tier {level} and REMBI", title_justify="left")
+    for col in ("id", "name", f"NBO T{level}", "REMBI", "missing (NBO)", "missing (REMBI)"):
+        t.add_column(col, overflow="fold")
+    for n, m in zip(nbo, rembi, strict=True):
+        t.add_row(
+            n.image_id,
+            _esc(n.image_name),
+            f"{n.score:.0%} ({len(n.met)}/{n.total})",
+            f"{m.score:.0%} ({len(m.met)}/{m.total})",
+            _esc(", ".join(i for i, _ in n.missing)),
+            _esc(", ".join(i for i, _ in m.missing)),
+        )
+    con.print(t)
+    for name, reps in (("NBO tier " + str(level), nbo), ("REMBI", rembi)):
+        s = summarize(reps)
+        if not s["images"]:
+            con.print(f"{name}: no images")
+            continue
+        top = ", ".join(f"{m['id']} ({m['images']})" for m in s["missing"][:5])
+        con.print(
+            f"{name}: {s['complete']}/{s['images']} image(s) complete, mean score "
+            f"{s['mean_score']:.0%}, lowest {s['min_score']:.0%}"
+            + (f"; most often missing: {_esc(top)}" if top else "")
+        )
+
+
+# ----------------------------------------------------------------------- metadata export
+@metadata_app.command("export")
+def export(
+    repo: RepoArg,
+    image_id: Annotated[str, typer.Argument(help="Image id (or a unique prefix).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="ome-xml, json or jsonld.")] = "json",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to this file (default: stdout).")
+    ] = None,
+) -> None:
+    """Export an image's metadata: OME-XML (2016-06 schema), JSON (see `quantscope metadata
+    schema`) or JSON-LD (schema.org / REMBI), annotations included."""
+    import os
+    import sys
+
+    from ..metadata import EXPORT_FORMATS, enrich, export_metadata, stored_ome_xml
+
+    if fmt not in EXPORT_FORMATS:
+        _fail(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}", code=2)
+    with _open(repo) as r:
+        img = r.image(image_id)
+        full = enrich(img, stored_ome_xml(r.root, img))
+        anns = _annotations_for(r, [img])[img.id]
+    text = export_metadata(full, anns, fmt)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    _console(stderr=True).print(f"wrote {_esc(out)} ({fmt})")
+
+
+# ---------------------------------------------------------------------- keys / schema
+@metadata_app.command("keys")
+def keys(as_json: JsonOpt = False) -> None:
+    """List the annotation keys sidecars and `quantscope tag` accept (REMBI modules, NBO
+    sample fields), with their types and units."""
+    from ..metadata import annotation_keys
+
+    specs = annotation_keys()
+    rows: list[dict[str, Any]] = [
+        {
+            "key": s.key,
+            "type": s.type + (f" ({s.dimension})" if s.dimension else ""),
+            "multi": s.multi,
+            "module": s.rembi,
+            "choices": list(s.choices),
+            "description": s.description,
+        }
+        for s in specs
+    ]
+    if as_json:
+        _emit_json(rows)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{len(rows)} keys (free keys: custom.*)", title_justify="left")
+    for col in ("key", "type", "module", "description"):
+        t.add_column(col, overflow="fold")
+    for s in specs:
+        kind = s.type + (f" ({s.dimension})" if s.dimension else "") + (" list" if s.multi else "")
+        if s.choices:
+            kind += ": " + ", ".join(s.choices)
+        t.add_row(_esc(s.key), _esc(kind), s.rembi or "", _esc(s.description))
+    _console().print(t)
+
+
+@metadata_app.command("schema")
+def schema(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to this file (default: stdout).")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of `quantscope metadata export --format json`."""
+    from ..metadata import metadata_json_schema
+
+    text = json.dumps(metadata_json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")

@@ -308,7 +308,7 @@ def _channel(i: int, ch: Any, exposure: float | None) -> Channel:
             wavelength_nm(ch.emission_wavelength, ch.emission_wavelength_unit)
         ),
         exposure_time_s=_nonneg(exposure),
-        fluor=ch.fluor,
+        fluor=_text(ch.fluor),
         illumination_type=IlluminationType.parse(ch.illumination_type),
         contrast_method=ContrastMethod.parse(ch.contrast_method),
         acquisition_mode=AcquisitionMode.parse(ch.acquisition_mode),
@@ -339,9 +339,9 @@ def _objective(obj: Any) -> Objective:
     na = _pos(obj.lens_na)
     return Objective(
         id=obj.id,
-        manufacturer=obj.manufacturer,
-        model=obj.model,
-        serial_number=obj.serial_number,
+        manufacturer=_text(obj.manufacturer),
+        model=_text(obj.model),
+        serial_number=_text(obj.serial_number),
         nominal_magnification=_pos(obj.nominal_magnification),
         calibrated_magnification=_pos(obj.calibrated_magnification),
         lens_na=na if na is not None and na <= 2 else None,
@@ -371,9 +371,9 @@ def _instrument(inst: Any) -> Instrument:
                 LightSource(
                     id=src.id,
                     kind=kind,
-                    manufacturer=src.manufacturer,
-                    model=src.model,
-                    serial_number=src.serial_number,
+                    manufacturer=_text(src.manufacturer),
+                    model=_text(src.model),
+                    serial_number=_text(src.serial_number),
                     power_mw=power_mw(src.power, src.power_unit),
                     type=_text(getattr(src, "type", None)),
                     wavelength_nm=(
@@ -391,9 +391,9 @@ def _instrument(inst: Any) -> Instrument:
         filters.append(
             Filter(
                 id=f.id,
-                manufacturer=f.manufacturer,
-                model=f.model,
-                serial_number=f.serial_number,
+                manufacturer=_text(f.manufacturer),
+                model=_text(f.model),
+                serial_number=_text(f.serial_number),
                 type=FilterType.parse(f.type),
                 filter_wheel=f.filter_wheel,
                 cut_in_nm=_pos(wavelength_nm(tr.cut_in, tr.cut_in_unit)) if tr else None,
@@ -404,9 +404,9 @@ def _instrument(inst: Any) -> Instrument:
     detectors = [
         Detector(
             id=d.id,
-            manufacturer=d.manufacturer,
-            model=d.model,
-            serial_number=d.serial_number,
+            manufacturer=_text(d.manufacturer),
+            model=_text(d.model),
+            serial_number=_text(d.serial_number),
             type=DetectorType.parse(d.type),
             gain=_num(d.gain),
             offset=_num(d.offset),
@@ -417,14 +417,19 @@ def _instrument(inst: Any) -> Instrument:
         for d in inst.detectors
     ]
     dichroics = [
-        Dichroic(id=d.id, manufacturer=d.manufacturer, model=d.model, serial_number=d.serial_number)
+        Dichroic(
+            id=d.id,
+            manufacturer=_text(d.manufacturer),
+            model=_text(d.model),
+            serial_number=_text(d.serial_number),
+        )
         for d in inst.dichroics
     ]
     return Instrument(
-        manufacturer=mic.manufacturer if mic is not None else None,
-        model=mic.model if mic is not None else None,
+        manufacturer=_text(mic.manufacturer) if mic is not None else None,
+        model=_text(mic.model) if mic is not None else None,
         microscope_type=_text(mic.type) if mic is not None else None,
-        serial_number=mic.serial_number if mic is not None else None,
+        serial_number=_text(mic.serial_number) if mic is not None else None,
         light_sources=tuple(sources),
         filters=tuple(filters),
         dichroics=tuple(dichroics),

@@ -1,0 +1,383 @@
+"""Standard exports of an image's metadata: OME-XML, JSON (with a JSON Schema) and JSON-LD.
+
+* OME-XML: :func:`~quantscope.metadata.image_to_ome_xml` (valid against the OME 2016-06 XSD),
+  annotations added as an OME ``MapAnnotation`` (namespace ``rembi:1.5``) and tags as
+  ``TagAnnotation`` s.
+* JSON: :func:`image_record` — the model (:class:`~quantscope.model.Image`) and its
+  annotations; :func:`metadata_json_schema` is its JSON Schema (draft 2020-12), published in the
+  package as ``data/image-metadata.schema.json``.
+* JSON-LD: :func:`image_to_jsonld` — a ``schema:ImageObject`` with REMBI modules. REMBI
+  publishes no RDF vocabulary, so its module and field terms use the prefix ``rembi:`` bound to
+  the BioImage Archive's REMBI model reference; ontology terms are ``schema:DefinedTerm`` s with
+  their OBO PURL / Cellosaurus IRI.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import CorruptFile, InvalidInput
+from ..model import TAG_KEY, Annotation, Image
+from ._keys import key_spec
+from ._ome import from_ome
+from ._ome_xml import image_to_ome_xml
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "ImageRecord",
+    "enrich",
+    "export_metadata",
+    "image_record",
+    "image_to_jsonld",
+    "metadata_json_schema",
+    "ome_xml_with_annotations",
+    "stored_ome_xml",
+]
+
+EXPORT_FORMATS = ("ome-xml", "json", "jsonld")
+SCHEMA_ID = "https://quantscope.dev/schemas/image-metadata/1.json"
+_OME_NS = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
+_REMBI_NS = "https://www.ebi.ac.uk/bioimage-archive/rembi-model-reference/#"
+_CONTEXT = {
+    "schema": "https://schema.org/",
+    "rembi": _REMBI_NS,
+    "obo": "http://purl.obolibrary.org/obo/",
+    "ome": _OME_NS + "#",
+    "xsd": "http://www.w3.org/2001/XMLSchema#",
+}
+
+
+class ImageRecord(BaseModel):
+    """An image's metadata with its annotations: what ``--format json`` writes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    quantscope_metadata: int = 1
+    image: Image
+    annotations: tuple[Annotation, ...] = ()
+
+
+def image_record(image: Image, annotations: Iterable[Annotation] = ()) -> dict[str, Any]:
+    """The JSON form of ``image`` and its annotations (valid against
+    :func:`metadata_json_schema`)."""
+    return ImageRecord(image=image, annotations=tuple(annotations)).model_dump(mode="json")
+
+
+def metadata_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of :func:`image_record` output, from the pydantic model."""
+    schema = ImageRecord.model_json_schema(mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        **schema,
+    }
+
+
+# ------------------------------------------------------------------------------ OME-XML
+def ome_xml_with_annotations(image: Image, annotations: Iterable[Annotation] = ()) -> str:
+    """:func:`image_to_ome_xml` plus the annotations: key-value pairs as one
+    ``MapAnnotation`` (namespace ``rembi:1.5``; ontology terms as ``label [CURIE]``, quantities
+    with their unit) and each tag as a ``TagAnnotation``, all referenced from the Image."""
+    anns = list(annotations)
+    xml = image_to_ome_xml(image)
+    if not anns:
+        return xml
+    ET.register_namespace("", _OME_NS)
+    root = ET.fromstring(xml.split("\n", 1)[1])
+    q = f"{{{_OME_NS}}}"
+    img = root.find(f"{q}Image")
+    assert img is not None
+    structured = ET.Element(f"{q}StructuredAnnotations")
+    refs: list[str] = []
+    pairs = [a for a in anns if a.key != TAG_KEY]
+    if pairs:
+        ma = ET.SubElement(
+            structured, f"{q}MapAnnotation", ID="Annotation:0", Namespace="rembi:1.5"
+        )
+        value = ET.SubElement(ma, f"{q}Value")
+        for a in pairs:
+            text = a.value or ""
+            if a.curie:
+                text = f"{text} [{a.curie}]".strip()
+            if a.num_value is not None and a.unit:
+                text = f"{text} (= {a.num_value:g} {a.unit})"
+            m = ET.SubElement(value, f"{q}M", K=a.key)
+            m.text = text
+        refs.append("Annotation:0")
+    for n, a in enumerate((a for a in anns if a.key == TAG_KEY), start=1):
+        ta = ET.SubElement(structured, f"{q}TagAnnotation", ID=f"Annotation:{n}")
+        ET.SubElement(ta, f"{q}Value").text = a.value
+        refs.append(f"Annotation:{n}")
+    # Image children: ... Pixels, ROIRef*, MicrobeamManipulationRef*, AnnotationRef*
+    for ref in refs:
+        ET.SubElement(img, f"{q}AnnotationRef", ID=ref)
+    # OME children: ... Instrument*, Image*, StructuredAnnotations?, ROI*, BinaryOnly?
+    root.append(structured)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+# ------------------------------------------------------------------------------ JSON-LD
+def _iri(curie: str) -> str:
+    if curie.startswith("CVCL_"):
+        return f"https://www.cellosaurus.org/{curie}"
+    prefix, _, local = curie.partition(":")
+    return f"http://purl.obolibrary.org/obo/{prefix}_{local}"
+
+
+def _qv(value: float | int | None, unit: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {"@type": "schema:QuantitativeValue", "schema:value": value, "schema:unitText": unit}
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v not in (None, [], {}, "")}
+
+
+def _ld_value(a: Annotation) -> Any:
+    if a.curie:
+        return _clean(
+            {
+                "@type": "schema:DefinedTerm",
+                "@id": _iri(a.curie),
+                "schema:name": a.value,
+                "schema:termCode": a.curie,
+            }
+        )
+    if a.num_value is not None and a.unit:
+        return _clean(
+            {
+                "@type": "schema:QuantitativeValue",
+                "schema:value": a.num_value,
+                "schema:unitText": a.unit,
+                "schema:description": a.value,
+            }
+        )
+    return a.value
+
+
+def image_to_jsonld(image: Image, annotations: Iterable[Annotation] = ()) -> dict[str, Any]:
+    """JSON-LD (schema.org + REMBI modules) describing ``image`` and its annotations."""
+    acq = image.acquisition
+    inst, obj = acq.instrument, acq.objective
+    modules: dict[str, dict[str, Any]] = {}
+    keywords: list[str] = []
+    for a in annotations:
+        if a.key == TAG_KEY:
+            keywords.append(a.value or "")
+            continue
+        spec = key_spec(a.key)
+        module = (spec.rembi if spec is not None else None) or "custom"
+        field = a.key.split(".", 1)[1] if "." in a.key else a.key
+        slot = modules.setdefault(module, {"@type": f"rembi:{_camel(module)}"})
+        term = f"rembi:{field}"
+        v = _ld_value(a)
+        if spec is not None and spec.multi:
+            slot.setdefault(term, []).append(v)
+        else:
+            slot[term] = v
+    instrument = None
+    if inst is not None or obj is not None:
+        instrument = _clean(
+            {
+                "@type": "rembi:ImagingInstrument",
+                "schema:manufacturer": inst.manufacturer if inst else None,
+                "schema:model": inst.model if inst else None,
+                "ome:MicroscopeType": inst.microscope_type if inst else None,
+                "ome:Objective": _clean(
+                    {
+                        "schema:manufacturer": obj.manufacturer,
+                        "schema:model": obj.model,
+                        "ome:NominalMagnification": obj.nominal_magnification,
+                        "ome:LensNA": obj.lens_na,
+                        "ome:Immersion": obj.immersion,
+                        "ome:Correction": obj.correction,
+                        "ome:WorkingDistance": _qv(obj.working_distance_um, "µm"),
+                    }
+                )
+                if obj
+                else None,
+                "ome:LightSource": [
+                    _clean(
+                        {
+                            "@type": f"ome:{s.kind.value}",
+                            "schema:model": s.model,
+                            "ome:Wavelength": _qv(s.wavelength_nm, "nm"),
+                            "ome:Power": _qv(s.power_mw, "mW"),
+                        }
+                    )
+                    for s in (inst.light_sources if inst else ())
+                ],
+                "ome:Detector": [
+                    _clean({"schema:model": d.model, "ome:Type": d.type})
+                    for d in (inst.detectors if inst else ())
+                ],
+            }
+        )
+    channels = [
+        _clean(
+            {
+                "@type": "ome:Channel",
+                "schema:name": ch.name,
+                "ome:Fluor": ch.fluor,
+                "ome:ExcitationWavelength": _qv(ch.excitation_wavelength_nm, "nm"),
+                "ome:EmissionWavelength": _qv(ch.emission_wavelength_nm, "nm"),
+                "ome:ExposureTime": _qv(ch.exposure_time_s, "s"),
+                "ome:IlluminationType": ch.illumination_type,
+                "ome:ContrastMethod": ch.contrast_method,
+                "ome:AcquisitionMode": ch.acquisition_mode,
+            }
+        )
+        for ch in image.channels
+    ]
+    acquisition = modules.pop("image_acquisition", {"@type": "rembi:ImageAcquisition"})
+    acquisition.update(_clean({"rembi:imagingInstrument": instrument}))
+    t, c, z, y, x = image.shape
+    image_data = modules.pop("image_data", {"@type": "rembi:ImageData"})
+    image_data.update(
+        _clean(
+            {
+                "rembi:dimensions": {"ome:SizeT": t, "ome:SizeC": c, "ome:SizeZ": z},
+                "rembi:pixelSizeX": _qv(image.physical_size_x_um, "µm"),
+                "rembi:pixelSizeY": _qv(image.physical_size_y_um, "µm"),
+                "rembi:pixelSizeZ": _qv(image.physical_size_z_um, "µm"),
+                "rembi:timeIncrement": _qv(acq.time_increment_s, "s"),
+                "rembi:channel": channels,
+            }
+        )
+    )
+    pos = image.position
+    doc: dict[str, Any] = {
+        "@context": _CONTEXT,
+        "@id": f"urn:quantscope:image:{image.id}",
+        "@type": "schema:ImageObject",
+        "schema:identifier": image.id,
+        "schema:name": image.name,
+        "schema:description": image.description,
+        "schema:dateCreated": acq.acquired_at.isoformat() if acq.acquired_at else None,
+        "schema:encodingFormat": "OME-Zarr (NGFF 0.5)",
+        "schema:contentUrl": image.store_path or None,
+        "schema:width": _qv(x, "pixel"),
+        "schema:height": _qv(y, "pixel"),
+        "schema:keywords": sorted(set(keywords)),
+        "rembi:imageAcquisition": acquisition,
+        "rembi:imageData": image_data,
+        "rembi:specimen": modules.pop("specimen", None),
+        "rembi:biosample": modules.pop("biosample", None),
+        "rembi:study": modules.pop("study", None),
+        "ome:Well": _clean(
+            {"ome:Plate": pos.plate, "schema:name": pos.well, "ome:Field": pos.field}
+        )
+        if pos
+        else None,
+    }
+    for module, body in modules.items():
+        doc[f"rembi:{_lower_camel(module)}"] = body
+    return _clean(doc)
+
+
+def _camel(s: str) -> str:
+    return "".join(p.capitalize() for p in s.split("_"))
+
+
+def _lower_camel(s: str) -> str:
+    c = _camel(s)
+    return c[:1].lower() + c[1:]
+
+
+# ------------------------------------------------------------------------ stored OME
+def stored_ome_xml(root: Path, image: Image) -> str | None:
+    """The OME-XML stored with ``image`` in the repository at ``root`` (None if absent)."""
+    if not image.store_path:
+        return None
+    path = Path(root) / image.store_path / "OME" / "METADATA.ome.xml"
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CorruptFile(f"{path}: stored OME-XML cannot be read ({e})") from e
+
+
+def enrich(image: Image, ome_xml: str | None) -> Image:
+    """``image`` (as the catalog holds it) completed from its stored OME-XML: the instrument's
+    light sources, filters, dichroics and detectors, and each channel's references to them,
+    which the catalog keeps only as per-channel columns. Values in ``image`` win.
+
+    Raises
+    ------
+    CorruptFile
+        The stored OME-XML is not valid XML.
+    """
+    if not ome_xml:
+        return image
+    from ome_types import from_xml
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ome = from_xml(ome_xml, validate=False)
+    except Exception as e:  # ome-types raises several types for bad XML
+        raise CorruptFile(f"image {image.id}: stored OME-XML cannot be parsed ({e})") from e
+    index = image.sources[0].scene if len(image.sources) == 1 else 0
+    if index >= len(ome.images):
+        index = 0
+    md = from_ome(ome, index)
+    acq = image.acquisition
+    update: dict[str, Any] = {}
+    if md.acquisition.instrument is not None:
+        base = acq.instrument.model_dump() if acq.instrument else {}
+        rich = md.acquisition.instrument.model_dump()
+        merged = {k: base.get(k) if base.get(k) not in (None, ()) else v for k, v in rich.items()}
+        update["instrument"] = type(md.acquisition.instrument).model_validate(merged)
+    if acq.objective is not None and md.acquisition.objective is not None:
+        update["objective"] = acq.objective.model_copy(
+            update={
+                k: v
+                for k, v in md.acquisition.objective.model_dump().items()
+                if getattr(acq.objective, k) is None and v is not None
+            }
+        )
+    channels = list(image.channels)
+    if len(md.channels) == len(channels):
+        channels = [
+            ch.model_copy(
+                update={
+                    k: v
+                    for k, v in src.model_dump().items()
+                    if getattr(ch, k) in (None, ()) and v not in (None, ())
+                }
+            )
+            for ch, src in zip(channels, md.channels, strict=True)
+        ]
+    return image.model_copy(
+        update={
+            "acquisition": acq.model_copy(update=update),
+            "channels": tuple(channels),
+            "significant_bits": image.significant_bits or md.significant_bits,
+        }
+    )
+
+
+def export_metadata(image: Image, annotations: Sequence[Annotation] = (), fmt: str = "json") -> str:
+    """``image`` and its annotations as text in ``fmt`` (ome-xml, json or jsonld).
+
+    Raises
+    ------
+    InvalidInput
+        Unknown format, or a dtype OME-XML cannot describe.
+    """
+    if fmt == "ome-xml":
+        return ome_xml_with_annotations(image, annotations)
+    if fmt == "json":
+        return json.dumps(image_record(image, annotations), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "jsonld":
+        return json.dumps(image_to_jsonld(image, annotations), indent=2, ensure_ascii=False) + "\n"
+    raise InvalidInput(f"unknown export format {fmt!r} (use {', '.join(EXPORT_FORMATS)})")
