@@ -461,7 +461,7 @@ def _plan_image(
         name=img.name,
         store_path=img.store_path,
         repo_root=str(repo.root),
-        pixel_size_um=img.physical_size_x_um or img.physical_size_y_um,
+        pixel_size_um=img.physical_size_x_um or img.physical_size_y_um or pipeline.pixel_size_um,
         plate=pos.plate if pos else None,
         well=pos.well if pos else None,
         field=pos.field if pos else None,

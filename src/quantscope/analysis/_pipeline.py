@@ -5,6 +5,7 @@ tool's input ports to channels or to earlier steps' outputs, sets parameters and
 outputs::
 
     name: nuclei
+    pixel_size_um: 0.65                # optional: assumed where an image has no pixel size
     channels:
       DNA: [DAPI, DNA, Hoechst, 0]     # first channel whose name matches, else index 0
     steps:
@@ -67,6 +68,7 @@ class _PipelineSpec(BaseModel):
 
     name: str = Field(min_length=1, max_length=255)
     description: str = ""
+    pixel_size_um: float | None = Field(None, gt=0, le=1000)
     channels: dict[str, int | str | list[int | str]] = Field(min_length=1)
     steps: list[_StepSpec] = Field(min_length=1)
 
@@ -124,6 +126,7 @@ class Pipeline:
     name: str
     description: str
     channels: Mapping[str, tuple[int | str, ...]]
+    pixel_size_um: float | None
     steps: tuple[Step, ...]
     spec: dict[str, Any]
     hash: str
@@ -211,7 +214,9 @@ def parse_pipeline(text: str, *, source: str = "<pipeline>", path: Path | None =
     try:
         spec = _PipelineSpec.model_validate(doc)
     except ValidationError as e:
-        err = e.errors()[0]
+        # an unknown key first: it usually is the misspelling of a missing one
+        errors = sorted(e.errors(), key=lambda x: x["type"] != "extra_forbidden")
+        err = errors[0]
         loc = tuple(err["loc"])
         line = _line_of(lines, loc)
         where = f"{source}:{line}" if line else source
@@ -220,8 +225,12 @@ def parse_pipeline(text: str, *, source: str = "<pipeline>", path: Path | None =
             sid = (doc.get("steps") or [{}])[loc[1]]
             step = f" step {sid.get('id', loc[1] + 1) if isinstance(sid, dict) else loc[1] + 1}:"
         field_ = ".".join(str(x) for x in loc)
-        more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
-        raise InvalidInput(f"{where}:{step} {field_}: {err['msg']}{more}") from None
+        hint = ""
+        if err["type"] == "extra_forbidden":
+            model = _StepSpec if step else _PipelineSpec
+            hint = f" (allowed: {', '.join(model.model_fields)})"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise InvalidInput(f"{where}:{step} {field_}: {err['msg']}{hint}{more}") from None
     return _resolve(spec, lines, source, path)
 
 
@@ -354,8 +363,9 @@ def _resolve(
                 line=_line_of(lines, base),
             )
         )
-    normalized = {
+    normalized: dict[str, Any] = {
         "name": spec.name,
+        "pixel_size_um": spec.pixel_size_um,
         "channels": {k: list(v) for k, v in channels.items()},
         "steps": [
             {
@@ -376,6 +386,7 @@ def _resolve(
         name=spec.name,
         description=spec.description,
         channels=channels,
+        pixel_size_um=spec.pixel_size_um,
         steps=tuple(steps),
         spec=normalized,
         hash=digest,
