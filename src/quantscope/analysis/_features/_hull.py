@@ -283,4 +283,4 @@ def convex_areas(
     infeasible = ((a_x == 0) & (rhs < -_TOL)).any(axis=1)
     cnt = np.floor(hi + _TOL) - np.ceil(lo - _TOL) + 1
     cnt = np.where(infeasible | ~np.isfinite(cnt), 0.0, np.maximum(cnt, 0.0))
-    return np.bincount(seg, weights=cnt, minlength=n)
+    return np.bincount(seg, weights=cnt, minlength=n).astype(np.float64)

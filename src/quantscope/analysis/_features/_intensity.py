@@ -11,6 +11,8 @@ an object without any finite pixel gets NaN for every intensity feature.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -50,9 +52,7 @@ def intensity_columns(channel: str) -> list[str]:
     ]
 
 
-def _stats(
-    seg: NDArray[np.intp], v: NDArray[np.float64], n: int
-) -> tuple[NDArray[np.float64], ...]:
+def _stats(seg: NDArray[np.intp], v: NDArray[np.float64], n: int) -> tuple[NDArray[Any], ...]:
     """Sum, mean, population std, min and max per segment (``seg`` ascending)."""
     cnt = np.bincount(seg, minlength=n).astype(np.float64)
     s = np.bincount(seg, weights=v, minlength=n)
@@ -67,8 +67,8 @@ def _stats(
         starts = np.concatenate([[0], np.cumsum(cnt)[:-1]]).astype(np.intp)
         mn[has] = np.minimum.reduceat(v, starts[has])
         mx[has] = np.maximum.reduceat(v, starts[has])
-    s = np.where(has, s, np.nan)
-    return s, mean, std, mn, mx, cnt
+    s = np.where(has, s, np.nan).astype(np.float64)
+    return s, mean, std, mn, mx, cnt.astype(np.float64)
 
 
 def _quantiles(

@@ -171,7 +171,7 @@ class Objects:
 
     def segment_sum(self, values: NDArray[Any]) -> NDArray[np.float64]:
         """Per-object sum of a per-pixel array in sorted pixel order."""
-        return np.bincount(self.obj, weights=values, minlength=self.n)
+        return np.bincount(self.obj, weights=values, minlength=self.n).astype(np.float64)
 
     @cached_property
     def runs(self) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
@@ -184,7 +184,7 @@ class Objects:
 
     # ---------------------------------------------------------------------------- neighbourhood
     def shifted_index(self, dy: int, dx: int) -> NDArray[np.int32]:
-        """``index`` shifted so that element ``p`` holds the index at ``p + (dy, dx)`` (-2 outside)."""
+        """``index`` shifted: element ``p`` holds the index at ``p + (dy, dx)`` (-2 outside)."""
         h, w = self.shape
         out = np.full((h, w), -2, dtype=np.int32)
         ys, yd = (slice(dy, h), slice(0, h - dy)) if dy >= 0 else (slice(0, h + dy), slice(-dy, h))

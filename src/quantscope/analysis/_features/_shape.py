@@ -127,13 +127,13 @@ def _perimeter(ob: Objects) -> NDArray[np.float64]:
     border = ob.border4
     bidx = np.where(border, idx, -1)
     code = border.astype(np.int64)
-    for dy, dx, w in ((-1, 0, 2), (1, 0, 2), (0, -1, 2), (0, 1, 2)):
-        code += w * ((_shift(bidx, dy, dx, -1) == idx) & border)
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        code += 2 * ((_shift(bidx, dy, dx, -1) == idx) & border)
     for dy, dx in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
         code += 10 * ((_shift(bidx, dy, dx, -1) == idx) & border)
     flat = border.ravel()
-    w = _PERIMETER_WEIGHTS[code.ravel()[flat]]
-    return np.bincount(idx.ravel()[flat], weights=w, minlength=ob.n)
+    wts = _PERIMETER_WEIGHTS[code.ravel()[flat]]
+    return np.bincount(idx.ravel()[flat], weights=wts, minlength=ob.n).astype(np.float64)
 
 
 def _euler_and_filled(ob: Objects) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -425,11 +425,11 @@ def measure_shape(
         sums = zernike_sums(ob, cy, cx, rad)
         with np.errstate(divide="ignore", invalid="ignore"):
             score = np.abs(sums) / (np.pi * rad * rad)[:, None]
-        for k, (zn, zm) in enumerate(ZERNIKE_INDEXES):
-            out[f"Zernike_{zn}_{zm}"] = score[:, k]
+        for kz, (zn, zm) in enumerate(ZERNIKE_INDEXES):
+            out[f"Zernike_{zn}_{zm}"] = score[:, kz]
     if spacing is not None:
-        for k in _LENGTHS:
-            out[k] = out[k] * spacing
-        for k in _AREAS:
-            out[k] = out[k] * spacing * spacing
+        for key in _LENGTHS:
+            out[key] = out[key] * spacing
+        for key in _AREAS:
+            out[key] = out[key] * spacing * spacing
     return out

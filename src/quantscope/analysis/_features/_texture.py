@@ -61,7 +61,8 @@ def quantize(image: NDArray[np.float64], gray_levels: int) -> NDArray[np.int64]:
 def _xlogx_sum(seg: NDArray[np.intp], p: NDArray[np.float64], n: int) -> NDArray[np.float64]:
     """Per-segment ``-sum p log2 p`` over positive ``p``."""
     pos = p > 0
-    return -np.bincount(seg[pos], weights=p[pos] * np.log2(p[pos]), minlength=n)
+    s = np.bincount(seg[pos], weights=p[pos] * np.log2(p[pos]), minlength=n)
+    return -s.astype(np.float64)
 
 
 def _haralick(

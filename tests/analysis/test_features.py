@@ -1,0 +1,297 @@
+"""quantscope.analysis._features: exact checks on synthetic shapes and behaviour on bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from skimage.draw import disk as draw_disk
+from skimage.measure import euler_number, perimeter, regionprops
+from skimage.morphology import convex_hull_image, reconstruction
+
+from quantscope.analysis._features import (
+    FEATURE_FAMILIES,
+    feature_columns,
+    measure_objects,
+    summarize_image,
+)
+from quantscope.errors import InvalidInput
+
+
+def _disk_labels(shape=(64, 64), center=(32, 32), radius=12, label=1):
+    lab = np.zeros(shape, dtype=np.int32)
+    rr, cc = draw_disk(center, radius, shape=shape)
+    lab[rr, cc] = label
+    return lab
+
+
+def test_columns_match_feature_columns_and_ascending_labels():
+    lab = np.zeros((40, 40), dtype=np.int32)
+    lab[2:10, 2:12] = 7
+    lab[20:30, 20:35] = 3
+    img = np.random.default_rng(0).random((40, 40))
+    t = measure_objects(lab, {"DNA": img})
+    assert list(t.columns) == feature_columns(["DNA"])
+    assert t["ObjectNumber"].tolist() == [3, 7]
+    assert "Texture_Contrast_DNA_3_00_256" in t.columns
+    assert "RadialDistribution_FracAtD_DNA_1of4" in t.columns
+    assert "Granularity_16_DNA" in t.columns
+    assert "Neighbors_NumberOfNeighbors_Adjacent" in t.columns
+    assert set(FEATURE_FAMILIES) == {
+        "shape", "intensity", "texture", "granularity", "radial", "neighbors"
+    }  # fmt: skip
+
+
+def test_rectangle_exact():
+    lab = np.zeros((30, 40), dtype=np.int32)
+    lab[5:15, 10:30] = 1  # 10 x 20
+    t = measure_objects(lab, {"C": np.full((30, 40), 0.5)})
+    r = t.iloc[0]
+    assert r["AreaShape_Area"] == 200
+    assert r["AreaShape_Extent"] == 1.0
+    assert r["AreaShape_Solidity"] == 1.0
+    assert r["AreaShape_ConvexArea"] == 200
+    assert r["AreaShape_EulerNumber"] == 1
+    assert r["AreaShape_BoundingBoxArea"] == 200
+    assert r["AreaShape_Perimeter"] == pytest.approx(perimeter(lab == 1, 4))
+    assert r["AreaShape_MaxFeretDiameter"] == pytest.approx(np.hypot(9, 19))
+    assert r["AreaShape_MinFeretDiameter"] == pytest.approx(9.0)
+    assert r["AreaShape_Orientation"] == pytest.approx(90.0) or r[
+        "AreaShape_Orientation"
+    ] == pytest.approx(-90.0)
+    assert r["Location_Center_X"] == pytest.approx(19.5)
+    assert r["Location_Center_Y"] == pytest.approx(9.5)
+    # constant image: std 0, all quantiles the constant, no texture contrast
+    assert r["Intensity_StdIntensity_C"] == 0.0
+    assert r["Intensity_MeanIntensity_C"] == 0.5
+    assert r["Intensity_IntegratedIntensity_C"] == 100.0
+    assert r["Intensity_MedianIntensity_C"] == 0.5
+    assert r["Intensity_MADIntensity_C"] == 0.0
+    assert r["Intensity_MassDisplacement_C"] == pytest.approx(0.0, abs=1e-12)
+    assert r["Texture_Contrast_C_3_00_256"] == 0.0
+    assert r["Texture_AngularSecondMoment_C_3_00_256"] == 1.0
+    assert r["Granularity_1_C"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_disk_area_perimeter_radius_zernike():
+    lab = _disk_labels(radius=12)
+    t = measure_objects(lab, families=["shape"])
+    r = t.iloc[0]
+    area = int((lab == 1).sum())
+    assert r["AreaShape_Area"] == area
+    assert r["AreaShape_Perimeter"] == pytest.approx(perimeter(lab == 1, 4))
+    assert abs(r["AreaShape_Perimeter"] - 2 * np.pi * 12) / (2 * np.pi * 12) < 0.05
+    assert r["AreaShape_FormFactor"] == pytest.approx(1.0, abs=0.1)
+    assert r["AreaShape_Eccentricity"] == pytest.approx(0.0, abs=1e-9)
+    assert r["AreaShape_MaximumRadius"] == pytest.approx(12.0, abs=1.0)
+    assert r["AreaShape_ConvexArea"] == convex_hull_image(lab == 1).sum()
+    assert r["AreaShape_EquivalentDiameter"] == pytest.approx(np.sqrt(4 * area / np.pi))
+    # Zernike 0_0 = pixels / (pi r^2) in the enclosing circle; odd orders vanish by symmetry
+    assert 0.9 < r["AreaShape_Zernike_0_0"] < 1.1
+    assert r["AreaShape_Zernike_1_1"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_matches_regionprops_on_irregular_shapes():
+    rng = np.random.default_rng(3)
+    from scipy import ndimage as ndi
+    from skimage.measure import label
+
+    lab = label(ndi.gaussian_filter(rng.random((120, 140)), 3) > 0.52).astype(np.int32)
+    t = measure_objects(lab, families=["shape"])
+    props = regionprops(lab)
+    assert len(props) == len(t) > 5
+    for p, (_, r) in zip(props, t.iterrows(), strict=True):
+        assert r["ObjectNumber"] == p.label
+        assert r["AreaShape_Area"] == p.area
+        assert r["AreaShape_Perimeter"] == pytest.approx(p.perimeter)
+        assert r["AreaShape_ConvexArea"] == p.area_convex
+        assert r["AreaShape_EulerNumber"] == euler_number(p.image, 2)
+        assert r["AreaShape_FilledArea"] == p.area_filled
+        assert r["AreaShape_MajorAxisLength"] == pytest.approx(p.axis_major_length)
+        assert r["AreaShape_HuMoment_1"] == pytest.approx(p.moments_hu[1], abs=1e-12)
+
+
+def test_holes_and_euler_number():
+    lab = np.zeros((30, 30), dtype=np.int32)
+    lab[5:20, 5:20] = 1
+    lab[9:12, 9:12] = 0  # one hole
+    lab[14:16, 14:16] = 0  # another hole
+    lab[10, 10] = 2  # an object inside the first hole
+    t = measure_objects(lab, families=["shape"]).set_index("ObjectNumber")
+    assert t.loc[1, "AreaShape_EulerNumber"] == -1
+    assert t.loc[1, "AreaShape_FilledArea"] == 225
+    assert t.loc[2, "AreaShape_Area"] == 1
+
+
+def test_empty_labels_give_empty_table_with_columns():
+    t = measure_objects(np.zeros((32, 32), dtype=np.uint16), {"DNA": np.zeros((32, 32))})
+    assert len(t) == 0
+    assert list(t.columns) == feature_columns(["DNA"])
+    s = summarize_image(t)
+    assert s["Count"] == 0
+    assert np.isnan(s["Mean_AreaShape_Area"])
+
+
+@pytest.mark.parametrize(
+    ("labels", "images", "word"),
+    [
+        (np.zeros((8, 8), dtype=float), None, "labels"),
+        (np.zeros((2, 8, 8), dtype=int), None, "labels"),
+        (np.full((8, 8), -1), None, "labels"),
+        (np.zeros((8, 8), dtype=int), {"DNA": np.zeros((8, 9))}, "images['DNA']"),
+        (np.zeros((8, 8), dtype=int), {"bad name": np.zeros((8, 8))}, "images"),
+        (np.zeros((8, 8), dtype=int), {"DNA": np.zeros((8, 8), dtype=object)}, "images['DNA']"),
+        (np.zeros((8, 8), dtype=int), [np.zeros((8, 8))], "images"),
+    ],
+)
+def test_invalid_input_names_the_argument(labels, images, word):
+    with pytest.raises(InvalidInput, match=word.replace("[", r"\[").replace("]", r"\]")):
+        measure_objects(labels, images)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [
+        ({"families": ["shape", "colour"]}, "families"),
+        ({"texture_scale": 0}, "texture_scale"),
+        ({"texture_gray_levels": 300}, "texture_gray_levels"),
+        ({"radial_bins": 0}, "radial_bins"),
+        ({"spacing": (1.0, 2.0)}, "spacing"),
+        ({"spacing": -1}, "spacing"),
+        ({"granularity_subsample": 2.0}, "granularity_subsample"),
+    ],
+)
+def test_invalid_settings(kwargs, word):
+    with pytest.raises(InvalidInput, match=word):
+        measure_objects(np.ones((8, 8), dtype=int), {"DNA": np.zeros((8, 8))}, **kwargs)
+
+
+def test_single_pixel_and_border_objects():
+    lab = np.zeros((20, 20), dtype=np.int32)
+    lab[10, 10] = 1  # single pixel
+    lab[0:5, 0:6] = 2  # touching the corner
+    lab[15:20, 12:20] = 3  # touching two edges
+    img = np.linspace(0, 1, 400).reshape(20, 20)
+    t = measure_objects(lab, {"C": img}).set_index("ObjectNumber")
+    assert t.loc[1, "AreaShape_Area"] == 1
+    assert t.loc[1, "AreaShape_Perimeter"] == 0.0
+    assert t.loc[1, "AreaShape_ConvexArea"] == 1
+    assert t.loc[1, "AreaShape_MaxFeretDiameter"] == 0.0
+    assert t.loc[1, "Intensity_MeanIntensity_C"] == pytest.approx(img[10, 10])
+    assert t.loc[1, "Intensity_StdIntensity_C"] == 0.0
+    # a single pixel has no co-occurrence pair: texture undefined
+    assert np.isnan(t.loc[1, "Texture_Contrast_C_3_00_256"])
+    assert t.loc[2, "AreaShape_Area"] == 30
+    assert t.loc[2, "AreaShape_Solidity"] == 1.0
+    assert t.loc[2, "AreaShape_MaximumRadius"] == pytest.approx(3.0)  # image edge = edge
+    assert t.loc[3, "AreaShape_BoundingBoxMaximum_Y"] == 20
+    assert np.isfinite(t.loc[3, "Texture_Contrast_C_3_00_256"])
+    # every feature defined, except the normalized moments of order < 2 (NaN by convention)
+    undefined = {f"AreaShape_NormalizedMoment_{p}_{q}" for p, q in ((0, 0), (0, 1), (1, 0))}
+    assert t.drop(columns=sorted(undefined)).notna().loc[[2, 3]].all().all()
+
+
+def test_nan_intensities_are_ignored():
+    lab = np.zeros((10, 10), dtype=np.int32)
+    lab[2:6, 2:6] = 1
+    lab[7:9, 7:9] = 2
+    img = np.full((10, 10), 0.25)
+    img[2, 2] = np.nan
+    img[7:9, 7:9] = np.nan
+    t = measure_objects(lab, {"C": img}, families=["intensity", "texture", "radial"])
+    t = t.set_index("ObjectNumber")
+    assert t.loc[1, "Intensity_IntegratedIntensity_C"] == pytest.approx(0.25 * 15)
+    assert t.loc[1, "Intensity_MeanIntensity_C"] == 0.25
+    assert t.loc[1, "Intensity_MinIntensity_C"] == 0.25
+    assert np.isnan(t.loc[2, "Intensity_MeanIntensity_C"])
+    assert np.isnan(t.loc[2, "Intensity_MedianIntensity_C"])
+    assert np.isfinite(t.loc[1, "RadialDistribution_FracAtD_C_1of4"])
+
+
+def test_integer_images_are_scaled_by_dtype_max():
+    lab = np.zeros((10, 10), dtype=np.int32)
+    lab[2:8, 2:8] = 1
+    img16 = np.full((10, 10), 65535, dtype=np.uint16)
+    img8 = np.full((10, 10), 51, dtype=np.uint8)
+    t = measure_objects(lab, {"A": img16, "B": img8}, families=["intensity"])
+    assert t["Intensity_MeanIntensity_A"].iloc[0] == 1.0
+    assert t["Intensity_MeanIntensity_B"].iloc[0] == pytest.approx(0.2)
+
+
+def test_quartiles_match_numpy_percentiles():
+    rng = np.random.default_rng(5)
+    lab = np.zeros((30, 30), dtype=np.int32)
+    lab[1:10, 1:14] = 4
+    lab[15:28, 3:9] = 9
+    img = rng.random((30, 30))
+    t = measure_objects(lab, {"C": img}, families=["intensity"]).set_index("ObjectNumber")
+    for lv in (4, 9):
+        v = img[lab == lv]
+        q1, med, q3 = np.percentile(v, [25, 50, 75])
+        assert t.loc[lv, "Intensity_LowerQuartileIntensity_C"] == pytest.approx(q1)
+        assert t.loc[lv, "Intensity_MedianIntensity_C"] == pytest.approx(med)
+        assert t.loc[lv, "Intensity_UpperQuartileIntensity_C"] == pytest.approx(q3)
+        assert t.loc[lv, "Intensity_MADIntensity_C"] == pytest.approx(np.median(np.abs(v - med)))
+        assert t.loc[lv, "Intensity_StdIntensity_C"] == pytest.approx(v.std())
+
+
+def test_neighbors_adjacent_and_distance():
+    lab = np.zeros((20, 40), dtype=np.int32)
+    lab[5:10, 5:10] = 1
+    lab[5:10, 10:15] = 2  # touches 1
+    lab[5:10, 18:23] = 3  # 3 px gap from 2
+    lab[15:18, 35:38] = 4  # far away
+    adj = measure_objects(lab, families=["neighbors"]).set_index("ObjectNumber")
+    assert adj["Neighbors_NumberOfNeighbors_Adjacent"].tolist() == [1, 1, 0, 0]
+    assert adj.loc[1, "Neighbors_PercentTouching_Adjacent"] == pytest.approx(100 * 5 / 16)
+    assert adj.loc[1, "Neighbors_FirstClosestObjectNumber_Adjacent"] == 2
+    assert adj.loc[1, "Neighbors_FirstClosestDistance_Adjacent"] == pytest.approx(5.0)
+    assert adj.loc[1, "Neighbors_SecondClosestObjectNumber_Adjacent"] == 3
+    near = measure_objects(lab, families=["neighbors"], neighbor_distance=4)
+    assert near["Neighbors_NumberOfNeighbors_4"].tolist() == [1, 2, 1, 0]
+
+
+def test_spacing_scales_lengths_and_areas():
+    lab = _disk_labels(radius=8)
+    px = measure_objects(lab, families=["shape"]).iloc[0]
+    um = measure_objects(lab, families=["shape"], spacing=0.5).iloc[0]
+    assert um["AreaShape_Area"] == px["AreaShape_Area"] * 0.25
+    assert um["AreaShape_Perimeter"] == px["AreaShape_Perimeter"] * 0.5
+    assert um["AreaShape_FormFactor"] == px["AreaShape_FormFactor"]
+
+
+def test_summarize_image():
+    lab = np.zeros((20, 20), dtype=np.int32)
+    lab[1:5, 1:5] = 1
+    lab[10:16, 10:16] = 2
+    t = measure_objects(lab, families=["shape"])
+    s = summarize_image(t)
+    assert s["Count"] == 2
+    assert s["Mean_AreaShape_Area"] == 26.0
+    assert s["Median_AreaShape_Area"] == 26.0
+    assert "Mean_ObjectNumber" not in s
+    with pytest.raises(InvalidInput, match="table"):
+        summarize_image({"a": 1})  # type: ignore[arg-type]
+
+
+def test_granularity_reconstruction_matches_skimage():
+    from quantscope.analysis._features._granularity import _ranked_reconstruction
+
+    rng = np.random.default_rng(2)
+    from scipy import ndimage as ndi
+
+    img = ndi.gaussian_filter(rng.random((40, 50)), 1.5)
+    levels, inv = np.unique(img, return_inverse=True)
+    rank = inv.reshape(img.shape)
+    cross = ndi.generate_binary_structure(2, 1)
+    ero = ndi.grey_erosion(rank, footprint=cross, mode="reflect")
+    rec = _ranked_reconstruction(rank.shape, rank)
+    assert rec is not None
+    expected = reconstruction(levels[ero], img, footprint=cross)
+    np.testing.assert_array_equal(levels[rec(ero)], expected)
+
+
+def test_table_is_dataframe_float_columns():
+    t = measure_objects(_disk_labels(), {"D": np.ones((64, 64))})
+    assert isinstance(t, pd.DataFrame)
+    assert t["ObjectNumber"].dtype.kind == "i"
