@@ -113,8 +113,8 @@ def test_the_hash_depends_on_what_is_computed_only() -> None:
         (
             "channels:",
             "chanels:",
-            r"<t>:2: chanels: Extra inputs are not permitted \(allowed: name, description, pixel_size_um, "
-            r"channels, steps\) \(and 1 more\)",
+            r"<t>:2: chanels: Extra inputs are not permitted \(allowed: name, description, "
+            r"pixel_size_um, channels, steps\) \(and 1 more\)",
         ),
         ("  DNA: [DAPI, 0]", "  DNA: [DAPI, -1]", r"<t>:3: channel 'DNA': index -1 < 0"),
     ],
