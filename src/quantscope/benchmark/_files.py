@@ -127,6 +127,10 @@ def read_labels(path: str | os.PathLike[str], *, colour: str = "error") -> npt.N
         raise
     except Exception as e:
         raise CorruptFile(f"{p}: cannot read the label image ({type(e).__name__}: {e})") from e
+    if arr.size == 0:
+        raise CorruptFile(
+            f"{p}: cannot read the label image (no pixels); the file is truncated or damaged"
+        )
     if arr.ndim > 2:
         arr = arr.reshape([s for s in arr.shape if s != 1] or [1])
     return arr

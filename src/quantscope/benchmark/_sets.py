@@ -209,6 +209,8 @@ def add_set(
     _check_name(name)
     if masks not in MASK_MODES:
         raise InvalidInput(f"masks: {masks!r} is not one of {', '.join(MASK_MODES)}")
+    if not 1 <= connectivity <= 3:
+        raise InvalidInput(f"connectivity: {connectivity} is not 1, 2 or 3")
     labels_path = Path(labels_dir).resolve()
     images_path = Path(images_dir).resolve() if images_dir is not None else None
     pairs = pair_folders(labels_path, images_path, match)
@@ -355,6 +357,9 @@ def add_synthetic_set(
     )
     with tempfile.TemporaryDirectory(prefix="qs-bench-synth-") as tmp:
         synth_plate(tmp, opts)
+        other = "cells" if objects == "nuclei" else "nuclei"
+        for f in (Path(tmp) / "labels").glob(f"*_{other}.tif"):
+            f.unlink()  # only the chosen objects are ground truth
         return add_set(
             repo,
             name,
