@@ -149,7 +149,7 @@ def main() -> None:
 
     if args.grid:
         grid = {
-            "threshold_method": ["li", "otsu"],
+            "threshold_method": ["li"],
             "threshold_correction": [0.6, 0.8, 1.0],
             "intensity_weight": [0.3, 0.5, 0.7],
             "h_um": [0.2, 0.33, 0.65],

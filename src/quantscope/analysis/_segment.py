@@ -84,7 +84,8 @@ class NucleiParams(BaseModel):
         description=(
             "Automatic threshold of the smoothed image: 'otsu' (between-class variance), "
             "'li' (minimum cross entropy; finds dim nuclei beside bright ones) or 'local' "
-            "(Gaussian-weighted local mean over local_block_um, for uneven illumination)."
+            "(Otsu after subtracting the local background, a grey opening over "
+            "local_block_um: for uneven illumination)."
         ),
     )
     threshold_correction: float = Field(
@@ -100,7 +101,10 @@ class NucleiParams(BaseModel):
         default=60.0,
         gt=0.0,
         le=5000.0,
-        description="Window of the 'local' threshold in µm (about two to three nuclei).",
+        description=(
+            "Window of the 'local' background in µm; must exceed the largest nucleus "
+            "(default about three nuclei)."
+        ),
     )
     min_contrast_snr: float = Field(
         default=6.0,
@@ -205,7 +209,10 @@ class CellParams(BaseModel):
         description="Multiplies the threshold's height above the background level.",
     )
     local_block_um: float = Field(
-        default=60.0, gt=0.0, le=5000.0, description="Window of the 'local' threshold in µm."
+        default=150.0,
+        gt=0.0,
+        le=5000.0,
+        description="Window of the 'local' background in µm; must exceed the largest cell.",
     )
     regularization: float = Field(
         default=0.05,
@@ -245,7 +252,7 @@ def _as_plane(image: Any, name: str) -> npt.NDArray[Any]:
             f"one plane and channel first (e.g. image[c, z] of a (C, Z, Y, X) array)"
         )
     if arr.dtype == bool:
-        arr = arr.astype(np.uint8)
+        arr = arr.astype(np.float32)
     if arr.dtype.kind not in "iuf":
         raise InvalidInput(
             f"{name}: expected real numbers (integer or float pixels), got dtype {arr.dtype}"
@@ -328,12 +335,29 @@ def _auto_threshold(smooth: F32, method: ThresholdMethod) -> float:
     return float(filters.threshold_otsu(smooth))
 
 
+def _flatten(smooth: F32, block_px: float) -> F32:
+    """Slowly varying background of ``smooth``: a grey opening over ``block_px``, smoothed.
+
+    The opening (a square of ``block_px`` side, separable min/max filters) follows the lower
+    envelope of the image wherever objects are smaller than the block; subtracting it is the
+    classical top-hat background correction used by the 'local' threshold.
+    """
+    from scipy import ndimage as ndi
+
+    size = max(3, round(block_px) | 1)
+    # point-symmetric padding continues gradients linearly past the border, so the envelope
+    # of a shaded field does not sag at the image edges
+    pad = min(size, *smooth.shape) - 1
+    padded = np.pad(smooth, pad, mode="reflect", reflect_type="odd")
+    envelope = ndi.uniform_filter(ndi.grey_opening(padded, size=(size, size)), size)
+    return envelope[pad : pad + smooth.shape[0], pad : pad + smooth.shape[1]].astype(np.float32)
+
+
 def _foreground(
     smooth: F32,
     x: F32,
     method: ThresholdMethod,
     correction: float,
-    block_px: float,
     min_snr: float,
     quantum: float,
 ) -> tuple[npt.NDArray[np.bool_] | None, float, float]:
@@ -341,10 +365,9 @@ def _foreground(
 
     The field has no foreground when the automatic threshold is less than ``min_snr`` noise
     sigmas above the background level (the median of the pixels below the threshold): Otsu
-    or Li on a noise-only image splits the noise distribution near its middle.
+    or Li on a noise-only image splits the noise distribution near its middle. For 'local'
+    the caller has already subtracted the local background (:func:`_flatten`).
     """
-    from skimage import filters
-
     t_auto = _auto_threshold(smooth, method)
     below = smooth <= t_auto
     if not below.any() or below.all():
@@ -353,14 +376,7 @@ def _foreground(
     noise = _noise_sigma(x, below, quantum)
     if t_auto - bg < min_snr * noise:
         return None, bg, noise
-    if method == "local":
-        block = max(3, round(block_px) | 1)
-        local = filters.threshold_local(smooth, block_size=block, method="gaussian")
-        t_map = bg + correction * (local - bg)
-        floor = bg + min_snr * noise
-        mask = smooth > np.maximum(t_map, floor)
-    else:
-        mask = smooth > bg + correction * (t_auto - bg)
+    mask = smooth > bg + correction * (t_auto - bg)
     if not mask.any():
         return None, bg, noise
     return mask, bg, noise
@@ -382,17 +398,40 @@ def _fill_small_holes(mask: npt.NDArray[np.bool_], max_area: float) -> npt.NDArr
 
 
 def _fill_label_holes(labels: Labels, max_area: float) -> Labels:
-    """Give each enclosed background hole smaller than max_area px to its nearest object."""
+    """Fill each hole enclosed by one object only (not gaps enclosed by several objects).
+
+    A hole is a background component that does not touch the image border, is smaller than
+    ``max_area`` px and whose 8-neighbours all belong to the same object, as CellProfiler's
+    ``fill_labeled_holes`` does.
+    """
     from scipy import ndimage as ndi
 
     fg = labels > 0
-    filled = _fill_small_holes(fg, max_area)
-    holes = filled & ~fg
-    if not holes.any():
+    holes, n = ndi.label(~fg)
+    if n == 0:
         return labels
-    _, (iy, ix) = ndi.distance_transform_edt(~fg, return_indices=True)
+    area = np.bincount(holes.ravel(), minlength=n + 1)
+    candidate = area < max_area
+    candidate[0] = False
+    for edge in (holes[0], holes[-1], holes[:, 0], holes[:, -1]):
+        candidate[edge] = False
+    if not candidate.any():
+        return labels
+    # the hole each rim pixel (an object pixel next to a hole) belongs to
+    rim_hole = ndi.grey_dilation(np.where(candidate[holes], holes, 0), size=(3, 3))
+    rim = fg & (rim_hole > 0)
+    index = np.arange(1, n + 1)
+    lo = ndi.minimum(labels, rim_hole * rim, index)
+    hi = ndi.maximum(labels, rim_hole * rim, index)
+    enclosed = np.zeros(n + 1, bool)
+    enclosed[1:] = candidate[1:] & (np.asarray(lo) == np.asarray(hi)) & (np.asarray(hi) > 0)
+    if not enclosed.any():
+        return labels
+    owner = np.zeros(n + 1, np.int32)
+    owner[1:] = np.asarray(hi, np.int32)
+    fill = enclosed[holes]
     out = labels.copy()
-    out[holes] = labels[iy[holes], ix[holes]]
+    out[fill] = owner[holes[fill]]
     return out
 
 
@@ -519,14 +558,14 @@ def segment_nuclei(
 
     sigma = p.smoothing_sigma_um / px
     smooth = ndi.gaussian_filter(x, sigma) if sigma > 0 else x
+    msig = p.marker_smoothing_um / px
+    stain = ndi.gaussian_filter(x, msig) if msig > 0 else x
+    if p.threshold_method == "local":
+        background = _flatten(smooth, p.local_block_um / px)
+        smooth = smooth - background
+        stain = stain - background
     mask, bg, noise = _foreground(
-        smooth,
-        x,
-        p.threshold_method,
-        p.threshold_correction,
-        p.local_block_um / px,
-        p.min_contrast_snr,
-        quantum,
+        smooth, x, p.threshold_method, p.threshold_correction, p.min_contrast_snr, quantum
     )
     if mask is None:
         return _empty(arr.shape)
@@ -546,8 +585,6 @@ def segment_nuclei(
     if not mask.any():
         return _empty(arr.shape)
 
-    msig = p.marker_smoothing_um / px
-    stain = ndi.gaussian_filter(x, msig) if msig > 0 else x
     if p.declump:
         dist = ndi.distance_transform_edt(mask).astype(np.float32)
         dist = ndi.gaussian_filter(dist, 1.0)
@@ -732,15 +769,10 @@ def segment_cells(
     smooth = ndi.gaussian_filter(x, sigma) if sigma > 0 else x
     if min(arr.shape) >= 3 and float(smooth.max()) > float(smooth.min()):
         quantum = 1.0 / float(np.iinfo(arr.dtype).max) if arr.dtype.kind in "iu" else 1e-9
-        fg, _, _ = _foreground(
-            smooth,
-            x,
-            p.threshold_method,
-            p.threshold_correction,
-            p.local_block_um / px,
-            0.0,
-            quantum,
-        )
+        work = smooth
+        if p.threshold_method == "local":
+            work = smooth - _flatten(smooth, p.local_block_um / px)
+        fg, _, _ = _foreground(work, x, p.threshold_method, p.threshold_correction, 0.0, quantum)
         mask = fg if fg is not None else np.zeros(arr.shape, bool)
     else:
         mask = np.zeros(arr.shape, bool)
