@@ -58,8 +58,8 @@ def _stats(seg: NDArray[np.intp], v: NDArray[np.float64], n: int) -> tuple[NDArr
     s = np.bincount(seg, weights=v, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = s / cnt
-    dev = v - mean[seg]
-    std = np.sqrt(np.bincount(seg, weights=dev * dev, minlength=n) / cnt)
+        dev = v - mean[seg]
+        std = np.sqrt(np.bincount(seg, weights=dev * dev, minlength=n) / cnt)
     mn = np.full(n, np.nan)
     mx = np.full(n, np.nan)
     has = cnt > 0

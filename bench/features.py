@@ -1,0 +1,153 @@
+"""Per-object measurements: quantscope's vectorized features vs cp_measure, objects/s.
+
+Run from the repository root::
+
+    .venv/bin/python bench/features.py            # 40 BBBC039 images, 4,484 nuclei (~1-2 min)
+    .venv/bin/python bench/features.py --quick    # 10 images, 1 repetition
+
+What it measures, in one process, on the same inputs (the 40 BBBC039 images, uint16, and their
+reference labels from ``../shared/data/bbbc039_nuclei_subset``; cp_measure gets the images as
+float / 65535, its documented convention):
+
+1. Full default measurement set. quantscope: ``measure_objects(labels, {"DNA": image})`` (all
+   six families: shape with moments, Feret and Zernike; intensity; texture; granularity; radial
+   distribution; neighbours). cp_measure 0.3.0: ``featurize`` with its full default
+   configuration for one channel (271 features, including its radial Zernike features, which
+   quantscope does not compute, and no neighbours, which cp_measure does not have).
+2. Per family: quantscope ``measure_objects(..., families=[f])`` (each call builds the shared
+   object index again, so the index cost is counted in every family) against cp_measure's
+   matching bulk functions (shape = sizeshape + zernike + feret; radial = radial_distribution).
+
+Times are wall-clock over all images; each side is repeated (``--repeat``, quantscope and
+cp_measure alternating) and the median is reported. The machine is shared: compare the ratio.
+Figures are printed, then one ``BENCH_JSON {...}`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine, say, table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = (ROOT / ".." / "shared" / "data" / "bbbc039_nuclei_subset").resolve()
+
+FAMILIES = {
+    # quantscope family: cp_measure bulk functions that measure the same thing
+    "shape": ("sizeshape", "zernike", "feret"),
+    "intensity": ("intensity",),
+    "texture": ("texture",),
+    "granularity": ("granularity",),
+    "radial": ("radial_distribution",),
+    "neighbors": (),
+}
+
+
+def load(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    import tifffile
+
+    images = sorted((DATA / "images").glob("*.tif"))[:n]
+    labels = sorted((DATA / "labels").glob("*.tif"))[:n]
+    if not images or len(images) != len(labels):
+        raise SystemExit(f"BBBC039 images/labels not found under {DATA}")
+    return [
+        (tifffile.imread(i), tifffile.imread(lb).astype(np.int32))
+        for i, lb in zip(images, labels, strict=True)
+    ]
+
+
+def timed_all(fn: Callable[[np.ndarray, np.ndarray], Any], pairs: list) -> float:
+    t0 = time.perf_counter()
+    for img, lab in pairs:
+        fn(img, lab)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="10 images, 1 repetition")
+    ap.add_argument("--images", type=int, default=40)
+    ap.add_argument("--repeat", type=int, default=3, help="repetitions of the fast side")
+    args = ap.parse_args()
+    n_images = 10 if args.quick else args.images
+    repeat = 1 if args.quick else args.repeat
+
+    from cp_measure.bulk import get_core_measurements
+    from cp_measure.featurizer import featurize, make_featurizer_config
+
+    from quantscope.analysis._features import measure_objects
+
+    warnings.filterwarnings("ignore")
+    pairs = load(n_images)
+    n_obj = sum(int(np.unique(lab).size - 1) for _, lab in pairs)
+    floats = [(img.astype(np.float64) / 65535, lab) for img, lab in pairs]
+    core = get_core_measurements()
+    config = make_featurizer_config(["DNA"])
+
+    def qs_full(img: np.ndarray, lab: np.ndarray) -> Any:
+        return measure_objects(lab, {"DNA": img})
+
+    def cp_full(img: np.ndarray, lab: np.ndarray) -> Any:
+        return featurize(img[None, None], lab[None, None], config)
+
+    say(f"machine: {machine()}")
+    say(f"inputs: {len(pairs)} BBBC039 images, {n_obj} objects")
+    # warm-up (imports, caches) on one image, both sides
+    qs_full(*pairs[0])
+    cp_full(*floats[0])
+    n_feat_qs = qs_full(*pairs[0]).shape[1] - 3
+    n_feat_cp = len(cp_full(*floats[0])[1])
+
+    results: dict[str, Any] = {"objects": n_obj, "images": len(pairs)}
+    rows = []
+    qs_t = []
+    cp_t = []
+    for _ in range(repeat):
+        qs_t.append(timed_all(qs_full, pairs))
+    cp_t.append(timed_all(cp_full, floats))
+    q, c = statistics.median(qs_t), statistics.median(cp_t)
+    rows.append([f"full ({n_feat_qs} vs {n_feat_cp} features)", n_obj / q, n_obj / c, c / q])
+    results["full"] = {"quantscope_s": qs_t, "cp_measure_s": cp_t, "ratio": c / q}
+    say(f"full: quantscope {n_obj / q:,.0f} obj/s, cp_measure {n_obj / c:,.0f} obj/s")
+
+    for fam, peers in FAMILIES.items():
+        ts = [
+            timed_all(lambda i, lb, f=fam: measure_objects(lb, {"DNA": i}, families=[f]), pairs)
+            for _ in range(repeat)
+        ]
+        q = statistics.median(ts)
+        if peers:
+
+            def cp_fam(img: np.ndarray, lab: np.ndarray, peers: tuple = peers) -> None:
+                for p in peers:
+                    core[p](lab, img)
+
+            c = timed_all(cp_fam, floats)
+            rows.append([fam, n_obj / q, n_obj / c, c / q])
+            results[fam] = {"quantscope_s": ts, "cp_measure_s": c, "ratio": c / q}
+        else:
+            rows.append([fam, n_obj / q, None, None])
+            results[fam] = {"quantscope_s": ts, "cp_measure_s": None, "ratio": None}
+        say(f"{fam}: done")
+    c = timed_all(lambda i, lb: core["radial_zernikes"](lb, i), floats)
+    rows.append(["(cp_measure radial_zernikes, not in quantscope)", None, n_obj / c, None])
+
+    say()
+    say(table(["measurement", "quantscope obj/s", "cp_measure obj/s", "ratio"], rows))
+    say("BENCH_JSON " + json.dumps(results, default=float))
+
+
+if __name__ == "__main__":
+    main()
