@@ -38,6 +38,7 @@ from ..model import (
 from . import _schema as S
 from ._annotations import AnnotationRecords
 from ._bench import BenchmarkRecords
+from ._bulk import insert_rows
 from ._find import QueryMethods
 from ._quality import QualityRecords
 from ._runs import RunRecords
@@ -250,16 +251,13 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
                     name: self._plate_id(conn, name, now)
                     for name in sorted({r.image.position.plate for r in regs if r.image.position})
                 }
-                conn.execute(
-                    S.images.insert(),
-                    [_image_row(r.image, plate_ids, now) for r in regs],
-                )
+                insert_rows(conn, S.images, [_image_row(r.image, plate_ids, now) for r in regs])
                 channel_rows = [row for r in regs for row in _channel_rows(r.image)]
-                if channel_rows:
-                    conn.execute(S.channels.insert(), channel_rows)
+                insert_rows(conn, S.channels, channel_rows)
                 file_ids = self._source_file_ids(conn, regs, now)
-                conn.execute(
-                    S.image_sources.insert(),
+                insert_rows(
+                    conn,
+                    S.image_sources,
                     [
                         {
                             "image_id": r.image.id,
@@ -276,8 +274,7 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
                     for r in regs
                     for p, n, h in r.manifest
                 ]
-                if manifest:
-                    conn.execute(S.stored_files.insert(), manifest)
+                insert_rows(conn, S.stored_files, manifest)
         except sa.exc.IntegrityError as e:
             names = ", ".join(repr(r.image.name) for r in regs[:3]) + (
                 " …" if len(regs) > 3 else ""
@@ -296,8 +293,9 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
         )
         missing = [sha for sha in wanted if sha not in ids]
         if missing:
-            conn.execute(
-                sf.insert(),
+            insert_rows(
+                conn,
+                sf,
                 [
                     {
                         "sha256": sha,

@@ -301,7 +301,7 @@ class Compiler:
 
     def _annotation(self, node: Compare | In | Like | Exists, info: FieldInfo) -> Expr:
         """Annotations on the image, or on its plate (plates.name is the target id)."""
-        a, p, i2 = S.annotations, S.plates, S.images.alias("annotated")
+        a, p, i2 = S.annotations, S.plates, _annotated_images()
         img = S.images.c
         negate = False
         if _is_null_test(node):
@@ -478,6 +478,12 @@ _OPS: dict[str, Callable[[Any, Any], Expr]] = {
     ">": lambda c, v: c > v,
     ">=": lambda c, v: c >= v,
 }
+
+
+@functools.cache
+def _annotated_images() -> Any:
+    """``images`` under another name, for the images of annotated plates (made once)."""
+    return S.images.alias("annotated")
 
 
 @functools.cache
