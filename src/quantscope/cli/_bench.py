@@ -302,6 +302,11 @@ def run_cmd(
         typer.Option("--param", metavar="KEY=VALUE", help="Tool parameter (repeatable)."),
     ] = None,
     missing: MissingOpt = "error",
+    output: Annotated[
+        str | None,
+        typer.Option("--output", metavar="NAME", help="--pipeline: label output to score."),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="--pipeline: threads.")] = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Score a method on every image of a set; store scores with provenance."""
@@ -314,7 +319,9 @@ def run_cmd(
         if pipeline is not None:
             from ..benchmark._pipeline import pipeline_predictions
 
-            pred = pipeline_predictions(r, set_name, pipeline, progress=progress)
+            pred = pipeline_predictions(
+                r, set_name, pipeline, output=output, jobs=jobs, progress=progress
+            )
             if pred.failures and missing == "error":
                 first = next(iter(pred.failures.items()))
                 _fail(
