@@ -315,3 +315,41 @@ def test_empty_catalog(tmp_path: Path) -> None:
             repo.find_ids("qc.focus_plls < 1")
         names = {f["name"] for f in repo.fields()}
         assert {"objective.na", "channel.name", "tag", "qc.status"} <= names
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'channel.name == "DAPI" and channel.exposure_time_s > 0.1',
+        'channel.name != "DAPI"',
+        'not channel.name == "DAPI"',
+        'tag == "control"',
+        "not exists tag",
+        'biosample.organism == "Homo sapiens"',
+        "biosample.organism == null",
+        "treatment.concentration >= 5",
+        "qc.focus_plls < -2",
+        "qc.focus_plls[DAPI] < -2",
+        'qc.status == "fail" or qc.status == null',
+        'source.format == "czi"',
+        'channel.name == "GFP" and (tag == "control" or qc.focus_plls < -2)',
+    ],
+)
+def test_anchored_plans_give_the_same_images(repo: Repository, query: str) -> None:
+    """With an indexed equality in the conjunction, related rows are tested image by image
+    (correlated EXISTS); without, through one list of ids. Both must agree."""
+    alone = set(found(repo, query))
+    for anchor, members in (
+        ('well in ("A01", "B02", "A02")', set("abcd")),
+        ('plate in ("P1", "P2")', set("abcd")),
+        ('plate == "P1"', set("ab")),
+    ):
+        both = found(repo, f"{anchor} and ({query})")
+        assert set(both) == alone & members, anchor
+
+
+def test_indexed_columns_come_from_the_schema() -> None:
+    from quantscope.catalog._query._compile import _indexed
+
+    assert {"id", "well", "plate_id"} <= _indexed()
+    assert "objective_na" not in _indexed()

@@ -70,6 +70,7 @@ class Compiler:
         self.query = query
         self.fields, self.aliases = static_fields()
         self._resolved: dict[Field, FieldInfo] = {}
+        self.dialect = conn.dialect.name
 
     # ------------------------------------------------------------------ errors
     def error(self, msg: str, pos: int) -> InvalidInput:
@@ -347,7 +348,7 @@ class Compiler:
 
     def _annotation_value(self, a: sa.Table, node: Compare | In | Like) -> Expr:
         if isinstance(node, Like):
-            return _like(a.c.value, node)
+            return _like(a.c.value, node, self.dialect)
         if isinstance(node, In):
             nums = [_num(v) for v in node.values if _is_number(v)]
             texts = [_text(v) for v in node.values if not _is_number(v) and v is not None]
@@ -385,7 +386,7 @@ class Compiler:
                     "== < > ... instead",
                     node.value_pos,
                 )
-            return _like(col, node)
+            return _like(col, node, self.dialect)
         if isinstance(node, In):
             if any(v is None for v in node.values):
                 raise self.error("null cannot be in a list; use `exists FIELD`", node.value_pos)
@@ -506,8 +507,12 @@ def _flatten(node: And) -> list[Node]:
     return out
 
 
-def _like(col: Any, node: Like) -> Expr:
-    expr: Expr = col.ilike(node.pattern, escape="\\")
+def _like(col: Any, node: Like, dialect: str = "") -> Expr:
+    # case-insensitive: SQLite's LIKE already is (ASCII, as its lower()), PostgreSQL needs ILIKE
+    if dialect == "sqlite":
+        expr: Expr = col.like(node.pattern, escape="\\")
+    else:
+        expr = col.ilike(node.pattern, escape="\\")
     return sa.not_(expr) if node.negated else expr
 
 
