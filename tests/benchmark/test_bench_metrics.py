@@ -270,3 +270,36 @@ def test_property_bounds_symmetry_relabelling(
     want = _brute_iou(x, y)
     assert got.keys() == want.keys()
     assert all(got[k] == pytest.approx(want[k]) for k in want)
+
+
+def _max_matching(iou: dict[tuple[int, int], float], threshold: float) -> int:
+    """Maximum number of one-to-one pairs with IoU >= threshold, by exhaustive search."""
+    edges = [k for k, v in iou.items() if v >= threshold]
+    best = 0
+
+    def search(i: int, used_t: set[int], used_p: set[int], n: int) -> None:
+        nonlocal best
+        best = max(best, n)
+        for j in range(i, len(edges)):
+            t, p = edges[j]
+            if t not in used_t and p not in used_p:
+                search(j + 1, used_t | {t}, used_p | {p}, n + 1)
+
+    search(0, set(), set(), 0)
+    return best
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    arrays(np.uint8, (6, 6), elements=st.integers(0, 4)),
+    arrays(np.uint8, (6, 6), elements=st.integers(0, 4)),
+    st.sampled_from([0.1, 0.25, 0.34, 0.5]),
+)
+def test_property_matching_is_optimal_at_low_thresholds(
+    x: np.ndarray, y: np.ndarray, threshold: float
+) -> None:
+    s = score_instances(x, y, thresholds=[threshold])
+    assert int(s.tp[0]) == _max_matching(_brute_iou(x, y), threshold)
+    m = match_instances(x, y, threshold)
+    assert len(set(m.truth.tolist())) == len(m.truth) == len(set(m.pred.tolist()))
+    assert (m.iou >= threshold).all()

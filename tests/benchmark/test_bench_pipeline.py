@@ -43,14 +43,11 @@ def test_synthetic_set_scored_with_a_pipeline(tmp_path: Path) -> None:
         assert [i["labels_sha256"] for i in again["items"]] == [
             i["labels_sha256"] for i in s["items"]
         ]
-        spec = tmp_path / "seg.yaml"
+        spec = tmp_path / "seg.yaml"  # the tool's defaults
+        spec.write_text("\n".join(ln for ln in PIPELINE.splitlines() if "parameters" not in ln))
         runs = []
-        for thresh in (None, "2.5"):
-            text = PIPELINE.replace("THRESH", thresh or "")
-            if thresh is None:  # the tool's defaults
-                text = "\n".join(ln for ln in text.splitlines() if "parameters" not in ln)
-            spec.write_text(text)
-            pred = pipeline_predictions(repo, "synth-easy", spec)
+        for overrides in (None, {"nuclei.threshold_correction": 2.5}):
+            pred = pipeline_predictions(repo, "synth-easy", spec, overrides=overrides)
             assert set(pred.labels) == {i["name"] for i in s["items"]} and not pred.failures
             run = run_benchmark(
                 repo,
@@ -85,6 +82,12 @@ def test_pipeline_needs_ingested_images(tmp_path: Path, bbbc039: Path) -> None:
         add_set(repo, "refs", bbbc039 / "labels", bbbc039 / "images", ingest=False)
         with pytest.raises(InvalidInput, match=r"no repository image.*--predictions"):
             pipeline_predictions(repo, "refs", spec)
+        with pytest.raises(InvalidInput, match=r"has no step 'segment' \(steps: nuclei\)"):
+            pipeline_predictions(repo, "refs", spec, overrides={"segment.h_um": 1})
+        with pytest.raises(InvalidInput, match=r"STEP\.PARAMETER=VALUE"):
+            pipeline_predictions(repo, "refs", spec, overrides={"h_um": 1})
+        with pytest.raises(InvalidInput, match="no label output 'Cells'"):
+            pipeline_predictions(repo, "refs", spec, output="Cells")
 
 
 def test_synthetic_options_are_checked(tmp_path: Path) -> None:

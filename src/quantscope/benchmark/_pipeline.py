@@ -8,7 +8,7 @@ and inputs are reused), and the stored label output of the chosen step is read b
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,12 +66,47 @@ def _labels_output(pipeline: Any, output: str | None) -> tuple[Any, str, str]:
     )
 
 
+def _with_overrides(path: str | os.PathLike[str], overrides: Mapping[str, Any]) -> Any:
+    """The pipeline of ``path`` with ``{"step.param": value}`` applied to its parameters."""
+    import yaml
+
+    from ..analysis import parse_pipeline
+    from ..errors import NotFound
+
+    p = Path(path)
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotFound(f"{p}: pipeline file not found") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise InvalidInput(f"{p}: cannot be read as a pipeline ({e})") from e
+    steps = doc.get("steps") if isinstance(doc, dict) else None
+    if not isinstance(steps, list):
+        raise InvalidInput(f"{p}: a pipeline is a YAML mapping with 'steps'")
+    by_id = {st.get("id"): st for st in steps if isinstance(st, dict)}
+    for key, value in overrides.items():
+        sid, _, param = key.partition(".")
+        if not param:
+            raise InvalidInput(f"override {key!r}: expected STEP.PARAMETER=VALUE")
+        if sid not in by_id:
+            raise InvalidInput(
+                f"override {key!r}: {p} has no step {sid!r} (steps: "
+                + ", ".join(str(k) for k in by_id)
+                + ")"
+            )
+        by_id[sid].setdefault("parameters", {})[param] = value
+    return parse_pipeline(
+        yaml.safe_dump(doc, sort_keys=False), source=f"{p} (with overrides)", path=p.absolute()
+    )
+
+
 def pipeline_predictions(
     repo: Repository,
     set_name: str,
     pipeline_path: str | os.PathLike[str],
     *,
     output: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
     jobs: int = 1,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> PipelinePredictions:
@@ -88,6 +123,9 @@ def pipeline_predictions(
     output : str, optional
         Label output (pipeline output name or step id) to score; default the only one, or the
         one named ``Nuclei``.
+    overrides : mapping, optional
+        ``{"step.parameter": value}``: parameters changed from the spec file (for comparing
+        parameter settings without editing it).
     jobs : int
         Threads of the pipeline run.
 
@@ -104,7 +142,9 @@ def pipeline_predictions(
     """
     from ..analysis import load_pipeline, read_labels, run_pipeline
 
-    pipeline = load_pipeline(pipeline_path)
+    pipeline = (
+        _with_overrides(pipeline_path, overrides) if overrides else load_pipeline(pipeline_path)
+    )
     step, _port, out_name = _labels_output(pipeline, output)
     bset = repo.bench_set(set_name)
     no_image = [i["name"] for i in bset["items"] if not i["image_id"]]

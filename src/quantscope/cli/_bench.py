@@ -306,6 +306,14 @@ def run_cmd(
         str | None,
         typer.Option("--output", metavar="NAME", help="--pipeline: label output to score."),
     ] = None,
+    override: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--override",
+            metavar="STEP.PARAM=VALUE",
+            help="--pipeline: change a step parameter from the spec (repeatable).",
+        ),
+    ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="--pipeline: threads.")] = 1,
     as_json: JsonOpt = False,
 ) -> None:
@@ -320,7 +328,13 @@ def run_cmd(
             from ..benchmark._pipeline import pipeline_predictions
 
             pred = pipeline_predictions(
-                r, set_name, pipeline, output=output, jobs=jobs, progress=progress
+                r,
+                set_name,
+                pipeline,
+                output=output,
+                overrides=_parse_params(override),
+                jobs=jobs,
+                progress=progress,
             )
             if pred.failures and missing == "error":
                 first = next(iter(pred.failures.items()))
