@@ -768,6 +768,9 @@ def _build_graph(
     return dsk, finals, statics
 
 
+_CONNECT_TIMEOUT_S = 10
+
+
 def _execute(
     dsk: dict[Any, Any],
     finals: list[tuple[str, ...]],
@@ -781,7 +784,7 @@ def _execute(
         from distributed import Client, as_completed
 
         try:
-            client = Client(scheduler, set_as_default=False, timeout=30)
+            client = Client(scheduler, set_as_default=False, timeout=_CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError, ValueError) as e:
             raise InvalidInput(
                 f"cannot connect to the Dask scheduler at {scheduler!r} ({e}); start one with "
@@ -789,8 +792,8 @@ def _execute(
             ) from e
         with client:
             futures = client.get(dsk, finals, sync=False)
-            for _fut, res in as_completed(futures, with_results=True):
-                register(res)
+            for fut in as_completed(futures, loop=client.loop):
+                register(fut.result())
         return
     from dask.local import get_sync
     from dask.threaded import get as get_threaded
