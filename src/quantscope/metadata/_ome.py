@@ -41,6 +41,7 @@ __all__ = [
     "length_um",
     "power_mw",
     "pressure_mbar",
+    "read_ome_xml",
     "temperature_c",
     "time_s",
     "voltage_v",
@@ -242,6 +243,8 @@ def from_ome(ome: Any, index: int = 0) -> ImageMetadata:
         inst = ome.instruments[0]
     if inst is not None:
         instrument = _instrument(inst)
+        if instrument == Instrument():  # an Instrument element with nothing in it
+            instrument = None
         obj = None
         if image.objective_settings is not None:
             obj = next((o for o in inst.objectives if o.id == image.objective_settings.id), None)
@@ -455,25 +458,29 @@ def _environment(env: Any) -> ImagingEnvironment | None:
 
 
 def _stage(image: Any, px: Any) -> StagePosition | None:
+    """Stage position from the StageLabel, else from the first plane that has one; positions
+    in a unit that is not a length (``reference frame``) are dropped."""
     label = image.stage_label
-    if label is not None and any(v is not None for v in (label.x, label.y, label.z)):
-        return StagePosition(
-            x_um=length_um(label.x, label.x_unit),
-            y_um=length_um(label.y, label.y_unit),
-            z_um=length_um(label.z, label.z_unit),
-            label=label.name,
+    name = label.name if label is not None and label.name else None
+    xyz: tuple[float | None, ...] = (None, None, None)
+    if label is not None:
+        xyz = (
+            length_um(label.x, label.x_unit),
+            length_um(label.y, label.y_unit),
+            length_um(label.z, label.z_unit),
         )
-    for plane in px.planes:
-        if any(v is not None for v in (plane.position_x, plane.position_y, plane.position_z)):
-            return StagePosition(
-                x_um=length_um(plane.position_x, plane.position_x_unit),
-                y_um=length_um(plane.position_y, plane.position_y_unit),
-                z_um=length_um(plane.position_z, plane.position_z_unit),
-                label=label.name if label is not None else None,
+    if all(v is None for v in xyz):
+        for plane in px.planes:
+            xyz = (
+                length_um(plane.position_x, plane.position_x_unit),
+                length_um(plane.position_y, plane.position_y_unit),
+                length_um(plane.position_z, plane.position_z_unit),
             )
-    if label is not None and label.name:
-        return StagePosition(label=label.name)
-    return None
+            if any(v is not None for v in xyz):
+                break
+    if name is None and all(v is None for v in xyz):
+        return None
+    return StagePosition(x_um=xyz[0], y_um=xyz[1], z_um=xyz[2], label=name)
 
 
 def _plate_position(ome: Any, image_id: str) -> PlatePosition | None:
@@ -503,3 +510,47 @@ def _field(plate: Any, position: int, sample: Any) -> int:
     if len(indices) == 1 or len(set(indices)) < len(indices):
         return int(sample.index)
     return position
+
+
+def read_ome_xml(path: Any, *, validate: bool = False) -> Any:
+    """Parse an OME-XML file into an ``ome_types.OME``.
+
+    Without ``validate`` the file is read leniently, as real acquisition software writes it
+    (ome-types repairs IDs such as Micro-Manager's ``ID="Microscope"``); with ``validate`` it
+    must conform to the OME 2016-06 schema.
+
+    Raises
+    ------
+    NotFound
+        No such file.
+    CorruptFile
+        Not XML, or XML that is not OME.
+    InvalidInput
+        ``validate`` and the document breaks the schema (the first problem and its line).
+    """
+    import re
+    import warnings
+    from pathlib import Path
+
+    from ..errors import CorruptFile, InvalidInput, NotFound
+
+    p = Path(path)
+    if not p.is_file():
+        raise NotFound(f"{p}: no such OME-XML file")
+    try:
+        from ome_types import from_xml
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return from_xml(p, validate=validate)
+    except Exception as e:  # ome-types raises XML, schema and pydantic errors alike
+        text = str(e)
+        problems = re.findall(r"^\s*- (line \d+: .*)$", text, flags=re.M)
+        if problems:
+            first = re.sub(r"\{[^}]*\}", "", problems[0]).strip()
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise InvalidInput(f"{p}: not valid OME-XML (2016-06 schema): {first}{more}") from e
+        first_line = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+        raise CorruptFile(
+            f"{p}: not readable as OME-XML ({type(e).__name__}: {first_line[:300]})"
+        ) from e

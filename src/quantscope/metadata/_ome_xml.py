@@ -61,11 +61,16 @@ def _color(hex6: str | None) -> int | None:
 
 
 def _ids(kind: str, wanted: list[str | None]) -> dict[str | None, str]:
-    """OME ids (``Kind:...``, no whitespace) for the model's ids, kept where already valid."""
+    """OME ids (``Kind:...`` or an LSID, as the schema's patterns allow) for the model's ids,
+    kept where already valid."""
     out: dict[str | None, str] = {}
     used: set[str] = set()
     for n, raw in enumerate(wanted):
-        ok = raw is not None and re.fullmatch(rf"{kind}:\S+", raw) and raw not in used
+        ok = (
+            raw is not None
+            and re.fullmatch(rf"(urn:lsid:([\w\-.]+\.[\w\-.]+)+:{kind}:\S+)|({kind}:\S+)", raw)
+            and raw not in used
+        )
         ome_id = raw if ok and raw is not None else f"{kind}:{n}"
         while ome_id in used:
             ome_id += "_"
@@ -143,7 +148,8 @@ def image_to_ome_xml(image: Image) -> str:
                 if inst_m.microscope_type in _MICROSCOPE_TYPES
                 else None,
             )
-        for src in sources:
+        order = list(LightSourceKind)  # the order in which OME readers list them
+        for src in sorted(sources, key=lambda s: order.index(s.kind)):
             allowed = _SOURCE_TYPES.get(src.kind, set())
             el = _set(
                 ET.SubElement(inst, f"{q}{src.kind.value}"),
@@ -247,8 +253,11 @@ def image_to_ome_xml(image: Image) -> str:
             ET.SubElement(img, f"{q}StageLabel"),
             Name=stage.label,
             X=stage.x_um,
+            XUnit="µm" if stage.x_um is not None else None,  # OME's default: reference frame
             Y=stage.y_um,
+            YUnit="µm" if stage.y_um is not None else None,
             Z=stage.z_um,
+            ZUnit="µm" if stage.z_um is not None else None,
         )
     t, c, z, y, x = image.shape
     pixels = _set(
@@ -332,8 +341,11 @@ def image_to_ome_xml(image: Image) -> str:
             TheC=ci,
             ExposureTime=exposure.get(ci),
             PositionX=stage_xyz[0],
+            PositionXUnit="µm" if stage_xyz[0] is not None else None,
             PositionY=stage_xyz[1],
+            PositionYUnit="µm" if stage_xyz[1] is not None else None,
             PositionZ=stage_xyz[2],
+            PositionZUnit="µm" if stage_xyz[2] is not None else None,
         )
     ET.indent(ome)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(ome, encoding="unicode") + "\n"
