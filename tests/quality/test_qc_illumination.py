@@ -68,6 +68,28 @@ def test_vignetting_knob(synth_field, seed: int) -> None:
         assert "illum_corner_center_ratio" in _flag_metrics(strong)
 
 
+@pytest.mark.slow
+def test_clean_synthetic_plates_have_no_illumination_flag(tmp_path) -> None:
+    # The default synthetic plate (2x3, 2 fields, 256 px, DAPI + GFP) for seeds 0-4: the
+    # cytoplasmic GFP stain covers large parts of the field; the background field must not
+    # follow it (it did: corner/centre ratios down to 0.45). The vignetting knob still fires
+    # (test_vignetting_knob).
+    import tifffile
+
+    from quantscope.synth import SynthOptions, synth_plate
+
+    illumination = {"illum_corner_center_ratio", "illum_flatness"}
+    ratios = []
+    for seed in range(5):
+        plate = synth_plate(tmp_path / str(seed), SynthOptions(seed=seed))
+        for field in plate.fields:
+            for path in field.images:
+                m = channel_metrics(tifffile.imread(path))
+                assert not illumination & _flag_metrics(m), (seed, path.name, m)
+                ratios.append(m["illum_corner_center_ratio"])
+    assert len(ratios) == 5 * 12 * 2 and min(ratios) > 0.9
+
+
 def test_cellprofiler_example_uneven_illumination_is_detected(illumination_example) -> None:
     metrics = [channel_metrics(image) for image in illumination_example]
     assert len(metrics) == 72

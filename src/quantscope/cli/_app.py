@@ -325,6 +325,16 @@ def qc(
     plate: Annotated[
         list[str] | None, typer.Option(metavar="NAME", help="Images of this plate (repeatable).")
     ] = None,
+    where: Annotated[
+        str | None,
+        typer.Option(
+            "--where",
+            "-w",
+            metavar="QUERY",
+            help='Images matching a query, e.g. \'plate == "P1" and channel.name == "DAPI"\' '
+            "(see `quantscope fields`); with --image / --plate, images that match both.",
+        ),
+    ] = None,
     profiles: Annotated[
         bool,
         typer.Option(
@@ -354,10 +364,21 @@ def qc(
         _fail(f"--fail-on: expected 'warn' or 'fail', got {fail_on!r}", code=2)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from ..qc import StoredProfile, estimate_profiles, run_qc, write_html_report
+    from ..qc import (
+        StoredProfile,
+        collect_report_data,
+        estimate_profiles,
+        run_qc,
+        write_html_report,
+    )
 
     err = _console(stderr=True)
     with _open(repo) as r:
+        if not r.summary()["images"]:
+            _fail(
+                f"{r.root}: the repository holds no images; add some with "
+                f"`quantscope ingest {repo} FILES...`"
+            )
         ids: list[str] | None = None
         if image or plate:
             chosen: dict[str, None] = {}
@@ -375,6 +396,17 @@ def qc(
                 for *_, image_id in known[name]["fields"]:
                     chosen[image_id] = None
             ids = list(chosen)
+        if where is not None:
+            matching = r.find_ids(where)
+            if ids is not None:
+                keep = set(matching)
+                matching = [i for i in ids if i in keep]
+            ids = matching
+            if not ids:
+                _fail(
+                    f"no image matches --where {where!r}"
+                    + (" among the images chosen with --image / --plate" if image or plate else "")
+                )
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -405,8 +437,11 @@ def qc(
                 for target in targets:
                     stored_profiles += estimate_profiles(r, target)
         images = {img.id: img for img in r.images(list(result.images))}
+        problems: list[str] = []
         if report is not None:
-            write_html_report(r, report)
+            data = collect_report_data(r)
+            problems = data.problems
+            write_html_report(r, report, data)
     rows: list[dict[str, Any]] = []
     for image_id, res in result.images.items():
         img = images[image_id]
@@ -450,6 +485,7 @@ def qc(
                     for p in stored_profiles
                 ],
                 "report": str(report) if report is not None else None,
+                "report_problems": problems,
                 "seconds": result.seconds,
             }
         )
@@ -491,6 +527,8 @@ def qc(
         if profiles and not stored_profiles:
             out.print("no illumination profile: no plate channel has 2 or more images")
         if report is not None:
+            for problem in problems:
+                err.print(f"[yellow]warning:[/] {_esc(problem)}")
             out.print(f"report written to {_esc(report)}")
         out.print(
             f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail "

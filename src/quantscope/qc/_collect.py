@@ -21,6 +21,7 @@ from ._data import (
     QCReportData,
 )
 from ._measure import BEST_FOCUS_PLANE, StoredImage, thumbnail
+from ._profiles import read_profile
 
 if TYPE_CHECKING:
     from ..catalog import Repository
@@ -77,16 +78,16 @@ def collect(repo: Repository, jobs: int = 2) -> QCReportData:
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         records = list(pool.map(record, images))
     profiles: list[ProfileRecord] = []
+    problems = [
+        f"image {r.name} ({r.id}): no thumbnail, the stored image cannot be read"
+        for r in records
+        if not r.thumbnails and r.channels
+    ]
     for row in repo.illumination_profiles():
         try:
-            stored = StoredImage.open(repo.root / row["store_path"])
-            flat = stored.plane(0, 0, 0).astype(np.float32, copy=False)
-            dark = (
-                stored.plane(0, 1, 0).astype(np.float32, copy=False)
-                if stored.shapes[0][1] > 1
-                else None
-            )
-        except (QuantscopeError, OSError, ValueError, KeyError):
+            flat, dark = read_profile(repo.root, row["store_path"], row["plate"], row["channel"])
+        except QuantscopeError as e:
+            problems.append(str(e))
             continue
         profiles.append(
             ProfileRecord(
@@ -115,13 +116,15 @@ def collect(repo: Repository, jobs: int = 2) -> QCReportData:
         ],
         profiles=profiles,
         created=datetime.now(UTC),
+        problems=problems,
     )
 
 
-def write_html_report(repo: Repository, path: str | Path) -> Path:
+def write_html_report(repo: Repository, path: str | Path, data: QCReportData | None = None) -> Path:
     """Write the self-contained HTML QC report of ``repo`` to ``path``; returns the path.
 
-    Collects :class:`QCReportData` (:func:`quantscope.qc.collect_report_data`) and renders it.
+    Renders ``data``, by default collected now (:func:`quantscope.qc.collect_report_data`);
+    what could not be collected is listed in ``data.problems`` and at the top of the report.
 
     Raises
     ------
@@ -137,5 +140,5 @@ def write_html_report(repo: Repository, path: str | Path) -> Path:
             f"the HTML QC report is not available in this installation ({e})"
         ) from e
     out = Path(path)
-    writer(out, collect(repo))
+    writer(out, collect(repo) if data is None else data)
     return out

@@ -157,6 +157,9 @@ class QCReportData:
         Stored illumination profiles, ordered by plate then channel.
     created : datetime.datetime
         When the data were collected (timezone-aware, UTC).
+    problems : list of str
+        What could not be collected and why (a damaged stored profile, an image whose
+        thumbnail could not be read), one message each; shown at the top of the report.
     """
 
     root: Path
@@ -164,6 +167,7 @@ class QCReportData:
     metrics: list[MetricDescription]
     profiles: list[ProfileRecord] = field(default_factory=list)
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    problems: list[str] = field(default_factory=list)
 
 
 def collect_report_data(repo: Repository) -> QCReportData:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import InvalidInput, NotFound, RepositoryError
+from ..errors import InvalidInput, NotFound, QuantscopeError, RepositoryError
 from ..model import Image
 from ._measure import BEST_FOCUS_PLANE, StoredImage, qc_level
 
@@ -284,8 +284,11 @@ def load_profile(
     ------
     quantscope.errors.NotFound
         No profile is stored for that plate and channel (run ``quantscope qc --profiles``).
+    quantscope.errors.NotFound
+        The catalog lists the profile but its folder is missing.
     quantscope.errors.RepositoryError
-        The stored profile no longer matches the SHA-256 recorded in the catalog.
+        The stored profile cannot be read (damaged files) or no longer matches the SHA-256
+        recorded in the catalog.
     """
     rows = [r for r in repo.illumination_profiles() if r["plate"] == plate]
     row = next(
@@ -307,12 +310,41 @@ def load_profile(
             + (f" (stored: {have})" if have else "")
             + "; estimate one with `quantscope qc REPO --profiles`"
         )
-    stored = StoredImage.open(repo.root / row["store_path"])
-    flat = stored.plane(0, 0, 0).astype(np.float32, copy=False)
-    dark = stored.plane(0, 1, 0).astype(np.float32, copy=False) if stored.shapes[0][1] > 1 else None
+    flat, dark = read_profile(repo.root, row["store_path"], plate, int(row["channel"]))
     if _digest(flat, dark) != row["sha256"]:
         raise RepositoryError(
             f"{repo.root / row['store_path']}: the stored profile differs from the one recorded "
-            "in the catalog (SHA-256 mismatch); estimate it again with `quantscope qc --profiles`"
+            f"in the catalog (SHA-256 mismatch); estimate it again with `quantscope qc {repo.root} "
+            f"--profiles --plate '{plate}'`"
         )
+    return flat, dark
+
+
+def read_profile(
+    root: Path, store_path: str, plate: str, channel: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+    """Read a stored profile's flat (and dark) field; errors say which profile and what to do.
+
+    Raises
+    ------
+    quantscope.errors.NotFound
+        The profile's folder is missing.
+    quantscope.errors.RepositoryError
+        Its files cannot be read or decoded, or it is not a 2-D profile.
+    """
+    path = root / store_path
+    again = f"estimate it again with `quantscope qc {root} --profiles --plate '{plate}'`"
+    what = f"the illumination profile of plate {plate!r} channel {channel}"
+    if not path.is_dir():
+        raise NotFound(f"{path}: {what} is listed in the catalog but missing; {again}")
+    try:
+        stored = StoredImage.open(path)
+        n_c = stored.shapes[0][1]
+        flat = stored.plane(0, 0, 0).astype(np.float32, copy=False)
+        dark = stored.plane(0, 1, 0).astype(np.float32, copy=False) if n_c > 1 else None
+    except (QuantscopeError, OSError, ValueError, RuntimeError, KeyError, IndexError) as e:
+        detail = str(e).removeprefix(f"{path}/").removeprefix(f"{path}: ")
+        raise RepositoryError(f"{path}: {what} cannot be read ({detail}); {again}") from e
+    if flat.ndim != 2:
+        raise RepositoryError(f"{path}: {what} is not a 2-D field (shape {flat.shape}); {again}")
     return flat, dark

@@ -402,6 +402,12 @@ class _Report:
             out.append(
                 "<nav>" + "".join(f"<a href='#{k}'>{label}</a>" for k, label in links) + "</nav>"
             )
+        if self.data.problems:
+            out.append(
+                "<div class='problems' role='alert'><b>Not everything could be shown:</b><ul>"
+                + "".join(f"<li>{_e(p)}</li>" for p in self.data.problems)
+                + "</ul></div>"
+            )
         out.append("</header>\n")
         return "".join(out)
 
@@ -986,6 +992,7 @@ margin:0 0 16px}
 .st-none.count,.badge.st-none{background:#eaeef2;color:#57606a}
 .badge{border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600;white-space:nowrap}
 .bar{display:flex;height:8px;border-radius:4px;overflow:hidden;margin:4px 0 14px;max-width:600px}
+.problems{border:1px solid #cf222e;background:#ffebe9;border-radius:6px;padding:6px 12px}
 nav{display:flex;gap:16px;margin-top:12px;flex-wrap:wrap}
 nav a{color:#0969da;text-decoration:none}nav a:hover{text-decoration:underline}
 table{border-collapse:collapse}

@@ -22,6 +22,8 @@ BLOCK_PERCENTILE = 5.0
 _MAX_SIDE = 512  # the plane is subsampled to at most this many px per side first
 _MIN_BLOCK = 2  # px per block (after subsampling) below which the field is not estimated
 _OUTLIER_SIGMAS = 3.0  # blocks this far above the smooth field are taken as covered by cells
+_MIN_SPREAD = 0.01  # ... with sigma at least 1 % of the background level
+_ITERATIONS = 6  # fits at most
 _MAD_TO_SIGMA = 1.482602218505602
 
 F64 = npt.NDArray[np.float64]
@@ -125,9 +127,14 @@ def background_field(
 
     The 5th percentile of each of ``grid x grid`` blocks is modelled as a quadratic trend
     (least squares; exact for linear gradients and radial vignetting) plus its residuals
-    smoothed by a Gaussian of one block (for illumination that no quadric describes). Blocks
-    more than 3 sigma (robust) above the model are covered by cells: they are left out and
-    the model refitted, twice.
+    smoothed by a Gaussian of one block (for illumination that no quadric describes). Cells
+    only ever make a block brighter than its background, so the first fit uses the darker
+    half of the blocks; then every block up to 3 robust sigmas (at least 1 % of the level)
+    above the fit is taken back and the model refitted, until the set of blocks no longer
+    changes (at most 6 fits). Cells covering up to about half of the blocks (a cytoplasmic
+    stain, clumps in the centre) are thus left out; with the former start from all blocks
+    such fields looked unevenly lit (corner/centre ratios down to 0.45 on clean synthetic
+    plates, now above 0.94).
 
     ``work`` may also be the raw integers of a plane, with ``work * 2**-exponent`` in working
     units (the block percentiles are then selected among integers: a faster partition).
@@ -144,16 +151,18 @@ def background_field(
     values = crop.reshape(grid, by, grid, bx).transpose(0, 2, 1, 3).reshape(grid, grid, -1)
     low = np.ldexp(np.partition(values, k, axis=-1)[..., k].astype(np.float64), -exponent)
     design = _design(grid)
-    keep = np.ones(low.shape, dtype=bool)
+    # Cells only ever make a block brighter than its background: start from the darker half
+    # of the blocks (background wherever cells cover less than half of the field), then fit
+    # and take back every block up to 3 robust sigmas above the fit, until nothing changes.
+    keep = low <= np.median(low)
     field = low
-    for iteration in range(3):
+    for _ in range(_ITERATIONS):
         coef, *_ = np.linalg.lstsq(design[keep.ravel()], low[keep], rcond=None)
         trend = (design @ coef).reshape(low.shape)
         field = trend + _weighted_smooth(low - trend, keep.astype(np.float64))
-        if iteration == 2:
-            break
         resid = low - field
         spread = _MAD_TO_SIGMA * float(np.median(np.abs(resid[keep])))
+        spread = max(spread, _MIN_SPREAD * abs(float(np.median(low[keep]))))
         new_keep = resid <= _OUTLIER_SIGMAS * spread
         if np.count_nonzero(new_keep) < 2 * design.shape[1] or np.array_equal(new_keep, keep):
             break
