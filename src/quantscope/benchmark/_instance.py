@@ -20,11 +20,11 @@ Definitions (``T`` truth objects, ``P`` predicted objects, IoU = |T ∩ P| / |T 
   of J over the truth objects (Maška et al., Bioinformatics 2014,
   doi:10.1093/bioinformatics/btu080; Ulman et al., Nat Methods 2017,
   doi:10.1038/nmeth.4473). It ignores false positives by design.
-* **Splits and merges** (Coelho et al., ISBI 2009, doi:10.1109/ISBI.2009.5193098): a predicted
-  object belongs to the truth object that holds more than half of its pixels; a truth object
-  covered by two or more predicted objects that belong to it is *split*. Symmetrically a truth
-  object belongs to the predicted object holding more than half of its pixels, and a predicted
-  object to which two or more truth objects belong is a *merge*.
+* **Splits and merges**, following Coelho et al. (ISBI 2009, doi:10.1109/ISBI.2009.5193098):
+  a predicted object belongs to the truth object that holds more than half of its pixels; a
+  truth object covered by two or more predicted objects that belong to it is *split*.
+  Symmetrically a truth object belongs to the predicted object holding more than half of its
+  pixels, and a predicted object to which two or more truth objects belong is a *merge*.
 * **Foreground Dice** 2|A ∩ B| / (|A| + |B|) and **foreground IoU** |A ∩ B| / |A ∪ B| of the
   binary foregrounds (Dice, Ecology 1945, doi:10.2307/1932409); **count error** P - T.
 
