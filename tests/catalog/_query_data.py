@@ -101,6 +101,7 @@ def build(root: Path, catalog_url: str | None = None) -> Repository:
         ("image", image_id("b"), "tag", "treated", None, None),
         ("image", image_id("c"), "tag", "control", None, None),
         ("plate", "P2", "biosample.organism", "Homo sapiens", None, "NCBITaxon:9606"),
+        ("plate", "P1", "study.title", "Screen A", None, None),
         ("image", image_id("e"), "biosample.organism", "Mus musculus", None, "NCBITaxon:10090"),
         ("image", image_id("a"), "treatment.concentration", "5", 5.0, None),
         ("image", image_id("b"), "treatment.concentration", "50", 50.0, None),

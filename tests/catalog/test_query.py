@@ -123,6 +123,9 @@ def found(repo: Repository, query: str) -> str:
         ('biosample.organism == "NCBITaxon:9606"', "cd"),
         ('biosample.organism == "NCBITaxon:10090"', "e"),
         ("biosample.organism == null", "ab"),
+        ('study.title == "Screen A"', "ab"),  # only on a plate
+        ('study.title like "screen%" and tag == "control"', "a"),
+        ("not exists study.title", "cde"),
         ("exists biosample.organism", "cde"),
         ("treatment.concentration >= 5", "ab"),
         ("treatment.concentration < 5", "c"),
@@ -333,6 +336,7 @@ def test_empty_catalog(tmp_path: Path) -> None:
         'qc.status == "fail" or qc.status == null',
         'source.format == "czi"',
         'channel.name == "GFP" and (tag == "control" or qc.focus_plls < -2)',
+        'study.title == "Screen A"',
     ],
 )
 def test_anchored_plans_give_the_same_images(repo: Repository, query: str) -> None:

@@ -71,6 +71,7 @@ class Compiler:
         self.fields, self.aliases = static_fields()
         self._resolved: dict[Field, FieldInfo] = {}
         self.dialect = conn.dialect.name
+        self._kinds: dict[str, tuple[bool, bool]] = {}
 
     # ------------------------------------------------------------------ errors
     def error(self, msg: str, pos: int) -> InvalidInput:
@@ -302,7 +303,7 @@ class Compiler:
 
     def _annotation(self, node: Compare | In | Like | Exists, info: FieldInfo) -> Expr:
         """Annotations on the image, or on its plate (plates.name is the target id)."""
-        a, p, i2 = S.annotations, S.plates, _annotated_images()
+        a, p = S.annotations, S.plates
         img = S.images.c
         negate = False
         if _is_null_test(node):
@@ -313,38 +314,73 @@ class Compiler:
         else:
             pred = self._annotation_value(a, node)
         wanted = sa.and_(a.c.key == info.key, pred)
-        if self._anchored:  # image by image: two index probes
-            plate_name = (
-                sa.select(p.c.name)
-                .where(p.c.id == img.plate_id)
-                .correlate_except(p)
-                .scalar_subquery()
-            )
-            expr = sa.or_(
-                sa.exists(
-                    sa.select(a.c.id).where(
-                        a.c.target_id == img.id, a.c.target_kind == "image", wanted
+        on_images, on_plates = self._annotated_kinds(str(info.key))
+        parts: list[Expr] = []
+        if self._anchored:  # image by image: index probes on annotations.target_id
+            if on_images:
+                parts.append(
+                    sa.exists(
+                        sa.select(a.c.id).where(
+                            a.c.target_id == img.id, a.c.target_kind == "image", wanted
+                        )
                     )
-                ),
-                sa.exists(
-                    sa.select(a.c.id).where(
-                        a.c.target_id == plate_name, a.c.target_kind == "plate", wanted
+                )
+            if on_plates:
+                plate_name = (
+                    sa.select(p.c.name)
+                    .where(p.c.id == img.plate_id)
+                    .correlate_except(p)
+                    .scalar_subquery()
+                )
+                parts.append(
+                    sa.exists(
+                        sa.select(a.c.id).where(
+                            a.c.target_id == plate_name, a.c.target_kind == "plate", wanted
+                        )
                     )
-                ),
-            )
-        else:  # one list of image ids: annotated images, and the images of annotated plates
-            on_image = sa.select(a.c.target_id.label("image_id")).where(
-                a.c.target_kind == "image", wanted
-            )
-            on_plate = (
-                sa.select(i2.c.id)
-                .select_from(a)
-                .join(p, p.c.name == a.c.target_id)
-                .join(i2, i2.c.plate_id == p.c.id)
-                .where(a.c.target_kind == "plate", wanted)
-            )
-            expr = img.id.in_(sa.union_all(on_image, on_plate))
+                )
+        else:  # lists: ids of annotated images, ids of annotated plates
+            if on_images:
+                parts.append(
+                    img.id.in_(sa.select(a.c.target_id).where(a.c.target_kind == "image", wanted))
+                )
+            if on_plates:
+                parts.append(
+                    img.plate_id.in_(
+                        sa.select(p.c.id)
+                        .join(a, a.c.target_id == p.c.name)
+                        .where(a.c.target_kind == "plate", wanted)
+                    )
+                )
+        expr = sa.or_(*parts) if parts else sa.false()
         return sa.not_(expr) if negate else expr
+
+    def _annotated_kinds(self, key: str) -> tuple[bool, bool]:
+        """Whether any image, and any plate, carries annotation ``key``: a branch that cannot
+        match is left out of the SQL, so the planner is not handed an OR it cannot index.
+        Both probes are bounded by the number of plates (index on (key, value) and on
+        target_id), however many images the catalog holds."""
+        if key not in self._kinds:
+            a, p = S.annotations, S.plates
+            on_images = self.conn.execute(
+                sa.select(sa.literal(1)).where(a.c.key == key, a.c.target_kind == "image").limit(1)
+            ).first()
+            on_plates = self.conn.execute(
+                sa.select(sa.literal(1))
+                .where(
+                    sa.exists(
+                        sa.select(a.c.id).where(
+                            a.c.target_id == p.c.name,
+                            a.c.target_kind == "plate",
+                            a.c.key == key,
+                        )
+                    )
+                )
+                .select_from(p)
+                .limit(1)
+            ).first()
+            self._kinds[key] = (on_images is not None, on_plates is not None)
+        return self._kinds[key]
 
     def _annotation_value(self, a: sa.Table, node: Compare | In | Like) -> Expr:
         if isinstance(node, Like):
@@ -479,12 +515,6 @@ _OPS: dict[str, Callable[[Any, Any], Expr]] = {
     ">": lambda c, v: c > v,
     ">=": lambda c, v: c >= v,
 }
-
-
-@functools.cache
-def _annotated_images() -> Any:
-    """``images`` under another name, for the images of annotated plates (made once)."""
-    return S.images.alias("annotated")
 
 
 @functools.cache
