@@ -26,6 +26,7 @@ import getpass
 import hashlib
 import json
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -260,6 +261,22 @@ def _with_metadata(table: pd.DataFrame, job: ImageJob) -> pd.DataFrame:
     return table
 
 
+_warm: set[str] = set()
+_warm_lock = threading.Lock()
+
+
+def _call_tool(step: Step, inputs: dict[str, Any], ctx: ToolContext) -> Mapping[str, Any]:
+    """Run a tool; its first run in this process holds a lock, because tools import their
+    libraries lazily and two threads importing the same package at once can see it half
+    initialized (scikit-image's lazy submodules do)."""
+    if step.tool.name in _warm:
+        return step.tool.run(inputs, step.params, ctx)
+    with _warm_lock:
+        result = step.tool.run(inputs, step.params, ctx)
+        _warm.add(step.tool.name)
+    return result
+
+
 def _run_step(job: ImageJob, plan: StepPlan, *upstream: TaskOut) -> TaskOut:
     step = plan.step
     started = _now()
@@ -314,7 +331,7 @@ def _run_step(job: ImageJob, plan: StepPlan, *upstream: TaskOut) -> TaskOut:
     )
     out = TaskOut(record=record)
     try:
-        result = step.tool.run(inputs, step.params, ctx)
+        result = _call_tool(step, inputs, ctx)
         missing = [p for p in step.outputs if p not in result]
         if missing:
             raise InvalidInput(f"tool {step.tool.name} returned no value for output(s) {missing}")
