@@ -32,7 +32,7 @@ def _pad_segments(
 ) -> tuple[NDArray[np.bool_], list[NDArray[np.float64]]]:
     """Scatter sorted segment data (``seg`` ascending) into ``(n, m)`` arrays, padded by the
     segment's first element; returns the validity mask and the padded arrays."""
-    count = np.bincount(seg, minlength=n)
+    count = np.diff(np.searchsorted(seg, np.arange(n + 1)))
     m = int(count.max()) if count.size else 0
     starts = np.concatenate([[0], np.cumsum(count)[:-1]])
     pos = np.arange(seg.size) - starts[seg]
@@ -283,4 +283,6 @@ def convex_areas(
     infeasible = ((a_x == 0) & (rhs < -_TOL)).any(axis=1)
     cnt = np.floor(hi + _TOL) - np.ceil(lo - _TOL) + 1
     cnt = np.where(infeasible | ~np.isfinite(cnt), 0.0, np.maximum(cnt, 0.0))
-    return np.bincount(seg, weights=cnt, minlength=n).astype(np.float64)
+    from ._objects import seg_sum
+
+    return seg_sum(cnt, np.searchsorted(seg, np.arange(n + 1)))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._objects import Objects
+from ._objects import Objects, seg_starts, seg_sum, segment_sort
 
 __all__ = ["INTENSITY_FEATURES", "intensity_columns", "measure_intensity"]
 
@@ -54,12 +54,13 @@ def intensity_columns(channel: str) -> list[str]:
 
 def _stats(seg: NDArray[np.intp], v: NDArray[np.float64], n: int) -> tuple[NDArray[Any], ...]:
     """Sum, mean, population std, min and max per segment (``seg`` ascending)."""
-    cnt = np.bincount(seg, minlength=n).astype(np.float64)
-    s = np.bincount(seg, weights=v, minlength=n)
+    st = seg_starts(seg, n)
+    cnt = np.diff(st).astype(np.float64)
+    s = seg_sum(v, st)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = s / cnt
         dev = v - mean[seg]
-        std = np.sqrt(np.bincount(seg, weights=dev * dev, minlength=n) / cnt)
+        std = np.sqrt(seg_sum(dev * dev, st) / cnt)
     mn = np.full(n, np.nan)
     mx = np.full(n, np.nan)
     has = cnt > 0
@@ -74,7 +75,7 @@ def _stats(seg: NDArray[np.intp], v: NDArray[np.float64], n: int) -> tuple[NDArr
 def _quantiles(
     seg: NDArray[np.intp], v: NDArray[np.float64], cnt: NDArray[np.float64], qs: tuple[float, ...]
 ) -> list[NDArray[np.float64]]:
-    order = np.lexsort((v, seg))
+    order = segment_sort(seg, v)
     sv = v[order]
     n = cnt.size
     starts = np.concatenate([[0], np.cumsum(cnt)[:-1]]).astype(np.intp)
@@ -109,10 +110,11 @@ def measure_intensity(ob: Objects, image: NDArray[np.float64]) -> dict[str, NDAr
     q1, med, q3 = _quantiles(seg, v, cnt, (0.25, 0.5, 0.75))
     (mad,) = _quantiles(seg, np.abs(v - med[seg]), cnt, (0.5,))
     with np.errstate(invalid="ignore", divide="ignore"):
-        cy = np.bincount(seg, weights=rows, minlength=n) / cnt
-        cx = np.bincount(seg, weights=cols, minlength=n) / cnt
-        iy = np.bincount(seg, weights=rows * v, minlength=n) / s
-        ix = np.bincount(seg, weights=cols * v, minlength=n) / s
+        st = seg_starts(seg, n)
+        cy = seg_sum(rows, st) / cnt
+        cx = seg_sum(cols, st) / cnt
+        iy = seg_sum(rows * v, st) / s
+        ix = seg_sum(cols * v, st) / s
     mass = np.sqrt((iy - cy) ** 2 + (ix - cx) ** 2)
     # first pixel (C order) holding the object's maximum
     at_max = np.flatnonzero(v == mx[seg])
@@ -134,7 +136,7 @@ def measure_intensity(ob: Objects, image: NDArray[np.float64]) -> dict[str, NDAr
         "Intensity_MassDisplacement": mass,
     }
     # edge pixels: find_boundaries(labels, mode="inner")
-    e = ob.edge.ravel()[ob.flat]
+    e = ob.edge
     if not finite.all():
         e = e[finite]
     es, emean, estd, emn, emx, _ = _stats(seg[e], v[e], n)

@@ -55,9 +55,9 @@ def measure_neighbors(ob: Objects, distance: int | None = None) -> dict[str, NDA
     d = 1 if distance is None else int(distance)
     idx = ob.index
     h, w = ob.shape
-    edge = ob.border4 & (idx >= 0)
-    ey, ex = np.nonzero(edge)
-    eo = idx[ey, ex].astype(np.int64)
+    edge = ob.border4
+    ey, ex = ob.rows[edge], ob.cols[edge]
+    eo = ob.obj[edge].astype(np.int64)
     touching = np.zeros(ey.size, dtype=bool)
     pairs = []
     rr = np.arange(-d, d + 1)

@@ -19,7 +19,66 @@ from numpy.typing import NDArray
 
 from quantscope.errors import InvalidInput
 
-__all__ = ["Objects", "as_intensity", "check_labels"]
+__all__ = [
+    "Objects",
+    "as_intensity",
+    "check_labels",
+    "group_sum",
+    "seg_starts",
+    "seg_sum",
+    "segment_sort",
+]
+
+
+def seg_starts(seg: NDArray[np.integer], n: int) -> NDArray[np.intp]:
+    """``(n + 1,)`` start offsets of the segments of an ascending segment-index array."""
+    return np.searchsorted(seg, np.arange(n + 1)).astype(np.intp)
+
+
+def seg_sum(values: NDArray[Any], starts: NDArray[np.intp]) -> NDArray[np.float64]:
+    """Sum of ``values`` (along axis 0) over each segment ``starts[k]:starts[k+1]``.
+
+    ``np.add.reduceat`` on contiguous segments: ~50x faster than a weighted ``bincount`` here;
+    empty segments give 0.
+    """
+    n = starts.size - 1
+    out = np.zeros((n, *values.shape[1:]))
+    if values.shape[0] == 0 or n == 0:
+        return out
+    full = starts[:-1] < starts[1:]
+    # reduceat over the non-empty segments only: each then ends where the next one starts
+    out[full] = np.add.reduceat(values, starts[:-1][full], axis=0)
+    return out
+
+
+def group_sum(
+    key: NDArray[np.integer], values: NDArray[Any] | None, nkeys: int
+) -> NDArray[np.float64]:
+    """``bincount(key, values, minlength=nkeys)`` for unsorted keys, via a radix sort of the
+    keys when they fit in 16 bits (several times faster than a weighted bincount)."""
+    if nkeys >= 1 << 16 or key.size == 0:
+        return np.bincount(key, weights=values, minlength=nkeys).astype(np.float64)
+    order = np.argsort(key.astype(np.uint16), kind="stable")
+    starts = seg_starts(key[order], nkeys)
+    if values is None:
+        return np.diff(starts).astype(np.float64)
+    return seg_sum(values[order], starts)
+
+
+def segment_sort(seg: NDArray[np.intp], values: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Permutation sorting ``values`` inside each segment (``seg`` ascending, values finite).
+
+    One ``argsort`` of the key ``seg + 0.5 (v - min) / range`` instead of a two-key lexsort
+    (4x faster); values closer than ~1e-15 x n_segments of the range may swap, which moves a
+    quantile by at most that much.
+    """
+    if values.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    lo = float(values.min())
+    span = float(values.max()) - lo
+    if span == 0.0:
+        return np.arange(values.size)
+    return np.argsort(seg + (values - lo) * (0.5 / span))
 
 
 def check_labels(labels: Any) -> NDArray[np.integer]:
@@ -133,12 +192,13 @@ class Objects:
         index = np.full(flat_all.size, -1, dtype=np.int32)
         index[fg] = idx
         self.index = index.reshape(lab.shape)
-        order = np.argsort(idx, kind="stable")
+        # stable radix sort (16-bit keys) keeps C order inside each object
+        order = np.argsort(idx.astype(np.uint16) if n < 1 << 16 else idx, kind="stable")
         self.flat = fg[order]
         self.obj = idx[order].astype(np.intp)
         self.rows, self.cols = np.divmod(self.flat, lab.shape[1])
-        self.count = np.bincount(self.obj, minlength=n).astype(np.intp)
-        self.starts = np.concatenate([[0], np.cumsum(self.count)]).astype(np.intp)
+        self.starts = seg_starts(self.obj, n)
+        self.count = np.diff(self.starts).astype(np.intp)
 
     # ------------------------------------------------------------------ simple per-object data
     @property
@@ -165,13 +225,13 @@ class Objects:
     def centroid(self) -> NDArray[np.float64]:
         """``(n, 2)`` centroid (row, col) in pixels."""
         c = np.maximum(self.count, 1)
-        r = np.bincount(self.obj, weights=self.rows, minlength=self.n) / c
-        k = np.bincount(self.obj, weights=self.cols, minlength=self.n) / c
+        r = seg_sum(self.rows, self.starts) / c
+        k = seg_sum(self.cols, self.starts) / c
         return np.stack([r, k], axis=1)
 
     def segment_sum(self, values: NDArray[Any]) -> NDArray[np.float64]:
         """Per-object sum of a per-pixel array in sorted pixel order."""
-        return np.bincount(self.obj, weights=values, minlength=self.n).astype(np.float64)
+        return seg_sum(values, self.starts)
 
     @cached_property
     def runs(self) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
@@ -183,41 +243,45 @@ class Objects:
         return self.obj[first], self.rows[first], self.cols[first], self.cols[last]
 
     # ---------------------------------------------------------------------------- neighbourhood
-    def shifted_index(self, dy: int, dx: int) -> NDArray[np.int32]:
-        """``index`` shifted: element ``p`` holds the index at ``p + (dy, dx)`` (-2 outside)."""
+    @cached_property
+    def padded(self) -> tuple[NDArray[np.int32], NDArray[np.intp], int]:
+        """``(pidx, pflat, width)``: ``index`` padded by one pixel of -2 (outside the image),
+        the flat padded position of every sorted foreground pixel, and the padded width.
+        ``pidx.ravel()[pflat + dy * width + dx]`` is the neighbour at ``(dy, dx)``."""
         h, w = self.shape
-        out = np.full((h, w), -2, dtype=np.int32)
-        ys, yd = (slice(dy, h), slice(0, h - dy)) if dy >= 0 else (slice(0, h + dy), slice(-dy, h))
-        xs, xd = (slice(dx, w), slice(0, w - dx)) if dx >= 0 else (slice(0, w + dx), slice(-dx, w))
-        out[yd, xd] = self.index[ys, xs]
-        return out
+        pidx = np.full((h + 2, w + 2), -2, dtype=np.int32)
+        pidx[1:-1, 1:-1] = self.index
+        pflat = (self.rows + 1) * (w + 2) + self.cols + 1
+        return pidx, pflat.astype(np.intp), w + 2
+
+    def neighbour_index(self, dy: int, dx: int) -> NDArray[np.int32]:
+        """Object index (-1 background, -2 outside the image) of the neighbour at ``(dy, dx)``
+        of every sorted foreground pixel."""
+        pidx, pflat, pw = self.padded
+        return pidx.ravel()[pflat + dy * pw + dx]
 
     @cached_property
     def border4(self) -> NDArray[np.bool_]:
-        """Object pixels with a 4-neighbour outside the object (the image edge counts as outside).
-
-        This is scikit-image's per-object ``perimeter`` border (binary erosion with
-        ``border_value=0`` of the object's own mask).
-        """
-        idx = self.index
-        inner = idx >= 0
+        """Per sorted foreground pixel: has a 4-neighbour outside its object (the image edge
+        counts as outside) — the border of scikit-image's per-object ``perimeter`` (binary
+        erosion with ``border_value=0`` of the object's own mask)."""
+        inner = np.ones(self.obj.size, dtype=bool)
         for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            inner = inner & (self.shifted_index(dy, dx) == idx)
-        return (idx >= 0) & ~inner
+            inner &= self.neighbour_index(dy, dx) == self.obj
+        return ~inner
 
     @cached_property
     def edge(self) -> NDArray[np.bool_]:
-        """Object pixels with a 4-neighbour inside the image that has another label.
+        """Per sorted foreground pixel: has a 4-neighbour inside the image with another label.
 
         ``skimage.segmentation.find_boundaries(labels, mode="inner")``, as CellProfiler's edge
         intensity uses: unlike :attr:`border4` the image edge is not an object edge.
         """
-        idx = self.index
-        out = np.zeros(self.shape, dtype=bool)
+        out = np.zeros(self.obj.size, dtype=bool)
         for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            s = self.shifted_index(dy, dx)
-            out |= (s != idx) & (s != -2)
-        return out & (idx >= 0)
+            nb = self.neighbour_index(dy, dx)
+            out |= (nb != self.obj) & (nb != -2)
+        return out
 
     # ------------------------------------------------------------------------------- the atlas
     @cached_property

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ._objects import Objects
+from ._objects import Objects, group_sum
 
 __all__ = ["measure_radial", "radial_columns"]
 
@@ -77,15 +77,15 @@ def measure_radial(
     ring, sector = geometry if geometry is not None else radial_geometry(ob, bins)
     v = np.nan_to_num(image.ravel()[ob.flat], nan=0.0, posinf=0.0, neginf=0.0)
     key = ob.obj * bins + ring
-    inten = np.bincount(key, weights=v, minlength=n * bins).reshape(n, bins)
-    npix = np.bincount(key, minlength=n * bins).reshape(n, bins).astype(np.float64)
+    skey = key * 8 + sector
+    sv = group_sum(skey, v, n * bins * 8).reshape(n, bins, 8)
+    sc = group_sum(skey, None, n * bins * 8).reshape(n, bins, 8)
+    inten = sv.sum(axis=2)
+    npix = sc.sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = inten / inten.sum(axis=1, keepdims=True)
         pfrac = npix / npix.sum(axis=1, keepdims=True)
         mean_frac = frac / (pfrac + np.finfo(float).eps)
-    skey = key * 8 + sector
-    sv = np.bincount(skey, weights=v, minlength=n * bins * 8).reshape(n, bins, 8)
-    sc = np.bincount(skey, minlength=n * bins * 8).reshape(n, bins, 8).astype(np.float64)
     has = sc > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(has, sv / np.where(has, sc, 1), 0.0)

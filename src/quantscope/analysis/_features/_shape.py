@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._hull import convex_areas, convex_hulls, feret_diameters, minimum_enclosing_circles
-from ._objects import Objects
+from ._objects import Objects, group_sum, segment_sort
 
 __all__ = ["ZERNIKE_INDEXES", "measure_shape", "shape_columns", "zernike_indexes"]
 
@@ -122,18 +122,26 @@ def _shift(a: NDArray[np.generic], dy: int, dx: int, fill: object) -> NDArray[np
 
 
 def _perimeter(ob: Objects) -> NDArray[np.float64]:
-    """scikit-image ``perimeter(object_mask, neighborhood=4)`` for every object."""
-    idx = ob.index
+    """scikit-image ``perimeter(object_mask, neighborhood=4)`` for every object.
+
+    Border pixels get the code ``1 + 2 (4-neighbours on the same border) + 10 (diagonal
+    neighbours on the same border)`` of scikit-image's convolution, weighted by its table.
+    """
+    pidx, pflat, pw = ob.padded
     border = ob.border4
-    bidx = np.where(border, idx, -1)
-    code = border.astype(np.int64)
-    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        code += 2 * ((_shift(bidx, dy, dx, -1) == idx) & border)
-    for dy, dx in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
-        code += 10 * ((_shift(bidx, dy, dx, -1) == idx) & border)
-    flat = border.ravel()
-    wts = _PERIMETER_WEIGHTS[code.ravel()[flat]]
-    return np.bincount(idx.ravel()[flat], weights=wts, minlength=ob.n).astype(np.float64)
+    bimg = np.full(pidx.size, -1, dtype=np.int32)
+    bflat = pflat[border]
+    bobj = ob.obj[border].astype(np.int32)
+    bimg[bflat] = bobj
+    code = np.ones(bflat.size, dtype=np.int64)
+    for dy, dx, wgt in (
+        (-1, 0, 2), (1, 0, 2), (0, -1, 2), (0, 1, 2),
+        (-1, -1, 10), (-1, 1, 10), (1, -1, 10), (1, 1, 10),
+    ):  # fmt: skip
+        code += wgt * (bimg[bflat + dy * pw + dx] == bobj)
+    wts = np.zeros(ob.obj.size)
+    wts[border] = _PERIMETER_WEIGHTS[code]
+    return ob.segment_sum(wts)
 
 
 def _euler_and_filled(ob: Objects) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -151,7 +159,7 @@ def _euler_and_filled(ob: Objects) -> tuple[NDArray[np.float64], NDArray[np.floa
     q3 = (s == 3).astype(np.float64)
     qd = ((a & d & ~b & ~c) | (b & c & ~a & ~d)).astype(np.float64)
     keep = owner >= 0
-    e = np.bincount(owner[keep], weights=(q1 - q3 - 2 * qd)[keep], minlength=ob.n) / 4.0
+    e = group_sum(owner[keep], (q1 - q3 - 2 * qd)[keep], ob.n) / 4.0
     holes = ndi.binary_fill_holes(m) & ~m
     filled = ob.count.astype(np.float64)
     if holes.any():
@@ -166,7 +174,7 @@ def _euler_and_filled(ob: Objects) -> tuple[NDArray[np.float64], NDArray[np.floa
 
 
 def _segment_median(ob: Objects, values: NDArray[np.float64]) -> NDArray[np.float64]:
-    order = np.lexsort((values, ob.obj))
+    order = segment_sort(ob.obj, values)
     v = values[order]
     lo = ob.starts[:-1] + (ob.count - 1) // 2
     hi = ob.starts[:-1] + ob.count // 2
@@ -180,10 +188,8 @@ def _moments(ob: Objects) -> dict[str, NDArray[np.float64]]:
     n = ob.n
     rp = [np.ones_like(r), r, r * r, r * r * r]
     cp = [np.ones_like(c), c, c * c, c * c * c]
-    raw = np.zeros((n, 4, 4))
-    for p in range(4):
-        for q in range(4 - 0):
-            raw[:, p, q] = np.bincount(ob.obj, weights=rp[p] * cp[q], minlength=n)
+    prod = (np.stack(rp, axis=1)[:, :, None] * np.stack(cp, axis=1)[:, None, :]).reshape(-1, 16)
+    raw = np.add.reduceat(prod, ob.starts[:-1], axis=0).reshape(n, 4, 4)
     m00 = raw[:, 0, 0]
     rc = raw[:, 1, 0] / m00
     cc = raw[:, 0, 1] / m00
@@ -333,22 +339,23 @@ def zernike_sums(
     w = inside.astype(np.float64) if weights is None else np.where(inside, weights, 0.0)
     y = np.where(inside, y, 0.0)
     x = np.where(inside, x, 0.0)
-    # monomial moments M[k, i, j] = sum_p w y^i x^j: one batched matrix product over objects
-    # whose pixels are scattered into a zero-padded (n, m, order + 1) block
-    ypow = np.empty((y.size, size))
-    xpow = np.empty((x.size, size))
-    ypow[:, 0] = w
-    xpow[:, 0] = 1.0
+    # monomial moments M[k, i, j] = sum_p w y^i x^j (powers stored row-wise, contiguous)
+    ypow = np.empty((size, y.size))
+    xpow = np.empty((size, x.size))
+    ypow[0] = w
+    xpow[0] = 1.0
     for i in range(1, size):
-        ypow[:, i] = ypow[:, i - 1] * y
-        xpow[:, i] = xpow[:, i - 1] * x
-    m = int(ob.count.max())
-    pos = np.arange(ob.obj.size) - ob.starts[ob.obj]
-    yb = np.zeros((n, m, size))
-    xb = np.zeros((n, m, size))
-    yb[ob.obj, pos] = ypow
-    xb[ob.obj, pos] = xpow
-    mono = np.matmul(yb.transpose(0, 2, 1), xb)
+        np.multiply(ypow[i - 1], y, out=ypow[i])
+        np.multiply(xpow[i - 1], x, out=xpow[i])
+    # one product and one segment sum (np.add.reduceat over the object's contiguous pixels)
+    # per monomial with i + j <= order
+    mono = np.zeros((n, size, size))
+    buf = np.empty(y.size)
+    st0 = ob.starts[:-1]  # every object has >= 1 pixel: no empty segment
+    for i in range(size):
+        for j in range(size - i):
+            np.multiply(ypow[i], xpow[j], out=buf)
+            mono[:, i, j] = np.add.reduceat(buf, st0)
     coeffs = _zernike_monomials(order)
     return mono.reshape(n, -1) @ coeffs.T
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ._objects import Objects
+from ._objects import Objects, group_sum, seg_starts, seg_sum
 
 __all__ = ["HARALICK_FEATURES", "measure_texture", "texture_columns"]
 
@@ -61,8 +61,7 @@ def quantize(image: NDArray[np.float64], gray_levels: int) -> NDArray[np.int64]:
 def _xlogx_sum(seg: NDArray[np.intp], p: NDArray[np.float64], n: int) -> NDArray[np.float64]:
     """Per-segment ``-sum p log2 p`` over positive ``p``."""
     pos = p > 0
-    s = np.bincount(seg[pos], weights=p[pos] * np.log2(p[pos]), minlength=n)
-    return -s.astype(np.float64)
+    return -seg_sum(np.where(pos, p * np.log2(np.where(pos, p, 1.0)), 0.0), seg_starts(seg, n))
 
 
 def _haralick(
@@ -102,25 +101,26 @@ def _haralick(
     vi = levels[c_i].astype(np.float64)
     vj = levels[c_j].astype(np.float64)
     # marginal px (= py, symmetric)
-    marg = np.bincount(c_seg * u + c_i, weights=p, minlength=n * u).reshape(n, u)
+    cst = seg_starts(c_seg, n)  # cells are sorted by (object, i, j)
+    marg = seg_sum(p, seg_starts(c_seg * u + c_i, n * u)).reshape(n, u)
     lv = levels.astype(np.float64)
     ux = marg @ lv
     vx = marg @ (lv * lv) - ux * ux
     sx = np.sqrt(np.maximum(vx, 0))
-    asm = np.bincount(c_seg, weights=p * p, minlength=n)
+    asm = seg_sum(p * p, cst)
     k = np.abs(vi - vj)
-    contrast = np.bincount(c_seg, weights=k * k * p, minlength=n)
-    sij = np.bincount(c_seg, weights=vi * vj * p, minlength=n)
+    contrast = seg_sum(k * k * p, cst)
+    sij = seg_sum(vi * vj * p, cst)
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.where(sx == 0, 1.0, (sij - ux * ux) / (sx * sx))
-    idm = np.bincount(c_seg, weights=p / (1.0 + k * k), minlength=n)
+    idm = seg_sum(p / (1.0 + k * k), cst)
     # p_{x+y}(t) and p_{x-y}(t)
     top = int(levels.max())
     sidx = (vi + vj).astype(np.int64)
-    plus = np.bincount(c_seg * (2 * top + 1) + sidx, weights=p, minlength=n * (2 * top + 1))
+    plus = group_sum(c_seg * (2 * top + 1) + sidx, p, n * (2 * top + 1))
     plus = plus.reshape(n, 2 * top + 1)
     didx = k.astype(np.int64)
-    minus = np.bincount(c_seg * (top + 1) + didx, weights=p, minlength=n * (top + 1))
+    minus = group_sum(c_seg * (top + 1) + didx, p, n * (top + 1))
     minus = minus.reshape(n, top + 1)
     tk = np.arange(2 * top + 1, dtype=np.float64)
     sum_avg = plus @ tk
@@ -136,7 +136,7 @@ def _haralick(
     with np.errstate(invalid="ignore", divide="ignore"):
         hx = -np.where(marg > 0, marg * np.log2(np.where(marg > 0, marg, 1)), 0).sum(axis=1)
         pxpy = marg[c_seg, c_i] * marg[c_seg, c_j]
-        hxy1 = -np.bincount(c_seg, weights=p * np.log2(pxpy), minlength=n)
+        hxy1 = -seg_sum(p * np.log2(pxpy), cst)
         hxy2 = 2 * hx
         imc1 = np.where(hx == 0, entropy - hxy1, (entropy - hxy1) / hx)
         imc2 = np.sqrt(np.maximum(0.0, 1 - np.exp(-2.0 * (hxy2 - entropy))))
