@@ -10,7 +10,9 @@ table is sorted and filtered by a few lines of vanilla JavaScript. Sections:
 - histograms of the key metrics per channel, stacked by status, with the QC limits;
 - the worst images (failed first, then warned; most reasons first) as thumbnails with reasons;
 - the illumination profiles (flat field in false colour, dark field in grey);
-- a sortable, filterable table of every image.
+- a sortable, filterable table of every image; a link can open it sorted and filtered:
+  ``qc.html#sort=snr:DAPI&dir=desc&status=fail+warn&q=A01`` (``sort``: ``id``, ``name``,
+  ``plate``, ``well``, ``field``, ``status``, ``reasons`` or ``<metric>:<channel>``).
 
 Every string from the data is HTML-escaped; nothing refers to an external resource.
 """
@@ -609,17 +611,19 @@ class _Report:
 
     def _table(self) -> str:
         columns = [(m, c) for m in self.key_metrics for c in self.channels]
+        # data-key: the column's name in links (qc.html#sort=snr:DAPI&dir=desc)
         head = [
-            "<th data-type='text'>id</th>",
-            "<th data-type='text'>name</th>",
-            "<th data-type='text'>plate</th>",
-            "<th data-type='text'>well</th>",
-            "<th data-type='num'>field</th>",
-            "<th data-type='num' title='fail, warn, pass'>status</th>",
-            "<th data-type='num' title='number of reasons'>reasons</th>",
+            "<th data-type='text' data-key='id'>id</th>",
+            "<th data-type='text' data-key='name'>name</th>",
+            "<th data-type='text' data-key='plate'>plate</th>",
+            "<th data-type='text' data-key='well'>well</th>",
+            "<th data-type='num' data-key='field'>field</th>",
+            "<th data-type='num' data-key='status' title='fail, warn, pass'>status</th>",
+            "<th data-type='num' data-key='reasons' title='number of reasons'>reasons</th>",
         ]
         head += [
-            f"<th data-type='num'>{self._metric_head(m)}<br><small>{_e(c)}</small></th>"
+            f"<th data-type='num' data-key='{_e(m)}:{_e(c)}'>{self._metric_head(m)}<br>"
+            f"<small>{_e(c)}</small></th>"
             for m, c in columns
         ]
         rows = []
@@ -1068,21 +1072,35 @@ function apply(){
  shown.textContent=n+' of '+rows.length+' images';}
 input.addEventListener('input',apply);sel.addEventListener('change',apply);
 var heads=table.tHead.rows[0].cells;
+function sortBy(col,dir){
+ var th=heads[col],num=th.dataset.type==='num';
+ Array.prototype.forEach.call(heads,function(h){h.removeAttribute('aria-sort');});
+ th.setAttribute('aria-sort',dir>0?'ascending':'descending');
+ function key(r){var c=r.cells[col];return c.hasAttribute('data-v')?c.getAttribute('data-v'):
+  c.textContent;}
+ rows.sort(function(a,b){var x=key(a),y=key(b),d;
+  if(num){var fx=x===''?NaN:parseFloat(x),fy=y===''?NaN:parseFloat(y);
+   if(isNaN(fx)||isNaN(fy))return isNaN(fx)===isNaN(fy)?a._i-b._i:(isNaN(fx)?1:-1);
+   d=fx-fy;}else{d=x.localeCompare(y,undefined,{numeric:true});}
+  return d*dir||a._i-b._i;});
+ var frag=document.createDocumentFragment();rows.forEach(function(r){frag.appendChild(r);});
+ body.appendChild(frag);
+ text=rows.map(function(r){return r.textContent.toLowerCase();});}
 Array.prototype.forEach.call(heads,function(th,col){
  th.addEventListener('click',function(){
-  var dir=th.getAttribute('aria-sort')==='ascending'?-1:1,num=th.dataset.type==='num';
-  Array.prototype.forEach.call(heads,function(h){h.removeAttribute('aria-sort');});
-  th.setAttribute('aria-sort',dir>0?'ascending':'descending');
-  function key(r){var c=r.cells[col];return c.hasAttribute('data-v')?c.getAttribute('data-v'):
-   c.textContent;}
-  rows.sort(function(a,b){var x=key(a),y=key(b),d;
-   if(num){var fx=x===''?NaN:parseFloat(x),fy=y===''?NaN:parseFloat(y);
-    if(isNaN(fx)||isNaN(fy))return isNaN(fx)===isNaN(fy)?a._i-b._i:(isNaN(fx)?1:-1);
-    d=fx-fy;}else{d=x.localeCompare(y,undefined,{numeric:true});}
-   return d*dir||a._i-b._i;});
-  var frag=document.createDocumentFragment();rows.forEach(function(r){frag.appendChild(r);});
-  body.appendChild(frag);
-  text=rows.map(function(r){return r.textContent.toLowerCase();});});});
+  sortBy(col,th.getAttribute('aria-sort')==='ascending'?-1:1);});});
+// links such as qc.html#sort=snr:DAPI&dir=desc&status=fail&q=A01 open the table so
+function fromHash(){
+ if(typeof location==='undefined'||!location.hash)return;
+ var h={};location.hash.slice(1).split('&').forEach(function(kv){var i=kv.indexOf('=');
+  if(i>0)h[decodeURIComponent(kv.slice(0,i))]=
+   decodeURIComponent(kv.slice(i+1).replace(/\\+/g,' '));});
+ if('q' in h)input.value=h.q;if('status' in h)sel.value=h.status;
+ if('sort' in h){for(var col=0;col<heads.length;col++){
+  if(heads[col].getAttribute('data-key')===h.sort){sortBy(col,h.dir==='desc'?-1:1);break;}}}
+ apply();}
+fromHash();
+if(typeof window!=='undefined')window.addEventListener('hashchange',fromHash);
 document.querySelectorAll('rect.well').forEach(function(w){
  w.addEventListener('click',function(){input.value=w.getAttribute('data-q');sel.value='';apply();
   document.getElementById('images').scrollIntoView();});});
