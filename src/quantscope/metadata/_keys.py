@@ -66,7 +66,7 @@ _UNITS: dict[str, dict[str, tuple[str, float]]] = {
 _QUANTITY_RE = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*?)?\s*$")
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
-_TERM_IN_TEXT = re.compile(r"^(.*?)\s*[\[(]\s*([A-Za-z][\w.\-]*:[\w.\-]+|CVCL_\w{4})\s*[\])]\s*$")
+_TERM_IN_TEXT = re.compile(r"^(.*?)\s*[\[(]\s*([A-Za-z][\w.\-]*:[\w.\-]+|CVCL_\w+)\s*[\])]\s*$")
 
 
 @dataclass(frozen=True)
@@ -330,7 +330,7 @@ def _parse_term(spec: KeySpec, raw: Any) -> ParsedValue:
         m = _TERM_IN_TEXT.match(s)
         if m:
             label, curie = m.group(1).strip() or None, m.group(2)
-        elif re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*:[A-Za-z0-9_.\-]+|CVCL_\w{4}", s):
+        elif re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*:[A-Za-z0-9_.\-]+|CVCL_\w+", s):
             label, curie = None, s
         else:
             label, curie = s, None
