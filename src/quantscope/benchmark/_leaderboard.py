@@ -336,8 +336,8 @@ def overlay(
     """RGB overlay of a prediction on its image and ground truth.
 
     Colours: outlines of matched predictions green; false-positive predictions red (filled);
-    missed truth objects yellow (filled); predictions that merge truth objects magenta; truth
-    objects that are split cyan.
+    missed truth objects yellow (filled); predictions that merge truth objects magenta
+    (filled); truth objects that are split cyan (filled).
     """
     from skimage.segmentation import find_boundaries
 
@@ -353,10 +353,15 @@ def overlay(
             sel = np.isin(labels, ids) & (labels > 0)
             rgb[find_boundaries(np.where(sel, labels, 0), mode="inner")] = colour
 
+    split = np.isin(truth, m.split_truth) & (truth > 0)
+    merged = np.isin(pred, m.merged_pred) & (pred > 0)
     missed = np.isin(truth, m.missed) & (truth > 0)
     fps = np.isin(pred, m.false_positives) & (pred > 0)
-    fill(missed, (1.0, 0.85, 0.0), 0.45)
-    fill(fps, (1.0, 0.1, 0.1), 0.45)
+    # misses and false positives filled; those explained by a split or a merge in their colour
+    fill(missed & ~split, (1.0, 0.85, 0.0), 0.45)
+    fill(fps & ~merged, (1.0, 0.1, 0.1), 0.45)
+    fill(merged, (1.0, 0.0, 1.0), 0.35)
+    fill(split, (0.0, 0.9, 1.0), 0.35)
     edge(pred, m.pred, (0.1, 0.9, 0.2))
     edge(pred, m.false_positives, (1.0, 0.1, 0.1))
     edge(truth, m.missed, (1.0, 0.85, 0.0))
