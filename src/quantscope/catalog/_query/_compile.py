@@ -362,8 +362,12 @@ class Compiler:
         target_id), however many images the catalog holds."""
         if key not in self._kinds:
             a, p = S.annotations, S.plates
+            # ``target_kind || ''`` keeps the planner on the (key, value) index: the unique
+            # index led by target_kind would scan every image annotation of the catalog
             on_images = self.conn.execute(
-                sa.select(sa.literal(1)).where(a.c.key == key, a.c.target_kind == "image").limit(1)
+                sa.select(sa.literal(1))
+                .where(a.c.key == key, a.c.target_kind.concat("") == "image")
+                .limit(1)
             ).first()
             on_plates = self.conn.execute(
                 sa.select(sa.literal(1))
