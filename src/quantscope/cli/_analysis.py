@@ -51,7 +51,8 @@ def tools(as_json: JsonOpt = False) -> None:
             "unavailable": " [yellow](unavailable)[/]",
             "broken": " [red](broken)[/]",
         }
-        head = f"[bold]{_esc(d['name'])}[/] {_esc(d.get('version', ''))}{status[d['status']]}"
+        version = f" {_esc(d['version'])}" if d.get("version") else ""
+        head = f"[bold]{_esc(d['name'])}[/]{version}{status[d['status']]}"
         out.print(head, markup=True)
         if d["status"] != "ok":
             out.print(f"  {_esc(d['reason'])}")
