@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._objects import Objects, seg_starts, seg_sum, segment_sort
+from ._objects import Objects, seg_starts, seg_sum, segment_order, segment_sort
 
 __all__ = ["INTENSITY_FEATURES", "intensity_columns", "measure_intensity"]
 
@@ -73,42 +73,118 @@ def _stats(seg: NDArray[np.intp], v: NDArray[np.float64], n: int) -> tuple[NDArr
 
 
 def _quantiles(
-    seg: NDArray[np.intp], v: NDArray[np.float64], cnt: NDArray[np.float64], qs: tuple[float, ...]
-) -> list[NDArray[np.float64]]:
-    order = segment_sort(seg, v)
-    sv = v[order]
-    n = cnt.size
-    starts = np.concatenate([[0], np.cumsum(cnt)[:-1]]).astype(np.intp)
+    sv: NDArray[np.float64], starts: NDArray[np.intp], cnt: NDArray[np.float64], q: float
+) -> NDArray[np.float64]:
+    """numpy's linear quantile of every segment of the segment-wise sorted ``sv``."""
     has = cnt > 0
-    out = []
-    for q in qs:
-        pos = (np.maximum(cnt, 1) - 1) * q
-        lo = np.floor(pos).astype(np.intp)
-        hi = np.minimum(lo + 1, np.maximum(cnt, 1).astype(np.intp) - 1)
-        f = pos - lo
-        res = np.full(n, np.nan)
-        i0 = (starts + lo)[has]
-        i1 = (starts + hi)[has]
-        res[has] = sv[i0] * (1 - f[has]) + sv[i1] * f[has]
-        out.append(res)
-    return out
+    c = np.maximum(cnt, 1)
+    pos = (c - 1) * q
+    lo = np.floor(pos).astype(np.intp)
+    hi = np.minimum(lo + 1, c.astype(np.intp) - 1)
+    f = pos - lo
+    res = np.full(cnt.size, np.nan)
+    i0 = (starts[:-1] + lo)[has]
+    i1 = (starts[:-1] + hi)[has]
+    res[has] = sv[i0] * (1 - f[has]) + sv[i1] * f[has]
+    return res
 
 
-def measure_intensity(ob: Objects, image: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
+def _kth_deviation(
+    sv: NDArray[np.float64],
+    st: NDArray[np.intp],
+    q: NDArray[np.intp],
+    c: NDArray[np.intp],
+    med: NDArray[np.float64],
+    k: NDArray[np.intp],
+) -> NDArray[np.float64]:
+    """k-th smallest ``|v - med|`` per segment without sorting the deviations.
+
+    The deviations are two sorted runs, ``A[t] = med - sv[st + q - 1 - t]`` (values <= med)
+    and ``B[t] = sv[st + q + t] - med``; a vectorized binary search finds how many of the
+    ``k + 1`` smallest come from A (Frederickson & Johnson's selection in two sorted arrays).
+    """
+    r = c - q
+    lo = np.maximum(0, k + 1 - r)
+    hi = np.minimum(k + 1, q)
+    top = sv.size - 1
+
+    def a_at(t: NDArray[np.intp]) -> NDArray[np.float64]:
+        return med - sv[np.clip(st + q - 1 - t, 0, top)]
+
+    def b_at(t: NDArray[np.intp]) -> NDArray[np.float64]:
+        return sv[np.clip(st + q + t, 0, top)] - med
+
+    # smallest i in [lo, hi] with P(i): i >= q or k - i < 0 or A[i] >= B[k - i]
+    while True:
+        active = lo < hi
+        if not active.any():
+            break
+        mid = (lo + hi) // 2
+        p = (mid >= q) | (k - mid < 0) | (a_at(mid) >= b_at(k - mid))
+        hi = np.where(active & p, mid, hi)
+        lo = np.where(active & ~p, mid + 1, lo)
+    i = lo
+    j = k + 1 - i
+    left = np.where(i > 0, a_at(i - 1), -np.inf)
+    right = np.where(j > 0, b_at(j - 1), -np.inf)
+    return np.maximum(left, right)
+
+
+def _mad(
+    sv: NDArray[np.float64],
+    starts: NDArray[np.intp],
+    cnt: NDArray[np.float64],
+    med: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Median absolute deviation from the median (numpy's median of ``|v - med|``)."""
+    n = cnt.size
+    c = cnt.astype(np.intp)
+    has = c > 0
+    st = starts[:-1]
+    seg = np.repeat(np.arange(n), c)
+    q = np.diff(seg_starts(seg[sv <= med[seg]], n)).astype(np.intp) if sv.size else c * 0
+    k1 = np.maximum((c - 1) // 2, 0)
+    k2 = np.maximum(c // 2, 0)
+    with np.errstate(invalid="ignore"):
+        d1 = _kth_deviation(sv, st, q, c, med, k1)
+        d2 = np.where(k2 == k1, d1, _kth_deviation(sv, st, q, c, med, np.minimum(k2, c - 1)))
+    return np.where(has, (d1 + d2) / 2, np.nan)
+
+
+def measure_intensity(
+    ob: Objects, image: NDArray[np.float64], raw: NDArray[Any] | None = None
+) -> dict[str, NDArray[np.float64]]:
     """Intensity and intensity-location features of every object for one channel.
+
+    ``raw``, the channel as given when it is an 8- or 16-bit integer image, lets the
+    quantiles sort by exact integer radix sorts instead of a float sort.
 
     Keys are ``Intensity_<feature>`` and ``Location_<feature>`` without the channel suffix.
     Positions are in pixels (x = column, y = row).
     """
     n = ob.n
     v = image.ravel()[ob.flat]
+    codes = None
+    if raw is not None and raw.dtype.kind in "ui" and raw.dtype.itemsize <= 2:
+        codes = raw.ravel()[ob.flat].astype(np.int64)
+        if raw.dtype.kind == "i":
+            codes = codes - int(np.iinfo(raw.dtype).min)
     finite = np.isfinite(v)
     seg, rows, cols = ob.obj, ob.rows, ob.cols
     if not finite.all():
         v, seg, rows, cols = v[finite], seg[finite], rows[finite], cols[finite]
     s, mean, std, mn, mx, cnt = _stats(seg, v, n)
-    q1, med, q3 = _quantiles(seg, v, cnt, (0.25, 0.5, 0.75))
-    (mad,) = _quantiles(seg, np.abs(v - med[seg]), cnt, (0.5,))
+    starts = seg_starts(seg, n)
+    order = (
+        segment_sort(seg, v)
+        if codes is None
+        else segment_order(seg, codes[finite] if not finite.all() else codes, n)
+    )
+    sv = v[order]
+    q1 = _quantiles(sv, starts, cnt, 0.25)
+    med = _quantiles(sv, starts, cnt, 0.5)
+    q3 = _quantiles(sv, starts, cnt, 0.75)
+    mad = _mad(sv, starts, cnt, med)
     with np.errstate(invalid="ignore", divide="ignore"):
         st = seg_starts(seg, n)
         cy = seg_sum(rows, st) / cnt

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._hull import convex_areas, convex_hulls, feret_diameters, minimum_enclosing_circles
-from ._objects import Objects, group_sum, segment_sort
+from ._objects import Objects, group_sum, segment_order, segment_sort
 
 __all__ = ["ZERNIKE_INDEXES", "measure_shape", "shape_columns", "zernike_indexes"]
 
@@ -174,7 +174,13 @@ def _euler_and_filled(ob: Objects) -> tuple[NDArray[np.float64], NDArray[np.floa
 
 
 def _segment_median(ob: Objects, values: NDArray[np.float64]) -> NDArray[np.float64]:
-    order = segment_sort(ob.obj, values)
+    # Euclidean distances on the pixel grid: their squares are integers, so two exact radix
+    # sorts (object, d^2) replace a float sort when d^2 fits in 16 bits
+    d2 = np.rint(values * values)
+    if d2.size and d2.max() < 1 << 16:
+        order = segment_order(ob.obj, d2.astype(np.int64), ob.n)
+    else:
+        order = segment_sort(ob.obj, values)
     v = values[order]
     lo = ob.starts[:-1] + (ob.count - 1) // 2
     hi = ob.starts[:-1] + ob.count // 2
