@@ -227,3 +227,25 @@ def test_replace_deletes_runs_and_files(tmp_path: Path, bbbc039: Path) -> None:
         assert len(list((repo.root / "benchmarks" / "s" / "truth").iterdir())) == 2
         repo.delete_bench_set("s")
         assert repo.bench_sets() == []
+
+
+def test_interrupted_registration_is_recovered(tmp_path: Path, bbbc039: Path) -> None:
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for f in sorted((bbbc039 / "labels").glob("*.tif"))[:2]:
+        shutil.copy(f, labels / f.name)
+    with Repository.init(tmp_path / "r") as repo:
+        add_set(repo, "s", labels)
+        bench = repo.root / "benchmarks"
+        # a replacement killed after moving the old folder aside, before the new one arrived
+        (bench / "s").rename(bench / ".s.old-999")
+        (bench / ".s.new-999" / "truth").mkdir(parents=True)
+        with pytest.raises(IntegrityError, match="is missing"):
+            run_benchmark(repo, "s", labels)
+        add_set(repo, "t", labels)  # another set's registration leaves them alone
+        assert (bench / ".s.old-999").is_dir()
+        with pytest.raises(InvalidInput, match="already exists"):
+            add_set(repo, "s", labels)
+        add_set(repo, "s", labels, replace=True)
+        assert sorted(p.name for p in bench.iterdir()) == ["s", "t"]
+        assert run_benchmark(repo, "s", labels)["summary"]["mean"]["mean_ap"]["value"] == 1.0

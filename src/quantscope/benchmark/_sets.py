@@ -134,6 +134,19 @@ def _ingest_images(
     return out
 
 
+def _recover(final: Path) -> None:
+    """Undo what a killed registration left (call under the write lock): a set folder moved
+    aside but not replaced is moved back; staging and moved-aside folders are removed."""
+    parent = final.parent
+    if not parent.is_dir():
+        return
+    olds = sorted(parent.glob(f".{final.name}.old-*"))
+    if olds and not final.exists():
+        olds.pop().rename(final)
+    for leftover in [*olds, *parent.glob(f".{final.name}.new-*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def add_set(
     repo: Repository,
     name: str,
@@ -248,7 +261,7 @@ def add_set(
     staging = final.parent / f".{name}.new-{os.getpid()}"
     items = []
     with repo.write_lock():
-        shutil.rmtree(staging, ignore_errors=True)
+        _recover(final)
         for k, (item, img, lab, arr) in enumerate(prepared):
             rel = Path(BENCH_DIR) / name / "truth" / f"{item}.tif"
             sha = write_labels(staging / "truth" / f"{item}.tif", arr)
