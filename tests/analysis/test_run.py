@@ -259,3 +259,63 @@ def test_an_empty_selection_is_a_completed_run_of_nothing(tmp_path: Path) -> Non
 
 def test_run_without_fail_env_leaves_env_clean() -> None:
     assert FAIL_LIST_ENV not in os.environ
+
+
+ILLUMINATION = """\
+name: illum
+channels: {DNA: [DAPI, 0]}
+steps:
+  - id: illum
+    tool: illumination-correction
+    inputs: {image: DNA}
+    parameters: {mode: %s}
+    outputs: {image: DNA_corr}
+  - id: seg
+    tool: test-threshold
+    inputs: {image: DNA_corr}
+    outputs: {labels: Nuclei}
+  - id: measure
+    tool: test-area
+    inputs: {labels: Nuclei, images: [DNA_corr]}
+    outputs: {table: Nuclei_features}
+"""
+
+
+def test_a_stored_illumination_profile_is_used_recorded_and_keyed(
+    synth_repo: Repository,
+) -> None:
+    from quantscope.qc import estimate_profiles, load_profile
+
+    before = run_pipeline(synth_repo, parse_pipeline(ILLUMINATION % "auto"))
+    assert before.ok
+    stored = run_pipeline(synth_repo, parse_pipeline(ILLUMINATION % "stored"))
+    assert stored.failed == 3  # no profile yet
+    assert (
+        "no stored illumination profile for plate 'synth', channel 0" in stored.failures[0].message
+    )
+    estimate_profiles(synth_repo)
+    # the profile is part of the key: the same 'auto' pipeline now recomputes everything
+    after = run_pipeline(synth_repo, parse_pipeline(ILLUMINATION % "auto"))
+    assert after.ok and (after.computed, after.reused) == (9, 0)
+    art = next(a for a in synth_repo.run_artifacts(after.run_id) if a["kind"] == "table")
+    used = synth_repo.artifact_inputs(art["key"])
+    derived = next(u for u in used if u["role"] == "images[DNA_corr]")
+    import json
+
+    inner = json.loads(derived["ref"])["used"]
+    profile = next(u for u in inner if u["kind"] == "profile")
+    row = next(p for p in synth_repo.illumination_profiles() if p["channel"] == 0)
+    assert profile["ref"] == row["store_path"] and profile["sha256"] == row["sha256"]
+    # intensities are those of the corrected image (raw / flat, as fractions of 65535)
+    flat, _ = load_profile(synth_repo, "synth", 0)
+    table = read_table(synth_repo.root, after.tables["Nuclei_features"])
+    raw = read_table(synth_repo.root, before.tables["Nuclei_features"])
+    assert not np.allclose(
+        table["Intensity_MeanIntensity_DNA_corr"].to_numpy()[: len(raw)],
+        raw["Intensity_MeanIntensity_DNA_corr"].to_numpy()[: len(table)],
+    )
+    assert table["Intensity_MeanIntensity_DNA_corr"].max() < 1.0 and flat.mean() == pytest.approx(
+        1, abs=0.01
+    )
+    again = run_pipeline(synth_repo, parse_pipeline(ILLUMINATION % "auto"))
+    assert again.computed == 0
