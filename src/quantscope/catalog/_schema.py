@@ -99,6 +99,7 @@ images = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("plate_id", "plate_row", "plate_column", "field"),
     Index(None, "well"),
+    Index(None, "acquired_at"),  # date ranges of the query language (migration 0003)
 )
 
 channels = Table(

@@ -86,9 +86,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_annotations_key_value"), ["key", "value"])
         batch_op.create_index(batch_op.f("ix_annotations_key_num_value"), ["key", "num_value"])
         batch_op.create_index(batch_op.f("ix_annotations_target_id"), ["target_id"])
+    # the query language: acquisition-date ranges through an index
+    op.create_index(op.f("ix_images_acquired_at"), "images", ["acquired_at"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_images_acquired_at"), table_name="images")
     op.drop_table("annotations")
     with op.batch_alter_table("channels", schema=None) as batch_op:
         for name, _ in reversed(_CHANNEL_COLUMNS):
