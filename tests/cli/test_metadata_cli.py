@@ -1,0 +1,218 @@
+"""``quantscope annotate``, ``tag`` and ``metadata check/export/keys/schema`` on a repository
+ingested from real vendor files with a sidecar."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from ome_types import from_xml
+from typer.testing import CliRunner, Result
+
+from quantscope.cli import app
+
+CZI = "czi/aicsimageio_s_1_t_1_c_1_z_1.czi"
+OME_TIFF = "ome_tiff/aicsimageio_s_1_t_1_c_1_z_1.ome.tiff"
+SIDECAR = """\
+study:
+  title: Brightfield test images of the aicsimageio project
+  license: CC-BY-4.0
+biosample:
+  organism: Homo sapiens
+  cell_line: U2OS
+tags: [pilot]
+images:
+  - file: "*.czi"
+    tags: [czi]
+"""
+
+
+def _run(*args: object) -> Result:
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory: pytest.TempPathFactory, vendor_dir: Path) -> Path:
+    """A repository ingested (without QC) from a folder with the CZI, its OME-TIFF copy and a
+    quantscope.yaml: returns its path."""
+    base = tmp_path_factory.mktemp("meta")
+    data = base / "data"
+    data.mkdir()
+    for rel in (CZI, OME_TIFF):
+        shutil.copy(vendor_dir / rel, data)
+    (data / "quantscope.yaml").write_text(SIDECAR)
+    assert _run("init", base / "repo").exit_code == 0
+    result = _run("ingest", base / "repo", data, "--no-qc")
+    assert result.exit_code == 0, result.output
+    assert "sidecar applied: 11 annotation(s) on 2 image(s)" in result.output
+    return base / "repo"
+
+
+@pytest.fixture
+def repo(ingested: Path, tmp_path: Path) -> Path:
+    """A private copy of the ingested repository (tests may change it)."""
+    dest = tmp_path / "repo"
+    shutil.copytree(ingested, dest)
+    return dest
+
+
+def _ids(repo: Path) -> dict[str, str]:
+    """{source suffix: image id}."""
+    rows = json.loads(_run("ls", repo, "--json").stdout)
+    return {Path(r["source"]).suffix: r["id"] for r in rows}
+
+
+def test_sidecar_picked_up_at_ingest(ingested: Path, cli: Callable[..., Result]) -> None:
+    ids = _ids(ingested)
+    result = cli("tag", ingested, ids[".czi"], "--json")
+    assert result.exit_code == 0, result.output
+    anns = {(a["key"], a["value"]): a for a in json.loads(result.stdout)["annotations"]}
+    assert anns[("biosample.organism", "Homo sapiens")]["curie"] == "NCBITaxon:9606"
+    assert anns[("biosample.cell_line", "U2OS")]["curie"] == "CVCL_0042"
+    assert {v for k, v in anns if k == "tag"} == {"pilot", "czi"}
+    tiff = json.loads(cli("tag", ingested, ids[".tiff"], "--json").stdout)["annotations"]
+    assert {a["value"] for a in tiff if a["key"] == "tag"} == {"pilot"}
+
+
+def test_tag_add_remove_and_values(repo: Path, cli: Callable[..., Result]) -> None:
+    ids = _ids(repo)
+    czi = ids[".czi"]
+    result = cli(
+        "tag", repo, czi[:6], "--add", "control",
+        "--remove", "pilot", "biosample.treatment.duration=24 h", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["tags_added"], out["tags_removed"], out["values_set"]) == (1, 1, 1)
+    keys = {(a["key"], a["value"]) for a in out["annotations"]}
+    assert ("tag", "control") in keys and ("tag", "pilot") not in keys
+    dur = next(a for a in out["annotations"] if a["key"] == "biosample.treatment.duration")
+    assert (dur["num_value"], dur["unit"]) == (86400.0, "s")
+    result = cli("tag", repo, czi, "--unset", "biosample.treatment.duration")
+    assert result.exit_code == 0 and "1 values removed" in result.stdout
+    result = cli("tag", repo, "dataset:screen", "--add", "public")
+    assert result.exit_code == 0 and "dataset:screen" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["biosample.organsim=Homo sapiens"], "did you mean 'biosample.organism'"),
+        (["biosample.treatment.duration=24 parsecs"], "unit 'parsecs'"),
+        (["--add", "x", "plate:P9"], "no plate named 'P9'"),
+    ],
+)
+def test_tag_errors_are_one_line(
+    repo: Path, cli: Callable[..., Result], args: list[str], message: str
+) -> None:
+    czi = _ids(repo)[".czi"]
+    result = cli("tag", repo, czi, *args)
+    assert result.exit_code == 1
+    assert message in str(result.exception)
+
+
+def test_annotate_from_csv(repo: Path, tmp_path: Path, cli: Callable[..., Result]) -> None:
+    csv = tmp_path / "later" / "quantscope.csv"
+    csv.parent.mkdir()
+    csv.write_text(
+        "file,biosample.treatment.compound,biosample.treatment.concentration [nM],tags\n"
+        "*.czi,nocodazole,100,treated\n"
+        "*.ome.tiff,DMSO,0,vehicle\n"
+        "missing.tif,DMSO,0,\n"
+    )
+    result = cli("annotate", repo, "--from", csv, "--all", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["images"] == 2
+    assert out["notes"] == ["quantscope.csv:4: no image matches file='missing.tif'"]
+    ids = _ids(repo)
+    anns = json.loads(cli("tag", repo, ids[".czi"], "--json").stdout)["annotations"]
+    conc = next(a for a in anns if a["key"] == "biosample.treatment.concentration")
+    assert (conc["value"], conc["num_value"], conc["unit"]) == ("100 nM", 0.1, "µM")
+    # without --all, only images whose files lie in the sidecar's folder: none here
+    result = cli("annotate", repo, "--from", csv)
+    assert result.exit_code == 0
+    assert "0 annotation(s) written on 0 image(s)" in result.stdout
+
+
+def test_annotate_rejects_an_invalid_sidecar(
+    repo: Path, tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    bad = tmp_path / "quantscope.yaml"
+    bad.write_text("biosample:\n  organism: Homo sapiens\n  treatment:\n    durration: 2 h\n")
+    result = cli("annotate", repo, "--from", bad, "--all")
+    assert result.exit_code == 1
+    msg = str(result.exception)
+    assert "quantscope.yaml:4: unknown key 'biosample.treatment.durration'" in msg
+    assert "did you mean 'biosample.treatment.duration'" in msg
+
+
+def test_metadata_check(ingested: Path, cli: Callable[..., Result]) -> None:
+    result = cli("metadata", "check", ingested, "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["tier"] == 1 and len(out["images"]) == 2
+    by_source = {i["name"]: i for i in out["images"]}
+    assert len(by_source) == 1  # both files hold the same image name
+    czi = next(i for i in out["images"] if i["id"] == _ids(ingested)[".czi"])
+    missing = {m["id"] for m in czi["nbo"]["missing"]}
+    # what the CZI and sidecar carry counts as present
+    assert "Objective.LensNA" not in missing and "Sample.Organism" not in missing
+    assert "LightSource" not in missing  # a Filament, kept in the stored OME-XML
+    assert "AcquisitionSoftware.Name" in missing
+    assert 0 < czi["nbo"]["score"] < 1
+    assert "Study.Description" in {m["id"] for m in czi["rembi"]["missing"]}
+    agg = out["aggregate"]["nbo"]
+    assert agg["images"] == 2 and agg["complete"] == 0
+    text = cli("metadata", "check", ingested)
+    assert text.exit_code == 0
+    assert "NBO tier 1: 0/2 image(s) complete" in text.stdout
+
+
+def test_require_tier_gates(ingested: Path, cli: Callable[..., Result]) -> None:
+    result = cli("metadata", "check", ingested, "--require-tier", "1")
+    assert result.exit_code == 1
+    assert "2 of 2 image(s) fall short of NBO tier 1" in result.output
+    result = cli("metadata", "check", ingested, "--require-tier", "2", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["passed"] is False
+    assert cli("metadata", "check", ingested, "--tier", "3").exit_code == 2
+
+
+def test_export_formats(ingested: Path, tmp_path: Path, cli: Callable[..., Result]) -> None:
+    czi = _ids(ingested)[".czi"]
+    out = tmp_path / "x.ome.xml"
+    result = cli("metadata", "export", ingested, czi, "--format", "ome-xml", "--out", out)
+    assert result.exit_code == 0, result.output
+    ome = from_xml(out, validate=True)
+    obj = ome.instruments[0].objectives[0]
+    assert obj.lens_na == pytest.approx(0.8)
+    assert ome.instruments[0].detectors[0].model == "HDCamC11440-22C"
+    assert ome.images[0].pixels.physical_size_x == pytest.approx(1.0833333)
+    sa = ome.structured_annotations
+    assert (
+        sa is not None and sa.map_annotations[0].value["biosample.cell_line"] == "U2OS [CVCL_0042]"
+    )
+    js = json.loads(cli("metadata", "export", ingested, czi, "--format", "json").stdout)
+    assert js["image"]["acquisition"]["objective"]["working_distance_um"] == 610.0
+    assert js["image"]["channels"][0]["detector_binning"] == "4x4"
+    ld = json.loads(cli("metadata", "export", ingested, czi, "--format", "jsonld").stdout)
+    assert ld["rembi:biosample"]["rembi:organism"]["schema:termCode"] == "NCBITaxon:9606"
+    bad = cli("metadata", "export", ingested, czi, "--format", "xlsx")
+    assert bad.exit_code == 2 and "--format" in bad.output
+    missing = cli("metadata", "export", ingested, "ffffffffffff")
+    assert missing.exit_code == 1 and "no image with id" in str(missing.exception)
+
+
+def test_keys_and_schema(cli: Callable[..., Result], tmp_path: Path) -> None:
+    result = cli("metadata", "keys", "--json")
+    assert result.exit_code == 0
+    keys = {k["key"]: k for k in json.loads(result.stdout)}
+    assert keys["biosample.treatment.concentration"]["type"] == "quantity (concentration)"
+    assert "specimen.stain.*.target" in keys
+    out = tmp_path / "schema.json"
+    assert cli("metadata", "schema", "--out", out).exit_code == 0
+    assert json.loads(out.read_text())["$schema"].startswith("https://json-schema.org/")
