@@ -314,6 +314,12 @@ def queries(n: int) -> list[tuple[str, str, str]]:
             f"WHERE p.name = '{plate}' AND i.acquired_at >= '2023-01-02 00:00:00.000000'",
         ),
         (
+            "date-time range (1 hour)",
+            "acquired >= 2023-01-02T10:00 and acquired < 2023-01-02T11:00",
+            "SELECT id FROM images WHERE acquired_at >= '2023-01-02 10:00:00.000000' "
+            "AND acquired_at < '2023-01-02 11:00:00.000000'",
+        ),
+        (
             "tag filter",
             'tag == "control"',
             "SELECT target_id FROM annotations WHERE key = 'tag' AND value = 'control' "
