@@ -250,6 +250,10 @@ def test_property_bounds_symmetry_relabelling(
     s = score_instances(x, y)
     for arr in (s.precision, s.recall, s.f1, s.ap, s.pq, s.sq):
         assert ((arr >= 0) & (arr <= 1)).all()
+    assert np.allclose(s.pq, s.sq * s.f1)  # PQ = SQ x RQ
+    assert 0.0 <= s.dice <= 1.0 and s.dice == pytest.approx(
+        2 * s.foreground_iou / (1 + s.foreground_iou)
+    )
     assert (np.diff(s.tp) <= 0).all()  # fewer matches at stricter thresholds
     assert (s.ap <= s.f1 + 1e-12).all()
     # symmetry: swapping truth and prediction swaps FP and FN, splits and merges
@@ -303,3 +307,25 @@ def test_property_matching_is_optimal_at_low_thresholds(
     m = match_instances(x, y, threshold)
     assert len(set(m.truth.tolist())) == len(m.truth) == len(set(m.pred.tolist()))
     assert (m.iou >= threshold).all()
+
+
+classes = st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(classes, st.data())
+def test_property_classification(truth: list[str], data: st.DataObject) -> None:
+    pred = data.draw(
+        st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=len(truth), max_size=len(truth))
+    )
+    s = score_classification(truth, pred)
+    assert s.matrix.sum() == len(truth)
+    for v in (s.accuracy, s.balanced_accuracy, s.macro_f1):
+        assert 0.0 <= v <= 1.0
+    perfect = score_classification(truth, truth)
+    assert perfect.accuracy == perfect.balanced_accuracy == perfect.macro_f1 == 1.0
+    # renaming the classes changes nothing
+    rename = {"a": "z", "b": "y", "c": "x", "d": "w"}
+    r = score_classification([rename[t] for t in truth], [rename[p] for p in pred])
+    assert (r.accuracy, r.balanced_accuracy) == (s.accuracy, s.balanced_accuracy)
+    assert r.macro_f1 == pytest.approx(s.macro_f1)

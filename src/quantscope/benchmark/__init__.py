@@ -3,7 +3,10 @@ leaderboards.
 
 Metrics are pure functions on arrays (:func:`score_instances`, :func:`match_instances`,
 :func:`score_semantic`, :func:`score_classification`, :func:`bootstrap_ci`); every definition
-and its reference is in the docstrings.
+and its reference is in the docstrings. :func:`score_folders` scores folders of label images;
+:func:`add_set` / :func:`add_synthetic_set` register ground-truth sets in a repository,
+:func:`run_benchmark` scores a method on a set and stores the run with its provenance, and
+:func:`leaderboard` / :func:`write_leaderboard_html` compare the methods of a set.
 """
 
 from __future__ import annotations
@@ -18,7 +21,17 @@ from ._instance import (
     pool_instance_scores,
     score_instances,
 )
+from ._leaderboard import (
+    RANK_METRICS,
+    Leaderboard,
+    LeaderboardEntry,
+    leaderboard,
+    overlay,
+    render_leaderboard_html,
+    write_leaderboard_html,
+)
 from ._overlap import Overlap, as_label_image, overlap_table
+from ._pipeline import PipelinePredictions, pipeline_predictions
 from ._runs import (
     CI_METRICS,
     PER_IMAGE_METRICS,
@@ -38,13 +51,17 @@ __all__ = [
     "LABEL_SUFFIXES",
     "MASK_MODES",
     "PER_IMAGE_METRICS",
+    "RANK_METRICS",
     "BenchResult",
     "ClassificationScores",
     "Estimate",
     "InstanceScores",
     "ItemScore",
+    "Leaderboard",
+    "LeaderboardEntry",
     "Matching",
     "Overlap",
+    "PipelinePredictions",
     "SemanticScores",
     "add_set",
     "add_synthetic_set",
@@ -53,16 +70,21 @@ __all__ = [
     "bootstrap_ci",
     "confusion_matrix",
     "label_mask",
+    "leaderboard",
     "load_truth",
     "match_instances",
     "overlap_table",
+    "overlay",
     "pair_folders",
+    "pipeline_predictions",
     "pool_instance_scores",
     "read_labels",
+    "render_leaderboard_html",
     "run_benchmark",
     "score_classification",
     "score_folders",
     "score_instances",
     "score_semantic",
     "write_labels",
+    "write_leaderboard_html",
 ]

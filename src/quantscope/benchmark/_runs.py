@@ -205,6 +205,7 @@ def score_folders(
     thresholds: Sequence[float] = DSB_THRESHOLDS,
     missing: str = "error",
     n_resamples: int = 2000,
+    jobs: int = 1,
     progress: Progress | None = None,
 ) -> BenchResult:
     """Score every label image of ``pred_dir`` against its counterpart in ``truth_dir``.
@@ -221,6 +222,8 @@ def score_folders(
         What a truth image without prediction means (see module notes).
     n_resamples : int
         Bootstrap resamples of the confidence intervals.
+    jobs : int
+        Threads reading and scoring images.
     progress : callable, optional
         ``progress("score", done, total)``.
 
@@ -237,17 +240,31 @@ def score_folders(
     """
     truth = index_label_files(Path(truth_dir), "truth")
     preds, extra = _pred_files(Path(pred_dir), list(truth), match, missing)
-    items = []
-    for k, (name, tpath) in enumerate(truth.items()):
+
+    def one(pair: tuple[str, Path]) -> ItemScore:
+        name, tpath = pair
         t = read_labels(tpath)
         ppath = preds[name]
         p = read_labels(ppath) if ppath is not None else _empty_like(t)
         s = score_instances(
             t, p, thresholds, names=(str(tpath), str(ppath) if ppath else f"<no file for {name}>")
         )
-        items.append(ItemScore(name, s, str(tpath), str(ppath) if ppath else None, ppath is None))
-        if progress:
-            progress("score", k + 1, len(truth))
+        return ItemScore(name, s, str(tpath), str(ppath) if ppath else None, ppath is None)
+
+    items: list[ItemScore] = []
+    if jobs > 1:  # reading and scoring release the GIL for most of their time
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(jobs) as pool:
+            for it in pool.map(one, truth.items()):
+                items.append(it)
+                if progress:
+                    progress("score", len(items), len(truth))
+    else:
+        for pair in truth.items():
+            items.append(one(pair))
+            if progress:
+                progress("score", len(items), len(truth))
     est, pooled = aggregate(items, n_resamples=n_resamples)
     return BenchResult(items, est, pooled, extra)
 

@@ -403,13 +403,14 @@ def score_cmd(
     per_image: Annotated[
         bool, typer.Option("--per-image", help="Also print the scores of every image.")
     ] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Threads.")] = 2,
     as_json: JsonOpt = False,
 ) -> None:
     """Score predicted label images against ground truth, without a repository."""
     from ..benchmark import score_folders
 
     with _errors(), _progress("score", as_json) as progress:
-        res = score_folders(truth, pred, match=match, missing=missing, progress=progress)
+        res = score_folders(truth, pred, match=match, missing=missing, jobs=jobs, progress=progress)
     if as_json:
         _emit_json(res.to_dict())
         return
