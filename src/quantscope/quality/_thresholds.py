@@ -133,14 +133,15 @@ class QCThresholds:
         - ``illum_corner_center_ratio``: warn below 0.8, fail below 0.5 (corners 20 % / 50 %
           darker than the centre, camera offset included). Measured (min-max): clean
           synthetic plates, seeds 0-4 (2x3, 2 fields, 256 px; 60 fields per channel), DAPI
-          0.96-1.05, GFP 0.94-1.06 (512 px: above 0.95); real in-focus images: BBBC039
-          0.86-0.97, BBBC006 z10 0.96-1.02; synthetic vignetting 0.3: 0.82-0.91 (not flagged:
-          the 100 ADU camera offset is not vignetted), 0.5: 0.73-0.82, 0.7: 0.63-0.73 (all
-          flagged); the CellProfiler illumination example 0.31-0.73 (all flagged). The warn
-          bound lies halfway between the lowest clean real image and the strong vignetting.
-        - ``illum_flatness``: warn below 0.45. Measured: clean synthetic plates above 0.86,
-          BBBC039 0.79-0.88, BBBC006 z10 0.91-0.98, synthetic vignetting 0.7: 0.61-0.69 (caught
-          by the ratio), the CellProfiler illumination example 0.00-0.29. Fields under about
+          0.95-1.05, GFP 0.95-1.06; real in-focus images: BBBC039 0.86-0.97, BBBC006 z10
+          0.96-1.02; synthetic vignetting 0.3: 0.82-0.92 (not flagged: the 100 ADU camera
+          offset is not vignetted), 0.5: 0.73-0.82, 0.7: 0.62-0.72 (all flagged); the
+          CellProfiler illumination example 0.31-0.74 (all flagged). The warn bound lies
+          halfway between the lowest clean real image (0.86) and the strongest synthetic
+          vignetting's highest value (0.72).
+        - ``illum_flatness``: warn below 0.45. Measured: clean synthetic plates above 0.88,
+          BBBC039 0.78-0.88, BBBC006 z10 0.91-0.98, synthetic vignetting 0.7: 0.60-0.69 (caught
+          by the ratio), the CellProfiler illumination example 0.00-0.28. Fields under about
           128 px, with cells covering most blocks, can still score low (the field estimate
           needs fields several times larger than the cells).
         - ``foreground_pct``: warn below 0.05 % (an empty or blank field; a warning only, as
