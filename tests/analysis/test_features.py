@@ -70,7 +70,9 @@ def test_rectangle_exact():
     assert r["Intensity_MassDisplacement_C"] == pytest.approx(0.0, abs=1e-12)
     assert r["Texture_Contrast_C_3_00_256"] == 0.0
     assert r["Texture_AngularSecondMoment_C_3_00_256"] == 1.0
-    assert r["Granularity_1_C"] == pytest.approx(0.0, abs=1e-9)
+    # constant image: the background subtraction removes everything at the first step
+    assert r["Granularity_1_C"] == pytest.approx(100.0)
+    assert r["Granularity_2_C"] == 0.0
 
 
 def test_disk_area_perimeter_radius_zernike():

@@ -136,9 +136,12 @@ def measure_granularity(
         back = pixels
         back_shape = new_shape
     fp = disk(element_size, dtype=bool)
-    back = ndi.grey_dilation(
-        ndi.grey_erosion(back, footprint=fp, mode="reflect"), footprint=fp, mode="reflect"
-    )
+    # grey opening with symmetric padding done explicitly: the same as mode="reflect" when the
+    # disk fits in the image, and well defined when it does not (tiny images; scikit-image and
+    # scipy then read past the array)
+    r = element_size
+    back = ndi.grey_erosion(np.pad(back, r, mode="symmetric"), footprint=fp)[r:-r, r:-r]
+    back = ndi.grey_dilation(np.pad(back, r, mode="symmetric"), footprint=fp)[r:-r, r:-r]
     if image_sample_size < 1:
         i, j = np.mgrid[0 : new_shape[0], 0 : new_shape[1]].astype(float)
         i *= (back_shape[0] - 1) / (new_shape[0] - 1)
