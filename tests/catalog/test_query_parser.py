@@ -190,7 +190,8 @@ _tree = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None)
 @given(_tree)
 def test_printed_trees_parse_back_to_the_same_tree(tree: Any) -> None:
     assert parse(to_text(tree)) == tree
@@ -293,6 +294,7 @@ _known_tree = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tree=_known_tree)
 def test_any_query_on_a_catalog_runs_or_raises_invalid_input(small_repo: Any, tree: Any) -> None:
