@@ -95,7 +95,7 @@ def test_bbbc039_empty_field_has_no_objects(
 def test_bbbc039_no_small_edge_fragments(
     bbbc039: list[tuple[str, np.ndarray, np.ndarray]],
 ) -> None:
-    """Border objects smaller than the edge filter's 4.6 µm diameter never come out."""
+    """Border objects smaller than the edge filter's diameter (6 µm) never come out."""
     min_area = np.pi * (NucleiParams().border_min_diameter_um / 0.65 / 2) ** 2
     for name, pred, _ in bbbc039:
         n = int(pred.max())
