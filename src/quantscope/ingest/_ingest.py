@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
@@ -381,9 +382,20 @@ def _qc_planes(shape: tuple[int, int, int, int, int], dtype: str) -> np.ndarray 
     from ..qc import QC_MAX_EDGE
 
     _, c, z, y, x = shape
-    if max(y, x) > QC_MAX_EDGE or c * z * y * x * np.dtype(dtype).itemsize > _LARGE_BYTES:
+    nbytes = c * z * y * x * np.dtype(dtype).itemsize
+    if max(y, x) > QC_MAX_EDGE or nbytes > _LARGE_BYTES:
         return None
-    return np.empty((c, z, y, x), dtype)
+    if nbytes > _QC_KEEP_BYTES:
+        return np.empty((c, z, y, x), dtype)
+    # one buffer per writer thread, reused image after image (no page faults for each)
+    buf: np.ndarray | None = getattr(_qc_buffer, "buf", None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _qc_buffer.buf = np.empty(max(nbytes, 1 << 20), np.uint8)
+    return buf[:nbytes].view(dtype).reshape(c, z, y, x)
+
+
+_qc_buffer = threading.local()
+_QC_KEEP_BYTES = 16 * 2**20  # larger QC planes get a buffer of their own
 
 
 def _write_job(
