@@ -71,28 +71,29 @@ def _haralick(
     n: int,
     maxv: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """13 features for every object from its (unsymmetrized) pairs ``(a, b)``; ``(13, n)``."""
+    """13 features for every object from its one-way pairs ``(a, b)`` (``seg`` ascending);
+    returns ``(13, n)``."""
     out = np.full((13, n), np.nan)
-    # symmetric co-occurrence: every pair counted both ways
-    aa = np.concatenate([a, b])
-    bb = np.concatenate([b, a])
-    ss = np.concatenate([seg, seg])
-    tot = np.bincount(ss, minlength=n).astype(np.float64)
+    # symmetric co-occurrence (every pair counted both ways): 2 x pairs per object
+    tot = 2.0 * np.diff(seg_starts(seg, n))
     ok = tot > 0
     if not ok.any():
         return out
-    present = np.bincount(aa, minlength=256) > 0
+    present = np.zeros(256, dtype=bool)
+    present[a] = True
+    present[b] = True
     levels = np.flatnonzero(present)
     u = levels.size
     lut = np.cumsum(present) - 1
-    ia = lut[aa]
-    ib = lut[bb]
-    cell = (ss * u + ia) * u + ib
+    ia = lut[a]
+    ib = lut[b]
     if n * u * u <= 1 << 22:
-        dense = np.bincount(cell, minlength=n * u * u)
+        dense = np.bincount((seg * u + ia) * u + ib, minlength=n * u * u).reshape(n, u, u)
+        dense = dense + dense.transpose(0, 2, 1)
         nz = np.flatnonzero(dense)
-        cnt = dense[nz]
+        cnt = dense.ravel()[nz]
     else:  # many objects x many levels: sparse cells
+        cell = np.concatenate([(seg * u + ia) * u + ib, (seg * u + ib) * u + ia])
         nz, cnt = np.unique(cell, return_counts=True)
     c_seg, rem = np.divmod(nz, u * u)
     c_i, c_j = np.divmod(rem, u)
@@ -150,30 +151,29 @@ def _haralick(
 def measure_texture(
     ob: Objects, image: NDArray[np.float64], scale: int = 3, gray_levels: int = 256
 ) -> dict[str, NDArray[np.float64]]:
-    """Haralick features of every object for one channel (keys without the channel)."""
+    """Haralick features of every object for one channel (keys without the channel).
+
+    Pairs are gathered for the object pixels only, from images padded by ``scale``.
+    """
     n = ob.n
-    q = quantize(image, gray_levels)
     h, w = ob.shape
-    idx = ob.index
-    lv = q.ravel()[ob.flat]
+    lv = quantize(image.ravel()[ob.flat], gray_levels)
     maxv = np.zeros(n)
     if n:
         maxv = np.maximum.reduceat(lv, ob.starts[:-1]).astype(np.float64) + 1
+    s = scale
+    pw = w + 2 * s
+    pidx = np.full((h + 2 * s) * pw, -1, dtype=np.int32)
+    pflat = (ob.rows + s) * pw + ob.cols + s
+    pidx[pflat] = ob.obj
+    plev = np.zeros(pidx.size, dtype=np.int64)
+    plev[pflat] = lv
+    nonzero = lv > 0
     res = np.full((4, 13, n), np.nan)
-    qm = np.where(idx >= 0, q, 0)
     for d, (dy, dx) in enumerate(_DIRECTIONS):
-        sy, sx = dy * scale, dx * scale
-        if sy >= h or abs(sx) >= w:
-            continue
-        ys0, ys1 = slice(0, h - sy), slice(sy, h)
-        if sx >= 0:
-            xs0, xs1 = slice(0, w - sx), slice(sx, w)
-        else:
-            xs0, xs1 = slice(-sx, w), slice(0, w + sx)
-        i0, i1 = idx[ys0, xs0], idx[ys1, xs1]
-        a, b = qm[ys0, xs0], qm[ys1, xs1]
-        keep = (i0 >= 0) & (i0 == i1) & (a > 0) & (b > 0)
-        res[d] = _haralick(a[keep], b[keep], i0[keep].astype(np.intp), n, maxv)
+        nb = pflat + (dy * s) * pw + dx * s
+        keep = nonzero & (pidx[nb] == ob.obj) & (plev[nb] > 0)
+        res[d] = _haralick(lv[keep], plev[nb[keep]], ob.obj[keep], n, maxv)
     # mahotas raises (-> NaN for every feature) when any direction has no pair
     bad = np.isnan(res[:, 0, :]).any(axis=0)
     res[:, :, bad] = np.nan
