@@ -59,7 +59,12 @@ def test_tools_lists_tools_with_parameters(qs: Callable[..., object]) -> None:
     ):
         assert name in r.out
     assert "min_diameter_um" in r.out and "texture_scale" in r.out
-    assert "cellpose 1.0 (unavailable)" in r.out or "cellpose 1.0\n" in r.out
+    from quantscope.analysis._builtin import BUILTIN_VERSION
+
+    assert (
+        f"cellpose {BUILTIN_VERSION} (unavailable)" in r.out
+        or f"cellpose {BUILTIN_VERSION}\n" in r.out
+    )
     j = qs("tools", "--json")
     tools = {d["name"]: d for d in json.loads(j.out)}
     p = {x["name"]: x for x in tools["measure"]["parameters"]}

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import NotFound
 from .._tool import BaseTool, Port, ToolContext
+from . import BUILTIN_VERSION
 
 __all__ = ["CellposeParams", "CellposeSegment", "StarDistParams", "StarDistSegment"]
 
@@ -49,7 +50,7 @@ class CellposeSegment(BaseTool):
     """Cellpose (Stringer et al. 2021, :doi:`10.1038/s41592-020-01018-x`) with local weights."""
 
     name: ClassVar[str] = "cellpose"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = BUILTIN_VERSION
     summary: ClassVar[str] = "Cellpose segmentation with weights from a local path (optional)"
     inputs: ClassVar[tuple[Port, ...]] = (Port("image", "image", "channel to segment"),)
     outputs: ClassVar[tuple[Port, ...]] = (Port("labels", "labels", "objects"),)
@@ -96,7 +97,7 @@ class StarDistSegment(BaseTool):
     weights."""
 
     name: ClassVar[str] = "stardist"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = BUILTIN_VERSION
     summary: ClassVar[str] = (
         "StarDist nuclei segmentation with a model from a local folder (optional)"
     )

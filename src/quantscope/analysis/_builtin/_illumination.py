@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import InvalidInput
 from .._tool import BaseTool, Port, ToolContext
+from . import BUILTIN_VERSION
 
 __all__ = ["IlluminationCorrection", "IlluminationParams"]
 
@@ -53,7 +54,7 @@ class IlluminationCorrection(BaseTool):
     """
 
     name: ClassVar[str] = "illumination-correction"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = BUILTIN_VERSION
     summary: ClassVar[str] = (
         "Flat-field correction with the plate's stored profile (auto/stored) or one estimated "
         "from the image (estimate)"

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._tool import BaseTool, Port, ToolContext
+from . import BUILTIN_VERSION
 
 __all__ = ["Measure", "MeasureParams"]
 
@@ -70,7 +71,7 @@ class Measure(BaseTool):
     """
 
     name: ClassVar[str] = "measure"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = BUILTIN_VERSION
     summary: ClassVar[str] = (
         "Per-object features with CellProfiler names (shape, intensity, texture, granularity, "
         "radial distribution, neighbors) and per-image aggregates"

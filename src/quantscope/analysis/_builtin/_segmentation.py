@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from .._tool import BaseTool, Port, ToolContext
+from . import BUILTIN_VERSION
 
 __all__ = ["Cytoplasm", "SegmentCells", "SegmentNuclei"]
 
@@ -23,7 +24,7 @@ class SegmentNuclei(BaseTool):
     watershed, size and border filters; sizes in µm where the pixel size is known."""
 
     name: ClassVar[str] = "segment-nuclei"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = BUILTIN_VERSION
     summary: ClassVar[str] = (
         "Classical nuclei segmentation: smoothing, Otsu/Li/local threshold, marker watershed, "
         "size and border filters (µm)"
@@ -47,7 +48,7 @@ class SegmentCells(BaseTool):
     CellProfiler's IdentifySecondaryObjects)."""
 
     name: ClassVar[str] = "segment-cells"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = BUILTIN_VERSION
     summary: ClassVar[str] = (
         "Cells from nuclei seeds on a cytoplasm channel (propagation / watershed)"
     )
@@ -76,7 +77,7 @@ class Cytoplasm(BaseTool):
     """Cytoplasm: each cell minus its nucleus (CellProfiler's IdentifyTertiaryObjects)."""
 
     name: ClassVar[str] = "cytoplasm"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = BUILTIN_VERSION
     summary: ClassVar[str] = "Cytoplasm = cell minus nucleus, numbered as the cell"
     inputs: ClassVar[tuple[Port, ...]] = (
         Port("cells", "labels", "cells"),
