@@ -107,6 +107,12 @@ def found(repo: Repository, query: str) -> str:
         ('channel.name == "DAPI" and not channel.fluor == "Hoechst"', "ad"),
         ('channel.name in ("Brightfield", "GFP") or objective.na > 1.35', "abce"),
         ("channel.index == 1", "ab"),
+        # channels: the names, each predicate on its own (images with several channels)
+        ('channels == "DAPI" and channels == "GFP"', "ab"),
+        ('channels == "DAPI" and not channels == "GFP"', "d"),
+        ('channels in ("Brightfield", "nothing")', "e"),
+        ('channels like "%a%"', "abd"),
+        ('channel.name == "DAPI" and channel.name == "DAPI"', "abd"),
         ("exists channel.fluor", "abc"),
         # source files
         ('source.format == "czi"', "cd"),
@@ -248,6 +254,13 @@ def test_find_bad_columns(repo: Repository, columns: list[str], message: str) ->
         ("well in ('A01', null)", "null cannot be in a list", 8),
         ("well[1] == 'A01'", "takes no [qualifier]", 0),
         ("size.x == true", "is a number, but true is a boolean", 10),
+        (
+            'channel.name == "DAPI" and tag == "x" and channel.name == "GFP"',
+            'channel.name == "DAPI" and channel.name == "GFP" can never hold on one channel: '
+            "channel predicates joined by `and` describe the same channel; for images that "
+            'have both, write channels == "DAPI" and channels == "GFP"',
+            42,
+        ),
     ],
 )
 def test_semantic_errors_name_the_problem_and_point_at_it(

@@ -326,7 +326,7 @@ class QueryMethods:
             col = i.c[info.column]
         elif info.kind == "plate":
             col = p.c.name
-        elif info.kind == "channel":
+        elif info.kind in ("channel", "channels"):
             col = ch.c[info.column]
         elif info.kind == "source":
             col = S.source_files.c[info.column]

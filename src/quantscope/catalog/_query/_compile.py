@@ -37,7 +37,20 @@ from sqlalchemy.sql.elements import ColumnElement
 from ...errors import InvalidInput
 from ...model import parse_well, well_name
 from .. import _schema as S
-from ._ast import And, Compare, Exists, Field, In, Like, Node, Not, Or, Value, value_text
+from ._ast import (
+    And,
+    Compare,
+    Exists,
+    Field,
+    In,
+    Like,
+    Node,
+    Not,
+    Or,
+    Value,
+    to_text,
+    value_text,
+)
 from ._fields import FieldInfo, static_fields
 from ._parser import caret
 
@@ -227,9 +240,37 @@ class Compiler:
                     qm.c.name == info.key, self._pred(qm.c.value, leaf, info)
                 )
                 return self._member(sel, qm.c.image_id)
+        self._check_one_channel(nodes)
         ch = S.channels
         sel = sa.select(ch.c.image_id).where(sa.and_(*(self._row(n, ch, ch) for n in nodes)))
         return self._member(sel, ch.c.image_id)
+
+    def _check_one_channel(self, nodes: list[Node]) -> None:
+        """Refuse ``channel.name == "A" and channel.name == "B"``: conjoined channel predicates
+        describe one channel, so this can never hold; say how to ask for both channels."""
+        seen: dict[Field, Compare] = {}
+        flat: list[Node] = []
+        for n in nodes:
+            flat.extend(_flatten(n) if isinstance(n, And) else [n])
+        for n in flat:
+            if not (isinstance(n, Compare) and n.op == "==" and n.value is not None):
+                continue
+            key = Field(n.field.path, n.field.qualifier)
+            first = seen.setdefault(key, n)
+            if first is not n and first.value != n.value:
+                if self.resolve(n.field).name == "channel.name":
+                    hint = (
+                        f"channels == {value_text(first.value)} and channels == "
+                        f"{value_text(n.value)}"
+                    )
+                else:
+                    hint = "channels == NAME for each channel it needs (each tested on its own)"
+                raise self.error(
+                    f"{to_text(first)} and {to_text(n)} can never hold on one channel: channel "
+                    "predicates joined by `and` describe the same channel; for images that "
+                    f"have both, write {hint}",
+                    n.field.pos,
+                )
 
     def _row(self, node: Node, table: sa.Table, channel: sa.Table | None) -> Expr:
         if isinstance(node, And):
@@ -259,6 +300,13 @@ class Compiler:
             return self._pred(img[_col(info)], node, info)
         if info.kind == "plate":
             return self._plate(node, info)
+        if info.kind == "channels":  # unscoped: any channel, each predicate on its own
+            ch = S.channels
+            if _is_null_test(node):  # == null: no channels at all
+                present = self._member(sa.select(ch.c.image_id), ch.c.image_id)
+                return sa.not_(present) if _null_eq(node) else present
+            sel = sa.select(ch.c.image_id).where(self._pred(ch.c.name, node, info))
+            return self._member(sel, ch.c.image_id)
         if info.kind == "qc_status":
             qs = S.quality_status
             if isinstance(node, Exists) or _is_null_test(node):

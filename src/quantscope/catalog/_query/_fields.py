@@ -21,7 +21,7 @@ from .. import _schema as S
 
 __all__ = ["FieldInfo", "static_fields"]
 
-Kind = Literal["image", "plate", "channel", "source", "qc", "qc_status", "annotation"]
+Kind = Literal["image", "plate", "channel", "channels", "source", "qc", "qc_status", "annotation"]
 Type = Literal["text", "number", "integer", "datetime", "boolean"]
 
 
@@ -179,6 +179,15 @@ def static_fields() -> tuple[dict[str, FieldInfo], dict[str, str]]:
         "text",
         "reasons",
         description="QC reasons (JSON list of text; search it with like)",
+    )
+    fields["channels"] = FieldInfo(
+        "channels",
+        "channels",
+        "text",
+        "name",
+        description='the names of the image\'s channels: channels == "DAPI" holds when one '
+        "channel is named DAPI; unlike channel.name, each such predicate is tested on its own "
+        '(channels == "DAPI" and channels == "GFP": both channels)',
     )
     fields["tag"] = FieldInfo(
         "tag", "annotation", "text", "value", key="tag", description="a tag on the image or plate"
