@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from quantscope.analysis._segment import (
     DEFAULT_PIXEL_SIZE_UM,
@@ -341,3 +344,28 @@ def test_params_describe_units_and_ranges() -> None:
     assert schema["min_diameter_um"]["minimum"] == 0.0
     assert set(schema["threshold_method"]["enum"]) == {"otsu", "li", "local"}
     assert NucleiParams().model_dump() == NucleiParams.model_validate({}).model_dump()
+
+
+# ----------------------------------------------------------------------------- properties
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    image=arrays(
+        dtype=st.sampled_from([np.uint8, np.uint16, np.int16, np.float32, np.float64]),
+        shape=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+        elements={"allow_nan": False, "allow_infinity": False, "min_value": 0, "max_value": 200},
+    )
+)
+def test_any_finite_image_gives_consecutive_int32_labels(image: np.ndarray) -> None:
+    labels = segment_nuclei(image)
+    assert labels.shape == image.shape
+    assert labels.dtype == np.int32
+    ids = np.unique(labels)
+    assert ids[0] >= 0
+    np.testing.assert_array_equal(ids[ids > 0], np.arange(1, int(labels.max()) + 1))
+    # labels are not split: every object is one 8-connected piece
+    from scipy import ndimage as ndi
+
+    for k in ids[ids > 0]:
+        assert ndi.label(labels == k, structure=np.ones((3, 3)))[1] == 1

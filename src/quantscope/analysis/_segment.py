@@ -456,8 +456,8 @@ def _keep_largest_piece(labels: Labels) -> Labels:
 
     pieces = measure.label(labels, connectivity=1, background=0)
     n = int(pieces.max())
-    if n == int(np.unique(labels).size) - (1 if (labels == 0).any() else 0):
-        return labels
+    if n == int(np.count_nonzero(np.bincount(labels.ravel())[1:])):
+        return labels  # every label is one piece already
     flat_p = pieces.ravel()
     area = np.bincount(flat_p, minlength=n + 1)
     owner = np.zeros(n + 1, np.int64)
