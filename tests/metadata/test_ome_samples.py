@@ -194,3 +194,25 @@ def test_positions_in_reference_frame_units_are_dropped(samples: Path) -> None:
     assert md.acquisition.stage is None
     assert md.physical_size[0] == pytest.approx(0.644888)
     assert md.channels[0].emission_wavelength_nm == 525.0
+
+
+@pytest.mark.parametrize(
+    "rel",
+    ["ome-types_testdata/OverViewScan2-aics.ome.xml", "ome-model_samples_2016-06/ROI.ome.xml"],
+)
+def test_enrich_reads_stored_xml_without_its_annotations(samples: Path, rel: str) -> None:
+    """enrich() drops StructuredAnnotations and ROIs before parsing (speed): the model it
+    builds is the one the full document gives."""
+    from quantscope.metadata import enrich
+
+    path = samples / rel
+    full = from_ome(read_ome_xml(path), 0)
+    chans = tuple(c.model_copy(update={"detector_id": None}) for c in full.channels)
+    bare = Image(
+        id="x", name="x", shape=(1, max(1, len(chans)), 1, 1, 1), dtype="uint8", channels=chans
+    )
+    got = enrich(bare, path.read_text(encoding="utf-8"))
+    assert got.acquisition.instrument == full.acquisition.instrument
+    assert [c.detector_id for c in got.channels] == [c.detector_id for c in full.channels]
+    with pytest.raises(CorruptFile, match="stored OME-XML cannot be parsed"):
+        enrich(bare, "<OME><Image")

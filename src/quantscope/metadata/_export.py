@@ -306,6 +306,23 @@ def stored_ome_xml(root: Path, image: Image) -> str | None:
         raise CorruptFile(f"{path}: stored OME-XML cannot be read ({e})") from e
 
 
+def _without_annotations(ome_xml: str) -> str:
+    """The document without StructuredAnnotations, ROIs and references to them: vendor files
+    carry hundreds of kB of original metadata there that the model does not use, and parsing
+    it with ome-types costs ~10x more than the rest (250 ms vs 25 ms for the OME-TIFF test
+    file)."""
+    root = ET.fromstring(ome_xml.encode("utf-8"))
+    ns = root.tag[1 : root.tag.index("}")] if root.tag.startswith("{") else ""
+    q = f"{{{ns}}}" if ns else ""
+    for tag in ("StructuredAnnotations", "ROI"):
+        for el in root.findall(f"{q}{tag}"):
+            root.remove(el)
+    for el in root.iter():
+        for ref in el.findall(f"{q}AnnotationRef") + el.findall(f"{q}ROIRef"):
+            el.remove(ref)
+    return ET.tostring(root, encoding="unicode")
+
+
 def enrich(image: Image, ome_xml: str | None) -> Image:
     """``image`` (as the catalog holds it) completed from its stored OME-XML: the instrument's
     light sources, filters, dichroics and detectors, and each channel's references to them,
@@ -321,9 +338,10 @@ def enrich(image: Image, ome_xml: str | None) -> Image:
     from ome_types import from_xml
 
     try:
+        slim = _without_annotations(ome_xml)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ome = from_xml(ome_xml, validate=False)
+            ome = from_xml(slim, validate=False)
     except Exception as e:  # ome-types raises several types for bad XML
         raise CorruptFile(f"image {image.id}: stored OME-XML cannot be parsed ({e})") from e
     index = image.sources[0].scene if len(image.sources) == 1 else 0
