@@ -319,3 +319,18 @@ def test_a_stored_illumination_profile_is_used_recorded_and_keyed(
     )
     again = run_pipeline(synth_repo, parse_pipeline(ILLUMINATION % "auto"))
     assert again.computed == 0
+
+
+def test_an_output_deleted_by_hand_is_computed_again(synth_repo: Repository) -> None:
+    import shutil
+
+    first = _run(synth_repo)
+    labels = next(a for a in synth_repo.run_artifacts(first.run_id) if a["kind"] == "labels")
+    shutil.rmtree(synth_repo.root / labels["path"])
+    again = _run(synth_repo)
+    # the label image only: the measurements are keyed by the segmentation's key, not by the
+    # bytes of its file, and stay valid
+    assert again.ok and (again.computed, again.reused) == (1, 5)
+    assert (synth_repo.root / labels["path"]).is_dir()
+    assert labels_digest(read_labels(synth_repo.root, labels["path"])) == labels["sha256"]
+    assert synth_repo.artifact(labels["key"])["run_id"] == again.run_id

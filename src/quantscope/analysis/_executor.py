@@ -684,6 +684,12 @@ def _build_graph(
         for port in step.persisted()
     ]
     registered = repo.registered_artifacts(wanted)
+    # an output whose file was deleted by hand is computed again, not reused
+    gone = [k for k, a in registered.items() if not (repo.root / a["path"]).exists()]
+    if gone:
+        repo.forget_artifacts(gone)
+        for k in gone:
+            del registered[k]
     dsk: dict[Any, Any] = {}
     finals: list[tuple[str, ...]] = []
     statics: dict[str, list[dict[str, Any]]] = {}

@@ -102,6 +102,19 @@ class RunRecords:
             reason = str(e.orig).strip().splitlines()[0]
             raise CatalogError(f"run {run_id}: results cannot be recorded: {reason}") from e
 
+    def forget_artifacts(self, keys: Sequence[str]) -> None:
+        """Unregister artifacts (whose files are gone), with what they used."""
+        t = A.analysis_artifacts
+        with self.engine.begin() as conn:
+            for i in range(0, len(keys), 500):
+                part = list(keys[i : i + 500])
+                conn.execute(
+                    A.analysis_artifact_inputs.delete().where(
+                        A.analysis_artifact_inputs.c.artifact_key.in_(part)
+                    )
+                )
+                conn.execute(t.delete().where(t.c.key.in_(part)))
+
     def finish_run(self, run_id: str, status: str, **counts: int) -> None:
         """Set a run's final status, end time and counts."""
         r = A.analysis_runs
