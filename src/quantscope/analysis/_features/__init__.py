@@ -32,7 +32,7 @@ granularity features and the 12 radial-distribution features. Deliberate differe
   straight path (CellProfiler's propagate with no image term gives the same value when that path
   stays inside the object), and the distance to the edge treats the image edge as an edge
   (CellProfiler does not): objects touching the image border and strongly concave objects
-  differ. The radial Zernike features (``RadialDistribution_Zernike*``) are not computed.
+  differ.
 * Zernike: the enclosing circle is computed independently of centrosome; pixels exactly on the
   circle may fall either side of CellProfiler's ``r^2 > 1`` test by rounding, so values agree to
   about 1e-2 relative rather than to round-off.
@@ -120,6 +120,7 @@ def feature_columns(
     neighbor_distance: int | None = None,
     zernike: bool = True,
     moments: bool = True,
+    radial_zernike: bool = True,
 ) -> list[str]:
     """The columns :func:`measure_objects` returns for these channels and settings, in order."""
     fams = _check_families(families)
@@ -134,7 +135,7 @@ def feature_columns(
         if "granularity" in fams:
             cols += granularity_columns(ch, granularity_spectrum_length)
         if "radial" in fams:
-            cols += radial_columns(ch, radial_bins)
+            cols += radial_columns(ch, radial_bins, radial_zernike)
     if "neighbors" in fams:
         cols += neighbor_columns(neighbor_distance)
     return cols
@@ -156,6 +157,7 @@ def measure_objects(
     neighbor_distance: int | None = None,
     zernike: bool = True,
     moments: bool = True,
+    radial_zernike: bool = True,
 ) -> pd.DataFrame:
     """Measure every object of a label image: one row per object, CellProfiler column names.
 
@@ -184,6 +186,9 @@ def measure_objects(
         Neighbour distance in pixels; None (default) = adjacent (touching) objects.
     zernike, moments : bool
         Include the 30 Zernike shape features / the 53 moment features (default True).
+    radial_zernike : bool
+        Include the 60 intensity-weighted Zernike features per channel of the radial family
+        (``RadialDistribution_Zernike{Magnitude,Phase}_<channel>_<n>_<m>``; default True).
 
     Returns
     -------
@@ -246,6 +251,7 @@ def measure_objects(
         neighbor_distance=neighbor_distance,
         zernike=zernike,
         moments=moments,
+        radial_zernike=radial_zernike,
     )
     ob = Objects(lab)
     if ob.n == 0:
@@ -282,9 +288,9 @@ def measure_objects(
             for k, v in gran.items():
                 data[f"{k}_{ch}"] = v
         if "radial" in fams:
-            for k, v in measure_radial(ob, img, radial_bins, geometry).items():
-                feat, b = k.split("_", 1)
-                data[f"RadialDistribution_{feat}_{ch}_{b}"] = v
+            for k, v in measure_radial(ob, img, radial_bins, geometry, radial_zernike).items():
+                feat, rest = k.split("_", 1)
+                data[f"RadialDistribution_{feat}_{ch}_{rest}"] = v
     if "neighbors" in fams:
         for k, v in measure_neighbors(ob, neighbor_distance).items():
             data["Neighbors_" + k] = v

@@ -181,6 +181,8 @@ class Objects:
     cols: NDArray[np.intp] = field(init=False)
     starts: NDArray[np.intp] = field(init=False)
     count: NDArray[np.intp] = field(init=False)
+    #: intermediate results shared between families (hulls, enclosing circles, ...)
+    shared: dict[str, Any] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         lab = self.labels
@@ -243,6 +245,14 @@ class Objects:
     def segment_sum(self, values: NDArray[Any]) -> NDArray[np.float64]:
         """Per-object sum of a per-pixel array in sorted pixel order."""
         return seg_sum(values, self.starts)
+
+    @cached_property
+    def run_starts(self) -> NDArray[np.intp]:
+        """Start offsets (in sorted pixel order) of the object rows of :attr:`runs`, plus the
+        end."""
+        key = self.obj * self.shape[0] + self.rows
+        brk = np.flatnonzero(np.diff(key)) + 1
+        return np.concatenate([[0], brk, [key.size]]).astype(np.intp)
 
     @cached_property
     def runs(self) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:

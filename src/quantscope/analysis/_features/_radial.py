@@ -30,13 +30,20 @@ __all__ = ["measure_radial", "radial_columns"]
 _SQRT2M1 = np.sqrt(2.0) - 1.0
 
 
-def radial_columns(channel: str, bins: int = 4) -> list[str]:
+def radial_columns(channel: str, bins: int = 4, zernike: bool = True) -> list[str]:
     """Column names of the radial family for one channel."""
-    return [
+    cols = [
         f"RadialDistribution_{f}_{channel}_{b}of{bins}"
         for b in range(1, bins + 1)
         for f in ("FracAtD", "MeanFrac", "RadialCV")
     ]
+    if zernike:
+        from ._shape import ZERNIKE_INDEXES
+
+        for n, m in ZERNIKE_INDEXES:
+            cols.append(f"RadialDistribution_ZernikeMagnitude_{channel}_{n}_{m}")
+            cols.append(f"RadialDistribution_ZernikePhase_{channel}_{n}_{m}")
+    return cols
 
 
 def radial_geometry(ob: Objects, bins: int = 4) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
@@ -68,10 +75,13 @@ def measure_radial(
     image: NDArray[np.float64],
     bins: int = 4,
     geometry: tuple[NDArray[np.intp], NDArray[np.intp]] | None = None,
+    zernike: bool = True,
 ) -> dict[str, NDArray[np.float64]]:
     """Radial distribution features of every object for one channel (keys without channel).
 
-    Non-finite pixels count as 0 intensity.
+    With ``zernike``, also the intensity-weighted Zernike moments (n <= 9) in the object's
+    minimum enclosing circle: ZernikeMagnitude = |sum I V_nm| / pixel count and
+    ZernikePhase = atan2(Re, Im), as CellProfiler. Non-finite pixels count as 0 intensity.
     """
     n = ob.n
     ring, sector = geometry if geometry is not None else radial_geometry(ob, bins)
@@ -99,4 +109,15 @@ def measure_radial(
         out[f"FracAtD_{b + 1}of{bins}"] = frac[:, b]
         out[f"MeanFrac_{b + 1}of{bins}"] = mean_frac[:, b]
         out[f"RadialCV_{b + 1}of{bins}"] = cv[:, b]
+    if zernike:
+        from ._shape import ZERNIKE_INDEXES, enclosing_circles, zernike_sums
+
+        cy, cx, rad = enclosing_circles(ob)
+        sums = zernike_sums(ob, cy, cx, rad, weights=v)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mag = np.abs(sums) / ob.count[:, None]
+        phase = np.arctan2(sums.real, sums.imag)
+        for k, (zn, zm) in enumerate(ZERNIKE_INDEXES):
+            out[f"ZernikeMagnitude_{zn}_{zm}"] = mag[:, k]
+            out[f"ZernikePhase_{zn}_{zm}"] = phase[:, k]
     return out

@@ -26,13 +26,12 @@ Definitions (pixels; ``spacing`` scales lengths and areas, see :func:`measure_sh
 from __future__ import annotations
 
 from functools import cache
-from math import comb
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ._hull import convex_areas, convex_hulls, feret_diameters, minimum_enclosing_circles
-from ._objects import Objects, group_sum, segment_order, segment_sort
+from ._objects import Objects, group_sum, seg_starts, segment_order, segment_sort
 
 __all__ = ["ZERNIKE_INDEXES", "measure_shape", "shape_columns", "zernike_indexes"]
 
@@ -192,25 +191,28 @@ def _moments(ob: Objects) -> dict[str, NDArray[np.float64]]:
     r = (ob.rows - bb[ob.obj, 0]).astype(np.float64)
     c = (ob.cols - bb[ob.obj, 1]).astype(np.float64)
     n = ob.n
+    st0 = ob.starts[:-1]  # objects are never empty
     rp = [np.ones_like(r), r, r * r, r * r * r]
     cp = [np.ones_like(c), c, c * c, c * c * c]
-    prod = (np.stack(rp, axis=1)[:, :, None] * np.stack(cp, axis=1)[:, None, :]).reshape(-1, 16)
-    raw = np.add.reduceat(prod, ob.starts[:-1], axis=0).reshape(n, 4, 4)
-    m00 = raw[:, 0, 0]
-    rc = raw[:, 1, 0] / m00
-    cc = raw[:, 0, 1] / m00
-    central = np.zeros((n, 4, 4))
+    raw = np.empty((n, 4, 4))
     for p in range(4):
         for q in range(4):
-            acc = np.zeros(n)
-            for i in range(p + 1):
-                for j in range(q + 1):
-                    acc += (
-                        comb(p, i) * comb(q, j) * (-rc) ** (p - i) * (-cc) ** (q - j) * raw[:, i, j]
-                    )
-            central[:, p, q] = acc
+            raw[:, p, q] = np.add.reduceat(rp[p] * cp[q], st0)
+    m00 = raw[:, 0, 0]
+    # central moments from centred coordinates (no binomial cancellation)
+    r -= (raw[:, 1, 0] / m00)[ob.obj]
+    c -= (raw[:, 0, 1] / m00)[ob.obj]
+    rp = [rp[0], r, r * r, r * r * r]
+    cp = [cp[0], c, c * c, c * c * c]
+    central = np.empty((n, 4, 4))
+    for p in range(4):
+        for q in range(4):
+            central[:, p, q] = np.add.reduceat(rp[p] * cp[q], st0)
     central[:, 1, 0] = 0.0
     central[:, 0, 1] = 0.0
+    # mu11 of a mirror-symmetric object is 0; keep round-off from choosing the orientation's sign
+    tiny = np.abs(central[:, 1, 1]) < 1e-12 * (central[:, 2, 0] + central[:, 0, 2])
+    central[tiny, 1, 1] = 0.0
     normalized = np.full((n, 4, 4), np.nan)
     for p in range(4):
         for q in range(4):
@@ -345,23 +347,27 @@ def zernike_sums(
     w = inside.astype(np.float64) if weights is None else np.where(inside, weights, 0.0)
     y = np.where(inside, y, 0.0)
     x = np.where(inside, x, 0.0)
-    # monomial moments M[k, i, j] = sum_p w y^i x^j (powers stored row-wise, contiguous)
-    ypow = np.empty((size, y.size))
-    xpow = np.empty((size, x.size))
-    ypow[0] = w
-    xpow[0] = 1.0
-    for i in range(1, size):
-        np.multiply(ypow[i - 1], y, out=ypow[i])
-        np.multiply(xpow[i - 1], x, out=xpow[i])
-    # one product and one segment sum (np.add.reduceat over the object's contiguous pixels)
-    # per monomial with i + j <= order
+    # monomial moments M[k, i, j] = sum_p w y^i x^j, separably: pixels of one object row share
+    # y, so first S_j = sum over each row of w x^j (order + 1 pixel-level products and segment
+    # sums), then M[k, i, j] = sum over the object's rows of y^i S_j (row-level only)
+    seg, rowv, _, _ = ob.runs
+    rstart = ob.run_starts
+    xs = np.empty((size, rstart.size - 1))
+    px = w.copy()
+    for j in range(size):
+        if j:
+            px *= x
+        xs[j] = np.add.reduceat(px, rstart[:-1])
+    with np.errstate(invalid="ignore", divide="ignore"):  # single pixels: radius 0
+        yr = np.nan_to_num((rowv - cy[seg]) / radius[seg])
+    ostart = seg_starts(seg, n)[:-1]
     mono = np.zeros((n, size, size))
-    buf = np.empty(y.size)
-    st0 = ob.starts[:-1]  # every object has >= 1 pixel: no empty segment
+    yp = np.ones_like(yr)
     for i in range(size):
+        if i:
+            yp = yp * yr
         for j in range(size - i):
-            np.multiply(ypow[i], xpow[j], out=buf)
-            mono[:, i, j] = np.add.reduceat(buf, st0)
+            mono[:, i, j] = np.add.reduceat(yp * xs[j], ostart)
     coeffs = _zernike_monomials(order)
     return mono.reshape(n, -1) @ coeffs.T
 
@@ -377,19 +383,29 @@ def hull_data(ob: Objects) -> tuple[NDArray[np.float64], NDArray[np.float64], ND
     return convex_hulls(ss, sy, sx, ob.n)
 
 
+def enclosing_circles(
+    ob: Objects,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Minimum enclosing circle (centre y, x and radius, pixels) of every object's pixel
+    centres, computed once per object index (shape Zernike and radial Zernike share it)."""
+    if "mec" not in ob.shared:
+        if "hull" not in ob.shared:
+            ob.shared["hull"] = hull_data(ob)
+        ob.shared["mec"] = minimum_enclosing_circles(*ob.shared["hull"])
+    return ob.shared["mec"]  # type: ignore[no-any-return]
+
+
 def measure_shape(
     ob: Objects,
     *,
     spacing: float | None = None,
     zernike: bool = True,
     moments: bool = True,
-    cache: dict[str, object] | None = None,
 ) -> dict[str, NDArray[np.float64]]:
     """Shape features of every object (keys without the ``AreaShape_`` prefix).
 
     ``spacing`` (µm per pixel, isotropic) multiplies lengths and squares areas; moments,
-    bounding-box coordinates and centres stay in pixels. ``cache`` receives the hull and the
-    enclosing circles for reuse by other families.
+    bounding-box coordinates and centres stay in pixels.
     """
     n = ob.n
     area = ob.count.astype(np.float64)
@@ -402,7 +418,9 @@ def measure_shape(
     out["Compactness"] = perim**2 / np.maximum(4 * np.pi * area, 1.0)
     mom = _moments(ob)
     out["Eccentricity"] = mom.pop("Eccentricity")
-    hy, hx, nv = hull_data(ob)
+    if "hull" not in ob.shared:
+        ob.shared["hull"] = hull_data(ob)
+    hy, hx, nv = ob.shared["hull"]
     conv = convex_areas(hy, hx, nv, bb)
     out["Solidity"] = area / conv
     bbox_area = ((bb[:, 2] - bb[:, 0]) * (bb[:, 3] - bb[:, 1])).astype(np.float64)
@@ -431,9 +449,7 @@ def measure_shape(
     out["MaxFeretDiameter"] = max_f
     if moments:
         out.update(mom)
-    cy, cx, rad = minimum_enclosing_circles(hy, hx, nv)
-    if cache is not None:
-        cache["mec"] = (cy, cx, rad)
+    cy, cx, rad = enclosing_circles(ob)
     if zernike:
         sums = zernike_sums(ob, cy, cx, rad)
         with np.errstate(divide="ignore", invalid="ignore"):
