@@ -216,3 +216,32 @@ def test_keys_and_schema(cli: Callable[..., Result], tmp_path: Path) -> None:
     out = tmp_path / "schema.json"
     assert cli("metadata", "schema", "--out", out).exit_code == 0
     assert json.loads(out.read_text())["$schema"].startswith("https://json-schema.org/")
+
+
+def test_csv_sidecar_by_plate_well_at_ingest(
+    tmp_path: Path, shared_data: Path, cli: Callable[..., Result]
+) -> None:
+    """ImageXpress files of BBBC039 land on plate IXMtest; a quantscope.csv beside them
+    annotates wells (and one field of a well)."""
+    data = tmp_path / "plate"
+    data.mkdir()
+    images = sorted((shared_data / "bbbc039_nuclei_subset" / "images").glob("IXMtest_[AB]02_*"))
+    assert len(images) == 2
+    for f in images:
+        shutil.copy(f, data)
+    (data / "quantscope.csv").write_text(
+        "plate,well,field,biosample.treatment.compound,biosample.experimental_status,tag\n"
+        "IXMtest,A02,,DMSO,control,vehicle\n"
+        "IXMtest,B02,9,nocodazole,test,\n"
+        "IXMtest,C07,,taxol,test,\n"
+    )
+    assert cli("init", tmp_path / "repo").exit_code == 0
+    result = cli("ingest", tmp_path / "repo", data, "--no-qc")
+    assert result.exit_code == 0, result.output
+    assert "quantscope.csv:4: no image matches plate='IXMtest', well='C07'" in result.output
+    rows = {r["well"]: r["id"] for r in json.loads(cli("ls", tmp_path / "repo", "--json").stdout)}
+    for well, compound, status in (("A02", "DMSO", "control"), ("B02", "nocodazole", "test")):
+        out = json.loads(cli("tag", tmp_path / "repo", rows[well], "--json").stdout)
+        got = {a["key"]: a["value"] for a in out["annotations"]}
+        assert got["biosample.treatment.compound"] == compound
+        assert got["biosample.experimental_status"] == status
