@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import tifffile
 from typer.testing import Result
 
 from quantscope.catalog import Repository
@@ -152,3 +154,14 @@ def test_damaged_profile(
         shutil.copytree(backup, folder)
     assert load_profile(plate_repo, "synth", 0)[0].ndim == 2
     assert collect_report_data(plate_repo).problems == []
+
+
+def test_quality_groups(plate_repo: Repository, tmp_path: Path) -> None:
+    groups = plate_repo.quality_groups()
+    assert set(groups) == {i.id for i in plate_repo.images()}
+    assert all(g == ("synth", ["DAPI", "GFP"]) for g in groups.values())
+    loose = Repository.init(tmp_path / "loose")
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((32, 32), np.uint16))
+    report = ingest(loose, [tmp_path / "a.tif"], qc=False)
+    assert loose.quality_groups() == {report.added[0].id: (None, ["C0"])}
+    loose.close()

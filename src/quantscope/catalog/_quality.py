@@ -85,6 +85,20 @@ class QualityRecords:
                 )
         return out
 
+    def quality_groups(self) -> dict[str, tuple[str | None, list[str]]]:
+        """{image id: (plate name or None, channel names by index)} of every image: what QC
+        groups peers by and names channels with (two light queries, no full image records)."""
+        i, p, c = S.images, S.plates, S.channels
+        sel = sa.select(i.c.id, p.c.name).select_from(i.outerjoin(p, p.c.id == i.c.plate_id))
+        names: dict[str, list[str]] = {}
+        with self.engine.connect() as conn:
+            plates: dict[str, str | None] = {k: v for k, v in conn.execute(sel)}
+            for image_id, name in conn.execute(
+                sa.select(c.c.image_id, c.c.name).order_by(c.c.image_id, c.c.idx)
+            ):
+                names.setdefault(image_id, []).append(name)
+        return {k: (v, names.get(k, [])) for k, v in plates.items()}
+
     def quality_status(
         self, image_ids: Sequence[str] | None = None
     ) -> dict[str, tuple[str, list[str]]]:

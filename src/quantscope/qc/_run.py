@@ -180,23 +180,22 @@ def _evaluate_repository(
     """Flags of every image with stored metrics, outliers computed among (plate, channel)."""
     from ..quality import evaluate
 
-    images = {img.id: img for img in repo.images()}
+    images = repo.quality_groups()  # {id: (plate or None, channel names)}
     stored = repo.quality_metrics()
     keyed: dict[tuple[str, int], Mapping[str, float]] = {}
     groups: dict[tuple[str, int], Hashable] = {}
     for image_id, channels in stored.items():
-        img = images.get(image_id)
-        if img is None:
+        if image_id not in images:
             continue
-        plate = img.position.plate if img.position else NO_PLATE
+        plate = images[image_id][0] or NO_PLATE
         for c, values in sorted(channels.items()):
             keyed[(image_id, c)] = values
             groups[(image_id, c)] = (plate, c)
     results = evaluate(keyed, thresholds, groups)
     verdicts: dict[str, tuple[str, list[str]]] = {}
     for (image_id, c), res in results.items():
-        img = images[image_id]
-        ch = img.channels[c].name if c < len(img.channels) else f"C{c}"
+        names = images[image_id][1]
+        ch = names[c] if c < len(names) else f"C{c}"
         status, reasons = verdicts.get(image_id, ("pass", []))
         if _rank(res.status) > _rank(status):
             status = res.status
