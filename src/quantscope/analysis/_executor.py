@@ -594,7 +594,7 @@ def run_pipeline(
         report.cleaned = cleaned
         try:
             profiles = _profiles(repo, pipeline, images, load_profile)
-            dsk, finals, _ = _build_graph(repo, pipeline, images, run_id, profiles)
+            dsk, finals = _build_graph(repo, pipeline, images, run_id, profiles)
             done = 0
 
             def register(res: ImageResult) -> None:
@@ -675,7 +675,9 @@ def _build_graph(
     images: Sequence[Image],
     run_id: str,
     profiles: Mapping[tuple[str, int], tuple[tuple[Any, Any], dict[str, str]]],
-) -> tuple[dict[Any, Any], list[tuple[str, ...]], dict[str, list[dict[str, Any]]]]:
+) -> tuple[dict[Any, Any], list[tuple[str, ...]]]:
+    """The Dask graph of a run: per image, the tasks of the steps to compute (and of the
+    channels and stored outputs they read) and one task collecting the image's results."""
     plans = [_plan_image(repo, pipeline, img, run_id, profiles) for img in images]
     wanted = [
         _sha(key, port)
@@ -692,7 +694,6 @@ def _build_graph(
             del registered[k]
     dsk: dict[Any, Any] = {}
     finals: list[tuple[str, ...]] = []
-    statics: dict[str, list[dict[str, Any]]] = {}
     for job, planned, extras in plans:
         iid = job.image_id
         chan_index: dict[str, int] = extras["chan_index"]
@@ -787,8 +788,7 @@ def _build_graph(
         fkey = ("image", iid)
         dsk[fkey] = (_collect, job, static, *step_tasks)
         finals.append(fkey)
-        statics[iid] = static
-    return dsk, finals, statics
+    return dsk, finals
 
 
 _CONNECT_TIMEOUT_S = 10
