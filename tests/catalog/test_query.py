@@ -370,3 +370,41 @@ def test_indexed_columns_come_from_the_schema() -> None:
 
     assert {"id", "well", "plate_id"} <= _indexed()
     assert "objective_na" not in _indexed()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'name == "ünïcødé ✓ 🧫"',
+        'name == "' + "x" * 5000 + '"',
+        'name like "%\\\\%%"',  # a literal backslash inside
+        'name like "100\\%"',  # a literal %
+        "size.x == 99999999999999999999999",  # beyond 64-bit integers
+        "size.x > -0.0",
+        "objective.na < 1e-320",
+        "objective.na < 1.7e308",
+        "acquired > 1000-01-01",
+        "acquired < 9999-12-31T23:59:59.999999",
+        'tag in ("a", 1, 2.5, true, 2024-01-01)',
+        'biosample.organism == ""',
+        "treatment.concentration == -99999999999999999999999",
+        'well == "not a well"',
+    ],
+)
+def test_odd_literals_run_on_every_backend(repo: Repository, query: str) -> None:
+    assert isinstance(repo.find_ids(query), list)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ('name == "a\x00b"', "NUL character at column 11"),
+        ('name like "abc\\\\"', "cannot end with a lone backslash"),
+        ('tag like "x\\\\"', "cannot end with a lone backslash"),
+    ],
+)
+def test_literals_no_backend_accepts_are_refused(
+    repo: Repository, query: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        repo.find_ids(query)

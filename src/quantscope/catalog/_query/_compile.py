@@ -434,8 +434,18 @@ class Compiler:
             self._kinds[key] = (on_images is not None, on_plates is not None)
         return self._kinds[key]
 
+    def _check_pattern(self, node: Like) -> None:
+        trailing = len(node.pattern) - len(node.pattern.rstrip("\\"))
+        if trailing % 2:
+            raise self.error(
+                "a like pattern cannot end with a lone backslash (it escapes the next "
+                "character: \\% is a literal %); write \\\\ for a backslash",
+                node.value_pos,
+            )
+
     def _annotation_value(self, a: sa.Table, node: Compare | In | Like) -> Expr:
         if isinstance(node, Like):
+            self._check_pattern(node)
             return _like(a.c.value, node, self.dialect)
         if isinstance(node, In):
             nums = [_num(v) for v in node.values if _is_number(v)]
@@ -468,6 +478,7 @@ class Compiler:
         if isinstance(node, Exists):
             return col.is_not(None)
         if isinstance(node, Like):
+            self._check_pattern(node)
             if info.type != "text":
                 raise self.error(
                     f"like compares text, but {info.name!r} is {_article(info.type)}; use "

@@ -242,6 +242,12 @@ def parse(query: str) -> Node | None:
         raise InvalidInput(f"a query is text, not {type(query).__name__}")
     if not query.strip():
         return None
+    if "\x00" in query:
+        pos = query.index("\x00")
+        raise QuerySyntaxError(
+            f"invalid query: a NUL character at column {pos + 1}; queries are text without "
+            f"NUL characters\n{caret(query, pos)}"
+        )
     try:
         tree = _parser().parse(query)
     except UnexpectedToken as e:
