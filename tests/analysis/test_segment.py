@@ -180,6 +180,24 @@ def test_float_and_other_integer_dtypes() -> None:
     assert segment_nuclei(eight).max() == 1
 
 
+def test_float_images_are_scale_invariant_without_overflow() -> None:
+    image, truth = disks((96, 128), [(48, 40), (48, 90)], 12)
+    reference = segment_nuclei(image.astype(np.float64))
+    assert f1_at_half(truth, reference) == 1.0
+    for scale, offset in ((1e-200, 0.0), (1e250, 0.0), (1.0, -1e4), (1e300, -1e307)):
+        scaled = image.astype(np.float64) * scale + offset
+        np.testing.assert_array_equal(segment_nuclei(scaled), reference)
+
+
+def test_extreme_values_give_defined_results() -> None:
+    huge = np.full((64, 64), np.finfo(np.float64).max / 4)
+    assert segment_nuclei(huge).max() == 0
+    wide = np.random.default_rng(0).random((64, 64)) * 1e12
+    assert segment_nuclei(wide.astype(np.int64)).max() == 0
+    assert segment_nuclei(wide).max() == 0
+    assert segment_nuclei(np.random.default_rng(1).random((64, 64)).astype(np.float16)).max() == 0
+
+
 def test_default_pixel_size_is_used_when_unknown() -> None:
     image, _ = disks((96, 96), [(48, 48)], 12)
     np.testing.assert_array_equal(

@@ -527,10 +527,17 @@ def _relabel(labels: npt.NDArray[Any], drop: npt.NDArray[np.bool_]) -> Labels:
 
 
 def _scale_to_unit(arr: npt.NDArray[Any]) -> F32:
-    """Intensities scaled as CellProfiler does: integers by their dtype maximum, floats as is."""
+    """Intensities scaled as CellProfiler does: integers by their dtype maximum, floats as is.
+
+    Floats outside [-1e6, 1e6] (where CellProfiler's 0..1 convention clearly does not hold
+    and squares could overflow) are divided by their largest magnitude.
+    """
     if arr.dtype.kind in "iu":
         info = np.iinfo(arr.dtype)
-        return (arr.astype(np.float32) / np.float32(info.max)).astype(np.float32)
+        return (arr.astype(np.float64) / float(info.max)).astype(np.float32)
+    top = float(np.abs(arr).max()) if arr.size else 0.0
+    if top > 1e6:
+        return (arr.astype(np.float64) / top).astype(np.float32)
     return arr.astype(np.float32)
 
 
@@ -604,12 +611,18 @@ def segment_nuclei(
     px = _pixel_size(pixel_size_um)
     if min(arr.shape) < 3 or arr.size == 0:
         return _empty(arr.shape)
-    x = arr.astype(np.float32)
-    if float(x.max()) - float(x.min()) <= 0:
+    lo, hi = float(arr.min()), float(arr.max())
+    if hi <= lo:
         return _empty(arr.shape)
-    quantum = 1.0 if arr.dtype.kind in "iu" else 0.0
-    if quantum == 0.0:
-        quantum = 1e-6 * (float(x.max()) - float(x.min()))
+    if arr.dtype.kind in "iu":
+        x = arr.astype(np.float32)
+        quantum = 1.0  # integer steps: quantization noise floor 1/sqrt(12)
+    else:
+        # floats of any range (1e-30 or 1e300): work on (image - min) / range, in float64
+        # first so that nothing overflows; every step below is invariant to this scaling
+        half = arr.astype(np.float64) / 2.0
+        x = ((half - lo / 2.0) / (hi / 2.0 - lo / 2.0)).astype(np.float32)
+        quantum = 1e-6
 
     sigma = p.smoothing_sigma_um / px
     smooth = ndi.gaussian_filter(x, sigma) if sigma > 0 else x
