@@ -369,7 +369,9 @@ def zernike_sums(
         for j in range(size - i):
             mono[:, i, j] = np.add.reduceat(yp * xs[j], ostart)
     coeffs = _zernike_monomials(order)
-    return mono.reshape(n, -1) @ coeffs.T
+    out = mono.reshape(n, -1) @ coeffs.T
+    out[~(radius > 0)] = np.nan  # a single pixel has no enclosing disk to measure in
+    return out
 
 
 # ------------------------------------------------------------------------------------ public
