@@ -73,11 +73,15 @@ def _ranked_reconstruction(ranks_shape: tuple[int, int], mask_rank: NDArray[np.i
     utype = np.uint32 if itype is np.int32 else np.uint64
     nb = np.array([-pw, -1, 1, pw], dtype=itype)
     top = int(mask_rank.max()) if mask_rank.size else 0
-    sort_type = np.uint16 if top < 2**16 else np.uint32
-    images = np.zeros((2, ph, pw), dtype=np.int64)
+    small = top < 1 << 16
+    images = np.zeros((2, ph, pw), dtype=utype)
     images[1, 1:-1, 1:-1] = mask_rank
+    flat = images.reshape(-1)
+    key = np.empty(2 * size, dtype=np.uint16 if small else np.int64)
+    prev = np.empty(2 * size, dtype=itype)
+    nxt = np.empty(2 * size, dtype=itype)
 
-    def rec(seed_rank: NDArray[np.int64]) -> NDArray[np.int64]:
+    def rec(seed_rank: NDArray[np.integer]) -> NDArray[np.integer]:
         pad = int(seed_rank.min())
         images[0] = pad
         images[0, 1:-1, 1:-1] = seed_rank
@@ -85,16 +89,16 @@ def _ranked_reconstruction(ranks_shape: tuple[int, int], mask_rank: NDArray[np.i
         images[1, -1, :] = pad
         images[1, :, 0] = pad
         images[1, :, -1] = pad
-        flat = images.reshape(-1)
-        # descending order by value; radix (stable) sort on small unsigned ints
-        order = np.argsort((top - flat).astype(sort_type), kind="stable").astype(itype)
-        prev = np.full(2 * size, -1, dtype=itype)
-        nxt = np.full(2 * size, -1, dtype=itype)
+        # descending order by value: radix (stable) sort of top - value on 16-bit keys
+        np.subtract(top, flat, out=key, casting="unsafe")
+        order = np.argsort(key, kind="stable").astype(itype)
+        prev[order[0]] = -1
+        nxt[order[-1]] = -1
         prev[order[1:]] = order[:-1]
         nxt[order[:-1]] = order[1:]
-        value_rank = flat.astype(utype)
+        value_rank = flat.copy()
         reconstruction_loop(value_rank, prev, nxt, nb, order[0], size)
-        return value_rank[:size].reshape(ph, pw)[1:-1, 1:-1].astype(np.int64)
+        return value_rank[:size].reshape(ph, pw)[1:-1, 1:-1]
 
     return rec
 
@@ -171,7 +175,7 @@ def measure_granularity(
     cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
     out: dict[str, NDArray[np.float64]] = {}
     levels, inv = np.unique(pixels, return_inverse=True)
-    rank = inv.reshape(pixels.shape).astype(np.int64)
+    rank = inv.reshape(pixels.shape).astype(np.int32)
     fast = _ranked_reconstruction(rank.shape, rank)
     ero = rank
     for k in keys:
