@@ -10,8 +10,15 @@
   line and step in every message, and hashed;
 - :func:`run_pipeline`: runs a pipeline over a repository's images with Dask (local threads, or
   a ``distributed`` cluster), incrementally, recording provenance;
-- :func:`write_labels`, :func:`read_labels`, :func:`read_table`: the stored outputs.
+- :func:`write_labels`, :func:`read_labels`, :func:`read_table`: the stored outputs;
+  :func:`run_table`, :func:`to_anndata`, :func:`export_table`: a run's measurements as one
+  table, Parquet, CSV or AnnData;
+- the algorithms the built-in tools wrap: :func:`segment_nuclei`, :func:`segment_cells`,
+  :func:`cytoplasm` (with :class:`NucleiParams`, :class:`CellParams`), :func:`measure_objects`
+  and :func:`summarize_image`; imported when first used, so that listing tools stays fast.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from ._executor import RunReport, StepFailure, run_pipeline, software_versions
 from ._outputs import (
@@ -46,9 +53,37 @@ from ._tool import (
     params_hash,
 )
 
+if TYPE_CHECKING:
+    from ._features import measure_objects, summarize_image
+    from ._segment import CellParams, NucleiParams, cytoplasm, segment_cells, segment_nuclei
+
+_LAZY = {
+    "measure_objects": "._features",
+    "summarize_image": "._features",
+    "CellParams": "._segment",
+    "NucleiParams": "._segment",
+    "cytoplasm": "._segment",
+    "segment_cells": "._segment",
+    "segment_nuclei": "._segment",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'quantscope.analysis' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "BaseTool",
+    "CellParams",
+    "NucleiParams",
     "Pipeline",
     "Port",
     "RunReport",
@@ -59,6 +94,7 @@ __all__ = [
     "ToolEntry",
     "ToolLoadWarning",
     "ToolUnavailable",
+    "cytoplasm",
     "describe_parameters",
     "describe_tool",
     "export_table",
@@ -66,6 +102,7 @@ __all__ = [
     "installed_tools",
     "labels_digest",
     "load_pipeline",
+    "measure_objects",
     "params_hash",
     "parse_pipeline",
     "read_labels",
@@ -73,7 +110,10 @@ __all__ = [
     "register_tool",
     "run_pipeline",
     "run_table",
+    "segment_cells",
+    "segment_nuclei",
     "software_versions",
+    "summarize_image",
     "to_anndata",
     "tool_diagnostics",
     "unregister_tool",
