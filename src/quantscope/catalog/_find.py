@@ -127,7 +127,7 @@ class QueryMethods:
         """
         import pandas as pd
 
-        from ._query import Compiler, FieldInfo, parse
+        from ._query import Compiler, FieldInfo, parse, static_fields
 
         cols = list(DEFAULT_COLUMNS if columns is None else columns)
         if not cols:
@@ -137,9 +137,14 @@ class QueryMethods:
             where = _where(conn, query)
             resolver = Compiler(conn, ",".join(cols))
             infos: dict[str, FieldInfo | None] = {}
+            static, aliases = static_fields()
             for c in cols:
                 if c == "channels":
                     infos[c] = None
+                    continue
+                known = static.get(aliases.get(c, c))
+                if known is not None:  # a schema field: no need to parse the name
+                    infos[c] = known
                     continue
                 try:
                     tree = parse(f"exists {c}")
