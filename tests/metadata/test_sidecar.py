@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from quantscope.errors import InvalidInput, NotFound
 from quantscope.metadata import (
@@ -286,3 +288,16 @@ def test_terms_in_several_spellings() -> None:
     assert (v.value, v.curie) == ("Unknownia exotica", None)  # allowed; completeness flags it
     with pytest.raises(ValueError, match="not a valid term id"):
         parse_value("biosample.cell_line", "CVCL_1")
+
+
+@given(
+    st.floats(0, 1e6, allow_nan=False, allow_infinity=False),
+    st.sampled_from([("nM", 1e-3), ("uM", 1.0), ("µM", 1.0), ("mM", 1e3), ("M", 1e6)]),
+)
+def test_concentration_in_any_unit_is_micromolar(value: float, unit: tuple[str, float]) -> None:
+    """A value written inline ("5 nM") or with the unit in a CSV header gives the same µM."""
+    name, factor = unit
+    inline = parse_value("biosample.treatment.concentration", f"{value!r} {name}")
+    header = parse_value("biosample.treatment.concentration", repr(value), name)
+    assert inline.unit == header.unit == "µM"
+    assert inline.num_value == header.num_value == pytest.approx(value * factor, rel=1e-12)
