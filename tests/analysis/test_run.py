@@ -334,3 +334,35 @@ def test_an_output_deleted_by_hand_is_computed_again(synth_repo: Repository) -> 
     assert (synth_repo.root / labels["path"]).is_dir()
     assert labels_digest(read_labels(synth_repo.root, labels["path"])) == labels["sha256"]
     assert synth_repo.artifact(labels["key"])["run_id"] == again.run_id
+
+
+def test_a_second_writer_is_refused_while_a_run_holds_the_lock(synth_repo: Repository) -> None:
+    from quantscope.errors import ConcurrentAccess
+
+    with synth_repo.write_lock(), pytest.raises(ConcurrentAccess, match="another quantscope"):
+        _run(synth_repo)
+    assert synth_repo.runs() == []
+
+
+def test_a_pipeline_with_an_unavailable_tool_is_refused_before_anything_runs(
+    synth_repo: Repository, tmp_path: Path
+) -> None:
+    from quantscope.analysis import ToolUnavailable
+
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"x")
+    text = f"""\
+name: dl
+channels: {{DNA: 0}}
+steps:
+  - id: seg
+    tool: cellpose
+    inputs: {{image: DNA}}
+    parameters: {{weights: {weights}}}
+"""
+    spec = parse_pipeline(text)
+    if spec.steps[0].tool.unavailable() is None:
+        pytest.skip("cellpose is installed here")
+    with pytest.raises(ToolUnavailable, match="step 'seg': tool 'cellpose' needs the Python"):
+        run_pipeline(synth_repo, spec)
+    assert synth_repo.runs() == []

@@ -97,6 +97,9 @@ class ToolContext:
         0-based field (site) index in the well.
     channels : dict of str to int
         Channel index in the image of each image input that is a raw channel (by input name).
+    repo_root : pathlib.Path or None
+        Root of the repository (for tools that read side files, such as model weights given
+        relative to it).
     """
 
     image_id: str
