@@ -134,6 +134,8 @@ def test_synthetic_cells_match_truth() -> None:
         (np.full((8, 8), -1, np.int32), np.zeros((8, 8)), "must be >= 0"),
         (np.full((8, 8), 0.5), np.zeros((8, 8)), "fractional"),
         (np.zeros((8, 8), np.int32), np.full((8, 8), np.nan), "NaN or infinite"),
+        (np.full((8, 8), 2**40, np.int64), np.zeros((8, 8)), "does not fit int32"),
+        (np.zeros((8, 8), np.int32), np.zeros((8, 8), complex), "real numbers"),
     ],
 )
 def test_bad_input_raises(nuclei: np.ndarray, cyto: np.ndarray, needle: str) -> None:

@@ -292,6 +292,11 @@ def _as_labels(labels: Any, name: str) -> npt.NDArray[Any]:
         arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:
         raise InvalidInput(f"{name}: label values must be >= 0, found {int(arr.min())}")
+    if arr.size and int(arr.max()) > np.iinfo(np.int32).max:
+        raise InvalidInput(
+            f"{name}: label {int(arr.max())} does not fit int32; relabel the objects "
+            f"consecutively first (skimage.segmentation.relabel_sequential)"
+        )
     return arr
 
 
