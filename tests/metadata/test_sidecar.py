@@ -301,3 +301,43 @@ def test_concentration_in_any_unit_is_micromolar(value: float, unit: tuple[str, 
     header = parse_value("biosample.treatment.concentration", repr(value), name)
     assert inline.unit == header.unit == "µM"
     assert inline.num_value == header.num_value == pytest.approx(value * factor, rel=1e-12)
+
+
+_SAMPLE_VALUES = {
+    "study.title": st.text("abcdef XYZ", min_size=1).map(str.strip).filter(bool),
+    "study.license": st.sampled_from(["CC0-1.0", "cc-by-4.0", "MIT"]),
+    "study.authors": st.lists(st.sampled_from(["Ada Lovelace", "Alan Turing"]), min_size=1),
+    "biosample.organism": st.sampled_from(["Homo sapiens", "NCBITaxon:10090", "Danio rerio"]),
+    "biosample.cell_line": st.sampled_from(["HeLa", "CVCL_0042", "U2OS (CVCL_0042)"]),
+    "biosample.live": st.booleans(),
+    "biosample.treatment.duration": st.sampled_from(["24 h", "30 min", "2 d"]),
+    "biosample.treatment.concentration": st.sampled_from(["100 nM", "5 ug/mL", "0.1 %"]),
+    "specimen.stain.DAPI.target": st.just("DNA"),
+    "image_data.contrast_inversion": st.booleans(),
+}
+
+
+@given(st.dictionaries(st.sampled_from(sorted(_SAMPLE_VALUES)), st.none(), min_size=1).flatmap(
+    lambda keys: st.fixed_dictionaries({k: _SAMPLE_VALUES[k] for k in keys})
+))  # fmt: skip
+def test_nested_yaml_equals_the_flat_keys(flat: dict[str, object]) -> None:
+    """Writing keys nested (study: {title: ...}) or dotted gives the same checked values."""
+    import yaml
+
+    nested: dict[str, object] = {}
+    for key, value in flat.items():
+        node = nested
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})  # type: ignore[assignment]
+        node[last] = value  # type: ignore[index]
+    a = parse_sidecar_text(yaml.safe_dump(nested), "quantscope.yaml")
+    b = parse_sidecar_text(yaml.safe_dump(flat), "quantscope.yaml")
+    pairs = [
+        (k, parse_value(k, v))
+        for k, vs in flat.items()
+        for v in (vs if isinstance(vs, list) else [vs])
+    ]
+    expected = sorted(pairs, key=repr)
+    for sc in (a, b):
+        assert sorted(((e.key, e.value) for e in sc.entries), key=repr) == expected
