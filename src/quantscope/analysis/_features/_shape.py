@@ -144,32 +144,35 @@ def _perimeter(ob: Objects) -> NDArray[np.float64]:
 
 
 def _euler_and_filled(ob: Objects) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Euler number (8-connected objects) and filled area, both on the atlas."""
+    """Euler number (8-connected objects, 4-connected holes) and filled area, from two
+    labellings of the atlas: Euler = components - holes; FilledArea = area + hole pixels.
+
+    In the atlas every object sits alone in a zero-padded box and the padding rings of all
+    boxes touch, so the background outside the objects is one 4-connected component (the one
+    at the atlas corner) and every other background component is a hole of one object.
+    """
     from scipy import ndimage as ndi
 
-    aidx, _ = ob.atlas
+    n = ob.n
+    aidx, aflat = ob.atlas
     m = aidx >= 0
-    a, b, c, d = m[:-1, :-1], m[:-1, 1:], m[1:, :-1], m[1:, 1:]
-    owner = np.maximum(
-        np.maximum(aidx[:-1, :-1], aidx[:-1, 1:]), np.maximum(aidx[1:, :-1], aidx[1:, 1:])
-    )
-    s = a.astype(np.int8) + b + c + d
-    q1 = (s == 1).astype(np.float64)
-    q3 = (s == 3).astype(np.float64)
-    qd = ((a & d & ~b & ~c) | (b & c & ~a & ~d)).astype(np.float64)
-    keep = owner >= 0
-    e = group_sum(owner[keep], (q1 - q3 - 2 * qd)[keep], ob.n) / 4.0
-    holes = ndi.binary_fill_holes(m) & ~m
+    comp, nc = ndi.label(m, structure=np.ones((3, 3), dtype=bool))
+    comp_obj = np.zeros(nc + 1, dtype=np.intp)
+    comp_obj[comp.ravel()[aflat]] = ob.obj
+    euler = np.bincount(comp_obj[1:], minlength=n).astype(np.float64)
     filled = ob.count.astype(np.float64)
-    if holes.any():
-        lab, nh = ndi.label(holes)
-        _, first = np.unique(lab.ravel(), return_index=True)
-        first = first[1:]  # skip background 0
-        r, col = np.divmod(first, aidx.shape[1])
-        own = aidx[r, col - 1]
-        size = np.bincount(lab.ravel(), minlength=nh + 1)[1:]
-        filled += np.bincount(own, weights=size, minlength=ob.n)
-    return e, filled
+    bg, _ = ndi.label(~m)
+    bgf = bg.ravel()
+    hp = np.flatnonzero((bgf > 0) & (bgf != bgf[0]))
+    if hp.size:
+        lab_h = bgf[hp]
+        left = aidx.ravel()[hp - 1]  # an object pixel or the same hole
+        owner = np.full(int(lab_h.max()) + 1, -1, dtype=np.intp)
+        np.maximum.at(owner, lab_h, left)
+        holes = np.unique(lab_h)
+        euler -= np.bincount(owner[holes], minlength=n)
+        filled += np.bincount(owner[lab_h], minlength=n)
+    return euler, filled
 
 
 def _segment_median(ob: Objects, values: NDArray[np.float64]) -> NDArray[np.float64]:
