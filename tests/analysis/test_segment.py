@@ -107,6 +107,16 @@ def test_hole_inside_a_nucleus_is_filled() -> None:
     assert labels[48, 48] == 1
 
 
+def test_background_enclosed_by_a_ring_of_nuclei_stays_background() -> None:
+    angles = np.linspace(0, 2 * np.pi, 9)[:-1]
+    centres = [(80 + 30 * np.sin(a), 80 + 30 * np.cos(a)) for a in angles]
+    image, truth = disks((160, 160), centres, 13, seed=4)  # 8 touching nuclei in a ring
+    labels = segment_nuclei(image)
+    assert labels[80, 80] == 0
+    assert labels.max() == 8
+    assert f1_at_half(truth, labels) == 1.0
+
+
 def test_small_edge_fragment_dropped_large_cut_nucleus_kept() -> None:
     # a sliver (4 px deep, ~50 px) of a nucleus at the left border, a half nucleus at the right
     image, _ = disks((96, 128), [(30, -8), (60, 127)], 12)

@@ -56,6 +56,10 @@ __all__ = [
 #: rounded. Parameters in µm are converted to pixels with it.
 DEFAULT_PIXEL_SIZE_UM = 0.65
 
+#: Gaussian sigma (µm) applied to the distance transform before marker detection, so that
+#: pixel-level ragged outlines do not create spurious maxima.
+_DIST_SMOOTHING_UM = 0.65
+
 Labels = npt.NDArray[np.int32]
 F32 = npt.NDArray[np.float32]
 
@@ -645,11 +649,15 @@ def segment_nuclei(
 
     min_area = _disk_area(p.min_diameter_um / px)
     max_area = _disk_area(p.max_diameter_um / px)
-    if p.fill_holes:
-        mask = _fill_small_holes(mask, max_area)
     blobs, n_blobs = ndi.label(mask)
     if n_blobs == 0:
         return _empty(arr.shape)
+    if p.fill_holes:
+        # holes smaller than the median blob (nucleoli); larger enclosed background is the
+        # gap inside a ring of touching nuclei and must not feed the distance transform
+        blob_area = np.bincount(blobs.ravel())[1:]
+        mask = _fill_small_holes(mask, min(max_area, float(np.median(blob_area))))
+        blobs, n_blobs = ndi.label(mask)
     # drop specks before the distance transform so they cannot claim markers
     blob_area = np.bincount(blobs.ravel())
     speck = blob_area < 0.5 * min_area
@@ -661,7 +669,7 @@ def segment_nuclei(
 
     if p.declump:
         dist = ndi.distance_transform_edt(mask).astype(np.float32)
-        dist = ndi.gaussian_filter(dist, 1.0)
+        dist = ndi.gaussian_filter(dist, _DIST_SMOOTHING_UM / px)
         w = p.intensity_weight
         if w > 0:
             top = float(np.percentile(stain[mask], 99.5))
