@@ -54,7 +54,7 @@ def _bilinear_means(
     return seg, wts, src, ob.count.astype(np.float64)
 
 
-def _ranked_reconstruction(ranks_shape: tuple[int, int], mask_rank: NDArray[np.int64]):  # type: ignore[no-untyped-def]
+def _ranked_reconstruction(ranks_shape: tuple[int, int], mask_rank: NDArray[np.integer]):  # type: ignore[no-untyped-def]
     """Greyscale reconstruction by dilation (3x3 cross) of integer rank images.
 
     scikit-image's ``reconstruction`` sorts the seed and mask values on every call; here the

@@ -3,9 +3,9 @@
 All functions work on padded ``(n, m)`` arrays (one row per object) so that the work is a few
 numpy operations per step for *all* objects, not a Python loop over objects.
 
-* :func:`convex_hulls` — gift wrapping (Jarvis march) run on every object simultaneously over the
-  object's row extremes (the leftmost and rightmost pixel centre of every row, a superset of the
-  hull vertices). Collinear points are dropped.
+* :func:`convex_hulls` — monotone chains of the objects' row extremes (the leftmost and rightmost
+  pixel centre of every row, a superset of the hull vertices), pruned to convexity for all
+  objects at once. Collinear points are dropped.
 * :func:`feret_diameters` — maximum Feret = largest distance between hull vertices; minimum Feret
   = smallest, over hull edges, of the largest distance of a vertex from the edge's line (the
   rotating-calipers result), as ``centrosome.cpmorphology.feret_diameter``.
@@ -47,75 +47,81 @@ def _pad_segments(
     return valid, out
 
 
+def _prune_chain(
+    seg: NDArray[np.intp], y: NDArray[np.float64], x: NDArray[np.float64], sign: float
+) -> NDArray[np.intp]:
+    """Indices of the convex chain of each segment's points (sorted by y inside a segment).
+
+    A point is dropped when it is not strictly outside the chord of its two current
+    neighbours (left chains: strictly left; ``sign=-1``: strictly right); dropping every such
+    point at once is safe (its neighbours prove it is not a vertex), and passes repeat until
+    none is left, all segments at once.
+    """
+    keep = np.arange(seg.size)
+    while keep.size >= 3:
+        s, yy, xx = seg[keep], y[keep], x[keep]
+        inner = (s[1:-1] == s[:-2]) & (s[1:-1] == s[2:])
+        cross = (xx[1:-1] - xx[:-2]) * (yy[2:] - yy[:-2]) - (xx[2:] - xx[:-2]) * (
+            yy[1:-1] - yy[:-2]
+        )
+        bad = inner & (sign * cross >= 0)
+        if not bad.any():
+            break
+        mask = np.ones(keep.size, dtype=bool)
+        mask[1:-1][bad] = False
+        keep = keep[mask]
+    return keep
+
+
 def convex_hulls(
-    seg: NDArray[np.intp], y: NDArray[np.float64], x: NDArray[np.float64], n: int
+    seg: NDArray[np.intp],
+    rows: NDArray[np.intp],
+    left: NDArray[np.intp],
+    right: NDArray[np.intp],
+    n: int,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
-    """Convex hull of each object's points.
+    """Convex hull of the pixel centres of every object, from its row runs.
 
     Parameters
     ----------
-    seg : (N,) ascending object index of every point; y, x : (N,) coordinates; n : objects.
+    seg, rows, left, right : (R,) object index (ascending), row, leftmost and rightmost column
+        of every object row (rows ascending inside an object); n : number of objects.
 
     Returns
     -------
-    hy, hx : (n, h) hull vertices in order (padded by repeating the first vertex)
+    hy, hx : (n, h) hull vertices in order around the hull (padded by repeating the first)
     nv : (n,) number of vertices (1 for a single point, 2 for a segment)
+
+    The hull's left boundary is the convex chain of the rows' leftmost pixels and its right
+    boundary that of the rightmost ones (a monotone-chain hull, Andrew 1979,
+    doi:10.1016/0020-0190(79)90072-3), pruned for all objects at once.
     """
     if n == 0:
         z = np.zeros((0, 1))
         return z, z, np.zeros(0, dtype=np.intp)
-    valid, (py, px) = _pad_segments(seg, n, y, x)
-    rows = np.arange(n)
-    # start: smallest y, then smallest x -> always a hull vertex
-    key = np.where(valid, py * 1e7 + px, np.inf)
-    start = np.argmin(key, axis=1)
-    cy, cx = py[rows, start], px[rows, start]
-    dy, dx = np.ones(n) * 0.0, np.ones(n)  # reference direction (+x)
-    verts_y = [cy.copy()]
-    verts_x = [cx.copy()]
-    nv = np.ones(n, dtype=np.intp)
-    active = np.ones(n, dtype=bool)
-    m = py.shape[1]
-    for _ in range(m + 1):
-        ai = np.flatnonzero(active)
-        if ai.size == 0:
-            break
-        vy = py[ai] - cy[ai, None]
-        vx = px[ai] - cx[ai, None]
-        ddy, ddx = dy[ai, None], dx[ai, None]
-        cross = ddx * vy - ddy * vx
-        dot = ddx * vx + ddy * vy
-        ang = np.arctan2(cross, dot)
-        ang = np.where(ang < -_TOL, ang + 2 * np.pi, np.maximum(ang, 0.0))
-        d2 = vx * vx + vy * vy
-        ok = valid[ai] & (d2 > 0)
-        ang = np.where(ok, ang, np.inf)
-        amin = ang.min(axis=1)
-        done = ~np.isfinite(amin)  # no other point: a single-pixel object
-        tie = ang <= amin[:, None] + 1e-12
-        pick = np.argmax(np.where(tie, d2, -1.0), axis=1)
-        ny = py[ai, pick]
-        nx = px[ai, pick]
-        closed = (ny == verts_y[0][ai]) & (nx == verts_x[0][ai])
-        stop = done | closed
-        go = ai[~stop]
-        active[ai[stop]] = False
-        newy = verts_y[-1].copy()
-        newx = verts_x[-1].copy()
-        newy[:] = verts_y[0]
-        newx[:] = verts_x[0]
-        newy[go] = ny[~stop]
-        newx[go] = nx[~stop]
-        dy[go] = ny[~stop] - cy[go]
-        dx[go] = nx[~stop] - cx[go]
-        cy[go] = ny[~stop]
-        cx[go] = nx[~stop]
-        nv[go] += 1
-        if go.size == 0:
-            break
-        verts_y.append(newy)
-        verts_x.append(newx)
-    return np.stack(verts_y, axis=1), np.stack(verts_x, axis=1), nv
+    y = rows.astype(np.float64)
+    kl = _prune_chain(seg, y, left.astype(np.float64), 1.0)
+    kr = _prune_chain(seg, y, right.astype(np.float64), -1.0)
+    # around the hull: left chain top -> bottom, then right chain bottom -> top
+    vs = np.concatenate([seg[kl], seg[kr]])
+    vy = np.concatenate([y[kl], y[kr]])
+    vx = np.concatenate([left[kl], right[kr]]).astype(np.float64)
+    order_key = np.concatenate([y[kl], 1e7 - y[kr]])
+    order = np.lexsort((order_key, vs))
+    vs, vy, vx = vs[order], vy[order], vx[order]
+    # drop repeated points (one-pixel top or bottom rows close the two chains on one point)
+    same_prev = np.zeros(vs.size, dtype=bool)
+    same_prev[1:] = (vs[1:] == vs[:-1]) & (vy[1:] == vy[:-1]) & (vx[1:] == vx[:-1])
+    starts = np.searchsorted(vs, np.arange(n + 1))
+    firsts = starts[:-1]
+    last = np.zeros(vs.size, dtype=bool)
+    last[starts[1:] - 1] = True
+    same_first = last & (vy == vy[firsts][vs]) & (vx == vx[firsts][vs])
+    same_first[firsts] = False
+    keep = ~(same_prev | same_first)
+    vs, vy, vx = vs[keep], vy[keep], vx[keep]
+    valid, (hy, hx) = _pad_segments(vs, n, vy, vx)
+    return hy, hx, valid.sum(axis=1).astype(np.intp)
 
 
 def feret_diameters(

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._hull import convex_areas, convex_hulls, feret_diameters, minimum_enclosing_circles
-from ._objects import Objects, group_sum, seg_starts, segment_order, segment_sort
+from ._objects import Objects, seg_starts, segment_order, segment_sort
 
 __all__ = ["ZERNIKE_INDEXES", "measure_shape", "shape_columns", "zernike_indexes"]
 
@@ -381,11 +381,7 @@ def zernike_sums(
 def hull_data(ob: Objects) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
     """Convex hull of every object's pixel centres (shared by shape and radial families)."""
     seg, rows, left, right = ob.runs
-    order = np.argsort(np.concatenate([seg, seg]), kind="stable")
-    sy = np.concatenate([rows, rows]).astype(np.float64)[order]
-    sx = np.concatenate([left, right]).astype(np.float64)[order]
-    ss = np.concatenate([seg, seg])[order]
-    return convex_hulls(ss, sy, sx, ob.n)
+    return convex_hulls(seg, rows, left, right, ob.n)
 
 
 def enclosing_circles(
