@@ -366,3 +366,52 @@ steps:
     with pytest.raises(ToolUnavailable, match="step 'seg': tool 'cellpose' needs the Python"):
         run_pipeline(synth_repo, spec)
     assert synth_repo.runs() == []
+
+
+def test_a_tool_can_consume_a_table_and_reads_it_back_when_upstream_is_reused(
+    synth_repo: Repository,
+) -> None:
+    from typing import Any, ClassVar
+
+    from pydantic import BaseModel, ConfigDict, Field
+
+    from quantscope.analysis import BaseTool, Port, register_tool, unregister_tool
+
+    class BigParams(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        min_area: float = Field(20.0, ge=0)
+
+    class CountBig(BaseTool):
+        name: ClassVar[str] = "test-count-big"
+        version: ClassVar[str] = "0.1"
+        inputs: ClassVar[tuple[Port, ...]] = (Port("table", "table"),)
+        outputs: ClassVar[tuple[Port, ...]] = (Port("table", "table"),)
+        Parameters: ClassVar[type[BaseModel] | None] = BigParams
+
+        def run(self, inputs: Any, params: Any, ctx: Any) -> Any:
+            t = inputs["table"]
+            return {
+                "table": pd.DataFrame(
+                    {"big": [int((t["AreaShape_Area"] >= params.min_area).sum())]}
+                )
+            }
+
+    register_tool(CountBig(), replace=True)
+    try:
+        text = pipeline_text() + (
+            "  - id: count\n    tool: test-count-big\n    inputs: {table: Nuclei_features}\n"
+            "    parameters: {min_area: %s}\n    outputs: {table: Big}\n"
+        )
+        first = run_pipeline(synth_repo, parse_pipeline(text % 20))
+        assert first.ok and first.computed == 9
+        second = run_pipeline(synth_repo, parse_pipeline(text % 50))
+        assert (second.computed, second.reused) == (3, 6)  # the tables are read back
+        features = read_table(synth_repo.root, second.tables["Nuclei_features"])
+        big = read_table(synth_repo.root, second.tables["Big"]).set_index("image_id")["big"]
+        expected = features[features["AreaShape_Area"] >= 50].groupby("image_id").size()
+        assert big.to_dict() == expected.reindex(big.index, fill_value=0).to_dict()
+        arts = [a for a in synth_repo.run_artifacts(second.run_id) if a["output"] == "Big"]
+        used = synth_repo.artifact_inputs(arts[0]["key"])
+        assert used[0]["kind"] == "artifact" and used[0]["role"] == "table"
+    finally:
+        unregister_tool("test-count-big")
