@@ -297,3 +297,81 @@ def test_table_is_dataframe_float_columns():
     t = measure_objects(_disk_labels(), {"D": np.ones((64, 64))})
     assert isinstance(t, pd.DataFrame)
     assert t["ObjectNumber"].dtype.kind == "i"
+
+
+def test_integer_image_quantiles_and_mad_with_ties():
+    # uint16 input takes the exact radix-sort path; many ties, odd and even pixel counts
+    rng = np.random.default_rng(11)
+    lab = np.zeros((40, 40), dtype=np.int32)
+    lab[1:8, 1:10] = 1  # 63 px
+    lab[10:20, 2:12] = 2  # 100 px
+    lab[25:26, 25:26] = 3  # 1 px
+    img = rng.integers(0, 6, size=(40, 40)).astype(np.uint16) * 1000
+    t = measure_objects(lab, {"C": img}, families=["intensity"]).set_index("ObjectNumber")
+    for lv in (1, 2, 3):
+        v = img[lab == lv] / 65535
+        med = np.median(v)
+        assert t.loc[lv, "Intensity_MedianIntensity_C"] == pytest.approx(med)
+        assert t.loc[lv, "Intensity_LowerQuartileIntensity_C"] == pytest.approx(
+            np.percentile(v, 25)
+        )
+        assert t.loc[lv, "Intensity_MADIntensity_C"] == pytest.approx(np.median(np.abs(v - med)))
+
+
+def test_texture_matches_mahotas_on_random_objects():
+    mahotas = pytest.importorskip("mahotas")
+    rng = np.random.default_rng(4)
+    lab = np.zeros((60, 60), dtype=np.int32)
+    lab[3:25, 4:30] = 1
+    lab[30:55, 10:50] = 2
+    img = rng.random((60, 60)) * 0.3
+    t = measure_objects(lab, {"C": img}, families=["texture"], texture_scale=2)
+    q = np.rint(img * 255).astype(np.uint8)
+    for row, lv in enumerate((1, 2)):
+        crop = np.where(lab == lv, q, 0)
+        ys, xs = np.nonzero(lab == lv)
+        crop = crop[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        ref = mahotas.features.haralick(crop, distance=2, ignore_zeros=True)
+        for d in range(4):
+            ours = [t[f"Texture_{f}_C_2_{d:02d}_256"].iloc[row] for f in HARALICK]
+            np.testing.assert_allclose(ours, ref[d], rtol=1e-7, atol=1e-12)
+
+
+HARALICK = [
+    "AngularSecondMoment", "Contrast", "Correlation", "Variance", "InverseDifferenceMoment",
+    "SumAverage", "SumVariance", "SumEntropy", "Entropy", "DifferenceVariance",
+    "DifferenceEntropy", "InfoMeas1", "InfoMeas2",
+]  # fmt: skip
+
+
+def test_radial_distribution_of_a_constant_disk():
+    lab = _disk_labels(radius=15)
+    t = measure_objects(lab, {"C": np.full((64, 64), 0.3)}, families=["radial"]).iloc[0]
+    fracs = [t[f"RadialDistribution_FracAtD_C_{b}of4"] for b in range(1, 5)]
+    assert sum(fracs) == pytest.approx(1.0)
+    assert fracs == sorted(fracs)  # outer rings hold more pixels
+    for b in range(1, 5):
+        assert t[f"RadialDistribution_MeanFrac_C_{b}of4"] == pytest.approx(1.0)
+        assert t[f"RadialDistribution_RadialCV_C_{b}of4"] == pytest.approx(0.0, abs=1e-12)
+    # intensity-weighted Zernike 0_0 of a constant image: the constant
+    assert t["RadialDistribution_ZernikeMagnitude_C_0_0"] == pytest.approx(0.3)
+
+
+def test_sparse_huge_and_bool_labels():
+    lab = np.zeros((20, 20), dtype=np.int64)
+    lab[2:6, 2:6] = 10**12  # far beyond the image size: mapped by search
+    lab[10:15, 10:12] = 5
+    t = measure_objects(lab, families=["shape"])
+    assert t["ObjectNumber"].tolist() == [5, 10**12]
+    assert t["AreaShape_Area"].tolist() == [10, 16]
+    tb = measure_objects(lab > 0, families=["shape"])
+    assert tb["ObjectNumber"].tolist() == [1]
+    assert tb["AreaShape_Area"].tolist() == [26]
+
+
+def test_families_subset_and_no_channels():
+    lab = _disk_labels()
+    t = measure_objects(lab, families=["shape", "neighbors", "intensity"])
+    # no channel: channel families add no columns
+    assert list(t.columns) == feature_columns([], families=["shape", "neighbors", "intensity"])
+    assert not any(c.startswith("Intensity_") for c in t.columns)
