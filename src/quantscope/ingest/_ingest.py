@@ -466,14 +466,25 @@ def _write_job(
 
         planes = _qc_planes(image.shape, image.dtype) if measure else None
         kept = np.zeros(planes.shape[:3], bool) if planes is not None else None
+        missing = [int(np.prod(planes.shape[:3])) if planes is not None else -1]
+        measured: list[tuple[dict[int, dict[str, float]] | None, float]] = []
+
+        def keep(c: int, z: int, y0: int, y1: int, rows: np.ndarray) -> None:
+            assert planes is not None and kept is not None
+            planes[c, z, y0:y1] = rows  # what the store's level 0 holds
+            missing[0] -= (y1 - y0) - int(np.count_nonzero(kept[c, z, y0:y1]))
+            kept[c, z, y0:y1] = True
+            if missing[0] == 0 and not measured:
+                # every plane of t = 0 is read: measure them now, while they are in the CPU
+                # cache, before the writer encodes the last rows
+                measured.append(_measure_kept(planes, image, ome_xml))
 
         def read_rows(t: int, c: int, z: int, y0: int, y1: int) -> np.ndarray:
             for off, src in reversed(sources):
                 if c >= off:
                     rows = src.read_rows(t, c - off, z, y0, y1)
-                    if planes is not None and kept is not None and t == 0:
-                        planes[c, z, y0:y1] = rows  # what the store's level 0 holds
-                        kept[c, z, y0:y1] = True
+                    if planes is not None and t == 0:
+                        keep(c, z, y0, y1, rows)
                     return rows
             raise IndexError(c)  # pragma: no cover
 
@@ -483,16 +494,24 @@ def _write_job(
     manifest = [(f"{prefix}/{m.path}", m.size, m.sha256) for m in result.manifest]
     formats = {p.scanned.sha256: p.scanned.format for p in job.parts}
     written = _Written(ImageRegistration(image=image, source_formats=formats, manifest=manifest))
-    if planes is not None and kept is not None and kept.all():
-        from ..qc import measure_planes
-
-        # QC never fails a write: after any error here the QC step measures the stored image
-        # (and reports what goes wrong then)
-        t0 = time.perf_counter()
-        with contextlib.suppress(Exception):
-            written.metrics = measure_planes(planes, image, ome_xml)
-        written.qc_seconds = time.perf_counter() - t0
+    if measured:
+        written.metrics, written.qc_seconds = measured[0]
     return written
+
+
+def _measure_kept(
+    planes: np.ndarray, image: Image, ome_xml: str | None
+) -> tuple[dict[int, dict[str, float]] | None, float]:
+    """QC metrics of the planes kept while writing, and the seconds it took. QC never fails a
+    write: after any error here the QC step measures the stored image (and reports what goes
+    wrong then)."""
+    from ..qc import measure_planes
+
+    t0 = time.perf_counter()
+    metrics = None
+    with contextlib.suppress(Exception):
+        metrics = measure_planes(planes, image, ome_xml)
+    return metrics, time.perf_counter() - t0
 
 
 # ------------------------------------------------------------------------------ cleanup
