@@ -52,22 +52,26 @@ def channel_metrics(plane: Any, *, significant_bits: int | None = None) -> dict[
 
     Notes
     -----
-    The cost is O(N) in the pixel count N plus one FFT of at most 1024 x 1024 px; the FFT
-    and the Laplacian filtering dominate. The metrics share their work: integer planes of
-    up to 16 bits are read directly (no float copy is made), one pass gives the tile sums of
-    the local focus score, the normalized variance and the mean (exact integer sums), the
-    extremes come from the input check, the background estimate and field are computed
-    once. Robust statistics use a counted subsample of about 65,000 pixels, the background
-    field one of at most 512 x 512. The separable Gaussian runs as matrix products on bands
-    that stay in the CPU cache; every matrix product is small enough that OpenBLAS runs it
-    on the calling thread (none of its own threads competing with QC threads), and large
-    temporaries live in per-thread scratch buffers (at most 32 MiB each, kept between
-    calls). About 4.5 ms for a 520 x 696 uint16 plane and 0.25-0.3 s for 8192 x 8192 on
-    one core of the development machine (10-12 ms and 1.3 s before these optimizations).
+    The cost is O(N) in the pixel count N plus one FFT of at most 1024 x 1024 px. Planes of
+    at least 128 px on each side have their power-spectrum slope and Laplacian variance
+    measured on the 2 x 2-binned plane (a quarter of the pixels; same frequency band for the
+    slope; validated to rank focus like the unbinned definitions, see :func:`focus_plls` and
+    :func:`focus_laplacian_var`). The metrics share their work: integer planes of up to 16
+    bits are read directly (no float copy is made), one pass gives the tile sums of the local
+    focus score, the normalized variance and the mean (exact integer sums), the extremes
+    come from the input check, the background estimate and field are computed once. Robust
+    statistics use a counted subsample of about 65,000 pixels, the background field one of
+    at most 512 x 512. The separable Gaussian runs as matrix products on bands that stay in
+    the CPU cache; every matrix product is small enough that OpenBLAS runs it on the calling
+    thread (none of its own threads competing with QC threads), and large temporaries live
+    in per-thread scratch buffers (at most 32 MiB each, kept between calls). About 2.5-3 ms
+    for a 520 x 696 uint16 plane on one core of the development machine (14 ms before the
+    first optimizations, 5 ms before binning; bench/qc.py prints the current figures).
 
     The values are those of the plain definitions: bit for bit for the saturation,
-    intensity, background median and MAD, illumination and content metrics; to float
-    rounding for the others (see the notes of each metric).
+    intensity, background median and MAD, and content metrics; to float rounding for the
+    others (see the notes of each metric), the two binned focus metrics being defined on the
+    binned plane.
 
     For a z-stack, find the best plane with :func:`stack_metrics` and measure that plane.
 
