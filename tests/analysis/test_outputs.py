@@ -166,3 +166,25 @@ def test_anndata_has_objects_as_obs_and_features_as_var(tmp_path: Path) -> None:
     assert back.uns["run"] == "r1" and back.obs["ObjectNumber"].tolist() == [1, 2, 1]
     with pytest.raises(InvalidInput, match="format"):
         export_table(df, tmp_path / "f.xlsx", "xlsx")
+
+
+def test_verify_output_detects_changed_and_missing_outputs(synth_repo: Repository) -> None:
+    from quantscope.analysis import verify_output
+
+    img = synth_repo.images()[0]
+    lab = _labels(img.shape[3:])
+    out = write_labels(synth_repo.root, img.store_path, "v", lab)
+    assert verify_output(synth_repo.root, "labels", out.path, out.sha256) is None
+    lab[0, 0] = 9
+    write_labels(synth_repo.root, img.store_path, "v", lab)  # same path, other values
+    assert "differs from the recorded" in (
+        verify_output(synth_repo.root, "labels", out.path, out.sha256) or ""
+    )
+    table = write_table(synth_repo.root, "tables/r/t.parquet", pd.DataFrame({"a": [1]}))
+    assert verify_output(synth_repo.root, "table", table.path, table.sha256) is None
+    (synth_repo.root / table.path).write_bytes(b"flipped")
+    assert "differs" in (verify_output(synth_repo.root, "table", table.path, table.sha256) or "")
+    (synth_repo.root / table.path).unlink()
+    assert verify_output(synth_repo.root, "table", table.path, table.sha256) == (
+        f"{table.path}: missing"
+    )

@@ -28,6 +28,7 @@ from ._outputs import (
     read_table,
     run_table,
     to_anndata,
+    verify_output,
     write_labels,
     write_table,
 )
@@ -117,6 +118,7 @@ __all__ = [
     "to_anndata",
     "tool_diagnostics",
     "unregister_tool",
+    "verify_output",
     "write_labels",
     "write_table",
 ]

@@ -41,6 +41,7 @@ __all__ = [
     "remove_partial",
     "run_table",
     "to_anndata",
+    "verify_output",
     "write_labels",
     "write_table",
 ]
@@ -364,3 +365,25 @@ def export_table(
         tmp.unlink(missing_ok=True)
         raise
     return out
+
+
+def verify_output(repo_root: Path, kind: str, path: str, sha256: str) -> str | None:
+    """Re-hash a stored output; None when it matches its recorded checksum, else what is wrong.
+
+    A label image is hashed by its level-0 values (:func:`labels_digest`), a table by its
+    file's bytes.
+    """
+    full = repo_root / path
+    if not full.exists():
+        return f"{path}: missing"
+    try:
+        if kind == "labels":
+            got = labels_digest(read_labels(repo_root, path))
+        else:
+            with full.open("rb") as fh:
+                got = hashlib.file_digest(fh, "sha256").hexdigest()
+    except (OSError, ValueError, InvalidInput, NotFound) as e:
+        return f"{path}: cannot be read ({e})"
+    if got != sha256:
+        return f"{path}: SHA-256 {got[:12]}… differs from the recorded {sha256[:12]}…"
+    return None

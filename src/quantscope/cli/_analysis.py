@@ -331,6 +331,7 @@ def provenance(
             _emit_json(run_document(r, artifact))
             return
         doc = lineage(r, artifact)
+        repo_root = r.root
     if as_json:
         _emit_json(doc)
         return
@@ -345,11 +346,20 @@ def provenance(
             br = root.add(f"{_esc(part['path'])} (sha256 {_short(part['sha256'])})")
             _tree(part, br)
     else:
+        from ..analysis import verify_output
+
+        problem = verify_output(repo_root, doc["kind"], doc["path"], doc["sha256"])
+        check = (
+            "checksum verified: the stored output matches the recorded SHA-256"
+            if problem is None
+            else f"[bold red]checksum: {_esc(problem.removeprefix(doc['path'] + ': '))}[/]"
+        )
         n = f", {doc['n_objects']} object(s)" if doc.get("n_objects") is not None else ""
         root = Tree(
             f"[bold]{_esc(doc['kind'])} {_esc(doc['path'])}[/] (key {_short(doc['key'])}, "
             f"sha256 {_short(doc['sha256'])}{n})"
         )
+        root.add(check)
         _tree(doc, root)
     out.print(root)
 
