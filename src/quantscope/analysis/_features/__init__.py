@@ -36,11 +36,10 @@ except where noted:
   so a few boundary pixels count differently (shape Zernike within 0.02; radial magnitudes
   within 5% of the object's mean intensity; the phase of a near-zero moment is unstable).
 * Orientation of mirror-symmetric objects: +90 and -90 degrees (the same axis) by round-off.
-* RadialDistribution FracAtD/MeanFrac/RadialCV, deliberately: the distance to the edge treats
-  the image edge as an object edge (as MaximumRadius does; CellProfiler does not), which changes
-  objects touching the image border; the distance from the centre is the 8-connected chamfer
-  distance (1, sqrt 2) along the straight path, which equals CellProfiler's propagate (no
-  image term) when that path stays inside the object (all compared objects).
+* RadialDistribution FracAtD/MeanFrac/RadialCV: the distance from the centre is the 8-connected
+  chamfer distance (1, sqrt 2) along the straight path, which equals CellProfiler's propagate
+  (no image term) when that path stays inside the object (all compared objects, border ones
+  included); strongly concave objects can differ.
 * Texture Correlation of near-uniform objects: ~1e-4 relative (cancellation in
   ``(sum ij p - mu^2) / sigma^2``, summed in another order).
 * Granularity on images so small that the background disk exceeds the subsampled image:

@@ -314,31 +314,7 @@ class Objects:
         objects' bounding boxes plus one pixel of padding on every side, so a distance transform
         or a hole filling on the atlas is the per-object one.
         """
-        n = self.n
-        if n == 0:
-            return np.full((1, 1), -1, dtype=np.int32), np.zeros(0, dtype=np.intp)
-        bb = self.bbox
-        hh = (bb[:, 2] - bb[:, 0] + 2).astype(np.int64)
-        ww = (bb[:, 3] - bb[:, 1] + 2).astype(np.int64)
-        width = int(max(ww.max(), np.sqrt(float((hh * ww).sum())) * 1.25))
-        order = np.argsort(-hh, kind="stable")
-        ys = np.zeros(n, dtype=np.int64)
-        xs = np.zeros(n, dtype=np.int64)
-        y = x = shelf_h = 0
-        for k in order.tolist():  # shelf packing: O(n) integer bookkeeping, no pixel work
-            if x + ww[k] > width:
-                y += shelf_h
-                x = shelf_h = 0
-            ys[k], xs[k] = y, x
-            x += int(ww[k])
-            shelf_h = max(shelf_h, int(hh[k]))
-        height = y + shelf_h
-        ar = ys[self.obj] + 1 + self.rows - bb[self.obj, 0]
-        ac = xs[self.obj] + 1 + self.cols - bb[self.obj, 1]
-        aflat = (ar * width + ac).astype(np.intp)
-        aidx = np.full(height * width, -1, dtype=np.int32)
-        aidx[aflat] = self.obj
-        return aidx.reshape(height, width), aflat
+        return _build_atlas(self.obj, self.rows, self.cols, self.n)
 
     @cached_property
     def distance_to_edge(self) -> NDArray[np.float64]:
@@ -351,3 +327,86 @@ class Objects:
             return np.zeros(0)
         dist = ndi.distance_transform_edt(aidx >= 0)
         return np.asarray(dist).ravel()[aflat]
+
+    @cached_property
+    def distance_to_edge_inside(self) -> NDArray[np.float64]:
+        """As :attr:`distance_to_edge`, but only pixels inside the image count as outside the
+        object (the image edge is not an edge), as CellProfiler's ``distance_to_edge``.
+
+        Objects touching the image edge are mirrored across it in their atlas box: mirrored
+        non-object pixels are never nearer than the originals, so the distance transform of the
+        mirrored box is the distance to the nearest non-object pixel inside the image (for
+        objects that do not span the image from edge to edge).
+        """
+        from scipy import ndimage as ndi
+
+        if self.n == 0:
+            return np.zeros(0)
+        h, w = self.shape
+        bb = self.bbox
+        touch = [bb[:, 0] == 0, bb[:, 2] == h, bb[:, 1] == 0, bb[:, 3] == w]
+        if not any(t.any() for t in touch):
+            return self.distance_to_edge
+        obj, rows, cols = [self.obj], [self.rows], [self.cols]
+        top, bottom, left, right = (t[self.obj] for t in touch)
+        mirror_r = [(top, -1 - self.rows), (bottom, 2 * h - 1 - self.rows)]
+        mirror_c = [(left, -1 - self.cols), (right, 2 * w - 1 - self.cols)]
+        for sel, r in mirror_r:
+            obj.append(self.obj[sel])
+            rows.append(r[sel])
+            cols.append(self.cols[sel])
+        for sel, c in mirror_c:
+            obj.append(self.obj[sel])
+            rows.append(self.rows[sel])
+            cols.append(c[sel])
+        for sel_r, r in mirror_r:
+            for sel_c, c in mirror_c:
+                sel = sel_r & sel_c
+                obj.append(self.obj[sel])
+                rows.append(r[sel])
+                cols.append(c[sel])
+        allo = np.concatenate(obj)
+        order = np.argsort(allo, kind="stable")
+        aidx, aflat = _build_atlas(
+            allo[order], np.concatenate(rows)[order], np.concatenate(cols)[order], self.n
+        )
+        dist = np.asarray(ndi.distance_transform_edt(aidx >= 0)).ravel()
+        # positions of the original pixels: they come first within each object (stable sort)
+        is_orig = np.zeros(allo.size, dtype=bool)
+        is_orig[: self.obj.size] = True
+        return dist[aflat[is_orig[order]]]
+
+
+def _build_atlas(
+    obj: NDArray[np.intp], rows: NDArray[np.integer], cols: NDArray[np.integer], n: int
+) -> tuple[NDArray[np.int32], NDArray[np.intp]]:
+    """Pack each object's pixels (``obj`` ascending) into its own box padded by one zero pixel,
+    boxes on shelves; returns the atlas' object index image and every pixel's flat position."""
+    if n == 0 or obj.size == 0:
+        return np.full((1, 1), -1, dtype=np.int32), np.zeros(0, dtype=np.intp)
+    starts = seg_starts(obj, n)[:-1]
+    rmin = np.minimum.reduceat(rows, starts)
+    rmax = np.maximum.reduceat(rows, starts)
+    cmin = np.minimum.reduceat(cols, starts)
+    cmax = np.maximum.reduceat(cols, starts)
+    hh = (rmax - rmin + 3).astype(np.int64)
+    ww = (cmax - cmin + 3).astype(np.int64)
+    width = int(max(ww.max(), np.sqrt(float((hh * ww).sum())) * 1.25))
+    order = np.argsort(-hh, kind="stable")
+    ys = np.zeros(n, dtype=np.int64)
+    xs = np.zeros(n, dtype=np.int64)
+    y = x = shelf_h = 0
+    for k in order.tolist():  # shelf packing: O(n) integer bookkeeping, no pixel work
+        if x + ww[k] > width:
+            y += shelf_h
+            x = shelf_h = 0
+        ys[k], xs[k] = y, x
+        x += int(ww[k])
+        shelf_h = max(shelf_h, int(hh[k]))
+    height = y + shelf_h
+    ar = ys[obj] + 1 + rows - rmin[obj]
+    ac = xs[obj] + 1 + cols - cmin[obj]
+    aflat = (ar * width + ac).astype(np.intp)
+    aidx = np.full(height * width, -1, dtype=np.int32)
+    aidx[aflat] = obj
+    return aidx.reshape(height, width), aflat

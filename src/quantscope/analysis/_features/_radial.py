@@ -12,10 +12,10 @@ binned into ``bins`` rings; per object and ring:
 * RadialCV: coefficient of variation (std / mean, population) of the mean intensity of the 8
   angular sectors of the ring (sectors without pixels ignored; 0 when the ring is empty).
 
-Deliberate differences from CellProfiler (see the package docstring): ``d_c`` is the chamfer
-distance along the straight octagonal path, which equals propagate's geodesic distance when that
-path stays inside the object (convex and most star-shaped objects); ``d_e`` treats the image edge
-as an object edge (CellProfiler does not), which changes objects touching the image border.
+``d_e`` is measured to the nearest non-object pixel inside the image (the image edge is not an
+edge), as CellProfiler. Deliberate difference: ``d_c`` is the chamfer distance along the
+straight octagonal path, which equals propagate's geodesic distance when that path stays inside
+the object (convex and most star-shaped objects; all of BBBC039's nuclei).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def radial_columns(channel: str, bins: int = 4, zernike: bool = True) -> list[st
 def radial_geometry(ob: Objects, bins: int = 4) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """Per sorted pixel: ring index (0..bins-1) and angular sector (0..7); shared by channels."""
     n = ob.n
-    d_e = ob.distance_to_edge
+    d_e = ob.distance_to_edge_inside
     if n == 0:
         z = np.zeros(0, dtype=np.intp)
         return z, z
