@@ -208,6 +208,12 @@ def test_nan_intensities_are_ignored():
     assert np.isnan(t.loc[2, "Intensity_MeanIntensity_C"])
     assert np.isnan(t.loc[2, "Intensity_MedianIntensity_C"])
     assert np.isfinite(t.loc[1, "RadialDistribution_FracAtD_C_1of4"])
+    # an image without a single finite pixel: NaN features, no error
+    t = measure_objects(lab, {"C": np.full((10, 10), np.nan)})
+    assert t["Intensity_MeanIntensity_C"].isna().all()
+    assert t["Intensity_MADIntensity_C"].isna().all()
+    assert t["Texture_Contrast_C_3_00_256"].isna().all()
+    assert t["AreaShape_Area"].tolist() == [16, 4]
 
 
 def test_integer_images_are_scaled_by_dtype_max():

@@ -140,6 +140,8 @@ def _mad(
     n = cnt.size
     c = cnt.astype(np.intp)
     has = c > 0
+    if sv.size == 0:  # no finite pixel anywhere
+        return np.full(n, np.nan)
     st = starts[:-1]
     seg = np.repeat(np.arange(n), c)
     q = np.diff(seg_starts(seg[sv <= med[seg]], n)).astype(np.intp) if sv.size else c * 0
