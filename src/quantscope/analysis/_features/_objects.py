@@ -347,34 +347,43 @@ class Objects:
         touch = [bb[:, 0] == 0, bb[:, 2] == h, bb[:, 1] == 0, bb[:, 3] == w]
         if not any(t.any() for t in touch):
             return self.distance_to_edge
-        obj, rows, cols = [self.obj], [self.rows], [self.cols]
-        top, bottom, left, right = (t[self.obj] for t in touch)
-        mirror_r = [(top, -1 - self.rows), (bottom, 2 * h - 1 - self.rows)]
-        mirror_c = [(left, -1 - self.cols), (right, 2 * w - 1 - self.cols)]
+        # only the objects touching the edge need their own (mirrored) distance transform
+        touching = touch[0] | touch[1] | touch[2] | touch[3]
+        ids = np.flatnonzero(touching)
+        local = np.full(self.n, -1, dtype=np.intp)
+        local[ids] = np.arange(ids.size)
+        px = np.flatnonzero(touching[self.obj])  # their pixels, still sorted by object
+        o, rr, cc = local[self.obj[px]], self.rows[px], self.cols[px]
+        top, bottom, left, right = (t[self.obj[px]] for t in touch)
+        obj, rows, cols = [o], [rr], [cc]
+        mirror_r = [(top, -1 - rr), (bottom, 2 * h - 1 - rr)]
+        mirror_c = [(left, -1 - cc), (right, 2 * w - 1 - cc)]
         for sel, r in mirror_r:
-            obj.append(self.obj[sel])
+            obj.append(o[sel])
             rows.append(r[sel])
-            cols.append(self.cols[sel])
+            cols.append(cc[sel])
         for sel, c in mirror_c:
-            obj.append(self.obj[sel])
-            rows.append(self.rows[sel])
+            obj.append(o[sel])
+            rows.append(rr[sel])
             cols.append(c[sel])
         for sel_r, r in mirror_r:
             for sel_c, c in mirror_c:
                 sel = sel_r & sel_c
-                obj.append(self.obj[sel])
+                obj.append(o[sel])
                 rows.append(r[sel])
                 cols.append(c[sel])
         allo = np.concatenate(obj)
         order = np.argsort(allo, kind="stable")
         aidx, aflat = _build_atlas(
-            allo[order], np.concatenate(rows)[order], np.concatenate(cols)[order], self.n
+            allo[order], np.concatenate(rows)[order], np.concatenate(cols)[order], ids.size
         )
         dist = np.asarray(ndi.distance_transform_edt(aidx >= 0)).ravel()
         # positions of the original pixels: they come first within each object (stable sort)
         is_orig = np.zeros(allo.size, dtype=bool)
-        is_orig[: self.obj.size] = True
-        return dist[aflat[is_orig[order]]]
+        is_orig[: px.size] = True
+        out = self.distance_to_edge.copy()
+        out[px] = dist[aflat[is_orig[order]]]
+        return out
 
 
 def _build_atlas(
