@@ -20,6 +20,9 @@ demo: $(STAMP)
 	$(BIN)/quantscope synth $(DEMO)/plate --plate 2x3 --fields 2 --channels DAPI,GFP --size 512 --seed 1
 	$(BIN)/quantscope init $(DEMO)/repo
 	$(BIN)/quantscope ingest $(DEMO)/repo $(DEMO)/plate/images
+	$(BIN)/quantscope run $(DEMO)/repo pipelines/nuclei.yaml
+	$(BIN)/quantscope features $(DEMO)/repo latest --format anndata --out $(DEMO)/nuclei.h5ad
+	$(BIN)/quantscope find $(DEMO)/repo 'channel.name == "DAPI" and well in ("A01", "B02")'
 	$(BIN)/quantscope ls $(DEMO)/repo
 	$(BIN)/quantscope summary $(DEMO)/repo
 
@@ -34,6 +37,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/qc.py
+	$(BIN)/python bench/query.py
+	$(BIN)/python bench/features.py
+	$(BIN)/python bench/scoring.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache
