@@ -7,10 +7,12 @@ as CellProfiler names them (``AreaShape_Area``, ``Intensity_MeanIntensity_DNA``,
 image (Count, Mean_*, Median_*).
 
 Speed: the label image is indexed once (:class:`._objects.Objects`: labels present, foreground
-pixels sorted by object, bounding boxes, row runs, an atlas of padded object boxes) and every
-family works from that shared index with label-indexed ``bincount`` / ``reduceat`` and whole-image
-neighbourhood operations; there is no Python loop over objects' pixels. ``bench/features.py``
-compares objects/s with cp_measure on BBBC039.
+pixels sorted by object with a radix sort, bounding boxes, row runs, neighbours through a padded
+index image, an atlas in which every object sits alone in a padded box) and every family works
+from that shared index with segment sums (``np.add.reduceat``, ~50x faster than a weighted
+``bincount`` here), exact 16-bit radix sorts, and whole-image work shared by all objects (one
+distance transform, the granularity reconstructions). There is no Python loop over objects'
+pixels. ``bench/features.py`` compares objects/s with cp_measure on BBBC039.
 
 Input conventions
 -----------------

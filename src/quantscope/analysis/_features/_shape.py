@@ -1,17 +1,19 @@
 """Shape features (``AreaShape_*``), as CellProfiler's MeasureObjectSizeShape / cp_measure.
 
 Every feature is computed for all objects at once from the shared :class:`Objects` index:
-moments by ``bincount``, perimeter and Euler number by neighbourhood codes over the whole label
-image (or the atlas), radii and filled area on the atlas, hulls / Feret / enclosing circles with
-the vectorized routines of :mod:`._hull`, Zernike moments as batched matrix products.
+moments and Zernike sums by segment sums (``np.add.reduceat``) over the pixels sorted by object,
+the perimeter from neighbour codes of the border pixels, radii, Euler number and filled area on
+the atlas (one distance transform, two labellings), hulls / Feret diameters / enclosing circles
+with the vectorized routines of :mod:`._hull`.
 
 Definitions (pixels; ``spacing`` scales lengths and areas, see :func:`measure_shape`):
 
 * Area: pixel count. Perimeter: scikit-image ``perimeter(neighborhood=4)`` of the object's own
   mask (Benkrid & Crookes weights). BoundingBoxArea, Extent = Area / BoundingBoxArea.
 * ConvexArea and Solidity = Area / ConvexArea: scikit-image ``convex_hull_image`` of the object.
-* EulerNumber: 8-connected objects (Gray's bit-quad counts). FilledArea: holes filled
-  (4-connected background), as ``regionprops.area_filled``.
+* EulerNumber: 8-connected components minus 4-connected holes, as scikit-image's
+  ``euler_number(connectivity=2)``. FilledArea: holes filled (4-connected background), as
+  ``regionprops.area_filled``.
 * Moments (Spatial/Central 0..2 x 0..3, Normalized 4x4, Hu 0..6, InertiaTensor,
   InertiaTensorEigenvalues), MajorAxisLength, MinorAxisLength, Eccentricity and Orientation
   (degrees) from the second moments, as ``skimage.measure.regionprops``.
@@ -108,16 +110,6 @@ _PERIMETER_WEIGHTS = np.zeros(50)
 _PERIMETER_WEIGHTS[[5, 7, 15, 17, 25, 27]] = 1.0
 _PERIMETER_WEIGHTS[[21, 33]] = np.sqrt(2.0)
 _PERIMETER_WEIGHTS[[13, 23]] = (1 + np.sqrt(2.0)) / 2
-
-
-def _shift(a: NDArray[np.generic], dy: int, dx: int, fill: object) -> NDArray[np.generic]:
-    """``out[p] = a[p + (dy, dx)]`` with ``fill`` outside."""
-    h, w = a.shape
-    out = np.full_like(a, fill)
-    ys, yd = (slice(dy, h), slice(0, h - dy)) if dy >= 0 else (slice(0, h + dy), slice(-dy, h))
-    xs, xd = (slice(dx, w), slice(0, w - dx)) if dx >= 0 else (slice(0, w + dx), slice(-dx, w))
-    out[yd, xd] = a[ys, xs]
-    return out
 
 
 def _perimeter(ob: Objects) -> NDArray[np.float64]:
