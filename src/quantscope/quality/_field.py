@@ -49,16 +49,17 @@ class BackgroundField:
     grid: F64
     exponent: int = 0
 
-    def upsampled(self, exponent: int = 0) -> F64:
+    def upsampled(self, exponent: int = 0, *, slot: str | None = None) -> F64:
         """The grid interpolated bilinearly onto ``sub`` (extrapolated linearly at the edges),
-        times ``2**exponent`` (exactly)."""
+        times ``2**exponent`` (exactly); in this thread's :func:`scratch` buffer ``slot``
+        when given (valid until that slot is requested again)."""
         ny, nx = self.sub.shape
         gy, gx = self.grid.shape
         rows = _linear_weights(ny, gy)
         cols = _linear_weights(nx, gx)
         grid = self.grid * math.ldexp(1.0, exponent) if exponent else self.grid
         left = rows @ grid
-        out = np.empty((ny, nx))
+        out = np.empty((ny, nx)) if slot is None else scratch(slot, (ny, nx), np.float64)
         step = max(1, BLAS_MAX_WORK // (gx * nx))  # rows per product (see BLAS_MAX_WORK)
         for r0 in range(0, ny, step):
             np.matmul(left[r0 : r0 + step], cols.T, out=out[r0 : r0 + step])

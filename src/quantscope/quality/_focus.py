@@ -211,10 +211,17 @@ def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE, band: int = 8, fast_crop: boo
     spectrum = fft.fft(rows_ft[:, : plan.low], axis=0, workers=1)
     # The fitted annuli: the same float32 powers, summed in the same order, as a bincount
     # over the whole spectrum.
-    fit = spectrum[plan.rows, : plan.cols]
-    power = fit.real**2 + fit.imag**2
+    fit = scratch("plls_fit", (plan.rows.size, plan.cols), np.complex64)
+    np.take(spectrum[:, : plan.cols], plan.rows, axis=0, out=fit)
+    power = scratch("plls_power", fit.shape, np.float32)
+    np.multiply(fit.real, fit.real, out=power)
+    imag = scratch("plls_imag", fit.shape, np.float32)
+    np.multiply(fit.imag, fit.imag, out=imag)
+    power += imag
     power *= plan.fit_weights
-    sums = np.bincount(plan.fit_labels, weights=power.ravel(), minlength=kmax + 2)
+    weights = scratch("plls_weights", fit.shape, np.float64)  # bincount's own weight type
+    np.copyto(weights, power)
+    sums = np.bincount(plan.fit_labels, weights=weights.ravel(), minlength=kmax + 2)
     noise = _weighted_squares(spectrum.view(np.float32), plan.noise)
     high = rows_ft[:, plan.low :].view(np.float32)  # Parseval: times cy, once per column
     high_sq = 2.0 * row_squares(high)
@@ -352,8 +359,8 @@ def _integer_tiles(p: Plane, window: int) -> _Tiles:
     narrow = height < 1 << 15
     small = (np.int32 if signed else np.uint32) if narrow else np.int64
     wide = np.int64 if signed or not narrow else np.uint64
-    col_sums = np.empty((len(pairs), nx), small)
-    col_squares = np.empty((len(pairs), nx), wide)
+    col_sums = scratch("tile_sums", (len(pairs), nx), small)
+    col_squares = scratch("tile_squares", (len(pairs), nx), wide)
     buf = scratch("tiles", (height, nx), small)
     # Large planes also count the pixels at their extremes here, while the rows are in the
     # cache (for the saturation metrics; a pass of its own each for small planes).

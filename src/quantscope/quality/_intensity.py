@@ -47,7 +47,9 @@ def _count_equal(p: Plane, value: int) -> int:
     """Pixels of an integer plane equal to ``value`` (cached: shared by the saturation metrics)."""
     key = f"count_equal:{value}"
     if key not in p.cache:
-        p.cache[key] = int(np.count_nonzero(p.raw == p.raw.dtype.type(value)))
+        equal = scratch("count_equal", p.raw.shape, np.bool_)
+        np.equal(p.raw, p.raw.dtype.type(value), out=equal)
+        p.cache[key] = int(np.count_nonzero(equal))
     return int(p.cache[key])
 
 
@@ -640,9 +642,11 @@ def _foreground_pct(p: Plane, bg: Background, bgf: BackgroundField | None = None
     # The 5th percentile of pure background is 1.645 sigma below its level.
     margin = (_P5_SIGMAS + FOREGROUND_SIGMAS) * math.ldexp(bg.noise, -p.exponent)
     # sub is in units of 2**-exponent: the threshold is scaled (exactly) to them instead.
-    threshold = bgf.upsampled(bgf.exponent)
+    threshold = bgf.upsampled(bgf.exponent, slot="foreground_threshold")
     threshold += math.ldexp(margin, bgf.exponent)
-    return 100.0 * np.count_nonzero(bgf.sub > threshold) / bgf.sub.size
+    above = scratch("foreground_mask", threshold.shape, np.bool_)
+    np.greater(bgf.sub, threshold, out=above)
+    return 100.0 * np.count_nonzero(above) / bgf.sub.size
 
 
 def foreground_pct(image: Any) -> float:
