@@ -18,8 +18,9 @@ float / 65535, its documented convention):
    object index again, so the index cost is counted in every family) against cp_measure's
    matching bulk functions (shape = sizeshape + zernike + feret; radial = radial_distribution).
 
-Times are wall-clock and CPU time (``time.process_time``: this process, all threads) over all
-images; quantscope is repeated ``--repeat`` times, cp_measure (slow) about half as often, the two
+Both sides run with one BLAS thread (``OPENBLAS_NUM_THREADS=1`` unless already set: idle BLAS
+threads spin and inflate CPU time on a shared machine). Times are wall-clock and CPU time
+(``time.process_time``: this process, all threads) over all images; quantscope is repeated ``--repeat`` times, cp_measure (slow) about half as often, the two
 alternating; medians are reported. The machine is shared: compare the ratios, and prefer the CPU
 ratio when the machine is loaded (wall-clock then mostly measures waiting for a core).
 Figures are printed, then one ``BENCH_JSON {...}`` line.
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -37,11 +39,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+# One BLAS thread for both sides, set before numpy loads BLAS: on a shared 2-core machine idle
+# BLAS threads spin and inflate CPU time (cp_measure and quantscope alike); OPENBLAS_NUM_THREADS
+# (set it in the environment to override).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, say, table
+from _common import machine, say, table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = (ROOT / ".." / "shared" / "data" / "bbbc039_nuclei_subset").resolve()
@@ -107,7 +115,7 @@ def main() -> None:
             return None
         return featurize(img[None, None], lab[None, None], config)
 
-    say(f"machine: {machine()}")
+    say(f"machine: {machine()}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
     say(f"inputs: {len(pairs)} BBBC039 images, {n_obj} objects")
     # warm-up (imports, caches) on one image, both sides
     qs_full(*pairs[0])

@@ -364,7 +364,8 @@ def zernike_sums(
         for j in range(size - i):
             mono[:, i, j] = np.add.reduceat(yp * xs[j], ostart)
     coeffs = _zernike_monomials(order)
-    out = mono.reshape(n, -1) @ coeffs.T
+    # small products by einsum's own loops: a BLAS call here wakes BLAS threads that then spin
+    out = np.einsum("kp,qp->kq", mono.reshape(n, -1).astype(complex), coeffs)
     out[~(radius > 0)] = np.nan  # a single pixel has no enclosing disk to measure in
     return out
 

@@ -105,8 +105,9 @@ def _haralick(
     cst = seg_starts(c_seg, n)  # cells are sorted by (object, i, j)
     marg = seg_sum(p, seg_starts(c_seg * u + c_i, n * u)).reshape(n, u)
     lv = levels.astype(np.float64)
-    ux = marg @ lv
-    vx = marg @ (lv * lv) - ux * ux
+    # row sums rather than BLAS matrix-vector products (tiny; BLAS threads would spin)
+    ux = (marg * lv).sum(axis=1)
+    vx = (marg * (lv * lv)).sum(axis=1) - ux * ux
     sx = np.sqrt(np.maximum(vx, 0))
     asm = seg_sum(p * p, cst)
     k = np.abs(vi - vj)
@@ -124,8 +125,8 @@ def _haralick(
     minus = group_sum(c_seg * (top + 1) + didx, p, n * (top + 1))
     minus = minus.reshape(n, top + 1)
     tk = np.arange(2 * top + 1, dtype=np.float64)
-    sum_avg = plus @ tk
-    sum_var = plus @ (tk * tk) - sum_avg**2
+    sum_avg = (plus * tk).sum(axis=1)
+    sum_var = (plus * (tk * tk)).sum(axis=1) - sum_avg**2
     with np.errstate(invalid="ignore", divide="ignore"):
         sum_ent = -np.where(plus > 0, plus * np.log2(np.where(plus > 0, plus, 1)), 0).sum(axis=1)
         diff_ent = -np.where(minus > 0, minus * np.log2(np.where(minus > 0, minus, 1)), 0).sum(
