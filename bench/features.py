@@ -21,8 +21,9 @@ float / 65535, its documented convention):
 Both sides run with one BLAS thread (``OPENBLAS_NUM_THREADS=1`` unless already set: idle BLAS
 threads spin and inflate CPU time on a shared machine). Times are wall-clock and CPU time
 (``time.process_time``: this process, all threads) over all images; quantscope is repeated
-``--repeat`` times, cp_measure (slow) about half as often, the two alternating; medians are reported. The machine is shared: compare the ratios, and prefer the CPU
-ratio when the machine is loaded (wall-clock then mostly measures waiting for a core).
+``--repeat`` times, cp_measure (slow) about half as often, the two alternating; medians are
+reported. The machine is shared: compare the ratios, and prefer the CPU ratio
+when the machine is loaded (wall-clock then mostly measures waiting for a core).
 Figures are printed, then one ``BENCH_JSON {...}`` line.
 """
 
