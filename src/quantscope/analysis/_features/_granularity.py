@@ -103,6 +103,34 @@ def _ranked_reconstruction(ranks_shape: tuple[int, int], mask_rank: NDArray[np.i
     return rec
 
 
+def _sample(img: NDArray[np.float64], shape: NDArray[np.integer], step: float):  # type: ignore[no-untyped-def]
+    """``map_coordinates(img, mgrid[shape] / step, order=1)``: bilinear samples at ``k / step``.
+
+    When ``1 / step`` is a whole number the coordinates are whole pixels and bilinear
+    interpolation returns the pixels themselves: a strided slice (exactly equal).
+    """
+    from scipy import ndimage as ndi
+
+    inv = 1.0 / step
+    ny, nx = int(shape[0]), int(shape[1])
+    if inv == round(inv) and (ny - 1) * inv < img.shape[0] and (nx - 1) * inv < img.shape[1]:
+        k = round(inv)
+        return np.ascontiguousarray(img[: (ny - 1) * k + 1 : k, : (nx - 1) * k + 1 : k])
+    i, j = np.mgrid[0:ny, 0:nx].astype(float) / step
+    return ndi.map_coordinates(img, (i, j), order=1)
+
+
+def _erode_cross(a: NDArray[np.integer]) -> NDArray[np.integer]:
+    """Grey erosion with the 3x3 cross and ``mode="reflect"`` (at the edge the reflected
+    neighbour is the pixel itself), from four shifted minima instead of a generic filter."""
+    out = a.copy()
+    np.minimum(out[1:], a[:-1], out=out[1:])
+    np.minimum(out[:-1], a[1:], out=out[:-1])
+    np.minimum(out[:, 1:], a[:, :-1], out=out[:, 1:])
+    np.minimum(out[:, :-1], a[:, 1:], out=out[:, :-1])
+    return out
+
+
 def measure_granularity(
     ob: Objects,
     image: NDArray[np.float64],
@@ -127,15 +155,11 @@ def measure_granularity(
     if n == 0 or (new_shape < 2).any() or h < 2 or w < 2:
         return {k: np.full(n, np.nan) for k in keys}
     img = np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0)
-    if subsample_size < 1:
-        i, j = np.mgrid[0 : new_shape[0], 0 : new_shape[1]].astype(float) / subsample_size
-        pixels = ndi.map_coordinates(img, (i, j), order=1)
-    else:
-        pixels = img.copy()
+    pixels = _sample(img, new_shape, subsample_size) if subsample_size < 1 else img.copy()
     if image_sample_size < 1:
         back_shape = new_shape * image_sample_size
-        i, j = np.mgrid[0 : back_shape[0], 0 : back_shape[1]].astype(float) / image_sample_size
-        back = ndi.map_coordinates(pixels, (i, j), order=1)
+        # mgrid over a float stop includes its ceiling, as CellProfiler's
+        back = _sample(pixels, np.ceil(back_shape).astype(int), image_sample_size)
     else:
         back = pixels
         back_shape = new_shape
@@ -172,15 +196,15 @@ def measure_granularity(
     v = img.ravel()[ob.flat]
     current = ob.segment_sum(v) / cnt
     start = np.maximum(current, np.finfo(float).eps)
-    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)  # CellProfiler's disk(1)
     out: dict[str, NDArray[np.float64]] = {}
     levels, inv = np.unique(pixels, return_inverse=True)
     rank = inv.reshape(pixels.shape).astype(np.int32)
     fast = _ranked_reconstruction(rank.shape, rank)
-    ero = rank
+    ero: NDArray[np.integer] = rank
     for k in keys:
         # erosion commutes with the (monotone) rank map, so work on ranks throughout
-        ero = ndi.grey_erosion(ero, footprint=cross, mode="reflect")
+        ero = _erode_cross(ero)
         if fast is not None:
             rec = levels[fast(ero)]
         else:  # pragma: no cover
