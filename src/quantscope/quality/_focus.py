@@ -208,7 +208,10 @@ def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE, band: int = 8, fast_crop: boo
         centred -= np.float32(mean)
     centred *= plan.window
     rows_ft = fft.rfft(centred, axis=1, workers=1)
-    spectrum = fft.fft(rows_ft[:, : plan.low], axis=0, workers=1)
+    # the second stage in place in a scratch buffer (a fresh output costs page faults)
+    low_cols = scratch("plls_low", (cy, plan.low), np.complex64)
+    np.copyto(low_cols, rows_ft[:, : plan.low])
+    spectrum = fft.fft(low_cols, axis=0, workers=1, overwrite_x=True)
     # The fitted annuli: the same float32 powers, summed in the same order, as a bincount
     # over the whole spectrum.
     fit = scratch("plls_fit", (plan.rows.size, plan.cols), np.complex64)
