@@ -164,17 +164,21 @@ def measure_texture(
         maxv = np.maximum.reduceat(lv, ob.starts[:-1]).astype(np.float64) + 1
     s = scale
     pw = w + 2 * s
-    pidx = np.full((h + 2 * s) * pw, -1, dtype=np.int32)
-    pflat = (ob.rows + s) * pw + ob.cols + s
-    pidx[pflat] = ob.obj
-    plev = np.zeros(pidx.size, dtype=np.int64)
+    key = f"texture_padded_{s}"
+    if key not in ob.shared:  # shared by all channels
+        pidx = np.full((h + 2 * s) * pw, -1, dtype=np.int32)
+        pflat = (ob.rows + s) * pw + ob.cols + s
+        pidx[pflat] = ob.obj
+        ob.shared[key] = (pidx, pflat)
+    pidx, pflat = ob.shared[key]
+    plev = np.zeros(pidx.size, dtype=np.int16)
     plev[pflat] = lv
     nonzero = lv > 0
     res = np.full((4, 13, n), np.nan)
     for d, (dy, dx) in enumerate(_DIRECTIONS):
         nb = pflat + (dy * s) * pw + dx * s
         keep = nonzero & (pidx[nb] == ob.obj) & (plev[nb] > 0)
-        res[d] = _haralick(lv[keep], plev[nb[keep]], ob.obj[keep], n, maxv)
+        res[d] = _haralick(lv[keep], plev[nb[keep]].astype(np.int64), ob.obj[keep], n, maxv)
     # mahotas raises (-> NaN for every feature) when any direction has no pair
     bad = np.isnan(res[:, 0, :]).any(axis=0)
     res[:, :, bad] = np.nan
