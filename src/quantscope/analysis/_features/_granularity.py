@@ -216,7 +216,7 @@ def measure_granularity(
     rank = inv.reshape(pixels.shape).astype(np.int32)
     fast = _ranked_reconstruction(rank.shape, rank)
     ero: NDArray[np.integer] = rank
-    for k in keys:
+    for name in keys:
         # erosion commutes with the (monotone) rank map, so work on ranks throughout
         ero = _erode_cross(ero)
         if fast is not None:
@@ -224,6 +224,6 @@ def measure_granularity(
         else:  # pragma: no cover
             rec = reconstruction(levels[ero], pixels, footprint=cross)
         new = obj_mean(rec)
-        out[k] = (current - new) * 100 / start
+        out[name] = (current - new) * 100 / start
         current = new
     return out
