@@ -381,3 +381,26 @@ def test_families_subset_and_no_channels():
     # no channel: channel families add no columns
     assert list(t.columns) == feature_columns([], families=["shape", "neighbors", "intensity"])
     assert not any(c.startswith("Intensity_") for c in t.columns)
+
+
+def test_distances_to_edge_padded_and_inside_the_image():
+    from scipy import ndimage as ndi
+
+    from quantscope.analysis._features._objects import Objects
+
+    lab = np.zeros((30, 40), dtype=np.int32)
+    lab[0:12, 0:9] = 1  # top-left corner
+    lab[20:30, 15:40] = 2  # bottom and right edges
+    lab[10:18, 18:26] = 3  # inside
+    ob = Objects(lab)
+    for k, value in enumerate(ob.values):
+        mask = lab == value
+        sel = ob.obj == k
+        # image edge = edge: the object padded by background
+        padded = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+        np.testing.assert_allclose(ob.distance_to_edge[sel], padded[ob.rows[sel], ob.cols[sel]])
+        # only pixels inside the image count (CellProfiler's distance_to_edge)
+        inside = ndi.distance_transform_edt(mask)
+        np.testing.assert_allclose(
+            ob.distance_to_edge_inside[sel], inside[ob.rows[sel], ob.cols[sel]]
+        )
