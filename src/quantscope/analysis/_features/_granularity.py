@@ -16,6 +16,8 @@ is computed under step k-1's (same result, as ``rec_k <= rec_{k-1} <= image``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -39,15 +41,17 @@ def _bilinear_means(
     """
     h, w = orig_shape
     nh, nw = new_shape
-    r = ob.rows * (float(nh - 1) / float(h - 1))
-    c = ob.cols * (float(nw - 1) / float(w - 1))
-    r0 = np.floor(r).astype(np.intp)
-    c0 = np.floor(c).astype(np.intp)
-    fr, fc = r - r0, c - c0
-    r1 = np.minimum(r0 + 1, nh - 1)
-    c1 = np.minimum(c0 + 1, nw - 1)
-    r0 = np.minimum(r0, nh - 1)
-    c0 = np.minimum(c0, nw - 1)
+
+    def axis(size: int, small: int) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[Any]]:
+        # per image row / column (lookup tables, gathered per pixel below)
+        t = np.arange(size) * (float(small - 1) / float(size - 1))
+        i0 = np.floor(t).astype(np.intp)
+        return np.minimum(i0, small - 1), np.minimum(i0 + 1, small - 1), t - i0
+
+    r0t, r1t, frt = axis(h, nh)
+    c0t, c1t, fct = axis(w, nw)
+    r0, r1, fr = r0t[ob.rows], r1t[ob.rows], frt[ob.rows]
+    c0, c1, fc = c0t[ob.cols], c1t[ob.cols], fct[ob.cols]
     src = np.concatenate([r0 * nw + c0, r0 * nw + c1, r1 * nw + c0, r1 * nw + c1])
     wts = np.concatenate([(1 - fr) * (1 - fc), (1 - fr) * fc, fr * (1 - fc), fr * fc])
     seg = np.tile(ob.obj, 4)
