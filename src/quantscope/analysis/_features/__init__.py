@@ -42,8 +42,9 @@ except where noted:
   chamfer distance (1, sqrt 2) along the straight path, which equals CellProfiler's propagate
   (no image term) when that path stays inside the object (all compared objects, border ones
   included); strongly concave objects can differ.
-* Texture Correlation of near-uniform objects: ~1e-4 relative (cancellation in
-  ``(sum ij p - mu^2) / sigma^2``, summed in another order).
+* Texture Correlation of near-uniform objects: ~1e-5 relative (cancellation in
+  ``(sum ij p - mu^2) / sigma^2``, summed in another order); Granularity_k: ~1e-6 of the
+  spectrum's scale (each step is a difference of nearly equal means).
 * Granularity on images so small that the background disk exceeds the subsampled image:
   CellProfiler's opening reads past the array there (undefined); here it uses symmetric padding.
 * Not measured: PerimeterCrofton (scikit-image only), 3-D objects, colocalization.
