@@ -61,7 +61,7 @@ FAMILIES = {
     "intensity": ("intensity",),
     "texture": ("texture",),
     "granularity": ("granularity",),
-    "radial": ("radial_distribution",),
+    "radial": ("radial_distribution", "radial_zernikes"),
     "neighbors": (),
 }
 
