@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/features.py            # 40 BBBC039 images, 4,484 nuclei (~1-2 min)
-    .venv/bin/python bench/features.py --quick    # 10 images, 1 repetition
+    .venv/bin/python bench/features.py            # 40 BBBC039 images, 4,484 nuclei (~4 min)
+    .venv/bin/python bench/features.py --quick    # 10 images, 2 repetitions
 
 What it measures, in one process, on the same inputs (the 40 BBBC039 images, uint16, and their
 reference labels from ``../shared/data/bbbc039_nuclei_subset``; cp_measure gets the images as
@@ -12,11 +12,12 @@ float / 65535, its documented convention):
 1. Full default measurement set. quantscope: ``measure_objects(labels, {"DNA": image})`` (all
    six families: shape with moments, Feret and Zernike; intensity; texture; granularity; radial
    distribution; neighbours). cp_measure 0.3.0: ``featurize`` with its full default
-   configuration for one channel (271 features, including its radial Zernike features, which
-   quantscope does not compute, and no neighbours, which cp_measure does not have).
+   configuration for one channel (271 features; cp_measure has no neighbours, quantscope no
+   PerimeterCrofton).
 2. Per family: quantscope ``measure_objects(..., families=[f])`` (each call builds the shared
    object index again, so the index cost is counted in every family) against cp_measure's
-   matching bulk functions (shape = sizeshape + zernike + feret; radial = radial_distribution).
+   matching bulk functions (shape = sizeshape + zernike + feret; radial = radial_distribution +
+   radial_zernikes).
 
 Both sides run with one BLAS thread (``OPENBLAS_NUM_THREADS=1`` unless already set: idle BLAS
 threads spin and inflate CPU time on a shared machine). Times are wall-clock and CPU time
@@ -164,10 +165,6 @@ def main() -> None:
 
         ts = [timed_all(qs_fam, pairs) for _ in range(repeat)]
         record(fam, ts, [timed_all(cp_fam, floats)] if peers else None)
-    c = timed_all(lambda i, lb: core["radial_zernikes"](lb, i) if lb.any() else None, floats)
-    rows.append(
-        ["(cp_measure radial_zernikes)", None, n_obj / c[0], None, None, n_obj / c[1], None]
-    )
 
     say()
     say("objects/s, wall-clock and CPU time (process_time: less sensitive to a shared machine)")
