@@ -72,6 +72,7 @@ def test_metrics_from_memory_equal_the_stored_image(
         _same(stored[img.id], measure_image(repo.root / img.store_path, img))
     by_name = {img.name: img for img in repo.images()}
     assert stored[by_name["stack"].id][0]["best_focus_plane"] == 1.0
+    assert by_name["two"].significant_bits == 12 and by_name["plane"].significant_bits is None
     two_ch = stored[by_name["two"].id]
     assert set(two_ch) == {0, 1}
     assert two_ch[0]["saturation_pct_at_dtype_max"] < 1.0  # 12-bit full scale, not 65535

@@ -341,16 +341,12 @@ def _channels(job: _Job) -> list[Channel]:
                         else part.channel_token
                     )
             color = ch.color if ch is not None and ch.color not in (None, "FFFFFF") else None
+            color = color or _default_color(name, idx, total)
+            # every setting the metadata gives (wavelengths, exposure, illumination, detector...)
             out.append(
-                Channel(
-                    index=idx,
-                    name=name,
-                    color=color or _default_color(name, idx, total),
-                    excitation_wavelength_nm=ch.excitation_wavelength_nm if ch else None,
-                    emission_wavelength_nm=ch.emission_wavelength_nm if ch else None,
-                    exposure_time_s=ch.exposure_time_s if ch else None,
-                    fluor=ch.fluor if ch else None,
-                )
+                ch.model_copy(update={"index": idx, "name": name, "color": color})
+                if ch is not None
+                else Channel(index=idx, name=name, color=color)
             )
     if len({c.name for c in out}) != len(out):  # keep channel names unique within an image
         out = [c.model_copy(update={"name": f"{c.name} ({c.index})"}) for c in out]
@@ -358,6 +354,14 @@ def _channels(job: _Job) -> list[Channel]:
 
 
 # ------------------------------------------------------------------------------ writing
+def _significant_bits(bits: int | None, dtype: str) -> int | None:
+    """The metadata's SignificantBits when it fits ``dtype`` (else None: not recorded)."""
+    dt = np.dtype(dtype)
+    if bits is None or dt.kind not in "ui":
+        return None
+    return bits if 1 <= bits <= dt.itemsize * 8 - (dt.kind == "i") else None
+
+
 def _store_path(job: _Job) -> str:
     if job.position is None:
         return f"images/{job.image_id}.ome.zarr"
@@ -420,6 +424,7 @@ def _write_job(
         physical_size_x_um=phys[0],
         physical_size_y_um=phys[1],
         physical_size_z_um=phys[2],
+        significant_bits=_significant_bits(meta.significant_bits, first.dtype),
         channels=tuple(channels),
         acquisition=meta.acquisition,
         position=job.position,
