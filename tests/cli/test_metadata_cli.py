@@ -247,11 +247,6 @@ def test_csv_sidecar_by_plate_well_at_ingest(
         assert got["biosample.experimental_status"] == status
 
 
-@pytest.mark.xfail(
-    reason="needs the two-line change to ingest._channels/_write_job proposed in the issue-3 "
-    "report (ingest copies only some channel fields); remove this marker once applied",
-    strict=False,
-)
 def test_channel_settings_are_queryable_after_ingest(ingested: Path) -> None:
     import sqlalchemy as sa
 
