@@ -20,6 +20,9 @@ PACKAGES = [
     "quantscope.synth",
     "quantscope.quality",
     "quantscope.qc",
+    "quantscope.analysis",
+    "quantscope.provenance",
+    "quantscope.benchmark",
     "quantscope.cli",
 ]
 

@@ -1,5 +1,5 @@
 """quantscope: quantitative cell imaging — read any microscope file, store OME-Zarr in a
-queryable catalog, check integrity.
+queryable catalog, measure quality, segment and measure cells with provenance, benchmark tools.
 
 The names below are loaded on first use, so ``import quantscope`` stays cheap (the command line
 starts in well under a second).
@@ -26,6 +26,12 @@ _EXPORTS = {
     "Channel": "quantscope.model",
     "PlatePosition": "quantscope.model",
     "QuantscopeError": "quantscope.errors",
+    "run_pipeline": "quantscope.analysis",
+    "load_pipeline": "quantscope.analysis",
+    "segment_nuclei": "quantscope.analysis",
+    "measure_objects": "quantscope.analysis",
+    "score_instances": "quantscope.benchmark",
+    "lineage": "quantscope.provenance",
 }
 
 __all__ = [
@@ -39,18 +45,27 @@ __all__ = [
     "__version__",
     "detect_format",
     "ingest",
+    "lineage",
+    "load_pipeline",
+    "measure_objects",
     "open_sources",
+    "run_pipeline",
+    "score_instances",
+    "segment_nuclei",
     "synth_plate",
     "verify",
     "write_image",
 ]
 
 if TYPE_CHECKING:
+    from .analysis import load_pipeline, measure_objects, run_pipeline, segment_nuclei
+    from .benchmark import score_instances
     from .catalog import Repository
     from .errors import QuantscopeError
     from .ingest import IngestReport, ingest, verify
     from .io import detect_format, open_sources, write_image
     from .model import Channel, Image, PlatePosition
+    from .provenance import lineage
     from .synth import SynthOptions, synth_plate
 
 
