@@ -14,7 +14,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,42 +371,99 @@ def _store_path(job: _Job) -> str:
 
 @dataclass
 class _Written:
-    """A written image: its registration, and its QC metrics when they were measured from
-    the planes kept while writing (None: QC measures the stored image later, and reports
-    any error then)."""
+    """A written image: its registration, and (a future of) its QC metrics and the seconds
+    they took when they are measured from the planes kept while writing (None: QC measures
+    the stored image later, and reports any error then)."""
 
     reg: ImageRegistration
-    metrics: dict[int, dict[str, float]] | None = None
-    qc_seconds: float = 0.0
+    metrics: Future[tuple[dict[int, dict[str, float]] | None, float]] | None = None
 
 
-def _qc_planes(shape: tuple[int, int, int, int, int], dtype: str) -> np.ndarray | None:
-    """A buffer for time point 0 of every channel and plane, ``(C, Z, Y, X)``, when QC can
-    measure them from memory: the QC level is level 0 and they take at most _LARGE_BYTES."""
-    from ..qc import QC_MAX_EDGE
+class _QCPool:
+    """Measures the planes the writers keep, on threads of its own, while the writers go on.
 
-    _, c, z, y, x = shape
-    nbytes = c * z * y * x * np.dtype(dtype).itemsize
-    if max(y, x) > QC_MAX_EDGE or nbytes > _LARGE_BYTES:
-        return None
-    if nbytes > _QC_KEEP_BYTES:
-        return np.empty((c, z, y, x), dtype)
-    # one buffer per writer thread, reused image after image (no page faults for each)
-    buf: np.ndarray | None = getattr(_qc_buffer, "buf", None)
-    if buf is None or buf.nbytes < nbytes:
-        buf = _qc_buffer.buf = np.empty(max(nbytes, 1 << 20), np.uint8)
-    return buf[:nbytes].view(dtype).reshape(c, z, y, x)
+    QC then overlaps the writers' file I/O, compression and catalog work instead of adding to
+    it (the measuring releases the interpreter lock in its array work). At most ``depth``
+    images wait to be measured: a writer that gets ahead blocks in :meth:`buffer` until a
+    measurement finishes, which bounds the memory held. The plane buffers are recycled
+    (no page faults for each image).
+    """
+
+    def __init__(self, workers: int, depth: int) -> None:
+        self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="quantscope-qc")
+        self._slots = threading.BoundedSemaphore(max(1, depth))
+        self._free: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def buffer(self, shape: tuple[int, int, int, int, int], dtype: str) -> np.ndarray | None:
+        """A ``(C, Z, Y, X)`` buffer for time point 0 of every channel and plane when QC can
+        measure them from memory (the QC level is level 0 and they take at most
+        _LARGE_BYTES), else None. Must be handed to :meth:`submit` or :meth:`release`."""
+        from ..qc import QC_MAX_EDGE
+
+        _, c, z, y, x = shape
+        nbytes = c * z * y * x * np.dtype(dtype).itemsize
+        if max(y, x) > QC_MAX_EDGE or nbytes > _LARGE_BYTES:
+            return None
+        self._slots.acquire()
+        buf = None
+        if nbytes <= _QC_KEEP_BYTES:
+            with self._lock:
+                for i, b in enumerate(self._free):
+                    if b.nbytes >= nbytes:
+                        buf = self._free.pop(i)
+                        break
+        if buf is None:
+            buf = np.empty(max(nbytes, 1 << 20), np.uint8)
+        return buf[:nbytes].view(dtype).reshape(c, z, y, x)
+
+    def release(self, planes: np.ndarray) -> None:
+        """Give back a buffer from :meth:`buffer` (measured or not)."""
+        base = planes.base
+        while isinstance(base, np.ndarray) and base.base is not None:
+            base = base.base
+        if isinstance(base, np.ndarray) and base.nbytes <= _QC_KEEP_BYTES:
+            with self._lock:
+                if len(self._free) < 8:
+                    self._free.append(base)
+        self._slots.release()
+
+    def submit(
+        self, planes: np.ndarray, image: Image, ome_xml: str | None
+    ) -> Future[tuple[dict[int, dict[str, float]] | None, float]]:
+        """Measure ``planes`` (a buffer from :meth:`buffer`, released once measured)."""
+
+        def run() -> tuple[dict[int, dict[str, float]] | None, float]:
+            try:
+                return _measure_kept(planes, image, ome_xml)
+            finally:
+                self.release(planes)
+
+        return self._pool.submit(run)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
-_qc_buffer = threading.local()
-_QC_KEEP_BYTES = 16 * 2**20  # larger QC planes get a buffer of their own
+_QC_KEEP_BYTES = 16 * 2**20  # larger QC planes are not kept for reuse
+
+
+@contextlib.contextmanager
+def _qc_pool(jobs: int) -> Iterator[_QCPool]:
+    """The QC pool of one ingest: one measuring thread (two for ``jobs`` >= 4), and up to
+    ``jobs + 2`` images waiting to be measured."""
+    pool = _QCPool(1 if jobs < 4 else 2, jobs + 2)
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 def _write_job(
-    root: Path, job: _Job, chunk_pool: Executor | None, measure: bool = False
+    root: Path, job: _Job, chunk_pool: Executor | None, qc: _QCPool | None = None
 ) -> _Written:
-    """Write one image; with ``measure``, also measure its quality from the planes read
-    (in this thread: no read-back of the store)."""
+    """Write one image; with ``qc``, also have its quality measured from the planes read
+    (no read-back of the store), on the QC pool's threads as soon as they are all read."""
     first = job.parts[0].scene
     t, _, z, y, x = first.shape
     c = sum(p.scene.shape[1] for p in job.parts)
@@ -469,20 +526,23 @@ def _write_job(
             sources.append((offset, src))
             offset += part.scene.shape[1]
 
-        planes = _qc_planes(image.shape, image.dtype) if measure else None
+        planes = qc.buffer(image.shape, image.dtype) if qc is not None else None
+        if planes is not None:
+            assert qc is not None
+            stack.callback(lambda: None if measured else qc.release(planes))
         kept = np.zeros(planes.shape[:3], bool) if planes is not None else None
         missing = [int(np.prod(planes.shape[:3])) if planes is not None else -1]
-        measured: list[tuple[dict[int, dict[str, float]] | None, float]] = []
+        measured: list[Future[tuple[dict[int, dict[str, float]] | None, float]]] = []
 
         def keep(c: int, z: int, y0: int, y1: int, rows: np.ndarray) -> None:
-            assert planes is not None and kept is not None
+            assert planes is not None and kept is not None and qc is not None
             planes[c, z, y0:y1] = rows  # what the store's level 0 holds
             missing[0] -= (y1 - y0) - int(np.count_nonzero(kept[c, z, y0:y1]))
             kept[c, z, y0:y1] = True
             if missing[0] == 0 and not measured:
-                # every plane of t = 0 is read: measure them now, while they are in the CPU
-                # cache, before the writer encodes the last rows
-                measured.append(_measure_kept(planes, image, ome_xml))
+                # every plane of t = 0 is read: measure them on the QC pool while this
+                # thread encodes and writes
+                measured.append(qc.submit(planes, image, ome_xml))
 
         def read_rows(t: int, c: int, z: int, y0: int, y1: int) -> np.ndarray:
             for off, src in reversed(sources):
@@ -500,7 +560,7 @@ def _write_job(
     formats = {p.scanned.sha256: p.scanned.format for p in job.parts}
     written = _Written(ImageRegistration(image=image, source_formats=formats, manifest=manifest))
     if measured:
-        written.metrics, written.qc_seconds = measured[0]
+        written.metrics = measured[0]
     return written
 
 
@@ -644,12 +704,15 @@ def ingest(
     files, failed = collect_files([Path(cwd, p) for p in paths])
     report.failed.extend(failed)
     report.files = len(files)
+    qc_pool: _QCPool | None = None
     try:
-        with repo.write_lock():
+        with repo.write_lock(), contextlib.ExitStack() as stack:
             report.cleaned = clean_leftovers(repo)
             dirty = repo.root / _PLATES_DIRTY
             touched: set[str] = set()
             measured: dict[str, dict[int, dict[str, float]]] | None = {} if qc else None
+            if qc:
+                qc_pool = stack.enter_context(_qc_pool(jobs))
             counter = _Counter(sum(_size(f) for f in files))
             # windows of files, never splitting the channel files of one field, so files are
             # parsed once (kept open from scan to write) while open files stay bounded
@@ -661,7 +724,9 @@ def ingest(
                     todo = _skip_known(repo, plan, report)
                     if any(job.position is not None for job in todo):
                         dirty.touch()
-                    touched |= _write_all(repo, todo, jobs, report, progress, counter, measured)
+                    touched |= _write_all(
+                        repo, todo, jobs, report, progress, counter, measured, qc_pool
+                    )
                 finally:
                     for sc in scanned:
                         sc.close()
@@ -860,12 +925,13 @@ def _write_all(
     progress: Progress | None,
     counter: _Counter,
     measured: dict[str, dict[int, dict[str, float]]] | None = None,
+    qc: _QCPool | None = None,
 ) -> set[str]:
     """Write the images of ``todo`` (in a pool) and register them (in this thread).
 
-    With ``measured`` (a dict), the workers also measure the quality of each image from the
-    planes they read (QC runs beside the writing, no read-back) and the metrics of the
-    images registered are added to it.
+    With ``measured`` (a dict) and ``qc``, the quality of each image is measured from the
+    planes the workers read (on the QC pool, beside the writing; no read-back) and the
+    metrics of the images registered are added to it.
 
     Registrations are batched while workers keep writing: a batch is flushed when it is full and
     at the end (fewer transactions, less contention for the interpreter lock). A batch is one
@@ -875,16 +941,17 @@ def _write_all(
     touched: set[str] = set()
     counter.write_total += sum(j.nbytes for j in todo)
     pending: list[tuple[_Job, ImageRegistration]] = []
-    metrics: dict[str, dict[int, dict[str, float]]] = {}
-    measure = measured is not None
+    metrics: dict[str, Future[tuple[dict[int, dict[str, float]] | None, float]]] = {}
+    registered: set[str] = set()
+    if measured is None:
+        qc = None
 
     def done(job: _Job, error: str | None, reg: ImageRegistration | None) -> None:
         if error is not None:
             report.failed.append(IngestIssue(job.label, error))
         elif reg is not None:
             report.added.append(reg.image)
-            if measured is not None and reg.image.id in metrics:
-                measured[reg.image.id] = metrics[reg.image.id]
+            registered.add(reg.image.id)
             if reg.image.position is not None:
                 touched.add(reg.image.position.plate)
         for part in job.parts:  # release the file (and its decoded pixels) at once
@@ -924,7 +991,6 @@ def _write_all(
                 out = fut.result()
             assert out is not None
             reg = out.reg
-            report.qc_seconds += out.qc_seconds
             if out.metrics is not None:
                 metrics[reg.image.id] = out.metrics
         except QuantscopeError as e:
@@ -939,21 +1005,44 @@ def _write_all(
 
     small = [j for j in todo if j.nbytes <= _LARGE_BYTES]
     large = [j for j in todo if j.nbytes > _LARGE_BYTES]
+    try:
+        _write_pooled(repo, small, large, jobs, qc, written, done, flush)
+    finally:
+        # the measurements of the images written (the QC pool waits for none of the others)
+        for image_id, fut in metrics.items():
+            out, seconds = fut.result()  # _measure_kept never raises
+            report.qc_seconds += seconds
+            if out is not None and measured is not None and image_id in registered:
+                measured[image_id] = out
+    return touched
+
+
+def _write_pooled(
+    repo: Repository,
+    small: list[_Job],
+    large: list[_Job],
+    jobs: int,
+    qc: _QCPool | None,
+    written: Callable[[_Job, Future[_Written] | None, _Written | None], None],
+    done: Callable[[_Job, str | None, ImageRegistration | None], None],
+    flush: Callable[[], None],
+) -> None:
+    """The writing loop of :func:`_write_all`: small images in a pool of ``jobs`` threads,
+    then each large one with its chunks spread over the pool."""
     with ThreadPoolExecutor(jobs) as pool:
-        futures = [(j, pool.submit(_write_job, repo.root, j, None, measure)) for j in small]
+        futures = [(j, pool.submit(_write_job, repo.root, j, None, qc)) for j in small]
         for j, fut in futures:
             wait([fut])
             written(j, fut, None)
         flush()
         for j in large:
             try:
-                out = _write_job(repo.root, j, pool if jobs > 1 else None, measure)
+                out = _write_job(repo.root, j, pool if jobs > 1 else None, qc)
             except (QuantscopeError, OSError, ValueError, RuntimeError) as e:
                 done(j, _strip_path(str(e), j.parts[0].scanned.path), None)
                 continue
             written(j, None, out)
             flush()  # a large image is registered as soon as it is written
-    return touched
 
 
 def verify(repo: Repository, jobs: int = 2) -> list[IngestIssue]:
