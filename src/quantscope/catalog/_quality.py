@@ -85,6 +85,14 @@ class QualityRecords:
                 )
         return out
 
+    def image_names(self, image_ids: Sequence[str]) -> dict[str, str]:
+        """{image id: name} of the images of ``image_ids`` in the catalog (one light query; ids
+        not in the catalog are left out)."""
+        i = S.images
+        sel = sa.select(i.c.id, i.c.name).where(i.c.id.in_(list(image_ids)))
+        with self.engine.connect() as conn:
+            return {k: v for k, v in conn.execute(sel)}
+
     def quality_groups(self) -> dict[str, tuple[str | None, list[str]]]:
         """{image id: (plate name or None, channel names by index)} of every image: what QC
         groups peers by and names channels with (two light queries, no full image records)."""

@@ -176,8 +176,9 @@ def _measure_all(
 
 def _evaluate_repository(
     repo: Repository, thresholds: QCThresholds, extra: Mapping[str, tuple[str, list[str]]]
-) -> dict[str, tuple[str, list[str]]]:
-    """Flags of every image with stored metrics, outliers computed among (plate, channel)."""
+) -> tuple[dict[str, tuple[str, list[str]]], dict[str, dict[int, dict[str, float]]]]:
+    """Flags of every image with stored metrics, outliers computed among (plate, channel);
+    and the stored metrics of the whole repository (read once, for the report too)."""
     from ..quality import evaluate
 
     images = repo.quality_groups()  # {id: (plate or None, channel names)}
@@ -204,7 +205,7 @@ def _evaluate_repository(
     for image_id, (status, reasons) in extra.items():
         if image_id in images:
             verdicts[image_id] = (status, reasons)
-    return verdicts
+    return verdicts, stored
 
 
 def run_qc(
@@ -273,12 +274,22 @@ def run_qc(
     t0 = time.perf_counter()
     if thresholds is None:
         thresholds = load_thresholds(repo)
+    given = {k: {int(c): dict(v) for c, v in m.items()} for k, m in (premeasured or {}).items()}
+    images: list[Image]
     if image_ids is None:
         images = repo.images()
+        names = {i.id: i.name for i in images}
     else:
         wanted = list(dict.fromkeys(image_ids))
-        images = repo.images(wanted)
-        missing = sorted(set(wanted) - {i.id for i in images})
+        if all(k in given for k in wanted):
+            # nothing to measure (ingest's case): the names suffice, no full image records
+            images = []
+            found = repo.image_names(wanted)
+            names = {k: found[k] for k in wanted if k in found}
+        else:
+            images = repo.images(wanted)
+            names = {i.id: i.name for i in images}
+        missing = sorted(set(wanted) - set(names))
         if missing:
             raise NotFound(
                 f"{repo.root}: no image with id {missing[0]!r}"
@@ -289,15 +300,13 @@ def run_qc(
         repo.write_lock() if lock else contextlib.nullcontext()
     )
     with held:
-        given = {k: {int(c): dict(v) for c, v in m.items()} for k, m in (premeasured or {}).items()}
         todo = [i for i in images if i.id not in given]
         if not recompute:
             have = repo.quality_metrics([i.id for i in todo])
             todo = [i for i in todo if i.id not in have]
         t1 = time.perf_counter()
         measured, errors = _measure_all(repo, todo, jobs, progress)
-        selected = {i.id for i in images}
-        measured.update((k, v) for k, v in given.items() if k in selected)
+        measured.update((k, v) for k, v in given.items() if k in names)
         report.measure_seconds = time.perf_counter() - t1
         report.measured = len(measured)
         report.errors = errors
@@ -308,18 +317,18 @@ def run_qc(
             image_id: ("warn", [f"quality could not be measured: {msg}"])
             for image_id, msg in errors.items()
         }
-        verdicts = _evaluate_repository(repo, thresholds, failed)
+        verdicts, everything = _evaluate_repository(repo, thresholds, failed)
         repo.set_quality_status(verdicts)
-    stored = _ordered(repo.quality_metrics([i.id for i in images]))
-    for img in images:
-        status, reasons = verdicts.get(img.id, ("pass", []))
-        report.images[img.id] = ImageQC(
-            image_id=img.id,
-            name=img.name,
+    stored = _ordered({k: everything[k] for k in names if k in everything})
+    for image_id, name in names.items():
+        status, reasons = verdicts.get(image_id, ("pass", []))
+        report.images[image_id] = ImageQC(
+            image_id=image_id,
+            name=name,
             status=status,
             reasons=tuple(reasons),
-            metrics=stored.get(img.id, {}),
-            error=errors.get(img.id),
+            metrics=stored.get(image_id, {}),
+            error=errors.get(image_id),
         )
     report.seconds = time.perf_counter() - t0
     return report
