@@ -299,6 +299,68 @@ def test_granularity_reconstruction_matches_skimage():
     np.testing.assert_array_equal(levels[rec(ero)], expected)
 
 
+@pytest.mark.parametrize("shape", [(33, 44), (5, 7), (1, 3), (40, 2)])
+@pytest.mark.parametrize("radius", [10, 3, 1])
+def test_granularity_background_disk_filter_is_exact(shape, radius):
+    # the decomposed disk opening equals scipy's generic grey filters bit for bit, also when
+    # the disk is larger than the image (symmetric padding)
+    from scipy import ndimage as ndi
+    from skimage.morphology import disk
+
+    from quantscope.analysis._features._granularity import _flat_filter
+
+    a = np.random.default_rng(radius).random(shape)
+    fp = disk(radius, dtype=bool)
+    r = radius
+    ero = ndi.grey_erosion(np.pad(a, r, mode="symmetric"), footprint=fp)[r:-r, r:-r]
+    dil = ndi.grey_dilation(np.pad(ero, r, mode="symmetric"), footprint=fp)[r:-r, r:-r]
+    np.testing.assert_array_equal(_flat_filter(a, fp, "min"), ero)
+    np.testing.assert_array_equal(_flat_filter(ero, fp, "max"), dil)
+
+
+def test_granularity_upsample_matches_map_coordinates():
+    from scipy import ndimage as ndi
+
+    from quantscope.analysis._features._granularity import _upsample
+
+    small = np.random.default_rng(4).random((33, 44))
+    for stop in ((32.5, 43.5), (33.0, 44.0)):
+        i, j = np.mgrid[0:130, 0:174].astype(float)
+        i *= (stop[0] - 1) / 129
+        j *= (stop[1] - 1) / 173
+        expected = ndi.map_coordinates(small, (i, j), order=1)
+        np.testing.assert_allclose(_upsample(small, (130, 174), stop), expected, atol=1e-14)
+
+
+def test_granularity_mean_operator_matches_per_pixel_upsampling():
+    # objects with gaps inside a row (a C shape, a ring) and an object on the image edge: the
+    # run-based operator equals the per-object mean of the bilinearly upsampled image
+    from quantscope.analysis._features._granularity import _axis_weights, _bilinear_mean_operator
+    from quantscope.analysis._features._objects import Objects
+
+    lab = np.zeros((61, 83), dtype=np.int32)
+    yy, xx = np.mgrid[:61, :83]
+    d = np.hypot(yy - 20, xx - 20)
+    lab[(d < 12) & (d > 6)] = 3  # ring: two runs per middle row
+    lab[(np.hypot(yy - 40, xx - 60) < 15) & (xx < 66) & ~((yy > 35) & (yy < 45) & (xx > 52))] = 7
+    lab[55:, 0:10] = 9  # touches two image edges
+    ob = Objects(lab)
+    nh, nw = 15, 20
+    small = np.random.default_rng(5).random((nh, nw))
+    r0, r1, fr = _axis_weights(61, nh)
+    c0, c1, fc = _axis_weights(83, nw)
+    y, x = ob.rows, ob.cols
+    up = (
+        small[r0[y], c0[x]] * (1 - fr[y]) * (1 - fc[x])
+        + small[r0[y], c1[x]] * (1 - fr[y]) * fc[x]
+        + small[r1[y], c0[x]] * fr[y] * (1 - fc[x])
+        + small[r1[y], c1[x]] * fr[y] * fc[x]
+    )
+    expected = ob.segment_sum(up) / ob.count
+    op = _bilinear_mean_operator(ob, (61, 83), (nh, nw))
+    np.testing.assert_allclose(op @ small.ravel(), expected, rtol=1e-12)
+
+
 def test_table_is_dataframe_float_columns():
     t = measure_objects(_disk_labels(), {"D": np.ones((64, 64))})
     assert isinstance(t, pd.DataFrame)

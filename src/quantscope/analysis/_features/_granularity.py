@@ -31,31 +31,60 @@ def granularity_columns(channel: str, spectrum_length: int = 16) -> list[str]:
     return [f"Granularity_{k}_{channel}" for k in range(1, spectrum_length + 1)]
 
 
-def _bilinear_means(
-    ob: Objects, orig_shape: tuple[int, int], new_shape: tuple[int, int]
-) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.intp], NDArray[np.float64]]:
-    """Pieces of the per-object mean of a small image upsampled bilinearly to full size.
+def _axis_weights(
+    size: int, small: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]:
+    """Bilinear upsampling of ``small`` samples to ``size`` along one axis (as
+    ``map_coordinates(order=1)`` at ``k (small - 1) / (size - 1)``): per output position the
+    two source positions and the weight of the second."""
+    t = np.arange(size) * (float(small - 1) / float(size - 1))
+    i0 = np.floor(t).astype(np.intp)
+    return np.minimum(i0, small - 1), np.minimum(i0 + 1, small - 1), t - i0
 
-    Returns ``(seg, weights, src, count)``: the mean of object k is
-    ``bincount(seg, weights * small.ravel()[src])[k] / count[k]``.
+
+def _bilinear_mean_operator(ob: Objects, orig_shape: tuple[int, int], new_shape: tuple[int, int]):  # type: ignore[no-untyped-def]
+    """Sparse ``(objects x small pixels)`` operator: per-object mean of a small image upsampled
+    bilinearly to the full image.
+
+    Built from the objects' row runs, not their pixels: the weights of a run ``(row r, columns
+    c0..c1)`` are ``w_r(i) * (C[c1 + 1, j] - C[c0, j])``, with ``w_r`` the row weights and ``C``
+    the cumulative column weights, non-zero only in a window of ``(c1 - c0) / 4 + 2`` columns
+    (~20x fewer entries than four per pixel). Entries of different runs at the same small pixel
+    are left as duplicates: the CSR product sums them.
     """
+    from scipy import sparse
+
     h, w = orig_shape
     nh, nw = new_shape
-
-    def axis(size: int, small: int) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[Any]]:
-        # per image row / column (lookup tables, gathered per pixel below)
-        t = np.arange(size) * (float(small - 1) / float(size - 1))
-        i0 = np.floor(t).astype(np.intp)
-        return np.minimum(i0, small - 1), np.minimum(i0 + 1, small - 1), t - i0
-
-    r0t, r1t, frt = axis(h, nh)
-    c0t, c1t, fct = axis(w, nw)
-    r0, r1, fr = r0t[ob.rows], r1t[ob.rows], frt[ob.rows]
-    c0, c1, fc = c0t[ob.cols], c1t[ob.cols], fct[ob.cols]
-    src = np.concatenate([r0 * nw + c0, r0 * nw + c1, r1 * nw + c0, r1 * nw + c1])
-    wts = np.concatenate([(1 - fr) * (1 - fc), (1 - fr) * fc, fr * (1 - fc), fr * fc])
-    seg = np.tile(ob.obj, 4)
-    return seg, wts, src, ob.count.astype(np.float64)
+    r0t, r1t, frt = _axis_weights(h, nh)
+    c0t, c1t, fct = _axis_weights(w, nw)
+    # cumulative column weights, (w + 1) x nw
+    cw = np.zeros((w + 1, nw))
+    cols = np.arange(w)
+    np.add.at(cw[1:], (cols, c0t), 1 - fct)
+    np.add.at(cw[1:], (cols, c1t), fct)
+    np.cumsum(cw, axis=0, out=cw)
+    cwf = cw.ravel()
+    # maximal horizontal runs of consecutive pixels (an object row may have several)
+    brk = (np.diff(ob.flat) != 1) | (ob.obj[1:] != ob.obj[:-1]) | (ob.rows[1:] != ob.rows[:-1])
+    first_px = np.flatnonzero(np.concatenate([[True], brk]))
+    last_px = np.concatenate([first_px[1:] - 1, [ob.flat.size - 1]])
+    obj, row, c0, c1 = ob.obj[first_px], ob.rows[first_px], ob.cols[first_px], ob.cols[last_px]
+    js = c0t[c0]
+    length = c1t[c1] - js + 1
+    total = int(length.sum())
+    first = np.cumsum(length) - length
+    run = np.repeat(np.arange(obj.size), length)
+    j = js[run] + (np.arange(total) - first[run])
+    d = cwf[(c1[run] + 1) * nw + j] - cwf[c0[run] * nw + j]
+    fr = frt[row][run]
+    d /= ob.count[obj][run]
+    data = np.stack([d * (1 - fr), d * fr], axis=1).ravel()
+    indices = np.stack([r0t[row][run] * nw + j, r1t[row][run] * nw + j], axis=1).ravel()
+    per_obj = np.zeros(ob.n + 1, dtype=np.intp)
+    np.add.at(per_obj[1:], obj, 2 * length)
+    indptr = np.cumsum(per_obj)
+    return sparse.csr_matrix((data, indices, indptr), shape=(ob.n, nh * nw))
 
 
 def _ranked_reconstruction(ranks_shape: tuple[int, int], mask_rank: NDArray[np.integer]):  # type: ignore[no-untyped-def]
@@ -135,6 +164,52 @@ def _erode_cross(a: NDArray[np.integer]) -> NDArray[np.integer]:
     return out
 
 
+def _flat_filter(a: NDArray[np.float64], fp: NDArray[np.bool_], op: str) -> NDArray[np.float64]:
+    """Grey erosion (``op="min"``) or dilation (``"max"``) of ``a`` by a symmetric, row-convex
+    footprint (a disk), ``a`` padded symmetrically by the footprint's radius.
+
+    Equal to ``ndi.grey_erosion/grey_dilation(np.pad(a, r, "symmetric"), footprint=fp)`` cropped
+    (min and max are exact): one running 1-D filter per distinct row width (van Herk / Gil-Werman
+    in ``minimum_filter1d``), then the minimum of the shifted rows, instead of a scan of every
+    footprint pixel at every pixel (~20x faster for the 21 x 21 disk).
+    """
+    from scipy import ndimage as ndi
+
+    r = fp.shape[0] // 2
+    h, w = a.shape
+    padded = np.pad(a, r, mode="symmetric")
+    filt1d = ndi.minimum_filter1d if op == "min" else ndi.maximum_filter1d
+    reduce = np.minimum if op == "min" else np.maximum
+    by_width: dict[int, NDArray[np.float64]] = {}
+    out: NDArray[np.float64] | None = None
+    for dy in range(-r, r + 1):
+        row = np.flatnonzero(fp[dy + r])
+        if row.size == 0:
+            continue
+        half = int(row[-1]) - r
+        if half not in by_width:
+            by_width[half] = filt1d(padded, 2 * half + 1, axis=1)
+        band = by_width[half][r + dy : r + dy + h, r : r + w]
+        out = band.copy() if out is None else reduce(out, band, out=out)
+    assert out is not None
+    return out
+
+
+def _upsample(small: NDArray[np.float64], shape: tuple[int, int], stop: tuple[float, float]):  # type: ignore[no-untyped-def]
+    """Bilinear samples of ``small`` at ``(k (stop - 1) / (shape - 1))`` on both axes, as
+    ``map_coordinates(small, mgrid * step, order=1)`` (inside the array), computed separably."""
+
+    def axis(size: int, n: int, last: float) -> tuple[NDArray[np.intp], NDArray[np.intp], Any]:
+        t = np.arange(size, dtype=float) * ((last - 1) / (size - 1))
+        i0 = np.minimum(np.floor(t).astype(np.intp), n - 1)
+        return i0, np.minimum(i0 + 1, n - 1), t - i0
+
+    r0, r1, fr = axis(shape[0], small.shape[0], stop[0])
+    c0, c1, fc = axis(shape[1], small.shape[1], stop[1])
+    rows = small[r0] * (1 - fr)[:, None] + small[r1] * fr[:, None]
+    return rows[:, c0] * (1 - fc) + rows[:, c1] * fc
+
+
 def measure_granularity(
     ob: Objects,
     image: NDArray[np.float64],
@@ -148,7 +223,6 @@ def measure_granularity(
 
     Non-finite pixels are replaced by 0 before the morphology (it needs finite values).
     """
-    from scipy import ndimage as ndi
     from skimage.morphology import disk, reconstruction
 
     n = ob.n
@@ -171,42 +245,17 @@ def measure_granularity(
     # grey opening with symmetric padding done explicitly: the same as mode="reflect" when the
     # disk fits in the image, and well defined when it does not (tiny images; scikit-image and
     # scipy then read past the array)
-    r = element_size
-    back = ndi.grey_erosion(np.pad(back, r, mode="symmetric"), footprint=fp)[r:-r, r:-r]
-    back = ndi.grey_dilation(np.pad(back, r, mode="symmetric"), footprint=fp)[r:-r, r:-r]
+    back = _flat_filter(_flat_filter(back, fp, "min"), fp, "max")
     if image_sample_size < 1:
-        i, j = np.mgrid[0 : new_shape[0], 0 : new_shape[1]].astype(float)
-        i *= (back_shape[0] - 1) / (new_shape[0] - 1)
-        j *= (back_shape[1] - 1) / (new_shape[1] - 1)
-        back = ndi.map_coordinates(back, (i, j), order=1)
+        back = _upsample(
+            back,
+            (int(new_shape[0]), int(new_shape[1])),
+            (float(back_shape[0]), float(back_shape[1])),
+        )
     pixels = np.maximum(pixels - back, 0.0)
 
-    from scipy import sparse
-
-    seg, wts, src, cnt = _bilinear_means(ob, (h, w), (int(new_shape[0]), int(new_shape[1])))
-    # (object x small pixel) operator in CSR form straight away: pixels are sorted by object,
-    # so the rows are contiguous (4 bilinear neighbours per pixel); one mat-vec per step
-    npx = ob.flat.size
-    wn = (wts / cnt[seg]).reshape(4, npx)
-    srcs = src.reshape(4, npx)
-    # consecutive pixels of an object row share their bilinear sources: merge those runs of
-    # equal (object, source) entries (~4x fewer), then group the four neighbour lists by
-    # object with a radix sort, so that each step's mat-vec is cheaper
-    parts_o, parts_i, parts_d = [], [], []
-    for k in range(4):
-        brk = (ob.obj[1:] != ob.obj[:-1]) | (srcs[k, 1:] != srcs[k, :-1])
-        first = np.flatnonzero(np.concatenate([[True], brk]))
-        parts_d.append(np.add.reduceat(wn[k], first))
-        parts_i.append(srcs[k, first])
-        parts_o.append(ob.obj[first])
-    o = np.concatenate(parts_o)
-    order = np.argsort(o.astype(np.uint16) if n < 1 << 16 else o, kind="stable")
-    data = np.concatenate(parts_d)[order]
-    indices = np.concatenate(parts_i)[order]
-    indptr = np.searchsorted(o[order], np.arange(n + 1))
-    op = sparse.csr_matrix(
-        (data, indices, indptr), shape=(n, int(new_shape[0]) * int(new_shape[1]))
-    )
+    op = _bilinear_mean_operator(ob, (h, w), (int(new_shape[0]), int(new_shape[1])))
+    cnt = ob.count.astype(np.float64)
 
     def obj_mean(small: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.asarray(op @ small.ravel())
