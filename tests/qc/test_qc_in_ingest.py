@@ -42,8 +42,9 @@ def _same(a: dict[int, dict[str, float]], b: dict[int, dict[str, float]]) -> Non
             assert (math.isnan(value) and math.isnan(other)) or value == other, (c, name)
 
 
+@pytest.mark.parametrize("jobs", [1, 2])  # on the QC thread (1), in the writers (2)
 def test_metrics_from_memory_equal_the_stored_image(
-    tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch, jobs: int
 ) -> None:
     src = tmp_path / "in"
     src.mkdir()
@@ -64,7 +65,7 @@ def test_metrics_from_memory_equal_the_stored_image(
         return real(path, image)
 
     monkeypatch.setattr(qc_run, "measure_image", counted)
-    report = ingest(repo, [src], jobs=2)
+    report = ingest(repo, [src], jobs=jobs)
     assert report.ok and len(report.added) == 3, report.failed
     assert calls == []  # every image was measured from memory, none read back
     stored = repo.quality_metrics()
@@ -78,6 +79,60 @@ def test_metrics_from_memory_equal_the_stored_image(
     assert two_ch[0]["saturation_pct_at_dtype_max"] < 1.0  # 12-bit full scale, not 65535
     assert two_ch[0]["dynamic_range_used"] > 0.2
     assert report.qc_seconds > 0
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_failed_writes_give_back_their_qc_buffers(
+    tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    """A write that fails after its QC buffer was taken gives it back (a buffer kept would
+    hold a slot of the QC queue: more failures than the queue is deep would block the
+    writers); the other images are measured."""
+    import quantscope.ingest._ingest as ing
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        tifffile.imwrite(src / f"f{i}.tif", _field(10 + i, (40, 50 + i)))
+    real_write = ing.write_image
+
+    def failing(dest, read_rows, spec, **kw):  # type: ignore[no-untyped-def]
+        if spec.name != "f2":
+            read_rows(0, 0, 0, 0, 10)  # some rows read and kept, then the write fails
+            raise OSError("disk full (simulated)")
+        return real_write(dest, read_rows, spec, **kw)
+
+    pools: list[ing._QCPool] = []
+    real_pool = ing._qc_pool
+
+    def recorded(j: int):  # type: ignore[no-untyped-def]
+        cm = real_pool(j)
+        pool = cm.__enter__()
+        pools.append(pool)
+        return _Entered(cm, pool)
+
+    monkeypatch.setattr(ing, "write_image", failing)
+    monkeypatch.setattr(ing, "_qc_pool", recorded)
+    report = ingest(repo, [src], jobs=jobs)
+    assert [img.name for img in report.added] == ["f2"]
+    assert len(report.failed) == 2 and all("disk full" in f.message for f in report.failed)
+    (pool,) = pools
+    assert pool._slots._value == jobs + 2  # every buffer given back
+    (image_id,) = report.qc
+    assert set(repo.quality_metrics()[image_id]) == {0}
+
+
+class _Entered:
+    """A context manager already entered (yields ``value``, exits ``cm`` at the end)."""
+
+    def __init__(self, cm, value) -> None:  # type: ignore[no-untyped-def]
+        self.cm, self.value = cm, value
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self.value
+
+    def __exit__(self, *exc):  # type: ignore[no-untyped-def]
+        return self.cm.__exit__(*exc)
 
 
 def test_images_above_the_qc_size_are_measured_from_the_store(
