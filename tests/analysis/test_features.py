@@ -361,6 +361,28 @@ def test_granularity_mean_operator_matches_per_pixel_upsampling():
     np.testing.assert_allclose(op @ small.ravel(), expected, rtol=1e-12)
 
 
+def test_atlas_distance_transform_equals_scipy():
+    # the separable integer transform equals scipy's EDT bit for bit on an atlas with large,
+    # concave, one-pixel-wide and image-edge objects
+    from scipy import ndimage as ndi
+
+    from quantscope.analysis._features._objects import Objects, edt_at
+
+    yy, xx = np.mgrid[:90, :120]
+    lab = np.zeros((90, 120), dtype=np.int32)
+    lab[np.hypot(yy - 40, xx - 50) < 30] = 1
+    lab[(np.hypot(yy - 40, xx - 50) < 12)] = 0  # hole: a ring
+    lab[80:, :] = 2  # full-width band on the image edge
+    lab[5:60, 100] = 3  # one pixel wide
+    lab[60:75, 90:118] = 4
+    lab[66:70, 95:112] = 0  # notch
+    ob = Objects(lab)
+    aidx, aflat = ob.atlas
+    expected = ndi.distance_transform_edt(aidx >= 0).ravel()[aflat]
+    np.testing.assert_array_equal(edt_at(aidx >= 0, aflat), expected)
+    assert edt_at(aidx >= 0, aflat[:0]).shape == (0,)
+
+
 def test_table_is_dataframe_float_columns():
     t = measure_objects(_disk_labels(), {"D": np.ones((64, 64))})
     assert isinstance(t, pd.DataFrame)

@@ -136,6 +136,17 @@ def _ranked_reconstruction(ranks_shape: tuple[int, int], mask_rank: NDArray[np.i
     return rec
 
 
+def _strided(img: NDArray[np.float64], shape: NDArray[np.integer], step: float):  # type: ignore[no-untyped-def]
+    """The samples of :func:`_sample` when ``1 / step`` is a whole number (a strided slice,
+    exactly the bilinear samples at whole pixels), else None."""
+    inv = 1.0 / step
+    ny, nx = int(shape[0]), int(shape[1])
+    if inv == round(inv) and (ny - 1) * inv < img.shape[0] and (nx - 1) * inv < img.shape[1]:
+        k = round(inv)
+        return np.ascontiguousarray(img[: (ny - 1) * k + 1 : k, : (nx - 1) * k + 1 : k])
+    return None
+
+
 def _sample(img: NDArray[np.float64], shape: NDArray[np.integer], step: float):  # type: ignore[no-untyped-def]
     """``map_coordinates(img, mgrid[shape] / step, order=1)``: bilinear samples at ``k / step``.
 
@@ -144,11 +155,10 @@ def _sample(img: NDArray[np.float64], shape: NDArray[np.integer], step: float): 
     """
     from scipy import ndimage as ndi
 
-    inv = 1.0 / step
+    strided = _strided(img, shape, step)
+    if strided is not None:
+        return strided
     ny, nx = int(shape[0]), int(shape[1])
-    if inv == round(inv) and (ny - 1) * inv < img.shape[0] and (nx - 1) * inv < img.shape[1]:
-        k = round(inv)
-        return np.ascontiguousarray(img[: (ny - 1) * k + 1 : k, : (nx - 1) * k + 1 : k])
     i, j = np.mgrid[0:ny, 0:nx].astype(float) / step
     return ndi.map_coordinates(img, (i, j), order=1)
 
@@ -232,8 +242,18 @@ def measure_granularity(
     new_shape = (shape * subsample_size).astype(int) if subsample_size < 1 else shape
     if n == 0 or (new_shape < 2).any() or h < 2 or w < 2:
         return {k: np.full(n, np.nan) for k in keys}
-    img = np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0)
-    pixels = _sample(img, new_shape, subsample_size) if subsample_size < 1 else img.copy()
+
+    def finite(a: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+
+    # non-finite pixels -> 0 only where they are read (a whole-pixel subsample reads 1 in 16)
+    strided = _strided(image, new_shape, subsample_size) if subsample_size < 1 else None
+    if strided is not None:
+        pixels = finite(strided)
+    elif subsample_size < 1:
+        pixels = _sample(finite(image), new_shape, subsample_size)
+    else:
+        pixels = finite(image)
     if image_sample_size < 1:
         back_shape = new_shape * image_sample_size
         # mgrid over a float stop includes its ceiling, as CellProfiler's
@@ -260,7 +280,7 @@ def measure_granularity(
     def obj_mean(small: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.asarray(op @ small.ravel())
 
-    v = img.ravel()[ob.flat]
+    v = finite(image.ravel()[ob.flat])
     current = ob.segment_sum(v) / cnt
     start = np.maximum(current, np.finfo(float).eps)
     cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)  # CellProfiler's disk(1)

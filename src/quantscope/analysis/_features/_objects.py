@@ -320,13 +320,11 @@ class Objects:
     def distance_to_edge(self) -> NDArray[np.float64]:
         """Euclidean distance (pixels) of every sorted foreground pixel to the nearest pixel
         outside its object; the image edge counts as outside (the object is padded)."""
-        from scipy import ndimage as ndi
 
         aidx, aflat = self.atlas
         if aflat.size == 0:
             return np.zeros(0)
-        dist = ndi.distance_transform_edt(aidx >= 0)
-        return np.asarray(dist).ravel()[aflat]
+        return edt_at(aidx >= 0, aflat)
 
     @cached_property
     def distance_to_edge_inside(self) -> NDArray[np.float64]:
@@ -338,7 +336,6 @@ class Objects:
         mirrored box is the distance to the nearest non-object pixel inside the image (for
         objects that do not span the image from edge to edge).
         """
-        from scipy import ndimage as ndi
 
         if self.n == 0:
             return np.zeros(0)
@@ -377,13 +374,52 @@ class Objects:
         aidx, aflat = _build_atlas(
             allo[order], np.concatenate(rows)[order], np.concatenate(cols)[order], ids.size
         )
-        dist = np.asarray(ndi.distance_transform_edt(aidx >= 0)).ravel()
         # positions of the original pixels: they come first within each object (stable sort)
         is_orig = np.zeros(allo.size, dtype=bool)
         is_orig[: px.size] = True
         out = self.distance_to_edge.copy()
-        out[px] = dist[aflat[is_orig[order]]]
+        out[px] = edt_at(aidx >= 0, aflat[is_orig[order]])
         return out
+
+
+def edt_at(mask: NDArray[np.bool_], flat: NDArray[np.intp]) -> NDArray[np.float64]:
+    """Euclidean distance (pixels) from the ``True`` pixels at flat positions ``flat`` to the
+    nearest ``False`` pixel: ``ndi.distance_transform_edt(mask).ravel()[flat]``, exactly.
+
+    For atlas images, in which every object's box is padded by ``False`` pixels (so every row
+    and column of an object reaches one inside its box). Separable, as Meijster et al. (2000,
+    doi:10.1007/0-306-47025-X_36): the column distance ``g`` by two running extrema, then
+    ``d^2 = min_s s^2 + g(x + s)^2`` along the row, for growing ``|s|`` and only on the pixels
+    whose current ``d^2`` exceeds ``s^2`` (the deep pixels of big objects); integers
+    throughout, so the result is the same float as scipy's. ~2x faster than the full-image
+    transform on the atlas, whose pixels are mostly not needed.
+    """
+    if flat.size == 0:
+        return np.zeros(0)
+    h = mask.shape[0]
+    r = np.arange(h, dtype=np.int32)[:, None]
+    above = np.maximum.accumulate(np.where(mask, np.int32(-1), r), axis=0)
+    below = np.minimum.accumulate(np.where(mask, np.int32(h), r)[::-1], axis=0)[::-1]
+    g = np.minimum(r - above, below - r).ravel()
+    sq = g * g
+    d = sq[flat]
+    act = np.flatnonzero(d > 1)
+    pos = flat[act]
+    da = d[act]
+    s = 1
+    while act.size:
+        # a pixel still active at offset s has no False pixel within s in its row, so pos +- s
+        # stays inside its box
+        cand = np.minimum(sq[pos - s], sq[pos + s])
+        cand += s * s
+        np.minimum(da, cand, out=da)
+        s += 1
+        keep = da > s * s
+        if not keep.all():
+            done = ~keep
+            d[act[done]] = da[done]
+            act, pos, da = act[keep], pos[keep], da[keep]
+    return np.sqrt(d.astype(np.float64))
 
 
 def _build_atlas(
