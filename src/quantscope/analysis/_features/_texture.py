@@ -171,14 +171,17 @@ def measure_texture(
         pidx[pflat] = ob.obj
         ob.shared[key] = (pidx, pflat)
     pidx, pflat = ob.shared[key]
-    plev = np.zeros(pidx.size, dtype=np.int16)
-    plev[pflat] = lv
+    # object index and level of every padded pixel in one int32 (object * 256 + level; < 0:
+    # no object), so that a neighbour costs one gather
+    code = pidx * 256
+    code[pflat] += lv.astype(np.int32)
+    own = (ob.obj * 256).astype(np.int32)
     nonzero = lv > 0
     res = np.full((4, 13, n), np.nan)
     for d, (dy, dx) in enumerate(_DIRECTIONS):
-        nb = pflat + (dy * s) * pw + dx * s
-        keep = nonzero & (pidx[nb] == ob.obj) & (plev[nb] > 0)
-        res[d] = _haralick(lv[keep], plev[nb[keep]].astype(np.int64), ob.obj[keep], n, maxv)
+        nb = code[pflat + (dy * s) * pw + dx * s]
+        keep = nonzero & (nb > own) & (nb < own + 256)
+        res[d] = _haralick(lv[keep], (nb[keep] & 255).astype(np.int64), ob.obj[keep], n, maxv)
     # mahotas raises (-> NaN for every feature) when any direction has no pair
     bad = np.isnan(res[:, 0, :]).any(axis=0)
     res[:, :, bad] = np.nan
