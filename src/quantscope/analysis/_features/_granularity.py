@@ -113,6 +113,9 @@ def _ranked_reconstruction(ranks_shape: tuple[int, int], mask_rank: NDArray[np.i
     key = np.empty(2 * size, dtype=np.uint16 if small else np.int64)
     prev = np.empty(2 * size, dtype=itype)
     nxt = np.empty(2 * size, dtype=itype)
+    # (prev, next) of every entry as one 8-byte pair: one random scatter instead of two
+    pair = np.empty((2 * size, 2), dtype=np.int32) if itype is np.int32 else None
+    links = np.empty((2 * size, 2), dtype=np.int32) if itype is np.int32 else None
 
     def rec(seed_rank: NDArray[np.integer]) -> NDArray[np.integer]:
         pad = int(seed_rank.min())
@@ -125,10 +128,19 @@ def _ranked_reconstruction(ranks_shape: tuple[int, int], mask_rank: NDArray[np.i
         # descending order by value: radix (stable) sort of top - value on 16-bit keys
         np.subtract(top, flat, out=key, casting="unsafe")
         order = np.argsort(key, kind="stable").astype(itype)
-        prev[order[0]] = -1
-        nxt[order[-1]] = -1
-        prev[order[1:]] = order[:-1]
-        nxt[order[:-1]] = order[1:]
+        if pair is not None and links is not None:
+            pair[0, 0] = -1
+            pair[1:, 0] = order[:-1]
+            pair[-1, 1] = -1
+            pair[:-1, 1] = order[1:]
+            links.view(np.int64)[order, 0] = pair.view(np.int64)[:, 0]
+            prev[:] = links[:, 0]
+            nxt[:] = links[:, 1]
+        else:
+            prev[order[0]] = -1
+            nxt[order[-1]] = -1
+            prev[order[1:]] = order[:-1]
+            nxt[order[:-1]] = order[1:]
         value_rank = flat.copy()
         reconstruction_loop(value_rank, prev, nxt, nb, order[0], size)
         return value_rank[:size].reshape(ph, pw)[1:-1, 1:-1]
