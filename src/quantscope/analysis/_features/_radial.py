@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ._objects import Objects, group_sum
+from ._objects import Objects, group_sum, seg_starts, seg_sum
 
 __all__ = ["measure_radial", "radial_columns"]
 
@@ -88,8 +88,16 @@ def measure_radial(
     v = np.nan_to_num(image.ravel()[ob.flat], nan=0.0, posinf=0.0, neginf=0.0)
     key = ob.obj * bins + ring
     skey = key * 8 + sector
-    sv = group_sum(skey, v, n * bins * 8).reshape(n, bins, 8)
-    sc = group_sum(skey, None, n * bins * 8).reshape(n, bins, 8)
+    nkeys = n * bins * 8
+    if nkeys < 1 << 16 and skey.size:
+        # one radix sort of the keys for both sums (group_sum would sort twice)
+        order = np.argsort(skey.astype(np.uint16), kind="stable")
+        starts = seg_starts(skey[order], nkeys)
+        sv = seg_sum(v[order], starts).reshape(n, bins, 8)
+        sc = np.diff(starts).astype(np.float64).reshape(n, bins, 8)
+    else:
+        sv = group_sum(skey, v, nkeys).reshape(n, bins, 8)
+        sc = group_sum(skey, None, nkeys).reshape(n, bins, 8)
     inten = sv.sum(axis=2)
     npix = sc.sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
