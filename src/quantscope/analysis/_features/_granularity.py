@@ -297,8 +297,17 @@ def measure_granularity(
     start = np.maximum(current, np.finfo(float).eps)
     cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)  # CellProfiler's disk(1)
     out: dict[str, NDArray[np.float64]] = {}
-    levels, inv = np.unique(pixels, return_inverse=True)
-    rank = inv.reshape(pixels.shape).astype(np.int32)
+    # dense ranks of the pixel values (np.unique(return_inverse=True) without its extra passes)
+    flat_px = pixels.ravel()
+    by_value = np.argsort(flat_px)
+    sorted_px = flat_px[by_value]
+    new_level = np.empty(sorted_px.size, dtype=bool)
+    new_level[0] = True
+    np.not_equal(sorted_px[1:], sorted_px[:-1], out=new_level[1:])
+    levels = sorted_px[new_level]
+    rank = np.empty(sorted_px.size, dtype=np.int32)
+    rank[by_value] = np.cumsum(new_level) - 1
+    rank = rank.reshape(pixels.shape)
     fast = _ranked_reconstruction(rank.shape, rank)
     ero: NDArray[np.integer] = rank
     for name in keys:
