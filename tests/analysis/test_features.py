@@ -111,6 +111,13 @@ def test_matches_regionprops_on_irregular_shapes():
         assert r["AreaShape_FilledArea"] == p.area_filled
         assert r["AreaShape_MajorAxisLength"] == pytest.approx(p.axis_major_length)
         assert r["AreaShape_HuMoment_1"] == pytest.approx(p.moments_hu[1], abs=1e-12)
+        # raw moments come from row runs (irregular objects: rows with gaps), exactly
+        for a in range(3):
+            for b in range(4):
+                assert r[f"AreaShape_SpatialMoment_{a}_{b}"] == p.moments[a, b]
+                assert r[f"AreaShape_CentralMoment_{a}_{b}"] == pytest.approx(
+                    p.moments_central[a, b], rel=1e-9, abs=1e-6
+                )
 
 
 def test_holes_and_euler_number():

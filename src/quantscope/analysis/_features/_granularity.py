@@ -65,10 +65,7 @@ def _bilinear_mean_operator(ob: Objects, orig_shape: tuple[int, int], new_shape:
     np.add.at(cw[1:], (cols, c1t), fct)
     np.cumsum(cw, axis=0, out=cw)
     cwf = cw.ravel()
-    # maximal horizontal runs of consecutive pixels (an object row may have several)
-    brk = (np.diff(ob.flat) != 1) | (ob.obj[1:] != ob.obj[:-1]) | (ob.rows[1:] != ob.rows[:-1])
-    first_px = np.flatnonzero(np.concatenate([[True], brk]))
-    last_px = np.concatenate([first_px[1:] - 1, [ob.flat.size - 1]])
+    first_px, last_px = ob.pixel_runs  # an object row may have several runs
     obj, row, c0, c1 = ob.obj[first_px], ob.rows[first_px], ob.cols[first_px], ob.cols[last_px]
     js = c0t[c0]
     length = c1t[c1] - js + 1

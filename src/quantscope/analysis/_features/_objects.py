@@ -263,6 +263,22 @@ class Objects:
         last = np.concatenate([brk - 1, [key.size - 1]]) if key.size else np.zeros(0, np.intp)
         return self.obj[first], self.rows[first], self.cols[first], self.cols[last]
 
+    @cached_property
+    def pixel_runs(self) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        """Maximal horizontal runs of consecutive object pixels (an object row with gaps has
+        several): ``(first, last)`` positions in sorted pixel order, object-ascending."""
+        if self.flat.size == 0:
+            z = np.zeros(0, dtype=np.intp)
+            return z, z
+        brk = (
+            (np.diff(self.flat) != 1)
+            | (self.obj[1:] != self.obj[:-1])
+            | (self.rows[1:] != self.rows[:-1])
+        )
+        first = np.flatnonzero(np.concatenate([[True], brk]))
+        last = np.concatenate([first[1:] - 1, [self.flat.size - 1]])
+        return first, last
+
     # ---------------------------------------------------------------------------- neighbourhood
     @cached_property
     def padded(self) -> tuple[NDArray[np.int32], NDArray[np.intp], int]:

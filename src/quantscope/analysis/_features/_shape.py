@@ -187,22 +187,40 @@ def _moments(ob: Objects) -> dict[str, NDArray[np.float64]]:
     c = (ob.cols - bb[ob.obj, 1]).astype(np.float64)
     n = ob.n
     st0 = ob.starts[:-1]  # objects are never empty
-    rp = [np.ones_like(r), r, r * r, r * r * r]
-    cp = [np.ones_like(c), c, c * c, c * c * c]
-    raw = np.empty((n, 4, 4))
-    for p in range(4):
+    # raw moments (p <= 2) from the maximal row runs: sum_{c=a}^{b-1} c^q in closed form, in
+    # integers (exact, as the per-pixel sums of integer products they replace)
+    first, last = ob.pixel_runs
+    run_obj = ob.obj[first]
+    rr = (ob.rows[first] - bb[run_obj, 0]).astype(np.int64)
+    a0 = (ob.cols[first] - bb[run_obj, 1]).astype(np.int64)
+    b0 = (ob.cols[last] - bb[run_obj, 1]).astype(np.int64) + 1
+
+    def power_sums(m: NDArray[np.int64]) -> list[NDArray[np.int64]]:
+        # sum_{c=0}^{m-1} c^q, q = 0..3
+        t = m * (m - 1) // 2
+        return [m, t, (m - 1) * m * (2 * m - 1) // 6, t * t]
+
+    pa, pb = power_sums(a0), power_sums(b0)
+    col_sums = [(pb[q] - pa[q]).astype(np.float64) for q in range(4)]
+    rrf = rr.astype(np.float64)
+    row_pows = [np.ones_like(rrf), rrf, rrf * rrf]
+    run_st = seg_starts(run_obj, n)[:-1]
+    raw = np.empty((n, 3, 4))
+    for p in range(3):
         for q in range(4):
-            raw[:, p, q] = np.add.reduceat(rp[p] * cp[q], st0)
+            raw[:, p, q] = np.add.reduceat(row_pows[p] * col_sums[q], run_st)
     m00 = raw[:, 0, 0]
     # central moments from centred coordinates (no binomial cancellation)
     r -= (raw[:, 1, 0] / m00)[ob.obj]
     c -= (raw[:, 0, 1] / m00)[ob.obj]
-    rp = [rp[0], r, r * r, r * r * r]
-    cp = [cp[0], c, c * c, c * c * c]
+    rp = [np.ones_like(r), r, r * r, r * r * r]
+    cp = [np.ones_like(c), c, c * c, c * c * c]
     central = np.empty((n, 4, 4))
     for p in range(4):
         for q in range(4):
-            central[:, p, q] = np.add.reduceat(rp[p] * cp[q], st0)
+            if p + q >= 2:
+                central[:, p, q] = np.add.reduceat(rp[p] * cp[q], st0)
+    central[:, 0, 0] = m00
     central[:, 1, 0] = 0.0
     central[:, 0, 1] = 0.0
     # mu11 of a mirror-symmetric object is 0; keep round-off from choosing the orientation's sign
