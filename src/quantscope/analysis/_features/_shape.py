@@ -374,14 +374,13 @@ def zernike_sums(
     with np.errstate(invalid="ignore", divide="ignore"):  # single pixels: radius 0
         yr = np.nan_to_num((rowv - cy[seg]) / radius[seg])
     ostart = seg_starts(seg, n)[:-1]
-    # every (i, j) at once: one (runs x size x size) product and one segment sum (orders
-    # i + j > order are zeroed; their coefficients are 0)
-    ypow = np.empty((yr.size, size))
-    ypow[:, 0] = 1.0
-    for i in range(1, size):
-        ypow[:, i] = ypow[:, i - 1] * yr
-    mono = np.add.reduceat(ypow[:, :, None] * xs.T[:, None, :], ostart, axis=0)
-    mono[:, np.add.outer(np.arange(size), np.arange(size)) >= size] = 0.0
+    mono = np.zeros((n, size, size))
+    yp = np.ones_like(yr)
+    for i in range(size):
+        if i:
+            yp = yp * yr
+        for j in range(size - i):
+            mono[:, i, j] = np.add.reduceat(yp * xs[j], ostart)
     coeffs = _zernike_monomials(order)
     # small products by einsum's own loops: a BLAS call here wakes BLAS threads that then spin
     out = np.einsum("kp,qp->kq", mono.reshape(n, -1).astype(complex), coeffs)
