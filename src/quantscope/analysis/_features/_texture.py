@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ._objects import Objects, group_sum, seg_starts, seg_sum
+from ._objects import Objects, group_sum, seg_starts, seg_sum, segment_order
 
 __all__ = ["HARALICK_FEATURES", "measure_texture", "texture_columns"]
 
@@ -87,11 +87,19 @@ def _haralick(
     lut = np.cumsum(present) - 1
     ia = lut[a]
     ib = lut[b]
-    if n * u * u <= 1 << 22:
+    if n * u * u <= max(1 << 16, 8 * a.size):
         dense = np.bincount((seg * u + ia) * u + ib, minlength=n * u * u).reshape(n, u, u)
         dense = dense + dense.transpose(0, 2, 1)
         nz = np.flatnonzero(dense)
         cnt = dense.ravel()[nz]
+    elif n < 1 << 16:  # many cells per pair: sort the pairs (both ways) by (object, i, j)
+        cell = np.concatenate([ia * u + ib, ib * u + ia])
+        seg2 = np.concatenate([seg, seg])
+        order = segment_order(seg2, cell, n)
+        key = seg2[order] * (u * u) + cell[order]
+        first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+        nz = key[first]
+        cnt = np.diff(np.concatenate([first, [key.size]]))
     else:  # many objects x many levels: sparse cells
         cell = np.concatenate([(seg * u + ia) * u + ib, (seg * u + ib) * u + ia])
         nz, cnt = np.unique(cell, return_counts=True)
