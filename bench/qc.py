@@ -13,10 +13,10 @@ What it measures, in one process (see bench/README.md):
    a 512x512-tiled uncompressed TIFF). The on and off runs alternate, median of the
    repetitions. Overhead = median(on) / median(off) - 1; the issue's target is <= 30 %.
    With QC on, each image up to 2048 px is measured from the planes the writers have just
-   read (no read-back): on a QC thread of its own while the writer goes on at jobs = 1, in
-   the writer threads at jobs >= 2; larger images are measured on their stored 2048 px
-   level after the writes. "QC work" is the time spent measuring, summed over the threads,
-   plus the QC step after the writes (storing metrics, flags against peers, verdicts).
+   read (no read-back), on a QC thread of its own while the writers go on; larger images
+   are measured on their stored 2048 px level after the writes. "QC work" is the time
+   spent measuring, summed over the threads, plus the QC step after the writes (storing
+   metrics, flags against peers, verdicts).
 2. Megapixels/s of every metric function of ``quantscope.quality`` (and of
    ``channel_metrics`` as a whole), called alone on one BBBC039 plane and on the 8192x8192
    plane, best of N, sorted slowest first.

@@ -42,7 +42,7 @@ def _same(a: dict[int, dict[str, float]], b: dict[int, dict[str, float]]) -> Non
             assert (math.isnan(value) and math.isnan(other)) or value == other, (c, name)
 
 
-@pytest.mark.parametrize("jobs", [1, 2])  # on the QC thread (1), in the writers (2)
+@pytest.mark.parametrize("jobs", [1, 2])
 def test_metrics_from_memory_equal_the_stored_image(
     tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch, jobs: int
 ) -> None:
