@@ -10,8 +10,10 @@ object's mean original intensity.
 
 The whole-image work (subsampling, background, erosions, reconstructions) is shared by all
 objects; the per-object means of the upsampled reconstructions are one precomputed sparse
-bilinear operator applied per step (no full-resolution image per step). Step k's reconstruction
-is computed under step k-1's (same result, as ``rec_k <= rec_{k-1} <= image``).
+operator applied per step (no full-resolution image per step), built from the objects' row runs.
+The reconstructions work on dense integer ranks of the pixel values (erosion commutes with the
+rank map) with scikit-image's own propagation loop; the background opening is a decomposed disk
+filter (exact). Measured: ``bench/features.py`` (granularity ~9x cp_measure on BBBC039).
 """
 
 from __future__ import annotations
