@@ -454,10 +454,12 @@ def _qc_pool(jobs: int) -> Iterator[_QCPool]:
     """The QC pool of one ingest: one measuring thread (two for ``jobs`` >= 4), and up to
     ``jobs + 2`` images waiting to be measured.
 
-    Against measuring in the writer threads (as soon as an image's planes are read), 10
-    interleaved repetitions of each in one process on the 40 BBBC039 TIFFs, on the 2-core
-    development machine under a load average of about 2, gave a QC overhead of +25-31 %
-    against +30-34 % at jobs = 1 and +25-28 % against +28-33 % at jobs = 2."""
+    Against measuring in the writer threads (as soon as an image's planes are read): on the
+    40 BBBC039 TIFFs, 2-core development machine, the QC overhead was +11-21 % against
+    +41-54 % at jobs = 1 with a load average of about 1 (separate processes, alternating);
+    10 interleaved repetitions of each in one process under a load average of 2-3 gave
+    +25-31 % against +24-34 % at jobs = 1 and +25-33 % against +28-33 % at jobs = 2 (paired
+    medians; within the noise: with both cores busy there is little idle time to overlap)."""
     pool = _QCPool(1 if jobs < 4 else 2, jobs + 2)
     try:
         yield pool
