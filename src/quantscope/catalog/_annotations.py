@@ -9,6 +9,14 @@ the label of an ontology term), ``num_value`` (the number, in ``unit``, of a qua
 
 A key that holds one value (``biosample.organism``) is *set*: writing it replaces the target's
 previous value. A multi-valued key (``tag``, ``study.authors``) *accumulates* distinct values.
+
+Datasets (as in OMERO: a named set of images, possibly from several plates) are annotations too.
+An image belongs to dataset NAME when it carries the annotation ``key = "dataset"``, ``value =
+NAME`` (target_kind ``image``); an image may belong to several datasets. Annotations on
+``dataset:NAME`` (target_kind ``dataset``, target_id NAME) apply to every member image, as plate
+annotations apply to the plate's images: in queries (``study.title == "..."``, ``tag == "x"``), in
+exports and in completeness checks (:meth:`AnnotationRecords.effective_annotations`). The key
+``dataset`` is only valid on images. A dataset exists while it has a member or an annotation.
 """
 
 from __future__ import annotations
@@ -31,9 +39,20 @@ if TYPE_CHECKING:
 
     from ..model import Image
 
-__all__ = ["AnnotationRecords", "SidecarOutcome", "SidecarReport"]
+__all__ = ["DATASET_KEY", "AnnotationRecords", "DatasetInfo", "SidecarOutcome", "SidecarReport"]
 
 _CHUNK = 500  # rows per IN (...) list
+DATASET_KEY = "dataset"  # membership: annotation (image, "dataset", NAME)
+_NAME_MAX = 255  # annotations.target_id / value length
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset: its name, how many images belong to it, and its own annotations."""
+
+    name: str
+    images: int
+    annotations: list[Annotation] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -59,7 +78,18 @@ def _multi(key: str) -> bool:
     from ..metadata import key_spec
 
     spec = key_spec(key)
-    return key == TAG_KEY or (spec is not None and spec.multi)
+    return key in (TAG_KEY, DATASET_KEY) or (spec is not None and spec.multi)
+
+
+def _dataset_name(name: str) -> str:
+    clean = name.strip() if isinstance(name, str) else ""
+    if not clean:
+        raise InvalidInput("a dataset needs a name (e.g. screen-7); got an empty one")
+    if len(clean) > _NAME_MAX:
+        raise InvalidInput(
+            f"dataset name {clean[:40]!r}... is {len(clean)} characters long; at most {_NAME_MAX}"
+        )
+    return clean
 
 
 def _chunks(seq: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -79,6 +109,8 @@ class AnnotationRecords:
 
         def image(self, image_id: str) -> Image: ...
 
+        def find_ids(self, query: str, *, limit: int | None = None) -> list[str]: ...
+
     # ------------------------------------------------------------------ writes
     def annotate(self, annotations: Iterable[Annotation]) -> int:
         """Record annotations in one transaction; returns the number of rows written.
@@ -94,6 +126,15 @@ class AnnotationRecords:
         anns = list(annotations)
         if not anns:
             return 0
+        for ann in anns:
+            if ann.key == DATASET_KEY and ann.target_kind != "image":
+                raise InvalidInput(
+                    f"{ann.target_kind}:{ann.target_id}: the key 'dataset' (membership) goes on "
+                    "images only; add the images instead: quantscope dataset add REPO NAME "
+                    "--where 'plate == \"...\"'"
+                )
+            if ann.key == DATASET_KEY:
+                _dataset_name(ann.value or "")
         with self.engine.begin() as conn:
             self._check_targets(conn, anns)
             return self._write(conn, anns)
@@ -309,6 +350,182 @@ class AnnotationRecords:
             else:
                 out.append(("image", self.image(t).id))
         return list(dict.fromkeys(out))
+
+    # ------------------------------------------------------------------ datasets
+    def _image_ids(self, conn: Connection, ids: Sequence[str], where: str | None) -> list[str]:
+        """Image ids of ``ids`` (exact ids or unique prefixes) and of the images matching
+        ``where``; every unknown id is named in one :class:`NotFound`."""
+        wanted = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+        found: set[str] = set()
+        i = S.images.c
+        for chunk in _chunks(wanted):
+            found.update(conn.execute(sa.select(i.id).where(i.id.in_(list(chunk)))).scalars())
+        out: list[str] = []
+        missing: list[str] = []
+        for w in wanted:
+            if w in found:
+                out.append(w)
+                continue
+            try:
+                out.append(self.image(w).id)  # a unique prefix
+            except NotFound:
+                missing.append(w)
+        if missing:
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            raise NotFound(
+                f"{self.root}: no image {', '.join(map(repr, missing[:3]))}{more}; nothing "
+                "was changed (see `quantscope ls` or `quantscope find`)"
+            )
+        if where is not None:
+            out += self.find_ids(where)
+        return list(dict.fromkeys(out))
+
+    def add_to_dataset(
+        self,
+        name: str,
+        ids: Sequence[str] = (),
+        *,
+        where: str | None = None,
+        source: str = "user",
+    ) -> int:
+        """Put images into dataset ``name`` (created by its first member); returns the number
+        of images added (those already in it are kept).
+
+        Parameters
+        ----------
+        name
+            Dataset name.
+        ids
+            Image ids (or unique prefixes).
+        where
+            A query (see :meth:`find`): its matching images are added too.
+        source
+            Recorded as the annotation's source.
+
+        Raises
+        ------
+        NotFound
+            An image id that is not in the catalog (nothing is changed).
+        InvalidInput
+            No image given, an empty name, or an invalid query.
+        """
+        name = _dataset_name(name)
+        if not ids and where is None:
+            raise InvalidInput(
+                f"dataset {name!r}: no image given (image ids, or a query with --where)"
+            )
+        with self.engine.begin() as conn:
+            image_ids = self._image_ids(conn, ids, where)
+            return self._write(
+                conn,
+                [
+                    Annotation(
+                        target_kind="image",
+                        target_id=i,
+                        key=DATASET_KEY,
+                        value=name,
+                        source=source,
+                    )
+                    for i in image_ids
+                ],
+            )
+
+    def remove_from_dataset(
+        self,
+        name: str,
+        ids: Sequence[str] = (),
+        *,
+        where: str | None = None,
+        everything: bool = False,
+    ) -> int:
+        """Take images out of dataset ``name``; returns the number of images removed.
+
+        With ``everything``, every member is removed and so are the dataset's own annotations
+        (the dataset is gone).
+
+        Raises
+        ------
+        NotFound
+            No dataset ``name``, or an image id that is not in the catalog (nothing changed).
+        InvalidInput
+            No image given (and not ``everything``).
+        """
+        name = _dataset_name(name)
+        a = S.annotations
+        member = sa.and_(a.c.target_kind == "image", a.c.key == DATASET_KEY, a.c.value == name)
+        own = sa.and_(a.c.target_kind == "dataset", a.c.target_id == name)
+        if not ids and where is None and not everything:
+            raise InvalidInput(
+                f"dataset {name!r}: no image given (image ids, --where QUERY, or --all)"
+            )
+        with self.engine.begin() as conn:
+            exists = conn.execute(sa.select(a.c.id).where(sa.or_(member, own)).limit(1)).first()
+            if exists is None:
+                known = [d.name for d in self.datasets()]
+                import difflib
+
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise NotFound(
+                    f"{self.root}: no dataset named {name!r}{hint} (see `quantscope dataset ls`)"
+                )
+            if everything:
+                n = conn.execute(a.delete().where(member)).rowcount or 0
+                conn.execute(a.delete().where(own))
+                return n
+            image_ids = self._image_ids(conn, ids, where)
+            n = 0
+            for chunk in _chunks(image_ids):
+                n += (
+                    conn.execute(a.delete().where(member, a.c.target_id.in_(list(chunk)))).rowcount
+                    or 0
+                )
+            return n
+
+    def datasets(self) -> list[DatasetInfo]:
+        """Every dataset (one with members or annotations), by name: its number of images and
+        its own annotations."""
+        a = S.annotations
+        with self.engine.connect() as conn:
+            counts: dict[str, int] = {
+                str(v): int(n)
+                for v, n in conn.execute(
+                    sa.select(a.c.value, sa.func.count())
+                    .where(a.c.target_kind == "image", a.c.key == DATASET_KEY)
+                    .group_by(a.c.value)
+                )
+            }
+        own: dict[str, list[Annotation]] = {}
+        for ann in self.annotations("dataset"):
+            own.setdefault(ann.target_id, []).append(ann)
+        names = sorted(set(counts) | set(own))
+        return [DatasetInfo(n, counts.get(n, 0), own.get(n, [])) for n in names]
+
+    def effective_annotations(self, images: Sequence[Image]) -> dict[str, list[Annotation]]:
+        """{image id: annotations that apply to it}: its own, its plate's and those of the
+        datasets it belongs to (in that order), for every image of ``images``."""
+        own = self.image_annotations([i.id for i in images])
+        plates = sorted({i.position.plate for i in images if i.position is not None})
+        plate_anns: dict[str, list[Annotation]] = {}
+        for ann in self.annotations("plate", plates) if plates else []:
+            plate_anns.setdefault(ann.target_id, []).append(ann)
+        names = sorted(
+            {a.value for anns in own.values() for a in anns if a.key == DATASET_KEY and a.value}
+        )
+        ds_anns: dict[str, list[Annotation]] = {}
+        for ann in self.annotations("dataset", names) if names else []:
+            ds_anns.setdefault(ann.target_id, []).append(ann)
+        out: dict[str, list[Annotation]] = {}
+        for img in images:
+            mine = own.get(img.id, [])
+            anns = list(mine)
+            if img.position is not None:
+                anns += plate_anns.get(img.position.plate, [])
+            for a in mine:
+                if a.key == DATASET_KEY and a.value:
+                    anns += ds_anns.get(a.value, [])
+            out[img.id] = anns
+        return out
 
     # ------------------------------------------------------------------ sidecars
     def apply_sidecar(

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from ..errors import InvalidInput
 from . import _schema as S
+from ._annotations import DATASET_KEY
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -236,8 +237,9 @@ class QueryMethods:
                     q = q.join(
                         ch, sa.and_(ch.c.image_id == qm.c.image_id, ch.c.idx == qm.c.channel)
                     ).where(ch.c.name == qual)
-            else:  # annotation: on the image, then on its plate
+            else:  # annotation: on the image, on its plate, on its datasets
                 i = S.images
+                m = a.alias("membership")
                 q = sa.union_all(  # type: ignore[assignment]
                     sa.select(a.c.target_id.label("image_id"), a.c.value).where(
                         a.c.target_kind == "image", a.c.key == info.key, a.c.target_id.in_(part)
@@ -246,6 +248,14 @@ class QueryMethods:
                     .join(p, p.c.id == i.c.plate_id)
                     .join(a, sa.and_(a.c.target_id == p.c.name, a.c.target_kind == "plate"))
                     .where(a.c.key == info.key, i.c.id.in_(part)),
+                    sa.select(m.c.target_id, a.c.value)
+                    .join(a, sa.and_(a.c.target_id == m.c.value, a.c.target_kind == "dataset"))
+                    .where(
+                        m.c.target_kind == "image",
+                        m.c.key == DATASET_KEY,
+                        m.c.target_id.in_(part),
+                        a.c.key == info.key,
+                    ),
                 )
             for image_id, value in conn.execute(q):
                 found.setdefault(image_id, []).append(value)
@@ -278,7 +288,7 @@ class QueryMethods:
         with self.engine.connect() as conn:
             infos = list(static.values())
             for key in distinct_values(conn, a.c.key):
-                if key != "tag":
+                if key not in static:
                     infos.append(FieldInfo(key, "annotation", "text", "value", key=key))
             for metric in distinct_values(conn, qm.c.name):
                 infos.append(FieldInfo(f"qc.{metric}", "qc", "number", "value", key=metric))

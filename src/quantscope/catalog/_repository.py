@@ -386,14 +386,24 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
             return {(n, r, c, f): image_id for n, r, c, f, image_id in conn.execute(q)}
 
     def images(self, ids: Sequence[str] | None = None) -> list[Image]:
-        """Every image (or those with the given ids), ordered by plate position then name."""
+        """Every image (or those with the given ids), ordered by plate name and position, then
+        name; images without a plate come last (as in :meth:`find`)."""
         i, p = S.images, S.plates
         q = sa.select(i, p.c.name.label("plate_name")).select_from(
             i.outerjoin(p, p.c.id == i.c.plate_id)
         )
         if ids is not None:
             q = q.where(i.c.id.in_(list(ids)))
-        q = q.order_by(p.c.name, i.c.plate_row, i.c.plate_column, i.c.field, i.c.name, i.c.id)
+        # images without a plate last on every backend (SQLite sorts NULL first, PostgreSQL last)
+        q = q.order_by(
+            p.c.name.is_(None),
+            p.c.name,
+            i.c.plate_row,
+            i.c.plate_column,
+            i.c.field,
+            i.c.name,
+            i.c.id,
+        )
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
             wanted = [r["id"] for r in rows]

@@ -24,11 +24,102 @@ metadata_app = typer.Typer(
 )
 
 
+dataset_app = typer.Typer(
+    name="dataset",
+    help="Datasets: named sets of images (across plates); their annotations apply to members.",
+    no_args_is_help=True,
+)
+
+
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the ``quantscope`` app."""
     app.command("annotate")(annotate)
     app.command("tag")(tag)
     app.add_typer(metadata_app, name="metadata")
+    app.add_typer(dataset_app, name="dataset")
+
+
+# ---------------------------------------------------------------------------- dataset
+_IdsArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Image ids (or unique prefixes).", metavar="[IDS]...", show_default=False),
+]
+_WhereOpt = Annotated[
+    str | None,
+    typer.Option("--where", "-w", help="A query; its images too, e.g. 'plate == \"P1\"'."),
+]
+
+
+@dataset_app.command("add")
+def dataset_add(
+    repo: RepoArg,
+    name: Annotated[str, typer.Argument(help="Dataset name (created by its first image).")],
+    ids: _IdsArg = None,
+    where: _WhereOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Put images into a dataset (by id and/or a --where query). An unknown id changes
+    nothing. Annotate the dataset with `quantscope tag REPO dataset:NAME ...`."""
+    with _open(repo) as r, r.write_lock():
+        added = r.add_to_dataset(name, ids or [], where=where)
+        total = next((d.images for d in r.datasets() if d.name == name.strip()), 0)
+    if as_json:
+        _emit_json({"dataset": name.strip(), "added": added, "images": total})
+        return
+    _console().print(f"{_esc(name.strip())}: {added} image(s) added, {total} in the dataset")
+
+
+@dataset_app.command("rm")
+def dataset_rm(
+    repo: RepoArg,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    ids: _IdsArg = None,
+    where: _WhereOpt = None,
+    everything: Annotated[
+        bool,
+        typer.Option("--all", help="Remove every image and the dataset's own annotations."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Take images out of a dataset (the images themselves stay in the repository)."""
+    with _open(repo) as r, r.write_lock():
+        removed = r.remove_from_dataset(name, ids or [], where=where, everything=everything)
+        total = next((d.images for d in r.datasets() if d.name == name.strip()), 0)
+    if as_json:
+        _emit_json({"dataset": name.strip(), "removed": removed, "images": total})
+        return
+    _console().print(f"{_esc(name.strip())}: {removed} image(s) removed, {total} left")
+
+
+@dataset_app.command("ls")
+def dataset_ls(repo: RepoArg, as_json: JsonOpt = False) -> None:
+    """List the datasets: name, number of images, and their own annotations."""
+    with _open(repo) as r:
+        infos = r.datasets()
+    if as_json:
+        _emit_json(
+            [
+                {
+                    "name": d.name,
+                    "images": d.images,
+                    "annotations": [a.model_dump() for a in d.annotations],
+                }
+                for d in infos
+            ]
+        )
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{len(infos)} dataset(s)", title_justify="left")
+    t.add_column("name", overflow="fold")
+    t.add_column("images", justify="right")
+    t.add_column("annotations", overflow="fold")
+    for d in infos:
+        anns = "; ".join(
+            (a.value or "") if a.key == "tag" else f"{a.key}={a.value}" for a in d.annotations
+        )
+        t.add_row(_esc(d.name), str(d.images), _esc(anns))
+    _console().print(t)
 
 
 # --------------------------------------------------------------------------- annotate
@@ -159,17 +250,9 @@ def _print_annotations(anns: list[Annotation]) -> None:
 
 # ------------------------------------------------------------------------ metadata check
 def _annotations_for(r: Repository, images: list[Image]) -> dict[str, list[Annotation]]:
-    """Each image's annotations plus those of its plate (which apply to its images too)."""
-    own = r.image_annotations([i.id for i in images])
-    plates = sorted({i.position.plate for i in images if i.position is not None})
-    plate_anns: dict[str, list[Annotation]] = {}
-    for a in r.annotations("plate", plates) if plates else []:
-        plate_anns.setdefault(a.target_id, []).append(a)
-    return {
-        i.id: own.get(i.id, [])
-        + (plate_anns.get(i.position.plate, []) if i.position is not None else [])
-        for i in images
-    }
+    """Each image's annotations plus those of its plate and of its datasets (which apply to
+    its images too)."""
+    return r.effective_annotations(images)
 
 
 @metadata_app.command("check")

@@ -15,7 +15,8 @@ Semantics (also in the README):
   -2.5`` tests the DAPI channel's focus. The same holds for ``source.*`` predicates (one file).
   ``not channel.name == "DAPI"`` means "no DAPI channel"; ``channel.name != "DAPI"`` means "a
   channel other than DAPI".
-* Annotations apply to the image and to every image of an annotated plate. A number literal
+* Annotations apply to the image, to every image of an annotated plate and to every member of
+  an annotated dataset (membership is the image annotation ``dataset = NAME``). A number literal
   compares the annotation's numeric value, a string its text (or its CURIE, for ``==``).
 * A date literal compared with a date-time field means the whole day (UTC): ``acquired ==
   2024-01-01`` is that day, ``acquired <= 2024-01-01`` includes it.
@@ -37,6 +38,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ...errors import InvalidInput
 from ...model import parse_well, well_name
 from .. import _schema as S
+from .._annotations import DATASET_KEY
 from ._ast import (
     And,
     Compare,
@@ -84,7 +86,7 @@ class Compiler:
         self.fields, self.aliases = static_fields()
         self._resolved: dict[Field, FieldInfo] = {}
         self.dialect = conn.dialect.name
-        self._kinds: dict[str, tuple[bool, bool]] = {}
+        self._kinds: dict[str, tuple[bool, bool, bool]] = {}
 
     # ------------------------------------------------------------------ errors
     def error(self, msg: str, pos: int) -> InvalidInput:
@@ -350,7 +352,8 @@ class Compiler:
         return img.plate_id.in_(sa.select(p.c.id).where(self._pred(p.c.name, node, info)))
 
     def _annotation(self, node: Compare | In | Like | Exists, info: FieldInfo) -> Expr:
-        """Annotations on the image, or on its plate (plates.name is the target id)."""
+        """Annotations on the image, on its plate (plates.name is the target id) or on a
+        dataset it belongs to (membership rows: image annotations ``dataset = NAME``)."""
         a, p = S.annotations, S.plates
         img = S.images.c
         negate = False
@@ -362,7 +365,11 @@ class Compiler:
         else:
             pred = self._annotation_value(a, node)
         wanted = sa.and_(a.c.key == info.key, pred)
-        on_images, on_plates = self._annotated_kinds(str(info.key))
+        on_images, on_plates, on_datasets = self._annotated_kinds(str(info.key))
+        m = a.alias("membership")
+        member_of = sa.and_(
+            m.c.target_kind == "image", m.c.key == DATASET_KEY, a.c.target_id == m.c.value
+        )
         parts: list[Expr] = []
         if self._anchored:  # image by image: index probes on annotations.target_id
             if on_images:
@@ -387,7 +394,18 @@ class Compiler:
                         )
                     )
                 )
-        else:  # lists: ids of annotated images, ids of annotated plates
+            if on_datasets:
+                parts.append(
+                    sa.exists(
+                        sa.select(a.c.id).where(
+                            m.c.target_id == img.id,
+                            member_of,
+                            a.c.target_kind == "dataset",
+                            wanted,
+                        )
+                    )
+                )
+        else:  # lists: ids of annotated images, plates, members of annotated datasets
             if on_images:
                 parts.append(
                     img.id.in_(sa.select(a.c.target_id).where(a.c.target_kind == "image", wanted))
@@ -400,14 +418,23 @@ class Compiler:
                         .where(a.c.target_kind == "plate", wanted)
                     )
                 )
+            if on_datasets:
+                parts.append(
+                    img.id.in_(
+                        sa.select(m.c.target_id).where(
+                            member_of, a.c.target_kind == "dataset", wanted
+                        )
+                    )
+                )
         expr = sa.or_(*parts) if parts else sa.false()
         return sa.not_(expr) if negate else expr
 
-    def _annotated_kinds(self, key: str) -> tuple[bool, bool]:
-        """Whether any image, and any plate, carries annotation ``key``: a branch that cannot
-        match is left out of the SQL, so the planner is not handed an OR it cannot index.
-        Both probes are bounded by the number of plates (index on (key, value) and on
-        target_id), however many images the catalog holds."""
+    def _annotated_kinds(self, key: str) -> tuple[bool, bool, bool]:
+        """Whether any image, any plate and any dataset carries annotation ``key``: a branch
+        that cannot match is left out of the SQL, so the planner is not handed an OR it cannot
+        index. The probes are bounded by the number of plates and of dataset annotations
+        (index on (key, value), on target_id, and the unique index led by target_kind),
+        however many images the catalog holds."""
         if key not in self._kinds:
             a, p = S.annotations, S.plates
             # ``target_kind || ''`` keeps the planner on the (key, value) index: the unique
@@ -431,7 +458,18 @@ class Compiler:
                 .select_from(p)
                 .limit(1)
             ).first()
-            self._kinds[key] = (on_images is not None, on_plates is not None)
+            # ``key || ''``: the other way round, the unique index led by target_kind scans
+            # only dataset annotations, where (key, value) would scan every image's tag
+            on_datasets = (
+                key != DATASET_KEY
+                and self.conn.execute(
+                    sa.select(sa.literal(1))
+                    .where(a.c.target_kind == "dataset", a.c.key.concat("") == key)
+                    .limit(1)
+                ).first()
+                is not None
+            )
+            self._kinds[key] = (on_images is not None, on_plates is not None, on_datasets)
         return self._kinds[key]
 
     def _check_pattern(self, node: Like) -> None:

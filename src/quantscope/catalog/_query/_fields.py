@@ -190,6 +190,20 @@ def static_fields() -> tuple[dict[str, FieldInfo], dict[str, str]]:
         '(channels == "DAPI" and channels == "GFP": both channels)',
     )
     fields["tag"] = FieldInfo(
-        "tag", "annotation", "text", "value", key="tag", description="a tag on the image or plate"
+        "tag",
+        "annotation",
+        "text",
+        "value",
+        key="tag",
+        description="a tag on the image, its plate or a dataset it belongs to",
+    )
+    fields["dataset"] = FieldInfo(
+        "dataset",
+        "annotation",
+        "text",
+        "value",
+        key="dataset",
+        description='a dataset the image belongs to: dataset == "screen-7" selects its images '
+        "(annotations on the dataset apply to them too)",
     )
     return fields, aliases
