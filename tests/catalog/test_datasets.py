@@ -21,9 +21,12 @@ def _with_database(base_url: str, name: str) -> str:
     return sa.engine.make_url(base_url).set(database=name).render_as_string(hide_password=False)
 
 
-def _build(request: pytest.FixtureRequest, tmp: pytest.TempPathFactory) -> Iterator[Repository]:
+def _build(
+    backend: str, request: pytest.FixtureRequest, tmp: pytest.TempPathFactory
+) -> Iterator[Repository]:
+    """The query test catalog on ``backend`` (a fresh PostgreSQL database, dropped after)."""
     url = None
-    if request.param == "postgresql":
+    if backend == "postgresql":
         import uuid
 
         import sqlalchemy as sa
@@ -49,7 +52,7 @@ def repo(
 ) -> Iterator[Repository]:
     """The query catalog with datasets: screen-7 = {a, c, e} (two plates and a loose image),
     pilot = {b}, empty = {} (annotated only)."""
-    for r in _build(request, tmp_path_factory):
+    for r in _build(request.param, request, tmp_path_factory):
         assert r.add_to_dataset("screen-7", [image_id("a")], where='name == "img_e.tif"') == 2
         assert r.add_to_dataset("screen-7", [image_id("c")[:8]]) == 1  # a prefix
         assert r.add_to_dataset("screen-7", [image_id("a")]) == 0  # already in
@@ -187,8 +190,7 @@ def test_images_without_plate_come_last(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """Same order on both backends, and the same as ``find``: plates first, then the rest."""
-    request.param = backend  # type: ignore[attr-defined]
-    for r in _build(request, tmp_path_factory):
+    for r in _build(backend, request, tmp_path_factory):
         order = [NAMES[i.id] for i in r.images()]
         assert order == ["a", "b", "c", "d", "e"]
         assert [NAMES[i] for i in r.find_ids("")] == order

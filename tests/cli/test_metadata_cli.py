@@ -265,3 +265,64 @@ def test_channel_settings_are_queryable_after_ingest(ingested: Path) -> None:
     assert rows and all(
         tuple(row) == ("Transmitted", "SpinningDiskConfocal", "4x4", 16) for row in rows
     )
+
+
+def test_dataset_commands(repo: Path, tmp_path: Path, cli: Callable[..., Result]) -> None:
+    """Membership, dataset annotations applying to members (find, check, export), ls, rm."""
+    ids = _ids(repo)
+    czi, tif = ids[".czi"], ids[".tiff"]
+    result = cli("dataset", "add", repo, "screen-7", czi[:8], "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"dataset": "screen-7", "added": 1, "images": 1}
+    # an unknown id: one-line error, nothing changed
+    bad = cli("dataset", "add", repo, "screen-7", tif, "ffffffffffff")
+    assert bad.exit_code == 1 and "no image 'ffffffffffff'" in str(bad.exception)
+    assert cli("dataset", "add", repo, "screen-7").exit_code == 1  # no image given
+    desc = "Dataset-level description of screen seven"
+    result = cli("tag", repo, "dataset:screen-7", f"study.description={desc}", "--add", "curated")
+    assert result.exit_code == 0, result.output
+    [ds] = json.loads(cli("dataset", "ls", repo, "--json").stdout)
+    assert (ds["name"], ds["images"]) == ("screen-7", 1)
+    assert {(a["key"], a["value"]) for a in ds["annotations"]} == {
+        ("tag", "curated"),
+        ("study.description", desc),
+    }
+    assert "screen-7" in cli("dataset", "ls", repo).stdout
+    found = cli("find", repo, 'tag == "curated"', "--format", "ids")
+    assert found.stdout.split() == [czi]
+    found = cli("find", repo, 'dataset == "screen-7"', "--format", "ids")
+    assert found.stdout.split() == [czi]
+    assert "dataset" in {f["name"] for f in json.loads(cli("fields", repo, "--json").stdout)}
+    # REMBI fields given at dataset level count for its members only
+    out = json.loads(cli("metadata", "check", repo, "--json").stdout)
+    rembi = {i["id"]: {m["id"] for m in i["rembi"]["missing"]} for i in out["images"]}
+    assert "Study.Description" not in rembi[czi]
+    assert "Study.Description" in rembi[tif]
+    js = cli("metadata", "export", repo, czi, "--format", "jsonld")
+    assert js.exit_code == 0 and desc in js.stdout
+    assert desc not in cli("metadata", "export", repo, tif, "--format", "jsonld").stdout
+    # a query adds the rest; rm takes images out; --all deletes the dataset
+    result = cli("dataset", "add", repo, "screen-7", "--where", 'name like "%"', "--json")
+    assert json.loads(result.stdout)["images"] == 2
+    result = cli("dataset", "rm", repo, "screen-7", czi, "--json")
+    assert json.loads(result.stdout) == {"dataset": "screen-7", "removed": 1, "images": 1}
+    assert cli("find", repo, 'tag == "curated"', "--format", "ids").stdout.split() == [tif]
+    gone = cli("dataset", "rm", repo, "screen7", "--all")
+    assert gone.exit_code == 1 and "did you mean 'screen-7'" in str(gone.exception)
+    assert cli("dataset", "rm", repo, "screen-7", "--all").exit_code == 0
+    assert json.loads(cli("dataset", "ls", repo, "--json").stdout) == []
+
+
+def test_sidecar_dataset_key(repo: Path, tmp_path: Path, cli: Callable[..., Result]) -> None:
+    """``dataset: NAME`` in a sidecar puts the images it applies to into that dataset."""
+    sc = tmp_path / "quantscope.yaml"
+    sc.write_text(
+        'datasets: [screen-7, pilot]\nimages:\n  - file: "*.czi"\n    dataset: czi-only\n'
+    )
+    result = cli("annotate", repo, "--from", sc, "--all")
+    assert result.exit_code == 0, result.output
+    ds = {d["name"]: d["images"] for d in json.loads(cli("dataset", "ls", repo, "--json").stdout)}
+    assert ds == {"czi-only": 1, "pilot": 2, "screen-7": 2}
+    czi = _ids(repo)[".czi"]
+    found = cli("find", repo, 'dataset == "czi-only"', "--format", "ids")
+    assert found.stdout.split() == [czi]

@@ -17,6 +17,7 @@ sidecar holds nested REMBI modules that apply to every image in its folder (and 
       stain:
         DAPI: {target: DNA, fluorophore: DAPI}
     tags: [pilot]
+    dataset: screen-7                        # membership (several: a list); see catalog
     images:
       - well: A01                            # or file: "*_A01_*.tif", plate:, field: (1-based)
         biosample.experimental_status: control
@@ -62,7 +63,7 @@ __all__ = [
 SIDECAR_NAMES = ("quantscope.yaml", "quantscope.yml", "quantscope.csv")
 _SELECTORS = {"file", "plate", "well", "field"}
 _CSV_SELECTOR_ALIASES = {"files": "file", "filename": "file", "file name": "file", "path": "file"}
-_ALIASES = {"tags": TAG_KEY}
+_ALIASES = {"tags": TAG_KEY, "datasets": "dataset"}
 _HEADER_UNIT = re.compile(r"^(.*?)\s*[\[(]\s*([^\])]+?)\s*[\])]\s*$")
 _MAX_ERRORS = 8
 
