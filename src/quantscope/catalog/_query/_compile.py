@@ -418,11 +418,16 @@ class Compiler:
                         .where(a.c.target_kind == "plate", wanted)
                     )
                 )
-            if on_datasets:
+            if on_datasets:  # from the (few) dataset annotations to their members
+                # ``m.target_kind || ''``: members through the (key, value) index, not a scan
+                # of every image annotation through the unique index led by target_kind
+                names = sa.select(a.c.target_id).where(a.c.target_kind == "dataset", wanted)
                 parts.append(
                     img.id.in_(
                         sa.select(m.c.target_id).where(
-                            member_of, a.c.target_kind == "dataset", wanted
+                            m.c.key == DATASET_KEY,
+                            m.c.value.in_(names),
+                            m.c.target_kind.concat("") == "image",
                         )
                     )
                 )
