@@ -1,4 +1,5 @@
-"""Catalog backends for tests: SQLite (embedded) and a real PostgreSQL server.
+"""Catalog backends for every test folder: SQLite (embedded) and a real PostgreSQL server
+(loaded by ``tests/conftest.py`` as a pytest plugin: ``pg_server``, ``pg_url``, ``catalog_url``).
 
 The PostgreSQL server is started by the tests themselves (initdb + pg_ctl in a temporary folder,
 listening on a Unix socket only) unless ``QUANTSCOPE_TEST_PG_URL`` names one. Where PostgreSQL

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+# PostgreSQL fixtures (pg_server, pg_url, catalog_url) for every test folder
+pytest_plugins = ["_postgres"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
 
