@@ -326,3 +326,35 @@ def test_sidecar_dataset_key(repo: Path, tmp_path: Path, cli: Callable[..., Resu
     czi = _ids(repo)[".czi"]
     found = cli("find", repo, 'dataset == "czi-only"', "--format", "ids")
     assert found.stdout.split() == [czi]
+
+
+def test_export_names_the_datasets(repo: Path, tmp_path: Path, cli: Callable[..., Result]) -> None:
+    """OME-XML: a valid Dataset element per dataset with an ImageRef; JSON-LD: schema:isPartOf;
+    the dataset's annotations are exported with the image's."""
+    czi = _ids(repo)[".czi"]
+    for name in ("screen 7/b", "pilot"):
+        assert cli("dataset", "add", repo, name, czi).exit_code == 0
+    assert cli("tag", repo, "dataset:pilot", "--add", "from-dataset").exit_code == 0
+    out = tmp_path / "x.ome.xml"
+    result = cli("metadata", "export", repo, czi, "--format", "ome-xml", "--out", out)
+    assert result.exit_code == 0, result.output
+    ome = from_xml(out, validate=True)
+    assert [(d.name, [r.id for r in d.image_refs]) for d in ome.datasets] == [
+        ("pilot", [ome.images[0].id]),
+        ("screen 7/b", [ome.images[0].id]),
+    ]
+    sa = ome.structured_annotations
+    assert sa is not None and "from-dataset" in {t.value for t in sa.tag_annotations}
+    assert sa.map_annotations[0].value["study.license"] == "CC-BY-4.0"
+    assert 'K="dataset"' not in out.read_text()  # structural, not a key-value pair
+    ld = json.loads(cli("metadata", "export", repo, czi, "--format", "jsonld").stdout)
+    assert ld["schema:isPartOf"] == [
+        {"@type": "schema:Dataset", "@id": "urn:quantscope:dataset:pilot", "schema:name": "pilot"},
+        {
+            "@type": "schema:Dataset",
+            "@id": "urn:quantscope:dataset:screen%207%2Fb",
+            "schema:name": "screen 7/b",
+        },
+    ]
+    assert "from-dataset" in ld["schema:keywords"]
+    assert "rembi:custom" not in ld

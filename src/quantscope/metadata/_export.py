@@ -2,7 +2,9 @@
 
 * OME-XML: :func:`~quantscope.metadata.image_to_ome_xml` (valid against the OME 2016-06 XSD),
   annotations added as an OME ``MapAnnotation`` (namespace ``rembi:1.5``) and tags as
-  ``TagAnnotation`` s.
+  ``TagAnnotation`` s; the datasets the image belongs to (its ``dataset`` annotations) as OME
+  ``Dataset`` elements with an ``ImageRef``, and as ``schema:isPartOf`` in JSON-LD. The
+  annotations passed in are those in effect (the image's, its plate's and its datasets').
 * JSON: :func:`image_record` — the model (:class:`~quantscope.model.Image`) and its
   annotations; :func:`metadata_json_schema` is its JSON Schema (draft 2020-12), published in the
   package as ``data/image-metadata.schema.json``.
@@ -20,6 +22,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
@@ -44,6 +47,7 @@ __all__ = [
 EXPORT_FORMATS = ("ome-xml", "json", "jsonld")
 SCHEMA_ID = "https://quantscope.dev/schemas/image-metadata/1.json"
 _OME_NS = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
+_DATASET_KEY = "dataset"  # dataset membership (quantscope.catalog.DATASET_KEY)
 _REMBI_NS = "https://www.ebi.ac.uk/bioimage-archive/rembi-model-reference/#"
 _CONTEXT = {
     "schema": "https://schema.org/",
@@ -93,9 +97,14 @@ def ome_xml_with_annotations(image: Image, annotations: Iterable[Annotation] = (
     q = f"{{{_OME_NS}}}"
     img = root.find(f"{q}Image")
     assert img is not None
+    # datasets the image belongs to: OME Dataset elements (the first children of OME)
+    for k, name in enumerate(_datasets(anns)):
+        ds = ET.Element(f"{q}Dataset", ID=f"Dataset:{k}", Name=name)
+        ET.SubElement(ds, f"{q}ImageRef", ID=img.get("ID", "Image:0"))
+        root.insert(k, ds)
     structured = ET.Element(f"{q}StructuredAnnotations")
     refs: list[str] = []
-    pairs = [a for a in anns if a.key != TAG_KEY]
+    pairs = [a for a in anns if a.key not in (TAG_KEY, _DATASET_KEY)]
     if pairs:
         ma = ET.SubElement(
             structured, f"{q}MapAnnotation", ID="Annotation:0", Namespace="rembi:1.5"
@@ -118,9 +127,17 @@ def ome_xml_with_annotations(image: Image, annotations: Iterable[Annotation] = (
     for ref in refs:
         ET.SubElement(img, f"{q}AnnotationRef", ID=ref)
     # OME children: ... Instrument*, Image*, StructuredAnnotations?, ROI*, BinaryOnly?
-    root.append(structured)
+    if refs:
+        root.append(structured)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _datasets(anns: Sequence[Annotation]) -> list[str]:
+    """Names of the datasets an image belongs to (its ``dataset`` annotations)."""
+    return sorted(
+        {a.value for a in anns if a.key == _DATASET_KEY and a.target_kind == "image" and a.value}
+    )
 
 
 # ------------------------------------------------------------------------------ JSON-LD
@@ -169,9 +186,12 @@ def image_to_jsonld(image: Image, annotations: Iterable[Annotation] = ()) -> dic
     inst, obj = acq.instrument, acq.objective
     modules: dict[str, dict[str, Any]] = {}
     keywords: list[str] = []
-    for a in annotations:
+    anns = list(annotations)
+    for a in anns:
         if a.key == TAG_KEY:
             keywords.append(a.value or "")
+            continue
+        if a.key == _DATASET_KEY:  # membership: schema:isPartOf below
             continue
         spec = key_spec(a.key)
         module = (spec.rembi if spec is not None else None) or "custom"
@@ -267,6 +287,14 @@ def image_to_jsonld(image: Image, annotations: Iterable[Annotation] = ()) -> dic
         "schema:width": _qv(x, "pixel"),
         "schema:height": _qv(y, "pixel"),
         "schema:keywords": sorted(set(keywords)),
+        "schema:isPartOf": [
+            {
+                "@type": "schema:Dataset",
+                "@id": f"urn:quantscope:dataset:{quote(name, safe='')}",
+                "schema:name": name,
+            }
+            for name in _datasets(anns)
+        ],
         "rembi:imageAcquisition": acquisition,
         "rembi:imageData": image_data,
         "rembi:specimen": modules.pop("specimen", None),
