@@ -5,6 +5,9 @@ language; in short::
 
     channel.name == "DAPI" and objective.na >= 1.3 and well in ("A01", "B02")
         and tag == "control" and acquired >= 2024-01-01 and not qc.status == "fail"
+
+Annotations on a plate apply to its images, those on a dataset to its members (images with
+the annotation ``dataset = NAME``, see :mod:`quantscope.catalog._annotations`).
 """
 
 from __future__ import annotations
@@ -115,8 +118,9 @@ class QueryMethods:
         columns
             Field names to return (see :meth:`fields`); by default :data:`DEFAULT_COLUMNS`.
             Besides the image fields: ``channels`` (channel names, comma-separated),
-            ``channel.<column>`` (one value per channel, comma-separated), ``tag`` and any
-            annotation key (values comma-separated), ``qc.status``, and
+            ``channel.<column>`` (one value per channel, comma-separated), ``tag``,
+            ``dataset`` and any annotation key (values comma-separated; those of the
+            image's plate and datasets included), ``qc.status``, and
             ``qc.<metric>[<channel>]`` (a per-channel quality metric needs its channel).
         limit
             At most this many rows.
