@@ -5,6 +5,7 @@ removal, unknown ids (nothing changed), and the order of ``Repository.images()``
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from _query_data import IMAGES, build, image_id
@@ -195,3 +196,22 @@ def test_images_without_plate_come_last(
         assert order == ["a", "b", "c", "d", "e"]
         assert [NAMES[i] for i in r.find_ids("")] == order
         assert [NAMES[i.id] for i in r.images([image_id("e"), image_id("c")])] == ["c", "e"]
+
+
+def test_membership_through_tag_and_sidecar(repo: Repository, tmp_path: Path) -> None:
+    """``dataset=NAME`` set like any key, or given in a sidecar, is membership too."""
+    repo.set_annotation([image_id("d")], "dataset", "via-tag")
+    assert found(repo, 'dataset == "via-tag"') == "d"
+    sidecar = tmp_path / "quantscope.yaml"
+    sidecar.write_text("images:\n  - well: A01\n    dataset: [via-sidecar, via-tag]\n")
+    rep = repo.apply_sidecar(sidecar, all_images=True)
+    assert rep.images == 2  # A01 on P1 and on P2 (c); e has no well
+    assert found(repo, 'dataset == "via-sidecar"') == "ac"
+    assert found(repo, 'dataset == "via-tag"') == "acd"
+    sidecar.write_text(f"dataset: {'x' * 300}\n")
+    with pytest.raises(InvalidInput, match=r"quantscope.yaml: dataset: .* 300 characters long"):
+        repo.apply_sidecar(sidecar, all_images=True)
+    assert found(repo, 'dataset == "via-sidecar"') == "ac"  # nothing changed
+    for name in ("via-tag", "via-sidecar"):
+        repo.remove_from_dataset(name, everything=True)
+    assert {d.name for d in repo.datasets()} == {"empty", "pilot", "screen-7"}

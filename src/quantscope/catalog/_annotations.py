@@ -549,6 +549,12 @@ class AnnotationRecords:
         if images is None:
             images = self.images() if all_images else self._images_under(sc.base)
         anns, notes = sc.annotations_for(images, all_in_scope=all_images)
+        for ann in anns:
+            if ann.key == DATASET_KEY:
+                try:
+                    _dataset_name(ann.value or "")
+                except InvalidInput as e:
+                    raise InvalidInput(f"{sc.path}: dataset: {e}") from None
         report = SidecarReport(str(sc.path), notes=notes)
         scope = sorted({a.target_id for a in anns})
         a = S.annotations
