@@ -17,6 +17,14 @@ from typer.testing import CliRunner, Result
 # PostgreSQL fixtures (pg_server, pg_url, catalog_url) for every test folder
 pytest_plugins = ["_postgres"]
 
+# Property tests explore new random examples on every local run; under CI they replay a fixed
+# sequence, so a submission's CI result does not depend on the luck of the draw.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
 

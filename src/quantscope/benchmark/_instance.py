@@ -108,12 +108,14 @@ def _match_pairs(
         bonus = float(min(r_local.size, c_local.size) + 1)
         weight = np.zeros((r_local.size, c_local.size))
         weight[r_idx, c_idx] = bonus + rv[sel]
+        exact = np.zeros_like(weight)  # the IoU itself, not (bonus + IoU) - bonus
+        exact[r_idx, c_idx] = rv[sel]
         a, b = linear_sum_assignment(weight, maximize=True)
         keep = weight[a, b] > 0
         a, b = a[keep], b[keep]
         out_t.append(rows[r_local[a]])
         out_p.append(cols[c_local[b]])
-        out_v.append(weight[a, b] - bonus)
+        out_v.append(exact[a, b])
     return np.concatenate(out_t), np.concatenate(out_p), np.concatenate(out_v)
 
 
