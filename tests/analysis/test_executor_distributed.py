@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_run_support import fixture_repo
 
+from _analysis_support import fixture_repo
 from quantscope.analysis import parse_pipeline, read_labels, read_table, run_pipeline
 from quantscope.catalog import Repository
 from quantscope.errors import InvalidInput

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import zarr
-from test_run_support import fixture_repo
 
+from _analysis_support import fixture_repo
 from quantscope.analysis import (
     labels_digest,
     read_labels,

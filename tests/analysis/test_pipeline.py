@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_run_support import install_test_tools, pipeline_text, remove_test_tools
 
+from _analysis_support import install_test_tools, pipeline_text, remove_test_tools
 from quantscope.analysis import load_pipeline, parse_pipeline
 from quantscope.errors import InvalidInput, NotFound
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from importlib import metadata
 
 import pytest
-from test_run_support import ThresholdSegment
 
+from _analysis_support import ThresholdSegment
 from quantscope.analysis import (
     ENTRY_POINT_GROUP,
     ToolLoadWarning,
@@ -86,7 +86,7 @@ def _fake_entry_points(extra: list[metadata.EntryPoint]) -> object:
     [
         ("no_such_module_xyz:Tool", "ModuleNotFoundError: No module named 'no_such_module_xyz'"),
         ("quantscope.errors:QuantscopeError", "not a quantscope tool"),
-        ("test_run_support:ThresholdSegment", "the entry point is named 'broken' but the tool"),
+        ("_analysis_support:ThresholdSegment", "the entry point is named 'broken' but the tool"),
     ],
 )
 def test_a_broken_plugin_is_a_warning_naming_it_not_a_crash(
@@ -111,7 +111,7 @@ def test_a_plugin_declared_twice_keeps_the_first(
     monkeypatch: pytest.MonkeyPatch, fresh_registry: None
 ) -> None:
     ep = metadata.EntryPoint(
-        name="measure", value="test_run_support:AreaMeasure", group=ENTRY_POINT_GROUP
+        name="measure", value="_analysis_support:AreaMeasure", group=ENTRY_POINT_GROUP
     )
     monkeypatch.setattr(_registry.importlib_metadata, "entry_points", _fake_entry_points([ep]))
     with pytest.warns(ToolLoadWarning, match="declared twice"):

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_run_support import (
+
+from _analysis_support import (
     FAIL_LIST_ENV,
     fixture_repo,
     install_test_tools,
     pipeline_text,
     remove_test_tools,
 )
-
 from quantscope.analysis import (
     labels_digest,
     parse_pipeline,

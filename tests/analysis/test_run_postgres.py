@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_run_support import FAIL_LIST_ENV, install_test_tools, pipeline_text, remove_test_tools
 
+from _analysis_support import FAIL_LIST_ENV, install_test_tools, pipeline_text, remove_test_tools
 from quantscope.analysis import parse_pipeline, read_table, run_pipeline
 from quantscope.catalog import Repository
 from quantscope.provenance import lineage, run_document

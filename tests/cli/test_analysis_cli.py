@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
@@ -12,15 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
-from test_run_support import (
+from _analysis_support import (
     FAIL_LIST_ENV,
     copy_repo,
     install_test_tools,
     pipeline_text,
     remove_test_tools,
 )
-
 from quantscope.analysis import (
     ENTRY_POINT_GROUP,
     _registry,

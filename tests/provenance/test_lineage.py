@@ -4,20 +4,17 @@ a run is a W3C PROV-JSON document (used, wasGeneratedBy, wasAssociatedWith)."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
-from test_run_support import (
+from _analysis_support import (
     fixture_repo,
     install_test_tools,
     pipeline_text,
     remove_test_tools,
 )
-
 from quantscope.analysis import parse_pipeline, run_pipeline
 from quantscope.catalog import Repository
 from quantscope.errors import NotFound
