@@ -136,6 +136,9 @@ def test_empty_labels_give_empty_table_with_columns():
     t = measure_objects(np.zeros((32, 32), dtype=np.uint16), {"DNA": np.zeros((32, 32))})
     assert len(t) == 0
     assert list(t.columns) == feature_columns(["DNA"])
+    # the same dtypes as a table with objects, so tables of many images concatenate cleanly
+    assert t["ObjectNumber"].dtype == np.int64
+    assert (t.dtypes.iloc[1:] == np.float64).all()
     s = summarize_image(t)
     assert s["Count"] == 0
     assert np.isnan(s["Mean_AreaShape_Area"])
@@ -304,6 +307,36 @@ def test_granularity_reconstruction_matches_skimage():
     assert rec is not None
     expected = reconstruction(levels[ero], img, footprint=cross)
     np.testing.assert_array_equal(levels[rec(ero)], expected)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_granularity_reconstruction_with_bounds_matches_skimage(seed):
+    # plateaus and many zeros (a clipped top-hat, as granularity reconstructs): a chain of
+    # erosions reconstructed from the largest down, each seeded by max(erosion, previous
+    # result): every result equals scikit-image's reconstruction of the plain erosion
+    from scipy import ndimage as ndi
+
+    from quantscope.analysis._features._granularity import _erode_cross, _ranked_reconstruction
+
+    rng = np.random.default_rng(seed)
+    shape = [(30, 41), (1, 9), (7, 1), (2, 2), (50, 50), (13, 64)][seed]
+    img = np.round(ndi.gaussian_filter(rng.random(shape), 1.0) * 40 - 18).clip(0, None)
+    levels, inv = np.unique(img, return_inverse=True)
+    rank = inv.reshape(img.shape)
+    erosions = [_erode_cross(rank)]
+    for _ in range(5):
+        erosions.append(_erode_cross(erosions[-1]))
+    cross = ndi.generate_binary_structure(2, 1)
+    expected = [reconstruction(levels[e], img, footprint=cross) for e in erosions]
+    rec = _ranked_reconstruction(rank.shape, rank)
+    assert rec is not None
+    below = None
+    for k in range(len(erosions) - 1, -1, -1):
+        s = erosions[k] if below is None else np.maximum(erosions[k], below)
+        below = rec(s).copy()
+        np.testing.assert_array_equal(levels[below], expected[k])
+        # and from the plain erosion alone
+        np.testing.assert_array_equal(levels[rec(erosions[k])], expected[k])
 
 
 @pytest.mark.parametrize("shape", [(33, 44), (5, 7), (1, 3), (40, 2)])

@@ -266,10 +266,10 @@ def measure_objects(
         radial_zernike=radial_zernike,
     )
     ob = Objects(lab)
-    if ob.n == 0:
-        return pd.DataFrame({c: pd.Series(dtype=np.float64) for c in columns}).astype(
-            {"ObjectNumber": np.int64}
-        )
+    if ob.n == 0:  # the same columns and dtypes, from one empty block (not ~280 Series)
+        table = pd.DataFrame(np.empty((0, len(columns) - 1)), columns=columns[1:])
+        table.insert(0, "ObjectNumber", np.zeros(0, dtype=np.int64))
+        return table
     data: dict[str, Any] = {"ObjectNumber": ob.values}
     cen = ob.centroid
     data["Location_Center_X"] = cen[:, 1]

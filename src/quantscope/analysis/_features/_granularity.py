@@ -12,8 +12,10 @@ The whole-image work (subsampling, background, erosions, reconstructions) is sha
 objects; the per-object means of the upsampled reconstructions are one precomputed sparse
 operator applied per step (no full-resolution image per step), built from the objects' row runs.
 The reconstructions work on dense integer ranks of the pixel values (erosion commutes with the
-rank map) with scikit-image's own propagation loop; the background opening is a decomposed disk
-filter (exact). Measured: ``bench/features.py`` (granularity ~9x cp_measure on BBBC039).
+rank map) with scikit-image's own propagation loop, from the largest erosion down, each seeded
+by the previous result (see :func:`_ranked_reconstruction`); the background opening is a
+decomposed disk filter (exact). Measured: ``bench/features.py`` (granularity ~12x cp_measure
+on BBBC039).
 """
 
 from __future__ import annotations
@@ -89,10 +91,23 @@ def _bilinear_mean_operator(ob: Objects, orig_shape: tuple[int, int], new_shape:
 def _ranked_reconstruction(ranks_shape: tuple[int, int], mask_rank: NDArray[np.integer]):  # type: ignore[no-untyped-def]
     """Greyscale reconstruction by dilation (3x3 cross) of integer rank images.
 
-    scikit-image's ``reconstruction`` sorts the seed and mask values on every call; here the
-    values are dense ranks of one image (erosion commutes with the rank map), so each call only
-    needs a radix sort of small integers before scikit-image's own Cython propagation loop.
-    Returns ``rec(seed_rank) -> rec_rank``, or None when that loop is not importable.
+    Returns ``rec(seed_rank) -> rec_rank`` (``seed_rank <= mask_rank``, both non-negative
+    integers), or None when scikit-image's propagation loop is not importable.
+
+    scikit-image's ``reconstruction`` (Robinson's downhill filter) sorts all seed and mask
+    pixels on every call and walks all of them. Here the loop is scikit-image's own, but the
+    list it walks holds only the entries that can matter (the others are left out of the list,
+    which the loop handles: an entry it raises is linked in where it belongs):
+
+    - seed pixels that can raise a neighbour now: a neighbour's value only grows, so a pixel
+      whose 4 neighbours are each at least ``min(its value, their mask)`` never raises one;
+    - mask pixels that can become a link point: the mask entry of ``y`` is used only when
+      ``y`` is raised to its mask value, which needs ``seed(y) < mask(y)``.
+
+    A seed closer to the result (any ``s`` with ``seed <= s <= result`` gives the same
+    result) leaves fewer pixels that can still raise a neighbour: :func:`measure_granularity`
+    reconstructs its 16 erosions from the largest down, each from ``max(erosion, previous
+    result)``. Equal to scikit-image's result (tested); ~2x faster on BBBC039 granularity.
     """
     try:
         from skimage.morphology._grayreconstruct import reconstruction_loop
@@ -101,47 +116,50 @@ def _ranked_reconstruction(ranks_shape: tuple[int, int], mask_rank: NDArray[np.i
     h, w = ranks_shape
     ph, pw = h + 2, w + 2
     size = ph * pw
-    itype = np.int32 if 2 * size < 2**31 - 1 else np.int64
+    itype = np.int32 if 2 * size + 1 < 2**31 - 1 else np.int64
     utype = np.uint32 if itype is np.int32 else np.uint64
     nb = np.array([-pw, -1, 1, pw], dtype=itype)
-    top = int(mask_rank.max()) if mask_rank.size else 0
-    small = top < 1 << 16
+    mask = np.asarray(mask_rank)
+    top = int(mask.max()) if mask.size else 0
+    keytype = np.uint16 if top < 1 << 16 else np.int64
+    # seed and mask images with a 1-pixel border of 0 in both: a border pixel equals its mask,
+    # so it is never raised, and it never raises anything (every value is >= 0)
     images = np.zeros((2, ph, pw), dtype=utype)
-    images[1, 1:-1, 1:-1] = mask_rank
+    images[1, 1:-1, 1:-1] = mask
     flat = images.reshape(-1)
-    key = np.empty(2 * size, dtype=np.uint16 if small else np.int64)
-    prev = np.empty(2 * size, dtype=itype)
-    nxt = np.empty(2 * size, dtype=itype)
-    # (prev, next) of every entry as one 8-byte pair: one random scatter instead of two
-    pair = np.empty((2 * size, 2), dtype=np.int32) if itype is np.int32 else None
-    links = np.empty((2 * size, 2), dtype=np.int32) if itype is np.int32 else None
+    seed_pad, mask_pad = images[0], images[1]
+    inner = (np.arange(h)[:, None] * pw + (pw + 1) + np.arange(w)[None, :]).astype(itype)
+    # entry 2 * size ends the list; it is also the "previous" of every entry not in the list,
+    # so that unlinking such an entry (when it is raised) writes only to the terminator
+    end = 2 * size
+    prev = np.empty(2 * size + 1, dtype=itype)
+    nxt = np.empty(2 * size + 1, dtype=itype)
+    shifts = (
+        (slice(0, -2), slice(1, -1)),
+        (slice(2, None), slice(1, -1)),
+        (slice(1, -1), slice(0, -2)),
+        (slice(1, -1), slice(2, None)),
+    )
 
     def rec(seed_rank: NDArray[np.integer]) -> NDArray[np.integer]:
-        pad = int(seed_rank.min())
-        images[0] = pad
-        images[0, 1:-1, 1:-1] = seed_rank
-        images[1, 0, :] = pad
-        images[1, -1, :] = pad
-        images[1, :, 0] = pad
-        images[1, :, -1] = pad
-        # descending order by value: radix (stable) sort of top - value on 16-bit keys
-        np.subtract(top, flat, out=key, casting="unsafe")
-        order = np.argsort(key, kind="stable").astype(itype)
-        if pair is not None and links is not None:
-            pair[0, 0] = -1
-            pair[1:, 0] = order[:-1]
-            pair[-1, 1] = -1
-            pair[:-1, 1] = order[1:]
-            links.view(np.int64)[order, 0] = pair.view(np.int64)[:, 0]
-            prev[:] = links[:, 0]
-            nxt[:] = links[:, 1]
-        else:
-            prev[order[0]] = -1
-            nxt[order[-1]] = -1
-            prev[order[1:]] = order[:-1]
-            nxt[order[:-1]] = order[1:]
+        seed_pad[1:-1, 1:-1] = seed_rank
+        centre = seed_pad[1:-1, 1:-1]
+        active = np.zeros((h, w), dtype=bool)
+        for sl in shifts:
+            near = seed_pad[sl]
+            active |= (near < centre) & (near < mask_pad[sl])
+        at = np.concatenate([inner[active], inner[seed_rank < mask] + size])
         value_rank = flat.copy()
-        reconstruction_loop(value_rank, prev, nxt, nb, order[0], size)
+        if at.size:
+            # descending by value: a stable radix sort of top - value
+            order = at[np.argsort((top - flat[at]).astype(keytype), kind="stable")]
+            prev.fill(end)
+            nxt.fill(-1)
+            nxt[order[:-1]] = order[1:]
+            nxt[order[-1]] = end
+            prev[order[1:]] = order[:-1]
+            prev[end] = order[-1]
+            reconstruction_loop(value_rank, prev, nxt, nb, order[0], size)
         return value_rank[:size].reshape(ph, pw)[1:-1, 1:-1]
 
     return rec
@@ -308,15 +326,24 @@ def measure_granularity(
     rank[by_value] = np.cumsum(new_level) - 1
     rank = rank.reshape(pixels.shape)
     fast = _ranked_reconstruction(rank.shape, rank)
-    ero: NDArray[np.integer] = rank
-    for name in keys:
-        # erosion commutes with the (monotone) rank map, so work on ranks throughout
-        ero = _erode_cross(ero)
+    # erosion commutes with the (monotone) rank map, so work on ranks throughout
+    erosions = [_erode_cross(rank)]
+    for _ in range(spectrum_length - 1):
+        erosions.append(_erode_cross(erosions[-1]))
+    # the reconstructions shrink as the erosions grow: reconstruct from the largest erosion
+    # down, each seeded by max(erosion, the previous result), which is <= its own result
+    means: list[NDArray[np.float64]] = [np.empty(0)] * spectrum_length
+    below: NDArray[np.integer] | None = None
+    for k in range(spectrum_length - 1, -1, -1):
+        seed = erosions[k] if below is None else np.maximum(erosions[k], below)
         if fast is not None:
-            rec = levels[fast(ero)]
+            below = fast(seed).copy()
         else:  # pragma: no cover
-            rec = reconstruction(levels[ero], pixels, footprint=cross)
-        new = obj_mean(rec)
+            below = np.searchsorted(
+                levels, reconstruction(levels[seed], pixels, footprint=cross)
+            ).reshape(rank.shape)
+        means[k] = obj_mean(levels[below])
+    for name, new in zip(keys, means, strict=True):
         out[name] = (current - new) * 100 / start
         current = new
     return out

@@ -374,18 +374,35 @@ def zernike_sums(
     with np.errstate(invalid="ignore", divide="ignore"):  # single pixels: radius 0
         yr = np.nan_to_num((rowv - cy[seg]) / radius[seg])
     ostart = seg_starts(seg, n)[:-1]
-    mono = np.zeros((n, size, size))
+    # only the monomials of degree <= order (i + j < size) have coefficients
+    mono = np.empty((n, size * (size + 1) // 2))
     yp = np.ones_like(yr)
+    col = 0
     for i in range(size):
         if i:
             yp = yp * yr
         for j in range(size - i):
-            mono[:, i, j] = np.add.reduceat(yp * xs[j], ostart)
-    coeffs = _zernike_monomials(order)
-    # small products by einsum's own loops: a BLAS call here wakes BLAS threads that then spin
-    out = np.einsum("kp,qp->kq", mono.reshape(n, -1).astype(complex), coeffs)
+            mono[:, col] = np.add.reduceat(yp * xs[j], ostart)
+            col += 1
+    coeffs = _zernike_monomial_matrix(order)
+    # one real product (real and imaginary coefficients side by side) by einsum's own loops: a
+    # BLAS call here wakes BLAS threads that then spin; a complex product costs 4x the flops
+    both = np.einsum("np,pk->nk", mono, coeffs)
+    k = coeffs.shape[1] // 2
+    out = both[:, :k] + 1j * both[:, k:]
     out[~(radius > 0)] = np.nan  # a single pixel has no enclosing disk to measure in
     return out
+
+
+@cache
+def _zernike_monomial_matrix(order: int) -> NDArray[np.float64]:
+    """``(monomials of degree <= order, 2K)``: the coefficients of :func:`_zernike_monomials`
+    for ``y^i x^j`` with ``i + j <= order`` (i ascending, then j), real parts then imaginary."""
+    size = order + 1
+    full = _zernike_monomials(order).reshape(-1, size, size)
+    keep = np.array([i * size + j for i in range(size) for j in range(size - i)])
+    low = full.reshape(full.shape[0], -1)[:, keep].T
+    return np.ascontiguousarray(np.concatenate([low.real, low.imag], axis=1))
 
 
 # ------------------------------------------------------------------------------------ public
