@@ -423,6 +423,22 @@ def test_atlas_distance_transform_equals_scipy():
     assert edt_at(aidx >= 0, aflat[:0]).shape == (0,)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_atlas_distance_transform_equals_scipy_on_random_blobs(seed):
+    # many objects of mixed sizes (the unfinished-pixel list shrinks at different rates)
+    from scipy import ndimage as ndi
+
+    from quantscope.analysis._features._objects import Objects, edt_at
+
+    rng = np.random.default_rng(seed)
+    blobs = ndi.gaussian_filter(rng.random((120, 160)), 2 + 2 * seed) > 0.5
+    lab, _ = ndi.label(blobs)
+    ob = Objects(lab)
+    aidx, aflat = ob.atlas
+    expected = ndi.distance_transform_edt(aidx >= 0).ravel()[aflat]
+    np.testing.assert_array_equal(edt_at(aidx >= 0, aflat), expected)
+
+
 def test_table_is_dataframe_float_columns():
     t = measure_objects(_disk_labels(), {"D": np.ones((64, 64))})
     assert isinstance(t, pd.DataFrame)
