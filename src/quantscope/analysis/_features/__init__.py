@@ -64,7 +64,7 @@ from quantscope.errors import InvalidInput
 from ._granularity import granularity_columns, measure_granularity
 from ._intensity import intensity_columns, measure_intensity
 from ._neighbors import measure_neighbors, neighbor_columns
-from ._objects import Objects, check_images, check_labels
+from ._objects import Objects, as_intensity, check_images, check_labels
 from ._radial import measure_radial, radial_columns, radial_geometry
 from ._shape import measure_shape, shape_columns
 from ._texture import measure_texture, texture_columns
@@ -279,19 +279,22 @@ def measure_objects(
             data["AreaShape_" + k] = v
     geometry = radial_geometry(ob, radial_bins) if "radial" in fams and chans else None
     for ch, img in chans.items():
+        # the channel's values at the objects' pixels (sorted pixel order), read once and
+        # converted to CellProfiler's scale there: no family needs the whole image as float
+        vals = as_intensity(img.ravel()[ob.flat])
         if "intensity" in fams:
-            raw = np.asarray(images[ch]) if images is not None else None
-            for k, v in measure_intensity(ob, img, raw).items():
+            for k, v in measure_intensity(ob, vals, img).items():
                 prefix, feat = k.split("_", 1)
                 data[f"{prefix}_{feat}_{ch}"] = v
         if "texture" in fams:
-            for k, v in measure_texture(ob, img, texture_scale, texture_gray_levels).items():
+            for k, v in measure_texture(ob, vals, texture_scale, texture_gray_levels).items():
                 feat, rest = k.split("_", 1)
                 data[f"Texture_{feat}_{ch}_{rest}"] = v
         if "granularity" in fams:
             gran = measure_granularity(
                 ob,
                 img,
+                values=vals,
                 subsample_size=granularity_subsample,
                 image_sample_size=granularity_background_subsample,
                 element_size=granularity_element_size,
@@ -300,7 +303,7 @@ def measure_objects(
             for k, v in gran.items():
                 data[f"{k}_{ch}"] = v
         if "radial" in fams:
-            for k, v in measure_radial(ob, img, radial_bins, geometry, radial_zernike).items():
+            for k, v in measure_radial(ob, vals, radial_bins, geometry, radial_zernike).items():
                 feat, rest = k.split("_", 1)
                 data[f"RadialDistribution_{feat}_{ch}_{rest}"] = v
     if "neighbors" in fams:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._objects import Objects
+from ._objects import Objects, as_intensity
 
 __all__ = ["granularity_columns", "measure_granularity"]
 
@@ -251,8 +251,9 @@ def _upsample(small: NDArray[np.float64], shape: tuple[int, int], stop: tuple[fl
 
 def measure_granularity(
     ob: Objects,
-    image: NDArray[np.float64],
+    image: NDArray[Any],
     *,
+    values: NDArray[np.float64] | None = None,
     subsample_size: float = 0.25,
     image_sample_size: float = 0.25,
     element_size: int = 10,
@@ -260,7 +261,10 @@ def measure_granularity(
 ) -> dict[str, NDArray[np.float64]]:
     """Granularity spectrum of every object for one channel (keys ``Granularity_<k>``).
 
-    Non-finite pixels are replaced by 0 before the morphology (it needs finite values).
+    ``image`` is the channel as given (integers are scaled by :func:`as_intensity` where they
+    are read); ``values``, when given, are its scaled values at the objects' pixels (sorted
+    pixel order). Non-finite pixels are replaced by 0 before the morphology (it needs finite
+    values).
     """
     from skimage.morphology import disk, reconstruction
 
@@ -272,8 +276,8 @@ def measure_granularity(
     if n == 0 or (new_shape < 2).any() or h < 2 or w < 2:
         return {k: np.full(n, np.nan) for k in keys}
 
-    def finite(a: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+    def finite(a: NDArray[Any]) -> NDArray[np.float64]:
+        return np.nan_to_num(as_intensity(a), nan=0.0, posinf=0.0, neginf=0.0)
 
     # non-finite pixels -> 0 only where they are read (a whole-pixel subsample reads 1 in 16)
     strided = _strided(image, new_shape, subsample_size) if subsample_size < 1 else None
@@ -309,7 +313,7 @@ def measure_granularity(
     def obj_mean(small: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.asarray(op @ small.ravel())
 
-    v = finite(image.ravel()[ob.flat])
+    v = finite(image.ravel()[ob.flat] if values is None else values)
     current = ob.segment_sum(v) / cnt
     start = np.maximum(current, np.finfo(float).eps)
     cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)  # CellProfiler's disk(1)

@@ -154,18 +154,19 @@ def _mad(
 
 
 def measure_intensity(
-    ob: Objects, image: NDArray[np.float64], raw: NDArray[Any] | None = None
+    ob: Objects, values: NDArray[np.float64], raw: NDArray[Any] | None = None
 ) -> dict[str, NDArray[np.float64]]:
     """Intensity and intensity-location features of every object for one channel.
 
-    ``raw``, the channel as given when it is an 8- or 16-bit integer image, lets the
-    quantiles sort by exact integer radix sorts instead of a float sort.
+    ``values`` are the channel's values (CellProfiler's scale) at the objects' pixels, in
+    sorted pixel order (``ob.flat``). ``raw``, the channel image as given, lets the quantiles
+    of an 8- or 16-bit integer image sort by exact integer radix sorts instead of a float sort.
 
     Keys are ``Intensity_<feature>`` and ``Location_<feature>`` without the channel suffix.
     Positions are in pixels (x = column, y = row).
     """
     n = ob.n
-    v = image.ravel()[ob.flat]
+    v = values
     codes = None
     if raw is not None and raw.dtype.kind in "ui" and raw.dtype.itemsize <= 2:
         codes = raw.ravel()[ob.flat].astype(np.int64)

@@ -114,29 +114,26 @@ def check_labels(labels: Any) -> NDArray[np.integer]:
     return arr
 
 
-def as_intensity(name: str, image: Any, shape: tuple[int, ...]) -> NDArray[np.float64]:
-    """Return a channel as float64 in CellProfiler's scale, or raise :class:`InvalidInput`.
+def as_intensity(values: Any) -> NDArray[np.float64]:
+    """Pixel values (any shape) as float64 in CellProfiler's scale.
 
     Unsigned and signed integers are divided by their dtype's maximum (uint16 / 65535, uint8 /
     255), as CellProfiler and cp_measure do; bool becomes 0/1; floats are used as given (expected
     in [0, 1]). NaN and infinite values are kept: each family documents how it treats them.
+    Applied to the pixels a family reads (the objects' pixels, a subsample), not to the whole
+    image: the scale is per pixel, so converting first or after reading is the same.
     """
-    arr = np.asarray(image)
-    if arr.shape != shape:
-        raise InvalidInput(
-            f"images[{name!r}]: shape {arr.shape} does not match labels shape {shape}"
-        )
+    arr = np.asarray(values)
     if arr.dtype == bool:
         return arr.astype(np.float64)
     if np.issubdtype(arr.dtype, np.integer):
         return arr.astype(np.float64) / float(np.iinfo(arr.dtype).max)
-    if np.issubdtype(arr.dtype, np.floating):
-        return arr.astype(np.float64, copy=False)
-    raise InvalidInput(f"images[{name!r}]: expected a numeric image, got dtype {arr.dtype}")
+    return arr.astype(np.float64, copy=False)
 
 
 def check_images(images: Mapping[str, Any] | None, shape: tuple[int, ...]) -> dict[str, Any]:
-    """Validate the channel mapping (names and shapes) and convert each channel to float64."""
+    """Validate the channel mapping (names, shapes and dtypes); returns the channels as arrays,
+    unconverted (see :func:`as_intensity`)."""
     if images is None:
         return {}
     if not isinstance(images, Mapping):
@@ -150,7 +147,16 @@ def check_images(images: Mapping[str, Any] | None, shape: tuple[int, ...]) -> di
                 f"images: channel name {name!r} must be a non-empty identifier "
                 "(letters, digits, '_' or '-'), because it becomes part of column names"
             )
-        out[name] = as_intensity(name, image, shape)
+        arr = np.asarray(image)
+        if arr.shape != shape:
+            raise InvalidInput(
+                f"images[{name!r}]: shape {arr.shape} does not match labels shape {shape}"
+            )
+        if not (arr.dtype == bool or np.issubdtype(arr.dtype, np.number)) or np.issubdtype(
+            arr.dtype, np.complexfloating
+        ):
+            raise InvalidInput(f"images[{name!r}]: expected a numeric image, got dtype {arr.dtype}")
+        out[name] = arr
     return out
 
 

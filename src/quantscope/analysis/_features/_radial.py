@@ -72,12 +72,13 @@ def radial_geometry(ob: Objects, bins: int = 4) -> tuple[NDArray[np.intp], NDArr
 
 def measure_radial(
     ob: Objects,
-    image: NDArray[np.float64],
+    values: NDArray[np.float64],
     bins: int = 4,
     geometry: tuple[NDArray[np.intp], NDArray[np.intp]] | None = None,
     zernike: bool = True,
 ) -> dict[str, NDArray[np.float64]]:
-    """Radial distribution features of every object for one channel (keys without channel).
+    """Radial distribution features of every object for one channel (keys without channel),
+    from the channel's values at the objects' pixels (sorted pixel order, CellProfiler's scale).
 
     With ``zernike``, also the intensity-weighted Zernike moments (n <= 9) in the object's
     minimum enclosing circle: ZernikeMagnitude = |sum I V_nm| / pixel count and
@@ -85,7 +86,7 @@ def measure_radial(
     """
     n = ob.n
     ring, sector = geometry if geometry is not None else radial_geometry(ob, bins)
-    v = np.nan_to_num(image.ravel()[ob.flat], nan=0.0, posinf=0.0, neginf=0.0)
+    v = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
     key = ob.obj * bins + ring
     skey = key * 8 + sector
     nkeys = n * bins * 8

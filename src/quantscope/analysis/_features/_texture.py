@@ -158,15 +158,16 @@ def _haralick(
 
 
 def measure_texture(
-    ob: Objects, image: NDArray[np.float64], scale: int = 3, gray_levels: int = 256
+    ob: Objects, values: NDArray[np.float64], scale: int = 3, gray_levels: int = 256
 ) -> dict[str, NDArray[np.float64]]:
-    """Haralick features of every object for one channel (keys without the channel).
+    """Haralick features of every object for one channel (keys without the channel), from the
+    channel's values at the objects' pixels (sorted pixel order, CellProfiler's scale).
 
     Pairs are gathered for the object pixels only, from images padded by ``scale``.
     """
     n = ob.n
     h, w = ob.shape
-    lv = quantize(image.ravel()[ob.flat], gray_levels)
+    lv = quantize(values, gray_levels)
     maxv = np.zeros(n)
     if n:
         maxv = np.maximum.reduceat(lv, ob.starts[:-1]).astype(np.float64) + 1
