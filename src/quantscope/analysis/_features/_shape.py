@@ -183,43 +183,62 @@ def _segment_median(ob: Objects, values: NDArray[np.float64]) -> NDArray[np.floa
 
 def _moments(ob: Objects) -> dict[str, NDArray[np.float64]]:
     bb = ob.bbox
-    r = (ob.rows - bb[ob.obj, 0]).astype(np.float64)
-    c = (ob.cols - bb[ob.obj, 1]).astype(np.float64)
     n = ob.n
-    st0 = ob.starts[:-1]  # objects are never empty
-    # raw moments (p <= 2) from the maximal row runs: sum_{c=a}^{b-1} c^q in closed form, in
-    # integers (exact, as the per-pixel sums of integer products they replace)
+    # all moments from the maximal row runs, not the pixels: sum_{c=a}^{b-1} c^q in closed form
+    # (Faulhaber's polynomials, exact in integers and valid for negative columns too), times
+    # the run's row^p; ~20x fewer terms than pixels
     first, last = ob.pixel_runs
     run_obj = ob.obj[first]
+    run_st = seg_starts(run_obj, n)[:-1]
     rr = (ob.rows[first] - bb[run_obj, 0]).astype(np.int64)
     a0 = (ob.cols[first] - bb[run_obj, 1]).astype(np.int64)
     b0 = (ob.cols[last] - bb[run_obj, 1]).astype(np.int64) + 1
 
     def power_sums(m: NDArray[np.int64]) -> list[NDArray[np.int64]]:
-        # sum_{c=0}^{m-1} c^q, q = 0..3
+        # S_q(m) = sum_{c=0}^{m-1} c^q, q = 0..3 (S_q(b) - S_q(a) = sum_{c=a}^{b-1} c^q)
         t = m * (m - 1) // 2
         return [m, t, (m - 1) * m * (2 * m - 1) // 6, t * t]
 
-    pa, pb = power_sums(a0), power_sums(b0)
-    col_sums = [(pb[q] - pa[q]).astype(np.float64) for q in range(4)]
-    rrf = rr.astype(np.float64)
-    row_pows = [np.ones_like(rrf), rrf, rrf * rrf]
-    run_st = seg_starts(run_obj, n)[:-1]
-    raw = np.empty((n, 3, 4))
-    for p in range(3):
-        for q in range(4):
-            raw[:, p, q] = np.add.reduceat(row_pows[p] * col_sums[q], run_st)
+    def run_moments(
+        rows: NDArray[np.int64], a: NDArray[np.int64], b: NDArray[np.int64], p_max: int
+    ) -> NDArray[np.float64]:
+        pa, pb = power_sums(a), power_sums(b)
+        cols = [(pb[q] - pa[q]).astype(np.float64) for q in range(4)]
+        rf = rows.astype(np.float64)
+        out = np.empty((n, p_max + 1, 4))
+        rp = np.ones_like(rf)
+        for p in range(p_max + 1):
+            if p:
+                rp = rp * rf
+            for q in range(4):
+                out[:, p, q] = np.add.reduceat(rp * cols[q], run_st)
+        return out
+
+    # spatial moments (p <= 2) about the bounding box corner, as CellProfiler reports them
+    raw = run_moments(rr, a0, b0, 2)
     m00 = raw[:, 0, 0]
-    # central moments from centred coordinates (no binomial cancellation)
-    r -= (raw[:, 1, 0] / m00)[ob.obj]
-    c -= (raw[:, 0, 1] / m00)[ob.obj]
-    rp = [np.ones_like(r), r, r * r, r * r * r]
-    cp = [np.ones_like(c), c, c * c, c * c * c]
+    cy = raw[:, 1, 0] / m00
+    cx = raw[:, 0, 1] / m00
+    # central moments: moments about the pixel nearest the centroid (integers, so the sums stay
+    # exact), moved to the centroid itself (less than half a pixel away, so the binomial
+    # terms do not cancel)
+    oy = np.rint(cy).astype(np.int64)
+    ox = np.rint(cx).astype(np.int64)
+    near = run_moments(rr - oy[run_obj], a0 - ox[run_obj], b0 - ox[run_obj], 3)
+    dy, dx = oy - cy, ox - cx  # centroid -> that pixel
+    ypow = [np.ones(n), dy, dy * dy, dy * dy * dy]
+    xpow = [np.ones(n), dx, dx * dx, dx * dx * dx]
+    binom = ((1,), (1, 1), (1, 2, 1), (1, 3, 3, 1))
     central = np.empty((n, 4, 4))
     for p in range(4):
         for q in range(4):
-            if p + q >= 2:
-                central[:, p, q] = np.add.reduceat(rp[p] * cp[q], st0)
+            if p + q < 2:
+                continue
+            acc = np.zeros(n)
+            for i in range(p + 1):
+                for j in range(q + 1):
+                    acc += (binom[p][i] * binom[q][j]) * ypow[p - i] * xpow[q - j] * near[:, i, j]
+            central[:, p, q] = acc
     central[:, 0, 0] = m00
     central[:, 1, 0] = 0.0
     central[:, 0, 1] = 0.0
