@@ -372,13 +372,17 @@ def zernike_sums(
     weighted per pixel (sorted pixel order), in normalized coordinates ((p - c) / radius)."""
     n = ob.n
     size = order + 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        y = (ob.rows - cy[ob.obj]) / radius[ob.obj]
-        x = (ob.cols - cx[ob.obj]) / radius[ob.obj]
-    inside = (x * x + y * y) <= 1.0
+    # normalized pixel coordinates, shared by the calls on the same circles (the shape family
+    # and every channel of the radial family use the objects' enclosing circles)
+    key = ("zernike_xy", id(cy), id(cx), id(radius))
+    if key not in ob.shared:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = (ob.rows - cy[ob.obj]) / radius[ob.obj]
+            x = (ob.cols - cx[ob.obj]) / radius[ob.obj]
+        inside = (x * x + y * y) <= 1.0
+        ob.shared[key] = (inside, np.where(inside, x, 0.0), (cy, cx, radius))
+    inside, x, _ = ob.shared[key]
     w = inside.astype(np.float64) if weights is None else np.where(inside, weights, 0.0)
-    y = np.where(inside, y, 0.0)
-    x = np.where(inside, x, 0.0)
     # monomial moments M[k, i, j] = sum_p w y^i x^j, separably: pixels of one object row share
     # y, so first S_j = sum over each row of w x^j (order + 1 pixel-level products and segment
     # sums), then M[k, i, j] = sum over the object's rows of y^i S_j (row-level only)
