@@ -313,10 +313,15 @@ def test_granularity_reconstruction_matches_skimage():
 def test_granularity_reconstruction_with_bounds_matches_skimage(seed):
     # plateaus and many zeros (a clipped top-hat, as granularity reconstructs): a chain of
     # erosions reconstructed from the largest down, each seeded by max(erosion, previous
-    # result): every result equals scikit-image's reconstruction of the plain erosion
+    # result), from the smallest up (bounded by the previous result), and in bisection order
+    # with both: every result equals scikit-image's reconstruction of the plain erosion
     from scipy import ndimage as ndi
 
-    from quantscope.analysis._features._granularity import _erode_cross, _ranked_reconstruction
+    from quantscope.analysis._features._granularity import (
+        _bisection_order,
+        _erode_cross,
+        _ranked_reconstruction,
+    )
 
     rng = np.random.default_rng(seed)
     shape = [(30, 41), (1, 9), (7, 1), (2, 2), (50, 50), (13, 64)][seed]
@@ -337,6 +342,29 @@ def test_granularity_reconstruction_with_bounds_matches_skimage(seed):
         np.testing.assert_array_equal(levels[below], expected[k])
         # and from the plain erosion alone
         np.testing.assert_array_equal(levels[rec(erosions[k])], expected[k])
+    # from the smallest up, with the previous result as an upper bound
+    upper = None
+    for k, e in enumerate(erosions):
+        upper = rec(e, upper).copy()
+        np.testing.assert_array_equal(levels[upper], expected[k])
+    # both bounds at once, in measure_granularity's order
+    done: dict[int, np.ndarray] = {}
+    for k in _bisection_order(len(erosions)):
+        larger = [j for j in done if j > k]
+        smaller = [j for j in done if j < k]
+        s = erosions[k] if not larger else np.maximum(erosions[k], done[min(larger)])
+        done[k] = rec(s, done[max(smaller)] if smaller else None).copy()
+        np.testing.assert_array_equal(levels[done[k]], expected[k])
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 16])
+def test_granularity_bisection_order_visits_each_step_once(n):
+    from quantscope.analysis._features._granularity import _bisection_order
+
+    order = _bisection_order(n)
+    assert sorted(order) == list(range(n))
+    if n:
+        assert order[0] == n - 1
 
 
 @pytest.mark.parametrize("shape", [(33, 44), (5, 7), (1, 3), (40, 2)])

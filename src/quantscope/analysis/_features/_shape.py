@@ -374,7 +374,7 @@ def zernike_sums(
     size = order + 1
     # normalized pixel coordinates, shared by the calls on the same circles (the shape family
     # and every channel of the radial family use the objects' enclosing circles)
-    key = ("zernike_xy", id(cy), id(cx), id(radius))
+    key = f"zernike_xy_{id(cy)}_{id(cx)}_{id(radius)}"
     if key not in ob.shared:
         with np.errstate(invalid="ignore", divide="ignore"):
             y = (ob.rows - cy[ob.obj]) / radius[ob.obj]
