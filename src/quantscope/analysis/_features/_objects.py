@@ -304,27 +304,34 @@ class Objects:
         return pidx.ravel()[pflat + dy * pw + dx]
 
     @cached_property
+    def _outside4(self) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        """Per sorted foreground pixel, from one gather per 4-neighbour: (a neighbour is not
+        this object, the image edge included; a neighbour inside the image is not this
+        object)."""
+        border = np.zeros(self.obj.size, dtype=bool)
+        edge = np.zeros(self.obj.size, dtype=bool)
+        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            nb = self.neighbour_index(dy, dx)
+            other = nb != self.obj
+            border |= other
+            edge |= other & (nb != -2)
+        return border, edge
+
+    @property
     def border4(self) -> NDArray[np.bool_]:
         """Per sorted foreground pixel: has a 4-neighbour outside its object (the image edge
         counts as outside) — the border of scikit-image's per-object ``perimeter`` (binary
         erosion with ``border_value=0`` of the object's own mask)."""
-        inner = np.ones(self.obj.size, dtype=bool)
-        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            inner &= self.neighbour_index(dy, dx) == self.obj
-        return ~inner
+        return self._outside4[0]
 
-    @cached_property
+    @property
     def edge(self) -> NDArray[np.bool_]:
         """Per sorted foreground pixel: has a 4-neighbour inside the image with another label.
 
         ``skimage.segmentation.find_boundaries(labels, mode="inner")``, as CellProfiler's edge
         intensity uses: unlike :attr:`border4` the image edge is not an object edge.
         """
-        out = np.zeros(self.obj.size, dtype=bool)
-        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            nb = self.neighbour_index(dy, dx)
-            out |= (nb != self.obj) & (nb != -2)
-        return out
+        return self._outside4[1]
 
     # ------------------------------------------------------------------------------- the atlas
     @cached_property

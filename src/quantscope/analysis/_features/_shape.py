@@ -118,10 +118,13 @@ def _perimeter(ob: Objects) -> NDArray[np.float64]:
     Border pixels get the code ``1 + 2 (4-neighbours on the same border) + 10 (diagonal
     neighbours on the same border)`` of scikit-image's convolution, weighted by its table.
     """
-    pidx, pflat, pw = ob.padded
+    # on the atlas (every object alone in its padded box, smaller than the image): a border
+    # pixel's neighbours there are its own object's pixels or padding
+    aidx, aflat = ob.atlas
+    pw = aidx.shape[1]
     border = ob.border4
-    bimg = np.full(pidx.size, -1, dtype=np.int32)
-    bflat = pflat[border]
+    bimg = np.full(aidx.size, -1, dtype=np.int32)
+    bflat = aflat[border]
     bobj = ob.obj[border].astype(np.int32)
     bimg[bflat] = bobj
     code = np.ones(bflat.size, dtype=np.int64)
