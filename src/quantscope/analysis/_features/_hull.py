@@ -22,7 +22,13 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["convex_areas", "convex_hulls", "feret_diameters", "minimum_enclosing_circles"]
+__all__ = [
+    "convex_areas",
+    "convex_hulls",
+    "feret_diameters",
+    "minimum_enclosing_circles",
+    "pair_distances2",
+]
 
 _TOL = 1e-9
 
@@ -124,16 +130,31 @@ def convex_hulls(
     return hy, hx, valid.sum(axis=1).astype(np.intp)
 
 
+def pair_distances2(hy: NDArray[np.float64], hx: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``(n, h, h)`` squared distances between every object's hull vertices (shared by
+    :func:`feret_diameters` and :func:`minimum_enclosing_circles`)."""
+    ddy = hy[:, :, None] - hy[:, None, :]
+    ddx = hx[:, :, None] - hx[:, None, :]
+    ddy *= ddy
+    ddx *= ddx
+    ddy += ddx
+    return ddy
+
+
 def feret_diameters(
-    hy: NDArray[np.float64], hx: NDArray[np.float64], nv: NDArray[np.intp]
+    hy: NDArray[np.float64],
+    hx: NDArray[np.float64],
+    nv: NDArray[np.intp],
+    d2: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Minimum and maximum Feret diameters (pixels) from hull vertices."""
+    """Minimum and maximum Feret diameters (pixels) from hull vertices (``d2``: their
+    :func:`pair_distances2`, when already computed)."""
     n, h = hy.shape
     if n == 0:
         return np.zeros(0), np.zeros(0)
-    ddy = hy[:, :, None] - hy[:, None, :]
-    ddx = hx[:, :, None] - hx[:, None, :]
-    max_feret = np.sqrt((ddy * ddy + ddx * ddx).reshape(n, -1).max(axis=1))
+    if d2 is None:
+        d2 = pair_distances2(hy, hx)
+    max_feret = np.sqrt(d2.reshape(n, -1).max(axis=1))
     # edges i -> i+1 (cyclic within nv); padded vertices repeat vertex 0 so extra edges are
     # degenerate (zero length) and are skipped
     j = (np.arange(h)[None, :] + 1) % np.maximum(nv[:, None], 1)
@@ -185,15 +206,20 @@ def _circle3(ay, ax, by, bx, cy_, cx_):  # type: ignore[no-untyped-def]
 
 
 def minimum_enclosing_circles(
-    hy: NDArray[np.float64], hx: NDArray[np.float64], nv: NDArray[np.intp]
+    hy: NDArray[np.float64],
+    hx: NDArray[np.float64],
+    nv: NDArray[np.intp],
+    d2: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Centre (y, x) and radius of the smallest circle holding each object's hull vertices."""
+    """Centre (y, x) and radius of the smallest circle holding each object's hull vertices
+    (``d2``: their :func:`pair_distances2`, when already computed)."""
     n, h = hy.shape
     if n == 0:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     rows = np.arange(n)
     # start: the two vertices farthest apart
-    d2 = (hy[:, :, None] - hy[:, None, :]) ** 2 + (hx[:, :, None] - hx[:, None, :]) ** 2
+    if d2 is None:
+        d2 = pair_distances2(hy, hx)
     flat = d2.reshape(n, -1).argmax(axis=1)
     ia, ib = np.divmod(flat, h)
     sup = np.stack([ia, ib, ib], axis=1)  # third slot repeats -> a 2-point support

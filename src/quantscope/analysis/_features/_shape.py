@@ -32,7 +32,13 @@ from functools import cache
 import numpy as np
 from numpy.typing import NDArray
 
-from ._hull import convex_areas, convex_hulls, feret_diameters, minimum_enclosing_circles
+from ._hull import (
+    convex_areas,
+    convex_hulls,
+    feret_diameters,
+    minimum_enclosing_circles,
+    pair_distances2,
+)
 from ._objects import Objects, seg_starts, segment_order, segment_sort
 
 __all__ = ["ZERNIKE_INDEXES", "measure_shape", "shape_columns", "zernike_indexes"]
@@ -444,10 +450,22 @@ def enclosing_circles(
     """Minimum enclosing circle (centre y, x and radius, pixels) of every object's pixel
     centres, computed once per object index (shape Zernike and radial Zernike share it)."""
     if "mec" not in ob.shared:
-        if "hull" not in ob.shared:
-            ob.shared["hull"] = hull_data(ob)
-        ob.shared["mec"] = minimum_enclosing_circles(*ob.shared["hull"])
+        hy, hx, nv = _hull(ob)
+        ob.shared["mec"] = minimum_enclosing_circles(hy, hx, nv, _hull_d2(ob))
     return ob.shared["mec"]  # type: ignore[no-any-return]
+
+
+def _hull(ob: Objects) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
+    if "hull" not in ob.shared:
+        ob.shared["hull"] = hull_data(ob)
+    return ob.shared["hull"]  # type: ignore[no-any-return]
+
+
+def _hull_d2(ob: Objects) -> NDArray[np.float64]:
+    if "hull_d2" not in ob.shared:
+        hy, hx, _ = _hull(ob)
+        ob.shared["hull_d2"] = pair_distances2(hy, hx)
+    return ob.shared["hull_d2"]  # type: ignore[no-any-return]
 
 
 def measure_shape(
@@ -473,9 +491,7 @@ def measure_shape(
     out["Compactness"] = perim**2 / np.maximum(4 * np.pi * area, 1.0)
     mom = _moments(ob)
     out["Eccentricity"] = mom.pop("Eccentricity")
-    if "hull" not in ob.shared:
-        ob.shared["hull"] = hull_data(ob)
-    hy, hx, nv = ob.shared["hull"]
+    hy, hx, nv = _hull(ob)
     conv = convex_areas(hy, hx, nv, bb)
     out["Solidity"] = area / conv
     bbox_area = ((bb[:, 2] - bb[:, 0]) * (bb[:, 3] - bb[:, 1])).astype(np.float64)
@@ -499,7 +515,7 @@ def measure_shape(
     out["MaximumRadius"] = np.maximum.reduceat(d, ob.starts[:-1]) if n else np.zeros(0)
     out["MeanRadius"] = ob.segment_sum(d) / np.maximum(area, 1)
     out["MedianRadius"] = _segment_median(ob, d) if n else np.zeros(0)
-    min_f, max_f = feret_diameters(hy, hx, nv)
+    min_f, max_f = feret_diameters(hy, hx, nv, _hull_d2(ob))
     out["MinFeretDiameter"] = min_f
     out["MaxFeretDiameter"] = max_f
     if moments:
