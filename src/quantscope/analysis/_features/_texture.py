@@ -65,29 +65,24 @@ def _xlogx_sum(seg: NDArray[np.intp], p: NDArray[np.float64], n: int) -> NDArray
 
 
 def _haralick(
-    a: NDArray[np.int64],
-    b: NDArray[np.int64],
+    ia: NDArray[np.int64],
+    ib: NDArray[np.int64],
     seg: NDArray[np.intp],
     n: int,
     maxv: NDArray[np.float64],
+    levels: NDArray[np.int64],
 ) -> NDArray[np.float64]:
-    """13 features for every object from its one-way pairs ``(a, b)`` (``seg`` ascending);
-    returns ``(13, n)``."""
+    """13 features for every object from its one-way pairs ``(levels[ia], levels[ib])``
+    (``seg`` ascending; ``levels`` ascending, a superset of the levels in the pairs: an absent
+    level adds only empty cells); returns ``(13, n)``."""
     out = np.full((13, n), np.nan)
     # symmetric co-occurrence (every pair counted both ways): 2 x pairs per object
     tot = 2.0 * np.diff(seg_starts(seg, n))
     ok = tot > 0
     if not ok.any():
         return out
-    present = np.zeros(256, dtype=bool)
-    present[a] = True
-    present[b] = True
-    levels = np.flatnonzero(present)
     u = levels.size
-    lut = np.cumsum(present) - 1
-    ia = lut[a]
-    ib = lut[b]
-    if n * u * u <= max(1 << 16, 8 * a.size):
+    if n * u * u <= max(1 << 16, 8 * ia.size):
         dense = np.bincount((seg * u + ia) * u + ib, minlength=n * u * u).reshape(n, u, u)
         dense = dense + dense.transpose(0, 2, 1)
         nz = np.flatnonzero(dense)
@@ -180,17 +175,32 @@ def measure_texture(
         pidx[pflat] = ob.obj
         ob.shared[key] = (pidx, pflat)
     pidx, pflat = ob.shared[key]
-    # object index and level of every padded pixel in one int32 (object * 256 + level; < 0:
-    # no object), so that a neighbour costs one gather
+    # the non-zero levels present (zeros are not counted, as mahotas), and every pixel's
+    # 1-based index among them (0 for level 0)
+    present = np.zeros(256, dtype=bool)
+    present[lv] = True
+    present[0] = False
+    levels = np.flatnonzero(present)
+    lut = np.cumsum(present)
+    li = lut[lv].astype(np.int32)
+    # object index and level index of every padded pixel in one int32 (object * 256 + index;
+    # < 0: no object), so that a neighbour costs one gather
     code = pidx * 256
-    code[pflat] += lv.astype(np.int32)
+    code[pflat] += li
     own = (ob.obj * 256).astype(np.int32)
-    nonzero = lv > 0
+    nonzero = li > 0
     res = np.full((4, 13, n), np.nan)
     for d, (dy, dx) in enumerate(_DIRECTIONS):
         nb = code[pflat + (dy * s) * pw + dx * s]
         keep = nonzero & (nb > own) & (nb < own + 256)
-        res[d] = _haralick(lv[keep], (nb[keep] & 255).astype(np.int64), ob.obj[keep], n, maxv)
+        res[d] = _haralick(
+            li[keep].astype(np.int64) - 1,
+            (nb[keep] & 255).astype(np.int64) - 1,
+            ob.obj[keep],
+            n,
+            maxv,
+            levels,
+        )
     # mahotas raises (-> NaN for every feature) when any direction has no pair
     bad = np.isnan(res[:, 0, :]).any(axis=0)
     res[:, :, bad] = np.nan
