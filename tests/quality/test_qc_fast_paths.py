@@ -95,6 +95,32 @@ def test_normvar_of_integer_images_is_exact(dtype: str) -> None:
     assert focus_normvar(image) == pytest.approx(_exact_normvar(image, full_scale), rel=1e-15)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "peak", "shape"),
+    [
+        ("uint16", 4095, (520, 696)),  # 12-bit camera: 32-bit sums of squares
+        ("int16", 2000, (130, 97)),  # signed, small: int32
+        ("uint16", 65535, (97, 131)),  # full 16-bit range: float64 sums (exact integers)
+        ("uint16", 4095, (101, 7000)),  # several bands of tile rows, unequal tile heights
+    ],
+)
+def test_tile_sums_are_exact_in_every_accumulator(dtype: str, peak: int, shape) -> None:
+    # 32-bit integers where the sums of squares fit, float64 otherwise; zero rows pad the
+    # shorter tile rows: the exact normalized variance and CellProfiler's local score.
+    rng = np.random.default_rng(peak)
+    lo = -peak // 4 if dtype == "int16" else 0
+    image = rng.integers(lo, peak + 1, shape).astype(dtype)
+    image[: shape[0] // 3] //= 3  # structure: tiles of different means
+    full_scale = np.iinfo(dtype).max
+    x = image.astype(np.int64)
+    n, total, total_sq = x.size, int(x.sum()), int((x * x).sum())  # exact in int64
+    exact = float(Fraction(n * total_sq - total * total, n * n) / Fraction(total, n) / full_scale)
+    assert focus_normvar(image) == pytest.approx(exact, rel=1e-15)
+    for window in (7, 20):
+        expected = _cellprofiler_local(image, window, float(full_scale))
+        assert focus_local(image, window=window) == pytest.approx(expected, rel=1e-9)
+
+
 def test_normvar_of_float_images_has_no_cancellation() -> None:
     # A large offset under small variations: the naive E[x^2] - E[x]^2 would lose them.
     rng = np.random.default_rng(4)

@@ -108,9 +108,23 @@ def _gaussian_nearest(values: F64) -> F64:
 
 def _weighted_smooth(values: F64, weights: F64) -> F64:
     """Gaussian smoothing (sigma 1 block, nearest edges) of ``values`` where ``weights`` is 1."""
-    num = _gaussian_nearest(values * weights)
-    den = _gaussian_nearest(weights)
+    ny, nx = values.shape
+    both = np.stack((values * weights, weights))  # one pair of (batched) products for both
+    num, den = _smoothing_matrix(ny) @ both @ _smoothing_matrix(nx).T
     return np.asarray(num / np.maximum(den, 1e-6), dtype=np.float64)
+
+
+def _fit(design: F64, values: F64, keep: npt.NDArray[np.bool_]) -> F64:
+    """Least-squares coefficients of ``design[keep] @ coef ~ values[keep]`` (6 unknowns):
+    the normal equations (well conditioned: the quadric's columns on [-1, 1]), or a
+    least-squares solver where they are singular (the blocks kept lie on a degenerate set)."""
+    d = design[keep]
+    y = values[keep]
+    try:
+        return np.asarray(np.linalg.solve(d.T @ d, d.T @ y), dtype=np.float64)
+    except np.linalg.LinAlgError:
+        coef, *_ = np.linalg.lstsq(d, y, rcond=None)
+        return np.asarray(coef, dtype=np.float64)
 
 
 def _median(values: F64) -> float:
@@ -179,9 +193,11 @@ def background_field(
     # and take back every block up to 3 robust sigmas above the fit, until nothing changes.
     keep = low <= _median(low)
     field = low
+    # fitted about a level of the data: a constant field is reproduced exactly
+    level = _median(low)
+    flat = low.ravel() - level
     for _ in range(_ITERATIONS):
-        coef, *_ = np.linalg.lstsq(design[keep.ravel()], low[keep], rcond=None)
-        trend = (design @ coef).reshape(low.shape)
+        trend = (design @ _fit(design, flat, keep.ravel())).reshape(low.shape) + level
         field = trend + _weighted_smooth(low - trend, keep.astype(np.float64))
         resid = low - field
         spread = _MAD_TO_SIGMA * _median(np.abs(resid[keep]))

@@ -56,6 +56,7 @@ _LAP_COLS = 16  # output columns per matrix product of its horizontal pass
 _LAP_BAND = 1 << 20  # elements per band of rows (the band's arrays stay in the CPU cache)
 _LAP_STRIPE = 1024  # columns per stripe of wide images (long bands of short rows)
 _COUNT_IN_TILES = 1 << 22  # planes of at least this many pixels count extremes with the tiles
+_TILE_BAND = 1 << 17  # elements of the float64 buffer of a band of tile rows (in the cache)
 
 
 # ---------------------------------------------------------------- power-spectrum slope (PLLS)
@@ -338,55 +339,114 @@ class _Tiles:
     plane_var: float
 
 
+@lru_cache(maxsize=16)
 def _tile_grid(shape: tuple[int, int], window: int) -> tuple[list[tuple[int, int]], Any, Any]:
-    """Row ranges of the tile rows, column starts and tile pixel counts."""
+    """Row ranges of the tile rows, column starts and tile pixel counts (cached per shape:
+    do not modify)."""
     ny, nx = shape
     rows = _tile_starts(ny, window)
     cols = _tile_starts(nx, window)
     ends = np.append(rows[1:], ny)
     count = np.outer(ends - rows, np.diff(np.append(cols, nx))).astype(np.float64)
+    cols.setflags(write=False)
+    count.setflags(write=False)
     return list(zip(rows.tolist(), ends.tolist(), strict=True)), cols, count
 
 
+@lru_cache(maxsize=16)
+def _tile_bands(ny: int, nx: int, window: int) -> tuple[_TileBand, ...]:
+    """The tile rows of a plane in bands of whole tile rows (see :func:`_integer_tiles`)."""
+    starts = _tile_starts(ny, window)
+    ends = np.append(starts[1:], ny)
+    tall = int((ends - starts).max())
+    per_band = max(1, _TILE_BAND // (tall * nx))
+    bands = []
+    for t0 in range(0, starts.size, per_band):
+        t1 = min(t0 + per_band, starts.size)
+        heights = (ends[t0:t1] - starts[t0:t1]).tolist()
+        dest = pad = None
+        if min(heights) < tall:  # shorter tile rows: their rows spread, zero rows below
+            dest = np.concatenate([i * tall + np.arange(h) for i, h in enumerate(heights)])
+            pad = np.setdiff1d(np.arange((t1 - t0) * tall), dest)
+            dest.setflags(write=False)
+            pad.setflags(write=False)
+        bands.append(_TileBand(t0, t1, int(starts[t0]), int(ends[t1 - 1]), tall, dest, pad))
+    return tuple(bands)
+
+
+@dataclass(frozen=True)
+class _TileBand:
+    """Tile rows ``t0 .. t1 - 1`` (plane rows ``r0 .. r1 - 1``) as a ``(t1 - t0, tall, X)``
+    float64 buffer: plane row ``r0 + i`` goes to buffer row ``dest[i]`` (all in order when
+    ``dest`` is None) and the rows ``pad`` stay zero."""
+
+    t0: int
+    t1: int
+    r0: int
+    r1: int
+    tall: int
+    dest: npt.NDArray[np.intp] | None
+    pad: npt.NDArray[np.intp] | None
+
+
 def _integer_tiles(p: Plane, window: int) -> _Tiles:
-    """Exact tile statistics of integers of up to 16 bits: integer sums of the pixels and of
-    their squares (32-bit per tile-row column, 64-bit per tile), whose variances
-    ``(n * sum(x**2) - sum(x)**2) / n**2`` are computed in integers before one rounding."""
+    """Exact tile statistics of integers of up to 16 bits: sums of the pixels and of their
+    squares, whose variances ``(n * sum(x**2) - sum(x)**2) / n**2`` are computed in integers
+    before one rounding.
+
+    The column sums of each tile row are sums of integers in 32-bit integers where the
+    largest possible sum of squares fits (float64 otherwise, exact too: every partial sum is
+    an integer below 2**53), over a buffer that holds a band of whole tile rows as a
+    ``(tile rows, height, X)`` array (tile rows shorter than the tallest padded with zero
+    rows) so that one reduction serves all its tile rows; the column sums are then added in
+    int64 per tile.
+    """
     raw = p.raw
     ny, nx = raw.shape
-    pairs, cols, count = _tile_grid((ny, nx), window)
-    height = max(b - a for a, b in pairs)
-    signed = raw.dtype.kind == "i"
-    # Column sums of up to `height` values of 16 bits, and squares of 16-bit values, fit in
-    # 32 bits; the sums of squares take 64.
-    narrow = height < 1 << 15
-    small = (np.int32 if signed else np.uint32) if narrow else np.int64
-    wide = np.int64 if signed or not narrow else np.uint64
-    col_sums = scratch("tile_sums", (len(pairs), nx), small)
-    col_squares = scratch("tile_squares", (len(pairs), nx), wide)
-    buf = scratch("tiles", (height, nx), small)
+    _, cols, count = _tile_grid((ny, nx), window)
+    bands = _tile_bands(ny, nx, window)
+    n_rows = bands[-1].t1
+    tall = bands[0].tall
+    # 32-bit integers where a column's sum of squares over the tallest tile row fits in
+    # them (12-bit cameras, tiles up to 256 rows), float64 otherwise: exact either way.
+    peak = max(abs(int(p.raw_min)), abs(int(p.raw_max)))
+    acc: Any = np.float64
+    if raw.dtype.kind == "u" and tall * peak * peak < 1 << 32:
+        acc = np.uint32
+    elif tall * peak * peak < 1 << 31:
+        acc = np.int32
+    col_sums = scratch("tile_sums", (n_rows, nx), acc)
+    col_squares = scratch("tile_squares", (n_rows, nx), acc)
+    per_band = bands[0].t1 - bands[0].t0
+    buf = scratch("tiles", (per_band * tall, nx), acc)
     # Large planes also count the pixels at their extremes here, while the rows are in the
     # cache (for the saturation metrics; a pass of its own each for small planes).
     extremes = (raw.dtype.type(p.raw_min), raw.dtype.type(p.raw_max))
     at_extremes = [0, 0] if p.size >= _COUNT_IN_TILES else None
-    for i, (top, bottom) in enumerate(pairs):
-        band = buf[: bottom - top]
-        rows = raw[top:bottom]
-        np.copyto(band, rows)
+    for band in bands:
+        rows = raw[band.r0 : band.r1]
+        block = buf[: (band.t1 - band.t0) * tall]
+        if band.dest is None:
+            np.copyto(block, rows, casting="unsafe")  # exact: integers of up to 16 bits
+        else:
+            block[band.dest] = rows
+            block[band.pad] = 0
         if at_extremes is not None:
             at_extremes[0] += int(np.count_nonzero(rows == extremes[0]))
             at_extremes[1] += int(np.count_nonzero(rows == extremes[1]))
-        np.add.reduce(band, axis=0, out=col_sums[i])
-        band *= band
-        np.add.reduce(band, axis=0, out=col_squares[i], dtype=wide)
+        stacked = block.reshape(band.t1 - band.t0, tall, nx)
+        np.add.reduce(stacked, axis=1, out=col_sums[band.t0 : band.t1])
+        np.multiply(block, block, out=block)
+        np.add.reduce(stacked, axis=1, out=col_squares[band.t0 : band.t1])
     if at_extremes is not None:
         for value, hits in zip(extremes, at_extremes, strict=True):
             p.cache[f"count_equal:{int(value)}"] = hits
-    sums = np.add.reduceat(col_sums, cols, axis=1, dtype=np.int64)
-    squares = np.add.reduceat(col_squares, cols, axis=1, dtype=wide)
+    # int64 from here: a tile's sums of squares can pass 2**53
+    sums = np.add.reduceat(col_sums.astype(np.int64), cols, axis=1)
+    squares = np.add.reduceat(col_squares.astype(np.int64), cols, axis=1)
     n_max = float(count.max())
     if n_max * n_max * 2.0**32 < 2.0**62:  # n * sum(x**2) fits in int64: exact
-        num = count.astype(np.int64) * squares.astype(np.int64) - sums * sums
+        num = count.astype(np.int64) * squares - sums * sums
         var = num.astype(np.float64) / (count * count)
     else:
         var = np.maximum(squares / count - (sums / count) ** 2, 0.0)
