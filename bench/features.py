@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/features.py            # 40 BBBC039 images, 4,484 nuclei (~4 min)
+    .venv/bin/python bench/features.py            # 40 BBBC039 images, 4,484 nuclei (~1-2 min)
     .venv/bin/python bench/features.py --quick    # 10 images, 2 repetitions
 
 What it measures, in one process, on the same inputs (the 40 BBBC039 images, uint16, and their
