@@ -492,6 +492,27 @@ def test_integer_image_quantiles_and_mad_with_ties():
         assert t.loc[lv, "Intensity_MADIntensity_C"] == pytest.approx(np.median(np.abs(v - med)))
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_mad_matches_numpy_on_many_small_objects(seed):
+    # objects of 1 to ~12 pixels (odd and even counts, the two middle deviations of an even
+    # count on either side of the median), integer and float images
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    lab, _ = ndi.label(rng.random((60, 60)) < 0.45)
+    imgs = {
+        "F": rng.random((60, 60)),
+        "U": (rng.integers(0, 4, size=(60, 60)) * 7000).astype(np.uint16),
+    }
+    t = measure_objects(lab, imgs, families=["intensity"]).set_index("ObjectNumber")
+    for ch, img in imgs.items():
+        scaled = img / 65535 if img.dtype == np.uint16 else img
+        for lv in np.unique(lab)[1:]:
+            v = scaled[lab == lv]
+            expected = np.median(np.abs(v - np.median(v)))
+            assert t.loc[lv, f"Intensity_MADIntensity_{ch}"] == pytest.approx(expected, abs=1e-15)
+
+
 @pytest.mark.parametrize("brightness", [0.3, 1.0])
 def test_texture_matches_mahotas_on_random_objects(brightness):
     # 0.3: ~77 grey levels, co-occurrence cells counted densely; 1.0: ~256 levels, more

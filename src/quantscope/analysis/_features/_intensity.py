@@ -96,12 +96,14 @@ def _kth_deviation(
     c: NDArray[np.intp],
     med: NDArray[np.float64],
     k: NDArray[np.intp],
-) -> NDArray[np.float64]:
-    """k-th smallest ``|v - med|`` per segment without sorting the deviations.
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """k-th and (k+1)-th smallest ``|v - med|`` per segment without sorting the deviations
+    (the (k+1)-th is inf where the segment has no more values).
 
     The deviations are two sorted runs, ``A[t] = med - sv[st + q - 1 - t]`` (values <= med)
     and ``B[t] = sv[st + q + t] - med``; a vectorized binary search finds how many of the
-    ``k + 1`` smallest come from A (Frederickson & Johnson's selection in two sorted arrays).
+    ``k + 1`` smallest come from A (Frederickson & Johnson's selection in two sorted arrays);
+    the next smallest is then the smaller of the next value of A and of B.
     """
     r = c - q
     lo = np.maximum(0, k + 1 - r)
@@ -127,7 +129,9 @@ def _kth_deviation(
     j = k + 1 - i
     left = np.where(i > 0, a_at(i - 1), -np.inf)
     right = np.where(j > 0, b_at(j - 1), -np.inf)
-    return np.maximum(left, right)
+    next_a = np.where(i < q, a_at(i), np.inf)
+    next_b = np.where(j < r, b_at(j), np.inf)
+    return np.maximum(left, right), np.minimum(next_a, next_b)
 
 
 def _mad(
@@ -146,10 +150,10 @@ def _mad(
     seg = np.repeat(np.arange(n), c)
     q = np.diff(seg_starts(seg[sv <= med[seg]], n)).astype(np.intp) if sv.size else c * 0
     k1 = np.maximum((c - 1) // 2, 0)
-    k2 = np.maximum(c // 2, 0)
     with np.errstate(invalid="ignore"):
-        d1 = _kth_deviation(sv, st, q, c, med, k1)
-        d2 = np.where(k2 == k1, d1, _kth_deviation(sv, st, q, c, med, np.minimum(k2, c - 1)))
+        d1, after = _kth_deviation(sv, st, q, c, med, k1)
+    # an even count averages the two middle deviations: the k1-th and the next one
+    d2 = np.where(c % 2 == 0, after, d1)
     return np.where(has, (d1 + d2) / 2, np.nan)
 
 
