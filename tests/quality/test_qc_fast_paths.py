@@ -326,3 +326,20 @@ def test_integer_planes_build_the_working_copy_only_on_demand() -> None:
     assert p._work is None
     np.testing.assert_array_equal(p.work, np.ldexp(image.astype(np.float32), -p.exponent))
     assert p._work is not None
+
+
+@pytest.mark.parametrize("peak", [4095, 32767, 65535])
+def test_binned_plane_is_the_exact_block_mean(peak: int) -> None:
+    # uint16 below 2**15 is binned in two 16-bit lanes of 32-bit words; odd sizes, views with
+    # an odd start column (no aligned word view) and the full range take the plain path.
+    from quantscope.quality._common import binned
+
+    rng = np.random.default_rng(peak)
+    image = rng.integers(0, peak + 1, (131, 203)).astype(np.uint16)
+    for view in (image, image[:, :202], image[1:, 1:], np.ascontiguousarray(image[:130, :200])):
+        p = prepare(view)
+        ny, nx = view.shape[0] // 2 * 2, view.shape[1] // 2 * 2
+        x = view[:ny, :nx].astype(np.float64)
+        expected = (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2]) / 4
+        got = binned(p).work.astype(np.float64)
+        np.testing.assert_array_equal(np.ldexp(got, p.exponent), expected)

@@ -395,12 +395,25 @@ def binned(p: Plane) -> Plane:
         src = p.work
         acc = dtype = p.work.dtype.type
         factor = 0.25
-    rows = scratch("binned_rows", (ny // 2, nx), acc)
-    np.add(src[0:ny:2, :nx], src[1:ny:2, :nx], out=rows, dtype=acc)
     shape = (ny // 2, nx // 2)
     out = scratch("binned", shape, dtype) if p.transient else np.empty(shape, dtype)
-    np.add(rows[:, 0::2], rows[:, 1::2], out=out, dtype=dtype)
-    out *= dtype(factor)
+    pairs = _pixel_pairs(p.raw[:ny, :nx]) if p.small_ints and p.raw_max < 1 << 15 else None
+    if pairs is not None:
+        # Each 32-bit word holds two horizontally adjacent 16-bit pixels: adding the words
+        # of two rows adds the four pixels of a block in two 16-bit lanes (no carry below
+        # 2**15), and the two lanes are added at the end.
+        rows = scratch("binned_rows", (ny // 2, nx // 2), np.uint32)
+        np.add(pairs[0::2], pairs[1::2], out=rows)
+        high = scratch("binned_high", rows.shape, np.uint32)
+        np.right_shift(rows, 16, out=high)
+        rows &= 0xFFFF
+        rows += high
+        np.multiply(rows, dtype(factor), out=out, dtype=dtype)
+    else:
+        rows = scratch("binned_rows", (ny // 2, nx), acc)
+        np.add(src[0:ny:2, :nx], src[1:ny:2, :nx], out=rows, dtype=acc)
+        np.add(rows[:, 0::2], rows[:, 1::2], out=out, dtype=dtype)
+        out *= dtype(factor)
     e = -p.exponent
     b = Plane(
         out,
@@ -417,6 +430,20 @@ def binned(p: Plane) -> Plane:
     )
     p.cache["binned"] = b
     return b
+
+
+def _pixel_pairs(raw: npt.NDArray[Any]) -> npt.NDArray[np.uint32] | None:
+    """``raw`` (native uint16, an even number of columns) viewed as one uint32 word per two
+    horizontally adjacent pixels, or None where that view is not possible (other dtypes,
+    rows not contiguous or not 4-byte aligned)."""
+    if raw.dtype != np.dtype("=u2") or raw.strides[1] != 2 or raw.strides[0] % 4:
+        return None
+    if raw.__array_interface__["data"][0] % 4:
+        return None
+    try:
+        return raw.view(np.uint32)
+    except ValueError:
+        return None
 
 
 def _exponent(peak: float) -> int:

@@ -199,6 +199,11 @@ def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE, band: int = 8, fast_crop: boo
     crop = source[y0 : y0 + cy, x0 : x0 + cx]
     if (cy, cx) == (ny, nx) and "mean" in p.cache:
         mean = math.ldexp(float(p.cache["mean"]), units)  # the plane's, already known
+    elif crop.dtype == np.float32 and crop.size <= BLAS_MAX_WORK:
+        # row sums as one float32 matrix-vector product (BLAS, on this thread), added in
+        # float64: the mean to float32 precision, which is all the centring needs
+        ones = np.ones(cx, np.float32)
+        mean = float(np.sum(crop @ ones, dtype=np.float64)) / crop.size
     else:
         mean = float(np.mean(crop, dtype=np.float64))
     centred = scratch("plls_centred", (cy, cx), np.float32)
