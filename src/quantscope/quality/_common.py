@@ -55,6 +55,8 @@ _DOT_MAX = 8192
 FloatArray = npt.NDArray[np.floating[Any]]
 
 _scratch = threading.local()
+#: The offsets of the last :func:`counting_sort` of this thread (its scratch buffer).
+_LAST_INDEX = threading.local()
 
 
 def scratch(slot: str, shape: tuple[int, ...], dtype: Any) -> npt.NDArray[Any]:
@@ -113,6 +115,7 @@ def counting_sort(
         return None
     index = scratch("counting_sort", ints.shape, np.intp)
     np.subtract(ints, lo, out=index, dtype=np.intp)
+    _LAST_INDEX.array = index
     counts = np.bincount(index.ravel(), minlength=hi - lo + 1)
     present = np.flatnonzero(counts)
     return present.astype(np.int64) + lo, counts[present].astype(np.int64)
@@ -224,6 +227,12 @@ class Plane:
             lo, hi = int(self.raw_min), int(self.raw_max)
             bounds = (lo, hi) if hi - lo <= 1 << 16 else None  # else the sample's own range
             counted = counting_sort(np.asarray(self.raw[::step, ::step]), bounds)
+            if counted is not None and bounds is not None:
+                # the sample as offsets from the plane's minimum (counting_sort's buffer):
+                # the left pixels of the pixel pairs of the noise estimate (see
+                # quantscope.quality._intensity._integer_diffs), valid until that buffer is
+                # requested again
+                self.cache["sample_index"] = (step, lo, _LAST_INDEX.array)
             if counted is not None:
                 values, counts = counted
                 return np.ldexp(values.astype(np.float64), -self.exponent), counts

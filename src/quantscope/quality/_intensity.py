@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._common import SAMPLE_TARGET, Plane, prepare, safe_ratio, scratch
+from ._common import _LAST_INDEX, SAMPLE_TARGET, Plane, prepare, safe_ratio, scratch
 from ._field import BackgroundField, plane_field
 
 __all__ = [
@@ -440,6 +440,11 @@ def _histogram_mode(r: _Ranked, unit: float) -> float:
     return r.median(below, int(r.cum[stop - 1]) - below)
 
 
+def _is_last_counting_sort(sample: npt.NDArray[np.intp]) -> bool:
+    """Whether ``sample`` is still the buffer of this thread's last counting sort."""
+    return getattr(_LAST_INDEX, "array", None) is sample
+
+
 def _integer_diffs(p: Plane, top: float, step: int) -> _Ranked | None:
     """Differences (work units) of adjacent pixel pairs at or below ``top``, counted exactly
     from the raw integers; None for floats and integers wider than 16 bits."""
@@ -456,12 +461,33 @@ def _integer_diffs(p: Plane, top: float, step: int) -> _Ranked | None:
     top_int = int(min(limit, hi))
     span = top_int - lo  # the differences of the pairs kept lie in [-span, span]
     index = scratch("diffs", left.shape, np.intp)
-    np.subtract(right, left, out=index, dtype=np.intp)
-    index += span
-    if top_int < hi:  # pairs with a pixel above the limit are counted in an extra bin
-        brighter = scratch("diffs_max", left.shape, raw.dtype)
-        np.maximum(left, right, out=brighter)
-        index[brighter > raw.dtype.type(top_int)] = 2 * span + 1
+    cached = p.cache.get("sample_index")
+    sample = cached[2] if cached is not None and raw is p.raw else None
+    if (
+        sample is not None
+        and cached[0] == step
+        and cached[1] == lo
+        and sample.shape[0] == left.shape[0]
+        and sample.shape[1] >= left.shape[1]
+        and _is_last_counting_sort(sample)
+    ):
+        # The left pixels are the counted sample (as offsets from the minimum): one strided
+        # read of the plane instead of two, the rest on contiguous arrays.
+        offsets = sample[:, : left.shape[1]]
+        right_off = scratch("diffs_right", left.shape, np.intp)
+        np.subtract(right, lo, out=right_off, dtype=np.intp)
+        np.subtract(right_off, offsets, out=index)
+        index += span
+        if top_int < hi:  # pairs with a pixel above the limit are counted in an extra bin
+            np.maximum(right_off, offsets, out=right_off)
+            np.copyto(index, 2 * span + 1, where=right_off > span)
+    else:
+        np.subtract(right, left, out=index, dtype=np.intp)
+        index += span
+        if top_int < hi:  # pairs with a pixel above the limit are counted in an extra bin
+            brighter = scratch("diffs_max", left.shape, raw.dtype)
+            np.maximum(left, right, out=brighter)
+            index[brighter > raw.dtype.type(top_int)] = 2 * span + 1
     counts = np.bincount(index.ravel(), minlength=2 * span + 2)[: 2 * span + 1]
     present = np.flatnonzero(counts)
     values = np.ldexp((present - span).astype(np.float64), -p.exponent)
