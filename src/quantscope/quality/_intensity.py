@@ -461,12 +461,12 @@ def _integer_diffs(p: Plane, top: float, step: int) -> _Ranked | None:
     top_int = int(min(limit, hi))
     span = top_int - lo  # the differences of the pairs kept lie in [-span, span]
     index = scratch("diffs", left.shape, np.intp)
-    cached = p.cache.get("sample_index")
-    sample = cached[2] if cached is not None and raw is p.raw else None
+    cached: tuple[int, int, npt.NDArray[np.intp]] | None = p.cache.get("sample_index")
+    sample = None
+    if cached is not None and raw is p.raw and cached[:2] == (step, lo):
+        sample = cached[2]
     if (
         sample is not None
-        and cached[0] == step
-        and cached[1] == lo
         and sample.shape[0] == left.shape[0]
         and sample.shape[1] >= left.shape[1]
         and _is_last_counting_sort(sample)
