@@ -20,6 +20,7 @@ on BBBC039).
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -369,10 +370,15 @@ def measure_granularity(
     # neighbours
     done: dict[int, NDArray[np.integer]] = {}
     means: list[NDArray[np.float64]] = [np.empty(0)] * spectrum_length
+    pending: list[NDArray[np.integer] | None] = list(erosions)
+    del erosions
     for k in _bisection_order(spectrum_length):
         larger = [j for j in done if j > k]
         smaller = [j for j in done if j < k]
-        seed = erosions[k] if not larger else np.maximum(erosions[k], done[min(larger)])
+        erosion = pending[k]
+        assert erosion is not None
+        pending[k] = None
+        seed = erosion if not larger else np.maximum(erosion, done[min(larger)])
         if fast is not None:
             result = fast(seed, done[max(smaller)] if smaller else None).copy()
         else:  # pragma: no cover
@@ -381,6 +387,14 @@ def measure_granularity(
             ).reshape(rank.shape)
         done[k] = result
         means[k] = obj_mean(levels[result])
+        # keep only the results that still bound a step to come (memory on large images)
+        ks = sorted(done)
+        needed = {j for a, b in pairwise(ks) if b - a > 1 for j in (a, b)}
+        if ks[0] > 0:
+            needed.add(ks[0])
+        for j in ks:
+            if j not in needed:
+                del done[j]
     for name, new in zip(keys, means, strict=True):
         out[name] = (current - new) * 100 / start
         current = new
