@@ -684,7 +684,8 @@ def _correlation_matrix(sigma: float, outputs: int, dtype: str) -> FloatArray:
 
 def _padded_block(w: npt.NDArray[Any], row0: int, col0: int, out: FloatArray) -> None:
     """``out[i, j] = w[row0 + i, col0 + j]``, indices beyond the borders of ``w`` reflected
-    (``ndimage`` mode "reflect"): plain copies inside, gathers for the few border pixels."""
+    (``ndimage`` mode "reflect"): plain copies inside, (reversed) slices for the border
+    pixels (gathers where the reflection turns back, in images narrower than the padding)."""
     ny, nx = w.shape
     nrows, ncols = out.shape
     r_lo, r_hi = min(max(row0, 0), ny), min(max(row0 + nrows, 0), ny)
@@ -693,8 +694,6 @@ def _padded_block(w: npt.NDArray[Any], row0: int, col0: int, out: FloatArray) ->
     cols = slice(c_lo - col0, c_hi - col0)
     if r_lo < r_hi and c_lo < c_hi:
         out[rows, cols] = w[r_lo:r_hi, c_lo:c_hi]
-    row_index = _reflect(np.arange(row0, row0 + nrows), ny)
-    col_index = _reflect(np.arange(col0, col0 + ncols), nx)
     every = slice(0, ncols)
     pieces = [
         (slice(0, rows.start), every),  # reflected rows above and below
@@ -704,7 +703,31 @@ def _padded_block(w: npt.NDArray[Any], row0: int, col0: int, out: FloatArray) ->
     ]
     for r, c in pieces:
         if r.start < r.stop and c.start < c.stop:
-            out[r, c] = w[np.ix_(row_index[r], col_index[c])]
+            rs = _reflected_run(row0 + r.start, row0 + r.stop, ny)
+            cs = _reflected_run(col0 + c.start, col0 + c.stop, nx)
+            if rs is not None and cs is not None:
+                out[r, c] = w[rs, cs]
+            else:
+                row_index = _reflect(np.arange(row0 + r.start, row0 + r.stop), ny)
+                col_index = _reflect(np.arange(col0 + c.start, col0 + c.stop), nx)
+                out[r, c] = w[np.ix_(row_index, col_index)]
+
+
+def _reflected_run(start: int, stop: int, n: int) -> slice | None:
+    """The indices ``start .. stop - 1`` reflected into ``[0, n)`` (half-sample, as
+    :func:`_reflect`) as a slice when they form a run of consecutive indices (rising or
+    falling), else None. A reflection that turns back repeats an index, so the ends tell."""
+
+    def one(i: int) -> int:
+        i %= 2 * n
+        return i if i < n else 2 * n - 1 - i
+
+    first, last = one(start), one(stop - 1)
+    if last - first == stop - start - 1:
+        return slice(first, last + 1)
+    if first - last == stop - start - 1:
+        return slice(first, last - 1 if last > 0 else None, -1)
+    return None
 
 
 def _laplacian_var(p: Plane, sigma: float = LAPLACIAN_SIGMA) -> float:
