@@ -343,3 +343,21 @@ def test_binned_plane_is_the_exact_block_mean(peak: int) -> None:
         expected = (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2]) / 4
         got = binned(p).work.astype(np.float64)
         np.testing.assert_array_equal(np.ldexp(got, p.exponent), expected)
+
+
+def test_padded_blocks_reflect_like_ndimage() -> None:
+    # Slices where the reflection runs straight, gathers where it turns back (narrow images);
+    # windows overlapping the image (as the Laplacian's bands do) across any of its borders.
+    from quantscope.quality._focus import _padded_block, _reflect
+
+    rng = np.random.default_rng(13)
+    for ny, nx in ((1, 1), (2, 3), (7, 5), (40, 31), (260, 348)):
+        w = rng.random((ny, nx)).astype(np.float32)
+        for row0, col0, rows, cols in ((-5, -5, ny + 10, nx + 10), (-3, 2, 9, 30), (4, -6, 50, 8)):
+            if not (row0 < ny and col0 < nx and row0 + rows > 0 and col0 + cols > 0):
+                continue
+            out = np.full((rows, cols), np.nan, np.float32)
+            _padded_block(w, row0, col0, out)
+            r = _reflect(np.arange(row0, row0 + rows), ny)
+            c = _reflect(np.arange(col0, col0 + cols), nx)
+            np.testing.assert_array_equal(out, w[np.ix_(r, c)])

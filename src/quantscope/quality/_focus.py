@@ -694,23 +694,43 @@ def _padded_block(w: npt.NDArray[Any], row0: int, col0: int, out: FloatArray) ->
     cols = slice(c_lo - col0, c_hi - col0)
     if r_lo < r_hi and c_lo < c_hi:
         out[rows, cols] = w[r_lo:r_hi, c_lo:c_hi]
-    every = slice(0, ncols)
-    pieces = [
-        (slice(0, rows.start), every),  # reflected rows above and below
-        (slice(rows.stop, nrows), every),
-        (rows, slice(0, cols.start)),  # reflected columns left and right
-        (rows, slice(cols.stop, ncols)),
-    ]
-    for r, c in pieces:
-        if r.start < r.stop and c.start < c.stop:
+    # Rows above and below (the columns inside), then the columns left and right of every
+    # row, copied from the columns of ``out`` they reflect (which hold every row by then).
+    fast = r_lo < r_hi and c_lo < c_hi
+    for r in (slice(0, rows.start), slice(rows.stop, nrows)):
+        if fast and r.start < r.stop:
             rs = _reflected_run(row0 + r.start, row0 + r.stop, ny)
-            cs = _reflected_run(col0 + c.start, col0 + c.stop, nx)
-            if rs is not None and cs is not None:
-                out[r, c] = w[rs, cs]
+            if rs is None:
+                fast = False
             else:
-                row_index = _reflect(np.arange(row0 + r.start, row0 + r.stop), ny)
-                col_index = _reflect(np.arange(col0 + c.start, col0 + c.stop), nx)
-                out[r, c] = w[np.ix_(row_index, col_index)]
+                out[r, cols] = w[rs, c_lo:c_hi]
+    for c in (slice(0, cols.start), slice(cols.stop, ncols)):
+        if fast and c.start < c.stop:
+            cs = _reflected_run(col0 + c.start, col0 + c.stop, nx)
+            # the reflected columns, in the coordinates of out: inside what was copied?
+            first = last = -1
+            if cs is not None:
+                first = cs.start - col0
+                last = first + (c.stop - c.start - 1) * (cs.step or 1)
+            if cs is None or min(first, last) < cols.start or max(first, last) >= cols.stop:
+                fast = False
+            elif first <= last:
+                out[:, c] = out[:, first : last + 1]
+            else:
+                out[:, c] = out[:, first : (last - 1 if last > 0 else None) : -1]
+    if not fast:  # reflections that turn back (images narrower than the padding): gathers
+        every = slice(0, ncols)
+        pieces = [
+            (slice(0, rows.start), every),  # reflected rows above and below
+            (slice(rows.stop, nrows), every),
+            (rows, slice(0, cols.start)),  # reflected columns left and right
+            (rows, slice(cols.stop, ncols)),
+        ]
+        row_index = _reflect(np.arange(row0, row0 + nrows), ny)
+        col_index = _reflect(np.arange(col0, col0 + ncols), nx)
+        for r, c in pieces:
+            if r.start < r.stop and c.start < c.stop:
+                out[r, c] = w[np.ix_(row_index[r], col_index[c])]
 
 
 def _reflected_run(start: int, stop: int, n: int) -> slice | None:
