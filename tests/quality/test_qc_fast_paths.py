@@ -187,6 +187,11 @@ def test_ranked_sample_gives_numpys_order_statistics(kind: str) -> None:
         assert r.median(0, count) == np.median(first)
         for centre in (float(np.median(first)), float(first[0]), 0.3):
             assert r.mad(count, centre) == np.median(np.abs(first - centre)), (trial, centre)
+        if kind == "counted":  # whole multiples of 0.25: the tallied doubled distances
+            tallied = _Ranked(values, counts.astype(np.int64), unit=0.25)
+            for centre in (float(np.median(first)), float(first[0]), float(first[-1]), 0.3):
+                expected = np.median(np.abs(first - centre))
+                assert tallied.mad(count, centre) == expected, (trial, centre)
         for q in (0.1, 1.0, 50.0, 99.0, 100.0):
             assert r.percentile(q) == np.percentile(s, q)
         x = float(rng.choice(s))

@@ -38,6 +38,9 @@ SIGNAL_PERCENTILE = 99.0
 _CLIP_SIGMAS = 3.0
 _P5_SIGMAS = 1.6448536269514722  # the 5th percentile of a Gaussian, in sigmas below the mean
 _MODE_BINS = 512
+#: Largest doubled distance (in units of one ADU) whose counts the MAD of a counted integer
+#: sample tallies in one array (wider ranges bisect, see ``_Ranked.mad``).
+_COUNTED_MAD_RANGE = 1 << 21
 
 
 # ---------------------------------------------------------------- saturation
@@ -333,12 +336,20 @@ class _Ranked:
     values ``np.median`` and ``np.percentile`` give on the expanded sorted sample.
     """
 
-    def __init__(self, values: npt.NDArray[np.float64], counts: npt.NDArray[np.int64]) -> None:
+    def __init__(
+        self,
+        values: npt.NDArray[np.float64],
+        counts: npt.NDArray[np.int64],
+        unit: float | None = None,
+    ) -> None:
         self.values = values
         self.counts = counts
         self.cum = np.cumsum(counts)
         self.n = int(self.cum[-1]) if counts.size else 0
         self.unit_counts = values.size == self.n  # one sample per entry (float images)
+        # a power of two of which every value is a whole multiple (counted integer samples
+        # in working units), or None
+        self.unit = unit
 
     def kth(self, k: int) -> float:
         """The ``k``-th smallest sample (0-based)."""
@@ -374,6 +385,12 @@ class _Ranked:
         """``np.median(np.abs(s - centre))`` of the ``count`` smallest samples ``s``."""
         if self.unit_counts:
             return _sorted_mad(self.values[:count], centre)
+        if self.unit is not None and count > 0:
+            return self._counted_mad(count, centre, self.unit)
+        return self._general_mad(count, centre)
+
+    def _general_mad(self, count: int, centre: float) -> float:
+        """:meth:`mad` of counted samples: bisection over the distances on both sides."""
         last = int(np.searchsorted(self.cum, count - 1, side="right"))  # entry of rank count-1
         values = self.values[: last + 1]
         counts = self.counts[: last + 1].copy()
@@ -407,6 +424,23 @@ class _Ranked:
         if count % 2:
             return kth(count // 2)
         return (kth(count // 2 - 1) + kth(count // 2)) / 2.0
+
+    def _counted_mad(self, count: int, centre: float, unit: float) -> float:
+        """:meth:`mad` of samples that are whole multiples of ``unit`` (a power of two) about
+        a centre that is one of them or the mean of two: the distances, doubled and in units,
+        are integers, so their counts are one ``bincount`` whose middle ranks are found in
+        its cumulative sum (the same values as the general path, exactly)."""
+        last = int(np.searchsorted(self.cum, count - 1, side="right"))  # entry of rank count-1
+        scale = 2.0 / unit  # exact: a power of two
+        reach = max(centre - float(self.values[0]), float(self.values[last]) - centre) * scale
+        if not (reach <= _COUNTED_MAD_RANGE and (centre * scale).is_integer()):
+            return self._general_mad(count, centre)  # wide integers, or another centre
+        counts = self.counts[: last + 1].astype(np.float64)
+        counts[-1] -= int(self.cum[last]) - count  # only part of the last value's samples
+        doubled = np.abs(self.values[: last + 1] * scale - centre * scale)  # exact integers
+        cum = np.cumsum(np.bincount(doubled.astype(np.intp), weights=counts))
+        lo, hi = np.searchsorted(cum, ((count - 1) // 2, count // 2), side="right")
+        return (float(lo) + float(hi)) / 2.0 / scale
 
 
 def _histogram_mode(r: _Ranked, unit: float) -> float:
@@ -491,7 +525,7 @@ def _integer_diffs(p: Plane, top: float, step: int) -> _Ranked | None:
     counts = np.bincount(index.ravel(), minlength=2 * span + 2)[: 2 * span + 1]
     present = np.flatnonzero(counts)
     values = np.ldexp((present - span).astype(np.float64), -p.exponent)
-    return _Ranked(values, counts[present].astype(np.int64))
+    return _Ranked(values, counts[present].astype(np.int64), math.ldexp(1.0, -p.exponent))
 
 
 def _pixel_noise(p: Plane, top: float) -> float:
@@ -553,10 +587,10 @@ def _background(p: Plane) -> Background:
         return _NAN_BACKGROUND
     if "background" in p.cache:
         return p.cache["background"]  # type: ignore[no-any-return]
-    r = _Ranked(*p.counted_sample())
+    integer = p.raw.dtype.kind in "ui"
+    r = _Ranked(*p.counted_sample(), math.ldexp(1.0, -p.exponent) if integer else None)
     if r.n == 0:
         return _NAN_BACKGROUND
-    integer = p.raw.dtype.kind in "ui"
     unit = math.ldexp(1.0, -p.exponent) if integer else 0.0  # one ADU in working units
     mode = _histogram_mode(r, unit)
     n_below = r.count_le(mode)
