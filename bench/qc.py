@@ -530,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--reps",
         type=int,
-        help="ingest repetitions per setting (default 9 on BBBC039 / 3 on 8192², quick 4 / 2)",
+        help="ingest repetitions per setting (default 9 on BBBC039 / 5 on 8192², quick 4 / 2)",
     )
     args = ap.parse_args(argv)
 
@@ -542,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         t_start = time.perf_counter()
         reps_bbbc = args.reps or (4 if args.quick else 9)
-        reps_8k = args.reps or (2 if args.quick else 3)
+        reps_8k = args.reps or (2 if args.quick else 5)
         n_small, n_big = (5, 2) if args.quick else (10, 3)
         budget_small, budget_big = (1.0, 6.0) if args.quick else (2.0, 15.0)
         res: dict[str, Any] = {
