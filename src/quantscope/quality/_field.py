@@ -109,7 +109,9 @@ def _gaussian_nearest(values: F64) -> F64:
 def _weighted_smooth(values: F64, weights: F64) -> F64:
     """Gaussian smoothing (sigma 1 block, nearest edges) of ``values`` where ``weights`` is 1."""
     ny, nx = values.shape
-    both = np.stack((values * weights, weights))  # one pair of (batched) products for both
+    both = np.empty((2, ny, nx))  # one pair of (batched) products for both
+    np.multiply(values, weights, out=both[0])
+    both[1] = weights
     num, den = _smoothing_matrix(ny) @ both @ _smoothing_matrix(nx).T
     return np.asarray(num / np.maximum(den, 1e-6), dtype=np.float64)
 
@@ -191,10 +193,10 @@ def background_field(
     # Cells only ever make a block brighter than its background: start from the darker half
     # of the blocks (background wherever cells cover less than half of the field), then fit
     # and take back every block up to 3 robust sigmas above the fit, until nothing changes.
-    keep = low <= _median(low)
-    field = low
     # fitted about a level of the data: a constant field is reproduced exactly
     level = _median(low)
+    keep = low <= level
+    field = low
     flat = low.ravel() - level
     for _ in range(_ITERATIONS):
         trend = (design @ _fit(design, flat, keep.ravel())).reshape(low.shape) + level
@@ -203,7 +205,9 @@ def background_field(
         spread = _MAD_TO_SIGMA * _median(np.abs(resid[keep]))
         spread = max(spread, _MIN_SPREAD * abs(_median(low[keep])))
         new_keep = resid <= _OUTLIER_SIGMAS * spread
-        if np.count_nonzero(new_keep) < 2 * design.shape[1] or np.array_equal(new_keep, keep):
+        if np.count_nonzero(new_keep) < 2 * design.shape[1] or (
+            new_keep.tobytes() == keep.tobytes()  # the same blocks: converged
+        ):
             break
         keep = new_keep
     return BackgroundField(sub=crop, grid=field, exponent=exponent)
