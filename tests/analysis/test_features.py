@@ -153,6 +153,8 @@ def test_empty_labels_give_empty_table_with_columns():
         (np.zeros((8, 8), dtype=int), {"DNA": np.zeros((8, 9))}, "images['DNA']"),
         (np.zeros((8, 8), dtype=int), {"bad name": np.zeros((8, 8))}, "images"),
         (np.zeros((8, 8), dtype=int), {"DNA": np.zeros((8, 8), dtype=object)}, "images['DNA']"),
+        (np.zeros((8, 8), dtype=int), {"DNA": np.zeros((8, 8), dtype=complex)}, "images['DNA']"),
+        (np.zeros((8, 8), dtype=int), {"DNA": np.full((8, 8), "x")}, "images['DNA']"),
         (np.zeros((8, 8), dtype=int), [np.zeros((8, 8))], "images"),
     ],
 )

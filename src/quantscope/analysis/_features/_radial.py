@@ -119,10 +119,9 @@ def measure_radial(
         out[f"MeanFrac_{b + 1}of{bins}"] = mean_frac[:, b]
         out[f"RadialCV_{b + 1}of{bins}"] = cv[:, b]
     if zernike:
-        from ._shape import ZERNIKE_INDEXES, enclosing_circles, zernike_sums
+        from ._shape import ZERNIKE_INDEXES, zernike_sums
 
-        cy, cx, rad = enclosing_circles(ob)
-        sums = zernike_sums(ob, cy, cx, rad, weights=v)
+        sums = zernike_sums(ob, weights=v)
         with np.errstate(invalid="ignore", divide="ignore"):
             mag = np.abs(sums) / ob.count[:, None]
         phase = np.arctan2(sums.real, sums.imag)

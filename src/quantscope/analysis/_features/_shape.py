@@ -371,26 +371,23 @@ def _zernike_monomials(order: int) -> NDArray[np.complex128]:
 
 def zernike_sums(
     ob: Objects,
-    cy: NDArray[np.float64],
-    cx: NDArray[np.float64],
-    radius: NDArray[np.float64],
     weights: NDArray[np.float64] | None = None,
     order: int = 9,
 ) -> NDArray[np.complex128]:
-    """``(n, K)`` sums over each object's pixels (inside its unit circle) of V_nm, optionally
-    weighted per pixel (sorted pixel order), in normalized coordinates ((p - c) / radius)."""
+    """``(n, K)`` sums over each object's pixels inside its minimum enclosing circle of V_nm,
+    optionally weighted per pixel (sorted pixel order), in coordinates normalized to that
+    circle ((p - c) / radius)."""
     n = ob.n
     size = order + 1
-    # normalized pixel coordinates, shared by the calls on the same circles (the shape family
-    # and every channel of the radial family use the objects' enclosing circles)
-    key = f"zernike_xy_{id(cy)}_{id(cx)}_{id(radius)}"
-    if key not in ob.shared:
+    cy, cx, radius = enclosing_circles(ob)
+    # normalized pixel coordinates: the same for the shape family and every radial channel
+    if "zernike_xy" not in ob.shared:
         with np.errstate(invalid="ignore", divide="ignore"):
             y = (ob.rows - cy[ob.obj]) / radius[ob.obj]
             x = (ob.cols - cx[ob.obj]) / radius[ob.obj]
         inside = (x * x + y * y) <= 1.0
-        ob.shared[key] = (inside, np.where(inside, x, 0.0), (cy, cx, radius))
-    inside, x, _ = ob.shared[key]
+        ob.shared["zernike_xy"] = (inside, np.where(inside, x, 0.0))
+    inside, x = ob.shared["zernike_xy"]
     w = inside.astype(np.float64) if weights is None else np.where(inside, weights, 0.0)
     # monomial moments M[k, i, j] = sum_p w y^i x^j, separably: pixels of one object row share
     # y, so first S_j = sum over each row of w x^j (order + 1 pixel-level products and segment
@@ -520,9 +517,9 @@ def measure_shape(
     out["MaxFeretDiameter"] = max_f
     if moments:
         out.update(mom)
-    cy, cx, rad = enclosing_circles(ob)
     if zernike:
-        sums = zernike_sums(ob, cy, cx, rad)
+        rad = enclosing_circles(ob)[2]
+        sums = zernike_sums(ob)
         with np.errstate(divide="ignore", invalid="ignore"):
             score = np.abs(sums) / (np.pi * rad * rad)[:, None]
         for kz, (zn, zm) in enumerate(ZERNIKE_INDEXES):
