@@ -366,3 +366,27 @@ def test_padded_blocks_reflect_like_ndimage() -> None:
             r = _reflect(np.arange(row0, row0 + rows), ny)
             c = _reflect(np.arange(col0, col0 + cols), nx)
             np.testing.assert_array_equal(out, w[np.ix_(r, c)])
+
+
+def test_noise_pairs_never_read_a_counting_buffer_another_plane_overwrote() -> None:
+    # the counted sample of plane A is reused by A's noise estimate only while it is still in
+    # this thread's counting buffer: a counting sort of plane B (same shape) in between must
+    # send A back to reading its own pixels
+    from quantscope.quality._common import SAMPLE_TARGET
+    from quantscope.quality._intensity import _integer_diffs
+
+    a = _blobs((600, 700), seed=1)
+    b = _blobs((600, 700), seed=2)
+    step = max(1, math.ceil(math.sqrt(a.size / SAMPLE_TARGET)))  # the noise estimate's step
+    assert step > 1
+    fresh = prepare(a)
+    fresh.counted_sample()
+    expected = _integer_diffs(fresh, math.inf, step)
+    pa, pb = prepare(a), prepare(b)
+    pa.counted_sample()
+    assert pa.cache["sample_index"][0] == step  # the sample the pairs would reuse
+    pb.counted_sample()  # the same buffer, now holding B's offsets
+    got = _integer_diffs(pa, math.inf, step)
+    assert expected is not None and got is not None
+    np.testing.assert_array_equal(got.values, expected.values)
+    np.testing.assert_array_equal(got.counts, expected.counts)
