@@ -116,12 +116,18 @@ def test_unknown_qc_setting(repo: Repository) -> None:
         run_qc(repo)
 
 
+@pytest.mark.parametrize("where", ["thread", "process"])
 def test_one_unmeasurable_image_is_a_note(
-    tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
+    """An image whose planes cannot be measured, in the measuring process and then on the QC
+    thread it falls back to, nor from the store, is a note; the others are measured."""
+    from quantscope.qc import MeasuringProcess, shared_process
+
     (tmp_path / "in").mkdir()
     for i in range(3):
-        tifffile.imwrite(tmp_path / "in" / f"f{i}.tif", _cells(i))
+        shape = (120, 160) if i == 1 else (128, 160)  # the process knows f1 by its shape
+        tifffile.imwrite(tmp_path / "in" / f"f{i}.tif", _cells(i, shape))
     real = qc_run.measure_image
     real_planes = quantscope.qc.measure_planes
 
@@ -135,6 +141,21 @@ def test_one_unmeasurable_image_is_a_note(
             raise RuntimeError("metric bug")  # ingest then measures the stored image
         return real_planes(planes, image, ome_xml)
 
+    sent: list[tuple[int, ...]] = []
+    if where == "process":
+        proc = shared_process()
+        assert proc is not None and proc.wait_ready(60), "no measuring process"
+        real_measure = MeasuringProcess.measure
+
+        def failing_for_f1(self, slot, shape, dtype, bits):  # type: ignore[no-untyped-def]
+            sent.append(tuple(shape))
+            if tuple(shape) == (1, 1, 120, 160):  # more pixels than the buffer holds
+                shape = (4096, 1, 120, 160)
+            return real_measure(self, slot, shape, dtype, bits)
+
+        monkeypatch.setattr(MeasuringProcess, "measure", failing_for_f1)
+    else:
+        monkeypatch.setenv("QUANTSCOPE_QC_PROCESS", "0")
     monkeypatch.setattr(qc_run, "measure_image", flaky)
     monkeypatch.setattr(quantscope.qc, "measure_planes", flaky_planes)
     report = ingest(repo, [tmp_path / "in"])
@@ -145,6 +166,8 @@ def test_one_unmeasurable_image_is_a_note(
     assert any(n.path == "f1" and "disk on fire" in n.message for n in report.notes)
     assert by_name["f1"] not in repo.quality_metrics()
     assert "disk on fire" in repo.quality_status()[by_name["f1"]][1][0]
+    if where == "process":
+        assert sorted(sent) == [(1, 1, 120, 160), (1, 1, 128, 160), (1, 1, 128, 160)]
 
 
 def test_a_crashing_qc_does_not_fail_the_ingest(

@@ -117,7 +117,8 @@ def test_failed_writes_give_back_their_qc_buffers(
     assert [img.name for img in report.added] == ["f2"]
     assert len(report.failed) == 2 and all("disk full" in f.message for f in report.failed)
     (pool,) = pools
-    assert pool._slots._value == jobs + 2  # every buffer given back
+    assert pool._slots._value == pool.depth  # every buffer given back
+    assert not pool._shared  # none still lent out of the measuring process's buffers
     (image_id,) = report.qc
     assert set(repo.quality_metrics()[image_id]) == {0}
 

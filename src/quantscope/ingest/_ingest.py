@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +36,9 @@ from ..io._formats import NON_IMAGE_SUFFIXES
 from ..metadata import ImageMetadata, from_ome, image_to_ome_xml
 from ..model import Channel, Image, PlatePosition, SourceFile
 from ._naming import NamePattern
+
+if TYPE_CHECKING:
+    from ..qc._process import MeasuringProcess, Outcome, Slot
 
 __all__ = ["IngestIssue", "IngestReport", "Progress", "clean_leftovers", "collect_files", "ingest"]
 
@@ -380,21 +383,27 @@ class _Written:
 
 
 class _QCPool:
-    """Measures the planes the writers keep, on ``workers`` threads of its own while the
-    writers go on.
+    """Measures the planes the writers keep, beside the writers: in the measuring process
+    (:func:`quantscope.qc.shared_process`) when it is ready, else on ``workers`` threads of
+    its own.
 
-    On a thread of its own QC overlaps the writers' file I/O, compression and catalog work
-    instead of adding to it (the measuring releases the interpreter lock in its array work).
-    At most ``depth`` images wait to be measured: a writer that gets ahead blocks in
+    On a thread QC overlaps the writers' file I/O, compression and catalog work, but competes
+    with them for the interpreter lock; the measuring process does not (see
+    :mod:`quantscope.qc._process`), and the writers put the planes straight into its shared
+    buffers. At most ``depth`` images wait to be measured: a writer that gets ahead blocks in
     :meth:`buffer` until a measurement finishes, which bounds the memory held. The plane
     buffers are recycled (no page faults for each image).
     """
 
-    def __init__(self, workers: int, depth: int) -> None:
+    def __init__(self, workers: int, depth: int, process: MeasuringProcess | None = None) -> None:
+        self.depth = max(1, depth)
         self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="quantscope-qc")
-        self._slots = threading.BoundedSemaphore(max(1, depth))
+        self._slots = threading.BoundedSemaphore(self.depth)
         self._free: list[np.ndarray] = []
         self._lock = threading.Lock()
+        self._process = process
+        self._shared: dict[int, Slot] = {}  # id of a buffer handed out -> its shared slot
+        self._outstanding: set[Future[tuple[dict[int, dict[str, float]] | None, float]]] = set()
 
     def buffer(self, shape: tuple[int, int, int, int, int], dtype: str) -> np.ndarray | None:
         """A ``(C, Z, Y, X)`` buffer for time point 0 of every channel and plane when QC can
@@ -407,6 +416,17 @@ class _QCPool:
         if max(y, x) > QC_MAX_EDGE or nbytes > _LARGE_BYTES:
             return None
         self._slots.acquire()
+        proc = self._process
+        if proc is not None and proc.dead is None:
+            try:
+                slot = proc.slot(nbytes)
+            except OSError:  # no shared memory to be had: a private buffer
+                pass
+            else:
+                arr = proc.array(slot, (c, z, y, x), dtype)
+                with self._lock:
+                    self._shared[id(arr)] = slot
+                return arr
         buf = None
         if nbytes <= _QC_KEEP_BYTES:
             with self._lock:
@@ -420,13 +440,19 @@ class _QCPool:
 
     def release(self, planes: np.ndarray) -> None:
         """Give back a buffer from :meth:`buffer` (measured or not)."""
-        base = planes.base
-        while isinstance(base, np.ndarray) and base.base is not None:
-            base = base.base
-        if isinstance(base, np.ndarray) and base.nbytes <= _QC_KEEP_BYTES:
-            with self._lock:
-                if len(self._free) < 8:
-                    self._free.append(base)
+        with self._lock:
+            slot = self._shared.pop(id(planes), None)
+        if slot is not None:
+            assert self._process is not None
+            self._process.release(slot)
+        else:
+            base = planes.base
+            while isinstance(base, np.ndarray) and base.base is not None:
+                base = base.base
+            if isinstance(base, np.ndarray) and base.nbytes <= _QC_KEEP_BYTES:
+                with self._lock:
+                    if len(self._free) < 8:
+                        self._free.append(base)
         self._slots.release()
 
     def submit(
@@ -440,9 +466,41 @@ class _QCPool:
             finally:
                 self.release(planes)
 
-        return self._pool.submit(run)
+        with self._lock:
+            slot = self._shared.get(id(planes))
+        proc = self._process
+        sent = None
+        if slot is not None and proc is not None and proc.ready:
+            from ..qc import significant_bits
+
+            scene = image.sources[0].scene if image.sources else 0
+            bits = significant_bits(ome_xml, image.dtype, scene)
+            sent = proc.measure(slot, planes.shape, planes.dtype, bits)  # type: ignore[arg-type]
+        if sent is None:
+            return self._pool.submit(run)
+        out: Future[tuple[dict[int, dict[str, float]] | None, float]] = Future()
+        with self._lock:
+            self._outstanding.add(out)
+
+        def finish(done: Future[Outcome]) -> None:
+            metrics, error, seconds = done.result()
+            if error is None:
+                self.release(planes)
+                out.set_result((metrics, seconds))
+            else:  # the process could not measure (or is gone): measure here
+                self._pool.submit(run).add_done_callback(lambda f: out.set_result(f.result()))
+            with self._lock:
+                self._outstanding.discard(out)
+
+        sent.add_done_callback(finish)
+        return out
 
     def close(self) -> None:
+        """Wait for every measurement (a write that failed after submitting leaves one nobody
+        waits for), then stop the threads."""
+        with self._lock:
+            outstanding = list(self._outstanding)
+        wait(outstanding)
         self._pool.shutdown(wait=True)
 
 
@@ -451,16 +509,19 @@ _QC_KEEP_BYTES = 16 * 2**20  # larger QC planes are not kept for reuse
 
 @contextlib.contextmanager
 def _qc_pool(jobs: int) -> Iterator[_QCPool]:
-    """The QC pool of one ingest: one measuring thread (two for ``jobs`` >= 4), and up to
-    ``jobs + 2`` images waiting to be measured.
+    """The QC pool of one ingest: the measuring process when it can run, and one measuring
+    thread (two for ``jobs`` >= 4) for the images measured before it is ready; up to
+    ``jobs + 6`` images waiting to be measured (``jobs + 2`` without the process).
 
     Against measuring in the writer threads (as soon as an image's planes are read): on the
-    40 BBBC039 TIFFs, 2-core development machine, the QC overhead was +11-21 % against
-    +41-54 % at jobs = 1 with a load average of about 1 (separate processes, alternating);
-    10 interleaved repetitions of each in one process under a load average of 2-3 gave
-    +25-31 % against +24-34 % at jobs = 1 and +25-33 % against +28-33 % at jobs = 2 (paired
-    medians; within the noise: with both cores busy there is little idle time to overlap)."""
-    pool = _QCPool(1 if jobs < 4 else 2, jobs + 2)
+    40 BBBC039 TIFFs, 2-core development machine, a QC thread made the overhead +11-21 %
+    against +41-54 % at jobs = 1 with a load average of about 1, but at jobs = 2 it needed
+    about 7 ms per image (the interpreter lock) and the overhead was +28-77 %; see
+    bench/qc.py for the figures with the measuring process."""
+    from ..qc import shared_process
+
+    process = shared_process()
+    pool = _QCPool(1 if jobs < 4 else 2, jobs + (6 if process is not None else 2), process)
     try:
         yield pool
     finally:

@@ -4,7 +4,8 @@ The orchestration above the pure functions of :mod:`quantscope.quality`:
 
 - :func:`measure_image` reads one stored OME-Zarr (the QC pyramid level, :func:`qc_level`) and
   computes every metric of every channel (best-focus plane for z-stacks); :func:`measure_planes`
-  does the same from planes in memory (ingest measures what it writes, without reading back);
+  does the same from planes in memory (ingest measures what it writes, without reading back,
+  in the :class:`MeasuringProcess` of :func:`shared_process` where it can run);
 - :func:`run_qc` measures a selection of images, stores the metrics in the catalog, flags every
   image against the absolute limits and against its peers of the same plate and channel, and
   stores the pass / warn / fail verdicts; thresholds come from the ``[qc]`` table of
@@ -31,7 +32,15 @@ from ._data import (
     QCReportData,
     collect_report_data,
 )
-from ._measure import BEST_FOCUS_PLANE, QC_MAX_EDGE, measure_image, measure_planes, qc_level
+from ._measure import (
+    BEST_FOCUS_PLANE,
+    QC_MAX_EDGE,
+    measure_image,
+    measure_planes,
+    qc_level,
+    significant_bits,
+)
+from ._process import MeasuringProcess, shared_process
 from ._profiles import PROFILES_DIR, StoredProfile, estimate_profiles, load_profile
 from ._run import ImageQC, QCProgress, QCRunReport, load_thresholds, run_qc
 
@@ -41,6 +50,7 @@ __all__ = [
     "QC_MAX_EDGE",
     "ImageQC",
     "ImageQCRecord",
+    "MeasuringProcess",
     "MetricDescription",
     "ProfileRecord",
     "QCProgress",
@@ -55,5 +65,7 @@ __all__ = [
     "measure_planes",
     "qc_level",
     "run_qc",
+    "shared_process",
+    "significant_bits",
     "write_html_report",
 ]

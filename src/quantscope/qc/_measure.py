@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from ..errors import InvalidInput, NotFound
 from ..model import Image
+from ..quality._metrics import BEST_FOCUS_PLANE as _BEST_FOCUS_PLANE
 
 __all__ = [
     "QC_MAX_EDGE",
@@ -28,7 +29,7 @@ __all__ = [
 QC_MAX_EDGE = 2048
 
 #: Name of the extra per-channel value stored for z-stacks (0-based z index of the best plane).
-BEST_FOCUS_PLANE = "best_focus_plane"
+BEST_FOCUS_PLANE = _BEST_FOCUS_PLANE
 
 
 def qc_level(shapes: list[tuple[int, ...]], max_edge: int = QC_MAX_EDGE) -> int:
@@ -232,20 +233,12 @@ def _measure_channels(
 ) -> dict[int, dict[str, float]]:
     """Metrics of each of ``n_c`` channels: of its plane, or of the best-focus plane of its
     stack of ``n_z > 1`` planes (``best_focus_plane`` added)."""
-    from ..quality import channel_metrics, stack_metrics
+    from ..quality import best_plane_metrics
 
-    out: dict[int, dict[str, float]] = {}
-    for c in range(n_c):
-        if n_z > 1:
-            planes = stack(c)
-            best, _ = stack_metrics(planes, significant_bits=bits)
-            chosen = planes[best] if best >= 0 else planes[n_z // 2]
-            metrics = channel_metrics(chosen, significant_bits=bits)
-            metrics[BEST_FOCUS_PLANE] = float(best) if best >= 0 else math.nan
-        else:
-            metrics = channel_metrics(plane(c), significant_bits=bits)
-        out[c] = metrics
-    return out
+    return {
+        c: best_plane_metrics(stack(c) if n_z > 1 else plane(c), significant_bits=bits)
+        for c in range(n_c)
+    }
 
 
 def thumbnail(plane: npt.NDArray[Any], max_edge: int) -> npt.NDArray[np.uint8]:

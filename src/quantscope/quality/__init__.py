@@ -10,7 +10,7 @@ Three layers, each usable on its own:
    :func:`signal_to_noise`), illumination (:func:`illumination_uniformity`) and content
    (:func:`foreground_pct`, :func:`is_empty`). :func:`channel_metrics` computes them all in one
    pass with the stable names of :data:`METRICS`; :func:`stack_metrics` finds the best-focus
-   plane of a z-stack.
+   plane of a z-stack, and :func:`best_plane_metrics` measures it.
 2. **Flags**: :class:`QCThresholds` (absolute per-metric :class:`Limit` s and the settings of
    dataset-level outliers, with documented defaults and :meth:`QCThresholds.from_dict` for
    quantscope.toml) and :func:`evaluate`, which gives every image a :class:`QCResult`
@@ -57,12 +57,13 @@ from ._intensity import (
     percent_at_min,
     signal_to_noise,
 )
-from ._metrics import channel_metrics
+from ._metrics import BEST_FOCUS_PLANE, best_plane_metrics, channel_metrics
 from ._profile import IlluminationProfile, apply_flatfield, estimate_illumination_profile
 from ._registry import METRICS, Direction, MetricInfo
 from ._thresholds import DEFAULT_LIMITS, DEFAULT_OUTLIER_METRICS, Limit, QCThresholds
 
 __all__ = [
+    "BEST_FOCUS_PLANE",
     "DEFAULT_LIMITS",
     "DEFAULT_OUTLIER_METRICS",
     "METRICS",
@@ -77,6 +78,7 @@ __all__ = [
     "Status",
     "apply_flatfield",
     "background",
+    "best_plane_metrics",
     "channel_metrics",
     "check_limits",
     "dynamic_range_used",

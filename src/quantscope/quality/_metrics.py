@@ -7,7 +7,7 @@ from typing import Any
 
 from ._common import prepare
 from ._field import plane_field
-from ._focus import plane_focus
+from ._focus import plane_focus, stack_metrics
 from ._illumination import _illumination
 from ._intensity import (
     EMPTY_FOREGROUND_PCT,
@@ -20,7 +20,11 @@ from ._intensity import (
 )
 from ._registry import METRICS
 
-__all__ = ["channel_metrics"]
+__all__ = ["BEST_FOCUS_PLANE", "best_plane_metrics", "channel_metrics"]
+
+#: Name of the extra value :func:`best_plane_metrics` gives a z-stack (0-based z index of the
+#: plane measured).
+BEST_FOCUS_PLANE = "best_focus_plane"
 
 
 def channel_metrics(plane: Any, *, significant_bits: int | None = None) -> dict[str, float]:
@@ -123,3 +127,55 @@ def channel_metrics(plane: Any, *, significant_bits: int | None = None) -> dict[
         is_empty=1.0 if empty else 0.0,
     )
     return {name: float(out[name]) for name in METRICS}
+
+
+def best_plane_metrics(stack: Any, *, significant_bits: int | None = None) -> dict[str, float]:
+    """:func:`channel_metrics` of one channel's z-stack: of its plane, or of its best-focus plane.
+
+    Parameters
+    ----------
+    stack : array_like
+        ``(Z, Y, X)`` planes of one channel (``(Y, X)``: one plane), any real dtype.
+    significant_bits : int, optional
+        Bits the detector uses (see :func:`channel_metrics`).
+
+    Returns
+    -------
+    dict of str to float
+        For one plane, :func:`channel_metrics` of it. For ``Z > 1``, :func:`channel_metrics`
+        of the plane :func:`stack_metrics` finds in best focus (the middle plane when no plane
+        has a defined focus), with :data:`BEST_FOCUS_PLANE` added: its 0-based z index (NaN
+        when no plane has a defined focus).
+
+    Raises
+    ------
+    quantscope.errors.InvalidInput
+        If ``stack`` is not a non-empty 2-D or 3-D real array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> flat = np.full((3, 32, 32), 100, np.uint16)
+    >>> flat[1] = rng.poisson(100, (32, 32))
+    >>> best_plane_metrics(flat)["best_focus_plane"]
+    1.0
+    """
+    import numpy as np
+
+    from ..errors import InvalidInput
+
+    arr = np.asarray(stack)
+    if arr.ndim == 2:
+        return channel_metrics(arr, significant_bits=significant_bits)
+    if arr.ndim != 3 or arr.shape[0] == 0:
+        raise InvalidInput(
+            f"stack: expected a (Z, Y, X) z-stack of one channel, got shape {arr.shape}"
+        )
+    if arr.shape[0] == 1:
+        return channel_metrics(arr[0], significant_bits=significant_bits)
+    best, _ = stack_metrics(arr, significant_bits=significant_bits)
+    chosen = arr[best] if best >= 0 else arr[arr.shape[0] // 2]
+    metrics = channel_metrics(chosen, significant_bits=significant_bits)
+    metrics[BEST_FOCUS_PLANE] = float(best) if best >= 0 else math.nan
+    return metrics

@@ -1,0 +1,219 @@
+"""The measuring process of ingest's QC: the same values as measuring in this process, every
+image of an ingest measured there once it is ready, and a fallback to the QC thread when it
+cannot measure, dies, or is switched off."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+import quantscope.qc
+import quantscope.qc._run as qc_run
+from quantscope.catalog import Repository
+from quantscope.ingest import ingest
+from quantscope.qc import MeasuringProcess, measure_image, shared_process
+from quantscope.qc._process import supported
+from quantscope.quality import best_plane_metrics
+
+pytestmark = pytest.mark.skipif(not supported(), reason="the measuring process needs Linux")
+
+
+@pytest.fixture
+def own_process() -> Iterator[MeasuringProcess]:
+    """A measuring process of this test's own (one the test may break), ready."""
+    proc = MeasuringProcess()
+    try:
+        assert proc.wait_ready(60), proc.dead
+        yield proc
+    finally:
+        proc.close()
+
+
+def _same(a: dict[int, dict[str, float]], b: dict[int, dict[str, float]]) -> None:
+    assert a.keys() == b.keys()
+    for c in a:
+        assert a[c].keys() == b[c].keys()
+        for name, value in a[c].items():
+            other = b[c][name]
+            assert (math.isnan(value) and math.isnan(other)) or value == other, (c, name)
+
+
+def _measured_here(planes: np.ndarray, bits: int | None) -> dict[int, dict[str, float]]:
+    return {
+        c: best_plane_metrics(
+            planes[c, 0] if planes.shape[1] == 1 else planes[c], significant_bits=bits
+        )
+        for c in range(planes.shape[0])
+    }
+
+
+def _cases() -> list[tuple[str, np.ndarray, int | None]]:
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[:90, :120]
+    blobs = sum(
+        1500.0 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 18.0)
+        for cy, cx in rng.uniform(10, 80, (12, 2))
+    )
+    field = np.clip(blobs + rng.normal(150, 6, blobs.shape), 0, 4095)
+    noisy = field.astype(np.float32)
+    noisy[3, :7] = np.nan
+    noisy[50, 60] = np.inf
+    stack = np.stack([field * 0.3 + 100, field, field * 0.5 + 50]).astype(np.uint16)
+    return [
+        ("uint16 plane", field.astype(np.uint16)[None, None], None),
+        (
+            "12-bit, two channels",
+            np.stack([field, np.full_like(field, 4095)]).astype(np.uint16)[:, None],
+            12,
+        ),
+        ("z-stack", stack[None], None),
+        ("uint8", (field / 16).astype(np.uint8)[None, None], None),
+        ("int16", (field - 1000).astype(np.int16)[None, None], None),
+        ("float32 with NaN and inf", noisy[None, None], None),
+        ("constant", np.zeros((1, 1, 5, 1), np.uint16), None),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_cases())), ids=[c[0] for c in _cases()])
+def test_the_process_gives_the_values_of_this_process(
+    own_process: MeasuringProcess, case: int
+) -> None:
+    _, planes, bits = _cases()[case]
+    slot = own_process.slot(planes.nbytes)
+    buf = own_process.array(slot, planes.shape, planes.dtype)
+    buf[...] = planes
+    fut = own_process.measure(slot, buf.shape, buf.dtype, bits)  # type: ignore[arg-type]
+    assert fut is not None
+    metrics, error, seconds = fut.result(timeout=60)
+    assert error is None and metrics is not None and seconds > 0
+    _same(metrics, _measured_here(planes, bits))
+    if planes.shape[1] > 1:
+        assert metrics[0]["best_focus_plane"] == 1.0
+    own_process.release(slot)
+
+
+def test_buffers_are_reused_and_large_ones_dropped(own_process: MeasuringProcess) -> None:
+    small = own_process.slot(1000)
+    own_process.release(small)
+    assert own_process.slot(5000) is small  # a free buffer large enough is reused
+    large = own_process.slot(20 * 2**20)
+    arr = own_process.array(large, (10, 2**20), np.uint16)
+    arr[:] = 7
+    fut = own_process.measure(large, (1, 1, 10, 2**20), np.uint16, None)
+    assert fut is not None and fut.result(timeout=60)[1] is None
+    own_process.release(large)  # above 16 MiB: not kept, dropped in the child as well
+    assert large not in own_process._free
+    # the child goes on after the drop
+    arr2 = own_process.array(small, (1, 1, 4, 4), np.uint16)
+    arr2[:] = 3
+    again = own_process.measure(small, (1, 1, 4, 4), np.uint16, None)
+    assert again is not None
+    metrics, error, _ = again.result(timeout=60)
+    assert error is None and metrics is not None and metrics[0]["intensity_max"] == 3.0
+
+
+def test_a_request_the_process_cannot_measure_returns_the_error(
+    own_process: MeasuringProcess,
+) -> None:
+    slot = own_process.slot(100)
+    fut = own_process.measure(slot, (1, 1, 2048, 2048), np.uint16, None)  # beyond the buffer
+    assert fut is not None
+    metrics, error, _ = fut.result(timeout=60)
+    assert metrics is None and error is not None and "ValueError" in error
+    assert own_process.ready  # one bad request does not end the process
+
+
+def test_a_killed_process_completes_its_requests_and_takes_no_more(
+    own_process: MeasuringProcess,
+) -> None:
+    slot = own_process.slot(4 * 2048 * 2048 * 2)
+    own_process.array(slot, (4, 1, 2048, 2048), np.uint16)[:] = 5
+    fut = own_process.measure(slot, (4, 1, 2048, 2048), np.uint16, None)
+    assert fut is not None
+    os.kill(own_process._proc.pid, signal.SIGKILL)
+    metrics, error, _ = fut.result(timeout=60)  # measured before the kill, or failed: never hangs
+    assert (metrics is None) == (error is not None)
+    deadline = time.monotonic() + 60
+    while own_process.dead is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert own_process.dead is not None and not own_process.ready
+    assert own_process.measure(slot, (1, 1, 4, 4), np.uint16, None) is None
+
+
+def _write_fields(folder: Path, n: int) -> None:
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(n):
+        img = rng.normal(200, 5, (70, 90))
+        img[20 + i : 30 + i, 30:40] += 3000
+        tifffile.imwrite(folder / f"f{i}.tif", np.clip(img, 0, 65535).astype(np.uint16))
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ingest_measures_every_image_in_the_ready_process(
+    tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    proc = shared_process()
+    assert proc is not None and proc.wait_ready(60), "no measuring process"
+    _write_fields(tmp_path / "in", 6)
+    sent: list[tuple[int, ...]] = []
+    real_measure = MeasuringProcess.measure
+
+    def counted(self, slot, shape, dtype, bits):  # type: ignore[no-untyped-def]
+        sent.append(tuple(shape))
+        return real_measure(self, slot, shape, dtype, bits)
+
+    def not_here(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("measured in the ingesting process")
+
+    monkeypatch.setattr(MeasuringProcess, "measure", counted)
+    monkeypatch.setattr(quantscope.qc, "measure_planes", not_here)
+    monkeypatch.setattr(qc_run, "measure_image", not_here)
+    report = ingest(repo, [tmp_path / "in"], jobs=jobs)
+    assert report.ok and len(report.added) == 6 and len(sent) == 6
+    assert set(report.qc.values()) <= {"pass", "warn"}
+    monkeypatch.undo()
+    stored = repo.quality_metrics()
+    for img in repo.images():
+        _same(stored[img.id], measure_image(repo.root / img.store_path, img))
+
+
+def test_with_the_process_switched_off_ingest_measures_on_a_thread(
+    tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUANTSCOPE_QC_PROCESS", "0")
+    assert shared_process() is None
+    _write_fields(tmp_path / "in", 3)
+    here: list[str] = []
+    real = quantscope.qc.measure_planes
+
+    def counted(planes, image, ome_xml=None):  # type: ignore[no-untyped-def]
+        here.append(image.name)
+        return real(planes, image, ome_xml)
+
+    monkeypatch.setattr(quantscope.qc, "measure_planes", counted)
+    report = ingest(repo, [tmp_path / "in"])
+    assert report.ok and sorted(here) == ["f0", "f1", "f2"]
+    assert len(repo.quality_metrics()) == 3
+
+
+def test_a_dead_shared_process_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    import quantscope.qc._process as qp
+
+    proc = shared_process()
+    assert proc is not None and proc.wait_ready(60)
+    monkeypatch.setattr(qp, "_starts", 0)  # this test's restart does not count against others
+    os.kill(proc._proc.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while proc.dead is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    fresh = shared_process()
+    assert fresh is not None and fresh is not proc and fresh.wait_ready(60)
