@@ -217,3 +217,44 @@ def test_a_dead_shared_process_is_replaced(monkeypatch: pytest.MonkeyPatch) -> N
         time.sleep(0.01)
     fresh = shared_process()
     assert fresh is not None and fresh is not proc and fresh.wait_ready(60)
+
+
+def test_the_process_reports_its_cpu_time(own_process: MeasuringProcess) -> None:
+    before = own_process.cpu_seconds()
+    assert before is not None and before > 0  # its imports at least
+    planes = np.random.default_rng(0).integers(0, 4000, (1, 1, 1024, 1024), dtype=np.uint16)
+    slot = own_process.slot(planes.nbytes)
+    own_process.array(slot, planes.shape, planes.dtype)[...] = planes
+    for _ in range(20):
+        fut = own_process.measure(slot, planes.shape, planes.dtype, None)  # type: ignore[arg-type]
+        assert fut is not None and fut.result(timeout=60)[1] is None
+    after = own_process.cpu_seconds()
+    assert after is not None and after > before
+
+
+def test_ingest_starts_the_process_only_once_enough_images_were_asked_for(
+    tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small one-off ingest measures on a thread (starting the process would cost more than
+    it gains); once START_AFTER_IMAGES images were asked for, the process is started, and
+    from then on every ingest uses it."""
+    import quantscope.qc._process as qp
+
+    monkeypatch.setattr(qp, "_shared", None)  # as in a fresh Python process
+    monkeypatch.setattr(qp, "_images", 0)
+    monkeypatch.setattr(qp, "_starts", 0)
+    monkeypatch.setattr(qp, "START_AFTER_IMAGES", 5)
+    _write_fields(tmp_path / "a", 3)
+    _write_fields(tmp_path / "b", 3)
+    assert ingest(repo, [tmp_path / "a"]).ok
+    assert qp.running_process() is None  # 3 images: no process
+    started = None
+    try:
+        report = ingest(repo, [tmp_path / "b"])  # 6 in all: started for this ingest
+        started = qp.running_process()
+        assert report.ok and len(report.qc) == 3 and started is not None
+        assert qp.process_for_ingest(1) is started  # and used from then on
+        assert len(repo.quality_metrics()) == 6
+    finally:
+        if started is not None:
+            started.close()

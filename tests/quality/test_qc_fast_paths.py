@@ -390,3 +390,16 @@ def test_noise_pairs_never_read_a_counting_buffer_another_plane_overwrote() -> N
     assert expected is not None and got is not None
     np.testing.assert_array_equal(got.values, expected.values)
     np.testing.assert_array_equal(got.counts, expected.counts)
+
+
+def test_the_smoothing_matrix_is_ndimages_correlation_bit_for_bit() -> None:
+    """The background field's Gaussian (built with numpy, without importing scipy.ndimage)
+    equals ``ndimage.correlate1d`` of the unit vectors exactly, ends included."""
+    from scipy import ndimage
+
+    from quantscope.quality._field import _smoothing_kernel, _smoothing_matrix
+
+    for n in [*range(1, 24), 31, 64, 129, 257, 512]:
+        ref = np.zeros((n, n))
+        ndimage.correlate1d(np.eye(n), _smoothing_kernel(), 0, ref, "nearest", 0.0, 0)
+        assert np.array_equal(_smoothing_matrix(n), ref), n

@@ -398,12 +398,25 @@ class _QCPool:
     def __init__(self, workers: int, depth: int, process: MeasuringProcess | None = None) -> None:
         self.depth = max(1, depth)
         self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="quantscope-qc")
-        self._slots = threading.BoundedSemaphore(self.depth)
+        self._slots = threading.Semaphore(self.depth)
         self._free: list[np.ndarray] = []
         self._lock = threading.Lock()
         self._process = process
         self._shared: dict[int, Slot] = {}  # id of a buffer handed out -> its shared slot
         self._outstanding: set[Future[tuple[dict[int, dict[str, float]] | None, float]]] = set()
+
+    def use_process(self, n_images: int) -> None:
+        """Measure in the measuring process from now on if ingest should have one for
+        ``n_images`` more (:func:`quantscope.qc.process_for_ingest`); it measures faster, so
+        :data:`_PROCESS_EXTRA_DEPTH` more images may wait."""
+        if self._process is not None:
+            return
+        from ..qc import process_for_ingest
+
+        self._process = process_for_ingest(n_images)
+        if self._process is not None:
+            self.depth += _PROCESS_EXTRA_DEPTH
+            self._slots.release(_PROCESS_EXTRA_DEPTH)
 
     def buffer(self, shape: tuple[int, int, int, int, int], dtype: str) -> np.ndarray | None:
         """A ``(C, Z, Y, X)`` buffer for time point 0 of every channel and plane when QC can
@@ -505,23 +518,21 @@ class _QCPool:
 
 
 _QC_KEEP_BYTES = 16 * 2**20  # larger QC planes are not kept for reuse
+_PROCESS_EXTRA_DEPTH = 4
 
 
 @contextlib.contextmanager
 def _qc_pool(jobs: int) -> Iterator[_QCPool]:
-    """The QC pool of one ingest: the measuring process when it can run, and one measuring
-    thread (two for ``jobs`` >= 4) for the images measured before it is ready; up to
-    ``jobs + 6`` images waiting to be measured (``jobs + 2`` without the process).
+    """The QC pool of one ingest: one measuring thread (two for ``jobs`` >= 4), the measuring
+    process once :meth:`_QCPool.use_process` finds one, and up to ``jobs + 2`` images waiting
+    to be measured (``jobs + 6`` with the process).
 
     Against measuring in the writer threads (as soon as an image's planes are read): on the
     40 BBBC039 TIFFs, 2-core development machine, a QC thread made the overhead +11-21 %
-    against +41-54 % at jobs = 1 with a load average of about 1, but at jobs = 2 it needed
-    about 7 ms per image (the interpreter lock) and the overhead was +28-77 %; see
-    bench/qc.py for the figures with the measuring process."""
-    from ..qc import shared_process
-
-    process = shared_process()
-    pool = _QCPool(1 if jobs < 4 else 2, jobs + (6 if process is not None else 2), process)
+    against +41-54 % at jobs = 1 with a load average of about 1; at jobs = 2 it needed about
+    7 ms per image (the interpreter lock, see :mod:`quantscope.qc._process`) and set the
+    pace. bench/qc.py gives the figures with the measuring process and with a thread."""
+    pool = _QCPool(1 if jobs < 4 else 2, jobs + 2)
     try:
         yield pool
     finally:
@@ -1014,6 +1025,8 @@ def _write_all(
     registered: set[str] = set()
     if measured is None:
         qc = None
+    if qc is not None:
+        qc.use_process(sum(1 for j in todo if j.nbytes <= _LARGE_BYTES))
 
     def done(job: _Job, error: str | None, reg: ImageRegistration | None) -> None:
         if error is not None:

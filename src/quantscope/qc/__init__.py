@@ -40,7 +40,7 @@ from ._measure import (
     qc_level,
     significant_bits,
 )
-from ._process import MeasuringProcess, shared_process
+from ._process import MeasuringProcess, process_for_ingest, running_process, shared_process
 from ._profiles import PROFILES_DIR, StoredProfile, estimate_profiles, load_profile
 from ._run import ImageQC, QCProgress, QCRunReport, load_thresholds, run_qc
 
@@ -63,8 +63,10 @@ __all__ = [
     "load_thresholds",
     "measure_image",
     "measure_planes",
+    "process_for_ingest",
     "qc_level",
     "run_qc",
+    "running_process",
     "shared_process",
     "significant_bits",
     "write_html_report",

@@ -11,11 +11,12 @@ per image, more than the writers, and set the pace of the whole ingest.
 :class:`MeasuringProcess` is a Python process of the same interpreter that measures planes the
 writers put straight into shared memory (one ``memfd`` buffer per image in flight, reused).
 Per image the parent sends one small message and gets one back; the measuring itself uses the
-other core. It is started on the first ingest with QC and kept for the life of the process
-(:func:`shared_process`), so later ingests in a long-running process (the server, a notebook,
-a test run) find it ready. Until it is ready, or if it cannot start or dies, ingest measures on
-its own thread as before; the values are the same (one code path, :func:`best_plane_metrics
-<quantscope.quality.best_plane_metrics>`, in both).
+other core. Ingest starts it once the Python process has had :data:`START_AFTER_IMAGES`
+images measured (its start costs more than a small one-off ingest gains) and it is kept for
+the life of the process (:func:`shared_process`), so later ingests in a long-running process
+(the server, a notebook, a test run) find it ready. Until it is ready, or if it cannot start or
+dies, ingest measures on its own thread as before; the values are the same (one code path,
+:func:`best_plane_metrics <quantscope.quality.best_plane_metrics>`, in both).
 
 Linux only (``memfd_create`` and ``SOCK_SEQPACKET``): elsewhere, or with the environment
 variable ``QUANTSCOPE_QC_PROCESS=0``, QC measures on a thread. The child's protocol is
@@ -42,7 +43,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MeasuringProcess", "Outcome", "shared_process"]
+__all__ = [
+    "START_AFTER_IMAGES",
+    "MeasuringProcess",
+    "Outcome",
+    "process_for_ingest",
+    "running_process",
+    "shared_process",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -141,6 +149,16 @@ class MeasuringProcess:
     def dead(self) -> str | None:
         """Why the child is gone (None while it may still serve)."""
         return self._dead
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the child has used so far, from ``/proc``; None when it
+        cannot be read (the child is gone)."""
+        try:
+            with open(f"/proc/{self._proc.pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait until the child is ready (or gone); returns :attr:`ready`."""
@@ -278,7 +296,39 @@ class MeasuringProcess:
 
 _shared: MeasuringProcess | None = None
 _starts = 0
+_images = 0  # images ingest has asked to measure in this process so far
 _shared_lock = threading.Lock()
+
+#: Ingest starts the measuring process once this Python process has had this many images
+#: measured (those of the current ingest included). Its start costs about 0.3 s of CPU (an
+#: interpreter, numpy, scipy.fft), which the images measured outside the ingesting process
+#: repay after a few hundred; a one-off ingest of a few dozen images measures on a thread.
+START_AFTER_IMAGES = 200
+
+
+def running_process() -> MeasuringProcess | None:
+    """The measuring process of this Python process if one is started and alive (None
+    otherwise; nothing is started)."""
+    proc = _shared
+    if proc is not None and proc.pid == os.getpid() and proc.dead is None:
+        return proc
+    return None
+
+
+def process_for_ingest(n_images: int) -> MeasuringProcess | None:
+    """The measuring process for an ingest about to measure ``n_images``: the running one, or
+    a new one once this Python process has asked for :data:`START_AFTER_IMAGES` images in all
+    (None before that, or where :func:`shared_process` gives none)."""
+    global _images
+    with _shared_lock:
+        _images += max(0, n_images)
+        enough = _images >= START_AFTER_IMAGES
+    if not supported():
+        return None
+    proc = running_process()
+    if proc is not None or not enough:
+        return proc
+    return shared_process()
 
 
 def shared_process() -> MeasuringProcess | None:
@@ -289,11 +339,11 @@ def shared_process() -> MeasuringProcess | None:
     if not supported():
         return None
     with _shared_lock:
-        proc = _shared
-        if proc is not None and proc.pid == os.getpid() and proc.dead is None:
+        proc = running_process()
+        if proc is not None:
             return proc
-        if proc is not None and proc.pid == os.getpid():
-            proc.close()
+        if _shared is not None and _shared.pid == os.getpid():
+            _shared.close()
         _shared = None  # gone, or inherited through a fork: not this process's child
         if _starts >= _MAX_STARTS:
             return None
