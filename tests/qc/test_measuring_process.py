@@ -148,9 +148,9 @@ def test_a_killed_process_completes_its_requests_and_takes_no_more(
     assert own_process.measure(slot, (1, 1, 4, 4), np.uint16, None) is None
 
 
-def _write_fields(folder: Path, n: int) -> None:
+def _write_fields(folder: Path, n: int, seed: int = 3) -> None:
     folder.mkdir()
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     for i in range(n):
         img = rng.normal(200, 5, (70, 90))
         img[20 + i : 30 + i, 30:40] += 3000
@@ -245,7 +245,7 @@ def test_ingest_starts_the_process_only_once_enough_images_were_asked_for(
     monkeypatch.setattr(qp, "_starts", 0)
     monkeypatch.setattr(qp, "START_AFTER_IMAGES", 5)
     _write_fields(tmp_path / "a", 3)
-    _write_fields(tmp_path / "b", 3)
+    _write_fields(tmp_path / "b", 3, seed=4)
     assert ingest(repo, [tmp_path / "a"]).ok
     assert qp.running_process() is None  # 3 images: no process
     started = None
