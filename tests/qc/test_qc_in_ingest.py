@@ -81,14 +81,24 @@ def test_metrics_from_memory_equal_the_stored_image(
     assert report.qc_seconds > 0
 
 
+@pytest.mark.parametrize("where", ["thread", "process"])
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_failed_writes_give_back_their_qc_buffers(
-    tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch, jobs: int
+    tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch, jobs: int, where: str
 ) -> None:
     """A write that fails after its QC buffer was taken gives it back (a buffer kept would
     hold a slot of the QC queue: more failures than the queue is deep would block the
-    writers); the other images are measured."""
+    writers); the other images are measured, on the QC thread or in the measuring process."""
     import quantscope.ingest._ingest as ing
+    from quantscope.qc._process import shared_process, supported
+
+    if where == "process":
+        if not supported():
+            pytest.skip("the measuring process needs Linux")
+        proc = shared_process()
+        assert proc is not None and proc.wait_ready(60)
+    else:
+        monkeypatch.setenv("QUANTSCOPE_QC_PROCESS", "0")
 
     src = tmp_path / "in"
     src.mkdir()
@@ -117,6 +127,7 @@ def test_failed_writes_give_back_their_qc_buffers(
     assert [img.name for img in report.added] == ["f2"]
     assert len(report.failed) == 2 and all("disk full" in f.message for f in report.failed)
     (pool,) = pools
+    assert (pool._process is not None) == (where == "process")
     assert pool._slots._value == pool.depth  # every buffer given back
     assert not pool._shared  # none still lent out of the measuring process's buffers
     (image_id,) = report.qc
