@@ -25,10 +25,17 @@ What it measures, in one process (see bench/README.md):
      the QC thread overlaps the writers and the wall overhead is lower. The load average
      is printed before and after each section.
    With QC on, each image up to 2048 px is measured from the planes the writers have just
-   read (no read-back), on a QC thread of its own while the writers go on; larger images
-   are measured on their stored 2048 px level after the writes. "QC work" is the time
-   spent measuring, summed over the threads, plus the QC step after the writes (storing
-   metrics, flags against peers, verdicts).
+   read (no read-back): in the QC measuring process (``quantscope.qc.shared_process``,
+   started during the warm-up and awaited ready, as in any Python process that has ingested
+   a few hundred images) while the writers go on; larger images are measured on their stored
+   2048 px level after the writes. The CPU figures include the measuring process's CPU
+   (from /proc). "QC work" is the time spent measuring, summed over the images, plus the QC
+   step after the writes (storing metrics, flags against peers, verdicts).
+   The BBBC039 overhead is then measured again with the measuring process switched off
+   (``QUANTSCOPE_QC_PROCESS=0``: QC on a thread of the ingesting process), and once more with
+   one ingest per fresh Python process, as ``quantscope ingest`` runs (the interpreter,
+   imports and QC's first calls included; 40 images measure on a thread there, see
+   ``quantscope.qc.START_AFTER_IMAGES``): the ingest call's seconds and the whole process's.
 2. Megapixels/s of every metric function of ``quantscope.quality`` (and of
    ``channel_metrics`` as a whole), called alone on one BBBC039 plane and on the 8192x8192
    plane, best of N, sorted slowest first.
