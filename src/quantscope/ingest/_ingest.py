@@ -405,16 +405,18 @@ class _QCPool:
         self._shared: dict[int, Slot] = {}  # id of a buffer handed out -> its shared slot
         self._outstanding: set[Future[tuple[dict[int, dict[str, float]] | None, float]]] = set()
 
-    def use_process(self, n_images: int) -> None:
+    def use_process(self, n_images: int, largest: int) -> None:
         """Measure in the measuring process from now on if ingest should have one for
-        ``n_images`` more (:func:`quantscope.qc.process_for_ingest`); it measures faster, so
-        :data:`_PROCESS_EXTRA_DEPTH` more images may wait."""
+        ``n_images`` more, the largest of ``largest`` bytes
+        (:func:`quantscope.qc.process_for_ingest`). Its round trips take longer than a
+        thread's hand-over, so :data:`_PROCESS_EXTRA_DEPTH` more images may wait when they are
+        small (at most :data:`_QC_KEEP_BYTES`: the memory held stays bounded)."""
         if self._process is not None:
             return
         from ..qc import process_for_ingest
 
         self._process = process_for_ingest(n_images)
-        if self._process is not None:
+        if self._process is not None and largest <= _QC_KEEP_BYTES:
             self.depth += _PROCESS_EXTRA_DEPTH
             self._slots.release(_PROCESS_EXTRA_DEPTH)
 
@@ -525,7 +527,7 @@ _PROCESS_EXTRA_DEPTH = 4
 def _qc_pool(jobs: int) -> Iterator[_QCPool]:
     """The QC pool of one ingest: one measuring thread (two for ``jobs`` >= 4), the measuring
     process once :meth:`_QCPool.use_process` finds one, and up to ``jobs + 2`` images waiting
-    to be measured (``jobs + 6`` with the process).
+    to be measured (``jobs + 6`` with the process, for images of at most 16 MiB).
 
     Against measuring in the writer threads (as soon as an image's planes are read): on the
     40 BBBC039 TIFFs, 2-core development machine, a QC thread made the overhead +11-21 %
@@ -1026,7 +1028,8 @@ def _write_all(
     if measured is None:
         qc = None
     if qc is not None:
-        qc.use_process(sum(1 for j in todo if j.nbytes <= _LARGE_BYTES))
+        kept = [j.nbytes for j in todo if j.nbytes <= _LARGE_BYTES]  # measured from memory
+        qc.use_process(len(kept), max(kept, default=0))
 
     def done(job: _Job, error: str | None, reg: ImageRegistration | None) -> None:
         if error is not None:

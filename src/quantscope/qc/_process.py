@@ -253,7 +253,11 @@ class MeasuringProcess:
                     break
                 if n == 0:
                     break
-                msg = pickle.loads(view[:n])
+                try:
+                    msg = pickle.loads(view[:n])
+                except Exception as e:  # a protocol error: stop using the process
+                    reason = f"unreadable message from the measuring process: {e!r}"
+                    break
                 if msg[0] == "done":
                     _, request, metrics, error, seconds = msg
                     with self._lock:
