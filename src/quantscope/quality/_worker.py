@@ -59,6 +59,8 @@ def _measure(
 
 def serve(sock: socket.socket) -> None:
     """Answer the parent's messages on ``sock`` until it closes its end."""
+    import scipy.fft  # noqa: F401  (imported by the first measurement otherwise: 0.15-0.2 s)
+
     slots: dict[int, mmap.mmap] = {}
     sock.send(pickle.dumps(("ready", os.getpid())))
     try:
