@@ -4,7 +4,6 @@ cannot measure, dies, or is switched off."""
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import time
@@ -17,6 +16,7 @@ import tifffile
 
 import quantscope.qc
 import quantscope.qc._run as qc_run
+from _qc_support import assert_same_metrics
 from quantscope.catalog import Repository
 from quantscope.ingest import ingest
 from quantscope.qc import MeasuringProcess, measure_image, shared_process
@@ -35,15 +35,6 @@ def own_process() -> Iterator[MeasuringProcess]:
         yield proc
     finally:
         proc.close()
-
-
-def _same(a: dict[int, dict[str, float]], b: dict[int, dict[str, float]]) -> None:
-    assert a.keys() == b.keys()
-    for c in a:
-        assert a[c].keys() == b[c].keys()
-        for name, value in a[c].items():
-            other = b[c][name]
-            assert (math.isnan(value) and math.isnan(other)) or value == other, (c, name)
 
 
 def _measured_here(planes: np.ndarray, bits: int | None) -> dict[int, dict[str, float]]:
@@ -94,7 +85,7 @@ def test_the_process_gives_the_values_of_this_process(
     assert fut is not None
     metrics, error, seconds = fut.result(timeout=60)
     assert error is None and metrics is not None and seconds > 0
-    _same(metrics, _measured_here(planes, bits))
+    assert_same_metrics(metrics, _measured_here(planes, bits))
     if planes.shape[1] > 1:
         assert metrics[0]["best_focus_plane"] == 1.0
     own_process.release(slot)
@@ -183,7 +174,7 @@ def test_ingest_measures_every_image_in_the_ready_process(
     monkeypatch.undo()
     stored = repo.quality_metrics()
     for img in repo.images():
-        _same(stored[img.id], measure_image(repo.root / img.store_path, img))
+        assert_same_metrics(stored[img.id], measure_image(repo.root / img.store_path, img))
 
 
 def test_with_the_process_switched_off_ingest_measures_on_a_thread(

@@ -4,7 +4,6 @@ fall back to the stored pyramid."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import tifffile
 
 import quantscope.qc
 import quantscope.qc._run as qc_run
+from _qc_support import assert_same_metrics
 from quantscope.catalog import Repository
 from quantscope.errors import InvalidInput
 from quantscope.ingest import ingest
@@ -31,15 +31,6 @@ def _field(seed: int, shape: tuple[int, ...], blur: float = 0.0) -> np.ndarray:
     if blur:
         img = ndimage.gaussian_filter(img, blur)
     return np.clip(img + rng.normal(150.0, 6.0, shape[-2:]), 0, 4095).astype(np.uint16)
-
-
-def _same(a: dict[int, dict[str, float]], b: dict[int, dict[str, float]]) -> None:
-    assert a.keys() == b.keys()
-    for c in a:
-        assert a[c].keys() == b[c].keys()
-        for name, value in a[c].items():
-            other = b[c][name]
-            assert (math.isnan(value) and math.isnan(other)) or value == other, (c, name)
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -70,7 +61,7 @@ def test_metrics_from_memory_equal_the_stored_image(
     assert calls == []  # every image was measured from memory, none read back
     stored = repo.quality_metrics()
     for img in repo.images():
-        _same(stored[img.id], measure_image(repo.root / img.store_path, img))
+        assert_same_metrics(stored[img.id], measure_image(repo.root / img.store_path, img))
     by_name = {img.name: img for img in repo.images()}
     assert stored[by_name["stack"].id][0]["best_focus_plane"] == 1.0
     assert by_name["two"].significant_bits == 12 and by_name["plane"].significant_bits is None
