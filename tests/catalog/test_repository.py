@@ -327,3 +327,30 @@ def test_quality_records_round_trip(tmp_path: Path, catalog_url: str | None) -> 
     )
     with pytest.raises(NotFound):
         repo.set_illumination_profile("nope", 0, "x", "p", 1, "e" * 64)
+
+
+def test_quality_reads_scoped_to_plates(tmp_path: Path, catalog_url: str | None) -> None:
+    """QC re-flags only the plates an ingest touches: metrics, groups and the images without a
+    status can be read for some plates (None: the images on no plate)."""
+    repo = Repository.init(tmp_path / "r", catalog_url)
+    a, b, loose = _image(0), _image(1), _image(2, plate=False)
+    for img in (a, b, loose):
+        _register(repo, img)
+    repo.set_quality([(a.id, {0: {"snr": 5.0}}), (loose.id, {0: {"snr": 7.0}, 1: {"snr": 8.0}})])
+    assert repo.quality_metrics(plates=["P1"]) == {a.id: {0: {"snr": 5.0}}}
+    assert repo.quality_metrics(plates=[None]) == {loose.id: {0: {"snr": 7.0}, 1: {"snr": 8.0}}}
+    assert set(repo.quality_metrics(plates=["P1", None])) == {a.id, loose.id}
+    assert repo.quality_metrics(plates=[]) == {} and repo.quality_metrics(plates=["nope"]) == {}
+    assert repo.quality_groups(["P1"]) == {
+        a.id: ("P1", ["DAPI", "GFP"]),
+        b.id: ("P1", ["DAPI", "GFP"]),
+    }
+    assert repo.quality_groups([None]) == {loose.id: (None, ["DAPI", "GFP"])}
+    assert repo.quality_groups() == {**repo.quality_groups(["P1"]), **repo.quality_groups([None])}
+    assert repo.quality_plates([a.id]) == {"P1"}
+    assert repo.quality_plates([a.id, loose.id, "f" * 32]) == {"P1", None}
+    assert repo.quality_plates([]) == set()
+    assert repo.quality_plates([a.id] * 1200) == {"P1"}  # more ids than one IN list takes
+    assert repo.unchecked_images() == sorted([a.id, b.id, loose.id])
+    repo.set_quality_status({a.id: ("pass", []), loose.id: ("warn", ["dim"])})
+    assert repo.unchecked_images() == [b.id]

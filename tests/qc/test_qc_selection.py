@@ -165,3 +165,32 @@ def test_quality_groups(plate_repo: Repository, tmp_path: Path) -> None:
     report = ingest(loose, [tmp_path / "a.tif"], qc=False)
     assert loose.quality_groups() == {report.added[0].id: (None, ["C0"])}
     loose.close()
+
+
+def test_an_ingest_re_flags_only_the_plates_it_adds_to(tmp_path: Path) -> None:
+    """Adding images re-evaluates the flags of their plate (new peers can change a verdict),
+    not those of other plates, whose peers did not change: the QC step costs what the plates
+    touched hold, not what the repository holds. A run over every image re-flags them all."""
+    from quantscope.qc import run_qc
+    from quantscope.synth import SynthOptions, synth_plate
+
+    p1 = synth_plate(tmp_path / "p1", SynthOptions(plate="1x2", fields=1, size=64, seed=1))
+    p2 = synth_plate(tmp_path / "p2", SynthOptions(plate="1x2", fields=1, size=64, seed=2))
+    renamed = tmp_path / "p2_renamed"
+    renamed.mkdir()
+    for f in p2.images_dir.iterdir():  # a second plate: other names, other pixels
+        shutil.copy(f, renamed / f.name.replace(p2.fields[0].name.split("_")[0], "OTHER"))
+    repo = Repository.init(tmp_path / "repo")
+    first = ingest(repo, [p1.images_dir])
+    assert first.ok and len(first.qc) == 2
+    marker = ("warn", ["a verdict only a re-evaluation would replace"])
+    repo.set_quality_status({i: marker for i in first.qc})
+    second = ingest(repo, [renamed])
+    assert second.ok and len(second.qc) == 2
+    statuses = repo.quality_status()
+    assert all(statuses[i] == marker for i in first.qc)  # plate 1 untouched
+    assert all(statuses[i] != marker for i in second.qc)
+    run_qc(repo, recompute=False)  # everything: plate 1 re-flagged as well
+    statuses = repo.quality_status()
+    assert all(statuses[i] != marker for i in first.qc)
+    repo.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,19 @@ if TYPE_CHECKING:
 __all__ = ["QualityRecords"]
 
 ChannelMetrics = Mapping[int, Mapping[str, float]]
+
+_IN_CHUNK = 500  # ids per IN (...) list: well below every backend's bound-parameter limit
+
+
+def _on_plates(plates: Collection[str | None]) -> sa.ColumnElement[bool]:
+    """Images on the named plates (None: on no plate); needs images joined to plates."""
+    names = [n for n in plates if n is not None]
+    conds: list[sa.ColumnElement[bool]] = []
+    if names:
+        conds.append(S.plates.c.name.in_(names))
+    if None in plates:
+        conds.append(S.images.c.plate_id.is_(None))
+    return sa.or_(*conds) if conds else sa.false()
 
 
 class QualityRecords:
@@ -70,13 +83,23 @@ class QualityRecords:
             )
 
     def quality_metrics(
-        self, image_ids: Sequence[str] | None = None
+        self,
+        image_ids: Sequence[str] | None = None,
+        *,
+        plates: Collection[str | None] | None = None,
     ) -> dict[str, dict[int, dict[str, float]]]:
-        """{image id: {channel: {metric: value}}}; undefined values come back as NaN."""
-        q = S.quality_metrics
+        """{image id: {channel: {metric: value}}}; undefined values come back as NaN.
+
+        ``image_ids`` and ``plates`` (plate names, None for the images on no plate) each
+        restrict the images read."""
+        q, i, p = S.quality_metrics, S.images, S.plates
         sel = sa.select(q.c.image_id, q.c.channel, q.c.name, q.c.value)
         if image_ids is not None:
             sel = sel.where(q.c.image_id.in_(list(image_ids)))
+        if plates is not None:
+            sel = sel.select_from(
+                q.join(i, i.c.id == q.c.image_id).outerjoin(p, p.c.id == i.c.plate_id)
+            ).where(_on_plates(plates))
         out: dict[str, dict[int, dict[str, float]]] = {}
         with self.engine.connect() as conn:
             for image_id, channel, name, value in conn.execute(sel):
@@ -93,19 +116,56 @@ class QualityRecords:
         with self.engine.connect() as conn:
             return {k: v for k, v in conn.execute(sel)}
 
-    def quality_groups(self) -> dict[str, tuple[str | None, list[str]]]:
-        """{image id: (plate name or None, channel names by index)} of every image: what QC
-        groups peers by and names channels with (two light queries, no full image records)."""
+    def quality_groups(
+        self, plates: Collection[str | None] | None = None
+    ) -> dict[str, tuple[str | None, list[str]]]:
+        """{image id: (plate name or None, channel names by index)} of every image (of the
+        images on ``plates``, None standing for no plate): what QC groups peers by and names
+        channels with (two light queries, no full image records)."""
         i, p, c = S.images, S.plates, S.channels
-        sel = sa.select(i.c.id, p.c.name).select_from(i.outerjoin(p, p.c.id == i.c.plate_id))
+        joined = i.outerjoin(p, p.c.id == i.c.plate_id)
+        sel = sa.select(i.c.id, p.c.name).select_from(joined)
+        chans = sa.select(c.c.image_id, c.c.name).order_by(c.c.image_id, c.c.idx)
+        if plates is not None:
+            sel = sel.where(_on_plates(plates))
+            chans = chans.select_from(c.join(joined, i.c.id == c.c.image_id)).where(
+                _on_plates(plates)
+            )
         names: dict[str, list[str]] = {}
         with self.engine.connect() as conn:
-            plates: dict[str, str | None] = {k: v for k, v in conn.execute(sel)}
-            for image_id, name in conn.execute(
-                sa.select(c.c.image_id, c.c.name).order_by(c.c.image_id, c.c.idx)
-            ):
+            found: dict[str, str | None] = {k: v for k, v in conn.execute(sel)}
+            for image_id, name in conn.execute(chans):
                 names.setdefault(image_id, []).append(name)
-        return {k: (v, names.get(k, [])) for k, v in plates.items()}
+        return {k: (v, names.get(k, [])) for k, v in found.items()}
+
+    def quality_plates(self, image_ids: Iterable[str]) -> set[str | None]:
+        """The plates (names; None for no plate) the images of ``image_ids`` are on: the
+        groups whose QC flags change when these images are measured."""
+        i, p = S.images, S.plates
+        ids = list(dict.fromkeys(image_ids))
+        out: set[str | None] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                sel = (
+                    sa.select(p.c.name)
+                    .select_from(i.outerjoin(p, p.c.id == i.c.plate_id))
+                    .where(i.c.id.in_(ids[start : start + _IN_CHUNK]))
+                    .distinct()
+                )
+                out.update(name for (name,) in conn.execute(sel))
+        return out
+
+    def unchecked_images(self) -> list[str]:
+        """Ids of the images QC has not given a status (new, or left by an interrupted run)."""
+        i, q = S.images, S.quality_status
+        sel = (
+            sa.select(i.c.id)
+            .select_from(i.outerjoin(q, q.c.image_id == i.c.id))
+            .where(q.c.image_id.is_(None))
+            .order_by(i.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [k for (k,) in conn.execute(sel)]
 
     def quality_status(
         self, image_ids: Sequence[str] | None = None

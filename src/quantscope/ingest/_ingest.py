@@ -764,10 +764,11 @@ def ingest(
         Called as work advances (see :data:`Progress`).
     qc
         Run quality control (:func:`quantscope.qc.run_qc`) on the images added, and on any
-        image an interrupted earlier run left without a QC status; flags are re-evaluated
-        across the whole repository so that dataset-level outliers compare each image with all
-        its peers. The statuses land in ``report.qc``. An image QC cannot measure, or a QC
-        error, becomes a note: it never fails the ingest.
+        image an interrupted earlier run left without a QC status; flags are re-evaluated on
+        the plates these images are on, so that dataset-level outliers compare each image with
+        all its peers (the images of other plates keep their verdicts). The statuses land in
+        ``report.qc``. An image QC cannot measure, or a QC error, becomes a note: it never
+        fails the ingest.
 
     Raises
     ------
@@ -846,9 +847,9 @@ def _run_qc(
 
     t0 = time.perf_counter()
     try:
-        checked = set(repo.quality_status())
         ids = [img.id for img in report.added]
-        ids += [i for i in repo.store_paths() if i not in checked and i not in ids]
+        added = set(ids)
+        ids += [i for i in repo.unchecked_images() if i not in added]
         if not ids:
             return
 

@@ -6,7 +6,7 @@ import contextlib
 import math
 import time
 import tomllib
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -175,14 +175,18 @@ def _measure_all(
 
 
 def _evaluate_repository(
-    repo: Repository, thresholds: QCThresholds, extra: Mapping[str, tuple[str, list[str]]]
+    repo: Repository,
+    thresholds: QCThresholds,
+    extra: Mapping[str, tuple[str, list[str]]],
+    plates: Collection[str | None] | None = None,
 ) -> tuple[dict[str, tuple[str, list[str]]], dict[str, dict[int, dict[str, float]]]]:
-    """Flags of every image with stored metrics, outliers computed among (plate, channel);
-    and the stored metrics of the whole repository (read once, for the report too)."""
+    """Flags of every image with stored metrics (on ``plates``, None standing for no plate;
+    default: every image), outliers computed among (plate, channel); and the stored metrics
+    of those images (read once, for the report too)."""
     from ..quality import evaluate
 
-    images = repo.quality_groups()  # {id: (plate or None, channel names)}
-    stored = repo.quality_metrics()
+    images = repo.quality_groups(plates)  # {id: (plate or None, channel names)}
+    stored = repo.quality_metrics(plates=plates)
     keyed: dict[tuple[str, int], Mapping[str, float]] = {}
     groups: dict[tuple[str, int], Hashable] = {}
     for image_id, channels in stored.items():
@@ -223,12 +227,16 @@ def run_qc(
 
     1. The selected images are measured (:func:`measure_image`, ``jobs`` threads) and their
        metrics replace the stored ones (``repo.set_quality``).
-    2. Flags are evaluated over the stored metrics of the *whole repository*
-       (:func:`quantscope.quality.evaluate`), grouped by (plate, channel index), images
-       without a plate forming the group ``"no plate"``: dataset-level outliers compare an
-       image with all its peers, also those measured earlier. The statuses of every image with
-       metrics are stored (``repo.set_quality_status``): adding peers can change the verdict
-       of an earlier image.
+    2. Flags are evaluated (:func:`quantscope.quality.evaluate`) grouped by (plate, channel
+       index), images without a plate forming the group ``"no plate"``: dataset-level
+       outliers compare an image with all its peers, also those measured earlier. Every image
+       with stored metrics on the plates of the selected images (on every plate when no
+       selection is given) is evaluated again and its status stored
+       (``repo.set_quality_status``): adding peers can change the verdict of an earlier
+       image, while the images of other plates keep theirs (their peers did not change), so
+       the cost follows the plates touched, not the repository's size. After changing the
+       thresholds, run it without a selection (``recompute=False`` re-flags every image
+       without measuring again).
 
     Parameters
     ----------
@@ -317,7 +325,10 @@ def run_qc(
             image_id: ("warn", [f"quality could not be measured: {msg}"])
             for image_id, msg in errors.items()
         }
-        verdicts, everything = _evaluate_repository(repo, thresholds, failed)
+        # the groups whose flags can change: the plates of the images measured (every plate
+        # when all images were)
+        plates = None if image_ids is None else repo.quality_plates(names)
+        verdicts, everything = _evaluate_repository(repo, thresholds, failed, plates)
         repo.set_quality_status(verdicts)
     stored = _ordered({k: everything[k] for k in names if k in everything})
     for image_id, name in names.items():
