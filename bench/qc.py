@@ -316,6 +316,78 @@ print(dt)
 """
 
 
+def bench_big_repo(work: Path, n_existing: int, reps: int) -> dict[str, Any]:
+    """The same BBBC039 ingest, QC off / on, into a repository that already holds
+    ``n_existing`` images with QC metrics and statuses (catalog rows only, built with
+    bench/query.py's generator: 3 channels, every metric of quantscope.quality.METRICS): the
+    QC step re-flags the plate the new images are on, not the whole repository."""
+    from quantscope.catalog import Repository
+    from quantscope.ingest import ingest
+    from quantscope.quality import METRICS
+    from query import registrations
+
+    say(
+        f"\n== ingest into a repository of {n_existing:,} images (QC metrics and statuses "
+        "stored): BBBC039, jobs=2, QC off / on alternating"
+    )
+    base = work / "big_base"
+    t0 = time.perf_counter()
+    repo = Repository.init(base)
+    try:
+        for b in range(0, n_existing, 2000):
+            ks = range(b, min(n_existing, b + 2000))
+            repo.register_many(registrations(b, ks.stop))
+            repo.set_quality(
+                (
+                    f"{k:032x}",
+                    {
+                        c: {m: float((k + c + i) % 97) for i, m in enumerate(METRICS)}
+                        for c in range(3)
+                    },
+                )
+                for k in ks
+            )
+            repo.set_quality_status({f"{k:032x}": ("pass", []) for k in ks})
+    finally:
+        repo.close()
+    say(f"built in {time.perf_counter() - t0:.1f} s")
+    runs: dict[str, list[float]] = {"off": [], "on": []}
+    qc_step: list[float] = []
+    for r in range(reps):
+        for qc in (False, True) if r % 2 == 0 else (True, False):
+            dst = work / "big_copy"
+            rm(dst)
+            shutil.copytree(base, dst)
+            repo = Repository.open(dst)
+            try:
+                t1 = time.perf_counter()
+                report = ingest(repo, [str(BBBC)], jobs=2, qc=qc)
+                runs["on" if qc else "off"].append(time.perf_counter() - t1)
+            finally:
+                repo.close()
+            if len(report.added) != 40 or (qc and len(report.qc) != 40):
+                raise RuntimeError("expected 40 images added and checked")
+            if qc:
+                qc_step.append(report.qc_seconds)
+    rm(work / "big_copy")
+    rm(base)
+    off, on = statistics.median(runs["off"]), statistics.median(runs["on"])
+    out = {
+        "existing_images": n_existing,
+        "reps": reps,
+        "off_s": off,
+        "on_s": on,
+        "overhead_pct": 100.0 * (on / off - 1.0),
+        "qc_seconds_median": statistics.median(qc_step),
+        "runs": runs,
+    }
+    say(
+        f"QC off {off:.3f} s, on {on:.3f} s -> overhead {out['overhead_pct']:+.0f}% "
+        f"(QC work {out['qc_seconds_median']:.3f} s; median of {reps})"
+    )
+    return out
+
+
 def bench_cold(work: Path, reps: int) -> dict[str, Any]:
     """One ingest per Python process, as ``quantscope ingest`` runs: the measuring process
     starts with the ingest and takes over once ready; seconds of the ingest call and of the
@@ -594,6 +666,17 @@ def summary_table(res: dict[str, Any]) -> str:
                     target,
                 ]
             )
+    big = res.get("big")
+    if big:
+        rows.append(
+            [
+                f"ingest BBBC039 into {big['existing_images']:,} images, jobs=2: s",
+                f"{big['off_s']:.3f}",
+                f"{big['on_s']:.3f}",
+                f"wall {big['overhead_pct']:+.0f}%",
+                target,
+            ]
+        )
     cold = res.get("cold")
     if cold:
         for j in (1, 2):
@@ -665,6 +748,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="ingest repetitions per setting (default 9 on BBBC039 / 5 on 8192², quick 4 / 2)",
     )
+    ap.add_argument(
+        "--existing",
+        type=int,
+        default=20000,
+        help="images already in the repository of the large-repository section (default 20000)",
+    )
     args = ap.parse_args(argv)
 
     parent = None
@@ -694,6 +783,7 @@ def main(argv: list[str] | None = None) -> int:
         res["bbbc"] = bench_bbbc_ingest(work, reps_bbbc)
         res["bbbc_thread"] = bench_thread_qc(work, max(2, reps_bbbc // 2))
         res["cold"] = bench_cold(work, 2 if args.quick else 3)
+        res["big"] = bench_big_repo(work, args.existing, 2 if args.quick else 3)
 
         tif = work / f"synthetic_{MID_EDGE}.tif"
         t0 = time.perf_counter()
