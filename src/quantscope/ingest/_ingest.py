@@ -70,8 +70,9 @@ class IngestReport:
     bytes_read: int = 0
     seconds: float = 0.0
     qc: dict[str, str] = field(default_factory=dict)  # image id -> "pass" / "warn" / "fail"
-    # seconds spent on QC: measuring on the QC thread (summed over QC threads) plus the QC
-    # step after the writes (storing metrics, flags, images measured from the store)
+    # seconds spent on QC: measuring (summed over the images, on a QC thread or in the
+    # measuring process) plus the QC step after the writes (storing metrics, flags, images
+    # measured from the store)
     qc_seconds: float = 0.0
 
     @property
@@ -545,7 +546,7 @@ def _write_job(
     root: Path, job: _Job, chunk_pool: Executor | None, qc: _QCPool | None = None
 ) -> _Written:
     """Write one image; with ``qc``, also have its quality measured from the planes read
-    (no read-back of the store), on the QC pool's threads as soon as they are all read."""
+    (no read-back of the store), by the QC pool as soon as they are all read."""
     first = job.parts[0].scene
     t, _, z, y, x = first.shape
     c = sum(p.scene.shape[1] for p in job.parts)
@@ -622,7 +623,7 @@ def _write_job(
             missing[0] -= (y1 - y0) - int(np.count_nonzero(kept[c, z, y0:y1]))
             kept[c, z, y0:y1] = True
             if missing[0] == 0 and not measured:
-                # every plane of t = 0 is read: measure them on the QC pool while this
+                # every plane of t = 0 is read: the QC pool measures them while this
                 # thread encodes and writes
                 measured.append(qc.submit(planes, image, ome_xml))
 
