@@ -51,6 +51,8 @@ _SCRATCH_MAX = 1 << 25
 #: parallel (two such threads on two cores then take longer than one).
 BLAS_MAX_WORK = 1 << 18
 _DOT_MAX = 8192
+#: Views of scratch buffers kept per thread (see :func:`scratch`).
+_MAX_VIEWS = 512
 
 FloatArray = npt.NDArray[np.floating[Any]]
 
@@ -59,25 +61,44 @@ _scratch = threading.local()
 _LAST_INDEX = threading.local()
 
 
-def scratch(slot: str, shape: tuple[int, ...], dtype: Any) -> npt.NDArray[Any]:
+def scratch(
+    slot: str, shape: tuple[int, ...], dtype: Any, *, new_view: bool = False
+) -> npt.NDArray[Any]:
     """An uninitialized array for a temporary, reused between calls of the same thread.
 
     Fresh large arrays cost page faults on every call (about as much as a pass over them);
     the metrics therefore keep one buffer per ``slot`` and thread (at most 32 MiB each;
     larger requests get a fresh array). The result is only valid until the next request
-    of the same slot in the same thread: never return it or keep it.
+    of the same slot in the same thread: never return it or keep it, and never change its
+    shape or flags (the view itself is reused: the same array object for the same slot,
+    shape and dtype, unless ``new_view``, for callers that tell requests apart by identity).
     """
+    views: dict[tuple[str, tuple[int, ...], Any], npt.NDArray[Any]] | None = getattr(
+        _scratch, "views", None
+    )
+    if views is None:
+        views = _scratch.views = {}
+        _scratch.pool = {}
+    key = (slot, shape, dtype)
+    if not new_view:
+        view = views.get(key)
+        if view is not None:
+            return view
     dt = np.dtype(dtype)
     nbytes = math.prod(shape) * dt.itemsize
     if nbytes > _SCRATCH_MAX:
         return np.empty(shape, dt)
-    pool: dict[str, npt.NDArray[np.uint8]] | None = getattr(_scratch, "pool", None)
-    if pool is None:
-        pool = _scratch.pool = {}
+    pool: dict[str, npt.NDArray[np.uint8]] = _scratch.pool
     buf = pool.get(slot)
     if buf is None or buf.size < nbytes:
         buf = pool[slot] = np.empty(max(nbytes, 64) // 8 + 1, np.float64).view(np.uint8)
-    return buf[:nbytes].view(dt).reshape(shape)
+        for old in [k for k in views if k[0] == slot]:  # views of the former buffer
+            del views[old]
+    view = buf[:nbytes].view(dt).reshape(shape)
+    if len(views) >= _MAX_VIEWS:  # many shapes: start over
+        views.clear()
+    views[key] = view
+    return view
 
 
 def row_squares(a: npt.NDArray[Any]) -> float:
@@ -94,8 +115,7 @@ def safe_ratio(num: float, den: float) -> float:
     """``num / den`` as a Python float; NaN where the ratio is undefined (0/0, x/0, non-finite)."""
     if den == 0 or not math.isfinite(num) or not math.isfinite(den):
         return math.nan
-    with np.errstate(all="ignore"):
-        return float(num) / float(den)
+    return float(num) / float(den)  # Python floats: inf or 0 where it over- or underflows
 
 
 def counting_sort(
@@ -113,7 +133,8 @@ def counting_sort(
     lo, hi = (int(ints.min()), int(ints.max())) if bounds is None else bounds
     if hi - lo > _COUNTING_RANGE:
         return None
-    index = scratch("counting_sort", ints.shape, np.intp)
+    # a view of its own: _LAST_INDEX tells this sort's buffer from an earlier one by identity
+    index = scratch("counting_sort", ints.shape, np.intp, new_view=True)
     np.subtract(ints, lo, out=index, dtype=np.intp)
     _LAST_INDEX.array = index
     counts = np.bincount(index.ravel(), minlength=hi - lo + 1)
@@ -212,9 +233,7 @@ class Plane:
         scale = self.full_scale**power
         if not math.isfinite(raw):
             return raw
-        with np.errstate(all="ignore"):
-            out = raw / scale
-        return float(out)
+        return raw / scale  # Python floats (scale > 0): inf or 0 where it over- or underflows
 
     def counted_sample(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
         """The regular subsample of :meth:`sample` as ascending values and their counts.

@@ -103,7 +103,10 @@ class _SpectrumPlan:
     the whole spectrum; the noise floor is a weighted sum of squares (``noise``, per real
     and imaginary part of the low columns: 0 outside the noise floor, else 1 or 2, the
     number of coefficients of the full spectrum each one stands for); every other column
-    counts twice but the last one, when ``nyquist`` (even widths).
+    counts twice but the last one, when ``nyquist`` (even widths). ``ones`` (float32, one
+    per column) sums the rows of a crop; ``log_radii`` are the centred logarithms of the
+    fitted annuli's radii and ``log_radii_sq`` their sum of squares (the abscissae of the fit
+    when every annulus is above the noise floor, as computed for each fit otherwise).
     """
 
     kmax: int
@@ -116,6 +119,9 @@ class _SpectrumPlan:
     noise: npt.NDArray[np.float32]
     nyquist: bool
     window: npt.NDArray[np.float32]
+    ones: npt.NDArray[np.float32]
+    log_radii: npt.NDArray[np.float64]
+    log_radii_sq: float
 
 
 @lru_cache(maxsize=4)
@@ -135,6 +141,9 @@ def _spectrum_plan(ny: int, nx: int, band: int = 8) -> _SpectrumPlan:
     noise = np.where(label[:, :low] == kmax + 1, weight[:low], 0.0).astype(np.float32)
     hann = np.hanning(ny) if ny > 2 else np.ones(ny)
     hann_x = np.hanning(nx) if nx > 2 else np.ones(nx)
+    log_radii = np.log(np.arange(2, kmax, dtype=np.float64))
+    if log_radii.size:
+        log_radii -= log_radii.mean()  # as in _plls: the same operations, the same values
     plan = _SpectrumPlan(
         kmax=kmax,
         counts=counts,
@@ -146,10 +155,69 @@ def _spectrum_plan(ny: int, nx: int, band: int = 8) -> _SpectrumPlan:
         noise=np.repeat(noise, 2, axis=1),  # per real and imaginary part
         nyquist=nx % 2 == 0 and low < ncol,
         window=np.outer(hann.astype(np.float32), hann_x.astype(np.float32)),
+        ones=np.ones(nx, np.float32),
+        log_radii=log_radii,
+        log_radii_sq=float(np.dot(log_radii, log_radii)),
     )
-    for array in (plan.rows, plan.fit_labels, plan.fit_weights, plan.noise, plan.window):
+    for array in (
+        plan.rows,
+        plan.fit_labels,
+        plan.fit_weights,
+        plan.noise,
+        plan.window,
+        plan.ones,
+        plan.log_radii,
+    ):
         array.setflags(write=False)  # shared by every caller (cached)
     return plan
+
+
+def _fft_kernels() -> tuple[Any, Any] | None:
+    """pocketfft's real-to-complex and complex-to-complex transforms as ``scipy.fft`` calls
+    them (``scipy.fft._pocketfft.pypocketfft``), which also take an output array; None where
+    this scipy has no such module (the public functions are used then)."""
+    try:
+        from scipy.fft._pocketfft import pypocketfft
+    except ImportError:  # pragma: no cover - other scipy layouts
+        return None
+    r2c, c2c = getattr(pypocketfft, "r2c", None), getattr(pypocketfft, "c2c", None)
+    return None if r2c is None or c2c is None else (r2c, c2c)
+
+
+_KERNELS: list[tuple[Any, Any] | None] = []
+
+
+def _rfft_rows(x: npt.NDArray[np.float32], out: npt.NDArray[np.complex64]) -> Any:
+    """``scipy.fft.rfft(x, axis=1, workers=1)``, written into ``out`` (a scratch buffer: no
+    fresh output, whose pages fault in on every call) where scipy's pocketfft allows it."""
+    if not _KERNELS:
+        _KERNELS.append(_fft_kernels())
+    kernels = _KERNELS[0]
+    if kernels is not None:
+        try:
+            # the call scipy.fft.rfft makes (no normalization, one thread), plus the output
+            return kernels[0](x, (1,), True, 0, out, 1)
+        except TypeError:  # pragma: no cover - another signature: use the public function
+            _KERNELS[0] = None
+    from scipy import fft
+
+    return fft.rfft(x, axis=1, workers=1)
+
+
+def _fft_columns(x: npt.NDArray[np.complex64], out: npt.NDArray[np.complex64]) -> Any:
+    """``scipy.fft.fft(x, axis=0, workers=1)`` of a (strided) complex array, into ``out``."""
+    if not _KERNELS:
+        _KERNELS.append(_fft_kernels())
+    kernels = _KERNELS[0]
+    if kernels is not None:
+        try:
+            return kernels[1](x, (0,), True, 0, out, 1)
+        except TypeError:  # pragma: no cover - another signature: use the public function
+            _KERNELS[0] = None
+    from scipy import fft
+
+    np.copyto(out, x)
+    return fft.fft(out, axis=0, workers=1, overwrite_x=True)
 
 
 def _weighted_squares(parts: npt.NDArray[np.float32], weights: npt.NDArray[np.float32]) -> float:
@@ -181,8 +249,6 @@ def _fast_size(n: int) -> int:
 def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE, band: int = 8, fast_crop: bool = False) -> float:
     if p.all_nonfinite:
         return math.nan
-    from scipy import fft
-
     ny, nx = p.raw.shape
     cy, cx = min(ny, max_size), min(nx, max_size)
     if fast_crop:
@@ -202,8 +268,7 @@ def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE, band: int = 8, fast_crop: boo
     elif crop.dtype == np.float32 and crop.size <= BLAS_MAX_WORK:
         # row sums as one float32 matrix-vector product (BLAS, on this thread), added in
         # float64: the mean to float32 precision, which is all the centring needs
-        ones = np.ones(cx, np.float32)
-        mean = float(np.sum(crop @ ones, dtype=np.float64)) / crop.size
+        mean = float(np.sum(crop @ plan.ones, dtype=np.float64)) / crop.size
     else:
         mean = float(np.mean(crop, dtype=np.float64))
     centred = scratch("plls_centred", (cy, cx), np.float32)
@@ -213,11 +278,11 @@ def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE, band: int = 8, fast_crop: boo
         np.copyto(centred, crop, casting="same_kind")
         centred -= np.float32(mean)
     centred *= plan.window
-    rows_ft = fft.rfft(centred, axis=1, workers=1)
-    # the second stage in place in a scratch buffer (a fresh output costs page faults)
+    # both stages into scratch buffers (a fresh output costs page faults), the second one
+    # read straight from the low columns of the first
+    rows_ft = _rfft_rows(centred, scratch("plls_rows", (cy, cx // 2 + 1), np.complex64))
     low_cols = scratch("plls_low", (cy, plan.low), np.complex64)
-    np.copyto(low_cols, rows_ft[:, : plan.low])
-    spectrum = fft.fft(low_cols, axis=0, workers=1, overwrite_x=True)
+    spectrum = _fft_columns(rows_ft[:, : plan.low], low_cols)
     # The fitted annuli: the same float32 powers, summed in the same order, as a bincount
     # over the whole spectrum.
     fit = scratch("plls_fit", (plan.rows.size, plan.cols), np.complex64)
@@ -227,9 +292,10 @@ def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE, band: int = 8, fast_crop: boo
     imag = scratch("plls_imag", fit.shape, np.float32)
     np.multiply(fit.imag, fit.imag, out=imag)
     power += imag
-    power *= plan.fit_weights
-    weights = scratch("plls_weights", fit.shape, np.float64)  # bincount's own weight type
-    np.copyto(weights, power)
+    # times the weight (1 or 2: exact) in bincount's own weight type, float64: the float32
+    # product's value, converted
+    weights = scratch("plls_weights", fit.shape, np.float64)
+    np.multiply(power, plan.fit_weights, out=weights, dtype=np.float64)
     sums = np.bincount(plan.fit_labels, weights=weights.ravel(), minlength=kmax + 2)
     noise = _weighted_squares(spectrum.view(np.float32), plan.noise)
     high = rows_ft[:, plan.low :].view(np.float32)  # Parseval: times cy, once per column
@@ -240,11 +306,13 @@ def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE, band: int = 8, fast_crop: boo
     counts = plan.counts
     floor = noise / counts[kmax + 1] if counts[kmax + 1] > 0 else 0.0
     signal = sums[2:kmax] - floor * counts[2:kmax]
-    radii = np.arange(2, kmax, dtype=np.float64)
     keep = signal > 0
+    if keep.all() and keep.size >= 2:  # every annulus above the floor: cached abscissae
+        y = np.log(signal)
+        return float(np.dot(plan.log_radii, y - y.mean()) / plan.log_radii_sq)
     if np.count_nonzero(keep) < 2:  # constant image, or no annulus above the noise floor
         return math.nan
-    x = np.log(radii[keep])
+    x = np.log(np.arange(2, kmax, dtype=np.float64)[keep])
     y = np.log(signal[keep])
     x -= x.mean()
     return float(np.dot(x, y - y.mean()) / np.dot(x, x))
@@ -670,14 +738,17 @@ def _reflect(index: npt.NDArray[np.intp], n: int) -> npt.NDArray[np.intp]:
 
 
 @lru_cache(maxsize=16)
-def _correlation_matrix(sigma: float, outputs: int, dtype: str) -> FloatArray:
+def _correlation_matrix(
+    sigma: float, outputs: int, dtype: str, transposed: bool = False
+) -> FloatArray:
     """``(outputs + 2r, outputs)`` matrix ``m`` with ``(x @ m)[j] = sum_t k[t] x[j + t]``: the
-    Gaussian of ``sigma`` px (radius ``r``, ``ndimage``'s kernel) on a window of a row."""
+    Gaussian of ``sigma`` px (radius ``r``, ``ndimage``'s kernel) on a window of a row
+    (its transpose, C-contiguous, when ``transposed``)."""
     kernel = _gaussian_kernel(sigma).astype(np.float64) if sigma > 0 else np.ones(1)
     m = np.zeros((outputs + kernel.size - 1, outputs))
     for j in range(outputs):
         m[j : j + kernel.size, j] = kernel
-    out = m.astype(dtype)
+    out = np.ascontiguousarray(m.T if transposed else m, dtype=dtype)
     out.setflags(write=False)  # shared by every caller (cached)
     return out
 
@@ -768,6 +839,19 @@ def _laplacian_var(p: Plane, sigma: float = LAPLACIAN_SIGMA) -> float:
     return p.to_full_scale(math.ldexp(total_sq / float(w.size), -2 * units), power=2)
 
 
+def _strided(
+    base: npt.NDArray[Any], shape: tuple[int, ...], steps: tuple[int, ...]
+) -> npt.NDArray[Any]:
+    """A read-only view of the contiguous ``base`` with the given shape and strides (in
+    elements): ``np.lib.stride_tricks.as_strided`` without its set-up cost (a few µs)."""
+    item = base.itemsize
+    view: npt.NDArray[Any] = np.ndarray(
+        shape, base.dtype, base, 0, tuple(step * item for step in steps)
+    )
+    view.flags.writeable = False
+    return view
+
+
 def _laplacian_squares(
     w: npt.NDArray[Any], sigma: float, dtype: np.dtype[Any], c0: int, c1: int
 ) -> float:
@@ -783,8 +867,7 @@ def _laplacian_squares(
     width = blocks_h * bh
     padded_width = width + 2 * radius
     matrix_h = _correlation_matrix(sigma, bh, dtype.str)
-    matrix_v = np.ascontiguousarray(_correlation_matrix(sigma, bv + 2, dtype.str).T)
-    item = dtype.itemsize
+    matrix_v = _correlation_matrix(sigma, bv + 2, dtype.str, transposed=True)
     # Bands of whole vertical blocks of about _LAP_BAND elements (in the cache), and few
     # enough rows and columns per matrix product to keep them on this thread (BLAS_MAX_WORK).
     blocks_per_band = max(1, _LAP_BAND // (bv * padded_width))
@@ -800,20 +883,10 @@ def _laplacian_squares(
         # smoothed rows above and below, which need radius more input rows on each side.
         padded = scratch("lap_in", (rows, padded_width), dtype)
         _padded_block(w, band_top - 1 - radius, c0 - 1 - radius, padded)
-        windows = np.lib.stride_tricks.as_strided(
-            padded,
-            shape=(blocks_h, rows, bh + 2 * radius),
-            strides=(bh * item, padded_width * item, item),
-            writeable=False,
-        )
+        windows = _strided(padded, (blocks_h, rows, bh + 2 * radius), (bh, padded_width, 1))
         smooth_x = scratch("lap_x", (rows, width), dtype)
         np.matmul(windows, matrix_h, out=smooth_x.reshape(rows, blocks_h, bh).transpose(1, 0, 2))
-        windows = np.lib.stride_tricks.as_strided(
-            smooth_x,
-            shape=(blocks_v, span, width),
-            strides=(bv * width * item, width * item, item),
-            writeable=False,
-        )
+        windows = _strided(smooth_x, (blocks_v, span, width), (bv * width, width, 1))
         smooth = scratch("lap_s", (blocks_v, bv + 2, width), dtype)
         for x0 in range(0, width, chunk):
             np.matmul(matrix_v, windows[:, :, x0 : x0 + chunk], out=smooth[:, :, x0 : x0 + chunk])

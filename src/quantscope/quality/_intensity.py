@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -320,7 +321,7 @@ def _sorted_mad(x: npt.NDArray[np.float64], centre: float) -> float:
     n = x.size
     if n == 0:
         return math.nan
-    split = int(np.searchsorted(x, centre, side="left"))
+    split = int(x.searchsorted(centre, side="left"))
     below = centre - x[:split][::-1]  # ascending distances of the values below the centre
     above = x[split:] - centre
     if n % 2:
@@ -355,7 +356,7 @@ class _Ranked:
         """The ``k``-th smallest sample (0-based)."""
         if self.unit_counts:
             return float(self.values[k])
-        return float(self.values[int(np.searchsorted(self.cum, k, side="right"))])
+        return float(self.values[int(self.cum.searchsorted(k, side="right"))])
 
     def median(self, first: int, count: int) -> float:
         """``np.median`` of the samples of ranks ``first .. first + count - 1``."""
@@ -366,7 +367,7 @@ class _Ranked:
 
     def count_le(self, x: float) -> int:
         """Number of samples ``<= x``."""
-        i = int(np.searchsorted(self.values, x, side="right"))
+        i = int(self.values.searchsorted(x, side="right"))
         return int(self.cum[i - 1]) if i else 0
 
     def percentile(self, q: float) -> float:
@@ -391,11 +392,11 @@ class _Ranked:
 
     def _general_mad(self, count: int, centre: float) -> float:
         """:meth:`mad` of counted samples: bisection over the distances on both sides."""
-        last = int(np.searchsorted(self.cum, count - 1, side="right"))  # entry of rank count-1
+        last = int(self.cum.searchsorted(count - 1, side="right"))  # entry of rank count-1
         values = self.values[: last + 1]
         counts = self.counts[: last + 1].copy()
         counts[-1] -= int(self.cum[last]) - count  # only part of the last value's samples
-        split = int(np.searchsorted(values, centre, side="left"))
+        split = int(values.searchsorted(centre, side="left"))
         below = centre - values[:split][::-1]  # ascending distances, both sides
         above = values[split:] - centre
         zero = np.zeros(1, np.int64)
@@ -404,8 +405,8 @@ class _Ranked:
 
         def within(dist: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
             """Samples at most ``dist`` from the centre, for each of ``dist`` (ascending)."""
-            i = np.searchsorted(below, dist, side="right")
-            j = np.searchsorted(above, dist, side="right")
+            i = below.searchsorted(dist, side="right")
+            j = above.searchsorted(dist, side="right")
             return np.asarray(cum_below[i] + cum_above[j])
 
         reach_below = within(below)
@@ -413,10 +414,10 @@ class _Ranked:
 
         def kth(k: int) -> float:
             best = math.inf
-            i = int(np.searchsorted(reach_below, k + 1, side="left"))
+            i = int(reach_below.searchsorted(k + 1, side="left"))
             if i < below.size:
                 best = float(below[i])
-            j = int(np.searchsorted(reach_above, k + 1, side="left"))
+            j = int(reach_above.searchsorted(k + 1, side="left"))
             if j < above.size:
                 best = min(best, float(above[j]))
             return best
@@ -430,7 +431,7 @@ class _Ranked:
         a centre that is one of them or the mean of two: the distances, doubled and in units,
         are integers, so their counts are one ``bincount`` whose middle ranks are found in
         its cumulative sum (the same values as the general path, exactly)."""
-        last = int(np.searchsorted(self.cum, count - 1, side="right"))  # entry of rank count-1
+        last = int(self.cum.searchsorted(count - 1, side="right"))  # entry of rank count-1
         scale = 2.0 / unit  # exact: a power of two
         reach = max(centre - float(self.values[0]), float(self.values[last]) - centre) * scale
         if not (reach <= _COUNTED_MAD_RANGE and (centre * scale).is_integer()):
@@ -439,7 +440,7 @@ class _Ranked:
         counts[-1] -= int(self.cum[last]) - count  # only part of the last value's samples
         doubled = np.abs(self.values[: last + 1] * scale - centre * scale)  # exact integers
         cum = np.cumsum(np.bincount(doubled.astype(np.intp), weights=counts))
-        lo, hi = np.searchsorted(cum, ((count - 1) // 2, count // 2), side="right")
+        lo, hi = cum.searchsorted(((count - 1) // 2, count // 2), side="right")
         return (float(lo) + float(hi)) / 2.0 / scale
 
 
@@ -459,8 +460,8 @@ def _histogram_mode(r: _Ranked, unit: float) -> float:
     if unit > 0:
         width = max(1.0, math.ceil(width / unit)) * unit
     # The values in [lo, hi] are a run of entries, and so are those of any run of bins.
-    first = int(np.searchsorted(r.values, lo, side="left"))
-    last = int(np.searchsorted(r.values, hi, side="right"))
+    first = int(r.values.searchsorted(lo, side="left"))
+    last = int(r.values.searchsorted(hi, side="right"))
     index = ((r.values[first:last] - lo) / width).astype(np.intp)
     weights = None if r.unit_counts else r.counts[first:last]
     counts = np.asarray(np.bincount(index, weights=weights), dtype=np.float64)
@@ -468,8 +469,8 @@ def _histogram_mode(r: _Ranked, unit: float) -> float:
         counts = np.convolve(counts, np.ones(3), mode="same")
     peak = int(np.argmax(counts))
     # Refine to the median of the samples in the peak bin and its neighbours.
-    start = first + int(np.searchsorted(index, peak - 1, side="left"))
-    stop = first + int(np.searchsorted(index, peak + 1, side="right"))
+    start = first + int(index.searchsorted(peak - 1, side="left"))
+    stop = first + int(index.searchsorted(peak + 1, side="right"))
     below = int(r.cum[start - 1]) if start else 0
     return r.median(below, int(r.cum[stop - 1]) - below)
 
@@ -508,13 +509,17 @@ def _integer_diffs(p: Plane, top: float, step: int) -> _Ranked | None:
         # The left pixels are the counted sample (as offsets from the minimum): one strided
         # read of the plane instead of two, the rest on contiguous arrays.
         offsets = sample[:, : left.shape[1]]
+        if top_int < hi and (span + 2) ** 2 <= offsets.size // 4:
+            return _joint_diffs(p, right, offsets, lo, span)
         right_off = scratch("diffs_right", left.shape, np.intp)
         np.subtract(right, lo, out=right_off, dtype=np.intp)
         np.subtract(right_off, offsets, out=index)
         index += span
         if top_int < hi:  # pairs with a pixel above the limit are counted in an extra bin
             np.maximum(right_off, offsets, out=right_off)
-            np.copyto(index, 2 * span + 1, where=right_off > span)
+            above = scratch("diffs_above", left.shape, np.bool_)
+            np.greater(right_off, span, out=above)
+            np.putmask(index, above, 2 * span + 1)  # (faster than copyto's where=)
     else:
         np.subtract(right, left, out=index, dtype=np.intp)
         index += span
@@ -523,6 +528,45 @@ def _integer_diffs(p: Plane, top: float, step: int) -> _Ranked | None:
             np.maximum(left, right, out=brighter)
             index[brighter > raw.dtype.type(top_int)] = 2 * span + 1
     counts = np.bincount(index.ravel(), minlength=2 * span + 2)[: 2 * span + 1]
+    present = np.flatnonzero(counts)
+    values = np.ldexp((present - span).astype(np.float64), -p.exponent)
+    return _Ranked(values, counts[present].astype(np.int64), math.ldexp(1.0, -p.exponent))
+
+
+@lru_cache(maxsize=16)
+def _diagonals(span: int) -> npt.NDArray[np.intp]:
+    """``r - l + span`` for every level pair ``(r, l)`` of ``0 .. span`` (row-major)."""
+    levels = np.arange(span + 1)
+    out = (levels[:, None] - levels[None, :] + span).ravel()
+    out.setflags(write=False)  # shared by every caller (cached)
+    return out
+
+
+def _joint_diffs(
+    p: Plane,
+    right: npt.NDArray[Any],
+    offsets: npt.NDArray[np.intp],
+    lo: int,
+    span: int,
+) -> _Ranked:
+    """:func:`_integer_diffs` of the pairs whose left pixels are ``offsets`` (offsets from the
+    minimum ``lo``) and right pixels ``right``, kept where both are at most ``lo + span``, for
+    a small ``span``: the joint counts of the two levels (each clipped to ``span + 1``, which
+    stands for every level above the limit) in one ``bincount``, whose diagonals inside the
+    kept levels are the counts of each difference. The same integer counts as counting the
+    differences with the pairs above the limit set aside, in fewer passes."""
+    side = span + 2
+    index = scratch("diffs", offsets.shape, np.intp)
+    level = scratch("diffs_right", offsets.shape, np.intp)
+    np.minimum(right, right.dtype.type(lo + span + 1), out=level, dtype=np.intp)
+    level -= lo  # the right level, 0 .. span + 1
+    level *= side
+    np.minimum(offsets, span + 1, out=index)  # the left level, 0 .. span + 1
+    index += level
+    joint = np.bincount(index.ravel(), minlength=side * side).reshape(side, side)
+    kept = np.ascontiguousarray(joint[: span + 1, : span + 1], dtype=np.float64)
+    # sums of whole counts: exact in float64
+    counts = np.bincount(_diagonals(span), weights=kept.ravel(), minlength=2 * span + 1)
     present = np.flatnonzero(counts)
     values = np.ldexp((present - span).astype(np.float64), -p.exponent)
     return _Ranked(values, counts[present].astype(np.int64), math.ldexp(1.0, -p.exponent))
