@@ -403,3 +403,105 @@ def test_the_smoothing_matrix_is_ndimages_correlation_bit_for_bit() -> None:
         ref = np.zeros((n, n))
         ndimage.correlate1d(np.eye(n), _smoothing_kernel(), 0, ref, "nearest", 0.0, 0)
         assert np.array_equal(_smoothing_matrix(n), ref), n
+
+
+# ---------------------------------------------------------------- pixel pairs, scratch, FFT
+
+
+def _plain_pair_differences(image: np.ndarray, top: int, step: int) -> tuple[list, list]:
+    """Distinct differences (right - left) of the adjacent pixel pairs both at most ``top``,
+    and their counts, in raw units: np.unique of the plain differences."""
+    left = image[::step, 0 : image.shape[1] - 1 : step].astype(np.int64)
+    right = image[::step, 1::step][:, : left.shape[1]].astype(np.int64)
+    keep = (left <= top) & (right <= top)
+    values, counts = np.unique(right[keep] - left[keep], return_counts=True)
+    return values.tolist(), counts.tolist()
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "uint8", "int16"])
+def test_pair_differences_counted_jointly_equal_the_plain_count(dtype: str) -> None:
+    # Small spans count the pairs by their two (clipped) levels in one bincount and read the
+    # differences off its diagonals; wider spans and no limit take the direct path: the same
+    # counts as np.unique of the kept pairs' differences, either way.
+    from quantscope.quality._common import SAMPLE_TARGET
+    from quantscope.quality._intensity import _integer_diffs
+
+    rng = np.random.default_rng(21)
+    info = np.iinfo(dtype)
+    for shape, base, noise in (((300, 400), 100, 3), ((97, 131), 40, 1), ((600, 700), 900, 40)):
+        image = rng.normal(base, noise, shape)
+        image[: shape[0] // 4, : shape[1] // 3] += 8 * noise + 20  # bright "cells"
+        image = np.clip(image + (info.min if info.min < 0 else 0) // 2, info.min, info.max)
+        image = image.astype(dtype)
+        p = prepare(image)
+        step = max(1, math.ceil(math.sqrt(p.size / SAMPLE_TARGET)))
+        lo = int(image.min())
+        for top in (lo - 1, lo, lo + 2, lo + noise, lo + 3 * noise, int(image.max()) - 1, None):
+            p = prepare(image)
+            p.counted_sample()  # the left pixels, as _background leaves them
+            limit = math.inf if top is None else math.ldexp(top, -p.exponent)
+            ranked = _integer_diffs(p, limit, step)
+            assert ranked is not None
+            got_values = [int(v) for v in np.ldexp(ranked.values, p.exponent)]
+            expected = _plain_pair_differences(image, info.max if top is None else top, step)
+            assert (got_values, ranked.counts.tolist()) == expected, (shape, top)
+
+
+def test_diagonal_sums_are_the_traces() -> None:
+    from quantscope.quality._intensity import _diagonal_sums
+
+    rng = np.random.default_rng(22)
+    for m in (1, 2, 5, 40):
+        square = rng.integers(0, 1000, (m, m)).astype(np.int64)
+        expected = [int(np.trace(square, offset=-d)) for d in range(-(m - 1), m)]
+        assert _diagonal_sums(square).tolist() == expected
+
+
+def test_scratch_reuses_its_views_and_gives_new_ones_on_request() -> None:
+    from quantscope.quality._common import scratch
+
+    a = scratch("test_slot", (3, 4), np.float32)
+    assert scratch("test_slot", (3, 4), np.float32) is a
+    b = scratch("test_slot", (3, 4), np.float32, new_view=True)
+    assert b is not a and np.shares_memory(a, b)
+    big = scratch("test_slot", (100, 100), np.float64)  # a larger buffer for the slot
+    assert big.shape == (100, 100) and big.dtype == np.float64
+    again = scratch("test_slot", (3, 4), np.float32)
+    assert again is not a and np.shares_memory(again, big)  # no view of the former buffer
+    huge = scratch("test_slot", (1 << 23,), np.float64)  # beyond the pool: a fresh array
+    assert not np.shares_memory(huge, big)
+
+
+def test_fft_stages_into_scratch_equal_scipy_fft_bit_for_bit() -> None:
+    from scipy import fft
+
+    from quantscope.quality._focus import _fft_columns, _rfft_rows
+
+    rng = np.random.default_rng(23)
+    x = rng.normal(0, 1, (64, 81)).astype(np.float32)
+    rows = np.empty((64, 41), np.complex64)
+    got = _rfft_rows(x, rows)
+    np.testing.assert_array_equal(got, fft.rfft(x, axis=1, workers=1))
+    low = np.empty((64, 30), np.complex64)
+    spectrum = _fft_columns(got[:, :30], low)  # a strided view in, the scratch buffer out
+    expected = fft.fft(np.ascontiguousarray(got[:, :30]), axis=0, workers=1)
+    np.testing.assert_array_equal(spectrum, expected)
+
+
+def test_uniformity_of_field_sums_like_np_mean() -> None:
+    from quantscope.quality._illumination import uniformity_of_field
+
+    rng = np.random.default_rng(24)
+    for trial in range(300):
+        shape = tuple(int(n) for n in rng.integers(1, 10, 2))
+        field = rng.normal(1.0, 0.3, shape) * 10.0 ** int(rng.integers(-6, 6))
+        clipped = np.maximum(field, 0.0)
+        ny, nx = shape
+        centre = float(np.mean(clipped[(ny - 1) // 2 : ny // 2 + 1, (nx - 1) // 2 : nx // 2 + 1]))
+        corners = float(np.mean([clipped[0, 0], clipped[0, -1], clipped[-1, 0], clipped[-1, -1]]))
+        top = float(clipped.max())
+        ratio, flatness = uniformity_of_field(field)
+        expected_ratio = corners / centre if centre > 0 else math.nan
+        expected_flat = float(clipped.min()) / top if top > 0 else math.nan
+        for got, want in ((ratio, expected_ratio), (flatness, expected_flat)):
+            assert got == want or (math.isnan(got) and math.isnan(want)), trial

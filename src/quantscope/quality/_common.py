@@ -436,7 +436,12 @@ def binned(p: Plane) -> Plane:
         np.right_shift(rows, 16, out=high)
         rows &= 0xFFFF
         rows += high
-        np.multiply(rows, dtype(factor), out=out, dtype=dtype)
+        # The sums (below 2**17) to float32 without a casting loop: the bits 0x4B000000 | v
+        # are the float32 2**23 + v (exactly, for v < 2**23); times the power-of-two factor
+        # and minus 2**23 times it, both exact, that is v * factor.
+        rows |= _F32_TWO_23_BITS
+        np.multiply(rows.view(np.float32), np.float32(factor), out=out)
+        out -= np.float32(math.ldexp(factor, 23))
     else:
         rows = scratch("binned_rows", (ny // 2, nx), acc)
         np.add(src[0:ny:2, :nx], src[1:ny:2, :nx], out=rows, dtype=acc)
@@ -458,6 +463,10 @@ def binned(p: Plane) -> Plane:
     )
     p.cache["binned"] = b
     return b
+
+
+#: The bits of the float32 2**23 (see :func:`binned`).
+_F32_TWO_23_BITS = np.uint32(0x4B000000)
 
 
 def _pixel_pairs(raw: npt.NDArray[Any]) -> npt.NDArray[np.uint32] | None:

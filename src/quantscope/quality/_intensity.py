@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -466,7 +465,12 @@ def _histogram_mode(r: _Ranked, unit: float) -> float:
     weights = None if r.unit_counts else r.counts[first:last]
     counts = np.asarray(np.bincount(index, weights=weights), dtype=np.float64)
     if counts.size >= 3:
-        counts = np.convolve(counts, np.ones(3), mode="same")
+        # np.convolve(counts, np.ones(3), mode="same"): sums of whole counts (exact in
+        # float64, in any order), without its set-up
+        smooth = counts.copy()
+        smooth[1:] += counts[:-1]
+        smooth[:-1] += counts[1:]
+        counts = smooth
     peak = int(np.argmax(counts))
     # Refine to the median of the samples in the peak bin and its neighbours.
     start = first + int(index.searchsorted(peak - 1, side="left"))
@@ -533,13 +537,15 @@ def _integer_diffs(p: Plane, top: float, step: int) -> _Ranked | None:
     return _Ranked(values, counts[present].astype(np.int64), math.ldexp(1.0, -p.exponent))
 
 
-@lru_cache(maxsize=16)
-def _diagonals(span: int) -> npt.NDArray[np.intp]:
-    """``r - l + span`` for every level pair ``(r, l)`` of ``0 .. span`` (row-major)."""
-    levels = np.arange(span + 1)
-    out = (levels[:, None] - levels[None, :] + span).ravel()
-    out.setflags(write=False)  # shared by every caller (cached)
-    return out
+def _diagonal_sums(square: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Sums of the diagonals ``r - l = d`` of an ``(m, m)`` integer array, ``d = -(m - 1) ..
+    m - 1``: its rows laid out skewed (row ``r`` reversed, from column ``r``, in rows of
+    ``2m`` zeros) so that each diagonal is a column, summed in integers."""
+    m = square.shape[0]
+    skewed = np.zeros(m * 2 * m, np.int64)
+    rows: npt.NDArray[np.int64] = np.ndarray((m, m), np.int64, skewed, 0, ((2 * m + 1) * 8, 8))
+    rows[...] = square[:, ::-1]  # row r, column l -> skewed column r - l + m - 1
+    return skewed.reshape(m, 2 * m).sum(axis=0)[: 2 * m - 1]
 
 
 def _joint_diffs(
@@ -564,9 +570,7 @@ def _joint_diffs(
     np.minimum(offsets, span + 1, out=index)  # the left level, 0 .. span + 1
     index += level
     joint = np.bincount(index.ravel(), minlength=side * side).reshape(side, side)
-    kept = np.ascontiguousarray(joint[: span + 1, : span + 1], dtype=np.float64)
-    # sums of whole counts: exact in float64
-    counts = np.bincount(_diagonals(span), weights=kept.ravel(), minlength=2 * span + 1)
+    counts = _diagonal_sums(joint[: span + 1, : span + 1])
     present = np.flatnonzero(counts)
     values = np.ldexp((present - span).astype(np.float64), -p.exponent)
     return _Ranked(values, counts[present].astype(np.int64), math.ldexp(1.0, -p.exponent))
