@@ -107,7 +107,7 @@ def row_squares(a: npt.NDArray[Any]) -> float:
     total = 0.0
     for c0 in range(0, a.shape[1], _DOT_MAX):
         part = a[:, c0 : c0 + _DOT_MAX]
-        total += float(np.sum(np.vecdot(part, part), dtype=np.float64))
+        total += float(np.vecdot(part, part).sum(dtype=np.float64))
     return total
 
 
@@ -139,7 +139,7 @@ def counting_sort(
     _LAST_INDEX.array = index
     counts = np.bincount(index.ravel(), minlength=hi - lo + 1)
     present = np.flatnonzero(counts)
-    return present.astype(np.int64) + lo, counts[present].astype(np.int64)
+    return present.astype(np.int64) + lo, counts[present].astype(np.int64, copy=False)
 
 
 def _ldexp(value: float, exponent: int) -> float:

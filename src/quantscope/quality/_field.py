@@ -118,16 +118,6 @@ def _gaussian_nearest(values: F64) -> F64:
     return np.asarray(_smoothing_matrix(ny) @ values @ _smoothing_matrix(nx).T)
 
 
-def _weighted_smooth(values: F64, weights: F64) -> F64:
-    """Gaussian smoothing (sigma 1 block, nearest edges) of ``values`` where ``weights`` is 1."""
-    ny, nx = values.shape
-    both = np.empty((2, ny, nx))  # one pair of (batched) products for both
-    np.multiply(values, weights, out=both[0])
-    both[1] = weights
-    num, den = _smoothing_matrix(ny) @ both @ _smoothing_matrix(nx).T
-    return np.asarray(num / np.maximum(den, 1e-6), dtype=np.float64)
-
-
 def _fit(design: F64, values: F64, keep: npt.NDArray[np.bool_]) -> F64:
     """Least-squares coefficients of ``design[keep] @ coef ~ values[keep]`` (6 unknowns):
     the normal equations (well conditioned: the quadric's columns on [-1, 1]), or a
@@ -146,6 +136,13 @@ def _median(values: F64) -> float:
     s = np.sort(values, axis=None)
     n = s.size
     return float((s[(n - 1) // 2] + s[n // 2]) / 2.0)
+
+
+def _sorted_median(values: F64) -> float:
+    """:func:`_median` of a 1-D temporary, sorted in place (the same sort, the same value)."""
+    values.sort()
+    n = values.size
+    return (float(values[(n - 1) // 2]) + float(values[n // 2])) / 2.0
 
 
 @lru_cache(maxsize=4)
@@ -210,12 +207,21 @@ def background_field(
     keep = low <= level
     field = low
     flat = low.ravel() - level
+    # The residuals smoothed where the blocks are kept: Gaussian (sigma 1 block, nearest
+    # edges) of the weighted residuals over that of the weights, both in one pair of
+    # (batched) products
+    smooth_rows, smooth_cols = _smoothing_matrix(grid), _smoothing_matrix(grid).T
+    both = np.empty((2, grid, grid))
     for _ in range(_ITERATIONS):
         trend = (design @ _fit(design, flat, keep.ravel())).reshape(low.shape) + level
-        field = trend + _weighted_smooth(low - trend, keep.astype(np.float64))
+        both[1] = keep  # 0.0 or 1.0
+        np.subtract(low, trend, out=both[0])
+        both[0] *= both[1]
+        num, den = smooth_rows @ both @ smooth_cols
+        field = trend + num / np.maximum(den, 1e-6)
         resid = low - field
-        spread = _MAD_TO_SIGMA * _median(np.abs(resid[keep]))
-        spread = max(spread, _MIN_SPREAD * abs(_median(low[keep])))
+        spread = _MAD_TO_SIGMA * _sorted_median(np.abs(resid[keep]))
+        spread = max(spread, _MIN_SPREAD * abs(_sorted_median(low[keep])))
         new_keep = resid <= _OUTLIER_SIGMAS * spread
         if np.count_nonzero(new_keep) < 2 * design.shape[1] or (
             new_keep.tobytes() == keep.tobytes()  # the same blocks: converged

@@ -226,7 +226,7 @@ def _weighted_squares(parts: npt.NDArray[np.float32], weights: npt.NDArray[np.fl
         return 0.0
     weighted = scratch("plls_weighted", parts.shape, np.float32)
     np.multiply(parts, weights, out=weighted)
-    return float(np.sum(np.vecdot(parts, weighted), dtype=np.float64))  # rows < 8192
+    return float(np.vecdot(parts, weighted).sum(dtype=np.float64))  # rows < 8192
 
 
 @lru_cache(maxsize=64)
@@ -268,7 +268,7 @@ def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE, band: int = 8, fast_crop: boo
     elif crop.dtype == np.float32 and crop.size <= BLAS_MAX_WORK:
         # row sums as one float32 matrix-vector product (BLAS, on this thread), added in
         # float64: the mean to float32 precision, which is all the centring needs
-        mean = float(np.sum(crop @ plan.ones, dtype=np.float64)) / crop.size
+        mean = float((crop @ plan.ones).sum(dtype=np.float64)) / crop.size
     else:
         mean = float(np.mean(crop, dtype=np.float64))
     centred = scratch("plls_centred", (cy, cx), np.float32)
@@ -427,6 +427,18 @@ def _tile_grid(shape: tuple[int, int], window: int) -> tuple[list[tuple[int, int
 
 
 @lru_cache(maxsize=16)
+def _tile_counts(shape: tuple[int, int], window: int) -> tuple[float, Any, Any]:
+    """The largest tile pixel count, the counts as int64 and their squares (float64) of
+    :func:`_tile_grid` (cached per shape: do not modify)."""
+    count = _tile_grid(shape, window)[2]
+    count_int = count.astype(np.int64)
+    count_sq = count * count
+    count_int.setflags(write=False)
+    count_sq.setflags(write=False)
+    return float(count.max()), count_int, count_sq
+
+
+@lru_cache(maxsize=16)
 def _tile_bands(ny: int, nx: int, window: int) -> tuple[_TileBand, ...]:
     """The tile rows of a plane in bands of whole tile rows (see :func:`_integer_tiles`)."""
     starts = _tile_starts(ny, window)
@@ -517,10 +529,10 @@ def _integer_tiles(p: Plane, window: int) -> _Tiles:
     # int64 from here: a tile's sums of squares can pass 2**53
     sums = np.add.reduceat(col_sums.astype(np.int64), cols, axis=1)
     squares = np.add.reduceat(col_squares.astype(np.int64), cols, axis=1)
-    n_max = float(count.max())
+    n_max, count_int, count_sq = _tile_counts((ny, nx), window)
     if n_max * n_max * 2.0**32 < 2.0**62:  # n * sum(x**2) fits in int64: exact
-        num = count.astype(np.int64) * squares - sums * sums
-        var = num.astype(np.float64) / (count * count)
+        num = count_int * squares - sums * sums
+        var = num.astype(np.float64) / count_sq
     else:
         var = np.maximum(squares / count - (sums / count) ** 2, 0.0)
     total, total_sq, n = int(sums.sum()), int(squares.sum()), p.size
@@ -660,9 +672,13 @@ def _local(p: Plane, window: int = LOCAL_WINDOW) -> float:
         return math.nan
     t = _tiles(p, window)
     positive = t.mean > 0
-    if not np.any(positive):
+    if positive.all():  # (the usual case: no selection to make)
+        local = t.var / t.mean
+    elif not positive.any():
         return math.nan
-    local = t.var[positive] / t.mean[positive]
+    else:
+        local = t.var[positive] / t.mean[positive]
+    local = local.ravel()
     n = local.size
     # np.median and np.var, without their overhead: the middle pair by a partition, the
     # variance about the mean as one dot product
@@ -670,7 +686,7 @@ def _local(p: Plane, window: int = LOCAL_WINDOW) -> float:
     median = float(middle[(n - 1) // 2] + middle[n // 2]) / 2.0
     if not median > 0:  # most tiles flat: the score is undefined
         return math.nan
-    dev = local - float(np.sum(local)) / n
+    dev = local - float(local.sum()) / n
     return p.to_full_scale(float(np.dot(dev, dev)) / n / median)
 
 

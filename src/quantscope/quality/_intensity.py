@@ -344,7 +344,7 @@ class _Ranked:
     ) -> None:
         self.values = values
         self.counts = counts
-        self.cum = np.cumsum(counts)
+        self.cum = counts.cumsum()
         self.n = int(self.cum[-1]) if counts.size else 0
         self.unit_counts = values.size == self.n  # one sample per entry (float images)
         # a power of two of which every value is a whole multiple (counted integer samples
@@ -438,7 +438,7 @@ class _Ranked:
         counts = self.counts[: last + 1].astype(np.float64)
         counts[-1] -= int(self.cum[last]) - count  # only part of the last value's samples
         doubled = np.abs(self.values[: last + 1] * scale - centre * scale)  # exact integers
-        cum = np.cumsum(np.bincount(doubled.astype(np.intp), weights=counts))
+        cum = np.bincount(doubled.astype(np.intp), weights=counts).cumsum()
         lo, hi = cum.searchsorted(((count - 1) // 2, count // 2), side="right")
         return (float(lo) + float(hi)) / 2.0 / scale
 
@@ -534,7 +534,9 @@ def _integer_diffs(p: Plane, top: float, step: int) -> _Ranked | None:
     counts = np.bincount(index.ravel(), minlength=2 * span + 2)[: 2 * span + 1]
     present = np.flatnonzero(counts)
     values = np.ldexp((present - span).astype(np.float64), -p.exponent)
-    return _Ranked(values, counts[present].astype(np.int64), math.ldexp(1.0, -p.exponent))
+    return _Ranked(
+        values, counts[present].astype(np.int64, copy=False), math.ldexp(1.0, -p.exponent)
+    )
 
 
 def _diagonal_sums(square: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -573,7 +575,9 @@ def _joint_diffs(
     counts = _diagonal_sums(joint[: span + 1, : span + 1])
     present = np.flatnonzero(counts)
     values = np.ldexp((present - span).astype(np.float64), -p.exponent)
-    return _Ranked(values, counts[present].astype(np.int64), math.ldexp(1.0, -p.exponent))
+    return _Ranked(
+        values, counts[present].astype(np.int64, copy=False), math.ldexp(1.0, -p.exponent)
+    )
 
 
 def _pixel_noise(p: Plane, top: float) -> float:
