@@ -505,3 +505,55 @@ def test_uniformity_of_field_sums_like_np_mean() -> None:
         expected_flat = float(clipped.min()) / top if top > 0 else math.nan
         for got, want in ((ratio, expected_ratio), (flatness, expected_flat)):
             assert got == want or (math.isnan(got) and math.isnan(want)), trial
+
+
+def _reference_field_grid(image: np.ndarray) -> np.ndarray:
+    """The background field's fit loop as first written (np.median of each set, the weighted
+    smoothing as a function of its own): the grid the inline loop must give bit for bit."""
+    from quantscope.quality._field import _design, _fit, _smoothing_matrix
+
+    p = prepare(image)
+    sub = p.raw[::2, ::2] if max(image.shape) > 512 else p.raw
+    grid = 8
+    by, bx = sub.shape[0] // grid, sub.shape[1] // grid
+    y0, x0 = (sub.shape[0] - by * grid) // 2, (sub.shape[1] - bx * grid) // 2
+    crop = sub[y0 : y0 + by * grid, x0 : x0 + bx * grid]
+    thin = 2 if by >= 16 and bx >= 16 else 1
+    blocks = crop.reshape(grid, by, grid, bx)[:, ::thin, :, ::thin].transpose(0, 2, 1, 3)
+    values = blocks.reshape(grid, grid, -1)
+    k = int(5.0 / 100.0 * (values.shape[-1] - 1))
+    low = np.ldexp(np.partition(values, k, axis=-1)[..., k].astype(np.float64), -p.exponent)
+    design = _design(grid)
+    s = _smoothing_matrix(grid)
+
+    def smooth(v: np.ndarray, w: np.ndarray) -> np.ndarray:
+        both = np.stack([v * w, w])
+        num, den = s @ both @ s.T
+        return num / np.maximum(den, 1e-6)
+
+    level = float(np.median(low))
+    keep = low <= level
+    field = low
+    for _ in range(6):
+        trend = (design @ _fit(design, low.ravel() - level, keep.ravel())).reshape(8, 8) + level
+        field = trend + smooth(low - trend, keep.astype(np.float64))
+        resid = low - field
+        spread = 1.482602218505602 * float(np.median(np.abs(resid[keep])))
+        spread = max(spread, 0.01 * abs(float(np.median(low[keep]))))
+        new_keep = resid <= 3.0 * spread
+        if np.count_nonzero(new_keep) < 12 or np.array_equal(new_keep, keep):
+            break
+        keep = new_keep
+    return field
+
+
+def test_background_field_loop_equals_its_plain_form(synth_field) -> None:
+    from quantscope.quality._field import plane_field
+
+    rng = np.random.default_rng(25)
+    images = [synth_field(size=256, seed=s, vignetting=v)[0] for s, v in ((0, 0.0), (1, 0.6))]
+    images += [_blobs((520, 696), seed=26), rng.poisson(100, (300, 200)).astype(np.uint16)]
+    for image in images:
+        field = plane_field(prepare(image))
+        assert field is not None
+        np.testing.assert_array_equal(field.grid, _reference_field_grid(image))
