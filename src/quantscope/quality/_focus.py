@@ -363,12 +363,14 @@ def focus_plls(image: Any, *, max_size: int = PLLS_MAX_SIZE, binned: bool = Fals
 
     The transform is single-threaded float32 ``scipy.fft``, along y only for the columns
     below 0.35 cycle/px (the power of the others, all in the noise floor, follows from
-    Parseval's theorem); the 2-D window (a float32 outer product), the bin layout and the
-    weights of each crop shape are cached; only the coefficients of the fitted annuli (the
-    lowest 1/8 of the frequencies) are binned one by one, and the noise floor is a weighted
-    sum of squares (float32 products, float64 row sums). Integer images of up to 16 bits are
-    read directly. The slope equals a float64 computation of the definition to about 1e-5
-    (the float32 transform's precision, as before).
+    Parseval's theorem), both stages written into per-thread scratch buffers (scipy's own
+    pocketfft calls, which take an output array); the 2-D window (a float32 outer product),
+    the bin layout, the weights and the fit's abscissae of each crop shape are cached; only
+    the coefficients of the fitted annuli (the lowest 1/8 of the frequencies) are binned one
+    by one, and the noise floor is a weighted sum of squares (float32 products, float64 row
+    sums). Integer images of up to 16 bits are read directly. The slope equals a float64
+    computation of the definition to about 1e-5 (the float32 transform's precision, as
+    before).
 
     **Binned**: :func:`channel_metrics` (and ingest's QC) measures planes of at least 128 px
     on each side on their 2 x 2-binned version (the mean of each 2 x 2 block), a quarter of
