@@ -111,13 +111,6 @@ def _smoothing_matrix(n: int) -> F64:
     return m
 
 
-def _gaussian_nearest(values: F64) -> F64:
-    """``ndimage.gaussian_filter(values, 1.0, mode="nearest")`` of a small grid, as two matrix
-    products (the same two correlations, to float rounding, without ndimage's set-up)."""
-    ny, nx = values.shape
-    return np.asarray(_smoothing_matrix(ny) @ values @ _smoothing_matrix(nx).T)
-
-
 def _fit(design: F64, values: F64, keep: npt.NDArray[np.bool_]) -> F64:
     """Least-squares coefficients of ``design[keep] @ coef ~ values[keep]`` (6 unknowns):
     the normal equations (well conditioned: the quadric's columns on [-1, 1]), or a

@@ -71,9 +71,10 @@ def channel_metrics(plane: Any, *, significant_bits: int | None = None) -> dict[
     in per-thread scratch buffers (at most 32 MiB each, kept between calls). The tile sums
     reduce whole bands of tile rows at once (32-bit integers where the squares fit), uint16
     planes are binned in two 16-bit lanes of 32-bit words, and the MAD of counted samples is
-    one ``bincount``. About 2.0-2.1 ms for a 520 x 696 uint16 plane on one core of the
+    one ``bincount``. About 1.7-1.8 ms for a 520 x 696 uint16 plane on one core of the
     development machine (14 ms before the first optimizations, 5 ms before binning, 2.6 ms
-    before the band-wise tile sums; bench/qc.py prints the current figures). Every numpy
+    before the band-wise tile sums, 1.9-2.0 ms before the transforms into scratch buffers
+    and the jointly counted noise pairs; bench/qc.py prints the current figures). Every numpy
     call on a large array releases the interpreter lock, which costs more the busier the
     other threads of the process are: during an ingest the same plane takes about a third
     longer (CPU time).
