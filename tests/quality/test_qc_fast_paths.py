@@ -557,3 +557,25 @@ def test_background_field_loop_equals_its_plain_form(synth_field) -> None:
         field = plane_field(prepare(image))
         assert field is not None
         np.testing.assert_array_equal(field.grid, _reference_field_grid(image))
+
+
+@pytest.mark.parametrize("kernels", ["missing", "other signature"])
+def test_fft_stages_fall_back_to_the_public_functions(
+    monkeypatch: pytest.MonkeyPatch, kernels: str
+) -> None:
+    """Where scipy's private pocketfft kernels are absent or take other arguments, the public
+    scipy.fft functions give the same values."""
+    from scipy import fft
+
+    import quantscope.quality._focus as focus
+
+    def wrong(*args: object) -> None:
+        raise TypeError("takes other arguments")
+
+    monkeypatch.setattr(focus, "_KERNELS", [None if kernels == "missing" else (wrong, wrong)])
+    x = np.random.default_rng(25).normal(0, 1, (32, 45)).astype(np.float32)
+    got = focus._rfft_rows(x, np.empty((32, 23), np.complex64))
+    np.testing.assert_array_equal(got, fft.rfft(x, axis=1, workers=1))
+    low = focus._fft_columns(got[:, :10], np.empty((32, 10), np.complex64))
+    np.testing.assert_array_equal(low, fft.fft(np.ascontiguousarray(got[:, :10]), axis=0))
+    assert focus._KERNELS == [None]

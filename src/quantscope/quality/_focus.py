@@ -187,17 +187,23 @@ def _fft_kernels() -> tuple[Any, Any] | None:
 _KERNELS: list[tuple[Any, Any] | None] = []
 
 
-def _rfft_rows(x: npt.NDArray[np.float32], out: npt.NDArray[np.complex64]) -> Any:
-    """``scipy.fft.rfft(x, axis=1, workers=1)``, written into ``out`` (a scratch buffer: no
-    fresh output, whose pages fault in on every call) where scipy's pocketfft allows it."""
+def _kernel(which: int) -> Any:
+    """pocketfft's ``r2c`` (0) or ``c2c`` (1), or None: the public functions are used."""
     if not _KERNELS:
         _KERNELS.append(_fft_kernels())
     kernels = _KERNELS[0]
-    if kernels is not None:
+    return None if kernels is None else kernels[which]
+
+
+def _rfft_rows(x: npt.NDArray[np.float32], out: npt.NDArray[np.complex64]) -> Any:
+    """``scipy.fft.rfft(x, axis=1, workers=1)``, written into ``out`` (a scratch buffer: no
+    fresh output, whose pages fault in on every call) where scipy's pocketfft allows it."""
+    kernel = _kernel(0)
+    if kernel is not None:
         try:
             # the call scipy.fft.rfft makes (no normalization, one thread), plus the output
-            return kernels[0](x, (1,), True, 0, out, 1)
-        except TypeError:  # pragma: no cover - another signature: use the public function
+            return kernel(x, (1,), True, 0, out, 1)
+        except TypeError:  # another signature: the public function from now on
             _KERNELS[0] = None
     from scipy import fft
 
@@ -206,13 +212,11 @@ def _rfft_rows(x: npt.NDArray[np.float32], out: npt.NDArray[np.complex64]) -> An
 
 def _fft_columns(x: npt.NDArray[np.complex64], out: npt.NDArray[np.complex64]) -> Any:
     """``scipy.fft.fft(x, axis=0, workers=1)`` of a (strided) complex array, into ``out``."""
-    if not _KERNELS:
-        _KERNELS.append(_fft_kernels())
-    kernels = _KERNELS[0]
-    if kernels is not None:
+    kernel = _kernel(1)
+    if kernel is not None:
         try:
-            return kernels[1](x, (0,), True, 0, out, 1)
-        except TypeError:  # pragma: no cover - another signature: use the public function
+            return kernel(x, (0,), True, 0, out, 1)
+        except TypeError:  # another signature: the public function from now on
             _KERNELS[0] = None
     from scipy import fft
 
