@@ -249,3 +249,55 @@ def test_ingest_starts_the_process_only_once_enough_images_were_asked_for(
     finally:
         if started is not None:
             started.close()
+
+
+def test_two_ingests_at_once_share_the_process(tmp_path: Path) -> None:
+    """Two ingests in two threads of one Python process (a server) use the one measuring
+    process at the same time; each gets its own images' metrics."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    proc = shared_process()
+    assert proc is not None and proc.wait_ready(60)
+    repos = []
+    for k in range(2):
+        _write_fields(tmp_path / f"in{k}", 5, seed=10 + k)
+        repos.append(Repository.init(tmp_path / f"repo{k}"))
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            reports = list(
+                pool.map(lambda k: ingest(repos[k], [tmp_path / f"in{k}"], jobs=2), range(2))
+            )
+        for repo, report in zip(repos, reports, strict=True):
+            assert report.ok and len(report.qc) == 5
+            stored = repo.quality_metrics()
+            for img in repo.images():
+                assert_same_metrics(stored[img.id], measure_image(repo.root / img.store_path, img))
+    finally:
+        for repo in repos:
+            repo.close()
+
+
+def test_without_shared_memory_ingest_measures_on_a_thread(
+    tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A buffer the process cannot get (no memfd: too many open files, say) is a private one,
+    measured on the QC thread."""
+    proc = shared_process()
+    assert proc is not None and proc.wait_ready(60)
+
+    def no_memory(self, nbytes):  # type: ignore[no-untyped-def]
+        raise OSError(24, "Too many open files")
+
+    here: list[str] = []
+    real = quantscope.qc.measure_planes
+
+    def counted(planes, image, ome_xml=None):  # type: ignore[no-untyped-def]
+        here.append(image.name)
+        return real(planes, image, ome_xml)
+
+    monkeypatch.setattr(MeasuringProcess, "slot", no_memory)
+    monkeypatch.setattr(quantscope.qc, "measure_planes", counted)
+    _write_fields(tmp_path / "in", 3, seed=20)
+    report = ingest(repo, [tmp_path / "in"])
+    assert report.ok and len(report.qc) == 3 and len(repo.quality_metrics()) == 3
+    assert sorted(here) == ["f0", "f1", "f2"]
