@@ -532,11 +532,15 @@ def _integer_diffs(p: Plane, top: float, step: int) -> _Ranked | None:
             np.maximum(left, right, out=brighter)
             index[brighter > raw.dtype.type(top_int)] = 2 * span + 1
     counts = np.bincount(index.ravel(), minlength=2 * span + 2)[: 2 * span + 1]
+    return _ranked_diffs(counts, span, p.exponent)
+
+
+def _ranked_diffs(counts: npt.NDArray[np.int64], span: int, exponent: int) -> _Ranked:
+    """The differences ``-span .. span`` (raw units; ``counts[k]`` of ``k - span``) that
+    occur, ranked in working units (``2**-exponent`` per raw unit)."""
     present = np.flatnonzero(counts)
-    values = np.ldexp((present - span).astype(np.float64), -p.exponent)
-    return _Ranked(
-        values, counts[present].astype(np.int64, copy=False), math.ldexp(1.0, -p.exponent)
-    )
+    values = np.ldexp((present - span).astype(np.float64), -exponent)
+    return _Ranked(values, counts[present].astype(np.int64, copy=False), math.ldexp(1.0, -exponent))
 
 
 def _diagonal_sums(square: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -573,11 +577,7 @@ def _joint_diffs(
     index += level
     joint = np.bincount(index.ravel(), minlength=side * side).reshape(side, side)
     counts = _diagonal_sums(joint[: span + 1, : span + 1])
-    present = np.flatnonzero(counts)
-    values = np.ldexp((present - span).astype(np.float64), -p.exponent)
-    return _Ranked(
-        values, counts[present].astype(np.int64, copy=False), math.ldexp(1.0, -p.exponent)
-    )
+    return _ranked_diffs(counts, span, p.exponent)
 
 
 def _pixel_noise(p: Plane, top: float) -> float:
@@ -640,10 +640,10 @@ def _background(p: Plane) -> Background:
     if "background" in p.cache:
         return p.cache["background"]  # type: ignore[no-any-return]
     integer = p.raw.dtype.kind in "ui"
-    r = _Ranked(*p.counted_sample(), math.ldexp(1.0, -p.exponent) if integer else None)
+    unit = math.ldexp(1.0, -p.exponent) if integer else 0.0  # one ADU in working units
+    r = _Ranked(*p.counted_sample(), unit if integer else None)
     if r.n == 0:
         return _NAN_BACKGROUND
-    unit = math.ldexp(1.0, -p.exponent) if integer else 0.0  # one ADU in working units
     mode = _histogram_mode(r, unit)
     n_below = r.count_le(mode)
     # The median of mode - s over the samples s <= mode.
