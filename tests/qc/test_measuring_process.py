@@ -301,3 +301,30 @@ def test_without_shared_memory_ingest_measures_on_a_thread(
     report = ingest(repo, [tmp_path / "in"])
     assert report.ok and len(report.qc) == 3 and len(repo.quality_metrics()) == 3
     assert sorted(here) == ["f0", "f1", "f2"]
+
+
+def test_a_child_that_cannot_start_is_never_ready(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child that exits at once (here not a Python at all) leaves the process never ready:
+    no request is sent, ingest measures on its thread."""
+    import sys
+
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    proc = MeasuringProcess()
+    try:
+        assert not proc.wait_ready(60)
+        assert proc.dead is not None and "ended" in proc.dead
+        slot = proc.slot(64)
+        assert proc.measure(slot, (1, 1, 4, 4), np.uint16, None) is None
+    finally:
+        proc.close()
+
+
+def test_a_child_that_fails_says_why(own_process: MeasuringProcess) -> None:
+    """A child that meets a message it does not know sends its error before it exits, and
+    the parent gives that error as the reason the process is gone."""
+    own_process._send(("no such message",))
+    deadline = time.monotonic() + 60
+    while own_process.dead is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert own_process.dead is not None and "unknown message" in own_process.dead
+    assert own_process._proc.wait(60) == 1
