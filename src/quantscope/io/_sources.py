@@ -141,37 +141,144 @@ def _tiff_axis_plan(axes: str, shape: tuple[int, ...], where: Path) -> dict[str,
     return {ax: "TCZYX-".index(role_of[ax]) for ax in axes}
 
 
+# Units a microscope calibration is written in (ImageJ "unit=", MetaMorph, MetaSeries), in µm.
+_MICROSCOPE_UNITS_UM = {
+    "micron": 1.0, "microns": 1.0, "um": 1.0, "µm": 1.0, "\u03bcm": 1.0, "\\u00b5m": 1.0,
+    "micrometer": 1.0, "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "millimeter": 1e3,
+}  # fmt: skip
+# A centimetre resolution (TIFF ResolutionUnit 3) is what tifffile's documentation and many
+# scientific writers use for microscope calibrations, but also what some image editors write
+# for a print resolution. It is taken as a calibration only where it gives a pixel of at most
+# this size; print resolutions give 84.7 µm (300 dpi) to 352.8 µm (72 dpi), 21.2 µm at 1200 dpi.
+MAX_CM_PIXEL_UM = 20.0
+
+_RESUNIT_UM = {3: 1e4, 4: 1e3, 5: 1.0}  # centimetre; tifffile's millimetre and micrometre
+
+
 def _tiff_pixel_size(tf: Any, page: Any) -> tuple[float | None, float | None, float | None]:
-    """Physical (x, y, z) pixel size in µm from ImageJ metadata or resolution tags."""
-    ij = tf.imagej_metadata or {}
-    unit = str(ij.get("unit", "")).lower()
-    to_um = {"micron": 1.0, "um": 1.0, "µm": 1.0, "\\u00b5m": 1.0, "nm": 1e-3, "mm": 1e3, "cm": 1e4}
-    tags = page.tags
-    xres = tags.get("XResolution")
-    yres = tags.get("YResolution")
-    runit = tags.get("ResolutionUnit")
-    factor: float | None = None
-    if tf.is_imagej and unit in to_um:
-        factor = to_um[unit]
-    elif runit is not None and int(runit.value) == 3:  # centimeter
+    """Physical (x, y, z) pixel size in µm, from what the file says in microscope terms.
+
+    In order: ImageJ's calibration (``unit=micron``, µm, um, nm, mm), MetaMorph's UIC1 tag
+    (``XCalibration`` with ``CalibrationUnits``), MetaSeries plane info, Zeiss LSM voxel
+    sizes, Micro-Manager's ``PixelSize_um``, then TIFF resolution tags in a metric unit
+    (centimetre, within :data:`MAX_CM_PIXEL_UM`; tifffile's millimetre and micrometre).
+    A resolution in inches (dots per inch: 72, 150, 300 dpi... set by cameras, scanners and
+    image editors for printing) or without a unit is not a microscope calibration: the pixel
+    size is then unknown (None), never 25400 / dpi µm. OME-XML, where present, is read
+    separately and wins over all of these.
+    """
+    for reader in (_imagej_size, _metamorph_size, _metaseries_size, _lsm_size, _mm_size):
+        try:
+            found = reader(tf, page)
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError, ZeroDivisionError):
+            found = None
+        if found is not None and (found[0] is not None or found[1] is not None):
+            return found
+    return _resolution_size(page)
+
+
+def _positive(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) and f > 0 else None
+
+
+def _per_unit(tag: Any, factor: float) -> float | None:
+    """Pixel size from a TIFF rational resolution (pixels per unit) times µm per unit."""
+    if tag is None:
+        return None
+    value = tag.value
+    num, den = value if isinstance(value, tuple) else (value, 1)
+    n, d = _positive(num), _positive(den)
+    return factor * d / n if n is not None and d is not None else None
+
+
+def _imagej_size(tf: Any, page: Any) -> tuple[float | None, float | None, float | None] | None:
+    ij = tf.imagej_metadata if tf.is_imagej else None
+    if not ij:
+        return None
+    unit = str(ij.get("unit", "")).strip()
+    factor = _MICROSCOPE_UNITS_UM.get(unit) or _MICROSCOPE_UNITS_UM.get(unit.lower())
+    if unit.lower() == "cm":
         factor = 1e4
-    elif (  # inch; 72/96/300 dpi are "no calibration"
-        runit is not None
-        and int(runit.value) == 2
-        and xres is not None
-        and xres.value[1]
-        and xres.value[0] / xres.value[1] not in (72, 96, 300)
-    ):
-        factor = 25400.0
+    if factor is None:  # "pixel", "inch" or no unit: not a calibration
+        return None
+    x = _per_unit(page.tags.get("XResolution"), factor)
+    y = _per_unit(page.tags.get("YResolution"), factor)
+    if unit.lower() == "cm" and not _plausible(x, y):
+        return None
+    z = _positive(ij.get("spacing"))
+    return x, y, (z * factor if z is not None else None)
 
-    def size(tag: Any) -> float | None:
-        if factor is None or tag is None:
-            return None
-        num, den = tag.value
-        return float(den) / float(num) * factor if num else None
 
-    z = ij.get("spacing") if tf.is_imagej and unit in to_um else None
-    return size(xres), size(yres), (float(z) * to_um[unit] if z else None)
+def _metamorph_size(tf: Any, page: Any) -> tuple[float | None, float | None, float | None] | None:
+    tag = page.tags.get(33628)  # UIC1: MetaMorph writes it into plain TIFFs and STK stacks
+    uic = tag.value if tag is not None else None
+    if not isinstance(uic, dict) or not uic.get("SpatialCalibration", 1):
+        return None
+    unit = str(uic.get("CalibrationUnits", "")).strip()
+    factor = _MICROSCOPE_UNITS_UM.get(unit) or _MICROSCOPE_UNITS_UM.get(unit.lower())
+    if factor is None:
+        return None
+    x, y = _positive(uic.get("XCalibration")), _positive(uic.get("YCalibration"))
+    return (x * factor if x else None), (y * factor if y else None), None
+
+
+def _metaseries_size(tf: Any, page: Any) -> tuple[float | None, float | None, float | None] | None:
+    if not tf.is_metaseries:
+        return None
+    info = (tf.metaseries_metadata or {}).get("PlaneInfo", {})
+    if not info.get("spatial-calibration-state", True):
+        return None
+    unit = str(info.get("spatial-calibration-units", "")).strip()
+    factor = _MICROSCOPE_UNITS_UM.get(unit) or _MICROSCOPE_UNITS_UM.get(unit.lower())
+    if factor is None:
+        return None
+    x = _positive(info.get("spatial-calibration-x"))
+    y = _positive(info.get("spatial-calibration-y"))
+    return (x * factor if x else None), (y * factor if y else None), None
+
+
+def _lsm_size(tf: Any, page: Any) -> tuple[float | None, float | None, float | None] | None:
+    if not tf.is_lsm:
+        return None
+    lsm = tf.lsm_metadata or {}
+    x, y, z = (_positive(lsm.get(f"VoxelSize{a}")) for a in "XYZ")  # metres
+    return (
+        x * 1e6 if x else None,
+        y * 1e6 if y else None,
+        z * 1e6 if z and lsm.get("DimensionZ", 1) > 1 else None,
+    )
+
+
+def _mm_size(tf: Any, page: Any) -> tuple[float | None, float | None, float | None] | None:
+    if not tf.is_micromanager:
+        return None
+    summary = (tf.micromanager_metadata or {}).get("Summary", {})
+    size = _positive(summary.get("PixelSize_um"))
+    z = _positive(summary.get("z-step_um"))
+    return (size, size, z) if size else None
+
+
+def _plausible(x: float | None, y: float | None) -> bool:
+    return all(v is None or v <= MAX_CM_PIXEL_UM for v in (x, y))
+
+
+def _resolution_size(page: Any) -> tuple[float | None, float | None, float | None]:
+    runit = page.tags.get("ResolutionUnit")
+    try:
+        factor = _RESUNIT_UM.get(int(runit.value)) if runit is not None else None
+    except (TypeError, ValueError):
+        factor = None
+    if factor is None:  # inch (2), none (1) or missing: a print resolution, not a calibration
+        return None, None, None
+    x = _per_unit(page.tags.get("XResolution"), factor)
+    y = _per_unit(page.tags.get("YResolution"), factor)
+    if factor == 1e4 and not _plausible(x, y):
+        return None, None, None
+    return x, y, None
 
 
 def _tifffile(p: Path) -> Any:
