@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -15,7 +16,7 @@ from . import _schema as S
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = ["QualityRecords"]
+__all__ = ["QualityPeer", "QualityRecords"]
 
 ChannelMetrics = Mapping[int, Mapping[str, float]]
 
@@ -31,6 +32,19 @@ def _on_plates(plates: Collection[str | None]) -> sa.ColumnElement[bool]:
     if None in plates:
         conds.append(S.images.c.plate_id.is_(None))
     return sa.or_(*conds) if conds else sa.false()
+
+
+class QualityPeer(NamedTuple):
+    """What QC compares an image's peers by (:meth:`QualityRecords.quality_peers`)."""
+
+    plate: str | None
+    channels: tuple[str, ...]
+    datasets: tuple[str, ...]  # dataset names, sorted
+    instrument: tuple[str | None, str | None] | None  # (manufacturer, model); None: unknown
+    shape: tuple[int, int]  # (y, x) px
+    dtype: str
+    source_format: str  # of the first source file ("" when none is recorded)
+    source_folder: str  # folder of the first source file, as recorded
 
 
 class QualityRecords:
@@ -137,6 +151,76 @@ class QualityRecords:
             for image_id, name in conn.execute(chans):
                 names.setdefault(image_id, []).append(name)
         return {k: (v, names.get(k, [])) for k, v in found.items()}
+
+    def quality_peers(self, plates: Collection[str | None] | None = None) -> dict[str, QualityPeer]:
+        """{image id: :class:`QualityPeer`} of every image (of the images on ``plates``, None
+        standing for no plate): what QC needs to decide which images are comparable peers
+        (plate, datasets, instrument, size, dtype, source format and folder) and to name
+        channels (four light queries, no full image records)."""
+        i, p, c = S.images, S.plates, S.channels
+        joined = i.outerjoin(p, p.c.id == i.c.plate_id)
+        sel = sa.select(
+            i.c.id,
+            p.c.name,
+            i.c.instrument_manufacturer,
+            i.c.instrument_model,
+            i.c.size_y,
+            i.c.size_x,
+            i.c.dtype,
+        ).select_from(joined)
+        chans = sa.select(c.c.image_id, c.c.name).order_by(c.c.image_id, c.c.idx)
+        a = S.annotations
+        sets = (
+            sa.select(a.c.target_id, a.c.value)
+            .where(a.c.target_kind == "image", a.c.key == "dataset")
+            .order_by(a.c.target_id, a.c.value)
+        )
+        src, f = S.image_sources, S.source_files
+        files_from = src.join(f, f.c.id == src.c.file_id)
+        sets_from: Any = a
+        chans_from: Any = c
+        if plates is not None:
+            files_from = files_from.join(joined, i.c.id == src.c.image_id)
+            sets_from = a.join(joined, i.c.id == a.c.target_id)
+            chans_from = c.join(joined, i.c.id == c.c.image_id)
+        chans = chans.select_from(chans_from)
+        sets = sets.select_from(sets_from)
+        files = (
+            sa.select(src.c.image_id, f.c.path, f.c.format)
+            .select_from(files_from)
+            .order_by(src.c.image_id, src.c.channel_offset, f.c.path)
+        )
+        if plates is not None:
+            sel = sel.where(_on_plates(plates))
+            chans = chans.where(_on_plates(plates))
+            sets = sets.where(_on_plates(plates))
+            files = files.where(_on_plates(plates))
+        names: dict[str, list[str]] = {}
+        datasets: dict[str, list[str]] = {}
+        first_file: dict[str, tuple[str, str]] = {}
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(sel))
+            for image_id, name in conn.execute(chans):
+                names.setdefault(image_id, []).append(name)
+            for image_id, value in conn.execute(sets):
+                if value:
+                    datasets.setdefault(image_id, []).append(value)
+            for image_id, path, fmt in conn.execute(files):
+                first_file.setdefault(image_id, (path, fmt))
+        out: dict[str, QualityPeer] = {}
+        for image_id, plate, maker, model, ny, nx, dtype in rows:
+            path, fmt = first_file.get(image_id, ("", ""))
+            out[image_id] = QualityPeer(
+                plate=plate,
+                channels=tuple(names.get(image_id, [])),
+                datasets=tuple(datasets.get(image_id, [])),
+                instrument=(maker, model) if maker or model else None,
+                shape=(int(ny), int(nx)),
+                dtype=str(dtype),
+                source_format=fmt,
+                source_folder=os.path.dirname(path) if path else "",
+            )
+        return out
 
     def quality_plates(self, image_ids: Iterable[str]) -> set[str | None]:
         """The plates (names; None for no plate) the images of ``image_ids`` are on: the

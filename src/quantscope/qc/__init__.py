@@ -35,6 +35,7 @@ from ._data import (
 from ._measure import (
     BEST_FOCUS_PLANE,
     QC_MAX_EDGE,
+    alpha_channels,
     measure_image,
     measure_planes,
     qc_level,
@@ -57,6 +58,7 @@ __all__ = [
     "QCReportData",
     "QCRunReport",
     "StoredProfile",
+    "alpha_channels",
     "collect_report_data",
     "estimate_profiles",
     "load_profile",

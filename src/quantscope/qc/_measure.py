@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from ..quality._metrics import BEST_FOCUS_PLANE as _BEST_FOCUS_PLANE
 __all__ = [
     "QC_MAX_EDGE",
     "StoredImage",
+    "alpha_channels",
     "measure_image",
     "measure_planes",
     "qc_level",
@@ -30,6 +31,25 @@ QC_MAX_EDGE = 2048
 
 #: Name of the extra per-channel value stored for z-stacks (0-based z index of the best plane).
 BEST_FOCUS_PLANE = _BEST_FOCUS_PLANE
+
+
+def alpha_channels(names: Sequence[str]) -> set[int]:
+    """Indices of the channels that hold opacity (alpha), not a measurement.
+
+    A channel named ``alpha`` (any case), and the fourth channel of an image whose channels
+    are ``R, G, B, A`` (``red, green, blue, alpha``): the names the readers give the samples
+    of an RGBA file (PNG, TIFF with an alpha extra sample). QC neither measures nor flags
+    them: a constant alpha channel at the dtype maximum would read as 100 % saturated.
+    """
+    low = [str(n).strip().lower() for n in names]
+    out = {i for i, n in enumerate(low) if n == "alpha"}
+    if (
+        len(low) == 4
+        and low[3] in ("a", "alpha")
+        and (low[:3] == ["r", "g", "b"] or low[:3] == ["red", "green", "blue"])
+    ):
+        out.add(3)
+    return out
 
 
 def qc_level(shapes: list[tuple[int, ...]], max_edge: int = QC_MAX_EDGE) -> int:
@@ -150,6 +170,7 @@ def measure_image(store_path: Path, image: Image) -> dict[int, dict[str, float]]
         (``z > 1``) the metrics are those of the best-focus plane, found per channel with
         :func:`quantscope.quality.stack_metrics`, and ``"best_focus_plane"`` holds its 0-based
         z index (NaN when no plane has a defined focus; the middle plane is measured then).
+        Alpha channels (:func:`alpha_channels`) are left out.
 
     Notes
     -----
@@ -176,6 +197,7 @@ def measure_image(store_path: Path, image: Image) -> dict[int, dict[str, float]]
         lambda c: stored.plane(level, c, 0),
         lambda c: stored.stack(level, c),
         bits,
+        alpha_channels([ch.name for ch in image.channels]),
     )
 
 
@@ -220,7 +242,12 @@ def measure_planes(
     scene = image.sources[0].scene if image.sources else 0
     bits = significant_bits(ome_xml, image.dtype, scene)
     return _measure_channels(
-        arr.shape[0], arr.shape[1], lambda c: arr[c, 0], lambda c: arr[c], bits
+        arr.shape[0],
+        arr.shape[1],
+        lambda c: arr[c, 0],
+        lambda c: arr[c],
+        bits,
+        alpha_channels([ch.name for ch in image.channels]),
     )
 
 
@@ -230,14 +257,16 @@ def _measure_channels(
     plane: Callable[[int], npt.NDArray[Any]],
     stack: Callable[[int], npt.NDArray[Any]],
     bits: int | None,
+    skip: set[int],
 ) -> dict[int, dict[str, float]]:
-    """Metrics of each of ``n_c`` channels: of its plane, or of the best-focus plane of its
-    stack of ``n_z > 1`` planes (``best_focus_plane`` added)."""
+    """Metrics of each of ``n_c`` channels but ``skip`` (alpha): of its plane, or of the
+    best-focus plane of its stack of ``n_z > 1`` planes (``best_focus_plane`` added)."""
     from ..quality import best_plane_metrics
 
     return {
         c: best_plane_metrics(stack(c) if n_z > 1 else plane(c), significant_bits=bits)
         for c in range(n_c)
+        if c not in skip
     }
 
 

@@ -15,10 +15,11 @@ import numpy as np
 
 from ..errors import InvalidInput, QuantscopeError, RepositoryError
 from ..model import Image
-from ._measure import measure_image
+from ._measure import alpha_channels, measure_image
 
 if TYPE_CHECKING:
     from ..catalog import Repository
+    from ..catalog._quality import QualityPeer
     from ..quality import QCThresholds
 
 __all__ = ["ImageQC", "QCProgress", "QCRunReport", "load_thresholds", "run_qc"]
@@ -28,7 +29,6 @@ QCProgress = Callable[[int, int, str], None]
 (uncompressed, whole image), called once per image."""
 
 _STATUS_RANK = {"pass": 0, "warn": 1, "fail": 2}
-NO_PLATE = "no plate"
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,11 @@ class QCRunReport:
         Wall time of the run (s).
     measure_seconds : float
         Wall time spent measuring (s).
+    small_groups : dict of str to int
+        Selected images compared with no peers for at least one channel, with the size of
+        that channel's peer group (:func:`peer_group`): groups of fewer than
+        ``thresholds.outlier_min_group`` images (8 by default) are too small for robust
+        statistics and are not outlier-tested (absolute limits still apply).
     """
 
     images: dict[str, ImageQC] = field(default_factory=dict)
@@ -80,6 +85,7 @@ class QCRunReport:
     errors: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     measure_seconds: float = 0.0
+    small_groups: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Number of images per status (every status present, possibly 0)."""
@@ -174,42 +180,113 @@ def _measure_all(
     return measured, errors
 
 
+def _channel_name(names: Sequence[str], c: int) -> str:
+    return names[c] if c < len(names) else f"C{c}"
+
+
+def peer_group(peer: QualityPeer, channel: int) -> Hashable:
+    """The group an image channel is compared with for dataset-level outliers.
+
+    * on a plate: the plate and the channel index (one acquisition);
+    * else in a dataset (the annotation ``dataset``, :meth:`Repository.add_to_dataset`): the
+      dataset (the first by name when the image is in several) and the channel index: the
+      user declared these images comparable;
+    * else: images of the same instrument (manufacturer and model), channel name, size
+      (y, x) and dtype; when the instrument is unknown, of the same source format and source
+      folder too (files of one folder from one acquisition), so that unrelated files from
+      other instruments are never each other's peers.
+    """
+    if peer.plate is not None:
+        return ("plate", peer.plate, channel)
+    if peer.datasets:
+        return ("dataset", peer.datasets[0], channel)
+    where: Hashable = (
+        ("instrument", *peer.instrument)
+        if peer.instrument is not None
+        else ("unknown instrument", peer.source_format, peer.source_folder)
+    )
+    return ("loose", where, _channel_name(peer.channels, channel), peer.shape, peer.dtype)
+
+
+def _same(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    """Whether two channels' metrics are identical (NaN equal to NaN): equal planes."""
+    if a.keys() != b.keys() or not a:
+        return False
+    for k, x in a.items():
+        y = b[k]
+        if not (x == y or (math.isnan(x) and math.isnan(y))):
+            return False
+    return True
+
+
+def merged_channels(channels: Mapping[int, Mapping[str, float]]) -> dict[int, list[int]]:
+    """``{first channel: [it and the later channels measuring the same]}``.
+
+    Channels whose metrics are all identical measure the same pixels (the metrics are a
+    deterministic function of the plane): a grey image stored as R = G = B (a PNG or RGB TIFF
+    of a grey camera) is evaluated as one grey channel, not three times.
+    """
+    out: dict[int, list[int]] = {}
+    for c in sorted(channels):
+        for first, members in out.items():
+            if _same(channels[first], channels[c]):
+                members.append(c)
+                break
+        else:
+            out[c] = [c]
+    return out
+
+
 def _evaluate_repository(
     repo: Repository,
     thresholds: QCThresholds,
     extra: Mapping[str, tuple[str, list[str]]],
+    peers: Mapping[str, QualityPeer],
     plates: Collection[str | None] | None = None,
-) -> tuple[dict[str, tuple[str, list[str]]], dict[str, dict[int, dict[str, float]]]]:
-    """Flags of every image with stored metrics (on ``plates``, None standing for no plate;
-    default: every image), outliers computed among (plate, channel); and the stored metrics
-    of those images (read once, for the report too)."""
+) -> tuple[
+    dict[str, tuple[str, list[str]]],
+    dict[str, dict[int, dict[str, float]]],
+    dict[str, int],
+]:
+    """Flags of every image with stored metrics among ``peers`` (the images on ``plates``,
+    None standing for no plate; default: every image), outliers computed among the images of
+    one :func:`peer_group`; the stored metrics of those images (read once, for the report
+    too); and, per image, the size of the smallest group of its channels that had fewer
+    images than ``thresholds.outlier_min_group`` (not outlier-tested)."""
     from ..quality import evaluate
 
-    images = repo.quality_groups(plates)  # {id: (plate or None, channel names)}
     stored = repo.quality_metrics(plates=plates)
     keyed: dict[tuple[str, int], Mapping[str, float]] = {}
     groups: dict[tuple[str, int], Hashable] = {}
+    labels: dict[tuple[str, int], str] = {}
     for image_id, channels in stored.items():
-        if image_id not in images:
+        peer = peers.get(image_id)
+        if peer is None:
             continue
-        plate = images[image_id][0] or NO_PLATE
-        for c, values in sorted(channels.items()):
-            keyed[(image_id, c)] = values
-            groups[(image_id, c)] = (plate, c)
+        for c, members in merged_channels(channels).items():
+            keyed[(image_id, c)] = channels[c]
+            groups[(image_id, c)] = peer_group(peer, c)
+            labels[(image_id, c)] = "=".join(_channel_name(peer.channels, m) for m in members)
+    sizes: dict[Hashable, int] = {}
+    for g in groups.values():
+        sizes[g] = sizes.get(g, 0) + 1
+    small: dict[str, int] = {}
+    for (image_id, _c), g in groups.items():
+        if sizes[g] < thresholds.outlier_min_group:
+            small[image_id] = min(small.get(image_id, sizes[g]), sizes[g])
     results = evaluate(keyed, thresholds, groups)
     verdicts: dict[str, tuple[str, list[str]]] = {}
-    for (image_id, c), res in results.items():
-        names = images[image_id][1]
-        ch = names[c] if c < len(names) else f"C{c}"
+    for key, res in results.items():
+        image_id = key[0]
         status, reasons = verdicts.get(image_id, ("pass", []))
         if _rank(res.status) > _rank(status):
             status = res.status
-        reasons = reasons + [f"ch {ch}: {r}" for r in res.reasons]
+        reasons = reasons + [f"ch {labels[key]}: {r}" for r in res.reasons]
         verdicts[image_id] = (status, reasons)
     for image_id, (status, reasons) in extra.items():
-        if image_id in images:
+        if image_id in peers:
             verdicts[image_id] = (status, reasons)
-    return verdicts, stored
+    return verdicts, stored, small
 
 
 def run_qc(
@@ -318,6 +395,14 @@ def run_qc(
         report.measure_seconds = time.perf_counter() - t1
         report.measured = len(measured)
         report.errors = errors
+        # the groups whose flags can change: the plates of the images measured (every plate
+        # when all images were)
+        plates = None if image_ids is None else repo.quality_plates(names)
+        peers = repo.quality_peers(plates)
+        for image_id, channels in measured.items():  # alpha is not a measurement
+            if image_id in peers:
+                for c in alpha_channels(peers[image_id].channels):
+                    channels.pop(c, None)
         repo.set_quality(measured.items())
         if errors:  # a failed measurement leaves no stale metrics behind
             repo.set_quality((image_id, {}) for image_id in errors)
@@ -325,11 +410,9 @@ def run_qc(
             image_id: ("warn", [f"quality could not be measured: {msg}"])
             for image_id, msg in errors.items()
         }
-        # the groups whose flags can change: the plates of the images measured (every plate
-        # when all images were)
-        plates = None if image_ids is None else repo.quality_plates(names)
-        verdicts, everything = _evaluate_repository(repo, thresholds, failed, plates)
+        verdicts, everything, small = _evaluate_repository(repo, thresholds, failed, peers, plates)
         repo.set_quality_status(verdicts)
+        report.small_groups = {k: small[k] for k in names if k in small}
     stored = _ordered({k: everything[k] for k in names if k in everything})
     for image_id, name in names.items():
         status, reasons = verdicts.get(image_id, ("pass", []))
