@@ -16,6 +16,7 @@ import zarr
 
 from _analysis_support import fixture_repo
 from quantscope.analysis import (
+    export_table,
     labels_digest,
     read_labels,
     read_table,
@@ -23,7 +24,7 @@ from quantscope.analysis import (
     write_labels,
     write_table,
 )
-from quantscope.analysis._outputs import export_table, remove_partial
+from quantscope.analysis._outputs import remove_partial
 from quantscope.catalog import Repository
 from quantscope.errors import InvalidInput
 

@@ -115,13 +115,17 @@ def test_run_twice_then_features_and_provenance(
     assert "completed" in qs("runs", repo).out
 
     pq = tmp_path / "f.parquet"
-    r = qs("features", repo, report["run_id"][:8], "--format", "parquet", "--out", pq)
+    r = qs(
+        "features", repo, report["run_id"][:8], "--format", "parquet", "--out", pq,
+        "--naming", "quantscope",
+    )  # fmt: skip
     assert r.code == 0, r.err
     table = pd.read_parquet(pq)
     assert list(table.columns[:5]) == ["image_id", "plate", "well", "field", "ObjectNumber"]
     assert table["image_id"].nunique() == 3 and f"{len(table)} object(s)" in r.out
     csv = tmp_path / "f.csv"
-    assert qs("features", repo, "latest", "--format", "csv", "--out", csv).code == 0
+    r = qs("features", repo, "latest", "-f", "csv", "-o", csv, "--naming", "quantscope")
+    assert r.code == 0, r.err
     pd.testing.assert_frame_equal(pd.read_csv(csv), table, check_dtype=False)
     h5 = tmp_path / "f.h5ad"
     assert qs("features", repo, "latest", "--format", "anndata", "--out", h5).code == 0

@@ -11,8 +11,10 @@
 - :func:`run_pipeline`: runs a pipeline over a repository's images with Dask (local threads, or
   a ``distributed`` cluster), incrementally, recording provenance;
 - :func:`write_labels`, :func:`read_labels`, :func:`read_table`: the stored outputs;
-  :func:`run_table`, :func:`to_anndata`, :func:`export_table`: a run's measurements as one
-  table, Parquet, CSV or AnnData;
+  :func:`run_table`, :func:`describe_run_table`, :func:`to_anndata`, :func:`export_table`: a
+  run's measurements as one table, Parquet, CSV or AnnData, with CellProfiler's names
+  (:func:`to_cellprofiler`, for pycytominer) and the family, channel and unit of every
+  feature (:func:`feature_metadata`);
 - the algorithms the built-in tools wrap: :func:`segment_nuclei`, :func:`segment_cells`,
   :func:`cytoplasm` (with :class:`NucleiParams`, :class:`CellParams`), :func:`measure_objects`
   and :func:`summarize_image`; imported when first used, so that listing tools stays fast.
@@ -21,13 +23,20 @@
 from typing import TYPE_CHECKING, Any
 
 from ._executor import RunReport, StepFailure, run_pipeline, software_versions
-from ._outputs import (
+from ._export import (
+    TableInfo,
+    describe_run_table,
     export_table,
+    feature_metadata,
+    run_table,
+    to_anndata,
+    to_cellprofiler,
+    uninformative_columns,
+)
+from ._outputs import (
     labels_digest,
     read_labels,
     read_table,
-    run_table,
-    to_anndata,
     verify_output,
     write_labels,
     write_table,
@@ -90,6 +99,7 @@ __all__ = [
     "RunReport",
     "Step",
     "StepFailure",
+    "TableInfo",
     "Tool",
     "ToolContext",
     "ToolEntry",
@@ -97,8 +107,10 @@ __all__ = [
     "ToolUnavailable",
     "cytoplasm",
     "describe_parameters",
+    "describe_run_table",
     "describe_tool",
     "export_table",
+    "feature_metadata",
     "get_tool",
     "installed_tools",
     "labels_digest",
@@ -116,7 +128,9 @@ __all__ = [
     "software_versions",
     "summarize_image",
     "to_anndata",
+    "to_cellprofiler",
     "tool_diagnostics",
+    "uninformative_columns",
     "unregister_tool",
     "verify_output",
     "write_labels",

@@ -32,15 +32,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LABELS_GROUP",
-    "OBS_COLUMNS",
     "WrittenOutput",
-    "export_table",
     "labels_digest",
     "read_labels",
     "read_table",
     "remove_partial",
-    "run_table",
-    "to_anndata",
     "verify_output",
     "write_labels",
     "write_table",
@@ -250,121 +246,6 @@ def read_table(repo_root: Path, path: str) -> pd.DataFrame:
     if not full.is_file():
         raise NotFound(f"{full}: stored table not found")
     return pd.read_parquet(full)
-
-
-#: Per-object metadata columns of exported tables (AnnData ``obs``), besides non-numeric ones.
-OBS_COLUMNS = (
-    "image_id",
-    "plate",
-    "well",
-    "field",
-    "ObjectNumber",
-    "Location_Center_X",
-    "Location_Center_Y",
-    "Location_Center_Z",
-)
-
-
-def run_table(repo: Any, run_id: str, table: str | None = None) -> tuple[pd.DataFrame, str]:
-    """All rows of one table output of a run (computed or reused parts, in image order).
-
-    Parameters
-    ----------
-    repo : quantscope.catalog.Repository
-        An open repository.
-    run_id : str
-        Run id, a unique prefix, or ``"latest"``.
-    table : str, optional
-        Output name (``Nuclei_features``); needed where the run has several per-object tables.
-
-    Returns
-    -------
-    (pandas.DataFrame, str)
-        The table and its output name.
-    """
-    import pandas as pd
-
-    run = repo.runs()[0] if run_id == "latest" and repo.runs() else repo.analysis_run(run_id)
-    arts = [a for a in repo.run_artifacts(run["id"]) if a["kind"] == "table"]
-    names = sorted({a["output"] for a in arts})
-    if not names:
-        raise NotFound(f"{repo.root}: run {run['id']} produced no tables")
-    if table is None:
-        # the per-object tables: outputs of a "table" port in the run's spec
-        object_tables = [
-            o
-            for s in run["spec"].get("steps", [])
-            for p, o in s.get("outputs", {}).items()
-            if p == "table" and o in names
-        ]
-        if len(object_tables) != 1:
-            raise InvalidInput(
-                f"run {run['id'][:12]} has {len(names)} tables ({', '.join(names)}); choose one "
-                "with --table"
-            )
-        table = object_tables[0]
-    if table not in names:
-        raise NotFound(
-            f"run {run['id'][:12]} has no table {table!r} (its tables: {', '.join(names)})"
-        )
-    parts = [read_table(repo.root, a["path"]) for a in arts if a["output"] == table]
-    nonempty = [p for p in parts if len(p)] or parts[:1]
-    df = pd.concat(nonempty, ignore_index=True) if len(nonempty) > 1 else nonempty[0]
-    return df, table
-
-
-def to_anndata(table: pd.DataFrame, uns: dict[str, Any] | None = None) -> Any:
-    """A per-object table as an :class:`anndata.AnnData`: ``obs`` = objects with their
-    metadata (image id, plate, well, field, object number, centroid and any text columns),
-    ``var`` = the numeric features, ``X`` = float64 values (NaN where undefined)."""
-    import anndata as ad
-    import pandas as pd
-
-    obs_cols = [
-        c
-        for c in table.columns
-        if c in OBS_COLUMNS
-        or not pd.api.types.is_numeric_dtype(table[c])
-        or pd.api.types.is_bool_dtype(table[c])
-    ]
-    var_cols = [c for c in table.columns if c not in obs_cols]
-    obs = table[obs_cols].copy()
-    for c in obs.columns:
-        if obs[c].dtype == object:
-            obs[c] = obs[c].astype("string").fillna("").astype("category")
-    ids = table["image_id"].astype(str) if "image_id" in table else pd.Series(["?"] * len(table))
-    num = (
-        table["ObjectNumber"].astype(str)
-        if "ObjectNumber" in table
-        else pd.Series(range(1, len(table) + 1)).astype(str)
-    )
-    obs.index = pd.Index((ids.values + "_" + num.values).astype(str), name="object")
-    x = table[var_cols].to_numpy(dtype=np.float64, na_value=np.nan)
-    var = pd.DataFrame(index=pd.Index(var_cols, name="feature"))
-    return ad.AnnData(X=x, obs=obs, var=var, uns=dict(uns or {}))
-
-
-def export_table(
-    table: pd.DataFrame, out: Path, fmt: str, uns: dict[str, Any] | None = None
-) -> Path:
-    """Write a table as ``parquet``, ``csv`` or ``anndata`` (``.h5ad``), atomically."""
-    out = Path(out)
-    if fmt not in ("parquet", "csv", "anndata"):
-        raise InvalidInput(f"unknown format {fmt!r} (use parquet, csv or anndata)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}{_TMP}{uuid.uuid4().hex[:8]}")
-    try:
-        if fmt == "parquet":
-            table.to_parquet(tmp, index=False)
-        elif fmt == "csv":
-            table.to_csv(tmp, index=False)
-        else:
-            to_anndata(table, uns).write_h5ad(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return out
 
 
 def verify_output(repo_root: Path, kind: str, path: str, sha256: str) -> str | None:

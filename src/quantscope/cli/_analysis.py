@@ -225,22 +225,82 @@ def features(
     repo: RepoArg,
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, prefix, or 'latest'.")],
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="parquet, csv or anndata (.h5ad).")
-    ] = "parquet",
-    out: Annotated[Path, typer.Option("--out", "-o", help="File to write.")] = Path(
-        "features.parquet"
-    ),
-    table: Annotated[
-        str | None, typer.Option("--table", help="Table output name where the run has several.")
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="FORMAT",
+            help="parquet, csv or anndata (.h5ad); default: what --out's extension says, else "
+            "parquet.",
+        ),
     ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="FILE",
+            help="File to write; its extension must fit the format (.parquet, .csv, .h5ad). "
+            "Default: features.parquet, features.csv or features.h5ad.",
+        ),
+    ] = None,
+    table: Annotated[
+        str | None,
+        typer.Option(
+            "--table",
+            metavar="NAME",
+            help="Table output name where the run has several (the per-image summary: Image).",
+        ),
+    ] = None,
+    naming: Annotated[
+        str | None,
+        typer.Option(
+            "--naming",
+            metavar="SCHEME",
+            help="Column names: cellprofiler (Metadata_Plate, Metadata_Well, Metadata_Site, "
+            "Nuclei_AreaShape_Area; Count_Nuclei per image: what pycytominer reads; the default "
+            "for parquet and csv) or quantscope (image_id, well, field, AreaShape_Area; the "
+            "default for anndata).",
+        ),
+    ] = None,
+    drop_uninformative: Annotated[
+        bool,
+        typer.Option(
+            "--drop-uninformative",
+            help="Leave out features that are all NaN, constant, or partly undefined (what "
+            "PCA cannot take); AnnData lists them in uns['quantscope_dropped'].",
+        ),
+    ] = False,
 ) -> None:
-    """Export a run's per-object measurements (one row per object) as Parquet, CSV or AnnData."""
-    from ..analysis import export_table, run_table
+    """Export a run's measurements (one row per object, or per image with --table Image) as
+    Parquet, CSV or AnnData."""
+    from ..analysis import describe_run_table, export_table, run_table
+    from ..analysis._export import EXPORT_FORMATS, NAMINGS, format_for_path
 
-    if fmt not in ("parquet", "csv", "anndata"):
+    if fmt is not None and fmt not in EXPORT_FORMATS:
         _fail(f"--format {fmt!r}: use parquet, csv or anndata")
+    if naming is not None and naming not in NAMINGS:
+        _fail(f"--naming {naming!r}: use cellprofiler or quantscope")
+    implied = format_for_path(out) if out is not None else None
+    if fmt is None:
+        if out is not None and implied is None:
+            _fail(
+                f"--out {out}: the extension names no format; name the file .parquet, .csv or "
+                ".h5ad, or give --format"
+            )
+        fmt = implied or "parquet"
+    if out is None:
+        out = Path("features" + EXPORT_FORMATS[fmt][0])
+    elif implied != fmt:
+        what = f"is for {implied}" if implied else "names no format"
+        _fail(
+            f"--out {out}: the extension {what}, but --format is {fmt}; name the file "
+            f"*{' or *'.join(EXPORT_FORMATS[fmt])} (or leave out --out for "
+            f"features{EXPORT_FORMATS[fmt][0]})"
+        )
     with _open(repo) as r:
         df, name = run_table(r, run_id, table)
+        info = describe_run_table(r, run_id, name)
         run = r.runs()[0] if run_id == "latest" else r.analysis_run(run_id)
     uns = {
         "quantscope_run": run["id"],
@@ -248,11 +308,22 @@ def features(
         "spec_hash": run["spec_hash"],
         "table": name,
     }
-    path = export_table(df, out, fmt, uns)
+    naming = naming or ("quantscope" if fmt == "anndata" else "cellprofiler")
+    path = export_table(
+        df, out, fmt, uns, naming=naming, info=info, drop_uninformative=drop_uninformative
+    )
     n_img = df["image_id"].nunique() if "image_id" in df else 0
+    what = "image(s)" if info.level == "image" else f"object(s) from {n_img} image(s)"
+    n = len(df) if info.level != "image" else n_img or len(df)
+    dropped = ""
+    if drop_uninformative:
+        from ..analysis import uninformative_columns
+
+        k = sum(len(v) for v in uninformative_columns(df).values())
+        dropped = f"; {k} uninformative feature(s) left out"
     _console().print(
-        f"wrote {_esc(path)}: {len(df)} object(s) from {n_img} image(s), "
-        f"{df.shape[1]} column(s) ({fmt}, table {_esc(name)} of run {run['id'][:12]})"
+        f"wrote {_esc(path)}: {n} {what} ({fmt}, {naming} names, table {_esc(name)} of run "
+        f"{run['id'][:12]}{dropped})"
     )
 
 
