@@ -66,7 +66,7 @@ def _image(i: int = 0, plate: bool = True) -> Image:
             ),
             time_increment_s=None,
         ),
-        position=PlatePosition(plate="P1", row=1, column=i, field=0) if plate else None,
+        position=PlatePosition(plate="P1", row=1, column=i, field=1) if plate else None,
         sources=(
             SourceFile(path=f"/data/f{i}.tif", size=123, sha256=f"{i:064x}", reader="tifffile"),
         ),
@@ -165,7 +165,7 @@ def test_register_round_trips_every_field(tmp_path: Path, catalog_url: str | Non
         assert have.acquisition.instrument == want.acquisition.instrument
         assert have.acquisition.acquired_at.replace(tzinfo=None) == datetime(2024, 3, 1, 12, 0)
         assert have.created_at is not None
-    assert got[a.id].position == PlatePosition(plate="P1", row=1, column=0, field=0)
+    assert got[a.id].position == PlatePosition(plate="P1", row=1, column=0, field=1)
     assert repo.image(a.id[:6]).id == a.id  # unique prefix
     s = repo.summary()
     assert (s["images"], s["channels"], s["plates"], s["wells"], s["source_files"]) == (
@@ -178,7 +178,7 @@ def test_register_round_trips_every_field(tmp_path: Path, catalog_url: str | Non
     assert s["pixel_bytes"] == 2 * (2 * 3 * 40 * 50) * 2  # two uint16 images of 2x3x40x50
     assert s["stored_bytes"] == 2 * 999 and s["source_bytes"] == 2 * 123
     assert repo.known_sources([a.sources[0].sha256, "f" * 64]) == {a.sources[0].sha256: [a.id]}
-    assert repo.image_at("P1", 1, 0, 0) == a.id
+    assert repo.image_at("P1", 1, 0, 1) == a.id
     assert repo.store_paths() == {a.id: a.store_path, b.id: b.store_path}
     assert repo.image_at("P1", 1, 5, 0) is None
     assert [e[1] for e in repo.stored_files(a.id)] == sorted(
@@ -296,7 +296,7 @@ def test_plate_positions_lists_occupied_fields(tmp_path: Path, catalog_url: str 
     a, b = _image(0), _image(2)
     _register(repo, a)
     _register(repo, b)
-    assert repo.plate_positions(["P1", "other"]) == {("P1", 1, 0, 0): a.id, ("P1", 1, 2, 0): b.id}
+    assert repo.plate_positions(["P1", "other"]) == {("P1", 1, 0, 1): a.id, ("P1", 1, 2, 1): b.id}
     assert repo.plate_positions([]) == {}
 
 

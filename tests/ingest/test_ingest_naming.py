@@ -13,11 +13,11 @@ GUID = "051DAA7C-7042-435F-99F0-1E847D9B42CB"
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        (f"IXMtest_A02_s1_w1{GUID}.tif", ParsedName("IXMtest", 0, 1, 0, "1")),
-        (f"IXMtest_P24_s9_w2{GUID}.tif", ParsedName("IXMtest", 15, 23, 8, "2")),
-        ("synth_A01_s2_w1.ome.tif", ParsedName("synth", 0, 0, 1, "1")),
-        ("my_plate_B03_s4.tif", ParsedName("my_plate", 1, 2, 3, None)),
-        ("synth_A01_s1.ome.tif", ParsedName("synth", 0, 0, 0, None)),
+        (f"IXMtest_A02_s1_w1{GUID}.tif", ParsedName("IXMtest", 0, 1, 1, "1")),
+        (f"IXMtest_P24_s9_w2{GUID}.tif", ParsedName("IXMtest", 15, 23, 9, "2")),
+        ("synth_A01_s2_w1.ome.tif", ParsedName("synth", 0, 0, 2, "1")),
+        ("my_plate_B03_s4.tif", ParsedName("my_plate", 1, 2, 4, None)),
+        ("synth_A01_s1.ome.tif", ParsedName("synth", 0, 0, 1, None)),
     ],
 )
 def test_imagexpress_names(name: str, expected: ParsedName) -> None:
@@ -43,13 +43,15 @@ def test_names_that_are_not_imagexpress(name: str) -> None:
 )
 def test_a_trailing_channel_placeholder_takes_the_whole_token(name: str, channel: str) -> None:
     parsed = NamePattern("{plate}_{well}_s{field}_w{channel}").parse(name)
-    assert parsed == ParsedName("P1", 1, 2, 1, channel)
+    assert parsed == ParsedName("P1", 1, 2, 2, channel)
 
 
 def test_row_column_field0_and_any() -> None:
     p = NamePattern("{any}-{row}{column}-f{field0}-{channel}-{any}")
-    assert p.parse("exp3-C7-f0-Cy5-final.tif") == ParsedName("plate", 2, 6, 0, "Cy5")
-    assert p.parse("exp3-AB12-f3-DAPI-x.tif") == ParsedName("plate", 27, 11, 3, "DAPI")
+    assert p.parse("exp3-C7-f0-Cy5-final.tif") == ParsedName(
+        "plate", 2, 6, 1, "Cy5"
+    )  # {field0} 0 is site 1
+    assert p.parse("exp3-AB12-f3-DAPI-x.tif") == ParsedName("plate", 27, 11, 4, "DAPI")
     assert p.parse("exp3-C7-fX-Cy5-final.tif") is None
 
 

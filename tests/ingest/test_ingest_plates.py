@@ -58,11 +58,14 @@ def test_imagexpress_names_place_all_40_images_on_one_plate(
             "IXMtest",
             row,
             col,
-            int(m["site"]) - 1,
+            int(m["site"]),  # the 1-based site number of the file name
         )
         assert pos.well == m["well"]
         row_name, col_name = m["well"][0], m["well"][1:]
-        assert img.store_path == f"plates/IXMtest.ome.zarr/{row_name}/{col_name}/{pos.field}"
+        # fields are the folders 0..n-1 of their well (what NGFF readers expect)
+        well_prefix = f"plates/IXMtest.ome.zarr/{row_name}/{col_name}/"
+        assert img.store_path.startswith(well_prefix)
+        assert img.store_path[len(well_prefix) :].isdigit()
         assert img.shape == (1, 1, 1, 520, 696) and img.dtype == "uint16"
         assert img.name == f"IXMtest_{m['well']}_s{m['site']}"
     assert len({(i.position.row, i.position.column, i.position.field) for i in images}) == 40
@@ -84,17 +87,19 @@ def test_plate_is_an_ngff_hcs_layout(bbbc: tuple[Repository, IngestReport]) -> N
     for w in plate["wells"]:
         r, c = w["path"].split("/")
         assert rows[w["rowIndex"]] == r and cols[w["columnIndex"]] == c
-        fields = {
-            im["path"]
-            for im in _json(root / r / c / "zarr.json")["attributes"]["ome"]["well"]["images"]
+        attrs = _json(root / r / c / "zarr.json")["attributes"]
+        fields = [im["path"] for im in attrs["ome"]["well"]["images"]]
+        in_well = [i for i in images if i.position.well == f"{r}{c}"]
+        assert fields == [str(k) for k in range(len(in_well))]  # 0..n-1 in every well
+        # the site numbers are recorded beside the folders, as the catalog has them
+        assert attrs["quantscope"]["sites"] == {
+            i.store_path.rsplit("/", 1)[1]: i.position.field for i in in_well
         }
-        expected = {str(i.position.field) for i in images if i.position.well == f"{r}{c}"}
-        assert fields == expected
     # each field is an NGFF image readable with zarr through the plate hierarchy
     group = zarr.open_group(str(root), mode="r")
     img = images[0]
-    p = img.position
-    assert group[f"{p.row_name}/{p.column_name}/{p.field}/0"].shape == img.shape
+    rel = img.store_path.split("IXMtest.ome.zarr/", 1)[1]
+    assert group[f"{rel}/0"].shape == img.shape
 
 
 def test_plate_pixels_equal_the_source_files(bbbc: tuple[Repository, IngestReport]) -> None:
@@ -159,12 +164,13 @@ def test_user_pattern_merges_channel_files_in_natural_channel_order(
         ]
         assert [s.channel_offset for s in img.sources] == [0, 1, 2]
         stored = _stored(repo, img)
-        expected = [a for _, a in sorted(truth[(pos.well, pos.field + 1)], key=lambda t: t[0])]
+        expected = [a for _, a in sorted(truth[(pos.well, pos.field)], key=lambda t: t[0])]
         for c, arr in enumerate(expected):
             np.testing.assert_array_equal(stored[0, c, 0], arr)
+        # sites 1 and 2 of each well are its field folders 0 and 1
         assert (
             img.store_path
-            == f"plates/screen7.ome.zarr/{pos.row_name}/{pos.column_name}/{pos.field}"
+            == f"plates/screen7.ome.zarr/{pos.row_name}/{pos.column_name}/{pos.field - 1}"
         )
     assert verify(repo) == []
 
@@ -195,7 +201,7 @@ def test_ome_tiff_channel_files_merge_with_their_channel_names(
     assert report.ok, report.failed
     (img,) = repo.images()
     assert img.position is not None
-    assert (img.position.plate, img.position.well, img.position.field) == ("P2", "H12", 2)
+    assert (img.position.plate, img.position.well, img.position.field) == ("P2", "H12", 3)
     assert [c.name for c in img.channels] == ["DAPI", "GFP"]
     assert img.physical_size_x_um == pytest.approx(0.65)
     stored = _stored(repo, img)
@@ -267,7 +273,7 @@ def test_synth_per_channel_plate_merges_channels(repo: Repository, tmp_path: Pat
     assert len(images) == len(result.fields) == 4
     by_pos = {(i.position.row, i.position.column, i.position.field): i for i in images}
     for f in result.fields:
-        img = by_pos[(f.row, f.column, f.field)]
+        img = by_pos[(f.row, f.column, f.site)]
         assert img.position.plate == f.plate
         assert [c.name for c in img.channels] == ["DAPI", "GFP"]
         assert img.physical_size_x_um == pytest.approx(0.65)
@@ -293,7 +299,7 @@ def _check_multichannel(repo: Repository, result: object, report: IngestReport) 
     assert len(images) == len(result.fields)
     by_pos = {(i.position.row, i.position.column, i.position.field): i for i in images}
     for f in result.fields:
-        img = by_pos[(f.row, f.column, f.field)]
+        img = by_pos[(f.row, f.column, f.site)]
         assert img.position.plate == f.plate
         assert [c.name for c in img.channels] == ["DAPI", "GFP"]
         source = tifffile.imread(f.images[0])
@@ -315,3 +321,59 @@ def test_synth_multichannel_plate_with_several_fields_per_well(
     # each file describes one field: OME WellSample/@Index (0, 1) is the field
     result, report = _synth_multichannel(repo, tmp_path, fields=2)
     _check_multichannel(repo, result, report)
+
+
+# ------------------------------------------------------------------------------ NGFF readers
+def test_ome_zarr_py_plate_node_shows_every_well_with_our_pixels(
+    bbbc: tuple[Repository, IngestReport],
+) -> None:
+    """ome-zarr-py (napari-ome-zarr's reader) stitches the first field of every well into one
+    plate image, taking the field paths of the first well for all wells. Before fields were
+    stored as 0..n-1 in each well, only the 2 wells holding site 1 showed pixels."""
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    repo, _ = bbbc
+    root = repo.root / "plates" / "IXMtest.ome.zarr"
+    node = next(iter(Reader(parse_url(str(root)))()))
+    plate = node.metadata["metadata"]["plate"]
+    grid = np.asarray(node.data[0])
+    h, w = 520, 696
+    assert grid.shape[-2:] == (len(plate["rows"]) * h, len(plate["columns"]) * w)
+    images = repo.images()
+    wells = {i.position.well for i in images}
+    shown = 0
+    for well in plate["wells"]:
+        r, c = well["rowIndex"], well["columnIndex"]
+        tile = grid[0, 0, 0, r * h : (r + 1) * h, c * w : (c + 1) * w]
+        first = next(
+            i
+            for i in images
+            if i.position.well == well["path"].replace("/", "") and i.store_path.endswith("/0")
+        )
+        np.testing.assert_array_equal(tile, _stored(repo, first)[0, 0, 0])
+        shown += bool(tile.any())
+    assert shown == len(wells) == len(plate["wells"])
+
+
+def test_ome_zarr_models_cli_validates_the_plate_without_warnings(
+    bbbc: tuple[Repository, IngestReport],
+) -> None:
+    import subprocess
+    import sys
+
+    repo, _ = bbbc
+    cli = Path(sys.executable).with_name("ome-zarr-models")
+    root = repo.root / "plates" / "IXMtest.ome.zarr"
+    well = next(p.parent for p in sorted(root.glob("*/*/zarr.json")))
+    for group in (root, well, well / "0"):
+        done = subprocess.run(
+            [str(cli), "validate", str(group)],
+            capture_output=True,
+            text=True,
+            env={**__import__("os").environ, "PYTHONWARNINGS": "error"},
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "warn" not in (done.stdout + done.stderr).lower(), done.stdout + done.stderr
+        assert "valid" in done.stdout.lower(), done.stdout

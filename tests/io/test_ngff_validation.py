@@ -180,18 +180,10 @@ def attrs_of(path: Path) -> dict[str, Any]:
 
 @contextmanager
 def strict_warnings() -> Iterator[None]:
-    """Warnings are errors, except ome-zarr-models asking for ``plate.version``: NGFF 0.5
-    moved the version to ``ome.version`` (the spec's own plate examples have no plate.version,
-    see test_plate_version_warning_comes_from_the_validator)."""
-    from ome_zarr_models.exceptions import ValidationWarning
-
+    """Every warning is an error: our plates carry ``plate.version`` (which ome-zarr-models
+    asks for even in NGFF 0.5, see test_plate_version_warning_comes_from_the_validator)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        warnings.filterwarnings(
-            "ignore",
-            message="'version' field not specified in plate metadata",
-            category=ValidationWarning,
-        )
         yield
 
 
@@ -348,7 +340,8 @@ def test_vendor_file_written_is_valid_and_readable(
 
 # -------------------------------------------------------------------------------- plates
 
-PLATE_FIELDS = [(0, 0, 0), (0, 0, 1), (1, 2, 0), (7, 11, 0), (7, 11, 2)]  # A01 x2, B03, H12 x2
+# (row, column, site, folder): A01 sites 1-2, B03 site 1, H12 sites 1 and 3 (folders 0, 1)
+PLATE_FIELDS = [(0, 0, 1, "0"), (0, 0, 2, "1"), (1, 2, 1, "0"), (7, 11, 1, "0"), (7, 11, 3, "1")]
 FIELD_SHAPE = (1, 2, 1, 40, 30)
 
 
@@ -362,20 +355,21 @@ def plate(tmp_path: Path) -> tuple[Path, dict[tuple[int, int, int], np.ndarray]]
     root = tmp_path / "P1.ome.zarr"
     arrays = {}
     rng = np.random.default_rng(11)
-    for r, c, f in PLATE_FIELDS:
+    for r, c, site, folder in PLATE_FIELDS:
+        f = int(folder)
         a = rng.integers(1, 4000, size=FIELD_SHAPE, dtype=np.uint16)
         arrays[(r, c, f)] = a
         spec = ImageSpec(
             shape=FIELD_SHAPE,
             dtype="uint16",
-            name=f"{well_name(r, c)} field {f}",
+            name=f"{well_name(r, c)} site {site}",
             physical_size=(0.65, 0.65, None),
             channels=(ChannelDisplay("DNA", "0000FF"), ChannelDisplay("Actin", "FF0000")),
         )
         write_image(
             _field_path(root, r, c, f), lambda t, ch, z, y0, y1, a=a: a[t, ch, z, y0:y1], spec
         )
-    write_plate_groups(root, "P1", [(r, c, f) for r, c, f in PLATE_FIELDS])
+    write_plate_groups(root, "P1", PLATE_FIELDS)
     return root, arrays
 
 
@@ -401,7 +395,8 @@ def test_plate_is_valid_hcs(
         assert meta.rows[w.rowIndex].name == row and meta.columns[w.columnIndex].name == col
     assert len(list(hcs.well_groups)) == 3
 
-    expected = {"A/01": ["0", "1"], "B/03": ["0"], "H/12": ["0", "2"]}
+    assert meta.version == "0.5"
+    expected = {"A/01": ["0", "1"], "B/03": ["0"], "H/12": ["0", "1"]}
     for path, fields in expected.items():
         assert schemas.errors("strict_well.schema", attrs_of(root / path)) == []
         with strict_warnings():
@@ -415,7 +410,8 @@ def test_plate_is_valid_hcs(
 
 
 def test_plate_reads_in_ome_zarr_viewer_layout(plate: tuple[Path, dict[Any, np.ndarray]]) -> None:
-    """ome-zarr-py (napari's reader) tiles field 0 of every well into one plate image."""
+    """ome-zarr-py (napari's reader) tiles the first field of every well into one plate image:
+    it takes the field paths of the first well for every well, so each well has folder 0."""
     root, arrays = plate
     node = read_with_ome_zarr(root)
     assert "plate" in node.metadata["metadata"]
@@ -433,8 +429,8 @@ def test_plate_field_reads_with_bioio(plate: tuple[Path, dict[Any, np.ndarray]])
     import bioio_ome_zarr
 
     root, arrays = plate
-    image = bioio.BioImage(str(_field_path(root, 7, 11, 2)), reader=bioio_ome_zarr.Reader)
-    np.testing.assert_array_equal(image.get_image_data("TCZYX"), arrays[(7, 11, 2)])
+    image = bioio.BioImage(str(_field_path(root, 7, 11, 1)), reader=bioio_ome_zarr.Reader)
+    np.testing.assert_array_equal(image.get_image_data("TCZYX"), arrays[(7, 11, 1)])
     assert pytest.approx(0.65) == image.physical_pixel_sizes.X
     assert list(image.channel_names) == ["DNA", "Actin"]
 
@@ -444,17 +440,18 @@ def test_plate_groups_rewrite_is_idempotent_and_dedupes(
 ) -> None:
     root, _ = plate
     before = {p: p.read_bytes() for p in root.rglob("zarr.json")}
-    write_plate_groups(root, "P1", [*PLATE_FIELDS, (0, 0, 1), (1, 2, 0)])  # repeated fields
+    write_plate_groups(root, "P1", [*PLATE_FIELDS, (0, 0, 2, "1"), (1, 2, 1, "0")])  # repeated
     after = {p: p.read_bytes() for p in root.rglob("zarr.json")}
     assert after == before
     assert not [p for p in root.rglob("*") if ".tmp-" in p.name]
     assert attrs_of(root / "A" / "01")["ome"]["well"]["images"] == [{"path": "0"}, {"path": "1"}]
+    assert attrs_of(root / "H" / "12")["quantscope"]["sites"] == {"0": 1, "1": 3}
     assert schemas.errors("strict_plate.schema", attrs_of(root)) == []
 
 
 def test_plate_rows_beyond_z(tmp_path: Path, schemas: NgffSchemas) -> None:
     root = tmp_path / "big.ome.zarr"
-    write_plate_groups(root, "1536", [(31, 47, 0), (26, 0, 0)])  # AF48 and AA01
+    write_plate_groups(root, "1536", [(31, 47, 1, "0"), (26, 0, 1, "0")])  # AF48 and AA01
     plate_meta = attrs_of(root)["ome"]["plate"]
     assert len(plate_meta["rows"]) == 32 and plate_meta["rows"][-1]["name"] == "AF"
     assert plate_meta["rows"][26]["name"] == "AA"

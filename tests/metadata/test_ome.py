@@ -136,19 +136,19 @@ def test_plate_positions_from_hcs_sample(shared_data: Path) -> None:
     positions = [from_ome(ome, i).position for i in range(len(ome.images))]
     assert all(p is not None for p in positions)
     got = [(p.row, p.column, p.field) for p in positions if p is not None]
-    # field = position of the WellSample within its well (OME's Index is plate-wide)
+    # site = 1 + position of the WellSample within its well (OME's Index is plate-wide)
     assert got == [
-        (1, 1, 0),
         (1, 1, 1),
-        (1, 2, 0),
+        (1, 1, 2),
         (1, 2, 1),
-        (2, 1, 0),
+        (1, 2, 2),
         (2, 1, 1),
         (2, 1, 2),
         (2, 1, 3),
         (2, 1, 4),
-        (2, 2, 0),
+        (2, 1, 5),
         (2, 2, 1),
+        (2, 2, 2),
     ]
     assert {p.plate for p in positions if p is not None} == {"Plate:1"}  # no name: the ID
 
@@ -200,16 +200,16 @@ def _fields(ome: Any) -> list[tuple[int, int, int]]:
 def test_field_of_a_single_sample_file_is_its_index() -> None:
     """A file describing one field (quantscope's OME-XML, per-field OME-TIFFs) has nothing to
     rank against: @Index carries the field."""
-    assert _fields(_plate_ome({(1, 2): [3]})) == [(1, 2, 3)]
+    assert _fields(_plate_ome({(1, 2): [3]})) == [(1, 2, 4)]  # 0-based @Index 3 is site 4
 
 
 def test_field_from_indices_that_repeat_across_wells() -> None:
     # indices 0, 2 and 0 are not plate-unique, so they are per-well field numbers
-    assert _fields(_plate_ome({(0, 0): [0, 2], (0, 1): [0]})) == [(0, 0, 0), (0, 0, 2), (0, 1, 0)]
+    assert _fields(_plate_ome({(0, 0): [0, 2], (0, 1): [0]})) == [(0, 0, 1), (0, 0, 3), (0, 1, 1)]
 
 
 def test_field_from_plate_wide_indices_is_the_position_in_the_well() -> None:
-    assert _fields(_plate_ome({(0, 0): [4, 9], (0, 1): [5]})) == [(0, 0, 0), (0, 0, 1), (0, 1, 0)]
+    assert _fields(_plate_ome({(0, 0): [4, 9], (0, 1): [5]})) == [(0, 0, 1), (0, 0, 2), (0, 1, 1)]
 
 
 # ------------------------------------------------------------------------- unit helpers

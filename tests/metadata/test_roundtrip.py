@@ -269,7 +269,7 @@ def images(draw: st.DrawFn) -> Image:
                     plate=_TEXT,
                     row=st.integers(0, 31),
                     column=st.integers(0, 47),
-                    field=st.integers(0, 20),
+                    field=st.integers(1, 20),
                 )
             )
         ),

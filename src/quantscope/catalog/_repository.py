@@ -46,7 +46,7 @@ from ._runs import RunRecords
 __all__ = ["CONFIG_NAME", "SCHEMA_HEAD", "ImageRegistration", "Repository"]
 
 CONFIG_NAME = "quantscope.toml"
-SCHEMA_HEAD = "0005"  # the newest migration; a test keeps it equal to alembic's head
+SCHEMA_HEAD = "0006"  # the newest migration; a test keeps it equal to alembic's head
 _LOCK_NAME = ".quantscope.lock"
 
 
@@ -76,6 +76,23 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _write_config(root: Path, text: str) -> None:
+    tmp = root / f".{CONFIG_NAME}.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, root / CONFIG_NAME)
+
+
+def _refuse_url(value: str, what: str) -> None:
+    """Object-store URLs (``s3://…``) are not supported yet: say so instead of making a folder
+    named ``s3:``."""
+    if "://" in value:
+        scheme = value.split("://", 1)[0]
+        raise RepositoryError(
+            f"{what} {value!r}: {scheme}:// storage is not supported yet; a repository is a "
+            "local folder (use a path such as /data/myrepo)"
+        )
+
+
 class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, BenchmarkRecords):
     """Handle on a repository folder: its settings, catalog and store.
 
@@ -95,6 +112,7 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
         ``catalog_url`` is an SQLAlchemy URL; by default an SQLite file ``catalog.sqlite`` in
         the folder. A PostgreSQL URL (``postgresql+psycopg://user@host/db``) works the same.
         """
+        _refuse_url(str(root), "repository folder")
         root = Path(root).absolute()
         if (root / CONFIG_NAME).exists():
             raise RepositoryError(f"{root}: already a quantscope repository ({CONFIG_NAME} exists)")
@@ -109,6 +127,7 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
                 (root / sub).mkdir(exist_ok=True)
             repo = cls(root, url, engine)
             repo.migrate()
+            repo_id = repo._claim_new_catalog()
         except BaseException:
             engine.dispose()
             if created:  # leave no half-made repository behind
@@ -118,14 +137,13 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
             raise
         cfg = (
             "# quantscope repository settings\n"
-            "[repository]\nformat = 1\n\n"
+            f"[repository]\nformat = 1\nid = {_toml_str(repo_id)}\n\n"
             "[catalog]\n# SQLAlchemy URL; sqlite paths are relative to this folder\n"
             f"url = {_toml_str(url)}\n\n"
-            '[store]\n# where the OME-Zarr data live (a folder relative to this one)\nurl = "."\n'
+            "[store]\n# where the OME-Zarr data live: this folder (object storage is not supported "
+            'yet)\nurl = "."\n'
         )
-        tmp = root / f".{CONFIG_NAME}.tmp"
-        tmp.write_text(cfg, encoding="utf-8")
-        os.replace(tmp, root / CONFIG_NAME)
+        _write_config(root, cfg)
         return repo
 
     @classmethod
@@ -141,12 +159,92 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
         try:
             cfg = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
             url = str(cfg["catalog"]["url"])
-        except (tomllib.TOMLDecodeError, KeyError, TypeError) as e:
+            store_url = str(cfg.get("store", {}).get("url", "."))
+            repo_id = cfg.get("repository", {}).get("id")
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError) as e:
             raise RepositoryError(f"{cfg_path}: invalid settings ({e})") from e
+        if store_url not in (".", "./", ""):
+            _refuse_url(store_url, f"{cfg_path}: [store] url")
+            raise RepositoryError(
+                f"{cfg_path}: [store] url = {store_url!r} is not supported: the OME-Zarr "
+                'store must be the repository folder itself (url = "."); move the data into it'
+            )
         repo = cls(root, url, cls._engine(root, url))
-        if repo._schema_version() != SCHEMA_HEAD:
-            repo.migrate()
+        try:
+            if repo._schema_version() != SCHEMA_HEAD:
+                repo.migrate()
+            repo._check_identity(None if repo_id is None else str(repo_id), cfg_path)
+        except BaseException:
+            repo.engine.dispose()
+            raise
         return repo
+
+    # ------------------------------------------------------------------ identity
+    def _identity(self, conn: Connection) -> tuple[str, str] | None:
+        row = conn.execute(
+            sa.select(S.repository_identity.c.id, S.repository_identity.c.root).order_by(
+                S.repository_identity.c.created_at
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    def _claim_new_catalog(self) -> str:
+        """Record a new repository's identity in its (migrated) catalog; a catalog that already
+        belongs to a repository, or already holds images, is refused."""
+        import uuid
+
+        with self.engine.begin() as conn:
+            owner = self._identity(conn)
+            if owner is not None:
+                raise CatalogError(
+                    f"catalog {self._safe_url()} already belongs to the repository at {owner[1]} "
+                    f"(id {owner[0]}); give each repository a database of its own, or open "
+                    "that repository instead"
+                )
+            n = conn.execute(sa.select(sa.func.count()).select_from(S.images)).scalar()
+            if n:
+                raise CatalogError(
+                    f"catalog {self._safe_url()} already lists {n} images of another "
+                    "repository; give each repository a database of its own"
+                )
+            repo_id = uuid.uuid4().hex
+            conn.execute(
+                S.repository_identity.insert().values(
+                    id=repo_id, root=str(self.root), created_at=_utcnow()
+                )
+            )
+        return repo_id
+
+    def _check_identity(self, repo_id: str | None, cfg_path: Path) -> None:
+        """Refuse a catalog that belongs to another repository. Repositories made before the
+        catalog recorded its owner get their identity now (in the catalog and the settings)."""
+        import uuid
+
+        with self.engine.begin() as conn:
+            owner = self._identity(conn)
+            if owner is not None and (
+                owner[0] != repo_id if repo_id else owner[1] != str(self.root)
+            ):
+                raise CatalogError(
+                    f"{self.root}: catalog {self._safe_url()} belongs to another repository (at "
+                    f"{owner[1]}, id {owner[0]}; this one is "
+                    f"{repo_id or 'unnamed'}): its images are not in this folder. Point "
+                    f"[catalog] url in {cfg_path.name} at this repository's own database"
+                )
+            if owner is not None:
+                return
+            repo_id = repo_id or uuid.uuid4().hex
+            conn.execute(
+                S.repository_identity.insert().values(
+                    id=repo_id, root=str(self.root), created_at=_utcnow()
+                )
+            )
+        text = cfg_path.read_text(encoding="utf-8")
+        if "\nid = " not in text and "[repository]\n" in text:
+            _write_config(
+                self.root,
+                text.replace("[repository]\n", f"[repository]\nid = {_toml_str(repo_id)}\n", 1),
+            )
 
     @staticmethod
     def _engine(root: Path, url: str) -> Engine:
@@ -385,6 +483,22 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
         with self.engine.connect() as conn:
             return {(n, r, c, f): image_id for n, r, c, f, image_id in conn.execute(q)}
 
+    def well_folders(self, plates: Sequence[str]) -> dict[tuple[str, int, int], set[str]]:
+        """The field folders (``0``, ``1``, …) already used in each (plate, row, column) well."""
+        if not plates:
+            return {}
+        i, p = S.images, S.plates
+        q = (
+            sa.select(p.c.name, i.c.plate_row, i.c.plate_column, i.c.store_path)
+            .join(p, p.c.id == i.c.plate_id)
+            .where(p.c.name.in_(list(set(plates))))
+        )
+        out: dict[tuple[str, int, int], set[str]] = {}
+        with self.engine.connect() as conn:
+            for n, r, c, path in conn.execute(q):
+                out.setdefault((n, r, c), set()).add(path.rsplit("/", 1)[-1])
+        return out
+
     def images(self, ids: Sequence[str] | None = None) -> list[Image]:
         """Every image (or those with the given ids), ordered by plate name and position, then
         name; images without a plate come last (as in :meth:`find`)."""
@@ -472,7 +586,8 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
             return [tuple(r) for r in conn.execute(q.order_by(S.stored_files.c.path))]  # type: ignore[misc]
 
     def plates(self) -> list[dict[str, Any]]:
-        """Plates with their wells: name, store path, and (row, column, field, image id) rows."""
+        """Plates with their wells: name, store path, and (row, column, field, image id, field
+        folder) rows; the folder is the last part of the image's store path (``0``, ``1``, …)."""
         with self.engine.connect() as conn:
             plates = conn.execute(sa.select(S.plates).order_by(S.plates.c.name)).mappings().all()
             out = []
@@ -483,6 +598,7 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
                         S.images.c.plate_column,
                         S.images.c.field,
                         S.images.c.id,
+                        S.images.c.store_path,
                     )
                     .where(S.images.c.plate_id == p["id"])
                     .order_by(S.images.c.plate_row, S.images.c.plate_column, S.images.c.field)
@@ -491,7 +607,9 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
                     {
                         "name": p["name"],
                         "store_path": p["store_path"],
-                        "fields": [tuple(f) for f in fields],
+                        "fields": [
+                            (r, c, f, i, sp.rsplit("/", 1)[-1]) for r, c, f, i, sp in fields
+                        ],
                     }
                 )
         return out

@@ -26,6 +26,7 @@ __all__ = [
     "plates",
     "quality_metrics",
     "quality_status",
+    "repository_identity",
     "source_files",
     "stored_files",
 ]
@@ -37,6 +38,14 @@ metadata = MetaData(
         "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
         "pk": "pk_%(table_name)s",
     }
+)
+
+repository_identity = Table(  # one row: the repository this catalog belongs to (0006)
+    "repository_identity",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("root", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 plates = Table(
@@ -56,7 +65,7 @@ images = Table(
     Column("plate_id", Integer, ForeignKey("plates.id", ondelete="RESTRICT"), nullable=True),
     Column("plate_row", Integer, nullable=True),
     Column("plate_column", Integer, nullable=True),
-    Column("field", Integer, nullable=True),
+    Column("field", Integer, nullable=True),  # 1-based site number (0-based before 0006)
     Column("well", String(8), nullable=True),
     Column("size_t", Integer, nullable=False),
     Column("size_c", Integer, nullable=False),

@@ -44,7 +44,7 @@ def _row(img: Image) -> dict[str, Any]:
         else "",
         "plate": pos.plate if pos else None,
         "well": pos.well if pos else None,
-        "field": pos.field + 1 if pos else None,
+        "field": pos.field if pos else None,
         "dims": "x".join(str(n) for n in img.shape),
         "dtype": img.dtype,
         "channels": [c.name for c in img.channels],
@@ -249,7 +249,7 @@ def show(
     )
     if img.position:
         p = img.position
-        tree.add(f"plate {_esc(p.plate)}, well {p.well}, field {p.field + 1}")
+        tree.add(f"plate {_esc(p.plate)}, well {p.well}, field {p.field}")
     ch = tree.add("channels")
     for c in img.channels:
         extra = [
@@ -393,7 +393,7 @@ def qc(
                         f"{r.root}: no plate named {name!r}"
                         + (f" (plates: {', '.join(known)})" if known else "")
                     )
-                for *_, image_id in known[name]["fields"]:
+                for _r, _c, _f, image_id, _slot in known[name]["fields"]:
                     chosen[image_id] = None
             ids = list(chosen)
         if where is not None:
@@ -452,7 +452,7 @@ def qc(
                 "name": img.name,
                 "plate": pos.plate if pos else None,
                 "well": pos.well if pos else None,
-                "field": pos.field + 1 if pos else None,
+                "field": pos.field if pos else None,
                 "status": res.status,
                 "reasons": list(res.reasons),
                 "error": res.error,

@@ -28,6 +28,7 @@ from ..io import (
     ChannelDisplay,
     ImageSpec,
     SourceImage,
+    next_field_slot,
     open_sources,
     write_image,
     write_plate_groups,
@@ -217,6 +218,7 @@ class _Job:
     name: str
     parts: list[_Part]
     position: PlatePosition | None
+    slot: int | None = None  # the field's folder in its well (0, 1, …), set when planned
 
     @property
     def shas(self) -> list[str]:
@@ -280,7 +282,7 @@ def _plan(scanned: list[_Scanned], pattern: NamePattern) -> tuple[list[_Job], li
             failed.append(
                 IngestIssue(
                     ", ".join(str(p.scanned.path) for p in parts),
-                    f"{len(parts)} files claim plate {plate!r} well {pos.well} field {fld + 1} "
+                    f"{len(parts)} files claim plate {plate!r} well {pos.well} field {fld} "
                     f"with the same channel ({tokens}); give a --pattern with {{channel}}",
                 )
             )
@@ -296,14 +298,14 @@ def _plan(scanned: list[_Scanned], pattern: NamePattern) -> tuple[list[_Job], li
             failed.append(
                 IngestIssue(
                     str(bad[0].scanned.path),
-                    f"channel files of plate {plate!r} well {pos.well} field {fld + 1} differ "
+                    f"channel files of plate {plate!r} well {pos.well} field {fld} differ "
                     f"in shape or dtype ({bad[0].scene.shape} {bad[0].scene.dtype} vs "
                     f"{ref.shape} {ref.dtype}); "
                     "they cannot be merged into one image",
                 )
             )
             continue
-        jobs.append(_Job(f"{plate}_{pos.well}_s{fld + 1}", parts, pos))
+        jobs.append(_Job(f"{plate}_{pos.well}_s{fld}", parts, pos))
     return jobs, failed
 
 
@@ -370,7 +372,9 @@ def _store_path(job: _Job) -> str:
     if job.position is None:
         return f"images/{job.image_id}.ome.zarr"
     p = job.position
-    return f"plates/{plate_folder(p.plate)}/{p.row_name}/{p.column_name}/{p.field}"
+    if job.slot is None:
+        raise RuntimeError(f"{job.label}: plate field stored before its folder was chosen")
+    return f"plates/{plate_folder(p.plate)}/{p.row_name}/{p.column_name}/{job.slot}"
 
 
 @dataclass
@@ -729,7 +733,7 @@ def update_plates(repo: Repository, names: Iterable[str] | None = None) -> None:
         if wanted is not None and p["name"] not in wanted:
             continue
         root = repo.root / p["store_path"]
-        write_plate_groups(root, p["name"], [(r, c, f) for r, c, f, _ in p["fields"]])
+        write_plate_groups(root, p["name"], [(r, c, f, s) for r, c, f, _, s in p["fields"]])
 
 
 # ------------------------------------------------------------------------------ ingest
@@ -965,6 +969,7 @@ def _strip_path(msg: str, path: Path) -> str:
 def _skip_known(repo: Repository, plan: list[_Job], report: IngestReport) -> list[_Job]:
     known = repo.known_sources([sha for job in plan for sha in job.shas])
     occupied = repo.plate_positions([job.position.plate for job in plan if job.position])
+    slots = repo.well_folders([job.position.plate for job in plan if job.position])
     todo: list[_Job] = []
     planned_ids: set[str] = set()
     for job in plan:
@@ -988,13 +993,21 @@ def _skip_known(repo: Repository, plan: list[_Job], report: IngestReport) -> lis
                     IngestIssue(
                         job.label,
                         f"plate {job.position.plate!r} well {job.position.well} field "
-                        f"{job.position.field + 1} already holds image {holder} made from "
+                        f"{job.position.field} already holds image {holder} made from "
                         "other files",
                     )
                 )
                 continue
         planned_ids.add(job.image_id)
         todo.append(job)
+    # each well's fields are the folders 0..n-1 (what NGFF readers expect), in site order
+    # within a batch; the site number itself is recorded in the catalog and the well metadata
+    for job in sorted((j for j in todo if j.position), key=lambda j: j.position.field):  # type: ignore[union-attr]
+        pos = job.position
+        assert pos is not None
+        well = slots.setdefault((pos.plate, pos.row, pos.column), set())
+        job.slot = next_field_slot(well)
+        well.add(str(job.slot))
     return todo
 
 

@@ -37,7 +37,7 @@ _PLACEHOLDERS = {
 
 @dataclass(frozen=True)
 class ParsedName:
-    """Plate position read from a file name: 0-based row, column and field; channel token."""
+    """Plate position from a file name: 0-based row and column, 1-based field; channel token."""
 
     plate: str
     row: int
@@ -107,14 +107,14 @@ class NamePattern:
         if column < 0:
             return None
         if g.get("field0") is not None:
-            field = int(g["field0"])
+            field = int(g["field0"]) + 1
         elif g.get("field") is not None:
-            field = int(g["field"]) - 1
-            if field < 0:
+            field = int(g["field"])
+            if field < 1:
                 raise InvalidInput(
                     f"{filename}: site number 0 in a pattern with {{field}} (1-based); "
                     "use {field0} for 0-based site numbers"
                 )
         else:
-            field = 0
+            field = 1
         return ParsedName(g.get("plate") or "plate", row, column, field, g.get("channel"))

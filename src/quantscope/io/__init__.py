@@ -8,7 +8,7 @@ from ._formats import (
     installed_formats,
     supported_formats_text,
 )
-from ._plate import write_plate_groups
+from ._plate import next_field_slot, write_plate_groups
 from ._sources import SourceImage, open_sources
 from ._zarr_reader import OmeZarrPlanes, UnsupportedLayout
 from ._zarr_writer import (
@@ -33,6 +33,7 @@ __all__ = [
     "WriteResult",
     "detect_format",
     "installed_formats",
+    "next_field_slot",
     "open_sources",
     "pyramid_shapes",
     "supported_formats_text",

@@ -492,13 +492,13 @@ def _plate_position(ome: Any, image_id: str) -> PlatePosition | None:
                         plate=plate.name or plate.id,
                         row=int(well.row),
                         column=int(well.column),
-                        field=_field(plate, k, ws),
+                        field=_field(plate, k, ws) + 1,
                     )
     return None
 
 
 def _field(plate: Any, position: int, sample: Any) -> int:
-    """0-based field of a WellSample.
+    """0-based field index of a WellSample (the site number is one more).
 
     OME defines WellSample/@Index as unique within a plate (it orders all samples of the plate),
     so the field is the sample's position within its well. Two cases carry the field in

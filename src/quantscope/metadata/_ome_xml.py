@@ -112,7 +112,7 @@ def image_to_ome_xml(image: Image) -> str:
     if pos is not None:
         plate = _set(ET.SubElement(ome, f"{q}Plate"), ID="Plate:0", Name=pos.plate)
         well = _set(ET.SubElement(plate, f"{q}Well"), ID="Well:0", Column=pos.column, Row=pos.row)
-        sample = _set(ET.SubElement(well, f"{q}WellSample"), ID="WellSample:0", Index=pos.field)
+        sample = _set(ET.SubElement(well, f"{q}WellSample"), ID="WellSample:0", Index=pos.field - 1)
         _set(ET.SubElement(sample, f"{q}ImageRef"), ID="Image:0")
     acq = image.acquisition
     inst_m = acq.instrument

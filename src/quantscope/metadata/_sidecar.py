@@ -83,7 +83,7 @@ class Selector:
             return False
         if self.well is not None and (pos is None or pos.well != self.well):
             return False
-        if self.field is not None and (pos is None or pos.field != self.field - 1):
+        if self.field is not None and (pos is None or pos.field != self.field):
             return False
         if self.file is not None:
             names = [image.name]

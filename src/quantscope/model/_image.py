@@ -279,13 +279,18 @@ class Acquisition(BaseModel):
 
 
 class PlatePosition(BaseModel):
-    """Where an image sits on a multi-well plate (0-based row, column and field)."""
+    """Where an image sits on a multi-well plate.
+
+    ``row`` and ``column`` are 0-based indices (row 0 is "A", column 0 is "01"); ``field`` is the
+    1-based site number within the well, as microscopes and their file names number sites
+    (ImageXpress ``_s1``), and as every quantscope output shows it.
+    """
 
     model_config = _FROZEN
     plate: str = Field(min_length=1)
     row: int = Field(ge=0)
     column: int = Field(ge=0)
-    field: int = Field(default=0, ge=0)
+    field: int = Field(default=1, ge=1)
 
     @property
     def well(self) -> str:

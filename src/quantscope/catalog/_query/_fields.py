@@ -58,7 +58,7 @@ _DESCRIBE = {
     "id": "image id (32 hex characters)",
     "name": "image name (file name, with the scene where a file holds several)",
     "well": 'well name, e.g. "A01" (well literals are normalized: "a1" == "A01")',
-    "field": "field (site) within the well, 0-based",
+    "field": "field (site) within the well, 1-based as the microscope numbers sites",
     "plate.row": "plate row, 0-based (A = 0)",
     "plate.column": "plate column, 0-based (01 = 0)",
     "dtype": 'pixel data type, e.g. "uint16"',
