@@ -7,6 +7,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ome_types import from_xml
@@ -358,3 +359,43 @@ def test_export_names_the_datasets(repo: Path, tmp_path: Path, cli: Callable[...
     ]
     assert "from-dataset" in ld["schema:keywords"]
     assert "rembi:custom" not in ld
+
+
+def test_set_pixel_size_and_channel_then_verify(repo: Path, cli: Callable[..., Result]) -> None:
+    """`quantscope set` corrects metadata after ingest; the catalog, the OME-Zarr and the
+    manifest agree, so `verify` passes and `show` prints the new values."""
+    tif = _ids(repo)[".tiff"]
+    result = cli("set", repo, tif[:6], "pixel_size_um=0.5", "channel[0].name=Brightfield", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["images"] == [tif]
+    assert {(c["field"], c["new"]) for c in out["changes"]} >= {
+        ("physical_size_x_um", 0.5),
+        ("name", "Brightfield"),
+    }
+    shown = json.loads(cli("show", repo, tif, "--json").stdout)
+    assert shown["pixel_size_um"][:2] == [0.5, 0.5]
+    assert shown["channels"][0]["name"] == "Brightfield"
+    assert cli("verify", repo).exit_code == 0
+    # the query language selects, and a change that is already there changes nothing
+    again = cli("set", repo, 'channel.name == "Brightfield"', "pixel_size_um=0.5")
+    assert again.exit_code == 0 and "0 value(s) changed on 0 of 1" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["pixel_size_um=0"], "positive"),
+        (["wavelength=3"], "not a key"),
+        (["channel[4].name=X"], "no channel 4"),
+    ],
+)
+def test_set_refuses_bad_input_in_one_line(
+    repo: Path, cli: Callable[..., Result], qs: Callable[..., Any], args: list[str], message: str
+) -> None:
+    tif = _ids(repo)[".tiff"]
+    result = qs("set", repo, tif, *args)  # the console script: one line on stderr, exit 1
+    assert result.code == 1
+    assert message in result.err and "Traceback" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert cli("verify", repo).exit_code == 0

@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
     """Attach this module's commands to the ``quantscope`` app."""
     app.command("annotate")(annotate)
     app.command("tag")(tag)
+    app.command("set")(set_)
     app.add_typer(metadata_app, name="metadata")
     app.add_typer(dataset_app, name="dataset")
 
@@ -246,6 +247,66 @@ def _print_annotations(anns: list[Annotation]) -> None:
             _esc(a.source),
         )
     _console().print(t)
+
+
+# -------------------------------------------------------------------------------- set
+def set_(
+    repo: RepoArg,
+    selection: Annotated[
+        str,
+        typer.Argument(
+            help="Images: an id or unique prefix, plate:NAME, dataset:NAME, or a query "
+            "(quantscope find's language), e.g. 'instrument.model == \"IX71\"'.",
+            metavar="SELECTION",
+        ),
+    ],
+    assignments: Annotated[
+        list[str],
+        typer.Argument(
+            help="KEY=VALUE: pixel_size_um (x and y), pixel_size_x_um, pixel_size_y_um, "
+            "pixel_size_z_um (µm, or with a unit: 650nm); channel[N].name, "
+            "channel[NAME].emission_nm, channel[NAME].excitation_nm (N from 0 as `show` lists "
+            "them; nm). 'none' marks a value unknown.",
+            metavar="KEY=VALUE...",
+        ),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Set or correct pixel sizes, channel names and wavelengths after ingest.
+
+    The catalog, the stored OME-Zarr metadata (scale, channel labels, OME-XML) and the
+    stored-file checksums change together; each change is recorded as a metadata_edit
+    annotation (old and new value, who, when). Invalid input changes nothing.
+    """
+    from ..catalog._edit import set_metadata
+
+    with _open(repo) as r:
+        rep = set_metadata(r, selection, assignments)
+    if as_json:
+        _emit_json(
+            {
+                "images": rep.images,
+                "changes": [vars(c) for c in rep.changes],
+                "files_rewritten": rep.files_rewritten,
+            }
+        )
+        return
+    con = _console()
+    changed = len({c.image_id for c in rep.changes})
+    con.print(
+        f"{len(rep.changes)} value(s) changed on {changed} of {len(rep.images)} selected image(s)"
+    )
+    for c in rep.changes[:50]:
+        where = f"channel {c.channel} " if c.channel is not None else ""
+        con.print(_esc(f"  {c.image_id}: {where}{c.field}: {_show(c.old)} -> {_show(c.new)}"))
+    if len(rep.changes) > 50:
+        con.print(f"  ... and {len(rep.changes) - 50} more (--json lists them all)")
+
+
+def _show(v: object) -> str:
+    if v is None:
+        return "unknown"
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 # ------------------------------------------------------------------------ metadata check
