@@ -23,6 +23,7 @@ K = TypeVar("K", bound=Hashable)
 
 _MAD_TO_SIGMA = 1.482602218505602
 _HINTS = {
+    "focus_plls": "out of focus (blurred)",
     "saturation_pct_at_max": "saturated (clipped at the image maximum)",
     "saturation_pct_at_dtype_max": "saturated (clipped at the detector maximum)",
     "pct_at_min": "clipped at the minimum (offset too low?)",

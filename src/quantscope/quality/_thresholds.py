@@ -94,6 +94,7 @@ DEFAULT_LIMITS: Mapping[str, Limit] = MappingProxyType(
         "illum_flatness": Limit(warn_below=0.45),
         "foreground_pct": Limit(warn_below=0.05),
         "pct_nonfinite": Limit(warn_above=0.0, fail_above=50.0),
+        "focus_plls": Limit(warn_below=-3.6, fail_below=-4.0),
     }
 )
 
@@ -148,8 +149,25 @@ class QCThresholds:
           a negative-control well may rightly show nothing in a channel).
         - ``pct_nonfinite``: warn above 0 %, fail above 50 % (NaN or infinite pixels).
 
-        Focus has no absolute default: its values depend on magnification, pixel size and
-        sample, so blur is caught relative to the peers (below) or by limits set per dataset.
+        - ``focus_plls``: warn below -3.6, fail below -4.0, so that a plate (or a set of
+          loose images) that is out of focus *as a whole* fails without any sharp peer.
+          Calibrated with ``bench/qc_focus_limits.py`` on the slope QC stores (binned for
+          planes of >= 128 px): the 12 strongly defocused BBBC006 fields -5.55 to -4.60; in
+          focus: BBBC006 z-plane 10 -2.27 to -1.80, BBBC039 -2.23 to -1.58, CellProfiler's
+          examples (84 planes) -2.55 to -0.42, the CTC HeLa and CHO data -1.87 to -1.46, and
+          510 DSB2018 images from many labs, microscopes and magnifications (256 to 1388 px,
+          no pixel sizes) -3.30 to -0.25. The fail bound sits 0.60 above the sharpest
+          defocused field and 0.70 below the blurriest sharp image (warn: 0.30 below it).
+          The slope measures blur *relative to the pixel* (frequencies up to 1/8 cycle/px):
+          on synthetic fields the worst of 6 crosses -4 at a total Gaussian PSF sigma of
+          3.6 px (256 px fields) to 4.1 px (512 px), while an in-focus widefield PSF
+          (sigma ~0.21 lambda/NA) sampled at Nyquist is about 0.84 px. The limits therefore
+          hold for in-focus images sampled up to about 2-3x finer than Nyquist, whatever the
+          magnification; heavily oversampled data (high-zoom confocal, a few huge nuclei
+          filling the field) can read as blurred and need their own limit
+          (``[qc.limits.focus_plls]``, an empty table switches it off). The other focus
+          metrics have
+          no absolute default: they depend on intensity scale and content.
     outlier_metrics : tuple of str
         Metrics whose robust z-score within a group flags outliers
         (:data:`DEFAULT_OUTLIER_METRICS`). Only the worse side is flagged (see
