@@ -211,6 +211,7 @@ class _Part:
     scanned: _Scanned
     scene: _Scene
     channel_token: str | None = None
+    channel_name: str | None = None  # the token as the file name writes it ("w1", "d0")
 
 
 @dataclass
@@ -258,55 +259,74 @@ def _plan(scanned: list[_Scanned], pattern: NamePattern) -> tuple[list[_Job], li
     jobs: list[_Job] = []
     failed: list[IngestIssue] = []
     groups: dict[tuple[str, int, int, int], list[_Part]] = {}
+    sites: dict[tuple[str, str], list[_Part]] = {}  # channel files of a site without a well
     for sc in scanned:
         parsed = pattern.parse(sc.path.name) if len(sc.scenes) == 1 else None
         for scene in sc.scenes:
             pos = scene.meta.position
-            token = None
-            if pos is None and parsed is not None:
+            token = name = None
+            if pos is None and parsed is not None and parsed.on_plate:
                 pos = PlatePosition(
-                    plate=parsed.plate, row=parsed.row, column=parsed.column, field=parsed.field
+                    plate=parsed.plate,
+                    row=parsed.row,  # type: ignore[arg-type]
+                    column=parsed.column,  # type: ignore[arg-type]
+                    field=parsed.field,
                 )
-                token = parsed.channel
-            if pos is None:
+                token, name = parsed.channel, parsed.channel_name
+            if pos is not None:
+                key = (pos.plate, pos.row, pos.column, pos.field)
+                groups.setdefault(key, []).append(_Part(sc, scene, token, name))
+            elif parsed is not None and parsed.channel is not None:
+                site = (str(sc.path.parent), parsed.site_key)
+                sites.setdefault(site, []).append(
+                    _Part(sc, scene, parsed.channel, parsed.channel_name)
+                )
+            else:
                 name = _stem(sc.path) if len(sc.scenes) == 1 else f"{_stem(sc.path)} [{scene.name}]"
                 jobs.append(_Job(name, [_Part(sc, scene)], None))
-            else:
-                key = (pos.plate, pos.row, pos.column, pos.field)
-                groups.setdefault(key, []).append(_Part(sc, scene, token))
+    for (_, site_key), parts in sites.items():
+        parts.sort(key=lambda p: (_natural(p.channel_token), str(p.scanned.path)))
+        name = re.sub(r"[._\- ]*\0[._\- ]*", "_", _stem(Path(site_key))).strip("_") or "site"
+        problem = _merge_problem(parts, f"site {name!r}")
+        if problem:
+            failed.append(problem)
+        else:
+            jobs.append(_Job(name, parts, None))
     for (plate, row, col, fld), parts in groups.items():
         pos = PlatePosition(plate=plate, row=row, column=col, field=fld)
         parts.sort(key=lambda p: (_natural(p.channel_token), str(p.scanned.path)))
-        tokens = [p.channel_token for p in parts]
-        if len(parts) > 1 and len(set(tokens)) != len(tokens):
-            failed.append(
-                IngestIssue(
-                    ", ".join(str(p.scanned.path) for p in parts),
-                    f"{len(parts)} files claim plate {plate!r} well {pos.well} field {fld} "
-                    f"with the same channel ({tokens}); give a --pattern with {{channel}}",
-                )
-            )
-            continue
-        ref = parts[0].scene
-        bad = [
-            p
-            for p in parts
-            if (p.scene.shape[0], *p.scene.shape[2:]) != (ref.shape[0], *ref.shape[2:])
-            or p.scene.dtype != ref.dtype
-        ]
-        if bad:
-            failed.append(
-                IngestIssue(
-                    str(bad[0].scanned.path),
-                    f"channel files of plate {plate!r} well {pos.well} field {fld} differ "
-                    f"in shape or dtype ({bad[0].scene.shape} {bad[0].scene.dtype} vs "
-                    f"{ref.shape} {ref.dtype}); "
-                    "they cannot be merged into one image",
-                )
-            )
-            continue
-        jobs.append(_Job(f"{plate}_{pos.well}_s{fld}", parts, pos))
+        problem = _merge_problem(parts, f"plate {plate!r} well {pos.well} field {fld}")
+        if problem:
+            failed.append(problem)
+        else:
+            jobs.append(_Job(f"{plate}_{pos.well}_s{fld}", parts, pos))
     return jobs, failed
+
+
+def _merge_problem(parts: list[_Part], where: str) -> IngestIssue | None:
+    """Why the channel files of one site cannot be merged into one image (None: they can)."""
+    tokens = [p.channel_token for p in parts]
+    if len(parts) > 1 and len(set(tokens)) != len(tokens):
+        return IngestIssue(
+            ", ".join(str(p.scanned.path) for p in parts),
+            f"{len(parts)} files claim {where} with the same channel ({tokens}); "
+            "give a --pattern with {channel}",
+        )
+    ref = parts[0].scene
+    bad = [
+        p
+        for p in parts
+        if (p.scene.shape[0], *p.scene.shape[2:]) != (ref.shape[0], *ref.shape[2:])
+        or p.scene.dtype != ref.dtype
+    ]
+    if bad:
+        return IngestIssue(
+            str(bad[0].scanned.path),
+            f"channel files of {where} differ in shape or dtype ({bad[0].scene.shape} "
+            f"{bad[0].scene.dtype} vs {ref.shape} {ref.dtype}); they cannot be merged into one "
+            "image",
+        )
+    return None
 
 
 # ------------------------------------------------------------------------------ channels
@@ -340,12 +360,8 @@ def _channels(job: _Job) -> list[Channel]:
             else:
                 ch = None
                 name = part.scene.channel_names[k] if k < len(part.scene.channel_names) else f"C{k}"
-                if part.channel_token is not None and n == 1 and re.fullmatch(r"C\d+", name):
-                    name = (
-                        f"w{part.channel_token}"
-                        if part.channel_token.isdigit()
-                        else part.channel_token
-                    )
+                if part.channel_name is not None and n == 1 and re.fullmatch(r"C\d+", name):
+                    name = part.channel_name  # as the file name writes it: "w1", "d0", "DAPI"
             color = ch.color if ch is not None and ch.color not in (None, "FFFFFF") else None
             color = color or _default_color(name, idx, total)
             # every setting the metadata gives (wavelengths, exposure, illumination, detector...)
@@ -792,6 +808,8 @@ def ingest(
     files, failed = collect_files([Path(cwd, p) for p in paths])
     report.failed.extend(failed)
     report.files = len(files)
+    if pattern is not None:
+        _check_pattern(name_pattern, files, report)
     qc_pool: _QCPool | None = None
     try:
         with repo.write_lock(), contextlib.ExitStack() as stack:
@@ -907,18 +925,48 @@ class _Counter:
     write_total: int = 0
 
 
+def _check_pattern(pattern: NamePattern, files: list[Path], report: IngestReport) -> None:
+    """A user's pattern that matches none of the files is an error (nothing is ingested); one
+    that misses some of them says how many, with an example."""
+
+    def matches(f: Path) -> bool:
+        try:
+            return pattern.parse(f.name) is not None
+        except InvalidInput:
+            return True  # matches, with a bad value: reported for that file when planned
+
+    missed = [f for f in files if not matches(f)]
+    if files and len(missed) == len(files):
+        raise InvalidInput(
+            f"pattern {pattern.pattern!r} matches none of the {len(files)} files "
+            f"(for example {files[0].name!r}); nothing was ingested. The pattern must match "
+            "the file name from its first character"
+        )
+    if missed:
+        report.notes.append(
+            IngestIssue(
+                str(missed[0].parent),
+                f"{len(missed)} of {len(files)} files do not match pattern "
+                f"{pattern.pattern!r} (for example {missed[0].name!r}): each is stored as an "
+                "image of its own, without a plate position",
+            )
+        )
+
+
 def _windows(files: list[Path], pattern: NamePattern) -> Iterable[list[Path]]:
     """Split ``files`` into runs of about ``_WINDOW`` files; files whose names place them on the
     same plate field (channel files to merge) always land in the same run."""
-    groups: dict[tuple[str, int, int, int] | Path, list[Path]] = {}
+    groups: dict[tuple[Any, ...] | Path, list[Path]] = {}
     for f in files:
         try:
             parsed = pattern.parse(f.name)
         except InvalidInput:
             parsed = None
-        key: tuple[str, int, int, int] | Path = (
-            (parsed.plate, parsed.row, parsed.column, parsed.field) if parsed else f
-        )
+        key: tuple[Any, ...] | Path = f
+        if parsed is not None and parsed.on_plate:
+            key = (parsed.plate, parsed.row, parsed.column, parsed.field)
+        elif parsed is not None and parsed.channel is not None:
+            key = (str(f.parent), parsed.site_key)
         groups.setdefault(key, []).append(f)
     window: list[Path] = []
     for members in groups.values():
