@@ -1,0 +1,58 @@
+"""One site numbering everywhere (issue 12, item 2): ``ls``, ``show``, ``find``, the QC JSON,
+JSON-LD and the feature tables all say site 1 for the first site of a well (``_s1``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+
+@pytest.fixture(scope="module")
+def plate_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from typer.testing import CliRunner
+
+    from quantscope.cli import app
+
+    tmp = tmp_path_factory.mktemp("sites")
+    run = CliRunner().invoke
+    for args in (
+        ["synth", tmp / "plate", "--plate", "1x1", "--fields", "2", "--size", "96", "--seed", "2"],
+        ["init", tmp / "repo"],
+        ["ingest", tmp / "repo", tmp / "plate" / "images"],
+        ["run", tmp / "repo", Path(__file__).parents[2] / "pipelines" / "nuclei.yaml"],
+    ):
+        r = run(app, [str(a) for a in args])
+        assert r.exit_code == 0, r.output
+    return tmp / "repo"
+
+
+def test_every_output_numbers_sites_from_one(plate_repo: Path, cli: Callable) -> None:
+    listed = json.loads(cli("ls", plate_repo, "--json").stdout)
+    by_site = {row["field"]: row for row in listed}
+    assert sorted(by_site) == [1, 2]
+    first = by_site[1]
+    assert first["name"].endswith("_s1")
+
+    found = json.loads(cli("find", plate_repo, "field == 1", "--format", "json").stdout)
+    assert [row["id"] for row in found] == [first["id"]]
+    assert found[0]["field"] == 1
+
+    qc = json.loads(cli("qc", plate_repo, "--json").stdout)
+    rows = qc["images"] if isinstance(qc, dict) and "images" in qc else qc
+    assert {r["id"] if "id" in r else r["image_id"]: r["field"] for r in rows}[first["id"]] == 1
+
+    ld = json.loads(
+        cli("metadata", "export", plate_repo, first["id"], "--format", "jsonld").stdout
+    )
+    assert '"ome:Field": 1' in json.dumps(ld)
+
+    out = plate_repo.parent / "cells.csv"
+    r = cli("features", plate_repo, "latest", "--format", "csv", "--out", out)
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(out)
+    site_col = "Metadata_Site" if "Metadata_Site" in table else "field"
+    assert sorted(table[site_col].unique()) == [1, 2]
