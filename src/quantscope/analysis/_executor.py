@@ -29,7 +29,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,10 +76,14 @@ _KEY_PACKAGES = (
 )
 
 
-def software_versions() -> dict[str, str]:
-    """Python and the versions of quantscope and the libraries that compute results."""
+def software_versions(tools: Iterable[str] = ()) -> dict[str, str]:
+    """Python and the versions of quantscope and the libraries that compute results; for each
+    tool name in ``tools``, ``"tool:<name>"``: the package that provides it and its version
+    (``"quantscope 0.1.0"``, ``"(in process)"`` for :func:`register_tool`)."""
     import platform
     from importlib import metadata
+
+    from ._registry import installed_tools
 
     out = {"python": platform.python_version()}
     for name in _KEY_PACKAGES:
@@ -87,6 +91,11 @@ def software_versions() -> dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
+    names = tuple(tools)
+    entries = installed_tools(include_broken=True) if names else {}
+    for tool in names:
+        entry = entries.get(tool)
+        out[f"tool:{tool}"] = entry.distribution if entry is not None else "?"
     return out
 
 
@@ -586,7 +595,9 @@ def run_pipeline(
                 "host": socket.gethostname(),
                 "user_name": _user(),
                 "scheduler": scheduler or f"dask-local-threads:{jobs}",
-                "software_json": json.dumps(software_versions(), sort_keys=True),
+                "software_json": json.dumps(
+                    software_versions(s.tool.name for s in pipeline.steps), sort_keys=True
+                ),
                 "n_images": len(images),
             }
         )

@@ -5,8 +5,11 @@ generated it (PROV ``wasGeneratedBy``), the tool with its version and parameters
 used (PROV ``used``): channels of an image (whose catalog entry lists the source files with
 their SHA-256), other artifacts, illumination profiles, or in-memory intermediates (an
 illumination-corrected channel) described by the step that made them. :func:`lineage` follows
-these links down to the source files; :func:`run_document` writes one run as a PROV-JSON
-document (https://www.w3.org/submissions/prov-json/).
+these links down to the source files, or describes a whole run (:func:`run_lineage`: its steps
+with the tools, their versions and the packages that provide them, the images it read with their
+source files, and its outputs); :func:`run_document` writes one run as a PROV-JSON document
+(https://www.w3.org/submissions/prov-json/) that the ``prov`` package reads without a warning:
+no attribute is null, types are qualified names.
 
 References
 ----------
@@ -17,14 +20,15 @@ References
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFound
+from ..errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from ..catalog import Repository
 
-__all__ = ["lineage", "run_document"]
+__all__ = ["lineage", "resolve_run", "run_document", "run_lineage", "tool_package"]
 
 
 def _image_info(repo: Repository, image_id: str, cache: dict[str, Any]) -> dict[str, Any]:
@@ -69,6 +73,11 @@ def _used(repo: Repository, u: dict[str, Any], cache: dict[str, Any], depth: int
             out["artifact"] = {"key": u["ref"], "missing": True}
     elif kind == "profile":
         out["path"] = u["ref"]
+    elif kind == "setting":  # a value the step used that is not data (the pixel size)
+        try:
+            out["setting"] = json.loads(u["ref"])
+        except (TypeError, ValueError):
+            out["setting"] = u["ref"]
     elif kind == "derived":
         d = json.loads(u["ref"])
         out.update(
@@ -102,6 +111,91 @@ def _run_summary(repo: Repository, run_id: str, cache: dict[str, Any]) -> dict[s
             "software": r["software"],
         }
     return dict(cache[key])
+
+
+def resolve_run(repo: Repository, ref: str) -> dict[str, Any]:
+    """A run by id, a unique prefix of it (4+ characters), or ``"latest"``."""
+    if ref == "latest":
+        runs = repo.runs()
+        if not runs:
+            raise NotFound(f"{repo.root}: no analysis runs yet (start one with `quantscope run`)")
+        return repo.analysis_run(runs[0]["id"])
+    return repo.analysis_run(ref)
+
+
+def tool_package(software: dict[str, Any], tool: str) -> tuple[str | None, str | None]:
+    """The package that provided ``tool`` in a run, and its version, from the run's software
+    record (``"tool:<name>": "<package> <version>"``); (None, None) where the run did not
+    record it (runs before quantscope recorded plugins)."""
+    d = software.get(f"tool:{tool}")
+    if not isinstance(d, str) or d in ("", "?"):
+        return None, None
+    if d.startswith("("):  # "(in process)": registered with register_tool, no package
+        return d.strip("()"), None
+    name, _, version = d.rpartition(" ")
+    return (name, version) if name else (d, None)
+
+
+def run_lineage(repo: Repository, ref: str) -> dict[str, Any]:
+    """What a run did, back to the source files.
+
+    Parameters
+    ----------
+    repo : quantscope.catalog.Repository
+        An open repository.
+    ref : str
+        Run id, a unique prefix of it, or ``"latest"``.
+
+    Returns
+    -------
+    dict
+        ``run``: pipeline, spec hash and path, status, times, host, user, scheduler, software
+        versions; ``steps``: per step of the spec, the tool, the versions that ran, the package
+        that provides it and its version, the parameters and the number of images per status
+        (``computed``, ``reused``, ``not-needed``, ``failed``, ``skipped``); ``images``: every
+        image the run read, with plate, well, field and source files (path, size, SHA-256);
+        ``outputs``: per output name its kind, number of per-image parts, the consolidated
+        table (tables) and the runs that computed the parts (earlier runs for reused parts).
+    """
+    cache: dict[str, Any] = {}
+    run = resolve_run(repo, ref)
+    summary = _run_summary(repo, run["id"], cache)
+    rows = repo.run_steps(run["id"])
+    steps = []
+    for spec_step in run["spec"].get("steps", []):
+        mine = [r for r in rows if r["step"] == spec_step.get("id")]
+        package, package_version = tool_package(run["software"], str(spec_step.get("tool")))
+        counts = Counter(r["status"] for r in mine)
+        steps.append(
+            {
+                "id": spec_step.get("id"),
+                "tool": spec_step.get("tool"),
+                "versions": sorted({r["tool_version"] for r in mine}),
+                "package": package,
+                "package_version": package_version,
+                "parameters": spec_step.get("parameters") or {},
+                "counts": dict(sorted(counts.items())),
+            }
+        )
+    images = [_image_info(repo, i, cache) for i in sorted({r["image_id"] for r in rows})]
+    outputs: dict[str, dict[str, Any]] = {}
+    for a in repo.run_artifacts(run["id"]):
+        o = outputs.setdefault(
+            a["output"],
+            {"output": a["output"], "kind": a["kind"], "parts": 0, "generated_by": set()},
+        )
+        o["parts"] += 1
+        o["generated_by"].add(a["run_id"])
+    for o in outputs.values():
+        o["generated_by"] = sorted(o["generated_by"])
+        table = f"tables/{run['id']}/{o['output']}.parquet"
+        o["table"] = table if o["kind"] == "table" and (repo.root / table).is_file() else None
+    return {
+        "run": summary,
+        "steps": steps,
+        "images": images,
+        "outputs": sorted(outputs.values(), key=lambda o: o["output"]),
+    }
 
 
 def _lineage_of(
@@ -142,8 +236,9 @@ def lineage(repo: Repository, ref: str) -> dict[str, Any]:
     ref : str
         An artifact key (or a unique prefix of at least 6 hex digits), an artifact's path
         relative to the repository (``plates/P.ome.zarr/A/1/0/labels/Nuclei-…``,
-        ``tables/<run>/<output>/<image>.parquet``), or a run's consolidated table
-        (``tables/<run>/<output>.parquet``).
+        ``tables/<run>/<output>/<image>.parquet``), a run's consolidated table
+        (``tables/<run>/<output>.parquet``), or a run (its id, a prefix of 4+ characters, or
+        ``"latest"``).
 
     Returns
     -------
@@ -152,11 +247,15 @@ def lineage(repo: Repository, ref: str) -> dict[str, Any]:
         generated it (pipeline, spec hash, times, host, user, software versions) and what it
         used, recursively, ending at image channels with their source files (path, size,
         SHA-256). For a consolidated table: ``{"table": path, "run": ..., "parts": [...]}``.
+        For a run: :func:`run_lineage` (``{"run": ..., "steps": ..., "images": ...,
+        "outputs": ...}``).
 
     Raises
     ------
     NotFound
         Nothing registered matches ``ref``.
+    InvalidInput
+        ``ref`` is a prefix of both a run id and an artifact key, or of several of either.
     """
     cache: dict[str, Any] = {}
     ref = ref.strip().removeprefix("./")
@@ -178,22 +277,71 @@ def lineage(repo: Repository, ref: str) -> dict[str, Any]:
                 "run": run,
                 "parts": [_lineage_of(repo, a, cache) for a in arts],
             }
-    return _lineage_of(repo, repo.artifact(ref), cache)
+    is_run_ref = ref == "latest" or (
+        len(ref) >= 4 and all(ch in "0123456789abcdef" for ch in ref.lower())
+    )
+    try:
+        art = repo.artifact(ref)
+    except NotFound as e:
+        if not is_run_ref:
+            raise
+        try:
+            return run_lineage(repo, ref)
+        except NotFound:
+            raise NotFound(
+                f"{repo.root}: no registered analysis artifact or run {ref!r} (give a run id, "
+                "'latest', an artifact's key, a prefix of either, or an output's path relative "
+                "to the repository; runs are listed by `quantscope runs`)"
+            ) from e
+    if is_run_ref and art["key"] != ref:  # a key prefix: is it a run's too?
+        try:
+            run = resolve_run(repo, ref)
+        except (NotFound, InvalidInput):
+            pass
+        else:
+            raise InvalidInput(
+                f"{repo.root}: {ref!r} is a prefix of run {run['id']} and of artifact "
+                f"{art['key']}; give more characters"
+            )
+    return _lineage_of(repo, art, cache)
+
+
+def _qname(name: str) -> dict[str, str]:
+    """A PROV-JSON value that is a qualified name (``prov:type`` values)."""
+    return {"$": name, "type": "prov:QUALIFIED_NAME"}
+
+
+def _attrs(**attrs: Any) -> dict[str, Any]:
+    """PROV-JSON attributes without the unknown ones (PROV has no null; prov 3.3 rejects it)."""
+    return {k.replace("__", ":", 1): v for k, v in attrs.items() if v is not None}
 
 
 def run_document(repo: Repository, run_id: str) -> dict[str, Any]:
     """One run as a W3C PROV-JSON document.
 
-    The run is a ``prov:Activity`` associated (``wasAssociatedWith``) with two agents: the
-    quantscope software (with the versions of the libraries that computed results) and the user
-    on the host that started it. Each step computed for an image is an activity too (informed
-    by the run); the pipeline spec, every image channel used (with its source files' SHA-256),
-    every illumination profile used and every artifact are entities, linked by ``used``,
-    ``wasGeneratedBy`` and ``wasDerivedFrom``. Artifacts the run reused from earlier runs are
-    listed as used by the run.
+    The run is a ``prov:Activity`` associated (``wasAssociatedWith``) with the quantscope
+    software (with the versions of the libraries that computed results), with the user on the
+    host that started it, and with every tool of the pipeline: a ``prov:SoftwareAgent`` with
+    the tool's name and version and the package that provides it with its version (a plugin's
+    distribution; recorded by the run). Each step computed for an image is an activity too
+    (informed by the run, associated with its tool); the pipeline spec, every image channel
+    used (with its source files' SHA-256), every illumination profile used and every artifact
+    are entities, linked by ``used``, ``wasGeneratedBy`` and ``wasDerivedFrom``. Artifacts the
+    run reused from earlier runs are listed as used by the run.
+
+    The document has no null attribute (unknown values are left out) and its ``prov:type``
+    values are qualified names, so that ``prov.model.ProvDocument.deserialize`` reads it
+    without a warning.
+
+    Parameters
+    ----------
+    repo : quantscope.catalog.Repository
+        An open repository.
+    run_id : str
+        Run id, a unique prefix of it, or ``"latest"``.
     """
     cache: dict[str, Any] = {}
-    run = repo.analysis_run(run_id)
+    run = resolve_run(repo, run_id)
     rid = f"qs:run/{run['id']}"
     doc: dict[str, Any] = {
         "prefix": {
@@ -218,32 +366,61 @@ def run_document(repo: Repository, run_id: str) -> dict[str, Any]:
         doc[kind][f"_:{kind}{n}"] = body
 
     spec_id = f"qs:pipeline/{run['spec_hash']}"
-    doc["entity"][spec_id] = {
-        "prov:type": "qs:PipelineSpec",
-        "qs:name": run["pipeline_name"],
-        "qs:sha256": run["spec_hash"],
-        "qs:path": run["spec_path"],
-        "qs:spec": json.dumps(run["spec"], sort_keys=True),
-    }
-    doc["activity"][rid] = {
-        "prov:type": "qs:PipelineRun",
-        "prov:startTime": run["started_at"].isoformat(),
-        "prov:endTime": run["ended_at"].isoformat() if run["ended_at"] else None,
-        "qs:status": run["status"],
-        "qs:scheduler": run["scheduler"],
-        "qs:selection": run["selection"],
-    }
-    soft = f"qs:software/quantscope-{run['software'].get('quantscope', '?')}"
+    doc["entity"][spec_id] = _attrs(
+        prov__type=_qname("qs:PipelineSpec"),
+        qs__name=run["pipeline_name"],
+        qs__sha256=run["spec_hash"],
+        qs__path=run["spec_path"],
+        qs__spec=json.dumps(run["spec"], sort_keys=True),
+    )
+    doc["activity"][rid] = _attrs(
+        prov__type=_qname("qs:PipelineRun"),
+        prov__startTime=run["started_at"].isoformat(),
+        prov__endTime=run["ended_at"].isoformat() if run["ended_at"] else None,
+        qs__status=run["status"],
+        qs__scheduler=run["scheduler"],
+        qs__selection=run["selection"],
+    )
+    software = run["software"]
+    soft = f"qs:software/quantscope-{software.get('quantscope', 'unknown')}"
     doc["agent"][soft] = {
-        "prov:type": "prov:SoftwareAgent",
-        **{f"qs:version_{k}": v for k, v in sorted(run["software"].items())},
+        "prov:type": _qname("prov:SoftwareAgent"),
+        **{
+            f"qs:version_{k}": v
+            for k, v in sorted(software.items())
+            if v is not None and not k.startswith("tool:")
+        },
     }
     user = f"qs:user/{run['user_name']}@{run['host']}"
-    doc["agent"][user] = {"prov:type": "prov:Person", "qs:user": run["user_name"]}
-    doc["agent"][user]["qs:host"] = run["host"]
+    doc["agent"][user] = _attrs(
+        prov__type=_qname("prov:Person"), qs__user=run["user_name"], qs__host=run["host"]
+    )
     rel("wasAssociatedWith", {"prov:activity": rid, "prov:agent": soft, "prov:plan": spec_id})
     rel("wasAssociatedWith", {"prov:activity": rid, "prov:agent": user})
     rel("used", {"prov:activity": rid, "prov:entity": spec_id})
+
+    # the tools: one software agent per tool and version, with the package that provides it
+    steps = {(s["image_id"], s["step"]): s for s in repo.run_steps(run["id"])}
+    versions: dict[str, set[str]] = {}
+    for s in steps.values():
+        versions.setdefault(s["tool"], set()).add(s["tool_version"])
+    tool_agents: dict[tuple[str, str], str] = {}
+    for spec_step in run["spec"].get("steps", []):
+        tool = str(spec_step.get("tool"))
+        package, package_version = tool_package(software, tool)
+        for version in sorted(versions.get(tool) or {""}):
+            if (tool, version) in tool_agents:
+                continue
+            aid = f"qs:tool/{tool}/{version}" if version else f"qs:tool/{tool}"
+            tool_agents[(tool, version)] = aid
+            doc["agent"][aid] = _attrs(
+                prov__type=_qname("prov:SoftwareAgent"),
+                qs__tool=tool,
+                qs__version=version or None,
+                qs__package=package,
+                qs__package_version=package_version,
+            )
+            rel("wasAssociatedWith", {"prov:activity": rid, "prov:agent": aid})
 
     def entity_for(u: dict[str, Any]) -> str:
         kind = u["kind"]
@@ -252,22 +429,22 @@ def run_document(repo: Repository, run_id: str) -> dict[str, Any]:
             eid = f"qs:image/{image_id}/channel/{chan}"
             if eid not in doc["entity"]:
                 info = _image_info(repo, image_id, cache)
-                doc["entity"][eid] = {
-                    "prov:type": "qs:ImageChannel",
-                    "qs:image": image_id,
-                    "qs:name": info.get("name"),
-                    "qs:checksum": u["sha256"],
-                }
-                for s in info.get("sources", []):
-                    sid = f"qs:source/{s['sha256']}"
+                doc["entity"][eid] = _attrs(
+                    prov__type=_qname("qs:ImageChannel"),
+                    qs__image=image_id,
+                    qs__name=info.get("name"),
+                    qs__checksum=u["sha256"],
+                )
+                for src in info.get("sources", []):
+                    sid = f"qs:source/{src['sha256']}"
                     doc["entity"].setdefault(
                         sid,
-                        {
-                            "prov:type": "qs:SourceFile",
-                            "qs:path": s["path"],
-                            "qs:sha256": s["sha256"],
-                            "qs:size": s["size"],
-                        },
+                        _attrs(
+                            prov__type=_qname("qs:SourceFile"),
+                            qs__path=src["path"],
+                            qs__sha256=src["sha256"],
+                            qs__size=src["size"],
+                        ),
                     )
                     rel("wasDerivedFrom", {"prov:generatedEntity": eid, "prov:usedEntity": sid})
             return eid
@@ -276,19 +453,32 @@ def run_document(repo: Repository, run_id: str) -> dict[str, Any]:
         if kind == "profile":
             eid = f"qs:profile/{u['sha256']}"
             doc["entity"].setdefault(
-                eid, {"prov:type": "qs:IlluminationProfile", "qs:path": u["ref"]}
+                eid, _attrs(prov__type=_qname("qs:IlluminationProfile"), qs__path=u["ref"])
+            )
+            return eid
+        if kind == "setting":
+            eid = f"qs:setting/{u['sha256']}"
+            doc["entity"].setdefault(
+                eid,
+                _attrs(prov__type=_qname("qs:Setting"), qs__name=u["role"], qs__value=u["ref"]),
+            )
+            return eid
+        if kind != "derived":
+            eid = f"qs:input/{u['sha256']}"
+            doc["entity"].setdefault(
+                eid, _attrs(prov__type=_qname(f"qs:{kind}"), qs__ref=str(u["ref"]))
             )
             return eid
         eid = f"qs:value/{u['sha256']}"
         if eid not in doc["entity"]:
             d = json.loads(u["ref"])
-            doc["entity"][eid] = {
-                "prov:type": "qs:InMemoryValue",
-                "qs:step": d.get("step"),
-                "qs:tool": d.get("tool"),
-                "qs:version": d.get("version"),
-                "qs:parameters": json.dumps(d.get("parameters"), sort_keys=True),
-            }
+            doc["entity"][eid] = _attrs(
+                prov__type=_qname("qs:InMemoryValue"),
+                qs__step=d.get("step"),
+                qs__tool=d.get("tool"),
+                qs__version=d.get("version"),
+                qs__parameters=json.dumps(d.get("parameters"), sort_keys=True),
+            )
             for x in d.get("used", []):
                 rel(
                     "wasDerivedFrom",
@@ -296,33 +486,35 @@ def run_document(repo: Repository, run_id: str) -> dict[str, Any]:
                 )
         return eid
 
-    steps = {(s["image_id"], s["step"]): s for s in repo.run_steps(run["id"])}
     for art in repo.run_artifacts(run["id"]):
         aid = f"qs:artifact/{art['key']}"
-        doc["entity"][aid] = {
-            "prov:type": f"qs:{art['kind']}",
-            "qs:path": art["path"],
-            "qs:sha256": art["sha256"],
-            "qs:size": art["size"],
-            "qs:n_objects": art["n_objects"],
-            "qs:image": art["image_id"],
-        }
+        doc["entity"][aid] = _attrs(
+            prov__type=_qname(f"qs:{art['kind']}"),
+            qs__path=art["path"],
+            qs__sha256=art["sha256"],
+            qs__size=art["size"],
+            qs__n_objects=art["n_objects"],
+            qs__image=art["image_id"],
+        )
         step = steps.get((art["image_id"], art["step"]))
         if art["run_id"] != run["id"] or (step is not None and step["status"] == "reused"):
             rel("used", {"prov:activity": rid, "prov:entity": aid})
             continue
         sid = f"qs:step/{run['id']}/{art['image_id']}/{art['step']}"
         if sid not in doc["activity"]:
-            doc["activity"][sid] = {
-                "prov:type": "qs:ToolRun",
-                "prov:startTime": art["started_at"].isoformat(),
-                "prov:endTime": art["ended_at"].isoformat(),
-                "qs:tool": art["tool"],
-                "qs:tool_version": art["tool_version"],
-                "qs:parameters": art["params_json"],
-                "qs:params_hash": art["params_hash"],
-            }
+            doc["activity"][sid] = _attrs(
+                prov__type=_qname("qs:ToolRun"),
+                prov__startTime=art["started_at"].isoformat(),
+                prov__endTime=art["ended_at"].isoformat(),
+                qs__tool=art["tool"],
+                qs__tool_version=art["tool_version"],
+                qs__parameters=art["params_json"],
+                qs__params_hash=art["params_hash"],
+            )
             rel("wasInformedBy", {"prov:informed": sid, "prov:informant": rid})
+            agent = tool_agents.get((art["tool"], art["tool_version"]))
+            if agent is not None:
+                rel("wasAssociatedWith", {"prov:activity": sid, "prov:agent": agent})
             for u in repo.artifact_inputs(art["key"]):
                 rel(
                     "used",
