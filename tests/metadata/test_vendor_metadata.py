@@ -95,15 +95,49 @@ def test_nd2_acquisition_settings(vendor_dir: Path) -> None:
 
 @pytest.mark.parametrize(
     ("rel", "scene", "size_x_um"),
-    [("lif/readlif_xz-example.lif", 1, 0.1402798), ("dv/mrc_toxo.dv", 0, 0.13262)],
+    [("lif/readlif_xz-example.lif", 1, 0.1402798)],
 )
 def test_readers_without_ome_metadata_give_pixel_sizes(
     vendor_dir: Path, rel: str, scene: int, size_x_um: float
 ) -> None:
-    """LIF and DV readers expose no OME-XML; their pixel sizes (µm) and channel names are
-    what ingest records."""
+    """The LIF reader exposes no OME-XML; its pixel sizes (µm) and channel names are what
+    ingest records."""
     with open_sources(vendor_dir / rel) as sources:
         s = sources[scene]
         assert s.ome() is None
         assert s.physical_size[0] == pytest.approx(size_x_um, rel=1e-5)
         assert len(s.channel_names) == s.shape[1]
+
+
+def test_dv_header_becomes_ome_with_wavelengths_and_objective(vendor_dir: Path) -> None:
+    """bioio-dv has no OME conversion: the DeltaVision header's wavelengths (emission, nm),
+    pixel sizes and lens become OME metadata, as Bio-Formats reads them (issue 12, item 10)."""
+    with open_sources(vendor_dir / "dv" / "mrc_toxo.dv") as sources:
+        s = sources[0]
+        ome = s.ome()
+        assert ome is not None
+        md = from_ome(ome, s.ome_image_index)
+        assert s.channel_names == ["525", "632"]
+    assert [c.emission_wavelength_nm for c in md.channels] == [525.0, 632.0]
+    assert [c.excitation_wavelength_nm for c in md.channels] == [None, None]  # no extended header
+    assert md.physical_size == pytest.approx((0.13262, 0.13262, 0.3), rel=1e-4)
+    obj = md.acquisition.objective
+    assert obj is not None
+    assert (obj.nominal_magnification, obj.lens_na, obj.manufacturer) == (100.0, 1.35, "Olympus")
+
+
+def test_dv_wavelengths_reach_the_catalog(vendor_dir: Path, tmp_path: Path) -> None:
+    from quantscope.catalog import Repository
+    from quantscope.ingest import ingest
+
+    with Repository.init(tmp_path / "repo") as repo:
+        report = ingest(repo, [vendor_dir / "dv" / "mrc_toxo.dv"], qc=False)
+        assert report.ok
+        (img,) = repo.images()
+        assert [(c.name, c.emission_wavelength_nm) for c in img.channels] == [
+            ("525", 525.0),
+            ("632", 632.0),
+        ]
+        assert img.acquisition.objective is not None
+        assert img.acquisition.objective.lens_na == 1.35
+        assert repo.find_ids("channel.emission_wavelength_nm == 632") == [img.id]

@@ -456,6 +456,9 @@ def _open_bioio(p: Path, fmt: Format, stack: contextlib.ExitStack) -> list[Sourc
         ome_xml = ome.to_xml() if ome is not None else None
     except Exception:  # many plugins do not implement OME conversion for every file
         ome = None
+    if ome is None and fmt.name == "dv":  # bioio-dv has no OME conversion: build it
+        ome = _dv_ome(p, reader)
+        ome_xml = ome.to_xml() if ome is not None else None
     sources = []
     for i, name in enumerate(scenes):
         try:
@@ -480,6 +483,8 @@ def _open_bioio(p: Path, fmt: Format, stack: contextlib.ExitStack) -> list[Sourc
                 f"{p}: scene {name!r} cannot be read ({type(e).__name__}: {e})"
             ) from e
         shape = tuple(int(n) for n in data.shape)
+        if fmt.name == "dv" and ome is not None:  # the names given to the channels above
+            names = [str(ch.name) for ch in ome.images[0].pixels.channels]
         if len(names) != shape[1] or samples > 1:
             names = (
                 ["R", "G", "B", "A"][: shape[1]]
@@ -512,6 +517,129 @@ def _open_bioio(p: Path, fmt: Format, stack: contextlib.ExitStack) -> list[Sourc
     if not sources:
         raise InvalidInput(f"{p}: the file holds no scenes")
     return sources
+
+
+def _dv_ome(p: Path, reader: Any) -> OME | None:
+    """OME metadata of a DeltaVision file from its header, as Bio-Formats reads it.
+
+    bioio-dv exposes the header but no OME: the channels' emission wavelengths (the header's
+    ``wave1..wave5``, in nm), excitation and emission per channel from the extended header
+    where there is one, the pixel sizes (``dx, dy, dz``, µm) and the objective from the lens
+    id (softWoRx's lens table, shipped with ``mrc``) would otherwise be lost. Channels are
+    named by their wavelengths (``ex/em`` or ``em``) where the reader has only numbers.
+    Returns None when the header cannot be read.
+    """
+    try:
+        with _PLUGIN_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            meta = reader.metadata
+            names = [str(n) for n in (reader.channel_names or [])]
+            dims = reader.dims
+            dtype = np.dtype(reader.dtype)
+        hdr = dict(meta["header"])
+        ext = dict(meta.get("extended_header") or {})
+        nc, nz, nt = int(dims.C), int(dims.Z), int(dims.T)
+        ny, nx = int(dims.Y), int(dims.X)
+    except Exception:  # a header bioio-dv cannot give: no OME, as before
+        return None
+    from ome_types import model as m
+
+    def positive(v: Any) -> float | None:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            return None
+        return f if np.isfinite(f) and f > 0 else None
+
+    channels = []
+    for c in range(nc):
+        em = positive(hdr.get(f"wave{c + 1}")) if c < 5 else None
+        ex = None
+        frame = next((f for k, f in ext.items() if _dv_frame(k).get("C", 0) == c), None)
+        if isinstance(frame, dict):
+            em = positive(frame.get("emWavelen")) or em
+            ex = positive(frame.get("exWavelen"))
+        name = names[c] if c < len(names) else str(c)
+        if name.isdigit() and em is not None:
+            name = f"{ex:.0f}/{em:.0f}" if ex is not None else f"{em:.0f}"
+        channels.append(
+            m.Channel(
+                id=f"Channel:0:{c}",
+                name=name,
+                samples_per_pixel=1,
+                emission_wavelength=em,
+                excitation_wavelength=ex,
+            )
+        )
+    pixel_types = {"uint8": "uint8", "int16": "int16", "uint16": "uint16", "int32": "int32"}
+    pixel_types |= {"float32": "float", "complex64": "complex"}
+    if dtype.name not in pixel_types:
+        return None
+
+    def size(key: str) -> float | None:
+        return positive(hdr.get(key))
+
+    instruments = []
+    objective_settings = None
+    lens = _dv_lens(hdr.get("lens_num"))
+    if lens is not None:
+        objective = m.Objective(id="Objective:0", **lens)
+        instruments = [m.Instrument(id="Instrument:0", objectives=[objective])]
+        objective_settings = m.ObjectiveSettings(id="Objective:0")
+    image = m.Image(
+        id="Image:0",
+        name=p.stem,
+        instrument_ref=m.InstrumentRef(id="Instrument:0") if instruments else None,
+        objective_settings=objective_settings,
+        pixels=m.Pixels(
+            id="Pixels:0",
+            dimension_order=m.Pixels_DimensionOrder.XYZCT,
+            type=m.PixelType(pixel_types[dtype.name]),
+            size_x=nx,
+            size_y=ny,
+            size_z=nz,
+            size_c=nc,
+            size_t=nt,
+            physical_size_x=size("dx"),
+            physical_size_y=size("dy"),
+            physical_size_z=size("dz") if nz > 1 else None,
+            channels=channels,
+            metadata_only=m.MetadataOnly(),
+        ),
+    )
+    return m.OME(images=[image], instruments=instruments, creator="quantscope (DeltaVision header)")
+
+
+def _dv_frame(key: str) -> dict[str, int]:
+    """``{"C": 1, "T": 0, "Z": 3}`` of an extended-header key such as ``C1T0Z3``."""
+    import re
+
+    return {a: int(n) for a, n in re.findall(r"([A-Z])(\d+)", str(key))}
+
+
+def _dv_lens(lens_num: Any) -> dict[str, Any] | None:
+    """The objective of a DeltaVision lens id, from softWoRx's lens table in ``mrc``."""
+    try:
+        from mrc.lenses import D
+
+        lens = D[int(lens_num)]
+    except Exception:  # unknown id, or an mrc without the table
+        return None
+    out: dict[str, Any] = {"model": lens.get("name") or None}
+    name = str(lens.get("name") or "")
+    if name.split(" ", 1)[0] in ("Olympus", "Nikon", "Zeiss", "Leica", "Applied"):
+        out["manufacturer"] = name.split(" ", 1)[0]
+    if lens.get("magnification"):
+        out["nominal_magnification"] = float(lens["magnification"])
+    if lens.get("lensNA") and 0 < float(lens["lensNA"]) <= 2:
+        out["lens_na"] = float(lens["lensNA"])
+    imm = {"oil": "Oil", "water": "Water", "air": "Air", "glycerol": "Glycerol"}
+    if str(lens.get("immersion", "")).lower() in imm:
+        out["immersion"] = imm[str(lens["immersion"]).lower()]
+    corr = {"planapo": "PlanApo", "planfluor": "PlanFluor", "apo": "Apo", "fluor": "Fluor"}
+    if str(lens.get("correction", "")).lower() in corr:
+        out["correction"] = corr[str(lens["correction"]).lower()]
+    return out
 
 
 class _DaskPlaneReader:
