@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -273,6 +274,21 @@ def test_semantic_errors_name_the_problem_and_point_at_it(
     line, mark = text.splitlines()[-2:]
     assert line == "  " + query
     assert mark == "  " + " " * caret_at + "^"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("qc.focus_plls[Cy5] < 0", "no image has a channel named 'Cy5' (channels: "),
+        ("qc.focus_plls[dapi] < 0", "did you mean 'DAPI'?"),
+        ("qc.focus_plls[7] < 0", "no image has a measured channel 7"),
+    ],
+)
+def test_a_channel_no_image_has_is_an_error_not_an_empty_result(
+    repo: Repository, query: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        repo.find_ids(query)
 
 
 def test_values_are_bound_parameters_not_sql(repo: Repository) -> None:

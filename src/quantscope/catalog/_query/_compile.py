@@ -103,8 +103,31 @@ class Compiler:
                 "qc.focus_plls[DAPI] (a channel name) or qc.focus_plls[0] (a channel index)",
                 f.pos,
             )
+        if f.qualifier is not None:
+            self._check_channel(f)
         self._resolved[f] = info
         return info
+
+    def _check_channel(self, f: Field) -> None:
+        """A channel qualifier names a channel that some image has: ``qc.focus_plls[DAPI]``
+        where no image has DAPI is a mistake to report, not an empty result."""
+        q = f.qualifier
+        if isinstance(q, int):
+            qm = S.quality_metrics
+            hit = sa.select(qm.c.channel).where(qm.c.channel == q).limit(1)
+            if self.conn.execute(hit).first() is None:
+                raise self.error(f"no image has a measured channel {q} (0-based index)", f.pos)
+            return
+        ch = S.channels
+        if self.conn.execute(sa.select(ch.c.name).where(ch.c.name == q).limit(1)).first():
+            return
+        known = [str(n) for n in distinct_values(self.conn, ch.c.name)]
+        listed = ", ".join(known[:12]) + (", …" if len(known) > 12 else "")
+        raise self.error(
+            f"no image has a channel named {q!r}{self._suggest(str(q), known)} "
+            f"(channels: {listed or 'none'})",
+            f.pos,
+        )
 
     def _resolve(self, f: Field) -> FieldInfo:
         name = f.name
