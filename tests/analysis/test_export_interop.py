@@ -220,6 +220,7 @@ def test_cellprofiler_names_by_default_for_csv_and_parquet(
         positions = {(i.position.well, i.position.field) for i in r.images() if i.position}
     # Metadata_Site is the site number of the catalog (the same convention as `ls`/`show`)
     assert set(zip(cells["Metadata_Well"], cells["Metadata_Site"], strict=True)) == positions
+    assert set(cells["Metadata_Site"]) == set(image["Metadata_Site"]) == {1, 2}  # 1-based sites
     # per image: Count_<Object>, Mean_<Object>_<Feature>, joined by Metadata_ImageNumber
     assert {"Count_Nuclei", "Mean_Nuclei_AreaShape_Area", "Median_Nuclei_AreaShape_Area"} <= set(
         image.columns
