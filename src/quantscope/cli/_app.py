@@ -365,9 +365,11 @@ def qc(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from ..qc import (
+        MissingProfile,
         StoredProfile,
         collect_report_data,
         estimate_profiles,
+        profile_gaps,
         run_qc,
         write_html_report,
     )
@@ -427,6 +429,7 @@ def qc(
             n_total = len(ids) if ids is not None else r.summary()["images"]
             result = run_qc(r, ids, jobs=jobs, progress=progress)
             stored_profiles: list[StoredProfile] = []
+            gaps: list[MissingProfile] = []  # plate channels left without a profile, and why
             if profiles:
                 bar.update(task, description="illumination profiles", name="")
                 targets: list[str | None] = [None]  # None: every plate
@@ -436,6 +439,9 @@ def qc(
                     targets = [*sorted({pos.plate for i in r.images(ids) if (pos := i.position)})]
                 for target in targets:
                     stored_profiles += estimate_profiles(r, target)
+                    gaps += profile_gaps(r, target)
+                if not targets:  # only images without a plate were chosen
+                    gaps += [g for g in profile_gaps(r) if g.plate is None]
         images = {img.id: img for img in r.images(list(result.images))}
         problems: list[str] = []
         if report is not None:
@@ -484,6 +490,15 @@ def qc(
                     }
                     for p in stored_profiles
                 ],
+                "missing_profiles": [
+                    {
+                        "plate": g.plate,
+                        "channel": g.channel,
+                        "channel_name": g.channel_name,
+                        "reason": g.reason,
+                    }
+                    for g in gaps
+                ],
                 "report": str(report) if report is not None else None,
                 "report_problems": problems,
                 "seconds": result.seconds,
@@ -524,8 +539,8 @@ def qc(
                 f"{prof.corner_center_ratio:.2f}, flatness {prof.flatness:.2f} -> "
                 f"{_esc(prof.store_path)}"
             )
-        if profiles and not stored_profiles:
-            out.print("no illumination profile: no plate channel has 2 or more images")
+        for gap in gaps:
+            out.print(_esc(gap.message()))
         if report is not None:
             for problem in problems:
                 err.print(f"[yellow]warning:[/] {_esc(problem)}")

@@ -11,7 +11,8 @@ The orchestration above the pure functions of :mod:`quantscope.quality`:
   stores the pass / warn / fail verdicts; thresholds come from the ``[qc]`` table of
   quantscope.toml (:func:`load_thresholds`);
 - :func:`estimate_profiles` and :func:`load_profile`: per-plate, per-channel illumination
-  profiles stored as small OME-Zarr images under ``profiles/``;
+  profiles stored as small OME-Zarr images under ``profiles/``; :func:`profile_gaps`: which
+  plate channels have none, and why;
 - :func:`collect_report_data` / :func:`write_html_report`: everything the HTML report shows.
 
 Ingest runs :func:`run_qc` on the images it adds (``ingest(..., qc=True)``, the default).
@@ -42,7 +43,14 @@ from ._measure import (
     significant_bits,
 )
 from ._process import MeasuringProcess, process_for_ingest, running_process, shared_process
-from ._profiles import PROFILES_DIR, StoredProfile, estimate_profiles, load_profile
+from ._profiles import (
+    PROFILES_DIR,
+    MissingProfile,
+    StoredProfile,
+    estimate_profiles,
+    load_profile,
+    profile_gaps,
+)
 from ._run import ImageQC, QCProgress, QCRunReport, load_thresholds, run_qc
 
 __all__ = [
@@ -53,6 +61,7 @@ __all__ = [
     "ImageQCRecord",
     "MeasuringProcess",
     "MetricDescription",
+    "MissingProfile",
     "ProfileRecord",
     "QCProgress",
     "QCReportData",
@@ -66,6 +75,7 @@ __all__ = [
     "measure_image",
     "measure_planes",
     "process_for_ingest",
+    "profile_gaps",
     "qc_level",
     "run_qc",
     "running_process",

@@ -21,7 +21,7 @@ from ._data import (
     QCReportData,
 )
 from ._measure import BEST_FOCUS_PLANE, StoredImage, thumbnail
-from ._profiles import read_profile
+from ._profiles import profile_gaps, read_profile
 
 if TYPE_CHECKING:
     from ..catalog import Repository
@@ -117,6 +117,7 @@ def collect(repo: Repository, jobs: int = 2) -> QCReportData:
         profiles=profiles,
         created=datetime.now(UTC),
         problems=problems,
+        missing_profiles=profile_gaps(repo),
     )
 
 

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 if TYPE_CHECKING:
     from ..catalog import Repository
+    from ._profiles import MissingProfile
 
 __all__ = [
     "ImageQCRecord",
@@ -160,6 +161,9 @@ class QCReportData:
     problems : list of str
         What could not be collected and why (a damaged stored profile, an image whose
         thumbnail could not be read), one message each; shown at the top of the report.
+    missing_profiles : list of MissingProfile
+        The plate channels without an illumination profile, and why
+        (:func:`quantscope.qc.profile_gaps`); shown with the profiles.
     """
 
     root: Path
@@ -168,6 +172,7 @@ class QCReportData:
     profiles: list[ProfileRecord] = field(default_factory=list)
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     problems: list[str] = field(default_factory=list)
+    missing_profiles: list[MissingProfile] = field(default_factory=list)
 
 
 def collect_report_data(repo: Repository) -> QCReportData:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shlex
 import shutil
 import uuid
 from collections import Counter
@@ -18,12 +19,19 @@ import numpy.typing as npt
 
 from ..errors import InvalidInput, NotFound, QuantscopeError, RepositoryError
 from ..model import Image
-from ._measure import BEST_FOCUS_PLANE, StoredImage, qc_level
+from ._measure import BEST_FOCUS_PLANE, StoredImage, alpha_channels, qc_level
 
 if TYPE_CHECKING:
     from ..catalog import Repository
 
-__all__ = ["PROFILES_DIR", "StoredProfile", "estimate_profiles", "load_profile"]
+__all__ = [
+    "PROFILES_DIR",
+    "MissingProfile",
+    "StoredProfile",
+    "estimate_profiles",
+    "load_profile",
+    "profile_gaps",
+]
 
 #: Folder of the stored profiles, relative to the repository root.
 PROFILES_DIR = "profiles"
@@ -63,6 +71,162 @@ class StoredProfile:
     corner_center_ratio: float
     flatness: float
     has_dark: bool
+
+
+@dataclass(frozen=True)
+class MissingProfile:
+    """A plate channel (or the images without a plate) that has no illumination profile.
+
+    Attributes
+    ----------
+    plate : str or None
+        Plate name; None for the images that are on no plate.
+    channel : int or None
+        Channel index; None when the reason concerns the whole plate.
+    channel_name : str or None
+        Channel name (of the plate's first image showing it).
+    reason : str
+        Why there is no profile, and what to do where something can be done.
+    """
+
+    plate: str | None
+    channel: int | None
+    channel_name: str | None
+    reason: str
+
+    def message(self) -> str:
+        """One line: what has no profile, and why."""
+        if self.plate is None:
+            return f"no illumination profile for the images without a plate: {self.reason}"
+        what = f"plate {self.plate}"
+        if self.channel is not None:
+            what += f" channel {self.channel_name or self.channel}"
+        return f"no illumination profile for {what}: {self.reason}"
+
+
+@dataclass
+class _PlatePlan:
+    """Which images of one plate each channel's profile is estimated from, or why none is."""
+
+    usable: dict[int, list[Image]]  # channel -> images of the most common size (>= 2)
+    missing: list[MissingProfile]
+    names: dict[int, str]
+
+
+def _plan_plate(plate: str, images: list[Image]) -> _PlatePlan:
+    plan = _PlatePlan({}, [], {})
+    if not images:
+        plan.missing.append(MissingProfile(plate, None, None, "the plate has no images"))
+        return plan
+    n_channels = max(img.shape[1] for img in images)
+    for c in range(n_channels):
+        have = [img for img in images if img.shape[1] > c]
+        first = have[0]
+        name = first.channels[c].name if c < len(first.channels) else f"C{c}"
+        plan.names[c] = name
+        if c in alpha_channels([ch.name for ch in first.channels]):
+            plan.missing.append(
+                MissingProfile(plate, c, name, "an alpha channel (opacity, not light)")
+            )
+            continue
+        if len(have) < 2:
+            plan.missing.append(
+                MissingProfile(
+                    plate,
+                    c,
+                    name,
+                    f"only {len(have)} image of the plate shows this channel; a profile is "
+                    "estimated from 2 or more images of one size",
+                )
+            )
+            continue
+        sizes = Counter(tuple(img.shape[-2:]) for img in have)
+        size, n = sizes.most_common(1)[0]
+        if n < 2:
+            plan.missing.append(
+                MissingProfile(
+                    plate,
+                    c,
+                    name,
+                    f"its {len(have)} images all differ in size; a profile is estimated from "
+                    "2 or more images of one size",
+                )
+            )
+            continue
+        plan.usable[c] = [img for img in have if tuple(img.shape[-2:]) == size]
+    return plan
+
+
+def _plans(repo: Repository, plate: str | None) -> tuple[dict[str, _PlatePlan], list[Image]]:
+    """The plan of every plate (or of ``plate``), and the images on no plate."""
+    plates = [p["name"] for p in repo.plates()]
+    if plate is not None:
+        if plate not in plates:
+            raise NotFound(
+                f"{repo.root}: no plate named {plate!r}"
+                + (f" (plates: {', '.join(plates)})" if plates else " (the repository has none)")
+            )
+        plates = [plate]
+    by_plate: dict[str, list[Image]] = {name: [] for name in plates}
+    loose: list[Image] = []
+    for img in repo.images():
+        if img.position is None:
+            loose.append(img)
+        elif img.position.plate in by_plate:
+            by_plate[img.position.plate].append(img)
+    return {name: _plan_plate(name, imgs) for name, imgs in by_plate.items()}, loose
+
+
+def _loose_gap(loose: list[Image]) -> MissingProfile:
+    return MissingProfile(
+        None,
+        None,
+        None,
+        f"{len(loose)} image(s) are on no plate, and illumination profiles are estimated per "
+        "plate (one acquisition); ingest them with plate, well and site names, or correct "
+        "their illumination yourself",
+    )
+
+
+def profile_gaps(repo: Repository, plate: str | None = None) -> list[MissingProfile]:
+    """Which plate channels have no stored illumination profile, and why.
+
+    For every plate (or the one named) and channel without a profile in the catalog: the
+    reason :func:`estimate_profiles` cannot estimate one (an empty plate, a channel shown by
+    fewer than 2 images of one size, an alpha channel), or that it has not been estimated yet
+    (with the command that does it). Without ``plate``, images on no plate get one entry
+    (``plate`` None): profiles are per plate.
+
+    Raises
+    ------
+    quantscope.errors.NotFound
+        ``plate`` is not in the catalog.
+    """
+    plans, loose = _plans(repo, plate)
+    stored = {(row["plate"], int(row["channel"])) for row in repo.illumination_profiles()}
+    out: list[MissingProfile] = []
+    for name, plan in plans.items():
+        for c in range(max([*plan.names, -1]) + 1):
+            if (name, c) in stored:
+                continue
+            known = [m for m in plan.missing if m.channel in (c, None)]
+            if known:
+                out.extend(m for m in known if m not in out)
+            elif c in plan.usable:
+                out.append(
+                    MissingProfile(
+                        name,
+                        c,
+                        plan.names[c],
+                        f"not estimated yet: run `quantscope qc {shlex.quote(str(repo.root))} "
+                        f"--profiles --plate {shlex.quote(name)}`",
+                    )
+                )
+        if not plan.names:
+            out.extend(plan.missing)
+    if plate is None and loose:
+        out.append(_loose_gap(loose))
+    return out
 
 
 def _safe(name: str) -> str:
@@ -148,10 +312,12 @@ def estimate_profiles(
 ) -> list[StoredProfile]:
     """Estimate, store and record the illumination profile of every channel of every plate.
 
-    For each plate (or the one named) and each channel shown by at least 2 images, the QC-level
-    planes (t = 0; for z-stacks the best-focus plane found by QC, else the middle one) go to
-    :func:`quantscope.quality.estimate_illumination_profile`. Images whose QC-level plane shape
-    differs from the plate's most common one are left out. The profile is written as a small
+    For each plate (or the one named) and each channel shown by at least 2 images of one size,
+    the QC-level planes (t = 0; for z-stacks the best-focus plane found by QC, else the middle
+    one) go to :func:`quantscope.quality.estimate_illumination_profile`. Images whose size
+    differs from the most common one among the channel's images are left out; alpha channels
+    get no profile. :func:`profile_gaps` says which plate channels have none, and why. The
+    profile is written as a small
     float32 OME-Zarr at ``profiles/<plate>/<channel index>.ome.zarr`` (channel 0 ``flat``,
     channel 1 ``dark`` when estimated), replacing an earlier one atomically, and recorded in
     the catalog (``repo.set_illumination_profile``, with the SHA-256 of the float32 bytes).
@@ -181,15 +347,7 @@ def estimate_profiles(
     """
     from ..quality import estimate_illumination_profile
 
-    plates = [p["name"] for p in repo.plates()]
-    if plate is not None:
-        if plate not in plates:
-            raise NotFound(
-                f"{repo.root}: no plate named {plate!r}"
-                + (f" (plates: {', '.join(plates)})" if plates else " (the repository has none)")
-            )
-        plates = [plate]
-    images = repo.images()
+    plans, _ = _plans(repo, plate)
     stored_metrics = repo.quality_metrics()
     out: list[StoredProfile] = []
     held: contextlib.AbstractContextManager[Any] = (
@@ -197,25 +355,17 @@ def estimate_profiles(
     )
     with held:
         _clean_leftovers(repo.root)
-        for name in plates:
-            members: list[tuple[Image, StoredImage, int]] = []
-            for img in images:
-                if img.position is None or img.position.plate != name:
-                    continue
-                stored = StoredImage.open(repo.root / img.store_path)
-                members.append((img, stored, qc_level(stored.shapes)))
-            n_channels = max((s.shapes[lv][1] for _, s, lv in members), default=0)
-            for c in range(n_channels):
-                have = [m for m in members if m[1].shapes[m[2]][1] > c]
-                shapes = Counter(tuple(s.shapes[lv][-2:]) for _, s, lv in have)
-                if not shapes:
-                    continue
-                shape, _ = shapes.most_common(1)[0]
-                use = [m for m in have if tuple(m[1].shapes[m[2]][-2:]) == shape]
-                if len(use) < 2:
-                    continue
-                first = use[0][0]
-                ch_name = first.channels[c].name if c < len(first.channels) else f"C{c}"
+        for name, plan in plans.items():
+            opened: dict[str, tuple[Image, StoredImage, int]] = {}
+            for c, images in plan.usable.items():
+                use = []
+                for img in images:
+                    if img.id not in opened:
+                        stored = StoredImage.open(repo.root / img.store_path)
+                        opened[img.id] = (img, stored, qc_level(stored.shapes))
+                    use.append(opened[img.id])
+                shape = tuple(use[0][1].shapes[use[0][2]][-2:])
+                ch_name = plan.names[c]
                 try:
                     profile = estimate_illumination_profile(
                         _planes(use, c, stored_metrics),

@@ -591,10 +591,20 @@ class _Report:
 
     def _profiles(self) -> str:
         out = ["<section id='profiles' class='card'><h2>Illumination profiles</h2>"]
+        missing = self.data.missing_profiles
+        gaps = (
+            "<ul id='missing-profiles' class='missing'>"
+            + "".join(f"<li>{_e(m.message())}</li>" for m in missing)
+            + "</ul>"
+            if missing
+            else ""
+        )
         if not self.data.profiles:
             out.append(
-                "<p>No illumination profile has been estimated (<code>quantscope qc</code> "
-                "estimates them per plate and channel).</p></section>\n"
+                "<p>No illumination profile has been estimated (<code>quantscope qc "
+                "--profiles</code> estimates them per plate and channel).</p>"
+                + gaps
+                + "</section>\n"
             )
             return "".join(out)
         out.append(
@@ -604,7 +614,7 @@ class _Report:
         )
         for profile in self.data.profiles:
             out.append(_profile_card(profile))
-        out.append("</div></section>\n")
+        out.append("</div>" + gaps + "</section>\n")
         return "".join(out)
 
     # -- table ----------------------------------------------------------------------------------
