@@ -4,11 +4,14 @@ dataset; groups too small for robust statistics are not outlier-tested)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+from typer.testing import Result
 
 import quantscope.qc._run as qc_run
 from _qc_support import assert_same_metrics
@@ -153,6 +156,22 @@ def test_loose_images_are_compared_only_with_images_like_them(
     few = result.images[by_name["few_blurred"]]
     assert not any("outlier" in r for r in few.reasons), few.reasons
     assert result.small_groups == {by_name[n]: 3 for n in ("few0", "few1", "few_blurred")}
+
+
+def test_cli_says_which_images_had_too_few_peers(
+    tmp_path: Path, repo: Repository, cli: Callable[..., Result]
+) -> None:
+    src = tmp_path / "few"
+    src.mkdir()
+    for i in range(3):
+        tifffile.imwrite(src / f"few{i}.tif", _sharp(80 + i, (64, 64)))
+    assert ingest(repo, [src]).ok
+    root = repo.root
+    repo.close()
+    doc = json.loads(cli("qc", root, "--json").stdout)
+    assert doc["outlier_min_group"] == 8 and len(doc["small_groups"]) == 3
+    text = " ".join(cli("qc", root).stdout.split())
+    assert "3 image(s) not compared with peers" in text and "fewer than 8 images" in text
 
 
 def test_an_explicit_dataset_makes_loose_images_peers(tmp_path: Path, repo: Repository) -> None:

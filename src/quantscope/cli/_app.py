@@ -369,6 +369,7 @@ def qc(
         StoredProfile,
         collect_report_data,
         estimate_profiles,
+        load_thresholds,
         profile_gaps,
         run_qc,
         write_html_report,
@@ -428,6 +429,7 @@ def qc(
 
             n_total = len(ids) if ids is not None else r.summary()["images"]
             result = run_qc(r, ids, jobs=jobs, progress=progress)
+            thresholds_min_group = load_thresholds(r).outlier_min_group
             stored_profiles: list[StoredProfile] = []
             gaps: list[MissingProfile] = []  # plate channels left without a profile, and why
             if profiles:
@@ -502,6 +504,8 @@ def qc(
                 "report": str(report) if report is not None else None,
                 "report_problems": problems,
                 "seconds": result.seconds,
+                "outlier_min_group": thresholds_min_group,
+                "small_groups": result.small_groups,
             }
         )
     else:
@@ -541,6 +545,12 @@ def qc(
             )
         for gap in gaps:
             out.print(_esc(gap.message()))
+        if result.small_groups:
+            out.print(
+                f"{len(result.small_groups)} image(s) not compared with peers: their group "
+                f"(same plate, dataset, or instrument, channel, size and dtype) has fewer than "
+                f"{thresholds_min_group} images, too few for robust outlier statistics"
+            )
         if report is not None:
             for problem in problems:
                 err.print(f"[yellow]warning:[/] {_esc(problem)}")
