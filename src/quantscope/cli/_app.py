@@ -25,6 +25,27 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"quantscope {version('quantscope')}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Quantitative cell imaging: ingest microscope files into OME-Zarr with a queryable
+    catalog."""
+
+
 def _pixel_size(img: Image) -> str:
     x, y, z = img.physical_size_x_um, img.physical_size_y_um, img.physical_size_z_um
     if x is None and y is None:
@@ -275,7 +296,7 @@ def show(
 @app.command()
 def verify(
     repo: RepoArg,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1)] = 2,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Files hashed in parallel.")] = 2,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-hash every stored file and report anything changed or missing."""
@@ -684,7 +705,7 @@ def main() -> None:
     for name in ("tifffile", "bioio", "bioio_base", "xmlschema"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
-        app()
+        command()()
     except QuantscopeError as e:
         _console(stderr=True).print(f"[bold red]error:[/] {_esc(e)}", markup=True)
         sys.exit(1)
@@ -702,3 +723,31 @@ def _register_command_groups() -> None:
 
 
 _register_command_groups()
+
+
+def command() -> Any:
+    """The click command behind ``quantscope``, with help that names values instead of
+    Python types: flags show no metavar, other options their name (``--jobs JOBS``), unless
+    they set one of their own."""
+    root = typer.main.get_command(app)
+
+    def tidy(cmd: Any) -> None:  # typer's own click: duck-typed
+        for param in cmd.params:
+            if param.param_type_name == "option" and param.metavar is None:
+                param.metavar = "" if param.is_flag else (param.name or "value").upper()
+            elif param.param_type_name == "argument":  # its name says what it is
+                param.display_type_rich = lambda ctx: None
+        make_help = cmd.get_help_option
+
+        def help_option(ctx: Any, make_help: Any = make_help) -> Any:
+            option = make_help(ctx)
+            if option is not None:
+                option.metavar = ""
+            return option
+
+        cmd.get_help_option = help_option
+        for sub in getattr(cmd, "commands", {}).values():
+            tidy(sub)
+
+    tidy(root)
+    return root

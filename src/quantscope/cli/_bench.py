@@ -157,7 +157,9 @@ def add_set_cmd(
         str | None,
         typer.Option("--license", help="License of the set (default: from SOURCE.md/LICENSE)."),
     ] = None,
-    description: Annotated[str | None, typer.Option("--description")] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", help="What the set holds, in a sentence.")
+    ] = None,
     no_ingest: Annotated[
         bool,
         typer.Option("--no-ingest", help="Record image paths and SHA-256 instead of ingesting."),
@@ -296,7 +298,9 @@ def run_cmd(
     tool: Annotated[
         str | None, typer.Option("--tool", help="Tool that made the predictions.")
     ] = None,
-    tool_version: Annotated[str | None, typer.Option("--tool-version")] = None,
+    tool_version: Annotated[
+        str | None, typer.Option("--tool-version", help="Version of that tool.")
+    ] = None,
     param: Annotated[
         list[str] | None,
         typer.Option("--param", metavar="KEY=VALUE", help="Tool parameter (repeatable)."),
