@@ -585,3 +585,42 @@ def test_table_script_sorts_and_filters(page, data):
     assert out["shown"] == f"{in_a01} of {len(data.images)} images"
     assert out["fail_visible"] == sum(r.status == "fail" for r in data.images)
     assert out["bad_visible"] == sum(r.status in ("fail", "warn") for r in data.images)
+
+
+def test_colour_bar_labels_of_a_narrow_plate_fit_in_the_heatmap() -> None:
+    """A plate of one column is narrower than the two colour-bar labels side by side: the SVG
+    grows so that neither label is clipped (at a generous 6.5 px per character of the 10 px
+    font), and the labels do not overlap."""
+    import re
+
+    from quantscope.qc._data import ImageQCRecord
+    from quantscope.qc._report import _heatmap_svg
+
+    def rec(r: int) -> ImageQCRecord:
+        return ImageQCRecord(
+            f"i{r}", f"n{r}", "P", f"{'AB'[r]}01", r, 0, 1, ("DAPI",), "pass", (), {}
+        )
+
+    means = {(0, 0): 1.234567e-05, (1, 0): 9.87654e-03}
+    svg = _heatmap_svg(
+        "P",
+        "focus_laplacian_var",
+        "DAPI",
+        2,
+        1,
+        means,
+        {k: "pass" for k in means},
+        {(r, 0): [rec(r)] for r in range(2)},
+    )
+    width = float(re.search(r"<svg[^>]* width='([\d.]+)'", svg).group(1))
+    labels = re.findall(
+        r"<text x='([\d.]+)' y='[\d.]+' class='lbl' text-anchor='(start|end)' "
+        r"font-size='10'>([^<]+)</text>",
+        svg,
+    )
+    (x0, a0, t0), (x1, a1, t1) = labels[-2:]  # the colour bar's (after the row names)
+    assert (a0, a1) == ("start", "end")
+    start_end = float(x0) + 6.5 * len(t0)
+    end_start = float(x1) - 6.5 * len(t1)
+    assert start_end <= width and float(x1) <= width, (svg, width)
+    assert start_end <= end_start + 1, (t0, t1)  # no overlap

@@ -706,6 +706,14 @@ def _heatmap_svg(
     span = hi - lo if len(values) and hi > lo else 1.0
     lo_text = ("≤ " if len(values) and values.min() < lo else "") + _num(lo)
     hi_text = ("≥ " if len(values) and values.max() > hi else "") + _num(hi)
+    # the colour-bar labels (10 px font, at most ~6 px per character) must fit in the SVG: a
+    # plate of one or two columns is narrower than its two labels side by side
+    labels = (
+        _label_px(lo_text) + 8 + _label_px(hi_text)
+        if len(values)
+        else _label_px("no defined value")
+    )
+    width = max(width, math.ceil(left + 1 + labels + 2))
     font = 10 if cell >= 14 else 8
     out = [
         f"<svg class='heatmap' data-plate='{_e(plate)}' data-metric='{_e(metric)}' "
@@ -767,9 +775,10 @@ def _heatmap_svg(
             f"width='{bar_w / n_steps + 0.6:.1f}' height='7' fill='{_hex(i / (n_steps - 1))}'/>"
         )
     if len(values):
+        hi_x = max(bar_x + bar_w, bar_x + labels)
         out.append(
             f"<text x='{bar_x}' y='{ly + 19}' class='lbl' text-anchor='start' font-size='10'>"
-            f"{_e(lo_text)}</text><text x='{bar_x + bar_w}' y='{ly + 19}' class='lbl' "
+            f"{_e(lo_text)}</text><text x='{hi_x}' y='{ly + 19}' class='lbl' "
             f"text-anchor='end' font-size='10'>{_e(hi_text)}</text>"
         )
     else:
@@ -779,6 +788,11 @@ def _heatmap_svg(
         )
     out.append("</svg>")
     return "".join(out)
+
+
+def _label_px(text: str, font_px: float = 10.0) -> int:
+    """A generous width estimate of an SVG label (sans-serif digits are ~0.55 em wide)."""
+    return math.ceil(0.62 * font_px * len(text)) + 2
 
 
 def _histogram_svg(
