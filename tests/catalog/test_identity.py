@@ -119,3 +119,25 @@ def test_migration_0006_renumbers_sites_from_one(tmp_path: Path, catalog_url: st
     with Repository.open(tmp_path / "r") as again:
         assert [i.position.field for i in again.images()] == [1, 2, 3]
         assert again.image_at("P", 0, 0, 1) == f"{1:016x}"
+
+
+def test_short_id_prefixes_resolve_or_say_ambiguous(tmp_path: Path) -> None:
+    from quantscope.errors import InvalidInput, NotFound
+
+    repo = Repository.init(tmp_path / "r")
+    ids = ["abc1" + "0" * 12, "abc2" + "0" * 12, "f0f1" + "0" * 12]
+    repo.register_many(
+        [
+            ImageRegistration(_plate_image(k, k + 1).model_copy(update={"id": i}), {}, [])
+            for k, i in enumerate(ids)
+        ]
+    )
+    assert repo.image("f0f").id == ids[2]  # three characters are enough
+    with pytest.raises(InvalidInput, match=r"prefix 'abc' is ambiguous \(matches abc1"):
+        repo.image("abc")
+    assert repo.image("abc2").id == ids[1]
+    with pytest.raises(NotFound, match="at least 3 characters"):
+        repo.image("f0")
+    with pytest.raises(NotFound):
+        repo.image("ab%")  # a wildcard is taken literally, not as "any"
+    repo.close()

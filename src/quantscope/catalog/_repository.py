@@ -40,6 +40,7 @@ from ._annotations import AnnotationRecords
 from ._bench import BenchmarkRecords
 from ._bulk import insert_rows
 from ._find import QueryMethods
+from ._ids import MIN_PREFIX, ambiguous, lookup_prefix
 from ._quality import QualityRecords
 from ._runs import RunRecords
 
@@ -549,27 +550,24 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
         return [_image_from_row(r, chans.get(r["id"], []), srcs.get(r["id"], [])) for r in rows]
 
     def image(self, image_id: str) -> Image:
-        """One image by id (a unique prefix of at least 4 characters also works)."""
+        """One image by id (a unique prefix of at least 3 characters also works)."""
         found = self.images([image_id])
-        if not found and len(image_id) >= 4:
+        if not found:
             with self.engine.connect() as conn:
-                ids = (
-                    conn.execute(
-                        sa.select(S.images.c.id)
-                        .where(S.images.c.id.like(image_id.replace("%", "") + "%"))
-                        .limit(2)
-                    )
-                    .scalars()
-                    .all()
-                )
+                ids = lookup_prefix(conn, S.images.c.id, image_id)
             if len(ids) == 1:
                 found = self.images(ids)
             elif len(ids) > 1:
-                raise InvalidInput(
-                    f"{self.root}: image id prefix {image_id!r} is ambiguous; give more characters"
-                )
+                raise InvalidInput(f"{self.root}: {ambiguous('image id', image_id, ids)}")
         if not found:
-            raise NotFound(f"{self.root}: no image with id {image_id!r} (see `quantscope ls`)")
+            hint = (
+                f"; a prefix needs at least {MIN_PREFIX} characters"
+                if len(image_id) < MIN_PREFIX
+                else ""
+            )
+            raise NotFound(
+                f"{self.root}: no image with id {image_id!r}{hint} (see `quantscope ls`)"
+            )
         return found[0]
 
     def stored_files(self, image_id: str | None = None) -> list[tuple[str, str, int, str]]:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from ..errors import CatalogError, InvalidInput, NotFound
 from . import _schema_analysis as A
+from ._ids import ambiguous, lookup_prefix
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -143,20 +144,15 @@ class RunRecords:
         return [_run_row(x) for x in rows]
 
     def analysis_run(self, run_id: str) -> dict[str, Any]:
-        """One run by id (or a unique prefix of at least 4 characters)."""
+        """One run by id (or a unique prefix of at least 3 characters)."""
         r = A.analysis_runs
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(r).where(r.c.id == run_id)).mappings().all()
-            if not rows and len(run_id) >= 4:
-                rows = (
-                    conn.execute(
-                        sa.select(r).where(r.c.id.like(run_id.replace("%", "") + "%")).limit(2)
-                    )
-                    .mappings()
-                    .all()
-                )
-        if len(rows) > 1:
-            raise InvalidInput(f"{self.root}: run id prefix {run_id!r} is ambiguous")
+            if not rows:
+                ids = lookup_prefix(conn, r.c.id, run_id)
+                if len(ids) > 1:
+                    raise InvalidInput(f"{self.root}: {ambiguous('run id', run_id, ids)}")
+                rows = conn.execute(sa.select(r).where(r.c.id.in_(ids))).mappings().all()
         if not rows:
             raise NotFound(
                 f"{self.root}: no analysis run {run_id!r} (runs are listed by `quantscope runs`)"
@@ -185,7 +181,7 @@ class RunRecords:
             return [_row(x) for x in conn.execute(q).mappings()]
 
     def artifact(self, ref: str) -> dict[str, Any]:
-        """One artifact by key (or a unique prefix of at least 6 characters) or by its path
+        """One artifact by key (or a unique prefix of at least 3 characters) or by its path
         relative to the repository root."""
         a = A.analysis_artifacts
         ref = ref.strip()
@@ -197,12 +193,11 @@ class RunRecords:
                 .mappings()
                 .all()
             )
-            if not rows and len(ref) >= 6 and all(ch in "0123456789abcdef" for ch in ref):
-                rows = (
-                    conn.execute(sa.select(a).where(a.c.key.like(ref + "%")).limit(2))
-                    .mappings()
-                    .all()
-                )
+            if not rows and all(ch in "0123456789abcdef" for ch in ref):
+                keys = lookup_prefix(conn, a.c.key, ref)
+                if len(keys) > 1:
+                    raise InvalidInput(f"{self.root}: {ambiguous('artifact key', ref, keys)}")
+                rows = conn.execute(sa.select(a).where(a.c.key.in_(keys))).mappings().all()
         if len(rows) > 1:
             raise InvalidInput(f"{self.root}: artifact reference {ref!r} is ambiguous")
         if not rows:
