@@ -5,10 +5,17 @@
   keeps the label values), int32, listed in ``labels/zarr.json``.
 - Tables: Parquet files under ``tables/<run>/``.
 
-Every output is written under a temporary name and renamed into place; only then is it
-registered in the catalog, so a killed run leaves nothing half-written registered. The
-checksum of a label image is the SHA-256 of its level-0 values (int32, little-endian,
-C order), so it does not depend on the compressor; that of a table is the file's SHA-256.
+Every output is written under a temporary name of its own and renamed into place; it is then
+read back and compared with its checksum, and only then registered in the catalog, so a killed
+run leaves nothing half-written registered and an output that cannot be read back is an error,
+not a result. Writers of label images of one image are independent: each writes its own
+temporary folder (no writer removes another's; leftovers of killed runs are removed by the
+executor at the start of a run, while it holds the repository's write lock), and the rename
+into place and the ``labels/zarr.json`` listing are updated under a lock of that ``labels/``
+group (a thread lock, and ``flock`` on the folder where the platform has it, for writers in
+other processes). The checksum of a label image is the SHA-256 of its level-0 values (int32,
+little-endian, C order), so it does not depend on the compressor; that of a table is the
+file's SHA-256. Arrays use the chunk-key encoding of the image writer (``"."`` separator).
 """
 
 from __future__ import annotations
@@ -18,14 +25,16 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InvalidInput, NotFound
+from ..errors import IntegrityError, InvalidInput, NotFound, QuantscopeError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,6 +43,7 @@ __all__ = [
     "LABELS_GROUP",
     "WrittenOutput",
     "labels_digest",
+    "output_damage",
     "read_labels",
     "read_table",
     "remove_partial",
@@ -44,6 +54,9 @@ __all__ = [
 
 LABELS_GROUP = "labels"
 _TMP = ".tmp-"
+#: Chunk-key encoding of every array quantscope writes (the image writer's, see
+#: :func:`quantscope.io.chunk_path`): one folder per level, chunk files ``c.0.0.0.0.0``.
+CHUNK_KEY_ENCODING: dict[str, Any] = {"name": "default", "separator": "."}
 
 
 @dataclass(frozen=True)
@@ -81,7 +94,12 @@ def _image_multiscale(image_store: Path) -> dict[str, Any]:
 
 
 def remove_partial(folder: Path) -> list[Path]:
-    """Remove what interrupted writes left in ``folder`` (entries with a temporary name)."""
+    """Remove what interrupted writes left in ``folder`` (entries with a temporary name).
+
+    Only call this where no writer can be at work in ``folder`` (the executor does it at the
+    start of a run, holding the repository's write lock): a temporary entry may be the folder
+    another writer is filling.
+    """
     removed = []
     if folder.is_dir():
         for p in folder.iterdir():
@@ -92,6 +110,49 @@ def remove_partial(folder: Path) -> list[Path]:
                     p.unlink(missing_ok=True)
                 removed.append(p)
     return removed
+
+
+_group_locks: dict[str, threading.Lock] = {}
+_group_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def _group_lock(group_dir: Path) -> Iterator[None]:
+    """Exclusive access to one ``labels/`` group: a thread lock per folder in this process,
+    and ``flock`` on the folder itself for writers in other processes (dask workers)."""
+    key = os.path.realpath(group_dir)
+    with _group_locks_guard:
+        lock = _group_locks.setdefault(key, threading.Lock())
+    with lock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: threads of this process only
+            yield
+            return
+        fd = os.open(key, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the flock
+
+
+def _read_listing(group_json: Path) -> list[str]:
+    """Names listed in a ``labels/zarr.json`` (empty where there is none or it is unreadable)."""
+    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+        return [str(n) for n in json.loads(group_json.read_text())["attributes"]["ome"]["labels"]]
+    return []
+
+
+def _write_listing(group_json: Path, names: list[str]) -> None:
+    _atomic_json(
+        group_json,
+        {
+            "zarr_format": 3,
+            "node_type": "group",
+            "attributes": {"ome": {"version": "0.5", "labels": names}},
+        },
+    )
 
 
 def write_labels(
@@ -137,8 +198,8 @@ def write_labels(
         )
     group_dir = image_store / LABELS_GROUP
     group_dir.mkdir(exist_ok=True)
-    remove_partial(group_dir)
-    tmp = group_dir / f".{name}{_TMP}{uuid.uuid4().hex[:12]}"
+    # a name of this writer's own: no other writer touches it, and this one touches no other
+    tmp = group_dir / f".{name}{_TMP}{uuid.uuid4().hex}"
     dest = group_dir / name
     axes = ms["axes"]
     datasets = []
@@ -158,6 +219,7 @@ def write_labels(
                 compressors=BloscCodec(cname="zstd", clevel=3, shuffle="shuffle"),
                 fill_value=0,
                 dimension_names=[a["name"] for a in axes],
+                chunk_key_encoding=CHUNK_KEY_ENCODING,  # type: ignore[arg-type]
             )
             arr[...] = full
             datasets.append(
@@ -179,30 +241,50 @@ def write_labels(
                 }
             ],
         }
-        if dest.exists():  # an unregistered leftover of an interrupted run with this key
-            shutil.rmtree(dest)
-        os.rename(tmp, dest)
+        digest = labels_digest(lab)
+        with _group_lock(group_dir):
+            old = None
+            if dest.exists():  # an unregistered leftover of an interrupted run with this key
+                old = group_dir / f".{name}{_TMP}old-{uuid.uuid4().hex}"
+                os.rename(dest, old)
+            os.rename(tmp, dest)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+            problem = _readback_problem(repo_root, dest, digest)
+            group_json = group_dir / "zarr.json"
+            listed = _read_listing(group_json)
+            if problem is not None:
+                shutil.rmtree(dest, ignore_errors=True)
+                if name in listed:
+                    _write_listing(group_json, [n for n in listed if n != name])
+                raise IntegrityError(
+                    f"{dest}: the label image just written cannot be read back ({problem}); "
+                    "it was removed and is not registered: run the pipeline again"
+                )
+            if name not in listed:
+                _write_listing(group_json, [*listed, name])
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    group_json = group_dir / "zarr.json"
-    listed: list[str] = []
-    if group_json.exists():
-        with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError):
-            listed = list(json.loads(group_json.read_text())["attributes"]["ome"]["labels"])
-    if name not in listed:
-        listed.append(name)
-    _atomic_json(
-        group_json,
-        {
-            "zarr_format": 3,
-            "node_type": "group",
-            "attributes": {"ome": {"version": "0.5", "labels": listed}},
-        },
-    )
     size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
     n = int(np.count_nonzero(np.bincount(lab.ravel())[1:])) if lab.size else 0
-    return WrittenOutput(str(dest.relative_to(repo_root)), labels_digest(lab), size, n)
+    return WrittenOutput(str(dest.relative_to(repo_root)), digest, size, n)
+
+
+def _readback_problem(repo_root: Path, full: Path, digest: str) -> str | None:
+    """Why a stored label image does not hold ``digest`` (None when it does): every level's
+    metadata present, level 0 readable and equal to the values written."""
+    try:
+        ms = _image_multiscale(full)
+        for ds in ms["datasets"]:
+            if not (full / ds["path"] / "zarr.json").is_file():
+                return f"level {ds['path']} has no zarr.json"
+        got = labels_digest(read_labels(repo_root, str(full.relative_to(repo_root))))
+    except (OSError, ValueError, KeyError, InvalidInput, NotFound) as e:
+        return str(e) or type(e).__name__
+    if got != digest:
+        return "its values differ from those written"
+    return None
 
 
 def read_labels(repo_root: Path, path: str) -> np.ndarray:
@@ -248,22 +330,52 @@ def read_table(repo_root: Path, path: str) -> pd.DataFrame:
     return pd.read_parquet(full)
 
 
+def output_damage(repo_root: Path, kind: str, path: str, size: int | None = None) -> str | None:
+    """A cheap look at a stored output (no pixels read): None where it looks intact, else what
+    is wrong. A label image needs its metadata and every level's ``zarr.json``; a table its
+    file, of the recorded ``size`` where one is given. :func:`verify_output` re-hashes."""
+    full = repo_root / path
+    if kind == "labels":
+        if not (full / "zarr.json").is_file():
+            return f"{path}: missing"
+        try:
+            ms = _image_multiscale(full)
+            levels = [str(ds["path"]) for ds in ms["datasets"]]
+        except (QuantscopeError, KeyError, TypeError) as e:
+            return f"{path}: cannot be read ({e})"
+        for level in levels:
+            if not (full / level / "zarr.json").is_file():
+                return f"{path}: level {level} has no zarr.json"
+        return None
+    try:
+        st = full.stat()
+    except FileNotFoundError:
+        return f"{path}: missing"
+    if size is not None and st.st_size != size:
+        return f"{path}: {st.st_size} bytes, {size} recorded"
+    return None
+
+
 def verify_output(repo_root: Path, kind: str, path: str, sha256: str) -> str | None:
     """Re-hash a stored output; None when it matches its recorded checksum, else what is wrong.
 
-    A label image is hashed by its level-0 values (:func:`labels_digest`), a table by its
-    file's bytes.
+    A label image is hashed by its level-0 values (:func:`labels_digest`), after checking
+    that every level has its metadata (:func:`output_damage`); a table by its file's bytes.
     """
     full = repo_root / path
     if not full.exists():
         return f"{path}: missing"
+    if kind == "labels":
+        damage = output_damage(repo_root, kind, path)
+        if damage is not None:
+            return damage
     try:
         if kind == "labels":
             got = labels_digest(read_labels(repo_root, path))
         else:
             with full.open("rb") as fh:
                 got = hashlib.file_digest(fh, "sha256").hexdigest()
-    except (OSError, ValueError, InvalidInput, NotFound) as e:
+    except (OSError, ValueError, QuantscopeError) as e:
         return f"{path}: cannot be read ({e})"
     if got != sha256:
         return f"{path}: SHA-256 {got[:12]}… differs from the recorded {sha256[:12]}…"
