@@ -249,12 +249,20 @@ def test_jobs_must_be_positive(synth_repo: Repository) -> None:
         run_pipeline(synth_repo, parse_pipeline(pipeline_text()), jobs=0)
 
 
-def test_an_empty_selection_is_a_completed_run_of_nothing(tmp_path: Path) -> None:
+def test_an_empty_selection_is_an_error_and_records_no_run(
+    tmp_path: Path, synth_repo: Repository
+) -> None:
+    """Issue 12 item 10: a run over nothing used to be a 'completed' run of 0 images."""
     repo = Repository.init(tmp_path / "empty")
-    report = run_pipeline(repo, parse_pipeline(pipeline_text()))
-    assert (report.images, report.computed, report.status) == (0, 0, "completed")
-    assert report.tables == {}
+    with pytest.raises(InvalidInput, match="nothing to run: the repository has no images"):
+        run_pipeline(repo, parse_pipeline(pipeline_text()))
+    assert repo.runs() == []
     repo.close()
+    with pytest.raises(InvalidInput, match="selects no image"):
+        run_pipeline(synth_repo, parse_pipeline(pipeline_text()), where='well = "Z99"')
+    with pytest.raises(InvalidInput, match="no image was given"):
+        run_pipeline(synth_repo, parse_pipeline(pipeline_text()), image_ids=[])
+    assert synth_repo.runs() == []
 
 
 def test_run_without_fail_env_leaves_env_clean() -> None:
@@ -411,7 +419,7 @@ def test_a_tool_can_consume_a_table_and_reads_it_back_when_upstream_is_reused(
         expected = features[features["AreaShape_Area"] >= 50].groupby("image_id").size()
         assert big.to_dict() == expected.reindex(big.index, fill_value=0).to_dict()
         arts = [a for a in synth_repo.run_artifacts(second.run_id) if a["output"] == "Big"]
-        used = synth_repo.artifact_inputs(arts[0]["key"])
+        used = [u for u in synth_repo.artifact_inputs(arts[0]["key"]) if u["kind"] != "setting"]
         assert used[0]["kind"] == "artifact" and used[0]["role"] == "table"
     finally:
         unregister_tool("test-count-big")

@@ -4,10 +4,15 @@ For every selected image the executor builds a small task graph: read the channe
 run each step that must be computed, load the stored outputs of the steps that need not be,
 collect what happened. Every step is keyed by a digest of its inputs (the SHA-256 of the source
 files the image came from and the channel index; or the keys of the upstream steps; or the
-checksum of an illumination profile), the tool's name and version and the hash of its
-parameters. A step whose stored outputs (label images, tables) are registered under that key is
-reused, not computed, so re-running an unchanged pipeline computes nothing, and changing a
-parameter recomputes that step and the steps downstream of it only. Image outputs (an
+checksum of an illumination profile), the tool's identity (name, version, the distribution that
+ships it and its version, the SHA-256 of its source: :func:`~quantscope.analysis.tool_identity`),
+the hash of its parameters, and the pixel size it was given (for tools that use one: the run's
+override, else the image's, else the pipeline's ``pixel_size_um``). A step whose stored outputs
+(label images, tables) are registered under that key, and are intact, is reused, not computed,
+so re-running an unchanged pipeline computes nothing, and changing a parameter or the pixel size
+recomputes that step and the steps downstream of it only. A registered output that is missing
+or damaged (a level without metadata, a table of another size; a checksum that differs, for
+outputs read back) is unregistered and computed again. Image outputs (an
 illumination-corrected channel) stay in memory and are recomputed when a computed step needs
 them.
 
@@ -39,14 +44,23 @@ import numpy as np
 
 from ..errors import InvalidInput, QuantscopeError
 from ._outputs import (
+    labels_digest,
+    output_damage,
     read_labels,
     read_table,
     remove_partial,
+    verify_output,
     write_labels,
     write_table,
 )
 from ._pipeline import PERSISTED_KINDS, Pipeline, Step
-from ._tool import ToolContext, ToolUnavailable
+from ._tool import (
+    ToolContext,
+    ToolUnavailable,
+    pixel_size_message,
+    pixel_size_use,
+    tool_identity,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -124,6 +138,8 @@ class ImageJob:
     field: int | None
     size_z: int
     run_id: str
+    #: where ``pixel_size_um`` comes from: "override", "image", "pipeline" or None (unknown)
+    pixel_size_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -251,9 +267,19 @@ def _load_stored(job: ImageJob, outputs: Mapping[str, tuple[str, str, str]]) -> 
     try:
         for port, (kind, path, key_sha) in outputs.items():
             key, sha = key_sha.split(":", 1)
-            out.values[port] = (
-                read_labels(root, path) if kind == "labels" else read_table(root, path)
-            )
+            if kind == "labels":
+                value = read_labels(root, path)
+                got = labels_digest(value)
+            else:
+                with (root / path).open("rb") as fh:
+                    got = hashlib.file_digest(fh, "sha256").hexdigest()
+                value = read_table(root, path)
+            if got != sha:
+                raise ValueError(
+                    f"{path} differs from its recorded SHA-256 (changed since it was written; "
+                    "run again to compute it anew)"
+                )
+            out.values[port] = value
             out.lineage[port] = {"kind": "artifact", "ref": key, "sha256": sha}
     except (QuantscopeError, OSError, ValueError) as e:
         out.failure = _Failure("step", "stored output", f"cannot be read back: {e}")
@@ -329,6 +355,19 @@ def _run_step(job: ImageJob, plan: StepPlan, *upstream: TaskOut) -> TaskOut:
             inputs[p.name] = plan.profile
             if plan.profile_ref is not None:
                 used.append({"role": p.name, **plan.profile_ref})
+    px_use = pixel_size_use(step.tool)
+    if px_use != "unused" and job.pixel_size_um is not None:
+        setting = json.dumps(
+            {"pixel_size_um": job.pixel_size_um, "source": job.pixel_size_source}, sort_keys=True
+        )
+        used.append(
+            {
+                "role": "pixel_size_um",
+                "kind": "setting",
+                "ref": setting,
+                "sha256": hashlib.sha256(setting.encode()).hexdigest(),
+            }
+        )
     ctx = ToolContext(
         image_id=job.image_id,
         pixel_size_um=job.pixel_size_um,
@@ -340,6 +379,8 @@ def _run_step(job: ImageJob, plan: StepPlan, *upstream: TaskOut) -> TaskOut:
     )
     out = TaskOut(record=record)
     try:
+        if px_use == "required" and job.pixel_size_um is None:
+            raise InvalidInput(pixel_size_message(step.tool.name, f"{job.name} ({job.image_id})"))
         result = _call_tool(step, inputs, ctx)
         missing = [p for p in step.outputs if p not in result]
         if missing:
@@ -432,6 +473,22 @@ def _collect(job: ImageJob, static: list[dict[str, Any]], *outs: TaskOut) -> Ima
 
 # --------------------------------------------------------------------------- the run
 def _select(repo: Repository, image_ids: Sequence[str] | None, where: str | None) -> list[Image]:
+    images = _select_any(repo, image_ids, where)
+    if not images:
+        if where is not None:
+            what = f"the query {where!r} selects no image"
+            hint = "check it with `quantscope find REPO QUERY`"
+        elif image_ids is not None:
+            what, hint = "no image was given", "name at least one image"
+        else:
+            what, hint = "the repository has no images", "ingest some with `quantscope ingest`"
+        raise InvalidInput(f"{repo.root}: nothing to run: {what}; {hint}")
+    return images
+
+
+def _select_any(
+    repo: Repository, image_ids: Sequence[str] | None, where: str | None
+) -> list[Image]:
     if where is not None:
         find = getattr(repo, "find_ids", None)
         if find is None:
@@ -473,26 +530,44 @@ def _clean_interrupted(repo: Repository, run_ids: Sequence[str]) -> list[str]:
     return removed
 
 
+def _pixel_size(
+    img: Image, pipeline: Pipeline, override: float | None
+) -> tuple[float | None, str | None]:
+    """The pixel size (µm) a run uses for an image, and where it comes from."""
+    if override is not None:
+        return float(override), "override"
+    own = img.physical_size_x_um or img.physical_size_y_um
+    if own:
+        return float(own), "image"
+    if pipeline.pixel_size_um is not None:
+        return float(pipeline.pixel_size_um), "pipeline"
+    return None, None
+
+
 def _plan_image(
     repo: Repository,
     pipeline: Pipeline,
     img: Image,
     run_id: str,
     profiles: Mapping[tuple[str, int], tuple[tuple[Any, Any], dict[str, str]]],
+    pixel_size_um: float | None = None,
+    identities: Mapping[str, Any] | None = None,
 ) -> tuple[ImageJob, list[tuple[Step, str, dict[str, Any]]], dict[str, Any]]:
     """Keys of every step of one image (before looking at what is registered)."""
     pos = img.position
+    px, px_source = _pixel_size(img, pipeline, pixel_size_um)
     job = ImageJob(
         image_id=img.id,
         name=img.name,
         store_path=img.store_path,
         repo_root=str(repo.root),
-        pixel_size_um=img.physical_size_x_um or img.physical_size_y_um or pipeline.pixel_size_um,
+        pixel_size_um=px,
         plate=pos.plate if pos else None,
         well=pos.well if pos else None,
         field=pos.field if pos else None,
         size_z=img.shape[2],
         run_id=run_id,
+        pixel_size_source=px_source,
     )
     digest = _image_digest(img)
     value_keys: dict[str, str] = {}  # pipeline name -> value digest
@@ -525,7 +600,12 @@ def _plan_image(
             ch = channels.get("image")
             if ch is not None and (job.plate, ch) in profiles:
                 profile_sha = profiles[(job.plate, ch)][1]["sha256"]
-        key = _sha(step.tool.name, step.tool.version, step.params_hash, ins, profile_sha)
+        identity = (identities or {}).get(step.tool.name) or tool_identity(step.tool)
+        # the pixel size is part of what a tool computed from, where the tool uses it
+        px_key = None if pixel_size_use(step.tool) == "unused" else px
+        key = _sha(
+            step.tool.name, step.tool.version, step.params_hash, ins, profile_sha, identity, px_key
+        )
         for port, (oname, _kind) in step.outputs.items():
             value_keys[oname] = _sha(key, port)
         planned.append((step, key, {"channels": channels, "profile_sha": profile_sha}))
@@ -541,6 +621,7 @@ def run_pipeline(
     jobs: int = 1,
     scheduler: str | None = None,
     progress: Progress | None = None,
+    pixel_size_um: float | None = None,
 ) -> RunReport:
     """Run ``pipeline`` over the selected images of ``repo`` and record everything.
 
@@ -561,13 +642,24 @@ def run_pipeline(
         that cluster, whose workers must see the repository folder.
     progress : callable, optional
         ``progress(done, total, image_name)`` after each image.
+    pixel_size_um : float, optional
+        Pixel size in µm to use for every selected image instead of the one in its metadata
+        (the pipeline's ``pixel_size_um`` is used only where an image has none). It feeds the
+        tools and the step keys, and is recorded in the run's spec and with each output.
 
     Returns
     -------
     RunReport
         Run id, counts of computed / reused / failed / skipped steps, failures with their
         reasons, the consolidated tables written under ``tables/<run>/``.
+
+    Raises
+    ------
+    InvalidInput
+        Nothing is selected, ``jobs`` < 1, or ``pixel_size_um`` is not a positive size.
     """
+    import math
+
     from ..qc import load_profile
 
     for step in pipeline.steps:
@@ -576,17 +668,36 @@ def run_pipeline(
             raise ToolUnavailable(f"step {step.id!r}: tool {step.tool.name!r} {reason}")
     if jobs < 1:
         raise InvalidInput(f"jobs must be at least 1 (got {jobs})")
+    if pixel_size_um is not None and (
+        isinstance(pixel_size_um, bool)
+        or not isinstance(pixel_size_um, int | float)
+        or not math.isfinite(pixel_size_um)
+        or not 0 < pixel_size_um <= 1000
+    ):
+        raise InvalidInput(
+            f"pixel size {pixel_size_um!r}: give the size of a pixel in µm (0 < size <= 1000)"
+        )
     t0 = time.perf_counter()
     with repo.write_lock():
         stale = repo.interrupt_stale_runs()
         cleaned = _clean_interrupted(repo, stale)
         images = _select(repo, image_ids, where)
+        # no run of another process writes now (the lock): temporary folders in the images'
+        # labels/ groups are leftovers of killed runs
+        for img in images:
+            for p in remove_partial(repo.root / img.store_path / "labels"):
+                cleaned.append(str(p.relative_to(repo.root)))
         run_id = uuid.uuid4().hex
         repo.start_run(
             {
                 "id": run_id,
                 "pipeline_name": pipeline.name,
-                "spec_json": json.dumps(pipeline.spec, sort_keys=True),
+                "spec_json": json.dumps(
+                    {**pipeline.spec, "pixel_size_um_override": pixel_size_um}
+                    if pixel_size_um is not None
+                    else pipeline.spec,
+                    sort_keys=True,
+                ),
                 "spec_hash": pipeline.hash,
                 "spec_path": str(pipeline.path) if pipeline.path else None,
                 "selection": where,
@@ -605,7 +716,7 @@ def run_pipeline(
         report.cleaned = cleaned
         try:
             profiles = _profiles(repo, pipeline, images, load_profile)
-            dsk, finals = _build_graph(repo, pipeline, images, run_id, profiles)
+            dsk, finals = _build_graph(repo, pipeline, images, run_id, profiles, pixel_size_um)
             done = 0
 
             def register(res: ImageResult) -> None:
@@ -686,10 +797,15 @@ def _build_graph(
     images: Sequence[Image],
     run_id: str,
     profiles: Mapping[tuple[str, int], tuple[tuple[Any, Any], dict[str, str]]],
+    pixel_size_um: float | None = None,
 ) -> tuple[dict[Any, Any], list[tuple[str, ...]]]:
     """The Dask graph of a run: per image, the tasks of the steps to compute (and of the
     channels and stored outputs they read) and one task collecting the image's results."""
-    plans = [_plan_image(repo, pipeline, img, run_id, profiles) for img in images]
+    identities = {s.tool.name: tool_identity(s.tool) for s in pipeline.steps}
+    plans = [
+        _plan_image(repo, pipeline, img, run_id, profiles, pixel_size_um, identities)
+        for img in images
+    ]
     wanted = [
         _sha(key, port)
         for _, planned, _ in plans
@@ -697,12 +813,46 @@ def _build_graph(
         for port in step.persisted()
     ]
     registered = repo.registered_artifacts(wanted)
-    # an output whose file was deleted by hand is computed again, not reused
-    gone = [k for k, a in registered.items() if not (repo.root / a["path"]).exists()]
-    if gone:
-        repo.forget_artifacts(gone)
-        for k in gone:
+    # an output deleted or damaged by hand (or by a crash) is computed again, not reused
+    gone = [
+        k
+        for k, a in registered.items()
+        if output_damage(repo.root, a["kind"], a["path"], a["size"]) is not None
+    ]
+    _forget(repo, registered, gone)
+    while True:
+        dsk, finals, loads = _graph_of(pipeline, plans, registered, profiles)
+        # what computed steps read back must hold what was registered: checked here, so a
+        # damaged output is computed again in this run rather than failing its consumers
+        bad = [
+            k
+            for k in dict.fromkeys(loads)
+            if verify_output(
+                repo.root, registered[k]["kind"], registered[k]["path"], registered[k]["sha256"]
+            )
+            is not None
+        ]
+        if not bad:
+            return dsk, finals
+        _forget(repo, registered, bad)
+
+
+def _forget(repo: Repository, registered: dict[str, dict[str, Any]], keys: list[str]) -> None:
+    if keys:
+        repo.forget_artifacts(keys)
+        for k in keys:
             del registered[k]
+
+
+def _graph_of(
+    pipeline: Pipeline,
+    plans: Sequence[tuple[ImageJob, list[tuple[Step, str, dict[str, Any]]], dict[str, Any]]],
+    registered: Mapping[str, dict[str, Any]],
+    profiles: Mapping[tuple[str, int], tuple[tuple[Any, Any], dict[str, str]]],
+) -> tuple[dict[Any, Any], list[tuple[str, ...]], list[str]]:
+    """The graph for what is registered (see :func:`_build_graph`), and the keys of the
+    registered outputs it reads back."""
+    loads: list[str] = []
     dsk: dict[Any, Any] = {}
     finals: list[tuple[str, ...]] = []
     for job, planned, extras in plans:
@@ -796,10 +946,11 @@ def _build_graph(
                 )
                 for p in need_here:
                     task_of[stored[p][0]] = (tkey, p)
+                    loads.append(stored[p][2])
         fkey = ("image", iid)
         dsk[fkey] = (_collect, job, static, *step_tasks)
         finals.append(fkey)
-    return dsk, finals
+    return dsk, finals, loads
 
 
 _CONNECT_TIMEOUT_S = 10

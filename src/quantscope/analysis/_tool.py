@@ -8,12 +8,21 @@ imported inside :meth:`Tool.run` (and, where the parameter model lives beside he
 
 Plugins register a tool (a class or an instance) under the entry-point group
 ``quantscope.tools``; see :mod:`quantscope.analysis._registry`.
+
+A tool says how it uses the image's pixel size (``pixel_size``: ``"required"`` where its
+parameters are lengths in µm, ``"optional"``, ``"unused"``; tools that do not say are taken as
+``"optional"``), and :func:`tool_identity` names the code that computes its results (its
+distribution and version, and the SHA-256 of its source files): both enter the key under which
+the executor caches a step's outputs.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -26,6 +35,7 @@ from ..errors import QuantscopeError
 
 __all__ = [
     "BaseTool",
+    "PixelSizeUse",
     "Port",
     "PortKind",
     "Tool",
@@ -33,6 +43,9 @@ __all__ = [
     "ToolUnavailable",
     "describe_parameters",
     "params_hash",
+    "pixel_size_message",
+    "pixel_size_use",
+    "tool_identity",
 ]
 
 #: What flows between steps: an image plane (float or integer 2-D array, kept in memory only),
@@ -40,6 +53,11 @@ __all__ = [
 #: ``labels/``), a table (pandas DataFrame, one row per object; stored as Parquet), or an
 #: illumination profile (``(flat, dark or None)``, bound automatically from the catalog).
 PortKind = Literal["image", "labels", "table", "profile"]
+
+#: How a tool uses :attr:`ToolContext.pixel_size_um`: ``"required"`` (parameters in µm: the
+#: executor fails the step, saying how to set a pixel size, where the image has none),
+#: ``"optional"`` (used where known) or ``"unused"`` (results do not depend on it).
+PixelSizeUse = Literal["required", "optional", "unused"]
 
 
 class ToolUnavailable(QuantscopeError):
@@ -90,7 +108,8 @@ class ToolContext:
     image_id : str
         Catalog id of the image.
     pixel_size_um : float or None
-        Physical pixel size in µm (x; y where x is unknown), None where unknown.
+        Physical pixel size in µm used for this run: the run's override, else the image's own
+        (x; y where x is unknown), else the pipeline's ``pixel_size_um``; None where unknown.
     plate, well : str or None
         Plate name and well (``"A01"``) where the image is on a plate.
     field : int or None
@@ -147,7 +166,9 @@ class BaseTool:
 
     ``Parameters`` is the parameter model, or ``parameters_ref = "module:Class"`` names one to
     import lazily (for models that live beside heavy code). :meth:`unavailable` checks
-    ``requires`` (importable module names) without importing them.
+    ``requires`` (importable module names) without importing them. ``pixel_size`` says how the
+    tool uses the pixel size (:data:`PixelSizeUse`); ``code_modules`` names modules (or
+    packages) besides the tool's own whose source decides its results (:func:`tool_identity`).
     """
 
     name: ClassVar[str]
@@ -158,6 +179,8 @@ class BaseTool:
     Parameters: ClassVar[type[BaseModel] | None] = None
     parameters_ref: ClassVar[str | None] = None
     requires: ClassVar[tuple[str, ...]] = ()
+    pixel_size: ClassVar[PixelSizeUse] = "optional"
+    code_modules: ClassVar[tuple[str, ...]] = ()
 
     def parameters(self) -> type[BaseModel]:
         if self.Parameters is not None:
@@ -262,4 +285,115 @@ def describe_tool(tool: Tool) -> dict[str, Any]:
         "parameters": params,
         "available": reason is None,
         "unavailable_reason": reason,
+    }
+
+
+def pixel_size_message(tool: str, image: str) -> str:
+    """What to do where a tool whose parameters are in µm meets an image without a pixel size."""
+    return (
+        f"{tool}: image {image} has no pixel size, and this tool's sizes are in µm; set it with "
+        f"`quantscope set REPO {image} pixel_size_um=VALUE`, or run with `--pixel-size-um VALUE` "
+        "(or give `pixel_size_um: VALUE` in the pipeline, used where an image has none)"
+    )
+
+
+def pixel_size_use(tool: Tool) -> PixelSizeUse:
+    """How ``tool`` uses the pixel size (``"optional"`` where it does not say)."""
+    use = getattr(tool, "pixel_size", "optional")
+    if use == "required":
+        return "required"
+    return "unused" if use == "unused" else "optional"
+
+
+def _source_files(module: str) -> list[str]:
+    """The source files of a module, or of every module of a package (without importing)."""
+    import sys
+
+    loaded = sys.modules.get(module)
+    if loaded is not None and getattr(loaded, "__path__", None) is None:
+        origin = getattr(loaded, "__file__", None)
+        return [origin] if origin and origin.endswith(".py") else []
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return []
+    if spec is None:
+        return []
+    if spec.submodule_search_locations:
+        return sorted(
+            str(f)
+            for loc in spec.submodule_search_locations
+            for f in Path(loc).rglob("*.py")
+            if "__pycache__" not in f.parts
+        )
+    return [spec.origin] if spec.origin and spec.origin.endswith(".py") else []
+
+
+def _modules_digest(modules: tuple[str, ...]) -> str | None:
+    """SHA-256 of the source files of ``modules`` (None where none is found); recomputed only
+    when a file's size or modification time changes."""
+    stamp = []
+    for m in modules:
+        for f in _source_files(m):
+            try:
+                st = os.stat(f)
+            except OSError:
+                continue
+            stamp.append((m, f, st.st_size, st.st_mtime_ns))
+    return _files_digest(tuple(stamp)) if stamp else None
+
+
+@functools.lru_cache(maxsize=256)
+def _files_digest(stamp: tuple[tuple[str, str, int, int], ...]) -> str:
+    h = hashlib.sha256()
+    for m, f, _, _ in stamp:
+        try:
+            data = Path(f).read_bytes()
+        except OSError:
+            data = b""
+        h.update(f"{m}:{Path(f).name}:{len(data)}\n".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _packages_distributions() -> Mapping[str, list[str]]:
+    from importlib import metadata
+
+    return metadata.packages_distributions()
+
+
+def tool_identity(tool: Tool) -> dict[str, str | None]:
+    """What identifies the code of ``tool``: its name and version, the distribution that ships
+    it with that distribution's version, and the SHA-256 of its source (the module defining
+    the tool's class and any ``code_modules`` it names).
+
+    A step's cache key includes this, so a changed tool (a new release, or an edited source
+    file in a development install) recomputes its outputs rather than reusing old ones.
+    """
+    from importlib import metadata
+
+    cls = type(tool)
+    module = cls.__module__ if cls.__module__ != "builtins" else getattr(tool, "__module__", "")
+    top = module.split(".", 1)[0]
+    dist: str | None = top
+    try:  # usually the distribution is named as its top-level package (fast)
+        version: str | None = metadata.version(top)
+    except metadata.PackageNotFoundError:
+        dists = _packages_distributions().get(top) or []
+        dist = dists[0] if dists else None
+        version = None
+        if dist is not None:
+            try:
+                version = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                version = None
+    extra = tuple(getattr(tool, "code_modules", ()) or ())
+    return {
+        "name": tool.name,
+        "version": tool.version,
+        "module": module,
+        "distribution": dist,
+        "distribution_version": version,
+        "code_sha256": _modules_digest((module, *extra)),
     }

@@ -110,6 +110,18 @@ def run(
             "--scheduler", help="Address of a Dask distributed scheduler (tcp://HOST:PORT)."
         ),
     ] = None,
+    pixel_size_um: Annotated[
+        float | None,
+        typer.Option(
+            "--pixel-size-um",
+            metavar="UM",
+            help=(
+                "Pixel size in µm to use for every selected image instead of its own (the "
+                "pipeline's pixel_size_um applies only where an image has none); recorded in "
+                "the run's provenance."
+            ),
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a pipeline over the repository's images (incremental: unchanged steps are reused)."""
@@ -149,7 +161,13 @@ def run(
             bar.update(task, completed=done, total=total, name=name)
 
         report = run_pipeline(
-            r, spec, where=where, jobs=jobs, scheduler=scheduler, progress=progress
+            r,
+            spec,
+            where=where,
+            jobs=jobs,
+            scheduler=scheduler,
+            progress=progress,
+            pixel_size_um=pixel_size_um,
         )
     if as_json:
         _emit_json(

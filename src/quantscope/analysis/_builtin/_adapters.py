@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import NotFound
-from .._tool import BaseTool, Port, ToolContext
+from .._tool import BaseTool, PixelSizeUse, Port, ToolContext
 from . import BUILTIN_VERSION
 
 __all__ = ["CellposeParams", "CellposeSegment", "StarDistParams", "StarDistSegment"]
@@ -55,6 +55,7 @@ class CellposeSegment(BaseTool):
     inputs: ClassVar[tuple[Port, ...]] = (Port("image", "image", "channel to segment"),)
     outputs: ClassVar[tuple[Port, ...]] = (Port("labels", "labels", "objects"),)
     Parameters: ClassVar[type[BaseModel] | None] = CellposeParams
+    pixel_size: ClassVar[PixelSizeUse] = "unused"  # diameter_px is in pixels
     requires: ClassVar[tuple[str, ...]] = ("cellpose",)
 
     def run(
@@ -104,6 +105,7 @@ class StarDistSegment(BaseTool):
     inputs: ClassVar[tuple[Port, ...]] = (Port("image", "image", "nuclear stain"),)
     outputs: ClassVar[tuple[Port, ...]] = (Port("labels", "labels", "nuclei"),)
     Parameters: ClassVar[type[BaseModel] | None] = StarDistParams
+    pixel_size: ClassVar[PixelSizeUse] = "unused"
     requires: ClassVar[tuple[str, ...]] = ("stardist", "csbdeep")
 
     def run(

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import InvalidInput
-from .._tool import BaseTool, Port, ToolContext
+from .._tool import BaseTool, PixelSizeUse, Port, ToolContext
 from . import BUILTIN_VERSION
 
 __all__ = ["IlluminationCorrection", "IlluminationParams"]
@@ -77,6 +77,8 @@ class IlluminationCorrection(BaseTool):
         ),
     )
     Parameters: ClassVar[type[BaseModel] | None] = IlluminationParams
+    pixel_size: ClassVar[PixelSizeUse] = "unused"
+    code_modules: ClassVar[tuple[str, ...]] = ("quantscope.quality._profile",)
 
     def run(
         self, inputs: Mapping[str, Any], params: BaseModel, ctx: ToolContext

@@ -85,6 +85,7 @@ class Measure(BaseTool):
         Port("summary", "table", "one row for the image: count and means"),
     )
     Parameters: ClassVar[type[BaseModel] | None] = MeasureParams
+    code_modules: ClassVar[tuple[str, ...]] = ("quantscope.analysis._features",)
 
     def run(
         self, inputs: Mapping[str, Any], params: BaseModel, ctx: ToolContext
@@ -97,7 +98,15 @@ class Measure(BaseTool):
         kwargs: dict[str, Any] = params.model_dump(exclude={"families", "physical_units"})
         if params.families is not None:
             kwargs["families"] = tuple(params.families)
-        if params.physical_units and ctx.pixel_size_um is not None:
+        if params.physical_units:
+            if ctx.pixel_size_um is None:
+                from ...errors import InvalidInput
+                from .._tool import pixel_size_message
+
+                raise InvalidInput(
+                    pixel_size_message(self.name, ctx.image_id)
+                    + "; or measure in pixels (physical_units: false)"
+                )
             kwargs["spacing"] = ctx.pixel_size_um
         images = dict(inputs.get("images") or {})
         table = measure_objects(inputs["labels"], images=images, **kwargs)

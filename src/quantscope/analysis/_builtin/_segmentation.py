@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from .._tool import BaseTool, Port, ToolContext
+from ...errors import InvalidInput
+from .._tool import BaseTool, PixelSizeUse, Port, ToolContext, pixel_size_message
 from . import BUILTIN_VERSION
 
 __all__ = ["Cytoplasm", "SegmentCells", "SegmentNuclei"]
@@ -19,9 +20,15 @@ __all__ = ["Cytoplasm", "SegmentCells", "SegmentNuclei"]
 _SEGMENT = "quantscope.analysis._segment"
 
 
+def _need_pixel_size(tool: str, ctx: ToolContext) -> None:
+    if ctx.pixel_size_um is None:
+        raise InvalidInput(pixel_size_message(tool, ctx.image_id))
+
+
 class SegmentNuclei(BaseTool):
     """Nuclei from a nuclear stain: smoothing, automatic threshold, distance-transform markers,
-    watershed, size and border filters; sizes in µm where the pixel size is known."""
+    watershed, size and border filters; sizes in µm (the step fails where no pixel size is
+    known: set the image's, or give the run or the pipeline one)."""
 
     name: ClassVar[str] = "segment-nuclei"
     version: ClassVar[str] = BUILTIN_VERSION
@@ -32,6 +39,8 @@ class SegmentNuclei(BaseTool):
     inputs: ClassVar[tuple[Port, ...]] = (Port("image", "image", "nuclear stain (DAPI, Hoechst)"),)
     outputs: ClassVar[tuple[Port, ...]] = (Port("labels", "labels", "nuclei, 1..N"),)
     parameters_ref: ClassVar[str | None] = f"{_SEGMENT}:NucleiParams"
+    pixel_size: ClassVar[PixelSizeUse] = "required"
+    code_modules: ClassVar[tuple[str, ...]] = (_SEGMENT,)
 
     def run(
         self, inputs: Mapping[str, Any], params: BaseModel, ctx: ToolContext
@@ -39,6 +48,7 @@ class SegmentNuclei(BaseTool):
         from .._segment import NucleiParams, segment_nuclei
 
         assert isinstance(params, NucleiParams)
+        _need_pixel_size(self.name, ctx)
         labels = segment_nuclei(inputs["image"], params=params, pixel_size_um=ctx.pixel_size_um)
         return {"labels": labels}
 
@@ -60,6 +70,8 @@ class SegmentCells(BaseTool):
         Port("labels", "labels", "cells, numbered as their nuclei"),
     )
     parameters_ref: ClassVar[str | None] = f"{_SEGMENT}:CellParams"
+    pixel_size: ClassVar[PixelSizeUse] = "required"
+    code_modules: ClassVar[tuple[str, ...]] = (_SEGMENT,)
 
     def run(
         self, inputs: Mapping[str, Any], params: BaseModel, ctx: ToolContext
@@ -67,6 +79,7 @@ class SegmentCells(BaseTool):
         from .._segment import CellParams, segment_cells
 
         assert isinstance(params, CellParams)
+        _need_pixel_size(self.name, ctx)
         labels = segment_cells(
             inputs["nuclei"], inputs["image"], params=params, pixel_size_um=ctx.pixel_size_um
         )
@@ -84,6 +97,8 @@ class Cytoplasm(BaseTool):
         Port("nuclei", "labels", "nuclei"),
     )
     outputs: ClassVar[tuple[Port, ...]] = (Port("labels", "labels", "cytoplasm"),)
+    pixel_size: ClassVar[PixelSizeUse] = "unused"
+    code_modules: ClassVar[tuple[str, ...]] = (_SEGMENT,)
 
     def run(
         self, inputs: Mapping[str, Any], params: BaseModel, ctx: ToolContext
