@@ -120,7 +120,7 @@ def test_nd2_and_dv_keep_their_dimensions(vendor: Ingested) -> None:
     assert dv.shape == (1, 2, 17, 128, 128)
     assert vendor.pixels(dv).shape == dv.shape
     (stack,) = vendor.by_source("pims_stuck.tif")
-    assert stack.shape[2] == 5 and stack.shape[3:] == (512, 512)
+    assert stack.shape[0] == 5 and stack.shape[3:] == (512, 512)  # frames of a movie: T
 
 
 def test_stored_images_are_ngff_05_with_a_clean_manifest(vendor: Ingested) -> None:

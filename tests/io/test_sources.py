@@ -35,7 +35,8 @@ EXPECTED = [
     ("czi/aicsimageio_s_1_t_1_c_1_z_1.czi", "czi", [(None, (1, 1, 1, 325, 475))], "uint16"),
     (SAME_IMAGE[1], "ome-tiff", [(None, (1, 1, 1, 325, 475))], "uint16"),
     (SAME_IMAGE[2], "tiff", [(None, (1, 1, 1, 325, 475))], "uint16"),
-    ("tiff/pims_stuck.tif", "tiff", [(None, (1, 1, 5, 512, 512))], "uint16"),
+    # a 5-frame movie whose pages carry no axis metadata (tifffile: QYX): time points
+    ("tiff/pims_stuck.tif", "tiff", [(None, (5, 1, 1, 512, 512))], "uint16"),
     (
         LIF,
         "lif",

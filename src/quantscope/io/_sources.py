@@ -98,18 +98,23 @@ def open_sources(path: str | os.PathLike[str]) -> Iterator[list[SourceImage]]:
                 "(check it against the original)"
             )
         for s in sources:
-            s.note = detected.note
+            s.note = "; ".join(n for n in (detected.note, s.note) if n) or None
         yield sources
 
 
 # ---------------------------------------------------------------------------------------- TIFF
 
 
-def _tiff_axis_plan(axes: str, shape: tuple[int, ...], where: Path) -> dict[str, int]:
+def _tiff_axis_plan(
+    axes: str, shape: tuple[int, ...], where: Path, first: str = "T"
+) -> dict[str, int]:
     """Map tifffile's axes onto T, C, Z, Y, X.
 
     Returns {tifffile axis letter: index into "TCZYX", or 5 for a dropped axis of size 1}.
-    RGB samples (S) become channels; other axes (I, Q, E, …) become Z, then T, when free.
+    RGB samples (S) become channels. Other axes (I and Q: pages of unknown meaning; E, R...)
+    take the free one of T and Z, ``first`` first: the outer of two such axes is then time
+    and the inner z, the order of TZYX hyperstacks. See :func:`_page_axis_hint` for
+    ``first``.
     """
     plan = dict(zip(axes, shape, strict=True))
     role_of: dict[str, str] = {}
@@ -127,18 +132,51 @@ def _tiff_axis_plan(axes: str, shape: tuple[int, ...], where: Path) -> dict[str,
             role_of["S"] = "C"
         else:
             role_of["S"] = "-"
+    order = (first, "Z" if first == "T" else "T")
     for ax in axes:
         if ax in role_of:
             continue
         if plan[ax] == 1:
             role_of[ax] = "-"
-        elif "Z" not in role_of.values():
-            role_of[ax] = "Z"
-        elif "T" not in role_of.values():
-            role_of[ax] = "T"
-        else:
+            continue
+        free = [r for r in order if r not in role_of.values()]
+        if not free:
             raise UnsupportedFormat(f"{where}: cannot map TIFF axes {axes!r} {shape} onto TCZYX")
+        role_of[ax] = free[0]
     return {ax: "TCZYX-".index(role_of[ax]) for ax in axes}
+
+
+def _distinct_axes(axes: str) -> str:
+    """tifffile's axes with repeated letters made distinct (``QQYX`` of a TIFF whose shape
+    description has no axes becomes ``QqYX``), so each dimension is planned and indexed on
+    its own; a repeated unknown axis stays unknown."""
+    out: list[str] = []
+    for ax in axes:
+        if ax in out:
+            ax = next(c for c in ax.lower() + "abdfgjklmnoprsuvw" if c not in out and c not in axes)
+        out.append(ax)
+    return "".join(out)
+
+
+def _page_axis_hint(tf: Any) -> tuple[str, str | None]:
+    """(T or Z, the evidence) for TIFF pages whose axis tifffile reports as unknown (I, Q).
+
+    An ImageJ stack with a frame interval (``finterval``) and no z spacing is a time series;
+    one with a z spacing (``spacing``) and no frame interval is a z stack. (ImageJ hyperstacks
+    with ``frames=``/``slices=``, OME-TIFF, MetaMorph STK and tifffile's own shaped TIFFs with
+    axes already come with T or Z from tifffile.) Without evidence the pages are taken as time
+    points, as Bio-Formats reads a plain multi-page TIFF (MinimalTiffReader: SizeT = number of
+    pages), and the evidence is None so the caller can say so.
+    """
+    ij = tf.imagej_metadata if tf.is_imagej else None
+    if ij:
+        has_t = _positive(ij.get("finterval")) is not None or _positive(ij.get("fps")) is not None
+        has_z = _positive(ij.get("spacing")) is not None
+        if has_t and not has_z:
+            return "T", "ImageJ frame interval"
+        if has_z and not has_t:
+            return "Z", "ImageJ z spacing"
+    return "T", None
 
 
 # Units a microscope calibration is written in (ImageJ "unit=", MetaMorph, MetaSeries), in µm.
@@ -318,8 +356,9 @@ def _open_tiff(p: Path, fmt: Format, stack: contextlib.ExitStack) -> list[Source
     sources = []
     for i, s in enumerate(series):
         try:
-            axes, shape = s.axes, tuple(s.shape)
-            plan = _tiff_axis_plan(axes, shape, p)
+            axes, shape = _distinct_axes(s.axes), tuple(s.shape)
+            first, evidence = _page_axis_hint(tf)
+            plan = _tiff_axis_plan(axes, shape, p, first)
             dims = [1, 1, 1, 1, 1]
             for ax, n in zip(axes, shape, strict=True):
                 r = plan[ax]
@@ -330,6 +369,19 @@ def _open_tiff(p: Path, fmt: Format, stack: contextlib.ExitStack) -> list[Source
             dtype = np.dtype(s.dtype)
         except (ValueError, IndexError, KeyError) as e:
             raise CorruptFile(f"{p}: series {i} is malformed ({e})") from e
+        note = None
+        unknown = [ax for ax in axes if ax.upper() in "IQ" and plan[ax] < 5]
+        if unknown and evidence is None:
+            sizes = " x ".join(str(shape[axes.index(ax)]) for ax in unknown)
+            if len(unknown) == 1:
+                role = "time points (T), as Bio-Formats reads multi-page TIFFs"
+            else:
+                role = "time (T, outer) and z (Z, inner), the order of TZYX hyperstacks"
+            note = (
+                f"{p.name}: {sizes} planes without metadata saying whether they are time "
+                f"points or z planes (TIFF axes {s.axes}); stored as {role}. Save z stacks "
+                "as OME-TIFF or ImageJ hyperstacks (slices=) to have them read as z"
+            )
         reader = _TiffPlaneReader(p, s, axes, plan, tuple(dims), dtype)
         names = [f"C{c}" for c in range(dims[1])]
         phys = _tiff_pixel_size(tf, s.pages[0] if s.pages else tf.pages[0])
@@ -346,6 +398,7 @@ def _open_tiff(p: Path, fmt: Format, stack: contextlib.ExitStack) -> list[Source
                 physical_size=phys,
                 ome_xml=ome_xml,
                 ome_image_index=i,
+                note=note,
                 _reader=reader,
             )
         )
