@@ -459,8 +459,8 @@ def set_metadata(
             return report
         manifest = {
             (img_id, rel): (size, sha)
-            for img_id, rel, size, sha in repo.stored_files()
-            if img_id in {p.image.id for p in plans}
+            for p in plans
+            for img_id, rel, size, sha in repo.stored_files(p.image.id)
         }
         # every new file is computed before anything is written
         files: list[tuple[str, str, Path, bytes, bytes]] = []  # image id, rel, path, old, new
