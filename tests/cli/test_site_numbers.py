@@ -56,3 +56,22 @@ def test_every_output_numbers_sites_from_one(plate_repo: Path, cli: Callable) ->
     table = pd.read_csv(out)
     site_col = "Metadata_Site" if "Metadata_Site" in table else "field"
     assert sorted(table[site_col].unique()) == [1, 2]
+
+
+def test_show_reads_as_text_and_is_never_cut(plate_repo: Path, cli: Callable) -> None:
+    first = json.loads(cli("ls", plate_repo, "--json").stdout)[0]
+    r = cli("show", plate_repo, first["id"][:3])
+    assert r.exit_code == 0, r.output
+    text = r.stdout
+    for repr_mark in ("{'", "<Medium", "Medium.", "': "):
+        assert repr_mark not in text, text
+    assert "excitation wavelength 405 nm" in " ".join(text.split())
+    assert "1 level," in text or "levels," in text
+    # a narrow terminal wraps long lines instead of cropping them
+    from typer.testing import CliRunner
+
+    from quantscope.cli import app
+
+    narrow = CliRunner().invoke(app, ["show", str(plate_repo), first["id"]], env={"COLUMNS": "60"})
+    joined = " ".join(ln.strip(" │├└─") for ln in narrow.stdout.splitlines())
+    assert "sha256" in joined and "contrast method Fluorescence" in " ".join(joined.split())

@@ -261,10 +261,9 @@ def show(
     from rich.tree import Tree
 
     tree = Tree(f"[bold]{_esc(img.name)}[/] ({img.id})")
-    tree.add(
-        f"stored at {_esc(doc['path'])} ({img.levels} levels, {_fmt_bytes(img.bytes_stored)}, "
-        f"{len(stored)} files)"
-    )
+    levels = "1 level" if img.levels == 1 else f"{img.levels} levels"
+    files = "1 file" if len(stored) == 1 else f"{len(stored)} files"
+    tree.add(f"stored at {_esc(doc['path'])} ({levels}, {_fmt_bytes(img.bytes_stored)}, {files})")
     tree.add(
         f"dims TCZYX {' x '.join(map(str, img.shape))}, {img.dtype}, pixel size {_pixel_size(img)}"
     )
@@ -273,15 +272,13 @@ def show(
         tree.add(f"plate {_esc(p.plate)}, well {p.well}, field {p.field}")
     ch = tree.add("channels")
     for c in img.channels:
-        extra = [
-            f"{k}={v}" for k, v in c.model_dump(exclude={"index", "name"}).items() if v is not None
-        ]
-        ch.add(_esc(f"{c.index}: {c.name} " + " ".join(extra)))
-    acq = img.acquisition.model_dump(exclude_none=True)
+        extra = _human(c.model_dump(mode="json", exclude={"index", "name"}, exclude_none=True))
+        ch.add(_esc(f"{c.index}: {c.name}" + (f" ({extra})" if extra else "")))
+    acq = img.acquisition.model_dump(mode="json", exclude_none=True)
     if acq:
         a = tree.add("acquisition")
         for k, v in acq.items():
-            a.add(_esc(f"{k}: {v}"))
+            a.add(_esc(f"{k.replace('_', ' ')}: {_human(v)}"))
     s = tree.add("sources")
     for src in img.sources:
         s.add(
@@ -290,7 +287,30 @@ def show(
                 f"sha256 {src.sha256[:16]}…)"
             )
         )
-    _console().print(tree)
+    _console().print(tree, soft_wrap=False)  # wrapped at the width, never cut
+
+
+_UNITS = {"nm": "nm", "um": "µm", "s": "s", "c": "°C", "mbar": "mbar", "percent": "%"}
+
+
+def _human(value: Any) -> str:
+    """A metadata value as a person reads it: ``key value, …`` instead of a Python repr."""
+    if isinstance(value, dict):
+        parts = []
+        for k, v in value.items():
+            if v in (None, {}, []):
+                continue
+            name, _, unit = k.rpartition("_")
+            if name and unit in _UNITS:  # excitation_wavelength_nm: "excitation wavelength 405 nm"
+                parts.append(f"{name.replace('_', ' ')} {_human(v)} {_UNITS[unit]}")
+            else:
+                parts.append(f"{k.replace('_', ' ')} {_human(v)}")
+        return ", ".join(parts)
+    if isinstance(value, list | tuple):
+        return ", ".join(_human(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 @app.command()
