@@ -24,10 +24,20 @@ def test_find_table(qs: Callable[..., object], repo: Path) -> None:
     r = qs("find", repo, 'tag == "control"')
     assert r.code == 0, r.err  # type: ignore[attr-defined]
     out = r.out  # type: ignore[attr-defined]
-    assert "2 image(s)" in out
+    assert "2 images" in out
     assert image_id("a") in out and image_id("c") in out
     assert image_id("b") not in out
     assert "img_a.tif" in out and "DAPI, GFP" in out
+    # sized to its content: one dims column, no column that is empty in every row
+    header = next(ln for ln in out.splitlines() if " id " in ln)
+    assert "dims" in header and "size.t" not in header
+    assert len(out.splitlines()[1]) < 200
+
+
+def test_find_without_matches_prints_no_empty_table(qs: Callable[..., object], repo: Path) -> None:
+    r = qs("find", repo, 'tag == "nothing-has-this"')
+    assert r.code == 0  # type: ignore[attr-defined]
+    assert r.out.strip() == "no image matches"  # type: ignore[attr-defined]
 
 
 def test_find_json_records_with_chosen_columns(qs: Callable[..., object], repo: Path) -> None:

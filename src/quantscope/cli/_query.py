@@ -90,17 +90,49 @@ def find(
     if fmt is Format.json:
         _emit_json(records)
         return
+    if not records:
+        _console().print("no image matches")
+        return
     from rich.table import Table
 
-    t = Table(title=f"{len(df)} image(s)", title_justify="left")
-    for c in df.columns:
-        if c == "id":
-            t.add_column("id", no_wrap=True, min_width=32)
+    shown = _compact(records) if cols is None else records
+    t = Table(title=f"{len(shown)} image{'s' if len(shown) != 1 else ''}", title_justify="left")
+    for c in shown[0]:
+        if c in ("id", "dims", "pixel µm", "dtype", "well", "field"):
+            t.add_column(c, no_wrap=True)
         else:
-            t.add_column(_esc(c), overflow="fold")
-    for row in records:
+            t.add_column(_esc(c), overflow="fold", min_width=min(len(c), 12))
+    for row in shown:
         t.add_row(*(_esc(_cell(v)) for v in row.values()))
     _console().print(t)
+
+
+def _compact(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The default columns as a table a person reads: the five sizes as one ``dims`` column
+    (t x c x z x y x), the pixel sizes as one, and columns empty in every row left out
+    (``--format json``/``csv`` keep every field)."""
+    out = []
+    for row in records:
+        row = dict(row)
+        sizes = [row.pop(f"size.{a}", None) for a in "tczyx"]
+        px = [row.pop(f"pixel.size_{a}_um", None) for a in "xyz"]
+        new: dict[str, Any] = {}
+        for k, v in row.items():
+            new[k] = v
+            if k == "channels":
+                new["dims"] = "x".join(str(n) for n in sizes) if None not in sizes else None
+                new["pixel µm"] = _pixel_text(px)
+        out.append(new)
+    keep = [k for k in out[0] if any(r.get(k) not in (None, "") for r in out)]
+    return [{k: r.get(k) for k in keep} for r in out]
+
+
+def _pixel_text(px: list[Any]) -> str | None:
+    x, y, z = px
+    if x is None and y is None:
+        return None
+    text = f"{x:.4g}" if x == y or y is None else f"{x:.4g}x{y:.4g}"
+    return text + (f"x{z:.4g}" if z else "")
 
 
 def fields(repo: RepoArg, as_json: JsonOpt = False) -> None:
@@ -112,7 +144,7 @@ def fields(repo: RepoArg, as_json: JsonOpt = False) -> None:
         return
     from rich.table import Table
 
-    t = Table(title=f"{len(rows)} field(s)", title_justify="left")
+    t = Table(title=f"{len(rows)} field{'s' if len(rows) != 1 else ''}", title_justify="left")
     for col in ("field", "kind", "type", "unit", "examples", "description"):
         t.add_column(col, overflow="fold")
     for f in rows:
