@@ -132,8 +132,8 @@ def test_channels_by_index_and_name_on_dv(repo: Repository) -> None:
         dv.id,
         [
             "channel[0].name=GFP",
-            f"channel[{before[1]}].name=mCherry",
-            f"channel[{before[1]}].emission_nm=610",
+            f'channel["{before[1]}"].name=mCherry',  # DV channels are named "525", "632"
+            f"channel[{before[1]}].emission_nm=610",  # digits out of index range: the name
             "channel[0].excitation_nm=0.488um",
         ],
     )
@@ -247,6 +247,7 @@ def test_parse_edits_units_and_syntax() -> None:
     assert values[("physical_size_z_um", None)] == pytest.approx(2.0)
     assert values[("emission_wavelength_nm", "DAPI")] == 461
     assert parse_edits(["channel[12].name=x"])[0].channel == 12
+    assert parse_edits(["channel['12'].name=x"])[0].channel == "12"
     with pytest.raises(InvalidInput, match="KEY=VALUE"):
         parse_edits(["pixel_size_um"])
     assert not math.isnan(parse_edits(["pixel_size_um=1"])[0].value or 0)

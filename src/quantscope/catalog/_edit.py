@@ -12,7 +12,9 @@ Keys (values in the unit of the key; a unit may be written, e.g. ``650nm``; ``no
     pixel_size_um=0.65            x and y
     pixel_size_x_um=0.65          pixel_size_y_um=...   pixel_size_z_um=2.0
     channel[0].name=DAPI          channel N, numbered from 0 as `quantscope show` lists them
-    channel[C1].name=GFP          the channel named C1 (a name of digits only is an index)
+    channel[C1].name=GFP          the channel named C1
+    channel["525"].name=GFP       a quoted name; unquoted digits are an index when one is in
+                                  range, else the channel of that name (DeltaVision's "525")
     channel[DAPI].emission_nm=461 channel[DAPI].excitation_nm=358
 
 Channel selectors refer to the channels as they are before the call, so
@@ -158,7 +160,11 @@ def parse_edits(assignments: Iterable[str]) -> list[Edit]:
                 )
             if not sel_text:
                 raise InvalidInput(f"{key}: name a channel inside [...]: its index or its name")
-            sel: int | str = int(sel_text) if sel_text.isdigit() else sel_text
+            sel: int | str
+            if len(sel_text) >= 2 and sel_text[0] == sel_text[-1] and sel_text[0] in "'\"":
+                sel = sel_text[1:-1]  # a quoted name, even of digits: channel["525"]
+            else:
+                sel = int(sel_text) if sel_text.isdigit() else sel_text
             target = _CHANNEL_FIELDS[fld]
             if target == "name":
                 name = raw.strip()
@@ -237,6 +243,10 @@ def _who() -> str:
 
 def _resolve_channel(img: Image, sel: int | str, key: str) -> int:
     n = len(img.channels)
+    if isinstance(sel, int) and not 0 <= sel < n:
+        named = [c.index for c in img.channels if c.name == str(sel)]
+        if len(named) == 1:  # channels named by wavelength (DeltaVision): channel[632]
+            return named[0]
     if isinstance(sel, int):
         if not 0 <= sel < n:
             raise InvalidInput(

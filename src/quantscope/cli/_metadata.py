@@ -266,18 +266,16 @@ def set_(
             help="KEY=VALUE: pixel_size_um (x and y), pixel_size_x_um, pixel_size_y_um, "
             "pixel_size_z_um (µm, or with a unit: 650nm); channel[N].name, "
             "channel[NAME].emission_nm, channel[NAME].excitation_nm (N from 0 as `show` lists "
-            "them; nm). 'none' marks a value unknown.",
+            "them; a name of digits in quotes: channel[\"525\"]; nm). 'none' marks a value "
+            "unknown.",
             metavar="KEY=VALUE...",
         ),
     ],
     as_json: JsonOpt = False,
 ) -> None:
-    """Set or correct pixel sizes, channel names and wavelengths after ingest.
-
-    The catalog, the stored OME-Zarr metadata (scale, channel labels, OME-XML) and the
-    stored-file checksums change together; each change is recorded as a metadata_edit
-    annotation (old and new value, who, when). Invalid input changes nothing.
-    """
+    """Set or correct pixel sizes, channel names and wavelengths after ingest: the catalog,
+    the stored OME-Zarr metadata and its checksums change together, and each change is kept
+    as a metadata_edit annotation (old and new value, who, when). Bad input changes nothing."""
     from ..catalog._edit import set_metadata
 
     with _open(repo) as r:
