@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import IntegrityError, InvalidInput, NotFound, QuantscopeError
+from ..errors import CorruptFile, IntegrityError, InvalidInput, NotFound, QuantscopeError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -295,12 +295,20 @@ def read_labels(repo_root: Path, path: str) -> np.ndarray:
     if not (full / "zarr.json").is_file():
         raise NotFound(f"{full}: stored label image not found")
     try:
-        return OmeZarrPlanes(full).plane(0, 0, 0).astype(np.int32, copy=False)
-    except UnsupportedLayout:
-        import zarr
+        try:
+            return OmeZarrPlanes(full).plane(0, 0, 0).astype(np.int32, copy=False)
+        except UnsupportedLayout:
+            import zarr
 
-        arr = zarr.open_array(str(full / "0"), mode="r")
-        return np.asarray(arr[0, 0, 0], dtype=np.int32)
+            arr = zarr.open_array(str(full / "0"), mode="r")
+            return np.asarray(arr[0, 0, 0], dtype=np.int32)
+    except QuantscopeError:
+        raise
+    except Exception as e:  # a damaged chunk: decoders raise what they like (blosc: RuntimeError)
+        raise CorruptFile(
+            f"{full}: level 0 cannot be decoded ({type(e).__name__}: {e}); the label image is "
+            "damaged: delete it and run the pipeline again"
+        ) from e
 
 
 def write_table(repo_root: Path, path: str, table: pd.DataFrame) -> WrittenOutput:

@@ -52,10 +52,31 @@ _PLATES_DIRTY = ".quantscope.plates-dirty"
 
 @dataclass(frozen=True)
 class IngestIssue:
-    """A file that was skipped, failed, or read with a remark."""
+    """A file that was skipped, failed, or read with a remark. The message is printable text:
+    control characters and binary junk that a reader put in its exception are escaped, and an
+    overlong message is shortened."""
 
     path: str
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", printable(self.message))
+
+
+_MAX_MESSAGE = 500
+
+
+def printable(text: str, limit: int = _MAX_MESSAGE) -> str:
+    """``text`` with every non-printable character escaped (``\\x00``) and, past ``limit``
+    characters, cut with an ellipsis: what a reader's exception carries must never reach the
+    terminal as raw bytes."""
+    clean = "".join(
+        ch if ch.isprintable() or ch in "\n\t" else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+    # a bytes repr (b'II*\x00…') in a message is file content, not an explanation
+    clean = re.sub(r"b(['\"])(?:\\x[0-9a-f]{2}|[^'\"]){24,}?\1", "<binary data>", clean)
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
 @dataclass
@@ -79,6 +100,11 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    @property
+    def failed_files(self) -> int:
+        """How many files failed: a multi-scene file that fails in every scene counts once."""
+        return len({p.strip() for f in self.failed for p in f.path.split(", ")})
 
 
 Progress = Callable[[str, int, int, str], None]
@@ -1194,7 +1220,11 @@ def _write_pooled(
 
 
 def verify(repo: Repository, jobs: int = 2) -> list[IngestIssue]:
-    """Re-hash every stored file against the catalog's manifest; list what changed or is missing."""
+    """Re-hash every stored file against the catalog's manifest, and every registered analysis
+    output (label images by their values, tables by their bytes) against its recorded
+    checksum; list what changed or is missing."""
+    from ..analysis import verify_output
+
     entries = repo.stored_files()
     problems: list[IngestIssue] = []
 
@@ -1213,8 +1243,28 @@ def verify(repo: Repository, jobs: int = 2) -> list[IngestIssue]:
             return IngestIssue(rel, f"content changed: SHA-256 differs (image {image_id})")
         return None
 
+    outputs: dict[str, dict[str, Any]] = {}
+    for run in repo.runs():
+        for a in repo.run_artifacts(run["id"]):
+            outputs.setdefault(a["key"], a)
+
+    def check_output(a: dict[str, Any]) -> IngestIssue | None:
+        problem = verify_output(repo.root, a["kind"], a["path"], a["sha256"])
+        if problem is None:
+            return None
+        what = problem.removeprefix(f"{a['path']}: ")
+        return IngestIssue(
+            a["path"],
+            f"{what} (analysis output {a['output']} of step {a['step']}, image {a['image_id']}, "
+            f"run {a['run_id'][:12]}; delete it and run the pipeline again: a missing output "
+            "is computed anew)",
+        )
+
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         for res in pool.map(check, entries):
+            if res is not None:
+                problems.append(res)
+        for res in pool.map(check_output, outputs.values()):
             if res is not None:
                 problems.append(res)
     if not entries and repo.summary()["images"]:
