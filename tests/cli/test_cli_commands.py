@@ -97,10 +97,10 @@ def test_ingest_reports_and_is_idempotent(
 ) -> None:
     first = cli("ingest", repo_path, images)
     assert first.exit_code == 0, first.output
-    assert "ingested 2 image(s) from 3 file(s), skipped 0, failed 0" in first.stdout
+    assert "ingested 2 images from 3 files, skipped 0, failed 0" in first.stdout
     second = cli("ingest", repo_path, images)
     assert second.exit_code == 0, second.output
-    assert "ingested 0 image(s) from 3 file(s), skipped 2, failed 0" in second.stdout
+    assert "ingested 0 images from 3 files, skipped 2, failed 0" in second.stdout
     skipped = [line for line in second.stdout.splitlines() if line.startswith("skipped: ")]
     assert len(skipped) == 2
     assert all("already ingested" in line for line in skipped)
@@ -149,7 +149,7 @@ def test_failures_exit_non_zero_with_one_line_each_and_a_summary(
     assert "not a valid tiff file" in by_name["notes.tif"]
     assert "no such file or folder" in by_name["missing"]
     summary = run.out.strip().splitlines()[-1]
-    assert summary.startswith("ingested 2 image(s) from 5 file(s), skipped 0, failed 3")
+    assert summary.startswith("ingested 2 images from 5 files, skipped 0, failed 3")
 
 
 def test_unsupported_format_lists_supported_ones(

@@ -82,7 +82,7 @@ def test_exit_code_and_summary_of_a_batch_with_a_failure(tmp_path: Path) -> None
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.splitlines() == [f"error: {batch / 'empty.tif'}: file is empty (0 bytes)"]
     assert proc.stdout.splitlines()[-1].startswith(
-        "ingested 1 image(s) from 2 file(s), skipped 0, failed 1"
+        "ingested 1 image from 2 files, skipped 0, failed 1"
     )
     again = _run("ingest", root, batch / "ok.tif")
     assert again.returncode == 0, again.stderr

@@ -189,10 +189,12 @@ def ingest(
             )
         mb = report.bytes_read / 1e6
         rate = mb / report.seconds if report.seconds else 0.0
+        n_added = len(report.added)
         out.print(
-            f"ingested {len(report.added)} image(s) from {report.files} file(s), "
-            f"skipped {len(report.skipped)}, failed {len(report.failed)} "
-            f"({mb:.1f} MB in {report.seconds:.1f} s, {rate:.0f} MB/s)"
+            f"ingested {n_added} image{'s' if n_added != 1 else ''} from {report.files} "
+            f"file{'s' if report.files != 1 else ''}, skipped {len(report.skipped)}, failed "
+            f"{report.failed_files} ({mb:.1f} MB in {report.seconds:.1f} s, {rate:.0f} MB/s; "
+            "1 MB = 10⁶ bytes)"
         )
     if not report.ok:
         raise typer.Exit(1)
