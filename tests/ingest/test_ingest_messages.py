@@ -23,7 +23,7 @@ def test_a_truncated_multi_scene_file_is_one_failed_file(
 
 
 def test_messages_are_printable_text() -> None:
-    junk = "cannot parse b'II*\\x00\\x08\\x00\\x00\\x00\\x10\\x00\\x00\\x01\\x03\\x00\\x01\\x00\\x00\\x00'"
+    junk = "cannot parse b'II*" + "\\x00\\x08\\x00\\x00" * 4 + "'"
     msg = IngestIssue("f.tif", "bad \x00\x07\x1b[31m red " + junk).message
     assert msg.isprintable()
     assert "\\x00\\x07\\x1b[31m" in msg  # control characters shown escaped, not sent raw
