@@ -15,6 +15,7 @@ import html
 import io
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,6 +226,12 @@ def _e(v: object) -> str:
     return html.escape(str(v), quote=True)
 
 
+def _b(v: object) -> str:
+    """Escaped text with line-break opportunities after ``_ - . / , =`` and inside camelCase
+    (long method names, paths and parameters wrap there rather than anywhere)."""
+    return re.sub(r"([_\-./,=]|[a-z](?=[A-Z]))", r"\1<wbr>", _e(v))
+
+
 def _f(v: float | None, nd: int = 3) -> str:
     if v is None or not math.isfinite(v):
         return "–"
@@ -249,7 +256,7 @@ def _colour(t: float) -> str:
     return f"#{r:02x}{g:02x}78"
 
 
-def _ci_svg(est: Estimate, width: int = 160) -> str:
+def _ci_svg(est: Estimate, width: int = 120) -> str:
     if not math.isfinite(est.value):
         return ""
 
@@ -264,9 +271,19 @@ def _ci_svg(est: Estimate, width: int = 160) -> str:
     )
 
 
+#: Characters of a method's name beside its row of the distribution plot: at 12 px a
+#: character is at most about 8 px wide (``W``, ``m``), so this many fit the 242 px left of it.
+_LABEL_CHARS = 30
+
+
+def _clip(text: str, n: int) -> str:
+    """``text`` cut to ``n`` characters, the cut marked with an ellipsis."""
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def _distribution_svg(entries: list[LeaderboardEntry], items: list[str], metric: str) -> str:
     """Strip plot with box (quartiles) of the per-image values of each method."""
-    row_h, left, width = 34, 220, 560
+    row_h, left, width = 34, 250, 560
     h = row_h * len(entries) + 30
     out = [f"<svg width='{left + width + 20}' height='{h}' class='dist' role='img'>"]
     for k in range(0, 11, 2):
@@ -282,7 +299,7 @@ def _distribution_svg(entries: list[LeaderboardEntry], items: list[str], metric:
         vals = vals[np.isfinite(vals)]
         out.append(
             f"<text x='{left - 8}' y='{y0 + 4}' font-size='12' text-anchor='end'>"
-            f"{_e(e.method[:34])}</text>"
+            f"<title>{_e(e.method)}</title>{_e(_clip(e.method, _LABEL_CHARS))}</text>"
         )
         if vals.size:
             q1, med, q3 = np.quantile(vals, [0.25, 0.5, 0.75])
@@ -377,12 +394,19 @@ def _downsample(a: npt.NDArray[Any], edge: int) -> npt.NDArray[Any]:
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1400px}
+h1,h2,h3,p,figcaption{overflow-wrap:anywhere}
 table{border-collapse:collapse;margin:8px 0 20px}
-th,td{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:right}
-th{background:#f4f4f4}td.l,th.l{text-align:left}
-.small{font-size:12px;color:#555}figure{display:inline-block;margin:6px;vertical-align:top}
+th,td{border:1px solid #ccc;padding:4px 6px;font-size:13px;text-align:right;white-space:nowrap}
+th{background:#f4f4f4}td.l,th.l{text-align:left;white-space:normal;overflow-wrap:anywhere}
+th.m{white-space:normal;overflow-wrap:anywhere;max-width:8em;font-size:12px;vertical-align:bottom}
+td.method{min-width:12em;max-width:24em}td.id{text-align:left}td.name{max-width:18em}
+.small{font-size:12px;color:#555}.sub{display:block;font-size:11px;color:#555;font-weight:normal}
+figure{display:inline-block;margin:6px;vertical-align:top;max-width:100%}
+figure img{max-width:100%;height:auto}
 figcaption{font-size:12px;max-width:420px}.key span{padding:1px 6px;margin-right:6px}
-.scroll{max-height:520px;overflow:auto;display:inline-block}
+.wrap{max-width:100%;overflow-x:auto}
+.scroll{max-height:520px;max-width:100%;overflow:auto;display:inline-block}
+.scroll th{position:sticky;top:0}
 """
 
 
@@ -411,33 +435,37 @@ def render_leaderboard_html(
         parts.append("</body></html>")
         return "".join(parts)
 
-    # ranking table
-    parts.append("<h2>Ranking</h2><table><tr><th>rank</th><th class='l'>method</th>")
+    # ranking table: tool, version and parameters under the method's name, the intervals under
+    # their estimates, so that the table fits a 1280 px wide window (long names wrap)
     parts.append(
-        "<th class='l'>tool / version</th><th class='l'>parameters</th>"
-        f"<th>{_e(metric)} [95% CI]</th><th></th><th>Δ vs best [95% CI]</th>"
+        "<h2>Ranking</h2><div class='wrap'><table><tr><th>rank</th>"
+        "<th class='l'>method<span class='sub'>tool version; parameters</span></th>"
+        f"<th>{_e(metric)}<span class='sub'>[95% CI]</span></th><th></th>"
+        "<th>Δ vs best<span class='sub'>[95% CI]</span></th>"
         "<th>F1@0.5</th><th>PQ</th><th>SEG</th><th>Dice</th><th>FP</th><th>misses</th>"
         "<th>splits</th><th>merges</th><th class='l'>run</th></tr>"
     )
     for e in board.entries:
         p = e.pooled.summary()
         params = ", ".join(f"{k}={v}" for k, v in e.run["parameters"].items())
+        tool = " ".join(str(x) for x in (e.run["tool"], e.run["tool_version"]) if x)
+        short = params if len(params) <= 90 else params[:87] + "..."
         parts.append(
-            f"<tr><td>{_e(e.rank_label)}</td><td class='l'><b>{_e(e.method)}</b></td>"
-            f"<td class='l'>{_e(e.run['tool'])} {_e(e.run['tool_version'] or '')}</td>"
-            f"<td class='l small' title='{_e(params)}'>"
-            f"{_e(params if len(params) <= 90 else params[:87] + '...')}</td>"
-            f"<td>{_f(e.estimate.value)} [{_f(e.estimate.low)}, {_f(e.estimate.high)}]</td>"
+            f"<tr><td>{_e(e.rank_label)}</td><td class='l method'><b>{_b(e.method)}</b>"
+            + (f"<span class='sub'>{_b(tool)}</span>" if tool else "")
+            + (f"<span class='sub' title='{_e(params)}'>{_b(short)}</span>" if params else "")
+            + f"</td><td>{_f(e.estimate.value)}<span class='sub'>[{_f(e.estimate.low)}, "
+            f"{_f(e.estimate.high)}]</span></td>"
             f"<td>{_ci_svg(e.estimate)}</td>"
-            f"<td>{_f(e.diff_vs_best.value)} [{_f(e.diff_vs_best.low)}, "
-            f"{_f(e.diff_vs_best.high)}]</td>"
+            f"<td>{_f(e.diff_vs_best.value)}<span class='sub'>[{_f(e.diff_vs_best.low)}, "
+            f"{_f(e.diff_vs_best.high)}]</span></td>"
             f"<td>{_f(p['f1'])}</td><td>{_f(p['pq'])}</td><td>{_f(p['seg'])}</td>"
             f"<td>{_f(p['dice'])}</td><td>{p['fp']}</td><td>{p['fn']}</td>"
             f"<td>{p['splits']}</td><td>{p['merges']}</td>"
-            f"<td class='l small'>{_e(e.run['id'][:8])}</td></tr>"
+            f"<td class='small id'>{_e(e.run['id'][:8])}</td></tr>"
         )
     parts.append(
-        "</table><p class='small'>F1, PQ, SEG, Dice, FP, misses, splits, merges: pooled over "
+        "</table></div><p class='small'>F1, PQ, SEG, Dice, FP, misses, splits, merges: pooled over "
         "all objects of the set (IoU 0.5).</p>"
     )
 
@@ -459,13 +487,15 @@ def render_leaderboard_html(
         "spread between methods (largest first). Best on an image: "
         + ", ".join(f"{_e(e.method)} {w}" for e, w in zip(board.entries, wins, strict=True))
         + ".</p><div class='scroll'><table><tr><th class='l'>image</th><th>objects</th>"
-        + "".join(f"<th>{_e(e.method)}</th>" for e in board.entries)
+        + "".join(
+            f"<th class='m' title='{_e(e.method)}'>{_b(e.method)}</th>" for e in board.entries
+        )
         + "<th>spread</th></tr>"
     )
     for k in np.argsort(-spread, kind="stable"):
         i = items[k]
         parts.append(
-            f"<tr><td class='l'>{_e(i)}</td><td>{item_rec[i]['n_objects']}</td>"
+            f"<tr><td class='l name'>{_b(i)}</td><td>{item_rec[i]['n_objects']}</td>"
             + "".join(
                 f"<td style='background:{_colour(v)}'>{_f(v)}</td>" for v in table[k].tolist()
             )
@@ -518,19 +548,20 @@ def render_leaderboard_html(
                 f"{c['splits']} split, {c['merges']} merges</figcaption></figure>"
             )
     parts.append(
-        "<h2>Provenance</h2><table><tr><th class='l'>run</th><th class='l'>method</th>"
+        "<h2>Provenance</h2><div class='wrap'><table><tr><th class='l'>run</th>"
+        "<th class='l'>method</th>"
         "<th class='l'>source</th><th class='l'>software</th><th class='l'>when, where</th></tr>"
     )
     for e in board.entries:
         r = e.run
         sw = ", ".join(f"{k} {v}" for k, v in r["software"].items())
         parts.append(
-            f"<tr><td class='l small'>{_e(r['id'])}</td><td class='l'>{_e(e.method)}</td>"
-            f"<td class='l small'>{_e(r['source_kind'])}: {_e(r['source'])}</td>"
-            f"<td class='l small'>{_e(sw)}</td><td class='l small'>{_e(r['created_at'])}, "
+            f"<tr><td class='l small'>{_e(r['id'])}</td><td class='l'>{_b(e.method)}</td>"
+            f"<td class='l small'>{_e(r['source_kind'])}: {_b(r['source'])}</td>"
+            f"<td class='l small'>{_b(sw)}</td><td class='l small'>{_e(r['created_at'])}, "
             f"{_e(r['user'])}@{_e(r['host'])}</td></tr>"
         )
-    parts.append("</table><p class='small'>Generated by quantscope.</p></body></html>")
+    parts.append("</table></div><p class='small'>Generated by quantscope.</p></body></html>")
     return "".join(parts)
 
 
