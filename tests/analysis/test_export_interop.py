@@ -170,7 +170,7 @@ def test_scanpy_pca_runs_on_the_export_as_it_is(
     adata = ad.read_h5ad(tmp_path / "pca.h5ad")
     dropped = {k: list(v) for k, v in adata.uns["quantscope_dropped"].items()}
     gone = {c for v in dropped.values() for c in v}
-    assert f"{len(gone)} uninformative feature(s) left out" in res.stdout
+    assert f"{len(gone)} uninformative features left out" in res.stdout
     assert set(adata.var_names) == set(full.var_names) - gone
     assert "AreaShape_NormalizedMoment_0_0" in dropped["all_nan"]
     assert "AreaShape_EulerNumber" in dropped["constant"]

@@ -105,7 +105,7 @@ def test_run_twice_then_features_and_provenance(
 
     r = qs("run", repo, spec)
     assert r.code == 0, r.err
-    assert "3 image(s); steps computed 6, reused 0, failed 0, skipped 0" in r.out
+    assert "3 images; steps computed 6, reused 0, failed 0, skipped 0" in r.out
     assert "table Nuclei_features: tables/" in r.out
     r2 = qs("run", repo, spec, "--json", "--jobs", "1")
     report = json.loads(r2.out)
@@ -122,7 +122,7 @@ def test_run_twice_then_features_and_provenance(
     assert r.code == 0, r.err
     table = pd.read_parquet(pq)
     assert list(table.columns[:5]) == ["image_id", "plate", "well", "field", "ObjectNumber"]
-    assert table["image_id"].nunique() == 3 and f"{len(table)} object(s)" in r.out
+    assert table["image_id"].nunique() == 3 and f"{len(table)} objects" in r.out
     csv = tmp_path / "f.csv"
     r = qs("features", repo, "latest", "-f", "csv", "-o", csv, "--naming", "quantscope")
     assert r.code == 0, r.err
@@ -158,7 +158,7 @@ def test_run_twice_then_features_and_provenance(
     r = qs("provenance", repo, part.relative_to(repo))
     assert r.code == 0 and "differs from the recorded" in r.out
     t = qs("provenance", repo, report["tables"]["Nuclei_features"])
-    assert "3 per-image part(s)" in t.out
+    assert "3 per-image parts" in t.out
     prov = json.loads(qs("provenance", repo, runs[1]["id"], "--prov").out)
     assert {"entity", "activity", "agent", "used", "wasGeneratedBy", "wasAssociatedWith"} <= set(
         prov

@@ -250,7 +250,7 @@ def test_provenance_of_a_run_from_the_command_line(
         out = res.stdout
         assert f"run {first.run_id} of pipeline test" in out
         assert "seg: test-threshold 0.1, from in process (min_area=4); images: computed 3" in out
-        assert "3 image(s) read" in out and out.count("source file ") == 6
+        assert "3 images read" in out and out.count("source file ") == 6
         assert f"table Nuclei_features: tables/{first.run_id}/Nuclei_features.parquet" in out
     images = {i.id for i in synth_repo.images()}
     assert all(f"[{i}]" in out for i in images)  # ids in brackets are text, not console markup

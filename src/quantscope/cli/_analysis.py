@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .._text import plural
 from ._common import JsonOpt, RepoArg, _console, _emit_json, _esc, _fail, _open
 
 if TYPE_CHECKING:
@@ -94,7 +95,9 @@ def tools(as_json: JsonOpt = False) -> None:
             out.print(t)
         out.print()
     n_ok = sum(d["status"] == "ok" for d in diags)
-    out.print(f"{len(diags)} tool(s), {n_ok} available (entry-point group quantscope.tools)")
+    out.print(
+        f"{plural(len(diags), 'tool')}, {n_ok} available (entry-point group quantscope.tools)"
+    )
 
 
 def run(
@@ -199,7 +202,7 @@ def run(
             )
         out.print(
             f"run {report.run_id} ({_esc(report.pipeline)}, spec {_short(report.spec_hash)}): "
-            f"{report.images} image(s); steps computed {report.computed}, reused "
+            f"{plural(report.images, 'image')}; steps computed {report.computed}, reused "
             f"{report.reused}, failed {report.failed}, skipped {report.skipped} "
             f"({report.seconds:.1f} s)"
         )
@@ -218,7 +221,7 @@ def runs(repo: RepoArg, as_json: JsonOpt = False) -> None:
         return
     from rich.table import Table
 
-    t = Table(title=f"{len(rows)} run(s)", title_justify="left")
+    t = Table(title=plural(len(rows), "run"), title_justify="left")
     for col in (
         "run",
         "pipeline",
@@ -338,16 +341,20 @@ def features(
         df, out, fmt, uns, naming=naming, info=info, drop_uninformative=drop_uninformative
     )
     n_img = df["image_id"].nunique() if "image_id" in df else 0
-    what = "image(s)" if info.level == "image" else f"object(s) from {n_img} image(s)"
     n = len(df) if info.level != "image" else n_img or len(df)
+    what = (
+        plural(n, "image")
+        if info.level == "image"
+        else f"{plural(n, 'object')} from {plural(n_img, 'image')}"
+    )
     dropped = ""
     if drop_uninformative:
         from ..analysis import uninformative_columns
 
         k = sum(len(v) for v in uninformative_columns(df).values())
-        dropped = f"; {k} uninformative feature(s) left out"
+        dropped = f"; {plural(k, 'uninformative feature')} left out"
     _console().print(
-        f"wrote {_esc(path)}: {n} {what} ({fmt}, {naming} names, table {_esc(name)} of run "
+        f"wrote {_esc(path)}: {what} ({fmt}, {naming} names, table {_esc(name)} of run "
         f"{run['id'][:12]}{dropped})"
     )
 
@@ -384,7 +391,9 @@ def _used(u: dict[str, Any], tree: Tree) -> None:
             f"{_esc(img.get('name'))} \\[{_esc(img['id'])}] (checksum {_short(u['sha256'])})"
         )
         for s in img.get("sources", []):
-            br.add(f"source file {_esc(s['path'])} (sha256 {s['sha256']}, {s['size']} bytes)")
+            br.add(
+                f"source file {_esc(s['path'])} (sha256 {s['sha256']}, {plural(s['size'], 'byte')})"
+            )
     elif kind == "artifact":
         a = u["artifact"]
         br = tree.add(
@@ -429,7 +438,7 @@ def _run_tree(doc: dict[str, Any]) -> Tree:
         f"{_esc(run['scheduler'])}, quantscope {_esc(sw.get('quantscope', '?'))}, python "
         f"{_esc(sw.get('python', '?'))}"
     )
-    steps = root.add(f"{len(doc['steps'])} step(s)")
+    steps = root.add(plural(len(doc["steps"]), "step"))
     for st in doc["steps"]:
         versions = ", ".join(st["versions"]) or "not run"
         pkg = (
@@ -442,7 +451,7 @@ def _run_tree(doc: dict[str, Any]) -> Tree:
             f"[bold]{_esc(st['id'])}[/]: {_esc(st['tool'])} {_esc(versions)}{pkg} "
             f"({_esc(_params_text(st['parameters']))}); images: {_esc(counts)}"
         )
-    images = root.add(f"{len(doc['images'])} image(s) read")
+    images = root.add(f"{plural(len(doc['images']), 'image')} read")
     for img in doc["images"]:
         where = " ".join(
             f"{k} {img[k]}" for k in ("plate", "well", "field") if img.get(k) is not None
@@ -450,14 +459,18 @@ def _run_tree(doc: dict[str, Any]) -> Tree:
         place = f" ({_esc(where)})" if where else ""
         br = images.add(f"{_esc(img.get('name'))} \\[{_esc(img['id'])}]{place}")
         for src in img.get("sources", []):
-            br.add(f"source file {_esc(src['path'])} (sha256 {src['sha256']}, {src['size']} bytes)")
-    outputs = root.add(f"{len(doc['outputs'])} output(s)")
+            br.add(
+                f"source file {_esc(src['path'])} (sha256 {src['sha256']}, "
+                f"{plural(src['size'], 'byte')})"
+            )
+    outputs = root.add(plural(len(doc["outputs"]), "output"))
     for o in doc["outputs"]:
         earlier = [r for r in o["generated_by"] if r != run["id"]]
-        reused = f", {len(earlier)} earlier run(s) computed parts" if earlier else ""
+        reused = f", {plural(len(earlier), 'earlier run')} computed parts" if earlier else ""
         table = f": {_esc(o['table'])}" if o.get("table") else ""
         outputs.add(
-            f"{_esc(o['kind'])} {_esc(o['output'])}{table} ({o['parts']} per-image part(s){reused})"
+            f"{_esc(o['kind'])} {_esc(o['output'])}{table} "
+            f"({plural(o['parts'], 'per-image part')}{reused})"
         )
     return root
 
@@ -502,7 +515,7 @@ def provenance(
         run = doc["run"]
         root = Tree(
             f"[bold]table {_esc(doc['table'])}[/] of run {run['id'][:12]} "
-            f"({_esc(run['pipeline'])}): {len(doc['parts'])} per-image part(s)"
+            f"({_esc(run['pipeline'])}): {plural(len(doc['parts']), 'per-image part')}"
         )
         for part in doc["parts"]:
             br = root.add(f"{_esc(part['path'])} (sha256 {_short(part['sha256'])})")
@@ -516,7 +529,7 @@ def provenance(
             if problem is None
             else f"[bold red]checksum: {_esc(problem.removeprefix(doc['path'] + ': '))}[/]"
         )
-        n = f", {doc['n_objects']} object(s)" if doc.get("n_objects") is not None else ""
+        n = f", {plural(doc['n_objects'], 'object')}" if doc.get("n_objects") is not None else ""
         root = Tree(
             f"[bold]{_esc(doc['kind'])} {_esc(doc['path'])}[/] (key {_short(doc['key'])}, "
             f"sha256 {_short(doc['sha256'])}{n})"
