@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._text import noun
 from ..errors import InvalidInput, QuantscopeError
 from ._outputs import (
     labels_digest,
@@ -384,7 +385,10 @@ def _run_step(job: ImageJob, plan: StepPlan, *upstream: TaskOut) -> TaskOut:
         result = _call_tool(step, inputs, ctx)
         missing = [p for p in step.outputs if p not in result]
         if missing:
-            raise InvalidInput(f"tool {step.tool.name} returned no value for output(s) {missing}")
+            raise InvalidInput(
+                f"tool {step.tool.name} returned no value for "
+                f"{noun(len(missing), 'output')} {', '.join(map(repr, missing))}"
+            )
         root = Path(job.repo_root)
         for port, (oname, kind, key, registered) in plan.outputs.items():
             value = result[port]
@@ -502,7 +506,10 @@ def _select_any(
         found = repo.images(list(image_ids))
         if len(found) != len(set(image_ids)):
             missing = sorted(set(image_ids) - {i.id for i in found})
-            raise InvalidInput(f"{repo.root}: no image with id(s) {missing}")
+            raise InvalidInput(
+                f"{repo.root}: no image with {noun(len(missing), 'id')} "
+                f"{', '.join(map(repr, missing))}"
+            )
         return found
     return repo.images()
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._text import plural
 from ..errors import CorruptFile, IntegrityError, InvalidInput, NotFound, QuantscopeError
 
 if TYPE_CHECKING:
@@ -360,7 +361,7 @@ def output_damage(repo_root: Path, kind: str, path: str, size: int | None = None
     except FileNotFoundError:
         return f"{path}: missing"
     if size is not None and st.st_size != size:
-        return f"{path}: {st.st_size} bytes, {size} recorded"
+        return f"{path}: {plural(st.st_size, 'byte')}, {size} recorded"
     return None
 
 

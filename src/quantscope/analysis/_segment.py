@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._text import plural
 from ..errors import InvalidInput
 
 __all__ = [
@@ -281,8 +282,10 @@ def _as_plane(image: Any, name: str) -> npt.NDArray[Any]:
         bad = ~np.isfinite(arr)
         if bad.any():
             y, x = np.argwhere(bad)[0]
+            n_bad = int(bad.sum())
             raise InvalidInput(
-                f"{name}: {int(bad.sum())} pixel(s) are NaN or infinite (first at y={y}, "
+                f"{name}: {plural(n_bad, 'pixel')} {'is' if n_bad == 1 else 'are'} NaN or "
+                f"infinite (first at y={y}, "
                 f"x={x}); replace them (e.g. numpy.nan_to_num) or mask them out first"
             )
     return arr

@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from .._text import noun
 from ..errors import QuantscopeError
 
 __all__ = [
@@ -209,7 +210,8 @@ class BaseTool:
         missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
         if missing:
             return (
-                f"needs the Python package(s) {', '.join(missing)}, not installed here "
+                f"needs the Python {noun(len(missing), 'package')} {', '.join(missing)}, "
+                "not installed here "
                 f"(pip install {' '.join(missing)})"
             )
         return None

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from .._text import noun
+
 __all__ = [
     "CUSTOM_PREFIX",
     "KeySpec",
@@ -318,7 +320,8 @@ def _parse_term(spec: KeySpec, raw: Any) -> ParsedValue:
         unknown = set(raw) - {"label", "name", "curie", "id"}
         if unknown:
             raise ValueError(
-                f"an ontology term is written as {{label: ..., curie: ...}}; unknown field(s) "
+                f"an ontology term is written as {{label: ..., curie: ...}}; unknown "
+                f"{noun(len(unknown), 'field')} "
                 f"{', '.join(sorted(unknown))}"
             )
         label = raw.get("label", raw.get("name"))
