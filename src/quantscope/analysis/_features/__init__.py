@@ -338,12 +338,16 @@ def summarize_image(table: pd.DataFrame) -> dict[str, float]:
     if not feats:
         return out
     values = table[feats].to_numpy(dtype=np.float64)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(values, axis=0) if len(table) else np.full(len(feats), np.nan)
-        med = np.nanmedian(values, axis=0) if len(table) else np.full(len(feats), np.nan)
+    # columns without any value (no object, or undefined for every object) are NaN; they are
+    # left out of nanmean/nanmedian, which would warn "Mean of empty slice". (Not silenced
+    # with warnings.catch_warnings: that changes the filters of every thread of a run.)
+    mean = np.full(len(feats), np.nan)
+    med = np.full(len(feats), np.nan)
+    some = ~np.isnan(values).all(axis=0) if len(table) else np.zeros(len(feats), bool)
+    if some.any():
+        with np.errstate(invalid="ignore"):  # inf - inf of infinite values: NaN (thread-local)
+            mean[some] = np.nanmean(values[:, some], axis=0)
+            med[some] = np.nanmedian(values[:, some], axis=0)
     for c, m, d in zip(feats, mean, med, strict=True):
         out[f"Mean_{c}"] = float(m)
         out[f"Median_{c}"] = float(d)
