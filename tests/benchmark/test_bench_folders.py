@@ -113,12 +113,12 @@ def test_pair_folders_names_unpaired_files(tmp_path: Path) -> None:
         tifffile.imwrite(images / f"{n}.tif", np.zeros((4, 4), np.uint16))
     tifffile.imwrite(labels / "x1_mask.tif", np.zeros((4, 4), np.uint16))
     with pytest.raises(
-        InvalidInput, match=r"no label image for 1 image.*x2\.tif \(expected x2_mask"
+        InvalidInput, match=r"no label image for 1 image of .*x2\.tif \(expected x2_mask"
     ):
         pair_folders(labels, images, "{name}_mask")
     tifffile.imwrite(labels / "x2_mask.tif", np.zeros((4, 4), np.uint16))
     tifffile.imwrite(labels / "x3_mask.tif", np.zeros((4, 4), np.uint16))
-    with pytest.raises(InvalidInput, match=r"no image for 1 label file.*x3_mask\.tif"):
+    with pytest.raises(InvalidInput, match=r"no image for 1 label file of .*x3_mask\.tif"):
         pair_folders(labels, images, "{name}_mask")
     (labels / "x3_mask.tif").unlink()
     pairs = pair_folders(labels, images, "{name}_mask")

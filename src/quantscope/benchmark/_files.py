@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from .._text import plural
 from ..errors import CorruptFile, InvalidInput, NotFound
 
 __all__ = [
@@ -232,13 +233,13 @@ def pair_folders(
         pairs.append((name, img, labels[key]))
     if missing:
         raise InvalidInput(
-            f"labels folder {labels_dir}: no label image for {len(missing)} image(s) of "
+            f"labels folder {labels_dir}: no label image for {plural(len(missing), 'image')} of "
             f"{images_dir}: {_listing(missing)}; add them or fix --match"
         )
     orphans = [labels[k].name for k in labels if k not in used]
     if orphans:
         raise InvalidInput(
-            f"images folder {images_dir}: no image for {len(orphans)} label file(s) of "
+            f"images folder {images_dir}: no image for {plural(len(orphans), 'label file')} of "
             f"{labels_dir}: {_listing(orphans)}; add the images or remove those labels"
         )
     return pairs

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from .._text import plural
 from ..errors import InvalidInput
 from ._files import read_labels
 from ._instance import InstanceScores, match_instances
@@ -424,7 +425,8 @@ def render_leaderboard_html(
         f"<title>quantscope leaderboard: {_e(s['name'])}</title><style>{_CSS}</style></head>",
         f"<body><h1>Leaderboard: {_e(s['name'])}</h1>",
         f"<p>{_e(s.get('description') or '')}</p>",
-        f"<p class='small'>{s['n_items']} images, {s['n_objects']} ground-truth objects. "
+        f"<p class='small'>{plural(s['n_items'], 'image')}, "
+        f"{plural(s['n_objects'], 'ground-truth object')}. "
         f"License: {_e(s['license'])}. Source: {_e(prov.get('labels_dir') or 'synthetic')}."
         f" Ranked by <b>{_e(metric)}</b>: {_e(_DESCRIPTIONS.get(metric, metric))}; mean over "
         "images with BCa bootstrap 95% CI. Δ vs best: mean paired per-image difference with its "
@@ -544,8 +546,9 @@ def render_leaderboard_html(
             parts.append(
                 f"<figure><img src='{_png_uri(rgb)}' alt='overlay of {_e(i)}' "
                 f"width='{min(rgb.shape[1], 420)}'><figcaption><b>{_e(i)}</b>: {_e(metric)} "
-                f"{_f(v)}; {c['tp']} matched, {c['fp']} false positives, {c['fn']} missed, "
-                f"{c['splits']} split, {c['merges']} merges</figcaption></figure>"
+                f"{_f(v)}; {c['tp']} matched, {plural(c['fp'], 'false positive')}, "
+                f"{c['fn']} missed, {c['splits']} split, {plural(c['merges'], 'merge')}"
+                "</figcaption></figure>"
             )
     parts.append(
         "<h2>Provenance</h2><div class='wrap'><table><tr><th class='l'>run</th>"

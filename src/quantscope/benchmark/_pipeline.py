@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._text import plural
 from ..errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -150,7 +151,8 @@ def pipeline_predictions(
     no_image = [i["name"] for i in bset["items"] if not i["image_id"]]
     if no_image:
         raise InvalidInput(
-            f"set {set_name!r}: {len(no_image)} item(s) have no repository image (e.g. "
+            f"set {set_name!r}: {plural(len(no_image), 'item')} "
+            f"{'has' if len(no_image) == 1 else 'have'} no repository image (e.g. "
             f"{no_image[0]}); pipelines run on ingested images: register the set with its "
             "images (without --no-ingest), or score predictions with --predictions"
         )

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from .._text import plural
 from ..errors import InvalidInput
 from ._files import file_sha256, index_label_files, match_name, read_labels, write_labels
 from ._instance import DSB_THRESHOLDS, InstanceScores, pool_instance_scores, score_instances
@@ -348,7 +349,7 @@ def run_benchmark(
         absent = [n for n in names if n not in given]
         if absent and missing == "error":
             raise InvalidInput(
-                f"predictions: none for {len(absent)} item(s) of set {set_name!r}: "
+                f"predictions: none for {plural(len(absent), 'item')} of set {set_name!r}: "
                 + ", ".join(absent[:5])
             )
         extra = sorted(set(given) - set(names))
