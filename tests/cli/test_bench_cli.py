@@ -148,7 +148,7 @@ def test_bench_add_set_binary_and_synthetic(
             "CC-BY-4.0",
         )
     )
-    assert "1 objects (binary, connectivity 2)" in out.stdout and "CC-BY-4.0" in out.stdout
+    assert "1 image, 1 object (binary, connectivity 2)" in out.stdout and "CC-BY-4.0" in out.stdout
     syn = json.loads(
         _ok(
             cli(
@@ -175,3 +175,14 @@ def test_bench_add_set_binary_and_synthetic(
     assert syn["n_items"] == 2 and all(i["image_id"] for i in syn["items"])
     opts = syn["provenance"]["synthetic"]["options"]
     assert (opts["touching"], opts["snr"], opts["blur"]) == (0.5, 0.5, 1.0)
+
+
+def test_bench_score_of_one_image_says_1_image(
+    cli: Callable[..., Result], small_set: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, labels = small_set
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(sorted(labels.glob("*.tif"))[0], one)
+    text = " ".join(_ok(cli("bench", "score", "--truth", one, "--pred", one)).stdout.split())
+    assert "(1 image)" in text and "1 images" not in text

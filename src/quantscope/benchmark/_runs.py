@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from .._text import plural
+from .._text import noun, plural
 from ..errors import InvalidInput
 from ._files import file_sha256, index_label_files, match_name, read_labels, write_labels
 from ._instance import DSB_THRESHOLDS, InstanceScores, pool_instance_scores, score_instances
@@ -192,8 +192,8 @@ def _pred_files(
         shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
         raise InvalidInput(
             f"predictions folder {pred_dir}: no prediction for {len(absent)} of {len(names)} "
-            f"ground-truth images: {shown}; add them, fix --match, or score them as empty "
-            "predictions (--missing empty)"
+            f"ground-truth {noun(len(names), 'image')}: {shown}; add them, fix --match, or "
+            "score them as empty predictions (--missing empty)"
         )
     return found, sorted(p.name for p in index.values())
 

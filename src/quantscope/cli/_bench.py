@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .._text import plural
 from ._common import JsonOpt, RepoArg, _console, _emit_json, _esc, _fail, _open
 
 bench_app = typer.Typer(
@@ -237,7 +238,8 @@ def add_set_cmd(
     if prov.get("connectivity"):
         how += f", connectivity {prov['connectivity']}"
     _console().print(
-        f"set {_esc(s['name'])}: {s['n_items']} images, {s['n_objects']} objects ({_esc(how)}); "
+        f"set {_esc(s['name'])}: {plural(s['n_items'], 'image')}, "
+        f"{plural(s['n_objects'], 'object')} ({_esc(how)}); "
         f"license: {_esc(s['license'])}"
     )
 
@@ -343,7 +345,7 @@ def run_cmd(
             if pred.failures and missing == "error":
                 first = next(iter(pred.failures.items()))
                 _fail(
-                    f"pipeline {pipeline} failed on {len(pred.failures)} image(s) of set "
+                    f"pipeline {pipeline} failed on {plural(len(pred.failures), 'image')} of set "
                     f"{set_name!r}, e.g. {first[0]}: {first[1]}; fix it, or score those "
                     "images as empty predictions (--missing empty)"
                 )
@@ -380,12 +382,13 @@ def run_cmd(
         _emit_json(run)
         return
     _summary_table(
-        f"{run['method']} on {run['set']} ({run['n_images']} images, run {run['id'][:8]})",
+        f"{run['method']} on {run['set']} ({plural(run['n_images'], 'image')}, "
+        f"run {run['id'][:8]})",
         run["summary"],
     )
     if run["summary"].get("n_missing_predictions"):
         _console().print(
-            f"{run['summary']['n_missing_predictions']} image(s) had no prediction "
+            f"{plural(run['summary']['n_missing_predictions'], 'image')} had no prediction "
             "(scored as empty)"
         )
     if run.get("extra"):
@@ -418,7 +421,7 @@ def score_cmd(
     if as_json:
         _emit_json(res.to_dict())
         return
-    _summary_table(f"{pred} vs {truth} ({len(res.items)} images)", res.summary())
+    _summary_table(f"{pred} vs {truth} ({plural(len(res.items), 'image')})", res.summary())
     if per_image:
         from rich.table import Table
 
@@ -465,7 +468,7 @@ def leaderboard_cmd(
     from rich.table import Table
 
     t = Table(
-        title=f"{set_name}: {board.set['n_items']} images, ranked by {metric}",
+        title=f"{set_name}: {plural(board.set['n_items'], 'image')}, ranked by {metric}",
         title_justify="left",
     )
     for c in ("rank", "method", f"{metric} [95% CI]", "Δ vs best [95% CI]", "F1@0.5", "PQ"):
