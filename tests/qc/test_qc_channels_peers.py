@@ -171,7 +171,7 @@ def test_cli_says_which_images_had_too_few_peers(
     doc = json.loads(cli("qc", root, "--json").stdout)
     assert doc["outlier_min_group"] == 8 and len(doc["small_groups"]) == 3
     text = " ".join(cli("qc", root).stdout.split())
-    assert "3 image(s) not compared with peers" in text and "fewer than 8 images" in text
+    assert "3 images not compared with peers" in text and "fewer than 8 images" in text
 
 
 def test_an_explicit_dataset_makes_loose_images_peers(tmp_path: Path, repo: Repository) -> None:

@@ -246,4 +246,4 @@ def test_cli_ingest_qc_option(tmp_path: Path, cli: Callable[..., Result]) -> Non
     on = cli("ingest", tmp_path / "r", tmp_path / "in2.tif")
     assert on.exit_code == 0, on.output
     assert "quality control: 2 pass, 0 warn, 0 fail" in on.stdout
-    assert on.stdout.splitlines()[-1].startswith("ingested 1 image(s)")
+    assert on.stdout.splitlines()[-1].startswith("ingested 1 image from")

@@ -12,6 +12,7 @@ import typer
 if TYPE_CHECKING:
     from ..model import Image
 
+from .._text import plural
 from ._common import JsonOpt, RepoArg, _console, _emit_json, _esc, _fail, _fmt_bytes, _open
 
 app = typer.Typer(
@@ -191,8 +192,8 @@ def ingest(
         rate = mb / report.seconds if report.seconds else 0.0
         n_added = len(report.added)
         out.print(
-            f"ingested {n_added} image{'s' if n_added != 1 else ''} from {report.files} "
-            f"file{'s' if report.files != 1 else ''}, skipped {len(report.skipped)}, failed "
+            f"ingested {plural(n_added, 'image')} from {plural(report.files, 'file')}, "
+            f"skipped {len(report.skipped)}, failed "
             f"{report.failed_files} ({mb:.1f} MB in {report.seconds:.1f} s, {rate:.0f} MB/s; "
             "1 MB = 10⁶ bytes)"
         )
@@ -211,7 +212,7 @@ def ls_(repo: RepoArg, as_json: JsonOpt = False) -> None:
         return
     from rich.table import Table
 
-    t = Table(title=f"{len(rows)} image(s)", title_justify="left")
+    t = Table(title=plural(len(rows), "image"), title_justify="left")
     for col in (
         "id",
         "name",
@@ -263,8 +264,8 @@ def show(
     from rich.tree import Tree
 
     tree = Tree(f"[bold]{_esc(img.name)}[/] ({img.id})")
-    levels = "1 level" if img.levels == 1 else f"{img.levels} levels"
-    files = "1 file" if len(stored) == 1 else f"{len(stored)} files"
+    levels = plural(img.levels, "level")
+    files = plural(len(stored), "file")
     tree.add(f"stored at {_esc(doc['path'])} ({levels}, {_fmt_bytes(img.bytes_stored)}, {files})")
     tree.add(
         f"dims TCZYX {' x '.join(map(str, img.shape))}, {img.dtype}, pixel size {_pixel_size(img)}"
@@ -335,8 +336,8 @@ def verify(
                 f"[bold red]changed:[/] {_esc(p.path)}: {_esc(p.message)}", markup=True
             )
         _console().print(
-            f"checked {n} stored file(s): "
-            + ("all intact" if not problems else f"{len(problems)} problem(s)")
+            f"checked {plural(n, 'stored file')}: "
+            + ("all intact" if not problems else plural(len(problems), "problem"))
         )
     if problems:
         raise typer.Exit(1)
@@ -554,7 +555,7 @@ def qc(
     else:
         from rich.table import Table
 
-        t = Table(title=f"quality of {len(rows)} image(s)", title_justify="left")
+        t = Table(title=f"quality of {plural(len(rows), 'image')}", title_justify="left")
         for col in ("id", "name", "position", "status", *_KEY_METRICS, "reasons"):
             t.add_column(col, overflow="fold")
         for row in rows:
@@ -582,7 +583,7 @@ def qc(
         for prof in stored_profiles:
             out.print(
                 f"illumination profile: plate {_esc(prof.plate)} channel "
-                f"{_esc(prof.channel_name)} from {prof.n_images} images, corner/centre "
+                f"{_esc(prof.channel_name)} from {plural(prof.n_images, 'image')}, corner/centre "
                 f"{prof.corner_center_ratio:.2f}, flatness {prof.flatness:.2f} -> "
                 f"{_esc(prof.store_path)}"
             )
@@ -590,7 +591,7 @@ def qc(
             out.print(_esc(gap.message()))
         if result.small_groups:
             out.print(
-                f"{len(result.small_groups)} image(s) not compared with peers: their group "
+                f"{plural(len(result.small_groups), 'image')} not compared with peers: their group "
                 f"(same plate, dataset, or instrument, channel, size and dtype) has fewer than "
                 f"{thresholds_min_group} images, too few for robust outlier statistics"
             )
@@ -711,7 +712,8 @@ def synth(
         _emit_json({"root": str(res.root), "fields": len(res.fields), "objects": n_obj})
     else:
         _console().print(
-            f"wrote {len(res.fields)} field(s) with {n_obj} cells to {_esc(res.root)} "
+            f"wrote {plural(len(res.fields), 'field')} with {plural(n_obj, 'cell')} "
+            f"to {_esc(res.root)} "
             f"(images/, labels/, truth.csv)"
         )
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .._text import plural
 from ._common import JsonOpt, RepoArg, _console, _emit_json, _esc, _fail, _open
 
 
@@ -96,7 +97,7 @@ def find(
     from rich.table import Table
 
     shown = _compact(records) if cols is None else records
-    t = Table(title=f"{len(shown)} image{'s' if len(shown) != 1 else ''}", title_justify="left")
+    t = Table(title=plural(len(shown), "image"), title_justify="left")
     for c in shown[0]:
         if c in ("id", "dims", "pixel µm", "dtype", "well", "field"):
             t.add_column(c, no_wrap=True)
@@ -144,7 +145,7 @@ def fields(repo: RepoArg, as_json: JsonOpt = False) -> None:
         return
     from rich.table import Table
 
-    t = Table(title=f"{len(rows)} field{'s' if len(rows) != 1 else ''}", title_justify="left")
+    t = Table(title=plural(len(rows), "field"), title_justify="left")
     for col in ("field", "kind", "type", "unit", "examples", "description"):
         t.add_column(col, overflow="fold")
     for f in rows:
