@@ -48,7 +48,7 @@ def ingested(tmp_path_factory: pytest.TempPathFactory, vendor_dir: Path) -> Path
     assert _run("init", base / "repo").exit_code == 0
     result = _run("ingest", base / "repo", data, "--no-qc")
     assert result.exit_code == 0, result.output
-    assert "sidecar applied: 11 annotation(s) on 2 image(s)" in result.output
+    assert "sidecar applied: 11 annotations on 2 images" in result.output
     return base / "repo"
 
 
@@ -136,7 +136,7 @@ def test_annotate_from_csv(repo: Path, tmp_path: Path, cli: Callable[..., Result
     # without --all, only images whose files lie in the sidecar's folder: none here
     result = cli("annotate", repo, "--from", csv)
     assert result.exit_code == 0
-    assert "0 annotation(s) written on 0 image(s)" in result.stdout
+    assert "0 annotations written on 0 images" in result.stdout
 
 
 def test_annotate_rejects_an_invalid_sidecar(
@@ -170,13 +170,13 @@ def test_metadata_check(ingested: Path, cli: Callable[..., Result]) -> None:
     assert agg["images"] == 2 and agg["complete"] == 0
     text = cli("metadata", "check", ingested)
     assert text.exit_code == 0
-    assert "NBO tier 1: 0/2 image(s) complete" in text.stdout
+    assert "NBO tier 1: 0/2 images complete" in text.stdout
 
 
 def test_require_tier_gates(ingested: Path, cli: Callable[..., Result]) -> None:
     result = cli("metadata", "check", ingested, "--require-tier", "1")
     assert result.exit_code == 1
-    assert "2 of 2 image(s) fall short of NBO tier 1" in result.output
+    assert "2 of 2 images fall short of NBO tier 1" in result.output
     result = cli("metadata", "check", ingested, "--require-tier", "2", "--json")
     assert result.exit_code == 1
     assert json.loads(result.stdout)["passed"] is False
@@ -379,7 +379,7 @@ def test_set_pixel_size_and_channel_then_verify(repo: Path, cli: Callable[..., R
     assert cli("verify", repo).exit_code == 0
     # the query language selects, and a change that is already there changes nothing
     again = cli("set", repo, 'channel.name == "Brightfield"', "pixel_size_um=0.5")
-    assert again.exit_code == 0 and "0 value(s) changed on 0 of 1" in again.stdout
+    assert again.exit_code == 0 and "0 values changed on 0 of 1 selected image" in again.stdout
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from .._text import plural
 from ..errors import InvalidInput, NotFound, QuantscopeError
 from ..model import TAG_KEY, Annotation, TargetKind
 from . import _schema as S
@@ -608,7 +609,8 @@ class AnnotationRecords:
             out.append(
                 SidecarOutcome(
                     str(path),
-                    f"sidecar applied: {rep.annotations} annotation(s) on {rep.images} image(s)",
+                    f"sidecar applied: {plural(rep.annotations, 'annotation')} on "
+                    f"{plural(rep.images, 'image')}",
                 )
             )
         return out

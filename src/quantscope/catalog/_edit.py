@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from .._text import plural
 from ..errors import CorruptFile, InvalidInput, NotFound
 from ..model import Annotation
 from . import _schema as S
@@ -250,8 +251,8 @@ def _resolve_channel(img: Image, sel: int | str, key: str) -> int:
     if isinstance(sel, int):
         if not 0 <= sel < n:
             raise InvalidInput(
-                f"image {img.id} ({img.name}): {key}: no channel {sel}; it has {n} "
-                f"channel(s), numbered 0 to {n - 1}"
+                f"image {img.id} ({img.name}): {key}: no channel {sel}; it has "
+                f"{plural(n, 'channel')}, numbered 0 to {n - 1}"
             )
         return sel
     exact = [c.index for c in img.channels if c.name == sel]

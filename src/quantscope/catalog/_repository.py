@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from .._text import plural
 from ..errors import (
     CatalogError,
     ConcurrentAccess,
@@ -205,7 +206,7 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
             n = conn.execute(sa.select(sa.func.count()).select_from(S.images)).scalar()
             if n:
                 raise CatalogError(
-                    f"catalog {self._safe_url()} already lists {n} images of another "
+                    f"catalog {self._safe_url()} already lists {plural(n, 'image')} of another "
                     "repository; give each repository a database of its own"
                 )
             repo_id = uuid.uuid4().hex

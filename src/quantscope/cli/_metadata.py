@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .._text import plural
 from ._common import JsonOpt, RepoArg, _console, _emit_json, _esc, _fail, _open
 
 if TYPE_CHECKING:
@@ -67,7 +68,9 @@ def dataset_add(
     if as_json:
         _emit_json({"dataset": name.strip(), "added": added, "images": total})
         return
-    _console().print(f"{_esc(name.strip())}: {added} image(s) added, {total} in the dataset")
+    _console().print(
+        f"{_esc(name.strip())}: {plural(added, 'image')} added, {total} in the dataset"
+    )
 
 
 @dataset_app.command("rm")
@@ -89,7 +92,7 @@ def dataset_rm(
     if as_json:
         _emit_json({"dataset": name.strip(), "removed": removed, "images": total})
         return
-    _console().print(f"{_esc(name.strip())}: {removed} image(s) removed, {total} left")
+    _console().print(f"{_esc(name.strip())}: {plural(removed, 'image')} removed, {total} left")
 
 
 @dataset_app.command("ls")
@@ -111,7 +114,7 @@ def dataset_ls(repo: RepoArg, as_json: JsonOpt = False) -> None:
         return
     from rich.table import Table
 
-    t = Table(title=f"{len(infos)} dataset(s)", title_justify="left")
+    t = Table(title=plural(len(infos), "dataset"), title_justify="left")
     t.add_column("name", overflow="fold")
     t.add_column("images", justify="right")
     t.add_column("annotations", overflow="fold")
@@ -160,7 +163,10 @@ def annotate(
         )
         return
     con = _console()
-    con.print(f"{_esc(sidecar)}: {rep.annotations} annotation(s) written on {rep.images} image(s)")
+    con.print(
+        f"{_esc(sidecar)}: {plural(rep.annotations, 'annotation')} written on "
+        f"{plural(rep.images, 'image')}"
+    )
     for note in rep.notes:
         con.print(f"  note: {_esc(note)}")
     if rep.images == 0:
@@ -233,7 +239,7 @@ def tag(
 def _print_annotations(anns: list[Annotation]) -> None:
     from rich.table import Table
 
-    t = Table(title=f"{len(anns)} annotation(s)", title_justify="left")
+    t = Table(title=plural(len(anns), "annotation"), title_justify="left")
     for col in ("target", "key", "value", "term", "number", "source"):
         t.add_column(col, overflow="fold")
     for a in anns:
@@ -292,7 +298,8 @@ def set_(
     con = _console()
     changed = len({c.image_id for c in rep.changes})
     con.print(
-        f"{len(rep.changes)} value(s) changed on {changed} of {len(rep.images)} selected image(s)"
+        f"{plural(len(rep.changes), 'value')} changed on {changed} of "
+        f"{plural(len(rep.images), 'selected image')}"
     )
     for c in rep.changes[:50]:
         where = f"channel {c.channel} " if c.channel is not None else ""
@@ -383,7 +390,8 @@ def check(
         _print_check(nbo, rembi, level)
     if failing:
         _fail(
-            f"{len(failing)} of {len(nbo)} image(s) fall short of NBO tier {require_tier} "
+            f"{len(failing)} of {plural(len(nbo), 'image')} "
+            f"{'falls' if len(failing) == 1 else 'fall'} short of NBO tier {require_tier} "
             f"(first: {failing[0].image_name}, missing "
             f"{', '.join(i for i, _ in failing[0].missing[:5])}"
             f"{' ...' if len(failing[0].missing) > 5 else ''})"
@@ -416,7 +424,7 @@ def _print_check(nbo: list[Any], rembi: list[Any], level: int) -> None:
             continue
         top = ", ".join(f"{m['id']} ({m['images']})" for m in s["missing"][:5])
         con.print(
-            f"{name}: {s['complete']}/{s['images']} image(s) complete, mean score "
+            f"{name}: {s['complete']}/{plural(s['images'], 'image')} complete, mean score "
             f"{s['mean_score']:.0%}, lowest {s['min_score']:.0%}"
             + (f"; most often missing: {_esc(top)}" if top else "")
         )

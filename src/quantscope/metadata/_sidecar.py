@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._text import plural
 from ..errors import InvalidInput, NotFound
 from ..model import TAG_KEY, Annotation, Image, parse_well, well_name
 from ._keys import ParsedValue, key_spec, parse_value, unknown_key_message
@@ -371,7 +372,9 @@ def _csv_entries(path: Path, text: str, errors: _Errors) -> list[SidecarEntry]:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) > len(columns):
-            errors.add(line, None, f"{len(row)} cells but {len(columns)} columns in the header")
+            errors.add(
+                line, None, f"{len(row)} cells but {plural(len(columns), 'column')} in the header"
+            )
             continue
         sel = {c: row[i].strip() for i, (c, _, s) in enumerate(columns) if s and i < len(row)}
         selector = _selector(sel, line, errors)
