@@ -54,7 +54,7 @@ def test_profile_gaps_say_why(mixed: Repository) -> None:
     assert "--profiles --plate GOOD" in by_plate["GOOD"].reason
     assert "only 1 image" in by_plate["ONE"].reason
     assert "differ in size" in by_plate["SIZES"].reason
-    assert "on no plate" in by_plate[None].reason
+    assert "1 image is on no plate" in by_plate[None].reason
     assert by_plate["ONE"].channel == 0 and by_plate["ONE"].channel_name == "w1"
     stored = estimate_profiles(mixed)
     assert [(p.plate, p.channel) for p in stored] == [("GOOD", 0)]

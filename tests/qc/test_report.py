@@ -427,7 +427,7 @@ def test_odd_records_loose_unchecked_infinite_no_thumbnails():
     assert "∞" in page
     assert "data-v='123.5'>123.5</td>" in page  # numpy scalars are numbers too
     assert "not checked" in page
-    assert "not on a plate are not shown" in page
+    assert "1 image not on a plate is not shown" in page
     assert "no preview" in page
     assert "no flat field" in page
     page = render_report(QCReportData(data.root, records[:2], data.metrics, [], data.created))

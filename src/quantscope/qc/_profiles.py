@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from .._text import plural
 from ..errors import InvalidInput, NotFound, QuantscopeError, RepositoryError
 from ..model import Image
 from ._measure import BEST_FOCUS_PLANE, StoredImage, alpha_channels, qc_level
@@ -182,7 +183,8 @@ def _loose_gap(loose: list[Image]) -> MissingProfile:
         None,
         None,
         None,
-        f"{len(loose)} image(s) are on no plate, and illumination profiles are estimated per "
+        f"{plural(len(loose), 'image')} {'is' if len(loose) == 1 else 'are'} on no plate, and "
+        "illumination profiles are estimated per "
         "plate (one acquisition); ingest them with plate, well and site names, or correct "
         "their illumination yourself",
     )

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from .._text import plural
 from ..errors import InvalidInput, NotFound
 from ._data import ImageQCRecord, MetricDescription, ProfileRecord, QCReportData
 
@@ -370,7 +371,7 @@ class _Report:
         out = [
             "<header class='top'>",
             f"<h1>Quality control <span class='repo'>{_e(self.data.root)}</span></h1>",
-            f"<p class='muted'>Report of {n} image{'s' if n != 1 else ''} · "
+            f"<p class='muted'>Report of {plural(n, 'image')} · "
             f"<time datetime='{_e(created.isoformat())}'>{_e(date)}</time></p>",
             "<div class='counts'>",
         ]
@@ -472,7 +473,10 @@ class _Report:
         for plate, records in plates.items():
             out.append(self._plate(plate, records))
         if loose and plates:
-            out.append(f"<p class='muted'>{loose} image(s) not on a plate are not shown.</p>")
+            out.append(
+                f"<p class='muted'>{plural(loose, 'image')} not on a plate "
+                f"{'is' if loose == 1 else 'are'} not shown.</p>"
+            )
         out.append("</section>\n")
         return "".join(out)
 
@@ -486,8 +490,9 @@ class _Report:
         status = {k: _status_of(v) for k, v in wells.items()}
         n_fail = sum(1 for s in status.values() if s == "fail")
         out = [
-            f"<h3>Plate {_e(plate)} <small class='muted'>{len(records)} images in "
-            f"{len(wells)} wells · {n_fail} well(s) with a failed image</small></h3>",
+            f"<h3>Plate {_e(plate)} <small class='muted'>{plural(len(records), 'image')} in "
+            f"{plural(len(wells), 'well')} · {plural(n_fail, 'well')} with a failed image"
+            "</small></h3>",
             "<div class='hm-grid'>",
         ]
         for metric in self.key_metrics:
@@ -665,7 +670,7 @@ class _Report:
             "<select id='status-filter'><option value=''>any status</option>"
             "<option value='fail warn'>fail or warn</option><option value='fail'>fail</option>"
             "<option value='warn'>warn</option><option value='pass'>pass</option></select>"
-            f"<span id='shown' class='muted'>{len(rows)} images</span></div>"
+            f"<span id='shown' class='muted'>{plural(len(rows), 'image')}</span></div>"
             "<p class='muted small'>Click a column header to sort. Bold red values are named "
             "in the reasons.</p>"
             "<div class='scroll'><table id='image-table' class='sortable'><thead><tr>"
@@ -883,7 +888,7 @@ def _histogram_svg(
         f"y='{top + ph + 14}' class='lbl' text-anchor='end' font-size='10'>"
         f"{'≥ ' if clipped_hi else ''}{_e(_num(hi))}</text>"
         f"<text x='{left + pw / 2}' y='{top + ph + 26}' class='lbl' font-size='10'>"
-        f"{len(every)} images</text></svg>"
+        f"{plural(len(every), 'image')}</text></svg>"
     )
     return "".join(out)
 
@@ -988,8 +993,9 @@ def _profile_card(profile: ProfileRecord) -> str:
     where = f" · <code>{_e(profile.store_path)}</code>" if profile.store_path else ""
     return (
         f"<article class='profile'><header><b>{_e(profile.plate)}</b> · "
-        f"{_e(profile.channel_name)}<div class='muted small'>from {profile.n_images} images"
-        f"{where}</div></header><div class='thumbs'>{body}{dark}</div>{stats}</article>"
+        f"{_e(profile.channel_name)}<div class='muted small'>"
+        f"from {plural(profile.n_images, 'image')}{where}</div></header>"
+        f"<div class='thumbs'>{body}{dark}</div>{stats}</article>"
     )
 
 
@@ -1093,7 +1099,7 @@ function apply(){
   var ok=(!st||st.some(function(s){return r.classList.contains('st-'+s);}))&&
    words.every(function(w){return text[i].indexOf(w)>=0;});
   r.style.display=ok?'':'none';if(ok)n++;});
- shown.textContent=n+' of '+rows.length+' images';}
+ shown.textContent=n+' of '+rows.length+(rows.length==1?' image':' images');}
 input.addEventListener('input',apply);sel.addEventListener('change',apply);
 var heads=table.tHead.rows[0].cells;
 function sortBy(col,dir){
