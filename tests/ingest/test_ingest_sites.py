@@ -75,7 +75,7 @@ def test_a_pattern_that_misses_some_files_says_so(
     (folder / "overview.tif").symlink_to(src / "01_POS076_R.TIF")
     report = ingest(repo, [folder], pattern="{any}_POS{field}_{channel}", qc=False)
     assert report.ok, report.failed
-    assert any("1 of 3 files do not match" in n.message for n in report.notes), report.notes
+    assert any("1 of 3 files does not match" in n.message for n in report.notes), report.notes
     assert sorted(i.name for i in repo.images()) == ["01_POS002", "overview"]
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._text import plural
 from ..catalog import ImageRegistration, Repository, plate_folder
 from ..errors import InvalidInput, NotFound, QuantscopeError
 from ..io import (
@@ -964,7 +965,7 @@ def _check_pattern(pattern: NamePattern, files: list[Path], report: IngestReport
     missed = [f for f in files if not matches(f)]
     if files and len(missed) == len(files):
         raise InvalidInput(
-            f"pattern {pattern.pattern!r} matches none of the {len(files)} files "
+            f"pattern {pattern.pattern!r} matches none of the {plural(len(files), 'file')} "
             f"(for example {files[0].name!r}); nothing was ingested. The pattern must match "
             "the file name from its first character"
         )
@@ -972,7 +973,8 @@ def _check_pattern(pattern: NamePattern, files: list[Path], report: IngestReport
         report.notes.append(
             IngestIssue(
                 str(missed[0].parent),
-                f"{len(missed)} of {len(files)} files do not match pattern "
+                f"{len(missed)} of {plural(len(files), 'file')} "
+                f"{'does' if len(missed) == 1 else 'do'} not match pattern "
                 f"{pattern.pattern!r} (for example {missed[0].name!r}): each is stored as an "
                 "image of its own, without a plate position",
             )
@@ -1076,10 +1078,9 @@ def _skip_known(repo: Repository, plan: list[_Job], report: IngestReport) -> lis
         todo.append(job)
     # each well's fields are the folders 0..n-1 (what NGFF readers expect), in site order
     # within a batch; the site number itself is recorded in the catalog and the well metadata
-    for job in sorted((j for j in todo if j.position), key=lambda j: j.position.field):  # type: ignore[union-attr]
-        pos = job.position
-        assert pos is not None
-        well = slots.setdefault((pos.plate, pos.row, pos.column), set())
+    placed = [(j.position, j) for j in todo if j.position is not None]
+    for where, job in sorted(placed, key=lambda pj: pj[0].field):
+        well = slots.setdefault((where.plate, where.row, where.column), set())
         job.slot = next_field_slot(well)
         well.add(str(job.slot))
     return todo

@@ -12,6 +12,7 @@ from typing import Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from .._text import plural
 from ..errors import InvalidInput
 from ._registry import METRICS
 from ._thresholds import Limit, QCThresholds
@@ -284,7 +285,7 @@ def evaluate(
         missing = [k for k in keys if k not in groups]
         if missing:
             raise InvalidInput(
-                f"groups: no group for {len(missing)} image(s), e.g. {missing[0]!r}; give "
+                f"groups: no group for {plural(len(missing), 'image')}, e.g. {missing[0]!r}; give "
                 f"every key of metrics_by_image a group (e.g. (plate, channel))"
             )
         group_of = {k: groups[k] for k in keys}

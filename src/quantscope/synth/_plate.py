@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._text import noun
 from ..errors import InvalidInput
 from ._options import SynthOptions, well_name
 from ._render import render_field
@@ -143,7 +144,8 @@ def _resolve_options(options: SynthOptions | None, overrides: dict[str, Any]) ->
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise InvalidInput(
-            f"unknown option(s) {', '.join(unknown)}; known options: {', '.join(sorted(known))}"
+            f"unknown {noun(len(unknown), 'option')} {', '.join(unknown)}; "
+            f"known options: {', '.join(sorted(known))}"
         )
     if options is None:
         return SynthOptions(**overrides)
