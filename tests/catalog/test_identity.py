@@ -41,7 +41,7 @@ def test_init_on_a_catalog_of_another_repository_is_refused(
     first.register(ImageRegistration(_plate_image(1, 1), {}, []))
     first_id = _settings(first.root)["repository"]["id"]
     first.close()
-    with pytest.raises(CatalogError, match="already belongs to the repository at .*first"):
+    with pytest.raises(CatalogError, match=r"already belongs to the repository at .*first"):
         Repository.init(tmp_path / "second", url)
     assert not (tmp_path / "second").exists()  # nothing half-made left behind
     # the first repository and its catalog are untouched

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _query_data import IMAGES, build, image_id
 
+from _query_data import IMAGES, build, image_id
 from quantscope.catalog import Repository
 from quantscope.errors import InvalidInput
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from _query_data import build, image_id
 
+from _query_data import build, image_id
 from quantscope.catalog import Repository
 from quantscope.catalog import _schema as S
 from quantscope.catalog._bulk import insert_rows

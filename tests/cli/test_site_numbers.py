@@ -45,9 +45,7 @@ def test_every_output_numbers_sites_from_one(plate_repo: Path, cli: Callable) ->
     rows = qc["images"] if isinstance(qc, dict) and "images" in qc else qc
     assert {r["id"] if "id" in r else r["image_id"]: r["field"] for r in rows}[first["id"]] == 1
 
-    ld = json.loads(
-        cli("metadata", "export", plate_repo, first["id"], "--format", "jsonld").stdout
-    )
+    ld = json.loads(cli("metadata", "export", plate_repo, first["id"], "--format", "jsonld").stdout)
     assert '"ome:Field": 1' in json.dumps(ld)
 
     out = plate_repo.parent / "cells.csv"
