@@ -12,12 +12,12 @@ __all__ = ["noun", "plural"]
 _SIBILANT = ("s", "x", "z", "ch", "sh")
 
 
-def noun(n: int, word: str, many: str | None = None) -> str:
+def noun(n: float, word: str, many: str | None = None) -> str:
     """``word`` in the number that fits the count ``n``.
 
     Parameters
     ----------
-    n : int
+    n : int or float
         The count; exactly 1 (or -1) takes the singular, any other count (0 too) the plural.
     word : str
         The singular, e.g. ``"image"``.
@@ -41,13 +41,13 @@ def noun(n: int, word: str, many: str | None = None) -> str:
     return word + "s"
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
+def plural(n: float, word: str, many: str | None = None) -> str:
     """The count and its noun: ``plural(1, "image")`` is ``"1 image"``, ``plural(2, "image")``
     ``"2 images"``, ``plural(0, "image")`` ``"0 images"``.
 
     Parameters
     ----------
-    n : int
+    n : int or float
         The count.
     word, many : str
         As for :func:`noun`; ``word`` may be several words, only its last one changes
