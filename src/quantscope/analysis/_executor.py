@@ -607,7 +607,7 @@ def _plan_image(
             ch = channels.get("image")
             if ch is not None and (job.plate, ch) in profiles:
                 profile_sha = profiles[(job.plate, ch)][1]["sha256"]
-        identity = (identities or {}).get(step.tool.name) or tool_identity(step.tool)
+        identity = (identities or {}).get(step.id) or _step_identity(step)
         # the pixel size is part of what a tool computed from, where the tool uses it
         px_key = None if pixel_size_use(step.tool) == "unused" else px
         key = _sha(
@@ -798,6 +798,14 @@ def _profiles(
     return out
 
 
+def _step_identity(step: Step) -> dict[str, str | None]:
+    """The tool's code identity, and the checksum of the data files (weights) the step's
+    parameters make it read."""
+    hook = getattr(step.tool, "data_identity", None)
+    data = hook(step.params) if callable(hook) else None
+    return {**tool_identity(step.tool), **({"data_sha256": data} if data else {})}
+
+
 def _build_graph(
     repo: Repository,
     pipeline: Pipeline,
@@ -808,7 +816,7 @@ def _build_graph(
 ) -> tuple[dict[Any, Any], list[tuple[str, ...]]]:
     """The Dask graph of a run: per image, the tasks of the steps to compute (and of the
     channels and stored outputs they read) and one task collecting the image's results."""
-    identities = {s.tool.name: tool_identity(s.tool) for s in pipeline.steps}
+    identities = {s.id: _step_identity(s) for s in pipeline.steps}
     plans = [
         _plan_image(repo, pipeline, img, run_id, profiles, pixel_size_um, identities)
         for img in images

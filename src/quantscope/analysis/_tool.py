@@ -43,6 +43,7 @@ __all__ = [
     "ToolContext",
     "ToolUnavailable",
     "describe_parameters",
+    "files_digest",
     "params_hash",
     "pixel_size_message",
     "pixel_size_use",
@@ -169,7 +170,8 @@ class BaseTool:
     import lazily (for models that live beside heavy code). :meth:`unavailable` checks
     ``requires`` (importable module names) without importing them. ``pixel_size`` says how the
     tool uses the pixel size (:data:`PixelSizeUse`); ``code_modules`` names modules (or
-    packages) besides the tool's own whose source decides its results (:func:`tool_identity`).
+    packages) besides the tool's own whose source decides its results (:func:`tool_identity`);
+    :meth:`data_identity` names files outside the code that decide them (model weights).
     """
 
     name: ClassVar[str]
@@ -182,6 +184,12 @@ class BaseTool:
     requires: ClassVar[tuple[str, ...]] = ()
     pixel_size: ClassVar[PixelSizeUse] = "optional"
     code_modules: ClassVar[tuple[str, ...]] = ()
+
+    def data_identity(self, params: BaseModel | None) -> str | None:
+        """SHA-256 of the data files (besides its code) whose content decides this tool's
+        results with ``params``, such as model weights given by path; part of every step's
+        cache key, so new weights at the same path recompute. None: the tool reads none."""
+        return None
 
     def parameters(self) -> type[BaseModel]:
         if self.Parameters is not None:
@@ -363,6 +371,24 @@ def _packages_distributions() -> Mapping[str, list[str]]:
     from importlib import metadata
 
     return metadata.packages_distributions()
+
+
+def files_digest(path: str | Path) -> str:
+    """SHA-256 of a file's content, or of every file under a folder (relative paths and
+    contents, in sorted order): the identity of model weights given by path."""
+    import hashlib
+
+    root = Path(path).expanduser()
+    h = hashlib.sha256()
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() if f != root else b"")
+        h.update(b"\0")
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\0")
+    return h.hexdigest()
 
 
 def tool_identity(tool: Tool) -> dict[str, str | None]:

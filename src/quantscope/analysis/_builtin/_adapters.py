@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import NotFound
-from .._tool import BaseTool, PixelSizeUse, Port, ToolContext
+from .._tool import BaseTool, PixelSizeUse, Port, ToolContext, files_digest
 from . import BUILTIN_VERSION
 
 __all__ = ["CellposeParams", "CellposeSegment", "StarDistParams", "StarDistSegment"]
@@ -57,6 +57,10 @@ class CellposeSegment(BaseTool):
     Parameters: ClassVar[type[BaseModel] | None] = CellposeParams
     pixel_size: ClassVar[PixelSizeUse] = "unused"  # diameter_px is in pixels
     requires: ClassVar[tuple[str, ...]] = ("cellpose",)
+
+    def data_identity(self, params: BaseModel | None) -> str | None:
+        assert isinstance(params, CellposeParams)
+        return files_digest(_weights(params.weights, self.name))
 
     def run(
         self, inputs: Mapping[str, Any], params: BaseModel, ctx: ToolContext
@@ -107,6 +111,10 @@ class StarDistSegment(BaseTool):
     Parameters: ClassVar[type[BaseModel] | None] = StarDistParams
     pixel_size: ClassVar[PixelSizeUse] = "unused"
     requires: ClassVar[tuple[str, ...]] = ("stardist", "csbdeep")
+
+    def data_identity(self, params: BaseModel | None) -> str | None:
+        assert isinstance(params, StarDistParams)
+        return files_digest(_weights(params.weights, self.name))
 
     def run(
         self, inputs: Mapping[str, Any], params: BaseModel, ctx: ToolContext
