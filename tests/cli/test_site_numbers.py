@@ -73,3 +73,16 @@ def test_show_reads_as_text_and_is_never_cut(plate_repo: Path, cli: Callable) ->
     narrow = CliRunner().invoke(app, ["show", str(plate_repo), first["id"]], env={"COLUMNS": "60"})
     joined = " ".join(ln.strip(" │├└─") for ln in narrow.stdout.splitlines())
     assert "sha256" in joined and "contrast method Fluorescence" in " ".join(joined.split())
+
+
+def test_metadata_export_refuses_a_file_name_of_another_format(
+    plate_repo: Path, cli: Callable
+) -> None:
+    first = json.loads(cli("ls", plate_repo, "--json").stdout)[0]["id"]
+    out = plate_repo.parent / "meta.ome.xml"
+    r = cli("metadata", "export", plate_repo, first, "--format", "json", "--out", out)
+    assert r.exit_code == 2 and "does not fit --format json" in r.output
+    assert not out.exists()
+    r = cli("metadata", "export", plate_repo, first, "--format", "ome-xml", "--out", out)
+    assert r.exit_code == 0, r.output
+    assert out.read_text().lstrip().startswith("<")

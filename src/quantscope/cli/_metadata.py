@@ -449,6 +449,20 @@ def export(
 
     if fmt not in EXPORT_FORMATS:
         _fail(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}", code=2)
+    if out is not None:
+        name = out.name.lower()
+        fits = {
+            "ome-xml": name.endswith((".ome.xml", ".xml")),
+            "json": name.endswith(".json") and not name.endswith(".jsonld"),
+            "jsonld": name.endswith((".jsonld", ".json")),
+        }[fmt]
+        if not fits:
+            wanted = {"ome-xml": "*.ome.xml", "json": "*.json", "jsonld": "*.jsonld"}[fmt]
+            _fail(
+                f"--out {out}: the name does not fit --format {fmt}; name the file {wanted} "
+                "or choose the format that fits the name",
+                code=2,
+            )
     with _open(repo) as r:
         img = r.image(image_id)
         full = enrich(img, stored_ome_xml(r.root, img))
