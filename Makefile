@@ -26,8 +26,10 @@ demo: $(STAMP)
 	$(BIN)/quantscope ls $(DEMO)/repo
 	$(BIN)/quantscope summary $(DEMO)/repo
 
+# two workers (the machines have 2 cores); a test file runs whole on one worker
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

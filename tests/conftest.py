@@ -27,6 +27,12 @@ _hypothesis_settings.register_profile("local", deadline=None)
 _hypothesis_settings.register_profile("ci", derandomize=True, database=None, deadline=None)
 _hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "local")
 
+# pytest-xdist's workers get COLUMNS=80/LINES=24 from execnet; the suite expects the console of
+# a plain (non-terminal) run, as `make test` without workers and CI have it
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
 
