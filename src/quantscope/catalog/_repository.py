@@ -466,6 +466,38 @@ class Repository(QualityRecords, AnnotationRecords, QueryMethods, RunRecords, Be
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
 
+    def move_image_folders(self, moves: Sequence[tuple[str, str, str]]) -> None:
+        """Record that image folders moved: ``(image id, old store path, new store path)``.
+
+        The image's store path, its stored-file manifest and the paths of analysis outputs
+        inside its folder (label images) change in one transaction. Idempotent: an image whose
+        store path is already the new one is left as it is.
+        """
+        from . import _schema_analysis as A
+
+        if not moves:
+            return
+        with self.engine.begin() as conn:
+            for image_id, old, new in moves:
+                done = conn.execute(
+                    sa.update(S.images)
+                    .where(S.images.c.id == image_id, S.images.c.store_path == old)
+                    .values(store_path=new)
+                ).rowcount
+                if not done:
+                    continue
+                for table in (S.stored_files, A.analysis_artifacts):
+                    rows = conn.execute(
+                        sa.select(table.c.path).where(table.c.image_id == image_id)
+                    ).scalars()
+                    for path in list(rows):
+                        if path == old or path.startswith(old + "/"):
+                            conn.execute(
+                                sa.update(table)
+                                .where(table.c.image_id == image_id, table.c.path == path)
+                                .values(path=new + path[len(old) :])
+                            )
+
     def store_paths(self) -> dict[str, str]:
         """{image id: store path} of every image — a light query for cleanup and bookkeeping
         (:meth:`images` loads every channel and source too)."""

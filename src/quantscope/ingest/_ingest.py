@@ -721,9 +721,16 @@ def _rm(path: Path) -> None:
 def clean_leftovers(repo: Repository) -> list[str]:
     """Remove stored data no catalog row refers to (left by a killed run); rewrite plate groups.
 
+    Plate fields stored under their site number (repositories written before catalog
+    migration 0006) are first renumbered ``0..n-1`` in their well (:func:`relayout_plates`),
+    and a renumbering a killed run left half done is finished.
+
     Must run under the repository's write lock. Returns the paths removed.
     """
+    from ._layout import relayout_plates
+
     root = repo.root
+    moved = relayout_plates(repo)
     known = set(repo.store_paths().values())
     removed: list[str] = []
     images_dir = root / "images"
@@ -763,7 +770,7 @@ def clean_leftovers(repo: Repository) -> list[str]:
         _rm(tmp)
         removed.append(tmp.name)
     dirty = (root / _PLATES_DIRTY).exists()
-    if removed or dirty:
+    if removed or dirty or moved:
         update_plates(repo)
         (root / _PLATES_DIRTY).unlink(missing_ok=True)
     return removed
