@@ -30,7 +30,7 @@ from ..errors import CorruptFile, InvalidInput
 from ..model import TAG_KEY, Annotation, Image
 from ._keys import key_spec
 from ._ome import from_ome
-from ._ome_xml import image_to_ome_xml
+from ._ome_xml import image_to_ome_xml, ome_tostring
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -92,7 +92,6 @@ def ome_xml_with_annotations(image: Image, annotations: Iterable[Annotation] = (
     xml = image_to_ome_xml(image)
     if not anns:
         return xml
-    ET.register_namespace("", _OME_NS)
     root = ET.fromstring(xml.split("\n", 1)[1])
     q = f"{{{_OME_NS}}}"
     img = root.find(f"{q}Image")
@@ -130,7 +129,7 @@ def ome_xml_with_annotations(image: Image, annotations: Iterable[Annotation] = (
     if refs:
         root.append(structured)
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ome_tostring(root) + "\n"
 
 
 def _datasets(anns: Sequence[Annotation]) -> list[str]:

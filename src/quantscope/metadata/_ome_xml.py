@@ -103,7 +103,6 @@ def image_to_ome_xml(image: Image) -> str:
         raise InvalidInput(
             f"dtype {image.dtype} has no OME pixel type (OME knows {', '.join(_PIXEL_TYPES)})"
         )
-    ET.register_namespace("", _NS)
     q = f"{{{_NS}}}"
     ome = ET.Element(f"{q}OME")
     ome.set(f"{{{_XSI}}}schemaLocation", f"{_NS} {_NS}/ome.xsd")
@@ -348,4 +347,26 @@ def image_to_ome_xml(image: Image) -> str:
             PositionZUnit="µm" if stage_xyz[2] is not None else None,
         )
     ET.indent(ome)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(ome, encoding="unicode") + "\n"
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ome_tostring(ome) + "\n"
+
+
+_PREFIX = "ome"
+
+
+def ome_tostring(root: ET.Element) -> str:
+    """``root``, built by quantscope with every element in the OME namespace, as text with OME
+    as the document's default namespace.
+
+    ``ET.register_namespace("", OME)`` would do that by changing ElementTree's process-wide
+    prefix table: every later serialization would then write OME elements unprefixed, and vendor
+    elements without a namespace (original metadata kept in OME documents) would silently move
+    into the OME namespace. Here the OME elements get a prefix of their own, which is then
+    dropped from the tags this document holds ("<" cannot occur unescaped in text or values).
+    """
+    ET.register_namespace(_PREFIX, _NS)  # a named prefix changes no other document's meaning
+    text = ET.tostring(root, encoding="unicode")
+    return (
+        text.replace(f"<{_PREFIX}:", "<")
+        .replace(f"</{_PREFIX}:", "</")
+        .replace(f' xmlns:{_PREFIX}="', ' xmlns="', 1)
+    )
