@@ -1,13 +1,16 @@
-"""Fixtures shared by every test folder: where the real test data live.
+"""Fixtures shared by every test folder: where the real test data live, headless chromium, the
+CLI (in-process and as a subprocess), kill-polling and the analysis repositories.
 
 Real microscopy files are read in place from ``../shared/data`` (beside the repository, never
-copied into it). Where that folder is absent the tests that need it skip with the reason, except
-under CI (``CI=true``), where missing data is a failure.
+copied into it). Where that folder (or headless chromium) is absent the tests that need it skip
+with the reason, except under CI (``CI=true``), where a missing prerequisite is a failure.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,16 +40,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
 
 
+def _missing(reason: str) -> None:
+    """Skip the test for a missing prerequisite, or fail it under CI (``CI`` set)."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data``: real vendor files, OME-XML samples and NGFF schemas."""
     if not SHARED_DATA.is_dir():
-        reason = (
+        _missing(
             f"real test data not found at {SHARED_DATA} (expected ../shared/data beside the repo)"
         )
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(reason)
-        pytest.skip(reason)
     return SHARED_DATA
 
 
@@ -73,3 +80,40 @@ def cli() -> Callable[..., Result]:
         return runner.invoke(app, [str(a) for a in args])
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of Debian's headless ``chromium`` (``apt-get install chromium``; ``.ci/run`` installs
+    it). Without it the test skips, except under CI, where a missing browser is a failure."""
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    _missing("headless chromium not found; install Debian's chromium (apt-get install chromium)")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@pytest.fixture
+def headless(chromium: str, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``headless(*args)``: run headless chromium with ``args`` (``--screenshot=...``,
+    ``--dump-dom``, a URL) and a profile of its own under ``tmp_path``; fails on a non-zero exit."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--disable-gpu",
+                "--no-sandbox",
+                "--disable-dev-shm-usage",
+                f"--user-data-dir={tmp_path / 'chromium-profile'}",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+
+    return run

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,18 +28,6 @@ from quantscope.catalog import Repository
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path is not None:
-            return path
-    reason = "headless chromium not found; install Debian's chromium (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 def _count(pixels: np.ndarray, rgb: tuple[int, int, int], tol: int, top: int) -> int:
     """Pixels of about this colour below row ``top``: the overlays, not the colour legend."""
     hit = np.abs(pixels[top:].astype(int) - np.array(rgb)).max(axis=-1) <= tol
@@ -47,7 +35,7 @@ def _count(pixels: np.ndarray, rgb: tuple[int, int, int], tol: int, top: int) ->
 
 
 def test_leaderboard_renders_with_overlays_that_show_misses_and_false_positives(
-    chromium: str, bbbc039: Path, tmp_path: Path
+    headless: Callable[..., subprocess.CompletedProcess[str]], bbbc039: Path, tmp_path: Path
 ) -> None:
     truth_dir, pred_dir, img_dir = tmp_path / "truth", tmp_path / "pred", tmp_path / "images"
     for d in (truth_dir, pred_dir, img_dir):
@@ -69,23 +57,7 @@ def test_leaderboard_renders_with_overlays_that_show_misses_and_false_positives(
         page = write_leaderboard_html(repo, board, tmp_path / "lb.html")
 
     shot = tmp_path / "shot.png"
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--disable-gpu",
-            "--no-sandbox",
-            "--disable-dev-shm-usage",
-            f"--user-data-dir={tmp_path / 'chromium-profile'}",
-            "--window-size=1400,4000",
-            f"--screenshot={shot}",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    headless("--window-size=1400,4000", f"--screenshot={shot}", page.as_uri())
     pixels = np.asarray(PILImage.open(shot).convert("RGB"))
     assert pixels.shape == (4000, 1400, 3)
     assert pixels.mean(axis=-1).std() > 20  # a drawn page, not a blank one
@@ -121,7 +93,9 @@ LONG_METHODS = (
 )
 
 
-def test_leaderboard_fits_a_1280_px_window(chromium: str, tmp_path: Path) -> None:
+def test_leaderboard_fits_a_1280_px_window(
+    headless: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
     """Many methods with long names, long parameters and image names, every metric column and
     the confidence intervals: the page needs no horizontal scrolling at 1280 x 800, its tables
     fit without scrolling inside their boxes, and no label of the distribution plot is cut."""
@@ -161,23 +135,7 @@ def test_leaderboard_fits_a_1280_px_window(chromium: str, tmp_path: Path) -> Non
     probe = tmp_path / "probe.html"
     text = page.read_text(encoding="utf-8")
     probe.write_text(text.replace("</body>", _MEASURE + "</body>"), encoding="utf-8")
-    dom = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--disable-gpu",
-            "--no-sandbox",
-            "--disable-dev-shm-usage",
-            f"--user-data-dir={tmp_path / 'chromium-profile'}",
-            "--window-size=1280,800",
-            "--dump-dom",
-            probe.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    dom = headless("--window-size=1280,800", "--dump-dom", probe.as_uri()).stdout
     found = re.search(r"data-measured=\"([^\"]*)\"", dom)
     assert found, dom[-2000:]
     measured = json.loads(html.unescape(found.group(1)))

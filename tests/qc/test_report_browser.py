@@ -9,10 +9,9 @@ it the tests skip, except under CI (``CI`` set), where a missing browser is a fa
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -25,18 +24,6 @@ from quantscope.ingest import ingest
 from quantscope.qc import estimate_profiles, write_html_report
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path is not None:
-            return path
-    reason = "headless chromium not found; install Debian's chromium (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -61,35 +48,19 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Rep
     repo.close()
 
 
-def _run(chromium: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--disable-gpu",
-            "--no-sandbox",
-            "--disable-dev-shm-usage",
-            f"--user-data-dir={tmp_path / 'chromium-profile'}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-
-
 def _near(pixels: np.ndarray, hex_color: str, tol: int = 12) -> int:
     rgb = np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)])
     return int(np.count_nonzero(np.abs(pixels.astype(int) - rgb).max(axis=-1) <= tol))
 
 
 def test_screenshot_shows_heatmaps_and_status_bar(
-    chromium: str, report: tuple[Path, Repository], tmp_path: Path
+    headless: Callable[..., subprocess.CompletedProcess[str]],
+    report: tuple[Path, Repository],
+    tmp_path: Path,
 ) -> None:
     path, _ = report
     shot = tmp_path / "shot.png"
-    _run(chromium, tmp_path, "--window-size=1280,2400", f"--screenshot={shot}", path.as_uri())
+    headless("--window-size=1280,2400", f"--screenshot={shot}", path.as_uri())
     pixels = np.asarray(PILImage.open(shot).convert("RGB"))
     assert pixels.shape == (2400, 1280, 3)
     grey = pixels.mean(axis=-1)
@@ -143,8 +114,8 @@ class _Rows(HTMLParser):
             self.shown += data
 
 
-def _dom(chromium: str, tmp_path: Path, url: str) -> _Rows:
-    done = _run(chromium, tmp_path, "--dump-dom", url)
+def _dom(headless: Callable[..., subprocess.CompletedProcess[str]], url: str) -> _Rows:
+    done = headless("--dump-dom", url)
     parsed = _Rows()
     parsed.feed(done.stdout)
     return parsed
@@ -152,14 +123,17 @@ def _dom(chromium: str, tmp_path: Path, url: str) -> _Rows:
 
 @pytest.mark.parametrize("direction", ["asc", "desc"])
 def test_script_sorts_and_filters_from_a_link(
-    chromium: str, report: tuple[Path, Repository], tmp_path: Path, direction: str
+    headless: Callable[..., subprocess.CompletedProcess[str]],
+    report: tuple[Path, Repository],
+    tmp_path: Path,
+    direction: str,
 ) -> None:
     path, repo = report
     statuses = repo.quality_status()
     flagged = sum(st in ("warn", "fail") for st, _ in statuses.values())
     assert 0 < flagged < len(statuses) == 12
     url = f"{path.as_uri()}#sort=focus_plls:DAPI&dir={direction}&status=fail+warn"
-    dom = _dom(chromium, tmp_path, url)
+    dom = _dom(headless, url)
     # the page's script ran: the count line is its own text, the header marks the sort
     assert dom.shown.strip() == f"{flagged} of 12 images"
     assert dom.sorted == {"focus_plls:DAPI": "ascending" if direction == "asc" else "descending"}
@@ -176,10 +150,12 @@ def test_script_sorts_and_filters_from_a_link(
 
 
 def test_page_without_a_link_is_unsorted_and_unfiltered(
-    chromium: str, report: tuple[Path, Repository], tmp_path: Path
+    headless: Callable[..., subprocess.CompletedProcess[str]],
+    report: tuple[Path, Repository],
+    tmp_path: Path,
 ) -> None:
     path, _ = report
-    dom = _dom(chromium, tmp_path, path.as_uri())
+    dom = _dom(headless, path.as_uri())
     assert dom.sorted == {} and len(dom.rows) == 12
     assert not any(r["hidden"] for r in dom.rows)
     assert dom.shown.strip() == "12 images"
