@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -117,3 +119,40 @@ def headless(chromium: str, tmp_path: Path) -> Callable[..., subprocess.Complete
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def quantscope_command() -> list[str]:
+    """The ``quantscope`` console script beside this interpreter as a subprocess command (or
+    ``python -c`` running its ``main`` where the script is not installed)."""
+    script = Path(sys.executable).with_name("quantscope")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from quantscope.cli import main; main()"]
+
+
+def _poll_until(
+    cond: Callable[[], bool],
+    proc: subprocess.Popen[bytes],
+    *,
+    timeout: float = 60,
+    interval: float = 0.002,
+    what: str = "the process",
+) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(interval)
+    proc.kill()
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def poll_until() -> Callable[..., bool]:
+    """``poll_until(cond, proc, timeout=60, interval=0.002, what=...)``: True once ``cond()``
+    holds, False if ``proc`` ended first; kills ``proc`` and fails after ``timeout`` seconds.
+    The kill tests use it to SIGKILL a real process at a chosen moment."""
+    return _poll_until

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,13 +25,6 @@ pytestmark = [
 NUCLEI = Path(__file__).resolve().parents[2] / "pipelines" / "nuclei.yaml"
 
 
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("quantscope")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from quantscope.cli import main; main()"]
-
-
 def _count(root: Path, table: str) -> int:
     eng = sa.create_engine(f"sqlite:///{root / 'catalog.sqlite'}")
     try:
@@ -42,18 +34,6 @@ def _count(root: Path, table: str) -> int:
         return 0
     finally:
         eng.dispose()
-
-
-def _poll(cond: Callable[[], bool], proc: subprocess.Popen[bytes], timeout: float = 120) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.005)
-    proc.kill()
-    raise AssertionError("timed out waiting for the run")
 
 
 def _assert_registered_outputs_are_whole(root: Path) -> int:
@@ -80,19 +60,24 @@ def plate_repo(tmp_path: Path) -> Path:
     return tmp_path / "repo"
 
 
-def test_sigkill_during_a_run_leaves_only_whole_outputs_registered(plate_repo: Path) -> None:
-    cmd = [*_command(), "run", str(plate_repo), str(NUCLEI), "--jobs", "1"]
+def test_sigkill_during_a_run_leaves_only_whole_outputs_registered(
+    plate_repo: Path, quantscope_command: list[str], poll_until: Callable[..., bool]
+) -> None:
+    cmd = [*quantscope_command, "run", str(plate_repo), str(NUCLEI), "--jobs", "1"]
     env = {**os.environ, "COLUMNS": "200"}
     kills = 0
+    wait: dict[str, object] = {"timeout": 120, "interval": 0.005, "what": "the run"}
     # 1: as soon as the first label image is being written (before it is registered)
     # 2: once some outputs are registered, mid-run
     for moment in ("writing", "registered"):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         if moment == "writing":
-            ok = _poll(lambda: any(plate_repo.glob("plates/*/*/*/*/labels/*")), proc)
+            ok = poll_until(lambda: any(plate_repo.glob("plates/*/*/*/*/labels/*")), proc, **wait)
         else:
             before = _count(plate_repo, "analysis_artifacts")
-            ok = _poll(lambda b=before: _count(plate_repo, "analysis_artifacts") >= b + 2, proc)
+            ok = poll_until(
+                lambda b=before: _count(plate_repo, "analysis_artifacts") >= b + 2, proc, **wait
+            )
         if ok:
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1

@@ -13,16 +13,11 @@ from quantscope.catalog import Repository
 HEAVY = ("bioio", "zarr", "dask", "tifffile", "skimage", "ome_types", "numcodecs", "bioio_base")
 
 
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("quantscope")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from quantscope.cli import main; main()"]
-
-
-def _run(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _run(
+    command: list[str], *args: object, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*_command(), *(str(a) for a in args)],
+        [*command, *(str(a) for a in args)],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -53,12 +48,14 @@ sys.stderr.write(json.dumps([after_import, after_commands]))
     assert after_commands == [], f"--help / ls / summary import {after_commands}"
 
 
-def test_second_writer_fails_with_concurrent_access(tmp_path: Path) -> None:
+def test_second_writer_fails_with_concurrent_access(
+    tmp_path: Path, quantscope_command: list[str]
+) -> None:
     root = tmp_path / "repo"
     image = tmp_path / "img.tif"
     image.write_bytes(b"II*\x00" + b"\x00" * 60)  # never read: the lock is checked first
     with Repository.init(root) as repo, repo.write_lock():
-        proc = _run("ingest", root, image)
+        proc = _run(quantscope_command, "ingest", root, image)
     assert proc.returncode == 1
     (line,) = proc.stderr.splitlines()
     assert line.startswith("error: ")
@@ -68,7 +65,9 @@ def test_second_writer_fails_with_concurrent_access(tmp_path: Path) -> None:
         assert repo.images() == []
 
 
-def test_exit_code_and_summary_of_a_batch_with_a_failure(tmp_path: Path) -> None:
+def test_exit_code_and_summary_of_a_batch_with_a_failure(
+    tmp_path: Path, quantscope_command: list[str]
+) -> None:
     import numpy as np
     import tifffile
 
@@ -78,13 +77,13 @@ def test_exit_code_and_summary_of_a_batch_with_a_failure(tmp_path: Path) -> None
     batch.mkdir()
     tifffile.imwrite(batch / "ok.tif", np.arange(64, dtype=np.uint16).reshape(8, 8))
     (batch / "empty.tif").write_bytes(b"")
-    proc = _run("ingest", root, batch)
+    proc = _run(quantscope_command, "ingest", root, batch)
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.splitlines() == [f"error: {batch / 'empty.tif'}: file is empty (0 bytes)"]
     assert proc.stdout.splitlines()[-1].startswith(
         "ingested 1 image from 2 files, skipped 0, failed 1"
     )
-    again = _run("ingest", root, batch / "ok.tif")
+    again = _run(quantscope_command, "ingest", root, batch / "ok.tif")
     assert again.returncode == 0, again.stderr
     assert "already ingested" in again.stdout
-    assert _run("verify", root).returncode == 0
+    assert _run(quantscope_command, "verify", root).returncode == 0

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,13 +20,6 @@ from quantscope.catalog import Repository
 from quantscope.ingest import clean_leftovers, ingest, verify
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
-
-
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("quantscope")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from quantscope.cli import main; main()"]
 
 
 def _registered(repo: Repository) -> int:
@@ -44,19 +36,6 @@ def _lock_holder(root: Path) -> str:
 
 def _half_written(root: Path) -> bool:
     return any(root.glob("plates/*/*/*/.*.tmp-*"))
-
-
-def _poll(cond: Callable[[], bool], proc: subprocess.Popen[bytes], timeout: float = 60) -> bool:
-    """True once ``cond()`` holds; False if the process ended first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.002)
-    proc.kill()
-    raise AssertionError("timed out waiting for the ingest process")
 
 
 def _assert_valid(root: Path) -> int:
@@ -76,11 +55,14 @@ def _assert_valid(root: Path) -> int:
 
 
 def test_sigkill_at_any_moment_leaves_a_valid_repository(
-    bbbc039_images: Path, tmp_path: Path
+    bbbc039_images: Path,
+    tmp_path: Path,
+    quantscope_command: list[str],
+    poll_until: Callable[..., bool],
 ) -> None:
     root = tmp_path / "repo"
     Repository.init(root).close()
-    cmd = [*_command(), "ingest", str(root), str(bbbc039_images), "--jobs", "1"]
+    cmd = [*quantscope_command, "ingest", str(root), str(bbbc039_images), "--jobs", "1"]
     watcher = Repository.open(root)
     counts: list[int] = []
     try:
@@ -97,7 +79,7 @@ def test_sigkill_at_any_moment_leaves_a_valid_repository(
             before = _registered(watcher)
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
-                reached = _poll(make_cond(before, proc), proc)
+                reached = poll_until(make_cond(before, proc), proc, what="the ingest process")
                 assert reached, f"ingest ended before the kill moment ({what}): " + (
                     proc.stderr.read().decode() if proc.stderr else ""
                 )
