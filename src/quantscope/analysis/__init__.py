@@ -12,9 +12,10 @@
   a ``distributed`` cluster), incrementally, recording provenance;
 - :func:`write_labels`, :func:`read_labels`, :func:`read_table`: the stored outputs;
   :func:`run_table`, :func:`describe_run_table`, :func:`to_anndata`, :func:`export_table`: a
-  run's measurements as one table, Parquet, CSV or AnnData, with CellProfiler's names
-  (:func:`to_cellprofiler`, for pycytominer) and the family, channel and unit of every
-  feature (:func:`feature_metadata`);
+  run's measurements as one table, Parquet, CSV or AnnData (:data:`EXPORT_FORMATS`,
+  :func:`format_for_path`), with CellProfiler's names (:func:`to_cellprofiler`, for
+  pycytominer; :data:`NAMINGS`) and the family, channel and unit of every feature
+  (:func:`feature_metadata`);
 - the algorithms the built-in tools wrap: :func:`segment_nuclei`, :func:`segment_cells`,
   :func:`cytoplasm` (with :class:`NucleiParams`, :class:`CellParams`), :func:`measure_objects`
   and :func:`summarize_image`; imported when first used, so that listing tools stays fast.
@@ -24,10 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from ._executor import RunReport, StepFailure, run_pipeline, software_versions
 from ._export import (
+    EXPORT_FORMATS,
+    NAMINGS,
     TableInfo,
     describe_run_table,
     export_table,
     feature_metadata,
+    format_for_path,
     run_table,
     to_anndata,
     to_cellprofiler,
@@ -91,6 +95,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "EXPORT_FORMATS",
+    "NAMINGS",
     "BaseTool",
     "CellParams",
     "NucleiParams",
@@ -111,6 +117,7 @@ __all__ = [
     "describe_tool",
     "export_table",
     "feature_metadata",
+    "format_for_path",
     "get_tool",
     "installed_tools",
     "labels_digest",

@@ -1,6 +1,11 @@
-"""The catalog (SQLAlchemy Core schema, alembic migrations) and the Repository handle."""
+"""The catalog (SQLAlchemy Core schema, alembic migrations) and the Repository handle.
+
+:func:`set_metadata` corrects pixel sizes, channel names and wavelengths after ingest (catalog,
+stored OME-Zarr metadata and checksums together, with an audit annotation per change).
+"""
 
 from ._annotations import DATASET_KEY, DatasetInfo
+from ._edit import EditReport, FieldChange, set_metadata
 from ._repository import CONFIG_NAME, SCHEMA_HEAD, ImageRegistration, Repository, plate_folder
 
 __all__ = [
@@ -8,7 +13,10 @@ __all__ = [
     "DATASET_KEY",
     "SCHEMA_HEAD",
     "DatasetInfo",
+    "EditReport",
+    "FieldChange",
     "ImageRegistration",
     "Repository",
     "plate_folder",
+    "set_metadata",
 ]

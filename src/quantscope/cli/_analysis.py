@@ -302,8 +302,14 @@ def features(
 ) -> None:
     """Export a run's measurements (one row per object, or per image with --table Image) as
     Parquet, CSV or AnnData."""
-    from ..analysis import describe_run_table, export_table, run_table
-    from ..analysis._export import EXPORT_FORMATS, NAMINGS, format_for_path
+    from ..analysis import (
+        EXPORT_FORMATS,
+        NAMINGS,
+        describe_run_table,
+        export_table,
+        format_for_path,
+        run_table,
+    )
 
     if fmt is not None and fmt not in EXPORT_FORMATS:
         _fail(f"--format {fmt!r}: use parquet, csv or anndata")

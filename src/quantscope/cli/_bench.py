@@ -331,7 +331,7 @@ def run_cmd(
     params = _parse_params(param)
     with _errors(), _open(repo) as r, _progress("bench run", as_json) as progress:
         if pipeline is not None:
-            from ..benchmark._pipeline import pipeline_predictions
+            from ..benchmark import pipeline_predictions
 
             pred = pipeline_predictions(
                 r,
@@ -456,7 +456,7 @@ def leaderboard_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Methods scored on a set, ranked with bootstrap 95% confidence intervals."""
-    from ..benchmark._leaderboard import leaderboard, write_leaderboard_html
+    from ..benchmark import leaderboard, write_leaderboard_html
 
     with _errors(), _open(repo) as r:
         board = leaderboard(r, set_name, metric=metric, all_runs=all_runs)

@@ -282,7 +282,7 @@ def set_(
     """Set or correct pixel sizes, channel names and wavelengths after ingest: the catalog,
     the stored OME-Zarr metadata and its checksums change together, and each change is kept
     as a metadata_edit annotation (old and new value, who, when). Bad input changes nothing."""
-    from ..catalog._edit import set_metadata
+    from ..catalog import set_metadata
 
     with _open(repo) as r:
         rep = set_metadata(r, selection, assignments)

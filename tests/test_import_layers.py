@@ -1,0 +1,124 @@
+"""The direction of imports in ``src/quantscope`` (DESIGN.md, "Dependencies point downward").
+
+- The thin layers on top, ``cli`` and ``server``, use other packages only through what those
+  packages export: ``from ..analysis import export_table`` is fine, ``from ..analysis._export
+  import ...`` (or ``from quantscope.analysis import _export``) is not. The one exception is
+  ``quantscope._text``, the dependency-free text helpers every layer may use.
+- Nothing below them imports ``quantscope.cli`` or ``quantscope.server``.
+
+Imports inside functions and under ``if TYPE_CHECKING:`` count too. The files are parsed with
+``ast``, nothing is imported.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE_ROOT = SRC / "quantscope"
+TOP_LAYERS = ("cli", "server")
+#: Private modules any layer may import (documented as such in their docstrings).
+SHARED_PRIVATE = ("quantscope._text",)
+
+
+def _module_name(path: Path) -> tuple[str, str]:
+    """The dotted name of a source file and the package its relative imports start from."""
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+        return ".".join(parts), ".".join(parts)
+    return ".".join(parts), ".".join(parts[:-1])
+
+
+def _resolve(node: ast.ImportFrom, package: str) -> str:
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")
+    base = base[: len(base) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imported_targets(source: str, package: str) -> Iterator[tuple[int, str]]:
+    """``(line, dotted target)`` for every import in ``source``: the module, and for
+    ``from m import n`` also ``m.n`` (``n`` may be a submodule)."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            module = _resolve(node, package)
+            yield node.lineno, module
+            for alias in node.names:
+                yield node.lineno, f"{module}.{alias.name}"
+
+
+def _is_private_elsewhere(target: str, own: str) -> bool:
+    """True when ``target`` reaches into a private part of a quantscope package other than
+    ``own``."""
+    if not target.startswith("quantscope.") or target == own or target.startswith(own + "."):
+        return False
+    for shared in SHARED_PRIVATE:
+        if target == shared or target.startswith(shared + "."):
+            return False
+    return any(part.startswith("_") for part in target.split(".")[1:])
+
+
+def private_imports(source: str, module: str, package: str, own: str) -> list[str]:
+    return [
+        f"{module}:{line} imports {target}"
+        for line, target in imported_targets(source, package)
+        if _is_private_elsewhere(target, own)
+    ]
+
+
+def _sources(under: Path) -> list[Path]:
+    return sorted(under.rglob("*.py"))
+
+
+@pytest.mark.parametrize("layer", TOP_LAYERS)
+def test_top_layers_import_only_what_packages_export(layer: str) -> None:
+    own = f"quantscope.{layer}"
+    found: list[str] = []
+    for path in _sources(PACKAGE_ROOT / layer):
+        module, package = _module_name(path)
+        found += private_imports(path.read_text(encoding="utf-8"), module, package, own)
+    assert not found, "import the name from its package's __init__ instead:\n" + "\n".join(found)
+
+
+def test_nothing_below_imports_the_top_layers() -> None:
+    tops = tuple(f"quantscope.{layer}" for layer in TOP_LAYERS)
+    found = []
+    for path in _sources(PACKAGE_ROOT):
+        module, package = _module_name(path)
+        if module.startswith(tops):
+            continue
+        for line, target in imported_targets(path.read_text(encoding="utf-8"), package):
+            if target in tops or target.startswith(tuple(t + "." for t in tops)):
+                found.append(f"{module}:{line} imports {target}")
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("source", "refused"),
+    [
+        ("from quantscope.analysis._export import NAMINGS", True),
+        ("from .._export import x", True),
+        ("from ..analysis._export import NAMINGS", True),
+        ("from ..analysis import _export", True),
+        ("import quantscope.catalog._edit", True),
+        ("def f():\n    from ..benchmark._pipeline import p", True),
+        ("from ..analysis import export_table", False),
+        ("from quantscope.catalog import Repository", False),
+        ("from .._text import plural", False),
+        ("from ._common import _fail", False),
+        ("from . import _analysis", False),
+        ("import typer", False),
+    ],
+)
+def test_the_rule_itself(source: str, refused: bool) -> None:
+    found = private_imports(source, "quantscope.cli._app", "quantscope.cli", "quantscope.cli")
+    assert bool(found) is refused, found
