@@ -123,6 +123,7 @@ def test_missing_predictions_and_tampered_truth(
             stored.write_bytes(original)
 
 
+@pytest.mark.slow
 def test_leaderboard_ranks_with_confidence_intervals(
     bbbc_repo: Path, bbbc039: Path, bbbc_variants: Callable[[str], Path], tmp_path: Path
 ) -> None:

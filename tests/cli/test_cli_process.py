@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from quantscope.catalog import Repository
 
 HEAVY = ("bioio", "zarr", "dask", "tifffile", "skimage", "ome_types", "numcodecs", "bioio_base")
@@ -25,6 +27,7 @@ def _run(
     )
 
 
+@pytest.mark.slow
 def test_help_and_listing_do_not_import_heavy_libraries(tmp_path: Path) -> None:
     Repository.init(tmp_path / "repo").close()
     repo = str(tmp_path / "repo")
@@ -65,6 +68,7 @@ def test_second_writer_fails_with_concurrent_access(
         assert repo.images() == []
 
 
+@pytest.mark.slow
 def test_exit_code_and_summary_of_a_batch_with_a_failure(
     tmp_path: Path, quantscope_command: list[str]
 ) -> None:

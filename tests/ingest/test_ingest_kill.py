@@ -19,7 +19,10 @@ import zarr
 from quantscope.catalog import Repository
 from quantscope.ingest import clean_leftovers, ingest, verify
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL"),
+    pytest.mark.slow,
+]
 
 
 def _registered(repo: Repository) -> int:

@@ -356,6 +356,7 @@ def test_ome_zarr_py_plate_node_shows_every_well_with_our_pixels(
     assert shown == len(wells) == len(plate["wells"])
 
 
+@pytest.mark.slow
 def test_ome_zarr_models_cli_validates_the_plate_without_warnings(
     bbbc: tuple[Repository, IngestReport],
 ) -> None:

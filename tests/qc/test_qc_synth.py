@@ -80,6 +80,7 @@ def test_qc_json_lists_metrics_status_and_reasons(synth_repo, cli: Callable[...,
     assert "NaN" not in result.stdout
 
 
+@pytest.mark.slow
 def test_qc_fail_on(synth_repo, cli: Callable[..., Result]) -> None:
     repo, _, _ = synth_repo
     assert cli("qc", repo.root).exit_code == 0  # QC is information
