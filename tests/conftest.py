@@ -13,11 +13,15 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from typer.testing import CliRunner, Result
+
+if TYPE_CHECKING:
+    from quantscope.catalog import Repository
 
 # PostgreSQL fixtures (pg_server, pg_url, catalog_url) for every test folder
 pytest_plugins = ["_postgres"]
@@ -156,3 +160,42 @@ def poll_until() -> Callable[..., bool]:
     holds, False if ``proc`` ended first; kills ``proc`` and fails after ``timeout`` seconds.
     The kill tests use it to SIGKILL a real process at a chosen moment."""
     return _poll_until
+
+
+@pytest.fixture
+def analysis_tools() -> Iterator[None]:
+    """The test tools ``test-threshold`` and ``test-area`` registered for the test (see
+    ``_analysis_support``); a module asks for them with
+    ``pytestmark = pytest.mark.usefixtures("analysis_tools")``."""
+    from _analysis_support import install_test_tools, remove_test_tools
+
+    install_test_tools()
+    yield
+    remove_test_tools()
+
+
+@pytest.fixture
+def analysis_repo(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[Repository]:
+    """An open copy (at ``tmp_path / "repo"``) of the session's ingested 1x3 synthetic plate."""
+    from _analysis_support import fixture_repo
+
+    yield from fixture_repo(tmp_path_factory, tmp_path)
+
+
+@pytest.fixture
+def analysis_root(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    """The folder of a closed copy of the session's ingested 1x3 synthetic plate (for the CLI)."""
+    from _analysis_support import copy_repo
+
+    copy_repo(tmp_path_factory, tmp_path / "repo").close()
+    return tmp_path / "repo"
+
+
+@pytest.fixture
+def pipeline_spec(tmp_path: Path) -> Path:
+    """``test.yaml``: the two-step test pipeline (``test-threshold`` then ``test-area``)."""
+    from _analysis_support import pipeline_text
+
+    path = tmp_path / "test.yaml"
+    path.write_text(pipeline_text())
+    return path

@@ -3,7 +3,6 @@ same outputs as the local scheduler."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -33,13 +32,8 @@ steps:
 """
 
 
-@pytest.fixture
-def synth_repo(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[Repository]:
-    yield from fixture_repo(tmp_path_factory, tmp_path)
-
-
 def test_a_local_cluster_of_two_processes_computes_the_same_outputs(
-    synth_repo: Repository, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+    analysis_repo: Repository, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
     from distributed import LocalCluster
 
@@ -51,17 +45,17 @@ def test_a_local_cluster_of_two_processes_computes_the_same_outputs(
         dashboard_address=None,
         memory_limit="1GiB",
     ) as cluster:
-        report = run_pipeline(synth_repo, spec, scheduler=cluster.scheduler_address)
+        report = run_pipeline(analysis_repo, spec, scheduler=cluster.scheduler_address)
         assert report.ok and (report.computed, report.images) == (6, 3)
-        run = synth_repo.analysis_run(report.run_id)
+        run = analysis_repo.analysis_run(report.run_id)
         assert run["scheduler"] == cluster.scheduler_address
-        again = run_pipeline(synth_repo, spec, scheduler=cluster.scheduler_address)
+        again = run_pipeline(analysis_repo, spec, scheduler=cluster.scheduler_address)
         assert again.computed == 0 and again.reused == 6
     # the same pipeline on the local scheduler, in another copy of the repository
     local_dir = tmp_path / "local"
     local = next(fixture_repo(tmp_path_factory, local_dir))
     ref = run_pipeline(local, spec, jobs=2)
-    a = read_table(synth_repo.root, report.tables["Nuclei_features"]).sort_values(
+    a = read_table(analysis_repo.root, report.tables["Nuclei_features"]).sort_values(
         ["image_id", "ObjectNumber"], ignore_index=True
     )
     b = read_table(local.root, ref.tables["Nuclei_features"]).sort_values(
@@ -69,7 +63,9 @@ def test_a_local_cluster_of_two_processes_computes_the_same_outputs(
     )
     pd.testing.assert_frame_equal(a, b)
     la = {
-        x["image_id"]: x for x in synth_repo.run_artifacts(report.run_id) if x["kind"] == "labels"
+        x["image_id"]: x
+        for x in analysis_repo.run_artifacts(report.run_id)
+        if x["kind"] == "labels"
     }
     for x in local.run_artifacts(ref.run_id):
         if x["kind"] == "labels":
@@ -79,7 +75,7 @@ def test_a_local_cluster_of_two_processes_computes_the_same_outputs(
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(
-    synth_repo: Repository, monkeypatch: pytest.MonkeyPatch
+    analysis_repo: Repository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from quantscope.analysis import _executor
 
@@ -88,6 +84,6 @@ def test_an_unreachable_scheduler_is_a_clear_error(
     with pytest.raises(
         InvalidInput, match=r"cannot connect to the Dask scheduler at 'tcp://127\.0\.0\.1:9'"
     ):
-        run_pipeline(synth_repo, spec, scheduler="tcp://127.0.0.1:9")
+        run_pipeline(analysis_repo, spec, scheduler="tcp://127.0.0.1:9")
     # the failed attempt is recorded as interrupted, not left running
-    assert [r["status"] for r in synth_repo.runs()] == ["interrupted"]
+    assert [r["status"] for r in analysis_repo.runs()] == ["interrupted"]

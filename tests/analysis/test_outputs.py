@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,6 @@ import pandas as pd
 import pytest
 import zarr
 
-from _analysis_support import fixture_repo
 from quantscope.analysis import (
     export_table,
     labels_digest,
@@ -29,11 +27,6 @@ from quantscope.catalog import Repository
 from quantscope.errors import InvalidInput
 
 
-@pytest.fixture
-def synth_repo(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[Repository]:
-    yield from fixture_repo(tmp_path_factory, tmp_path)
-
-
 def _labels(shape: tuple[int, int]) -> np.ndarray:
     lab = np.zeros(shape, np.int32)
     lab[10:30, 10:25] = 1
@@ -42,18 +35,18 @@ def _labels(shape: tuple[int, int]) -> np.ndarray:
     return lab
 
 
-def test_labels_are_valid_ngff_image_labels_and_read_back(synth_repo: Repository) -> None:
+def test_labels_are_valid_ngff_image_labels_and_read_back(analysis_repo: Repository) -> None:
     from ome_zarr_models.v05.image_label import ImageLabel
     from ome_zarr_models.v05.labels import Labels
 
-    img = synth_repo.images()[0]
+    img = analysis_repo.images()[0]
     shape = img.shape[3:]
     lab = _labels(shape)
-    out = write_labels(synth_repo.root, img.store_path, "Nuclei-abc", lab)
+    out = write_labels(analysis_repo.root, img.store_path, "Nuclei-abc", lab)
     assert out.path == f"{img.store_path}/labels/Nuclei-abc"
     assert out.n_objects == 3 and out.sha256 == labels_digest(lab) and out.size > 0
-    np.testing.assert_array_equal(read_labels(synth_repo.root, out.path), lab)
-    group = synth_repo.root / img.store_path / "labels"
+    np.testing.assert_array_equal(read_labels(analysis_repo.root, out.path), lab)
+    group = analysis_repo.root / img.store_path / "labels"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         labels_model = Labels.from_zarr(zarr.open_group(str(group), mode="r"))
@@ -62,7 +55,7 @@ def test_labels_are_valid_ngff_image_labels_and_read_back(synth_repo: Repository
     ms = model.ome_attributes.multiscales[0]
     assert [a.name for a in ms.axes] == ["t", "c", "z", "y", "x"]
     # same levels and scales as the image
-    image_ms = json.loads((synth_repo.root / img.store_path / "zarr.json").read_text())
+    image_ms = json.loads((analysis_repo.root / img.store_path / "zarr.json").read_text())
     image_ds = image_ms["attributes"]["ome"]["multiscales"][0]["datasets"]
     assert [d.model_dump(mode="json")["coordinateTransformations"] for d in ms.datasets] == [
         d["coordinateTransformations"] for d in image_ds
@@ -74,13 +67,13 @@ def test_labels_are_valid_ngff_image_labels_and_read_back(synth_repo: Repository
         assert set(np.unique(arr[...])) <= {0, 1, 3, 7}
 
 
-def test_labels_open_with_ome_zarr_py(synth_repo: Repository) -> None:
+def test_labels_open_with_ome_zarr_py(analysis_repo: Repository) -> None:
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Reader
 
-    img = synth_repo.images()[0]
-    write_labels(synth_repo.root, img.store_path, "cells", _labels(img.shape[3:]))
-    path = synth_repo.root / img.store_path / "labels" / "cells"
+    img = analysis_repo.images()[0]
+    write_labels(analysis_repo.root, img.store_path, "cells", _labels(img.shape[3:]))
+    path = analysis_repo.root / img.store_path / "labels" / "cells"
     nodes = list(Reader(parse_url(str(path)))())
     # ome-zarr-py follows image-label.source to the parent image, then reads the labels
     label = next(n for n in nodes if any(type(s).__name__ == "Label" for s in n.specs))
@@ -89,38 +82,38 @@ def test_labels_open_with_ome_zarr_py(synth_repo: Repository) -> None:
     assert np.asarray(nodes[0].data[0]).shape[-2:] == np.asarray(label.data[0]).shape[-2:]
 
 
-def test_a_second_label_image_is_added_to_the_group(synth_repo: Repository) -> None:
-    img = synth_repo.images()[0]
+def test_a_second_label_image_is_added_to_the_group(analysis_repo: Repository) -> None:
+    img = analysis_repo.images()[0]
     lab = _labels(img.shape[3:])
-    write_labels(synth_repo.root, img.store_path, "a", lab)
-    write_labels(synth_repo.root, img.store_path, "b", lab)
-    write_labels(synth_repo.root, img.store_path, "a", lab)  # replaced, listed once
-    doc = json.loads((synth_repo.root / img.store_path / "labels" / "zarr.json").read_text())
+    write_labels(analysis_repo.root, img.store_path, "a", lab)
+    write_labels(analysis_repo.root, img.store_path, "b", lab)
+    write_labels(analysis_repo.root, img.store_path, "a", lab)  # replaced, listed once
+    doc = json.loads((analysis_repo.root / img.store_path / "labels" / "zarr.json").read_text())
     assert doc["attributes"]["ome"]["labels"] == ["a", "b"]
 
 
-def test_bad_label_images_are_refused_and_leave_nothing(synth_repo: Repository) -> None:
-    img = synth_repo.images()[0]
+def test_bad_label_images_are_refused_and_leave_nothing(analysis_repo: Repository) -> None:
+    img = analysis_repo.images()[0]
     with pytest.raises(InvalidInput, match="shape"):
-        write_labels(synth_repo.root, img.store_path, "x", np.zeros((5, 5), np.int32))
+        write_labels(analysis_repo.root, img.store_path, "x", np.zeros((5, 5), np.int32))
     with pytest.raises(InvalidInput, match="2-D integer"):
-        write_labels(synth_repo.root, img.store_path, "x", np.zeros(img.shape[3:], np.float32))
+        write_labels(analysis_repo.root, img.store_path, "x", np.zeros(img.shape[3:], np.float32))
     with pytest.raises(InvalidInput, match="outside"):
-        write_labels(synth_repo.root, img.store_path, "x", -np.ones(img.shape[3:], np.int64))
-    group = synth_repo.root / img.store_path / "labels"
+        write_labels(analysis_repo.root, img.store_path, "x", -np.ones(img.shape[3:], np.int64))
+    group = analysis_repo.root / img.store_path / "labels"
     assert not (group / "x").exists()
     assert not list(group.glob(".*tmp*")) if group.exists() else True
 
 
-def test_leftovers_of_interrupted_writes_are_removed(synth_repo: Repository) -> None:
+def test_leftovers_of_interrupted_writes_are_removed(analysis_repo: Repository) -> None:
     """remove_partial removes temporary entries (the executor calls it at the start of a run,
     under the write lock); write_labels itself leaves them: they may be another writer's."""
-    img = synth_repo.images()[0]
-    group = synth_repo.root / img.store_path / "labels"
+    img = analysis_repo.images()[0]
+    group = analysis_repo.root / img.store_path / "labels"
     group.mkdir()
     (group / ".Nuclei.tmp-123").mkdir()
     (group / ".Nuclei.tmp-123" / "zarr.json").write_text("{")
-    write_labels(synth_repo.root, img.store_path, "Nuclei", _labels(img.shape[3:]))
+    write_labels(analysis_repo.root, img.store_path, "Nuclei", _labels(img.shape[3:]))
     assert (group / ".Nuclei.tmp-123").exists()
     assert remove_partial(group) == [group / ".Nuclei.tmp-123"]
     assert remove_partial(group) == []
@@ -173,23 +166,23 @@ def test_anndata_has_objects_as_obs_and_features_as_var(tmp_path: Path) -> None:
         export_table(df, tmp_path / "f.xlsx", "xlsx")
 
 
-def test_verify_output_detects_changed_and_missing_outputs(synth_repo: Repository) -> None:
+def test_verify_output_detects_changed_and_missing_outputs(analysis_repo: Repository) -> None:
     from quantscope.analysis import verify_output
 
-    img = synth_repo.images()[0]
+    img = analysis_repo.images()[0]
     lab = _labels(img.shape[3:])
-    out = write_labels(synth_repo.root, img.store_path, "v", lab)
-    assert verify_output(synth_repo.root, "labels", out.path, out.sha256) is None
+    out = write_labels(analysis_repo.root, img.store_path, "v", lab)
+    assert verify_output(analysis_repo.root, "labels", out.path, out.sha256) is None
     lab[0, 0] = 9
-    write_labels(synth_repo.root, img.store_path, "v", lab)  # same path, other values
+    write_labels(analysis_repo.root, img.store_path, "v", lab)  # same path, other values
     assert "differs from the recorded" in (
-        verify_output(synth_repo.root, "labels", out.path, out.sha256) or ""
+        verify_output(analysis_repo.root, "labels", out.path, out.sha256) or ""
     )
-    table = write_table(synth_repo.root, "tables/r/t.parquet", pd.DataFrame({"a": [1]}))
-    assert verify_output(synth_repo.root, "table", table.path, table.sha256) is None
-    (synth_repo.root / table.path).write_bytes(b"flipped")
-    assert "differs" in (verify_output(synth_repo.root, "table", table.path, table.sha256) or "")
-    (synth_repo.root / table.path).unlink()
-    assert verify_output(synth_repo.root, "table", table.path, table.sha256) == (
+    table = write_table(analysis_repo.root, "tables/r/t.parquet", pd.DataFrame({"a": [1]}))
+    assert verify_output(analysis_repo.root, "table", table.path, table.sha256) is None
+    (analysis_repo.root / table.path).write_bytes(b"flipped")
+    assert "differs" in (verify_output(analysis_repo.root, "table", table.path, table.sha256) or "")
+    (analysis_repo.root / table.path).unlink()
+    assert verify_output(analysis_repo.root, "table", table.path, table.sha256) == (
         f"{table.path}: missing"
     )

@@ -3,23 +3,18 @@ and the pipelines shipped in pipelines/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from _analysis_support import install_test_tools, pipeline_text, remove_test_tools
+from _analysis_support import pipeline_text
 from quantscope.analysis import load_pipeline, parse_pipeline
 from quantscope.errors import InvalidInput, NotFound
 
 PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 
 
-@pytest.fixture(autouse=True)
-def _tools() -> Iterator[None]:
-    install_test_tools()
-    yield
-    remove_test_tools()
+pytestmark = pytest.mark.usefixtures("analysis_tools")
 
 
 def test_a_valid_spec_resolves_steps_ports_and_defaults() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _analysis_support import fixture_repo, install_test_tools, pipeline_text, remove_test_tools
+from _analysis_support import fixture_repo, pipeline_text
 from quantscope.analysis import (
     labels_digest,
     parse_pipeline,
@@ -223,70 +223,65 @@ def test_tool_identity_names_package_version_and_source() -> None:
 
 
 # ------------------------------------------------------------- damaged outputs (item 4)
-@pytest.fixture
-def synth_repo(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[Repository]:
-    install_test_tools()
-    try:
-        yield from fixture_repo(tmp_path_factory, tmp_path)
-    finally:
-        remove_test_tools()
-
-
+@pytest.mark.usefixtures("analysis_tools")
 def test_a_registered_label_image_without_level_metadata_is_computed_again(
-    synth_repo: Repository,
+    analysis_repo: Repository,
 ) -> None:
     """What the race left (a label image without ``0/zarr.json``) was reused by re-runs."""
-    first = run_pipeline(synth_repo, parse_pipeline(pipeline_text()))
-    art = next(a for a in synth_repo.run_artifacts(first.run_id) if a["kind"] == "labels")
-    (synth_repo.root / art["path"] / "0" / "zarr.json").unlink()
-    again = run_pipeline(synth_repo, parse_pipeline(pipeline_text()))
+    first = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
+    art = next(a for a in analysis_repo.run_artifacts(first.run_id) if a["kind"] == "labels")
+    (analysis_repo.root / art["path"] / "0" / "zarr.json").unlink()
+    again = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
     assert again.ok and (again.computed, again.reused) == (1, 5)
-    assert labels_digest(read_labels(synth_repo.root, art["path"])) == art["sha256"]
+    assert labels_digest(read_labels(analysis_repo.root, art["path"])) == art["sha256"]
 
 
+@pytest.mark.usefixtures("analysis_tools")
 def test_a_damaged_output_read_back_by_a_computed_step_is_computed_again(
-    synth_repo: Repository,
+    analysis_repo: Repository,
 ) -> None:
-    first = run_pipeline(synth_repo, parse_pipeline(pipeline_text()))
-    art = next(a for a in synth_repo.run_artifacts(first.run_id) if a["kind"] == "labels")
-    level0 = synth_repo.root / art["path"] / "0"
+    first = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
+    art = next(a for a in analysis_repo.run_artifacts(first.run_id) if a["kind"] == "labels")
+    level0 = analysis_repo.root / art["path"] / "0"
     chunk = next(p for p in level0.rglob("*") if p.is_file() and p.name != "zarr.json")
     # another label image's chunk, same shape and codecs: it decodes, to other values
     other = next(
         a
-        for a in synth_repo.run_artifacts(first.run_id)
+        for a in analysis_repo.run_artifacts(first.run_id)
         if a["kind"] == "labels" and a["key"] != art["key"]
     )
     rel = chunk.relative_to(level0)
-    chunk.write_bytes((synth_repo.root / other["path"] / "0" / rel).read_bytes())
+    chunk.write_bytes((analysis_repo.root / other["path"] / "0" / rel).read_bytes())
     # a new measurement parameter: measure is computed and reads the segmentation back
-    again = run_pipeline(synth_repo, parse_pipeline(pipeline_text(scale=2.0)))
+    again = run_pipeline(analysis_repo, parse_pipeline(pipeline_text(scale=2.0)))
     assert again.ok, again.failures
     assert (again.computed, again.reused) == (4, 2)  # 3 measures + the damaged segmentation
-    assert labels_digest(read_labels(synth_repo.root, art["path"])) == art["sha256"]
+    assert labels_digest(read_labels(analysis_repo.root, art["path"])) == art["sha256"]
 
 
+@pytest.mark.usefixtures("analysis_tools")
 def test_an_output_that_cannot_be_read_back_fails_its_step_and_is_not_registered(
-    synth_repo: Repository, monkeypatch: pytest.MonkeyPatch
+    analysis_repo: Repository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from quantscope.analysis import _outputs
 
     monkeypatch.setattr(_outputs, "_readback_problem", lambda *a: "level 0 has no zarr.json")
-    report = run_pipeline(synth_repo, parse_pipeline(pipeline_text()), jobs=2)
+    report = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()), jobs=2)
     assert not report.ok and report.failed == 3 and report.skipped == 3
     assert {f.error_type for f in report.failures if f.status == "failed"} == {"IntegrityError"}
     assert all("cannot be read back" in f.message for f in report.failures if f.status == "failed")
-    assert synth_repo.run_artifacts(report.run_id) == []
+    assert analysis_repo.run_artifacts(report.run_id) == []
 
 
+@pytest.mark.usefixtures("analysis_tools")
 def test_leftovers_in_an_images_labels_group_are_removed_at_the_start_of_a_run(
-    synth_repo: Repository,
+    analysis_repo: Repository,
 ) -> None:
-    img = synth_repo.images()[0]
-    group = synth_repo.root / img.store_path / "labels"
+    img = analysis_repo.images()[0]
+    group = analysis_repo.root / img.store_path / "labels"
     group.mkdir(exist_ok=True)
     leftover = group / ".Nuclei-0123.tmp-deadbeef"
     (leftover / "0").mkdir(parents=True)
-    report = run_pipeline(synth_repo, parse_pipeline(pipeline_text()))
+    report = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
     assert report.ok and not leftover.exists()
-    assert str(leftover.relative_to(synth_repo.root)) in report.cleaned
+    assert str(leftover.relative_to(analysis_repo.root)) in report.cleaned

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,7 @@ import pytest
 from typer.testing import Result
 
 from _analysis_support import (
-    fixture_repo,
-    install_test_tools,
     pipeline_text,
-    remove_test_tools,
 )
 from quantscope.analysis import _registry, parse_pipeline, run_pipeline, unregister_tool
 from quantscope.catalog import Repository
@@ -45,16 +42,7 @@ steps:
 """
 
 
-@pytest.fixture(autouse=True)
-def _tools() -> Iterator[None]:
-    install_test_tools()
-    yield
-    remove_test_tools()
-
-
-@pytest.fixture
-def synth_repo(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[Repository]:
-    yield from fixture_repo(tmp_path_factory, tmp_path)
+pytestmark = pytest.mark.usefixtures("analysis_tools")
 
 
 def _type(record: dict[str, Any]) -> str:
@@ -86,18 +74,18 @@ def _source_files(node: dict, out: list[dict]) -> list[dict]:
 
 
 def test_lineage_of_a_table_goes_through_labels_and_channels_to_source_files(
-    synth_repo: Repository,
+    analysis_repo: Repository,
 ) -> None:
-    report = run_pipeline(synth_repo, parse_pipeline(pipeline_text(scale=3.0)))
-    table = next(a for a in synth_repo.run_artifacts(report.run_id) if a["kind"] == "table")
-    img = synth_repo.image(table["image_id"])
+    report = run_pipeline(analysis_repo, parse_pipeline(pipeline_text(scale=3.0)))
+    table = next(a for a in analysis_repo.run_artifacts(report.run_id) if a["kind"] == "table")
+    img = analysis_repo.image(table["image_id"])
     for ref in (
         table["key"],
         table["key"][:10],
         table["path"],
-        str(synth_repo.root / table["path"]),
+        str(analysis_repo.root / table["path"]),
     ):
-        doc = lineage(synth_repo, ref)
+        doc = lineage(analysis_repo, ref)
         assert doc["key"] == table["key"] and doc["sha256"] == table["sha256"]
     assert doc["tool"] == "test-area" and doc["parameters"] == {"scale": 3.0}
     g = doc["generated_by"]
@@ -118,10 +106,10 @@ def test_lineage_of_a_table_goes_through_labels_and_channels_to_source_files(
     assert all(Path(s["path"]).name.endswith(".ome.tif") for s in sources)
 
 
-def test_lineage_through_an_in_memory_step(synth_repo: Repository) -> None:
-    report = run_pipeline(synth_repo, parse_pipeline(WITH_ILLUMINATION))
-    labels = next(a for a in synth_repo.run_artifacts(report.run_id) if a["kind"] == "labels")
-    doc = lineage(synth_repo, labels["path"])
+def test_lineage_through_an_in_memory_step(analysis_repo: Repository) -> None:
+    report = run_pipeline(analysis_repo, parse_pipeline(WITH_ILLUMINATION))
+    labels = next(a for a in analysis_repo.run_artifacts(report.run_id) if a["kind"] == "labels")
+    doc = lineage(analysis_repo, labels["path"])
     (used,) = [u for u in doc["used"] if u["kind"] != "setting"]  # besides the pixel size
     assert used["kind"] == "derived" and used["tool"] == "illumination-correction"
     assert used["parameters"]["mode"] == "estimate" and used["parameters"]["degree"] == 2
@@ -129,27 +117,27 @@ def test_lineage_through_an_in_memory_step(synth_repo: Repository) -> None:
     assert _source_files(doc, [])
 
 
-def test_lineage_of_a_consolidated_run_table(synth_repo: Repository) -> None:
-    report = run_pipeline(synth_repo, parse_pipeline(pipeline_text()))
-    doc = lineage(synth_repo, report.tables["Nuclei_features"])
+def test_lineage_of_a_consolidated_run_table(analysis_repo: Repository) -> None:
+    report = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
+    doc = lineage(analysis_repo, report.tables["Nuclei_features"])
     assert doc["table"] == report.tables["Nuclei_features"]
     assert doc["run"]["id"] == report.run_id and len(doc["parts"]) == 3
     # a reused part names the run that made it
-    again = run_pipeline(synth_repo, parse_pipeline(pipeline_text()))
-    doc2 = lineage(synth_repo, again.tables["Nuclei_features"])
+    again = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
+    doc2 = lineage(analysis_repo, again.tables["Nuclei_features"])
     assert {p["generated_by"]["id"] for p in doc2["parts"]} == {report.run_id}
 
 
-def test_unknown_references(synth_repo: Repository) -> None:
+def test_unknown_references(analysis_repo: Repository) -> None:
     with pytest.raises(NotFound, match="no registered analysis artifact or run 'abcdef12'"):
-        lineage(synth_repo, "abcdef12")
+        lineage(analysis_repo, "abcdef12")
     with pytest.raises(NotFound, match="no registered analysis artifact"):
-        lineage(synth_repo, "tables/nope/x.parquet")
+        lineage(analysis_repo, "tables/nope/x.parquet")
 
 
-def test_run_document_is_prov_json(synth_repo: Repository) -> None:
-    first = run_pipeline(synth_repo, parse_pipeline(pipeline_text()))
-    doc = run_document(synth_repo, first.run_id)
+def test_run_document_is_prov_json(analysis_repo: Repository) -> None:
+    first = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
+    doc = run_document(analysis_repo, first.run_id)
     json.dumps(doc)  # serializable
     run_id = f"qs:run/{first.run_id}"
     assert _type(doc["activity"][run_id]) == "qs:PipelineRun"
@@ -169,22 +157,24 @@ def test_run_document_is_prov_json(synth_repo: Repository) -> None:
     sources = [e for e in doc["entity"].values() if _type(e) == "qs:SourceFile"]
     assert len(sources) == 6 and all(len(e["qs:sha256"]) == 64 for e in sources)  # 3 x 2 files
     # a second run reuses everything: its document says it used the earlier artifacts
-    second = run_pipeline(synth_repo, parse_pipeline(pipeline_text()))
-    doc2 = run_document(synth_repo, second.run_id)
+    second = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
+    doc2 = run_document(analysis_repo, second.run_id)
     assert "wasGeneratedBy" not in doc2
     used2 = {r["prov:entity"] for r in doc2["used"].values()}
     assert set(arts) <= used2
 
 
-def test_run_document_passes_prov_validation(synth_repo: Repository) -> None:
+def test_run_document_passes_prov_validation(analysis_repo: Repository) -> None:
     """prov 3.2.3 warns about every null attribute (ProvFutureRejectionWarning: "prov 3.3.0
     will reject this"): the document has none, and prov reads it back without a warning."""
     from prov.model import ProvDocument
 
-    first = run_pipeline(synth_repo, parse_pipeline(WITH_ILLUMINATION))  # no spec path, no --where
-    second = run_pipeline(synth_repo, parse_pipeline(WITH_ILLUMINATION))  # all reused
+    first = run_pipeline(
+        analysis_repo, parse_pipeline(WITH_ILLUMINATION)
+    )  # no spec path, no --where
+    second = run_pipeline(analysis_repo, parse_pipeline(WITH_ILLUMINATION))  # all reused
     for run_id in (first.run_id, second.run_id, "latest"):
-        doc = run_document(synth_repo, run_id)
+        doc = run_document(analysis_repo, run_id)
         assert _nulls(doc) == []
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -215,11 +205,11 @@ def _install_plugin(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_provenance_names_the_package_and_version_of_a_plugin_tool(
-    synth_repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    analysis_repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _install_plugin(tmp_path / "site", monkeypatch)
-    report = run_pipeline(synth_repo, parse_pipeline(pipeline_text()))
-    doc = run_document(synth_repo, report.run_id)
+    report = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
+    doc = run_document(analysis_repo, report.run_id)
     tools = {a["qs:tool"]: a for a in doc["agent"].values() if "qs:tool" in a}
     assert tools["test-threshold"]["qs:package"] == "qs-test-plugin"
     assert tools["test-threshold"]["qs:package_version"] == "1.2.3"
@@ -231,19 +221,19 @@ def test_provenance_names_the_package_and_version_of_a_plugin_tool(
     seg_steps = {k for k, a in doc["activity"].items() if a.get("qs:tool") == "test-threshold"}
     assoc = {(r["prov:activity"], r["prov:agent"]) for r in doc["wasAssociatedWith"].values()}
     assert len(seg_steps) == 3 and all((s, seg_agent) in assoc for s in seg_steps)
-    steps = {s["id"]: s for s in run_lineage(synth_repo, report.run_id)["steps"]}
+    steps = {s["id"]: s for s in run_lineage(analysis_repo, report.run_id)["steps"]}
     assert (steps["seg"]["package"], steps["seg"]["package_version"]) == ("qs-test-plugin", "1.2.3")
     assert steps["seg"]["versions"] == ["0.1"] and steps["seg"]["counts"] == {"computed": 3}
 
 
 def test_provenance_of_a_run_from_the_command_line(
-    synth_repo: Repository, cli: Callable[..., Result], tmp_path: Path
+    analysis_repo: Repository, cli: Callable[..., Result], tmp_path: Path
 ) -> None:
     """``quantscope provenance REPO RUN_OR_OUTPUT [--json | --prov]`` (README): a run id, a
     prefix of it or ``latest`` describes the run."""
-    first = run_pipeline(synth_repo, parse_pipeline(pipeline_text()))
-    again = run_pipeline(synth_repo, parse_pipeline(pipeline_text()))
-    root = synth_repo.root
+    first = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
+    again = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
+    root = analysis_repo.root
     for ref in (first.run_id, first.run_id[:6]):
         res = cli("provenance", root, ref)
         assert res.exit_code == 0, res.output
@@ -252,7 +242,7 @@ def test_provenance_of_a_run_from_the_command_line(
         assert "seg: test-threshold 0.1, from in process (min_area=4); images: computed 3" in out
         assert "3 images read" in out and out.count("source file ") == 6
         assert f"table Nuclei_features: tables/{first.run_id}/Nuclei_features.parquet" in out
-    images = {i.id for i in synth_repo.images()}
+    images = {i.id for i in analysis_repo.images()}
     assert all(f"[{i}]" in out for i in images)  # ids in brackets are text, not console markup
     res = cli("provenance", root, "latest", "--json")
     assert res.exit_code == 0, res.output
