@@ -75,15 +75,17 @@ def data_root(shared_data: Path) -> Path:
     return shared_data
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli() -> Callable[..., Result]:
-    """``cli(*args)``: run the typer app with CliRunner (stdout and stderr kept apart)."""
+    """``cli(*args, env=None)``: run the typer app with CliRunner (stdout and stderr kept apart;
+    ``env`` adds environment variables such as ``COLUMNS``). Session-scoped, so module-scoped
+    fixtures can build repositories through the CLI too."""
     from quantscope.cli import app
 
     runner = CliRunner()
 
-    def invoke(*args: object) -> Result:
-        return runner.invoke(app, [str(a) for a in args])
+    def invoke(*args: object, env: dict[str, str] | None = None) -> Result:
+        return runner.invoke(app, [str(a) for a in args], env=env)
 
     return invoke
 

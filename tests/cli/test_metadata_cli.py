@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 from ome_types import from_xml
-from typer.testing import CliRunner, Result
-
-from quantscope.cli import app
+from typer.testing import Result
 
 CZI = "czi/aicsimageio_s_1_t_1_c_1_z_1.czi"
 OME_TIFF = "ome_tiff/aicsimageio_s_1_t_1_c_1_z_1.ome.tiff"
@@ -31,12 +29,10 @@ images:
 """
 
 
-def _run(*args: object) -> Result:
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory: pytest.TempPathFactory, vendor_dir: Path) -> Path:
+def ingested(
+    tmp_path_factory: pytest.TempPathFactory, vendor_dir: Path, cli: Callable[..., Result]
+) -> Path:
     """A repository ingested (without QC) from a folder with the CZI, its OME-TIFF copy and a
     quantscope.yaml: returns its path."""
     base = tmp_path_factory.mktemp("meta")
@@ -45,8 +41,8 @@ def ingested(tmp_path_factory: pytest.TempPathFactory, vendor_dir: Path) -> Path
     for rel in (CZI, OME_TIFF):
         shutil.copy(vendor_dir / rel, data)
     (data / "quantscope.yaml").write_text(SIDECAR)
-    assert _run("init", base / "repo").exit_code == 0
-    result = _run("ingest", base / "repo", data, "--no-qc")
+    assert cli("init", base / "repo").exit_code == 0
+    result = cli("ingest", base / "repo", data, "--no-qc")
     assert result.exit_code == 0, result.output
     assert "sidecar applied: 11 annotations on 2 images" in result.output
     return base / "repo"
@@ -60,14 +56,14 @@ def repo(ingested: Path, tmp_path: Path) -> Path:
     return dest
 
 
-def _ids(repo: Path) -> dict[str, str]:
+def _ids(cli: Callable[..., Result], repo: Path) -> dict[str, str]:
     """{source suffix: image id}."""
-    rows = json.loads(_run("ls", repo, "--json").stdout)
+    rows = json.loads(cli("ls", repo, "--json").stdout)
     return {Path(r["source"]).suffix: r["id"] for r in rows}
 
 
 def test_sidecar_picked_up_at_ingest(ingested: Path, cli: Callable[..., Result]) -> None:
-    ids = _ids(ingested)
+    ids = _ids(cli, ingested)
     result = cli("tag", ingested, ids[".czi"], "--json")
     assert result.exit_code == 0, result.output
     anns = {(a["key"], a["value"]): a for a in json.loads(result.stdout)["annotations"]}
@@ -79,7 +75,7 @@ def test_sidecar_picked_up_at_ingest(ingested: Path, cli: Callable[..., Result])
 
 
 def test_tag_add_remove_and_values(repo: Path, cli: Callable[..., Result]) -> None:
-    ids = _ids(repo)
+    ids = _ids(cli, repo)
     czi = ids[".czi"]
     result = cli(
         "tag", repo, czi[:6], "--add", "control",
@@ -109,7 +105,7 @@ def test_tag_add_remove_and_values(repo: Path, cli: Callable[..., Result]) -> No
 def test_tag_errors_are_one_line(
     repo: Path, cli: Callable[..., Result], args: list[str], message: str
 ) -> None:
-    czi = _ids(repo)[".czi"]
+    czi = _ids(cli, repo)[".czi"]
     result = cli("tag", repo, czi, *args)
     assert result.exit_code == 1
     assert message in str(result.exception)
@@ -129,7 +125,7 @@ def test_annotate_from_csv(repo: Path, tmp_path: Path, cli: Callable[..., Result
     out = json.loads(result.stdout)
     assert out["images"] == 2
     assert out["notes"] == ["quantscope.csv:4: no image matches file='missing.tif'"]
-    ids = _ids(repo)
+    ids = _ids(cli, repo)
     anns = json.loads(cli("tag", repo, ids[".czi"], "--json").stdout)["annotations"]
     conc = next(a for a in anns if a["key"] == "biosample.treatment.concentration")
     assert (conc["value"], conc["num_value"], conc["unit"]) == ("100 nM", 0.1, "µM")
@@ -158,7 +154,7 @@ def test_metadata_check(ingested: Path, cli: Callable[..., Result]) -> None:
     assert out["tier"] == 1 and len(out["images"]) == 2
     by_source = {i["name"]: i for i in out["images"]}
     assert len(by_source) == 1  # both files hold the same image name
-    czi = next(i for i in out["images"] if i["id"] == _ids(ingested)[".czi"])
+    czi = next(i for i in out["images"] if i["id"] == _ids(cli, ingested)[".czi"])
     missing = {m["id"] for m in czi["nbo"]["missing"]}
     # what the CZI and sidecar carry counts as present
     assert "Objective.LensNA" not in missing and "Sample.Organism" not in missing
@@ -184,7 +180,7 @@ def test_require_tier_gates(ingested: Path, cli: Callable[..., Result]) -> None:
 
 
 def test_export_formats(ingested: Path, tmp_path: Path, cli: Callable[..., Result]) -> None:
-    czi = _ids(ingested)[".czi"]
+    czi = _ids(cli, ingested)[".czi"]
     out = tmp_path / "x.ome.xml"
     result = cli("metadata", "export", ingested, czi, "--format", "ome-xml", "--out", out)
     assert result.exit_code == 0, result.output
@@ -270,7 +266,7 @@ def test_channel_settings_are_queryable_after_ingest(ingested: Path) -> None:
 
 def test_dataset_commands(repo: Path, tmp_path: Path, cli: Callable[..., Result]) -> None:
     """Membership, dataset annotations applying to members (find, check, export), ls, rm."""
-    ids = _ids(repo)
+    ids = _ids(cli, repo)
     czi, tif = ids[".czi"], ids[".tiff"]
     result = cli("dataset", "add", repo, "screen-7", czi[:8], "--json")
     assert result.exit_code == 0, result.output
@@ -324,7 +320,7 @@ def test_sidecar_dataset_key(repo: Path, tmp_path: Path, cli: Callable[..., Resu
     assert result.exit_code == 0, result.output
     ds = {d["name"]: d["images"] for d in json.loads(cli("dataset", "ls", repo, "--json").stdout)}
     assert ds == {"czi-only": 1, "pilot": 2, "screen-7": 2}
-    czi = _ids(repo)[".czi"]
+    czi = _ids(cli, repo)[".czi"]
     found = cli("find", repo, 'dataset == "czi-only"', "--format", "ids")
     assert found.stdout.split() == [czi]
 
@@ -332,7 +328,7 @@ def test_sidecar_dataset_key(repo: Path, tmp_path: Path, cli: Callable[..., Resu
 def test_export_names_the_datasets(repo: Path, tmp_path: Path, cli: Callable[..., Result]) -> None:
     """OME-XML: a valid Dataset element per dataset with an ImageRef; JSON-LD: schema:isPartOf;
     the dataset's annotations are exported with the image's."""
-    czi = _ids(repo)[".czi"]
+    czi = _ids(cli, repo)[".czi"]
     for name in ("screen 7/b", "pilot"):
         assert cli("dataset", "add", repo, name, czi).exit_code == 0
     assert cli("tag", repo, "dataset:pilot", "--add", "from-dataset").exit_code == 0
@@ -364,7 +360,7 @@ def test_export_names_the_datasets(repo: Path, tmp_path: Path, cli: Callable[...
 def test_set_pixel_size_and_channel_then_verify(repo: Path, cli: Callable[..., Result]) -> None:
     """`quantscope set` corrects metadata after ingest; the catalog, the OME-Zarr and the
     manifest agree, so `verify` passes and `show` prints the new values."""
-    tif = _ids(repo)[".tiff"]
+    tif = _ids(cli, repo)[".tiff"]
     result = cli("set", repo, tif[:6], "pixel_size_um=0.5", "channel[0].name=Brightfield", "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
@@ -393,7 +389,7 @@ def test_set_pixel_size_and_channel_then_verify(repo: Path, cli: Callable[..., R
 def test_set_refuses_bad_input_in_one_line(
     repo: Path, cli: Callable[..., Result], qs: Callable[..., Any], args: list[str], message: str
 ) -> None:
-    tif = _ids(repo)[".tiff"]
+    tif = _ids(cli, repo)[".tiff"]
     result = qs("set", repo, tif, *args)  # the console script: one line on stderr, exit 1
     assert result.code == 1
     assert message in result.err and "Traceback" not in result.err

@@ -12,20 +12,15 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def plate_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from typer.testing import CliRunner
-
-    from quantscope.cli import app
-
+def plate_repo(tmp_path_factory: pytest.TempPathFactory, cli: Callable) -> Path:
     tmp = tmp_path_factory.mktemp("sites")
-    run = CliRunner().invoke
     for args in (
         ["synth", tmp / "plate", "--plate", "1x1", "--fields", "2", "--size", "96", "--seed", "2"],
         ["init", tmp / "repo"],
         ["ingest", tmp / "repo", tmp / "plate" / "images"],
         ["run", tmp / "repo", Path(__file__).parents[2] / "pipelines" / "nuclei.yaml"],
     ):
-        r = run(app, [str(a) for a in args])
+        r = cli(*args)
         assert r.exit_code == 0, r.output
     return tmp / "repo"
 
@@ -66,11 +61,7 @@ def test_show_reads_as_text_and_is_never_cut(plate_repo: Path, cli: Callable) ->
     assert "excitation wavelength 405 nm" in " ".join(text.split())
     assert "1 level," in text or "levels," in text
     # a narrow terminal wraps long lines instead of cropping them
-    from typer.testing import CliRunner
-
-    from quantscope.cli import app
-
-    narrow = CliRunner().invoke(app, ["show", str(plate_repo), first["id"]], env={"COLUMNS": "60"})
+    narrow = cli("show", plate_repo, first["id"], env={"COLUMNS": "60"})
     joined = " ".join(ln.strip(" │├└─") for ln in narrow.stdout.splitlines())
     assert "sha256" in joined and "contrast method Fluorescence" in " ".join(joined.split())
 
