@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -108,21 +109,30 @@ def _with_database(base_url: str, name: str) -> str:
     return sa.engine.make_url(base_url).set(database=name).render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def pg_url(pg_server: str) -> Iterator[str]:
-    """URL of a fresh, empty PostgreSQL database for one test."""
+@contextmanager
+def fresh_database(server: str, prefix: str = "qs") -> Iterator[str]:
+    """URL of a new, empty database on the PostgreSQL ``server`` (a URL), dropped on exit with
+    any connections still open. Module-scoped fixtures use it where ``pg_url`` (one test) is too
+    short-lived."""
     import sqlalchemy as sa
 
-    name = f"qs_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(_with_database(pg_server, "postgres"), isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(_with_database(server, "postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
-        yield _with_database(pg_server, name)
+        yield _with_database(server, name)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database for one test."""
+    with fresh_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -5,10 +5,12 @@ removal, unknown ids (nothing changed), and the order of ``Repository.images()``
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from _postgres import fresh_database
 from _query_data import IMAGES, build, image_id
 from quantscope.catalog import Repository
 from quantscope.errors import InvalidInput, NotFound
@@ -16,35 +18,18 @@ from quantscope.errors import InvalidInput, NotFound
 NAMES = {image_id(n): n for n in IMAGES}
 
 
-def _with_database(base_url: str, name: str) -> str:
-    import sqlalchemy as sa
-
-    return sa.engine.make_url(base_url).set(database=name).render_as_string(hide_password=False)
-
-
 def _build(
     backend: str, request: pytest.FixtureRequest, tmp: pytest.TempPathFactory
 ) -> Iterator[Repository]:
     """The query test catalog on ``backend`` (a fresh PostgreSQL database, dropped after)."""
-    url = None
-    if backend == "postgresql":
-        import uuid
-
-        import sqlalchemy as sa
-
-        server = request.getfixturevalue("pg_server")
-        name = f"qs_d_{uuid.uuid4().hex[:10]}"
-        admin = sa.create_engine(_with_database(server, "postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        url = _with_database(server, name)
-    r = build(tmp.mktemp("d") / "repo", url)
-    yield r
-    r.close()
-    if url is not None:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with ExitStack() as stack:
+        url = None
+        if backend == "postgresql":
+            server = request.getfixturevalue("pg_server")
+            url = stack.enter_context(fresh_database(server, "qs_d"))
+        r = build(tmp.mktemp("d") / "repo", url)
+        yield r
+        r.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -6,10 +6,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from _postgres import fresh_database
 from _query_data import IMAGES, build, image_id
 from quantscope.catalog import Repository
 from quantscope.errors import InvalidInput
@@ -21,31 +23,14 @@ NAMES = {image_id(n): n for n in IMAGES}
 def repo(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Repository]:
-    url = None
-    if request.param == "postgresql":
-        import uuid
-
-        import sqlalchemy as sa
-
-        server = request.getfixturevalue("pg_server")
-        name = f"qs_q_{uuid.uuid4().hex[:10]}"
-        admin = sa.create_engine(_with_database(server, "postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        url = _with_database(server, name)
-    r = build(tmp_path_factory.mktemp("q") / "repo", url)
-    yield r
-    r.close()
-    if url is not None:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _with_database(base_url: str, name: str) -> str:
-    import sqlalchemy as sa
-
-    return sa.engine.make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    with ExitStack() as stack:
+        url = None
+        if request.param == "postgresql":
+            server = request.getfixturevalue("pg_server")
+            url = stack.enter_context(fresh_database(server, "qs_q"))
+        r = build(tmp_path_factory.mktemp("q") / "repo", url)
+        yield r
+        r.close()
 
 
 def found(repo: Repository, query: str) -> str:
