@@ -76,6 +76,20 @@ def data_root(shared_data: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def bbbc039(shared_data: Path) -> Path:
+    """``bbbc039_nuclei_subset``: images/, labels/ (uint16 instance labels), masks/ (PNG)."""
+    return shared_data / "bbbc039_nuclei_subset"
+
+
+@pytest.fixture(scope="session")
+def bbbc039_images(bbbc039: Path) -> Path:
+    """The 40 BBBC039 ImageXpress files (``IXMtest_A02_s1_w1<GUID>.tif``)."""
+    folder = bbbc039 / "images"
+    assert len(list(folder.glob("*.tif"))) == 40, folder
+    return folder
+
+
+@pytest.fixture(scope="session")
 def cli() -> Callable[..., Result]:
     """``cli(*args, env=None)``: run the typer app with CliRunner (stdout and stderr kept apart;
     ``env`` adds environment variables such as ``COLUMNS``). Session-scoped, so module-scoped

@@ -13,12 +13,6 @@ from _bench_helpers import erode_labels, shift_labels
 
 
 @pytest.fixture(scope="session")
-def bbbc039(shared_data: Path) -> Path:
-    """``bbbc039_nuclei_subset``: images/, labels/ (uint16 instance labels), masks/ (PNG)."""
-    return shared_data / "bbbc039_nuclei_subset"
-
-
-@pytest.fixture(scope="session")
 def bbbc_variants(bbbc039: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """``variant(kind)``: a folder of modified copies of the BBBC039 labels, made once:
     ``eroded1``, ``eroded2`` (per-object erosion by 1 / 2 px), ``shift1``, ``shift3``,

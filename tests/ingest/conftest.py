@@ -17,19 +17,6 @@ import tifffile
 from quantscope.catalog import Repository
 
 
-@pytest.fixture(scope="session")
-def vendor_formats(data_root: Path) -> Path:
-    return data_root / "vendor_formats"
-
-
-@pytest.fixture(scope="session")
-def bbbc039_images(data_root: Path) -> Path:
-    """The 40 BBBC039 ImageXpress files (``IXMtest_A02_s1_w1<GUID>.tif``)."""
-    folder = data_root / "bbbc039_nuclei_subset" / "images"
-    assert len(list(folder.glob("*.tif"))) == 40, folder
-    return folder
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Iterator[Repository]:
     """A freshly initialized repository (SQLite catalog) in ``tmp_path / "repo"``."""

@@ -39,12 +39,12 @@ def test_each_bad_file_fails_with_its_reason_and_the_rest_proceeds(
     tmp_path: Path,
     good: Path,
     pixels: Callable[..., np.ndarray],
-    vendor_formats: Path,
+    vendor_dir: Path,
 ) -> None:
     d = good.parent
     (d / "empty.tif").write_bytes(b"")
     (d / "notes.tif").write_text("these are my notes, not an image\n")
-    shutil.copy(vendor_formats / "seq" / "pims_sample_norpix6.seq", d / "movie.seq")
+    shutil.copy(vendor_dir / "seq" / "pims_sample_norpix6.seq", d / "movie.seq")
     (d / "blob.xyz").write_bytes(b"\x00\x01\x02\x03" * 64)
     # truncated TIFFs: pixel data cut off (IFD first), and header/IFD cut off (IFD last)
     tifffile.imwrite(d / "whole.tif", pixels(8, shape=(256, 256)))
@@ -151,19 +151,17 @@ def test_second_writer_gets_concurrent_access(repo: Repository, good: Path) -> N
 
 
 def test_relative_paths_with_parallel_czi_reads(
-    repo: Repository, tmp_path: Path, vendor_formats: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, tmp_path: Path, vendor_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """bioio-czi changes the process's working directory while it converts metadata: relative
     paths read by other threads at that moment must still be found, and the working directory
     must be the same after ingest."""
-    src = vendor_formats / "czi" / "aicsimageio_s_1_t_1_c_1_z_1.czi"
+    src = vendor_dir / "czi" / "aicsimageio_s_1_t_1_c_1_z_1.czi"
     folder = tmp_path / "rel"
     folder.mkdir()
     for i in range(4):  # distinct content so none is skipped as a duplicate
         (folder / f"c{i}.czi").write_bytes(src.read_bytes() + bytes([i]))
-        shutil.copy(
-            vendor_formats / "tiff" / "aicsimageio_s_1_t_1_c_1_z_1.tiff", folder / f"t{i}.tiff"
-        )
+        shutil.copy(vendor_dir / "tiff" / "aicsimageio_s_1_t_1_c_1_z_1.tiff", folder / f"t{i}.tiff")
         with open(folder / f"t{i}.tiff", "ab") as fh:
             fh.write(bytes([i]))
     monkeypatch.chdir(tmp_path)

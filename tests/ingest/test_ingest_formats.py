@@ -32,15 +32,15 @@ class Ingested:
 
 
 @pytest.fixture(scope="module")
-def vendor(vendor_formats: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingested]:
+def vendor(vendor_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingested]:
     repo = Repository.init(tmp_path_factory.mktemp("vendor") / "repo")
-    report = ingest(repo, [vendor_formats], jobs=2)
+    report = ingest(repo, [vendor_dir], jobs=2)
     yield Ingested(repo, report, repo.images())
     repo.close()
 
 
 def test_every_file_ingests_except_seq_which_names_supported_formats(
-    vendor: Ingested, vendor_formats: Path
+    vendor: Ingested, vendor_dir: Path
 ) -> None:
     failed = {Path(f.path).name: f.message for f in vendor.report.failed}
     assert list(failed) == ["pims_sample_norpix6.seq"], vendor.report.failed
@@ -52,7 +52,7 @@ def test_every_file_ingests_except_seq_which_names_supported_formats(
     ingested = {Path(s.path).name for img in vendor.images for s in img.sources}
     expected = {
         p.name
-        for p in vendor_formats.rglob("*")
+        for p in vendor_dir.rglob("*")
         if p.is_file() and p.suffix.lower() in {".czi", ".tiff", ".tif", ".lif", ".nd2", ".dv"}
     }
     assert ingested == expected
@@ -80,17 +80,17 @@ def test_every_scene_of_the_lif_becomes_its_own_image(vendor: Ingested) -> None:
     assert all(i.shape[1] == 2 and i.dtype == "uint8" for i in lif)
 
 
-def test_lif_pixels_match_the_expected_planes(vendor: Ingested, vendor_formats: Path) -> None:
+def test_lif_pixels_match_the_expected_planes(vendor: Ingested, vendor_dir: Path) -> None:
     (xzt,) = [i for i in vendor.by_source("readlif_xz-example.lif") if i.name.endswith("[xzt]")]
     stored = vendor.pixels(xzt)
     assert stored.shape == xzt.shape == (20, 2, 128, 1, 128)
-    expected = vendor_formats / "lif" / "readlif_xz-example_expected"
+    expected = vendor_dir / "lif" / "readlif_xz-example_expected"
     for name, (c, t) in {"c0t0.tif": (0, 0), "c1t8.tif": (1, 8)}.items():
         np.testing.assert_array_equal(stored[t, c, :, 0, :], tifffile.imread(expected / name))
 
 
 def test_czi_ome_tiff_and_imagej_tiff_copies_are_pixel_identical(
-    vendor: Ingested, vendor_formats: Path
+    vendor: Ingested, vendor_dir: Path
 ) -> None:
     names = [
         "aicsimageio_s_1_t_1_c_1_z_1.czi",
@@ -102,7 +102,7 @@ def test_czi_ome_tiff_and_imagej_tiff_copies_are_pixel_identical(
     arrays = [vendor.pixels(i[0]) for i in images]
     assert {a.shape for a in arrays} == {(1, 1, 1, 325, 475)}
     assert {a.dtype for a in arrays} == {np.dtype("uint16")}
-    reference = tifffile.imread(vendor_formats / "ome_tiff" / names[1])
+    reference = tifffile.imread(vendor_dir / "ome_tiff" / names[1])
     assert reference.shape == (325, 475)
     for name, arr in zip(names, arrays, strict=True):
         np.testing.assert_array_equal(arr[0, 0, 0], reference, err_msg=name)

@@ -11,9 +11,9 @@ from quantscope.ingest._ingest import IngestIssue, printable
 
 
 def test_a_truncated_multi_scene_file_is_one_failed_file(
-    repo: Repository, tmp_path: Path, vendor_formats: Path
+    repo: Repository, tmp_path: Path, vendor_dir: Path
 ) -> None:
-    source = vendor_formats / "lif" / "readlif_xz-example.lif"
+    source = vendor_dir / "lif" / "readlif_xz-example.lif"
     data = source.read_bytes()
     (tmp_path / "trunc.lif").write_bytes(data[: len(data) // 2])
     report = ingest(repo, [tmp_path / "trunc.lif"], qc=False)

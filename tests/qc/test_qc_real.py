@@ -19,9 +19,8 @@ from quantscope.qc import BEST_FOCUS_PLANE, estimate_profiles, load_profile
 ILLUM_PATTERN = "{plate}_{well}f{field0}d{channel}"  # AS_09047_050428030001_O01f00d2.TIF
 
 
-def test_bbbc039_ingest_with_qc(data_root: Path, repo: Repository) -> None:
-    folder = data_root / "bbbc039_nuclei_subset" / "images"
-    report = ingest(repo, [folder], jobs=2)
+def test_bbbc039_ingest_with_qc(bbbc039_images: Path, repo: Repository) -> None:
+    report = ingest(repo, [bbbc039_images], jobs=2)
     assert report.ok and len(report.added) == 40
     assert len(report.qc) == 40
     names = {img.id: img.name for img in report.added}
