@@ -75,6 +75,17 @@ def data_root(shared_data: Path) -> Path:
     return shared_data
 
 
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Repository]:
+    """A freshly initialized, empty repository (SQLite catalog) in ``tmp_path / "repo"``; a
+    module that needs another repository defines its own ``repo``."""
+    from quantscope.catalog import Repository
+
+    r = Repository.init(tmp_path / "repo")
+    yield r
+    r.close()
+
+
 @pytest.fixture(scope="session")
 def bbbc039(shared_data: Path) -> Path:
     """``bbbc039_nuclei_subset``: images/, labels/ (uint16 instance labels), masks/ (PNG)."""

@@ -6,23 +6,13 @@ with tifffile into ``tmp_path`` so these tests do not depend on any other part o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import tifffile
-
-from quantscope.catalog import Repository
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Iterator[Repository]:
-    """A freshly initialized repository (SQLite catalog) in ``tmp_path / "repo"``."""
-    r = Repository.init(tmp_path / "repo")
-    yield r
-    r.close()
 
 
 def _write_tiff(

@@ -4,21 +4,9 @@ repositories ingested once per module (ingest and QC are the slow part)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from quantscope.catalog import Repository
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Iterator[Repository]:
-    """A freshly initialized repository in ``tmp_path / "repo"``."""
-    r = Repository.init(tmp_path / "repo")
-    yield r
-    r.close()
-
 
 #: Fields (index into SynthResult.fields) replaced by their defocused (blur 4 px) versions.
 BLURRED = (1, 6)
