@@ -181,6 +181,23 @@ def _poll_until(
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _wait_until(cond: Callable[[], bool], timeout: float = 60, interval: float = 0.01) -> bool:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+@pytest.fixture(scope="session")
+def wait_until() -> Callable[..., bool]:
+    """``wait_until(cond, timeout=60, interval=0.01)``: whether ``cond()`` came to hold within
+    ``timeout`` seconds (the test asserts what it then expects), e.g. that a killed child was
+    noticed."""
+    return _wait_until
+
+
 @pytest.fixture(scope="session")
 def poll_until() -> Callable[..., bool]:
     """``poll_until(cond, proc, timeout=60, interval=0.002, what=...)``: True once ``cond()``

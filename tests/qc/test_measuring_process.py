@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +122,7 @@ def test_a_request_the_process_cannot_measure_returns_the_error(
 
 
 def test_a_killed_process_completes_its_requests_and_takes_no_more(
-    own_process: MeasuringProcess,
+    own_process: MeasuringProcess, wait_until: Callable[..., bool]
 ) -> None:
     slot = own_process.slot(4 * 2048 * 2048 * 2)
     own_process.array(slot, (4, 1, 2048, 2048), np.uint16)[:] = 5
@@ -132,9 +131,7 @@ def test_a_killed_process_completes_its_requests_and_takes_no_more(
     os.kill(own_process._proc.pid, signal.SIGKILL)
     metrics, error, _ = fut.result(timeout=60)  # measured before the kill, or failed: never hangs
     assert (metrics is None) == (error is not None)
-    deadline = time.monotonic() + 60
-    while own_process.dead is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: own_process.dead is not None)
     assert own_process.dead is not None and not own_process.ready
     assert own_process.measure(slot, (1, 1, 4, 4), np.uint16, None) is None
 
@@ -196,16 +193,16 @@ def test_with_the_process_switched_off_ingest_measures_on_a_thread(
     assert len(repo.quality_metrics()) == 3
 
 
-def test_a_dead_shared_process_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dead_shared_process_is_replaced(
+    monkeypatch: pytest.MonkeyPatch, wait_until: Callable[..., bool]
+) -> None:
     import quantscope.qc._process as qp
 
     proc = shared_process()
     assert proc is not None and proc.wait_ready(60)
     monkeypatch.setattr(qp, "_starts", 0)  # this test's restart does not count against others
     os.kill(proc._proc.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 60
-    while proc.dead is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: proc.dead is not None)
     fresh = shared_process()
     assert fresh is not None and fresh is not proc and fresh.wait_ready(60)
 
@@ -319,12 +316,12 @@ def test_a_child_that_cannot_start_is_never_ready(monkeypatch: pytest.MonkeyPatc
         proc.close()
 
 
-def test_a_child_that_fails_says_why(own_process: MeasuringProcess) -> None:
+def test_a_child_that_fails_says_why(
+    own_process: MeasuringProcess, wait_until: Callable[..., bool]
+) -> None:
     """A child that meets a message it does not know sends its error before it exits, and
     the parent gives that error as the reason the process is gone."""
     own_process._send(("no such message",))
-    deadline = time.monotonic() + 60
-    while own_process.dead is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: own_process.dead is not None)
     assert own_process.dead is not None and "unknown message" in own_process.dead
     assert own_process._proc.wait(60) == 1
