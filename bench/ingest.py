@@ -696,20 +696,23 @@ def _accounting_targets() -> list[tuple[Any, str, str]]:
     """(owner, attribute, label) of the quantscope functions whose inclusive time is summed."""
     import quantscope.catalog._repository as repo_mod
     import quantscope.ingest._ingest as ing
+    import quantscope.ingest._plan as plan
+    import quantscope.ingest._write as write
     import quantscope.io._sources as src
     import quantscope.io._zarr_writer as zw
 
+    # each function is wrapped where it is called from (the module whose globals name it)
     return [
         (ing, "collect_files", "ingest.collect_files"),
         (ing, "clean_leftovers", "ingest.clean_leftovers"),
-        (ing, "_scan", "ingest._scan (hash + open + metadata)"),
-        (ing, "_sha256", "  ingest._sha256 (source file)"),
+        (plan, "_scan", "ingest._scan (hash + open + metadata)"),
+        (plan, "_sha256", "  ingest._sha256 (source file)"),
         (src, "_open_tiff", "  io._open_tiff (scan and write: opened twice)"),
-        (ing, "from_ome", "  metadata.from_ome"),
+        (plan, "from_ome", "  metadata.from_ome"),
         (ing, "_skip_known", "ingest._skip_known (catalog lookups)"),
-        (ing, "_write_job", "ingest._write_job"),
-        (ing, "image_to_ome_xml", "  metadata.image_to_ome_xml (ome-types)"),
-        (ing, "write_image", "  io.write_image"),
+        (write, "_write_job", "ingest._write_job"),
+        (write, "image_to_ome_xml", "  metadata.image_to_ome_xml (ome-types)"),
+        (write, "write_image", "  io.write_image"),
         (src._TiffPlaneReader, "__call__", "    read pixels (tifffile)"),
         (zw, "_downsample", "    _downsample (2x2 mean)"),
         (zw._Writer, "_encode", "    _Writer._encode (blosc)"),
@@ -757,9 +760,11 @@ def profile(which: str, work: Path, top: int) -> None:
     import cProfile
     import pstats
 
-    import quantscope.ingest._ingest as ingest_mod
+    import quantscope.ingest._plan as plan_mod
+    import quantscope.ingest._write as write_mod
 
-    ingest_mod.ThreadPoolExecutor = InlineExecutor  # type: ignore[misc,assignment]
+    plan_mod.ThreadPoolExecutor = InlineExecutor  # type: ignore[misc,assignment]
+    write_mod.ThreadPoolExecutor = InlineExecutor  # type: ignore[misc,assignment]
     if which == "8k":
         tif = work / "profile_8k.tif"
         write_tiled_tiff(tif, (MID_EDGE, MID_EDGE), 512, seed=1)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
-import quantscope.ingest._ingest as ingest_module
+import quantscope.ingest._plan as ingest_module  # files are hashed while planned
 from quantscope.catalog import Repository
 from quantscope.errors import ConcurrentAccess, InvalidInput, NotARepository
 from quantscope.ingest import collect_files, ingest, verify

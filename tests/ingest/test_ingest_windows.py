@@ -10,7 +10,7 @@ import pytest
 import tifffile
 import zarr
 
-import quantscope.ingest._ingest as ingest_mod
+import quantscope.ingest._plan as ingest_mod
 from quantscope.catalog import Repository
 from quantscope.ingest import NamePattern, ingest, verify
 from quantscope.synth import SynthOptions, synth_plate

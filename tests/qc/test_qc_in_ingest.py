@@ -81,6 +81,7 @@ def test_failed_writes_give_back_their_qc_buffers(
     hold a slot of the QC queue: more failures than the queue is deep would block the
     writers); the other images are measured, on the QC thread or in the measuring process."""
     import quantscope.ingest._ingest as ing
+    import quantscope.ingest._write as writing
     from quantscope.qc._process import shared_process, supported
 
     if where == "process":
@@ -95,7 +96,7 @@ def test_failed_writes_give_back_their_qc_buffers(
     src.mkdir()
     for i in range(3):
         tifffile.imwrite(src / f"f{i}.tif", _field(10 + i, (40, 50 + i)))
-    real_write = ing.write_image
+    real_write = writing.write_image
 
     def failing(dest, read_rows, spec, **kw):  # type: ignore[no-untyped-def]
         if spec.name != "f2":
@@ -103,7 +104,7 @@ def test_failed_writes_give_back_their_qc_buffers(
             raise OSError("disk full (simulated)")
         return real_write(dest, read_rows, spec, **kw)
 
-    pools: list[ing._QCPool] = []
+    pools: list[writing._QCPool] = []
     real_pool = ing._qc_pool
 
     def recorded(j: int):  # type: ignore[no-untyped-def]
@@ -112,7 +113,7 @@ def test_failed_writes_give_back_their_qc_buffers(
         pools.append(pool)
         return _Entered(cm, pool)
 
-    monkeypatch.setattr(ing, "write_image", failing)
+    monkeypatch.setattr(writing, "write_image", failing)
     monkeypatch.setattr(ing, "_qc_pool", recorded)
     report = ingest(repo, [src], jobs=jobs)
     assert [img.name for img in report.added] == ["f2"]
