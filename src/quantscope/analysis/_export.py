@@ -211,24 +211,16 @@ _FAMILY_UNITS = {
     "Count": "1",
 }
 _SUPERSCRIPT = dict(enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹"))
-_DIMENSIONLESS_SHAPE = {
-    "FormFactor",
-    "Compactness",
-    "Eccentricity",
-    "Solidity",
-    "Extent",
-    "EulerNumber",
-}
 
 
 def _shape_unit(feature: str, length: str) -> str:
-    from ._features._shape import _AREAS, _LENGTHS
+    from ._features._shape import _AREAS, _DIMENSIONLESS, _LENGTHS
 
     if feature in _LENGTHS:
         return length
     if feature in _AREAS:
         return f"{length}²"
-    if feature in _DIMENSIONLESS_SHAPE or feature.startswith(
+    if feature in _DIMENSIONLESS or feature.startswith(
         ("Zernike_", "NormalizedMoment_", "HuMoment_")
     ):
         return "1"

@@ -99,6 +99,8 @@ _LENGTHS = {
     "MaxFeretDiameter",
 }
 _AREAS = {"Area", "ConvexArea", "FilledArea", "BoundingBoxArea"}
+# ratios of lengths and areas: the same number in pixels and in µm
+_DIMENSIONLESS = {"FormFactor", "Compactness", "Eccentricity", "Solidity", "Extent", "EulerNumber"}
 
 
 def shape_columns(zernike: bool = True, moments: bool = True) -> list[str]:
