@@ -18,11 +18,10 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..catalog import Repository
 from ..errors import QuantscopeError
-from ._integrity import _PLATES_DIRTY, clean_leftovers, update_plates, verify
+from ._integrity import _PLATES_DIRTY, clean_leftovers, update_plates
 from ._naming import NamePattern
 from ._plan import (
     _check_pattern,
@@ -37,19 +36,7 @@ from ._plan import (
 from ._report import IngestIssue, IngestReport, Progress
 from ._write import _qc_pool, _QCPool, _write_all
 
-if TYPE_CHECKING:
-    pass
-
-__all__ = [
-    "IngestIssue",
-    "IngestReport",
-    "Progress",
-    "clean_leftovers",
-    "collect_files",
-    "ingest",
-    "update_plates",
-    "verify",
-]
+__all__ = ["ingest"]
 
 
 # ------------------------------------------------------------------------------ ingest

@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..catalog import Repository
 from ..errors import NotFound
@@ -16,9 +16,6 @@ from ..io import (
 )
 from ._plan import _sha256
 from ._report import IngestIssue
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["clean_leftovers", "update_plates", "verify"]
 # Present while plate images are registered but their plate/row/well group documents are not yet

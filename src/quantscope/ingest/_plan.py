@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -28,9 +28,6 @@ from ..metadata import ImageMetadata, from_ome
 from ..model import PlatePosition
 from ._naming import NamePattern
 from ._report import IngestIssue, IngestReport, Progress
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["collect_files"]
 

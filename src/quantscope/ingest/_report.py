@@ -5,12 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..model import Image
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["IngestIssue", "IngestReport", "Progress", "printable"]
 
