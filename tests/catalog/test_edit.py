@@ -261,3 +261,33 @@ def test_select_images_forms(repo: Repository) -> None:
     repo.add_to_dataset("pilot", [fly, ids["mrc_toxo.dv"]])
     assert sorted(select_images(repo, "dataset:pilot")) == sorted([fly, ids["mrc_toxo.dv"]])
     assert select_images(repo, "size.z > 1") == [ids["mrc_toxo.dv"]]
+
+
+def test_a_second_writer_is_refused_and_changes_nothing(repo: Repository) -> None:
+    """`set` while another process writes (an ingest, a run) holds the repository's lock."""
+    import subprocess
+    import sys
+
+    from quantscope.errors import ConcurrentAccess
+
+    before = _snapshot(repo)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from quantscope.catalog import Repository; "
+            "r = Repository.open(sys.argv[1]); "
+            "cm = r.write_lock(); cm.__enter__(); print('held', flush=True); time.sleep(60)",
+            str(repo.root),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(ConcurrentAccess, match="another quantscope process"):
+            set_metadata(repo, "name like '%'", ["pixel_size_um=0.5"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _snapshot(repo) == before
