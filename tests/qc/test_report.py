@@ -594,7 +594,7 @@ def test_colour_bar_labels_of_a_narrow_plate_fit_in_the_heatmap() -> None:
     import re
 
     from quantscope.qc._data import ImageQCRecord
-    from quantscope.qc._report import _heatmap_svg
+    from quantscope.qc._report_plots import _heatmap_svg
 
     def rec(r: int) -> ImageQCRecord:
         return ImageQCRecord(
