@@ -29,7 +29,7 @@ from quantscope.quality import (
 )
 from quantscope.quality._common import counting_sort, prepare
 from quantscope.quality._focus import _spectrum_layout
-from quantscope.quality._intensity import _Ranked
+from quantscope.quality._ranked import _Ranked
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -372,8 +372,8 @@ def test_noise_pairs_never_read_a_counting_buffer_another_plane_overwrote() -> N
     # the counted sample of plane A is reused by A's noise estimate only while it is still in
     # this thread's counting buffer: a counting sort of plane B (same shape) in between must
     # send A back to reading its own pixels
+    from quantscope.quality._background import _integer_diffs
     from quantscope.quality._common import SAMPLE_TARGET
-    from quantscope.quality._intensity import _integer_diffs
 
     a = _blobs((600, 700), seed=1)
     b = _blobs((600, 700), seed=2)
@@ -423,8 +423,8 @@ def test_pair_differences_counted_jointly_equal_the_plain_count(dtype: str) -> N
     # Small spans count the pairs by their two (clipped) levels in one bincount and read the
     # differences off its diagonals; wider spans and no limit take the direct path: the same
     # counts as np.unique of the kept pairs' differences, either way.
+    from quantscope.quality._background import _integer_diffs
     from quantscope.quality._common import SAMPLE_TARGET
-    from quantscope.quality._intensity import _integer_diffs
 
     rng = np.random.default_rng(21)
     info = np.iinfo(dtype)
@@ -448,7 +448,7 @@ def test_pair_differences_counted_jointly_equal_the_plain_count(dtype: str) -> N
 
 
 def test_diagonal_sums_are_the_traces() -> None:
-    from quantscope.quality._intensity import _diagonal_sums
+    from quantscope.quality._background import _diagonal_sums
 
     rng = np.random.default_rng(22)
     for m in (1, 2, 5, 40):

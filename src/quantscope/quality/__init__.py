@@ -36,6 +36,7 @@ Examples
 
 from __future__ import annotations
 
+from ._background import Background, background, signal_to_noise
 from ._flags import QCFlag, QCResult, Status, check_limits, evaluate, robust_zscores
 from ._focus import (
     focus_laplacian_var,
@@ -46,8 +47,6 @@ from ._focus import (
 )
 from ._illumination import illumination_uniformity
 from ._intensity import (
-    Background,
-    background,
     dynamic_range_used,
     foreground_pct,
     intensity_range,
@@ -55,7 +54,6 @@ from ._intensity import (
     percent_at_dtype_max,
     percent_at_max,
     percent_at_min,
-    signal_to_noise,
 )
 from ._metrics import BEST_FOCUS_PLANE, best_plane_metrics, channel_metrics
 from ._profile import IlluminationProfile, apply_flatfield, estimate_illumination_profile

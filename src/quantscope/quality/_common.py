@@ -249,7 +249,7 @@ class Plane:
             if counted is not None and bounds is not None:
                 # the sample as offsets from the plane's minimum (counting_sort's buffer):
                 # the left pixels of the pixel pairs of the noise estimate (see
-                # quantscope.quality._intensity._integer_diffs), valid until that buffer is
+                # quantscope.quality._background._integer_diffs), valid until that buffer is
                 # requested again
                 self.cache["sample_index"] = (step, lo, _LAST_INDEX.array)
             if counted is not None:

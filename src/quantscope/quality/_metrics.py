@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ._background import _background
 from ._common import prepare
 from ._field import plane_field
 from ._focus import plane_focus, stack_metrics
 from ._illumination import _illumination
 from ._intensity import (
     EMPTY_FOREGROUND_PCT,
-    _background,
     _dynamic_range,
     _foreground_pct,
     _intensity_range,
