@@ -28,8 +28,8 @@ from quantscope.quality import (
     percent_at_min,
 )
 from quantscope.quality._common import counting_sort, prepare
-from quantscope.quality._focus import _spectrum_layout
 from quantscope.quality._ranked import _Ranked
+from quantscope.quality._spectrum import _spectrum_layout
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -353,7 +353,7 @@ def test_binned_plane_is_the_exact_block_mean(peak: int) -> None:
 def test_padded_blocks_reflect_like_ndimage() -> None:
     # Slices where the reflection runs straight, gathers where it turns back (narrow images);
     # windows overlapping the image (as the Laplacian's bands do) across any of its borders.
-    from quantscope.quality._focus import _padded_block, _reflect
+    from quantscope.quality._laplacian import _padded_block, _reflect
 
     rng = np.random.default_rng(13)
     for ny, nx in ((1, 1), (2, 3), (7, 5), (40, 31), (260, 348)):
@@ -475,7 +475,7 @@ def test_scratch_reuses_its_views_and_gives_new_ones_on_request() -> None:
 def test_fft_stages_into_scratch_equal_scipy_fft_bit_for_bit() -> None:
     from scipy import fft
 
-    from quantscope.quality._focus import _fft_columns, _rfft_rows
+    from quantscope.quality._spectrum import _fft_columns, _rfft_rows
 
     rng = np.random.default_rng(23)
     x = rng.normal(0, 1, (64, 81)).astype(np.float32)
@@ -567,15 +567,15 @@ def test_fft_stages_fall_back_to_the_public_functions(
     scipy.fft functions give the same values."""
     from scipy import fft
 
-    import quantscope.quality._focus as focus
+    import quantscope.quality._spectrum as spectrum
 
     def wrong(*args: object) -> None:
         raise TypeError("takes other arguments")
 
-    monkeypatch.setattr(focus, "_KERNELS", [None if kernels == "missing" else (wrong, wrong)])
+    monkeypatch.setattr(spectrum, "_KERNELS", [None if kernels == "missing" else (wrong, wrong)])
     x = np.random.default_rng(25).normal(0, 1, (32, 45)).astype(np.float32)
-    got = focus._rfft_rows(x, np.empty((32, 23), np.complex64))
+    got = spectrum._rfft_rows(x, np.empty((32, 23), np.complex64))
     np.testing.assert_array_equal(got, fft.rfft(x, axis=1, workers=1))
-    low = focus._fft_columns(got[:, :10], np.empty((32, 10), np.complex64))
+    low = spectrum._fft_columns(got[:, :10], np.empty((32, 10), np.complex64))
     np.testing.assert_array_equal(low, fft.fft(np.ascontiguousarray(got[:, :10]), axis=0))
-    assert focus._KERNELS == [None]
+    assert spectrum._KERNELS == [None]
