@@ -694,7 +694,7 @@ def _timed(fn: Any) -> tuple[float, Any]:
 
 def _accounting_targets() -> list[tuple[Any, str, str]]:
     """(owner, attribute, label) of the quantscope functions whose inclusive time is summed."""
-    import quantscope.catalog._repository as repo_mod
+    import quantscope.catalog._images as images_mod
     import quantscope.ingest._ingest as ing
     import quantscope.ingest._plan as plan
     import quantscope.ingest._write as write
@@ -717,7 +717,7 @@ def _accounting_targets() -> list[tuple[Any, str, str]]:
         (zw, "_downsample", "    _downsample (2x2 mean)"),
         (zw._Writer, "_encode", "    _Writer._encode (blosc)"),
         (zw._Writer, "put_file", "    _Writer.put_file (mkdir + write + sha256)"),
-        (repo_mod.Repository, "register", "Repository.register (one transaction)"),
+        (images_mod.ImageRecords, "register", "Repository.register (one transaction)"),
         (ing, "update_plates", "ingest.update_plates (plate zarr.json)"),
     ]
 

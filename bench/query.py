@@ -140,7 +140,7 @@ def registrations(start: int, stop: int) -> list[Any]:
 # ------------------------------------------------------------------------------------- peer
 def peer_register(db: Path, start: int, stop: int, batch: int) -> float:
     """The same rows written with plain sqlite3 (the limit for register_many). Seconds."""
-    from quantscope.catalog._repository import _image_row
+    from quantscope.catalog._images import _image_row
 
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode=WAL")

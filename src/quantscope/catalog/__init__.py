@@ -6,7 +6,8 @@ stored OME-Zarr metadata and checksums together, with an audit annotation per ch
 
 from ._annotations import DATASET_KEY, DatasetInfo
 from ._edit import EditReport, FieldChange, set_metadata
-from ._repository import CONFIG_NAME, SCHEMA_HEAD, ImageRegistration, Repository, plate_folder
+from ._images import ImageRegistration, plate_folder
+from ._repository import CONFIG_NAME, SCHEMA_HEAD, Repository
 
 __all__ = [
     "CONFIG_NAME",
