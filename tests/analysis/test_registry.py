@@ -63,7 +63,8 @@ def test_listing_tools_imports_no_heavy_library() -> None:
         "installed_tools(); "
         "heavy = [m for m in ('skimage', 'scipy.ndimage', 'dask', 'distributed', 'pandas', "
         "'torch', 'cellpose', 'stardist', 'quantscope.analysis._features', "
-        "'quantscope.analysis._segment') if m in sys.modules]; print(heavy)"
+        "'quantscope.analysis._segment', 'quantscope.analysis._threshold', "
+        "'quantscope.analysis._morphology') if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -28,6 +28,7 @@ def test_importing_the_package_does_not_import_the_algorithms() -> None:
     code = (
         "import sys, quantscope.analysis; "
         "print([m for m in ('quantscope.analysis._segment', 'quantscope.analysis._features', "
+        "'quantscope.analysis._threshold', 'quantscope.analysis._morphology', "
         "'dask', 'pandas', 'skimage') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

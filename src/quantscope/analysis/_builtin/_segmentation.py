@@ -1,7 +1,8 @@
 """Segmentation tools: nuclei (classical), cells from nuclei seeds, cytoplasm.
 
-The algorithms live in :mod:`quantscope.analysis._segment`; these wrappers give them the Tool
-interface. Parameters are that module's pydantic models, imported when asked for.
+The algorithms live in :mod:`quantscope.analysis._segment` and its helper modules
+``_threshold`` and ``_morphology``; these wrappers give them the Tool interface. Parameters are
+that module's pydantic models, imported when asked for.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from . import BUILTIN_VERSION
 __all__ = ["Cytoplasm", "SegmentCells", "SegmentNuclei"]
 
 _SEGMENT = "quantscope.analysis._segment"
+#: Every module whose source makes up the segmentation: a change to any of them recomputes.
+_SEGMENT_CODE = (
+    _SEGMENT,
+    "quantscope.analysis._threshold",
+    "quantscope.analysis._morphology",
+)
 
 
 def _need_pixel_size(tool: str, ctx: ToolContext) -> None:
@@ -40,7 +47,7 @@ class SegmentNuclei(BaseTool):
     outputs: ClassVar[tuple[Port, ...]] = (Port("labels", "labels", "nuclei, 1..N"),)
     parameters_ref: ClassVar[str | None] = f"{_SEGMENT}:NucleiParams"
     pixel_size: ClassVar[PixelSizeUse] = "required"
-    code_modules: ClassVar[tuple[str, ...]] = (_SEGMENT,)
+    code_modules: ClassVar[tuple[str, ...]] = _SEGMENT_CODE
 
     def run(
         self, inputs: Mapping[str, Any], params: BaseModel, ctx: ToolContext
@@ -71,7 +78,7 @@ class SegmentCells(BaseTool):
     )
     parameters_ref: ClassVar[str | None] = f"{_SEGMENT}:CellParams"
     pixel_size: ClassVar[PixelSizeUse] = "required"
-    code_modules: ClassVar[tuple[str, ...]] = (_SEGMENT,)
+    code_modules: ClassVar[tuple[str, ...]] = _SEGMENT_CODE
 
     def run(
         self, inputs: Mapping[str, Any], params: BaseModel, ctx: ToolContext
@@ -98,7 +105,7 @@ class Cytoplasm(BaseTool):
     )
     outputs: ClassVar[tuple[Port, ...]] = (Port("labels", "labels", "cytoplasm"),)
     pixel_size: ClassVar[PixelSizeUse] = "unused"
-    code_modules: ClassVar[tuple[str, ...]] = (_SEGMENT,)
+    code_modules: ClassVar[tuple[str, ...]] = _SEGMENT_CODE
 
     def run(
         self, inputs: Mapping[str, Any], params: BaseModel, ctx: ToolContext
