@@ -216,16 +216,16 @@ def test_a_failed_file_write_rolls_everything_back(
 ) -> None:
     dv = _by_source(repo)["mrc_toxo.dv"]
     before = _snapshot(repo)
-    real = _edit._write_atomic
+    real = _edit.atomic_write
     calls: list[Path] = []
 
-    def flaky(path: Path, data: bytes) -> None:
+    def flaky(path: Path, data: bytes, **kw: Any) -> None:
         calls.append(path)
         if len(calls) == 2:  # the second file of the edit fails (disk full, say)
             raise OSError(28, "No space left on device")
-        real(path, data)
+        real(path, data, **kw)
 
-    monkeypatch.setattr(_edit, "_write_atomic", flaky)
+    monkeypatch.setattr(_edit, "atomic_write", flaky)
     with pytest.raises(OSError):
         set_metadata(repo, dv.id, ["pixel_size_um=0.2", "channel[0].name=GFP"])
     monkeypatch.undo()

@@ -32,7 +32,6 @@ in :mod:`._plan`, the tasks the workers run in :mod:`._tasks`.
 
 from __future__ import annotations
 
-import getpass
 import json
 import socket
 import time
@@ -41,6 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._files import user_name
 from ..errors import InvalidInput
 from ._outputs import read_table, remove_partial, write_table
 from ._pipeline import Pipeline
@@ -224,7 +224,7 @@ def run_pipeline(
                 "status": "running",
                 "started_at": _now(),
                 "host": socket.gethostname(),
-                "user_name": _user(),
+                "user_name": user_name(),
                 "scheduler": scheduler or f"dask-local-threads:{jobs}",
                 "software_json": json.dumps(
                     software_versions(s.tool.name for s in pipeline.steps), sort_keys=True
@@ -286,13 +286,6 @@ def run_pipeline(
             n_failed=report.failed + report.skipped,
         )
     return report
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _clean_interrupted(repo: Repository, run_ids: Sequence[str]) -> list[str]:

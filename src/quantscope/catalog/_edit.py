@@ -24,11 +24,9 @@ Channel selectors refer to the channels as they are before the call, so
 from __future__ import annotations
 
 import contextlib
-import getpass
 import hashlib
 import json
 import math
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from .._files import atomic_write, user_name
 from .._text import plural
 from ..errors import CorruptFile, InvalidInput, NotFound
 from ..model import Annotation
@@ -235,13 +234,6 @@ def select_images(repo: Repository, selection: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------- applying
-def _who() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in this environment (containers without passwd entry)
-        return os.environ.get("USER") or "unknown"
-
-
 def _resolve_channel(img: Image, sel: int | str, key: str) -> int:
     n = len(img.channels)
     if isinstance(sel, int) and not 0 <= sel < n:
@@ -402,20 +394,6 @@ def _new_ome_xml(text: bytes, plan: _Plan, where: str) -> bytes:
     return doc.toxml(encoding="UTF-8")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
 def set_metadata(
     repo: Repository,
     selection: str | Sequence[str],
@@ -497,7 +475,7 @@ def set_metadata(
                 if new != old:
                     files.append((p.image.id, rel, path, old, new))
         now = datetime.now(UTC)
-        who = by or _who()
+        who = by or user_name()
         written: list[tuple[Path, bytes]] = []
         try:
             with repo.engine.begin() as conn:
@@ -531,12 +509,12 @@ def set_metadata(
                     )
                 repo._write(conn, _audit(plans, who, now))
                 for _img_id, _rel, path, old, new in files:
-                    _write_atomic(path, new)
+                    atomic_write(path, new, durable=True)
                     written.append((path, old))
         except BaseException:
             for path, old in reversed(written):  # the catalog rolled back: so do the files
                 with contextlib.suppress(OSError):
-                    _write_atomic(path, old)
+                    atomic_write(path, old, durable=True)
             raise
     report.changes = [c for p in plans for c in p.changes]
     report.files_rewritten = len(files)

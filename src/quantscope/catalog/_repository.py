@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from .._files import atomic_write
 from .._text import plural
 from ..errors import (
     CatalogError,
@@ -56,9 +57,7 @@ def _toml_str(s: str) -> str:
 
 
 def _write_config(root: Path, text: str) -> None:
-    tmp = root / f".{CONFIG_NAME}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, root / CONFIG_NAME)
+    atomic_write(root / CONFIG_NAME, text, durable=True)
 
 
 def _refuse_url(value: str, what: str) -> None:

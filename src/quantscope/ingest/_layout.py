@@ -19,6 +19,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._files import atomic_write
+
 if TYPE_CHECKING:
     from ..catalog import Repository
 
@@ -52,9 +54,7 @@ def _tmp(root: Path, move: Move) -> Path:
 
 
 def _write_journal(root: Path, moves: list[Move], phase: str) -> None:
-    tmp = root / f"{JOURNAL_NAME}.tmp"
-    tmp.write_text(json.dumps({"phase": phase, "moves": moves}), encoding="utf-8")
-    os.replace(tmp, root / JOURNAL_NAME)
+    atomic_write(root / JOURNAL_NAME, json.dumps({"phase": phase, "moves": moves}), durable=True)
 
 
 def _finish(repo: Repository, moves: list[Move], phase: str) -> None:

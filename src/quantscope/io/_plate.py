@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .._files import atomic_write
 from ..model import well_name
 
 __all__ = ["next_field_slot", "write_plate_groups"]
@@ -15,9 +16,7 @@ __all__ = ["next_field_slot", "write_plate_groups"]
 
 def _atomic_json(path: Path, doc: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(doc), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(doc))
 
 
 def _group(attrs: dict[str, Any]) -> dict[str, Any]:
