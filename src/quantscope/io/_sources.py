@@ -215,6 +215,11 @@ def _tiff_pixel_size(tf: Any, page: Any) -> tuple[float | None, float | None, fl
     return _resolution_size(page)
 
 
+def _unit_um(unit: str) -> float | None:
+    """µm per unit of a microscope calibration's unit name (None: not a length unit)."""
+    return _MICROSCOPE_UNITS_UM.get(unit) or _MICROSCOPE_UNITS_UM.get(unit.lower())
+
+
 def _positive(v: Any) -> float | None:
     try:
         f = float(v)
@@ -238,7 +243,7 @@ def _imagej_size(tf: Any, page: Any) -> tuple[float | None, float | None, float 
     if not ij:
         return None
     unit = str(ij.get("unit", "")).strip()
-    factor = _MICROSCOPE_UNITS_UM.get(unit) or _MICROSCOPE_UNITS_UM.get(unit.lower())
+    factor = _unit_um(unit)
     if unit.lower() == "cm":
         factor = 1e4
     if factor is None:  # "pixel", "inch" or no unit: not a calibration
@@ -257,7 +262,7 @@ def _metamorph_size(tf: Any, page: Any) -> tuple[float | None, float | None, flo
     if not isinstance(uic, dict) or not uic.get("SpatialCalibration", 1):
         return None
     unit = str(uic.get("CalibrationUnits", "")).strip()
-    factor = _MICROSCOPE_UNITS_UM.get(unit) or _MICROSCOPE_UNITS_UM.get(unit.lower())
+    factor = _unit_um(unit)
     if factor is None:
         return None
     x, y = _positive(uic.get("XCalibration")), _positive(uic.get("YCalibration"))
@@ -271,7 +276,7 @@ def _metaseries_size(tf: Any, page: Any) -> tuple[float | None, float | None, fl
     if not info.get("spatial-calibration-state", True):
         return None
     unit = str(info.get("spatial-calibration-units", "")).strip()
-    factor = _MICROSCOPE_UNITS_UM.get(unit) or _MICROSCOPE_UNITS_UM.get(unit.lower())
+    factor = _unit_um(unit)
     if factor is None:
         return None
     x = _positive(info.get("spatial-calibration-x"))
