@@ -90,7 +90,10 @@ def registrations(start: int, stop: int) -> list[Any]:
     out = []
     for k in range(start, stop):
         f = image_fields(k)
-        pos = PlatePosition(plate=f["plate"], row=f["row"], column=f["column"], field=f["field"])
+        # f["field"] is the field's 0-based folder in its well; the site number is one more
+        pos = PlatePosition(
+            plate=f["plate"], row=f["row"], column=f["column"], field=f["field"] + 1
+        )
         path = f"plates/{f['plate']}.ome.zarr/{pos.row_name}/{pos.column_name}/{f['field']}"
         img = Image(
             id=f["id"],
