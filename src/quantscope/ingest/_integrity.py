@@ -44,7 +44,10 @@ def clean_leftovers(repo: Repository) -> list[str]:
     from ._layout import relayout_plates
 
     root = repo.root
-    moved = relayout_plates(repo)
+    plates = repo.plates()  # read once for the renumbering and the plate folders below
+    moved = relayout_plates(repo, plates)
+    if moved:
+        plates = repo.plates()
     known = set(repo.store_paths().values())
     removed: list[str] = []
     images_dir = root / "images"
@@ -55,7 +58,7 @@ def clean_leftovers(repo: Repository) -> list[str]:
                 _rm(entry)
                 removed.append(rel)
     plates_dir = root / "plates"
-    known_plates = {p["store_path"] for p in repo.plates()}
+    known_plates = {p["store_path"] for p in plates}
     if plates_dir.is_dir():
         for plate in sorted(plates_dir.iterdir()):
             prel = f"plates/{plate.name}"

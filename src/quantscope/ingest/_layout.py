@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._files import atomic_write
 
@@ -31,16 +31,17 @@ JOURNAL_NAME = ".quantscope.relayout.json"
 Move = tuple[str, str, str]  # image id, old store path, new store path
 
 
-def _plan(repo: Repository) -> list[Move]:
-    paths = repo.store_paths()
+def _plan(repo: Repository, plates: list[dict[str, Any]]) -> list[Move]:
+    paths: dict[str, str] | None = None  # read only when a well needs renumbering
     moves: list[Move] = []
-    for plate in repo.plates():
+    for plate in plates:
         wells: dict[tuple[int, int], list[tuple[int, str, str]]] = {}
         for r, c, site, image_id, folder in plate["fields"]:
             wells.setdefault((r, c), []).append((site, image_id, folder))
         for fields in wells.values():
             if sorted(f for _, _, f in fields) == sorted(str(k) for k in range(len(fields))):
                 continue  # already 0..n-1 (in whatever order they arrived)
+            paths = paths if paths is not None else repo.store_paths()
             for k, (_, image_id, folder) in enumerate(sorted(fields)):
                 if folder != str(k):
                     old = paths[image_id]
@@ -75,10 +76,11 @@ def _finish(repo: Repository, moves: list[Move], phase: str) -> None:
     (root / JOURNAL_NAME).unlink(missing_ok=True)
 
 
-def relayout_plates(repo: Repository) -> list[Move]:
+def relayout_plates(repo: Repository, plates: list[dict[str, Any]] | None = None) -> list[Move]:
     """Renumber the field folders of wells that are not ``0..n-1`` (in site order), finishing
-    first what a killed earlier call left in its journal. Must run under the repository's write
-    lock; the caller rewrites the plate group documents. Returns the moves made."""
+    first what a killed earlier call left in its journal. ``plates`` is ``repo.plates()`` when
+    the caller has it already. Must run under the repository's write lock; the caller rewrites
+    the plate group documents. Returns the moves made."""
     journal = repo.root / JOURNAL_NAME
     done: list[Move] = []
     if journal.exists():
@@ -86,7 +88,7 @@ def relayout_plates(repo: Repository) -> list[Move]:
         moves = [(str(a), str(b), str(c)) for a, b, c in doc["moves"]]
         _finish(repo, moves, str(doc["phase"]))
         done += moves
-    moves = _plan(repo)
+    moves = _plan(repo, repo.plates() if done or plates is None else plates)
     if moves:
         _write_journal(repo.root, moves, "park")
         _finish(repo, moves, "park")
