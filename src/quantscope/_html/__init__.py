@@ -383,7 +383,12 @@ def environment() -> jinja2.Environment:
         clip=clip,
     )
     env.globals.update(
-        inline=inline, plural=plural, noun=noun, viridis_css=viridis_css, nl=Markup("\n")
+        inline=inline,
+        plural=plural,
+        noun=noun,
+        viridis_css=viridis_css,
+        score_hex=score_hex,
+        nl=Markup("\n"),
     )
     return env
 

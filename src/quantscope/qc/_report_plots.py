@@ -16,9 +16,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .._html import NAN_COLOR, escape, fmt_sig, row_name, viridis_hex, well_name
 from .._text import plural
 from ._data import ImageQCRecord
-from .._html import NAN_COLOR, escape, fmt_sig, row_name, viridis_hex, well_name
 from ._report_common import (
     _STATUS_COLOR,
     _STATUS_LABEL,
@@ -124,9 +124,10 @@ def _heatmap_svg(
     bar_x, bar_w = left + 1, ncols * cell - 2
     n_steps = 32
     for i in range(n_steps):
+        colour = viridis_hex(i / (n_steps - 1))
         out.append(
             f"<rect x='{bar_x + i * bar_w / n_steps:.1f}' y='{ly}' "
-            f"width='{bar_w / n_steps + 0.6:.1f}' height='7' fill='{viridis_hex(i / (n_steps - 1))}'/>"
+            f"width='{bar_w / n_steps + 0.6:.1f}' height='7' fill='{colour}'/>"
         )
     if len(values):
         hi_x = max(bar_x + bar_w, bar_x + labels)
