@@ -11,7 +11,7 @@ server's pages use one set of helpers, so that a value looks the same wherever i
 - colours: the viridis map (:data:`VIRIDIS`, :func:`viridis_rgb`, :func:`viridis_hex`,
   :func:`viridis_css`), a red-yellow-green score scale (:func:`score_hex`), :data:`NAN_COLOR`;
 - images: :func:`png_data_uri`, :func:`svg_data_uri`;
-- plate wells: :func:`row_name`, :func:`well_name`;
+- plate wells: :func:`row_name`, :func:`well_name` (:func:`quantscope.model.well_name`);
 - templates: :func:`render` fills a Jinja2 template of ``templates/`` (autoescaping on,
   undefined names are errors). Templates inline the CSS and JavaScript of ``static/`` with
   ``{{ inline("name.css") }}``, so every page stays one file that opens offline.
@@ -47,6 +47,7 @@ import numpy.typing as npt
 from markupsafe import Markup
 
 from .._text import noun, plural
+from ..model import well_name
 
 if TYPE_CHECKING:
     import jinja2
@@ -58,6 +59,7 @@ __all__ = [
     "as_float",
     "breakable",
     "clip",
+    "environment",
     "escape",
     "fmt_fixed",
     "fmt_sig",
@@ -262,30 +264,17 @@ def svg_data_uri(svg: str) -> str:
 # ----------------------------------------------------------------------------------------------
 # plate wells
 
-_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
 
 def row_name(row: int) -> str:
     """The letter(s) of a 0-based plate row: ``A`` ... ``Z``, then ``AA``, ``AB`` ... (1536-well
-    plates have 32 rows).
+    plates have 32 rows), as in :func:`well_name`.
 
     Examples
     --------
     >>> row_name(0), row_name(7), row_name(26), row_name(31)
     ('A', 'H', 'AA', 'AF')
     """
-    return _LETTERS[row] if row < 26 else _LETTERS[row // 26 - 1] + _LETTERS[row % 26]
-
-
-def well_name(row: int, column: int) -> str:
-    """The name of the well at 0-based ``row`` and ``column``, the column in two digits.
-
-    Examples
-    --------
-    >>> well_name(0, 0), well_name(7, 11)
-    ('A01', 'H12')
-    """
-    return f"{row_name(row)}{column + 1:02d}"
+    return well_name(row, 0)[:-2]
 
 
 # ----------------------------------------------------------------------------------------------
