@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from .._files import atomic_write
 from .._html import Markup, clip, escape, png_data_uri, render
 from ..errors import InvalidInput
 from ._files import read_labels
@@ -495,7 +496,5 @@ def write_leaderboard_html(
     out = Path(path)
     text = render_leaderboard_html(repo, board, worst=worst)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_write(out, text)
     return out

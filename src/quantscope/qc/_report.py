@@ -24,16 +24,14 @@ metric values and limits), :mod:`._report_plots` (the SVG heatmaps and histogram
 :mod:`._report_graphics` (PNG thumbnails and profile images).
 """
 
-import contextlib
 import math
-import os
-import secrets
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._files import atomic_write
 from .._html import Markup, render
 from ..errors import InvalidInput, NotFound
 from ._data import ImageQCRecord, MetricDescription, QCReportData
@@ -100,18 +98,7 @@ def write_report(path: Path, data: QCReportData) -> None:
         )
     if path.is_dir():
         raise InvalidInput(f"cannot write the QC report to {path}: it is a folder; give a file")
-    text = render_report(data)
-    # os.open with mode 0o666 (not mkstemp's 0o600): the umask decides, as for any new file
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, render_report(data))
 
 
 def render_report(data: QCReportData) -> str:
