@@ -363,8 +363,8 @@ def environment() -> jinja2.Environment:
         extensions=[_Layout],
     )
     env.filters.update(
-        e=lambda v: Markup(escape(v)) if not hasattr(v, "__html__") else v,
-        escape=lambda v: Markup(escape(v)) if not hasattr(v, "__html__") else v,
+        e=_finalize,
+        escape=_finalize,
         sig=fmt_sig,
         fixed=fmt_fixed,
         sortkey=sortkey,
