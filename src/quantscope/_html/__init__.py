@@ -334,6 +334,8 @@ def inline(name: str, *, oneline: bool = False, **replace: str) -> Markup:
 
 def _finalize(value: object) -> object:
     """Every printed value: as is when marked safe, else escaped by :func:`escape`."""
+    if type(value) is str:  # the most common case first
+        return Markup(html.escape(value, quote=True))
     if hasattr(value, "__html__"):
         return value
     return Markup(escape(value))
