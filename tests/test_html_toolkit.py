@@ -170,3 +170,15 @@ def test_every_template_compiles() -> None:
     assert "leaderboard.html.j2" in names
     for name in names:
         env.get_template(name)
+
+
+def test_pages_inline_their_css_and_script(tmp_path: Path) -> None:
+    """The QC report carries its CSS (with the viridis stops of the colour bar filled in) and
+    its script in the page itself."""
+    from quantscope.qc._data import QCReportData
+    from quantscope.qc._report import render_report
+
+    page = render_report(QCReportData(root=tmp_path, images=[], metrics=[]))
+    assert f"linear-gradient(to right,{', '.join(VIRIDIS)})" in page
+    assert "GRADIENT" not in page and "<link" not in page
+    assert page.startswith("<!DOCTYPE html>\n<html lang='en'>\n") and page.endswith("</html>\n")
