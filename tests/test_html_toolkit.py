@@ -124,13 +124,16 @@ def test_templates_refuse_undefined_names() -> None:
 
 
 def test_template_layout_lines_are_joined() -> None:
+    """Line breaks beside markup vanish; between words or printed values they are a space."""
     source = (
         "<ul>\n  {% for i in items %}\n    <li>{{ i }}</li>\n  {% endfor %}\n</ul>\n"
-        "<p>two words\n  wrap here, and a space \n  <b>before</b> a tag{{ nl }}</p>\n"
+        "<p>two words\n  wrap {{ 1 }}\n  {{ 2 }} here, and a space <b>before</b>\n"
+        "  a tag{{ nl }}</p>\n"
     )
     out = environment().from_string(source).render(items=[1, 2])
     assert out == (
-        "<ul><li>1</li><li>2</li></ul><p>two words wrap here, and a space <b>before</b> a tag\n</p>"
+        "<ul><li>1</li><li>2</li></ul>"
+        "<p>two words wrap 1 2 here, and a space <b>before</b>a tag\n</p>"
     )
 
 

@@ -17,11 +17,12 @@ server's pages use one set of helpers, so that a value looks the same wherever i
   ``{{ inline("name.css") }}``, so every page stays one file that opens offline.
 
 Templates are written one element per line for their readers: before a template is compiled,
-a line break and the indentation after it are removed where they touch a tag (the line before
-ends with ``>`` or ``}``, or the next begins with ``<`` or ``{``) and become one space elsewhere
-(prose may wrap), so the page comes out as compact as if written on one line. A space written
-before a line break is kept; where the page needs a line break, the template writes
-``{{ nl }}``.
+a line break and the indentation after it are removed where they touch markup (the line before
+ends with a tag's ``>``, ``%}`` or ``#}``, or the next begins with ``<``, ``{%`` or ``{#``) and
+become one space elsewhere, between words or printed values (``{{ ... }}``), so that prose may
+wrap. The page comes out as compact as if written on one line; a space between an element and
+the text beside it is written on the same line. Where the page needs a line break, the template
+writes ``{{ nl }}``.
 
 Every value a template prints goes through :func:`escape` (values marked safe, e.g. an SVG built
 with escaped parts and wrapped in :class:`markupsafe.Markup`, are printed as they are).
@@ -281,15 +282,19 @@ def row_name(row: int) -> str:
 # templates
 
 _PACKAGE = "quantscope._html"
-_LAYOUT_BREAK = re.compile(r"(?<=(.))?\n[ \t]*(?=(.))?", re.DOTALL)
+_LAYOUT_BREAK = re.compile(r"\n[ \t]*")
+_TIGHT_BEFORE = (">", "%}", "#}", " ", "\t", "\n")
+_TIGHT_AFTER = ("<", "{%", "{#", "\n")
 
 
 def _join_lines(source: str) -> str:
     """``source`` without its layout line breaks (see the module's docstring)."""
 
     def join(match: re.Match[str]) -> str:
-        before, after = match.group(1) or ">", match.group(2) or "<"
-        return "" if before in ">} \t\n" or after in "<{\n" else " "
+        before = source[max(0, match.start() - 2) : match.start()]
+        after = source[match.end() : match.end() + 2]
+        tight = not before or not after or before.endswith(_TIGHT_BEFORE)
+        return "" if tight or after.startswith(_TIGHT_AFTER) else " "
 
     return _LAYOUT_BREAK.sub(join, source)
 
