@@ -27,9 +27,9 @@ writes ``{{ nl }}``.
 Every value a template prints goes through :func:`escape` (values marked safe, e.g. an SVG built
 with escaped parts and wrapped in :class:`markupsafe.Markup`, are printed as they are).
 
-This module is private and shared: every layer may import it (like :mod:`quantscope._text`).
-numpy is imported at once; Jinja2 when the first page is rendered, PIL when the first PNG is
-encoded.
+This module is private and shared: every layer above :mod:`quantscope.model` may import it
+(like :mod:`quantscope._text`). numpy, markupsafe and the model are imported at once; Jinja2
+when the first page is rendered, PIL when the first PNG is encoded.
 """
 
 from __future__ import annotations
