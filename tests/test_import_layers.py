@@ -2,8 +2,8 @@
 
 - The thin layers on top, ``cli`` and ``server``, use other packages only through what those
   packages export: ``from ..analysis import export_table`` is fine, ``from ..analysis._export
-  import ...`` (or ``from quantscope.analysis import _export``) is not. The one exception is
-  ``quantscope._text``, the dependency-free text helpers every layer may use.
+  import ...`` (or ``from quantscope.analysis import _export``) is not. The exceptions are the
+  shared private modules every layer may use (:data:`SHARED_PRIVATE`).
 - Nothing below them imports ``quantscope.cli`` or ``quantscope.server``.
 
 Imports inside functions and under ``if TYPE_CHECKING:`` count too. The files are parsed with
@@ -21,8 +21,11 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE_ROOT = SRC / "quantscope"
 TOP_LAYERS = ("cli", "server")
-#: Private modules any layer may import (documented as such in their docstrings).
-SHARED_PRIVATE = ("quantscope._text",)
+#: Private modules any layer may import (documented as such in their docstrings):
+#: ``_text``, the dependency-free text helpers; ``_html``, the HTML toolkit (escaping, number
+#: formats, colour maps, data URIs, Jinja2 templates) of the QC report, the leaderboard and the
+#: server's pages.
+SHARED_PRIVATE = ("quantscope._text", "quantscope._html")
 
 
 def _module_name(path: Path) -> tuple[str, str]:
@@ -114,6 +117,8 @@ def test_nothing_below_imports_the_top_layers() -> None:
         ("from ..analysis import export_table", False),
         ("from quantscope.catalog import Repository", False),
         ("from .._text import plural", False),
+        ("from .._html import escape, render", False),
+        ("from quantscope._html import png_data_uri", False),
         ("from ._common import _fail", False),
         ("from . import _analysis", False),
         ("import typer", False),

@@ -10,12 +10,8 @@ from the leader on this set and shares rank 1 (shown as ``=1``).
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from .._text import plural
+from .._files import atomic_write
+from .._html import Markup, clip, escape, png_data_uri, render
 from ..errors import InvalidInput
 from ._files import read_labels
 from ._instance import InstanceScores, match_instances
@@ -221,40 +218,8 @@ def _pooled_counts(repo: Repository, run_id: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ HTML
-
-
-def _e(v: object) -> str:
-    return html.escape(str(v), quote=True)
-
-
-def _b(v: object) -> str:
-    """Escaped text with line-break opportunities after ``_ - . / , =`` and inside camelCase
-    (long method names, paths and parameters wrap there rather than anywhere)."""
-    return re.sub(r"([_\-./,=]|[a-z](?=[A-Z]))", r"\1<wbr>", _e(v))
-
-
-def _f(v: float | None, nd: int = 3) -> str:
-    if v is None or not math.isfinite(v):
-        return "–"
-    return f"{v:.{nd}f}"
-
-
-def _png_uri(rgb: npt.NDArray[np.uint8]) -> str:
-    from PIL import Image as PILImage
-
-    buf = io.BytesIO()
-    PILImage.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=6)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _colour(t: float) -> str:
-    """Red (0) to green (1) through yellow, for score cells."""
-    if not math.isfinite(t):
-        return "#eee"
-    t = min(max(t, 0.0), 1.0)
-    r = int(230 if t < 0.5 else 230 - (t - 0.5) * 2 * 140)
-    g = int(90 + t * 2 * 110 if t < 0.5 else 200)
-    return f"#{r:02x}{g:02x}78"
+# The page is the template leaderboard*.html.j2 of the HTML toolkit (quantscope._html); this
+# part gathers what it shows and draws the plots (SVG) and the overlays (PNG).
 
 
 def _ci_svg(est: Estimate, width: int = 120) -> str:
@@ -277,11 +242,6 @@ def _ci_svg(est: Estimate, width: int = 120) -> str:
 _LABEL_CHARS = 30
 
 
-def _clip(text: str, n: int) -> str:
-    """``text`` cut to ``n`` characters, the cut marked with an ellipsis."""
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
 def _distribution_svg(entries: list[LeaderboardEntry], items: list[str], metric: str) -> str:
     """Strip plot with box (quartiles) of the per-image values of each method."""
     row_h, left, width = 34, 250, 560
@@ -300,7 +260,7 @@ def _distribution_svg(entries: list[LeaderboardEntry], items: list[str], metric:
         vals = vals[np.isfinite(vals)]
         out.append(
             f"<text x='{left - 8}' y='{y0 + 4}' font-size='12' text-anchor='end'>"
-            f"<title>{_e(e.method)}</title>{_e(_clip(e.method, _LABEL_CHARS))}</text>"
+            f"<title>{escape(e.method)}</title>{escape(clip(e.method, _LABEL_CHARS))}</text>"
         )
         if vals.size:
             q1, med, q3 = np.quantile(vals, [0.25, 0.5, 0.75])
@@ -393,135 +353,108 @@ def _downsample(a: npt.NDArray[Any], edge: int) -> npt.NDArray[Any]:
     return a[::step, ::step]
 
 
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1400px}
-h1,h2,h3,p,figcaption{overflow-wrap:anywhere}
-table{border-collapse:collapse;margin:8px 0 20px}
-th,td{border:1px solid #ccc;padding:4px 6px;font-size:13px;text-align:right;white-space:nowrap}
-th{background:#f4f4f4}td.l,th.l{text-align:left;white-space:normal;overflow-wrap:anywhere}
-th.m{white-space:normal;overflow-wrap:anywhere;max-width:8em;font-size:12px;vertical-align:bottom}
-td.method{min-width:12em;max-width:24em}td.id{text-align:left}td.name{max-width:18em}
-.small{font-size:12px;color:#555}.sub{display:block;font-size:11px;color:#555;font-weight:normal}
-figure{display:inline-block;margin:6px;vertical-align:top;max-width:100%}
-figure img{max-width:100%;height:auto}
-figcaption{font-size:12px;max-width:420px}.key span{padding:1px 6px;margin-right:6px}
-.wrap{max-width:100%;overflow-x:auto}
-.scroll{max-height:520px;max-width:100%;overflow:auto;display:inline-block}
-.scroll th{position:sticky;top:0}
-"""
-
-
 def render_leaderboard_html(
     repo: Repository, board: Leaderboard, *, worst: int = 3, max_edge: int = 720
 ) -> str:
-    """The leaderboard as one self-contained HTML page (inline CSS, SVG and PNG)."""
+    """The leaderboard as one self-contained HTML page (inline CSS, SVG and PNG).
+
+    Parameters
+    ----------
+    repo : Repository
+        The repository of the set (for the images and the predictions of the overlays).
+    board : Leaderboard
+        From :func:`leaderboard`.
+    worst : int
+        How many of each method's worst images are shown with overlays.
+    max_edge : int
+        The longest edge of an overlay in pixels (larger images are subsampled).
+    """
     metric = board.metric
-    s = board.set
-    items = [i["name"] for i in s["items"]]
-    item_rec = {i["name"]: i for i in s["items"]}
-    prov = s.get("provenance", {})
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>quantscope leaderboard: {_e(s['name'])}</title><style>{_CSS}</style></head>",
-        f"<body><h1>Leaderboard: {_e(s['name'])}</h1>",
-        f"<p>{_e(s.get('description') or '')}</p>",
-        f"<p class='small'>{plural(s['n_items'], 'image')}, "
-        f"{plural(s['n_objects'], 'ground-truth object')}. "
-        f"License: {_e(s['license'])}. Source: {_e(prov.get('labels_dir') or 'synthetic')}."
-        f" Ranked by <b>{_e(metric)}</b>: {_e(_DESCRIPTIONS.get(metric, metric))}; mean over "
-        "images with BCa bootstrap 95% CI. Δ vs best: mean paired per-image difference with its "
-        "95% CI; '=1' marks methods not distinguishable from the best on this set.</p>",
-    ]
-    if not board.entries:
-        parts.append("<p>No runs yet: score a method with <code>quantscope bench run</code>.</p>")
-        parts.append("</body></html>")
-        return "".join(parts)
-
-    # ranking table: tool, version and parameters under the method's name, the intervals under
-    # their estimates, so that the table fits a 1280 px wide window (long names wrap)
-    parts.append(
-        "<h2>Ranking</h2><div class='wrap'><table><tr><th>rank</th>"
-        "<th class='l'>method<span class='sub'>tool version; parameters</span></th>"
-        f"<th>{_e(metric)}<span class='sub'>[95% CI]</span></th><th></th>"
-        "<th>Δ vs best<span class='sub'>[95% CI]</span></th>"
-        "<th>F1@0.5</th><th>PQ</th><th>SEG</th><th>Dice</th><th>FP</th><th>misses</th>"
-        "<th>splits</th><th>merges</th><th class='l'>run</th></tr>"
-    )
-    for e in board.entries:
-        p = e.pooled.summary()
-        params = ", ".join(f"{k}={v}" for k, v in e.run["parameters"].items())
-        tool = " ".join(str(x) for x in (e.run["tool"], e.run["tool_version"]) if x)
-        short = params if len(params) <= 90 else params[:87] + "..."
-        parts.append(
-            f"<tr><td>{_e(e.rank_label)}</td><td class='l method'><b>{_b(e.method)}</b>"
-            + (f"<span class='sub'>{_b(tool)}</span>" if tool else "")
-            + (f"<span class='sub' title='{_e(params)}'>{_b(short)}</span>" if params else "")
-            + f"</td><td>{_f(e.estimate.value)}<span class='sub'>[{_f(e.estimate.low)}, "
-            f"{_f(e.estimate.high)}]</span></td>"
-            f"<td>{_ci_svg(e.estimate)}</td>"
-            f"<td>{_f(e.diff_vs_best.value)}<span class='sub'>[{_f(e.diff_vs_best.low)}, "
-            f"{_f(e.diff_vs_best.high)}]</span></td>"
-            f"<td>{_f(p['f1'])}</td><td>{_f(p['pq'])}</td><td>{_f(p['seg'])}</td>"
-            f"<td>{_f(p['dice'])}</td><td>{p['fp']}</td><td>{p['fn']}</td>"
-            f"<td>{p['splits']}</td><td>{p['merges']}</td>"
-            f"<td class='small id'>{_e(e.run['id'][:8])}</td></tr>"
+    bset = board.set
+    context: dict[str, Any] = {
+        "title": f"quantscope leaderboard: {bset['name']}",
+        "bset": bset,
+        "metric": metric,
+        "definition": _DESCRIPTIONS.get(metric, metric),
+        "source": bset.get("provenance", {}).get("labels_dir") or "synthetic",
+        "entries": board.entries,
+        "ranking": _ranking_rows(board),
+    }
+    if board.entries:
+        items = [i["name"] for i in bset["items"]]
+        comparison, best_counts = _comparison(board, items)
+        context.update(
+            distribution=Markup(_distribution_svg(board.entries, items, metric)),
+            comparison=comparison,
+            best_counts=best_counts,
+            worst=_worst_figures(repo, board, items, worst=worst, max_edge=max_edge),
+            provenance=[
+                (e, ", ".join(f"{k} {v}" for k, v in e.run["software"].items()))
+                for e in board.entries
+            ],
         )
-    parts.append(
-        "</table></div><p class='small'>F1, PQ, SEG, Dice, FP, misses, splits, merges: pooled over "
-        "all objects of the set (IoU 0.5).</p>"
-    )
+    return render("leaderboard.html.j2", **context)
 
-    # distributions
-    parts.append(f"<h2>Distribution of per-image {_e(metric)}</h2>")
-    parts.append(_distribution_svg(board.entries, items, metric))
-    parts.append("<p class='small'>Box: quartiles and median; dots: images.</p>")
 
-    # per-image comparison, images where methods disagree most first
+def _ranking_rows(board: Leaderboard) -> list[dict[str, Any]]:
+    """Per method: its pooled scores, tool and version, parameters (in full and cut to 90
+    characters) and the SVG of its confidence interval."""
+    rows = []
+    for e in board.entries:
+        params = ", ".join(f"{k}={v}" for k, v in e.run["parameters"].items())
+        rows.append(
+            {
+                "entry": e,
+                "pooled": e.pooled.summary(),
+                "tool": " ".join(str(x) for x in (e.run["tool"], e.run["tool_version"]) if x),
+                "parameters": params,
+                "short": params if len(params) <= 90 else params[:87] + "...",
+                "ci": Markup(_ci_svg(e.estimate)),
+            }
+        )
+    return rows
+
+
+def _comparison(
+    board: Leaderboard, items: list[str]
+) -> tuple[list[dict[str, Any]], list[tuple[LeaderboardEntry, int]]]:
+    """The per-image scores of the methods, images where they disagree most first, and how
+    many images each method is best on."""
+    n_objects = {i["name"]: i["n_objects"] for i in board.set["items"]}
     table = np.array(
-        [[e.per_image.get(i, {}).get(metric, np.nan) for e in board.entries] for i in items]
+        [[e.per_image.get(i, {}).get(board.metric, np.nan) for e in board.entries] for i in items]
     )
     with np.errstate(all="ignore"):
         spread = np.nan_to_num(np.nanmax(table, axis=1) - np.nanmin(table, axis=1), nan=0)
         best = np.nanmax(table, axis=1)
     wins = [int(np.sum(np.isclose(table[:, k], best))) for k in range(len(board.entries))]
-    parts.append(
-        f"<h2>Per-image comparison ({_e(metric)})</h2><p class='small'>Images ordered by the "
-        "spread between methods (largest first). Best on an image: "
-        + ", ".join(f"{_e(e.method)} {w}" for e, w in zip(board.entries, wins, strict=True))
-        + ".</p><div class='scroll'><table><tr><th class='l'>image</th><th>objects</th>"
-        + "".join(
-            f"<th class='m' title='{_e(e.method)}'>{_b(e.method)}</th>" for e in board.entries
-        )
-        + "<th>spread</th></tr>"
-    )
-    for k in np.argsort(-spread, kind="stable"):
-        i = items[k]
-        parts.append(
-            f"<tr><td class='l name'>{_b(i)}</td><td>{item_rec[i]['n_objects']}</td>"
-            + "".join(
-                f"<td style='background:{_colour(v)}'>{_f(v)}</td>" for v in table[k].tolist()
-            )
-            + f"<td>{_f(float(spread[k]))}</td></tr>"
-        )
-    parts.append("</table></div>")
+    rows = [
+        {
+            "name": items[k],
+            "objects": n_objects[items[k]],
+            "scores": table[k].tolist(),
+            "spread": float(spread[k]),
+        }
+        for k in np.argsort(-spread, kind="stable")
+    ]
+    return rows, list(zip(board.entries, wins, strict=True))
 
-    # worst images of each method
-    parts.append(
-        "<h2>Worst images of each method</h2><p class='key small'>"
-        "<span style='background:#2e3'>matched</span>"
-        "<span style='background:#f33'>false positive</span>"
-        "<span style='background:#fd0'>missed</span>"
-        "<span style='background:#f0f'>merge</span>"
-        "<span style='background:#0ef'>split truth object</span>"
-        "(IoU threshold 0.5)</p>"
-    )
+
+def _worst_figures(
+    repo: Repository, board: Leaderboard, items: list[str], *, worst: int, max_edge: int
+) -> list[tuple[LeaderboardEntry, list[dict[str, Any]]]]:
+    """Per method, its ``worst`` images with the lowest score: the overlay of the prediction on
+    the image and the truth (a PNG data URI) and the counts of the matching, or why the
+    prediction could not be read."""
+    item_rec = {i["name"]: i for i in board.set["items"]}
     truth_cache: dict[str, npt.NDArray[Any]] = {}
     bg_cache: dict[str, npt.NDArray[Any]] = {}
+    out = []
     for e in board.entries:
         results = {r["item"]: r for r in repo.bench_results(e.run["id"])}
-        vals = [(e.per_image.get(i, {}).get(metric, np.nan), i) for i in items]
+        vals = [(e.per_image.get(i, {}).get(board.metric, np.nan), i) for i in items]
         vals = sorted((v, i) for v, i in vals if math.isfinite(v))[:worst]
-        parts.append(f"<h3>{_e(e.method)}</h3>")
+        figures: list[dict[str, Any]] = []
         for v, i in vals:
             res = results.get(i)
             if res is None:
@@ -533,7 +466,7 @@ def render_leaderboard_html(
             try:
                 pred = read_labels(repo.root / res["pred_path"])
             except Exception as exc:
-                parts.append(f"<p class='small'>{_e(i)}: prediction not readable ({_e(exc)})</p>")
+                figures.append({"item": i, "error": str(exc)})
                 continue
             if truth.ndim != 2:  # 3-D: the middle plane
                 z = truth.shape[0] // 2
@@ -542,30 +475,18 @@ def render_leaderboard_html(
             else:
                 truth2, pred2, bg = truth, pred, bg_cache[i]
             rgb = _downsample(overlay(bg, truth2, pred2), max_edge)
-            c = InstanceScores.from_dict(res["counts"]).summary()
-            parts.append(
-                f"<figure><img src='{_png_uri(rgb)}' alt='overlay of {_e(i)}' "
-                f"width='{min(rgb.shape[1], 420)}'><figcaption><b>{_e(i)}</b>: {_e(metric)} "
-                f"{_f(v)}; {c['tp']} matched, {plural(c['fp'], 'false positive')}, "
-                f"{c['fn']} missed, {c['splits']} split, {plural(c['merges'], 'merge')}"
-                "</figcaption></figure>"
+            figures.append(
+                {
+                    "item": i,
+                    "error": "",
+                    "value": v,
+                    "uri": png_data_uri(rgb),
+                    "width": min(rgb.shape[1], 420),
+                    "counts": InstanceScores.from_dict(res["counts"]).summary(),
+                }
             )
-    parts.append(
-        "<h2>Provenance</h2><div class='wrap'><table><tr><th class='l'>run</th>"
-        "<th class='l'>method</th>"
-        "<th class='l'>source</th><th class='l'>software</th><th class='l'>when, where</th></tr>"
-    )
-    for e in board.entries:
-        r = e.run
-        sw = ", ".join(f"{k} {v}" for k, v in r["software"].items())
-        parts.append(
-            f"<tr><td class='l small'>{_e(r['id'])}</td><td class='l'>{_b(e.method)}</td>"
-            f"<td class='l small'>{_e(r['source_kind'])}: {_b(r['source'])}</td>"
-            f"<td class='l small'>{_b(sw)}</td><td class='l small'>{_e(r['created_at'])}, "
-            f"{_e(r['user'])}@{_e(r['host'])}</td></tr>"
-        )
-    parts.append("</table></div><p class='small'>Generated by quantscope.</p></body></html>")
-    return "".join(parts)
+        out.append((e, figures))
+    return out
 
 
 def write_leaderboard_html(
@@ -575,7 +496,5 @@ def write_leaderboard_html(
     out = Path(path)
     text = render_leaderboard_html(repo, board, worst=worst)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_write(out, text)
     return out

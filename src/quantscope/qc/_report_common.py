@@ -1,16 +1,16 @@
 """What every part of the HTML quality-control report shares.
 
-HTML escaping and the formatting of metric values for people and for sorting; the statuses of
+The statuses of
 the images (pass / warn / fail / not checked: their ranks, labels and colours, the worst of
 several); metric values looked up in an :class:`~quantscope.qc._data.ImageQCRecord`, the
 (channel, metric) pairs its reasons name, and the QC limits quoted in the reasons; finite
 values, means and outlier-robust ranges of metric values. Used by :mod:`._report` (the page),
-:mod:`._report_plots` (SVG) and :mod:`._report_graphics` (images).
+:mod:`._report_plots` (SVG) and :mod:`._report_graphics` (images). Escaping and number formats
+are the HTML toolkit's (:mod:`quantscope._html`).
 """
 
 from __future__ import annotations
 
-import html
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from .._html import as_float as _real
 from ._data import ImageQCRecord
 
 _STATUS_RANK = {"fail": 0, "warn": 1, "pass": 2}
@@ -32,37 +33,8 @@ _LIMIT_RE = re.compile(
 _CHANNEL_RE = re.compile(r"^ch (?P<channel>.*?): (?P<metric>\w+) = ")
 
 
-def _e(value: object) -> str:
-    """HTML-escape any value (quotes included: safe in text and in attributes)."""
-    return html.escape(str(value), quote=True)
-
-
-def _real(value: object) -> float:
-    """``value`` as a Python float (numpy scalars included); NaN for anything else."""
-    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
-        return float(value)
-    return math.nan
-
-
 def _isfinite(value: object) -> bool:
     return math.isfinite(_real(value))
-
-
-def _num(value: object) -> str:
-    """A metric value for people: 4 significant digits, NaN as an en dash."""
-    value = _real(value)
-    if math.isnan(value):
-        return "–"
-    if math.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
-        return f"{value:.3g}"
-    return f"{value:.4g}"
-
-
-def _sortkey(value: float) -> str:
-    """A ``data-v`` attribute value for sorting numbers (empty for NaN: sorted last)."""
-    return f"{value:.9g}" if math.isfinite(value) else ""
 
 
 def _status(record: ImageQCRecord) -> str:

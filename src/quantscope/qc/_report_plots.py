@@ -4,7 +4,8 @@
 over its fields (viridis over an outlier-robust range), outlined by the worst status of its
 images, with a colour bar; :func:`_plate_shape` picks the standard plate format that holds the
 wells. :func:`_histogram_svg`: the values of one metric of one channel, stacked by status, with
-the QC limits as dashed lines.
+the QC limits as dashed lines. Built in Python (coordinates are computed), every text escaped
+with the HTML toolkit's :func:`quantscope._html.escape`; colours from its viridis map.
 """
 
 from __future__ import annotations
@@ -15,18 +16,17 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .._html import NAN_COLOR, escape, fmt_sig, row_name, viridis_hex, well_name
 from .._text import plural
 from ._data import ImageQCRecord
 from ._report_common import (
     _STATUS_COLOR,
     _STATUS_LABEL,
-    _e,
     _isfinite,
-    _num,
     _robust_range,
     _status,
 )
-from ._report_graphics import _EMPTY_WELL, _NAN_COLOR, _hex
+from ._report_graphics import _EMPTY_WELL
 
 # Standard plate formats (rows, columns), smallest first.
 _PLATE_FORMATS = ((2, 3), (3, 4), (4, 6), (6, 8), (8, 12), (16, 24), (32, 48))
@@ -40,11 +40,6 @@ def _plate_shape(cells: Iterable[tuple[int, int]]) -> tuple[int, int]:
         if rows <= fr and cols <= fc:
             return fr, fc
     return rows, cols
-
-
-def _row_name(row: int) -> str:
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    return letters[row] if row < 26 else letters[row // 26 - 1] + letters[row % 26]
 
 
 def _heatmap_svg(
@@ -63,8 +58,8 @@ def _heatmap_svg(
     values = np.array([v for v in means.values() if math.isfinite(v)], float)
     lo, hi = _robust_range(values, 5.0)
     span = hi - lo if len(values) and hi > lo else 1.0
-    lo_text = ("≤ " if len(values) and values.min() < lo else "") + _num(lo)
-    hi_text = ("≥ " if len(values) and values.max() > hi else "") + _num(hi)
+    lo_text = ("≤ " if len(values) and values.min() < lo else "") + fmt_sig(lo)
+    hi_text = ("≥ " if len(values) and values.max() > hi else "") + fmt_sig(hi)
     # the colour-bar labels (10 px font, at most ~6 px per character) must fit in the SVG: a
     # plate of one or two columns is narrower than its two labels side by side
     labels = (
@@ -75,10 +70,10 @@ def _heatmap_svg(
     width = max(width, math.ceil(left + 1 + labels + 2))
     font = 10 if cell >= 14 else 8
     out = [
-        f"<svg class='heatmap' data-plate='{_e(plate)}' data-metric='{_e(metric)}' "
-        f"data-channel='{_e(channel)}' width='{width}' height='{height}' "
+        f"<svg class='heatmap' data-plate='{escape(plate)}' data-metric='{escape(metric)}' "
+        f"data-channel='{escape(channel)}' width='{width}' height='{height}' "
         f"viewBox='0 0 {width} {height}' role='img' "
-        f"aria-label='{_e(f'{metric} of {channel} on plate {plate}')}'>"
+        f"aria-label='{escape(f'{metric} of {channel} on plate {plate}')}'>"
     ]
     step = 1 if cell >= 14 else 2
     for c in range(0, ncols, step):
@@ -88,7 +83,7 @@ def _heatmap_svg(
         y = top + r * cell + cell / 2 + font * 0.35
         out.append(
             f"<text x='{left - 5}' y='{y:g}' class='lbl' text-anchor='end' "
-            f"font-size='{font}'>{_row_name(r)}</text>"
+            f"font-size='{font}'>{row_name(r)}</text>"
         )
     for r in range(nrows):
         for c in range(ncols):
@@ -98,13 +93,13 @@ def _heatmap_svg(
                 out.append(
                     f"<rect x='{x}' y='{y}' width='{cell - 2}' height='{cell - 2}' rx='2' "
                     f"fill='{_EMPTY_WELL}' stroke='#d8dee4' stroke-width='0.5'>"
-                    f"<title>{_row_name(r)}{c + 1:02d}: no image</title></rect>"
+                    f"<title>{well_name(r, c)}: no image</title></rect>"
                 )
                 continue
             records = wells[key]
             value = means[key]
             st = status[key]
-            fill = _hex((value - lo) / span) if math.isfinite(value) else _NAN_COLOR
+            fill = viridis_hex((value - lo) / span) if math.isfinite(value) else NAN_COLOR
             if st == "fail":
                 stroke = f" stroke='{_STATUS_COLOR['fail']}' stroke-width='2.5'"
                 inset = 1.25
@@ -113,32 +108,33 @@ def _heatmap_svg(
                 inset = 0.75
             else:
                 stroke, inset = "", 0.0
-            well = records[0].well or f"{_row_name(r)}{c + 1:02d}"
+            well = records[0].well or f"{well_name(r, c)}"
             n_status = Counter(_status(rec) for rec in records)
             statuses = ", ".join(f"{n} {_STATUS_LABEL[s]}" for s, n in sorted(n_status.items()))
             fields = f"mean of {len(records)} fields" if len(records) > 1 else "1 field"
-            tip = f"{well}: {metric} ({channel}) = {_num(value)} ({fields}) · {statuses}"
+            tip = f"{well}: {metric} ({channel}) = {fmt_sig(value)} ({fields}) · {statuses}"
             out.append(
                 f"<rect class='well' x='{x + inset:g}' y='{y + inset:g}' "
                 f"width='{cell - 2 - 2 * inset:g}' height='{cell - 2 - 2 * inset:g}' rx='2' "
-                f"fill='{fill}'{stroke} data-q='{_e(f'{plate} {well}')}'>"
-                f"<title>{_e(tip)}</title></rect>"
+                f"fill='{fill}'{stroke} data-q='{escape(f'{plate} {well}')}'>"
+                f"<title>{escape(tip)}</title></rect>"
             )
     # legend: a bar of the colour map under the plate, the range of the colours below it
     ly = top + nrows * cell + 6
     bar_x, bar_w = left + 1, ncols * cell - 2
     n_steps = 32
     for i in range(n_steps):
+        colour = viridis_hex(i / (n_steps - 1))
         out.append(
             f"<rect x='{bar_x + i * bar_w / n_steps:.1f}' y='{ly}' "
-            f"width='{bar_w / n_steps + 0.6:.1f}' height='7' fill='{_hex(i / (n_steps - 1))}'/>"
+            f"width='{bar_w / n_steps + 0.6:.1f}' height='7' fill='{colour}'/>"
         )
     if len(values):
         hi_x = max(bar_x + bar_w, bar_x + labels)
         out.append(
             f"<text x='{bar_x}' y='{ly + 19}' class='lbl' text-anchor='start' font-size='10'>"
-            f"{_e(lo_text)}</text><text x='{hi_x}' y='{ly + 19}' class='lbl' "
-            f"text-anchor='end' font-size='10'>{_e(hi_text)}</text>"
+            f"{escape(lo_text)}</text><text x='{hi_x}' y='{ly + 19}' class='lbl' "
+            f"text-anchor='end' font-size='10'>{escape(hi_text)}</text>"
         )
     else:
         out.append(
@@ -165,9 +161,9 @@ def _histogram_svg(
     pw, ph = width - left - right, height - top - bottom
     every = [v for values in by_status.values() for v in values]
     out = [
-        f"<svg class='histogram' data-metric='{_e(metric)}' data-channel='{_e(channel)}' "
+        f"<svg class='histogram' data-metric='{escape(metric)}' data-channel='{escape(channel)}' "
         f"width='{width}' height='{height}' viewBox='0 0 {width} {height}' role='img' "
-        f"aria-label='{_e(f'histogram of {metric} of {channel}')}'>"
+        f"aria-label='{escape(f'histogram of {metric} of {channel}')}'>"
     ]
     if not every:
         out.append(
@@ -213,15 +209,15 @@ def _histogram_svg(
             parts.append(f"{n} {_STATUS_LABEL[s]}")
         if parts:
             if i == 0 and clipped_lo:
-                where = f"≤ {_num(edges[1])}"
+                where = f"≤ {fmt_sig(edges[1])}"
             elif i == len(edges) - 2 and clipped_hi:
-                where = f"≥ {_num(edges[i])}"
+                where = f"≥ {fmt_sig(edges[i])}"
             else:
-                where = f"{_num(edges[i])} to {_num(edges[i + 1])}"
+                where = f"{fmt_sig(edges[i])} to {fmt_sig(edges[i + 1])}"
             tip = f"{where}: " + ", ".join(parts)
             out.append(
                 f"<rect x='{x:.1f}' y='{top}' width='{bw:.1f}' height='{ph}' fill='transparent'>"
-                f"<title>{_e(tip)}</title></rect>"
+                f"<title>{escape(tip)}</title></rect>"
             )
     for key, bound in sorted(limits.items()):
         if not (_isfinite(bound) and lo <= bound <= hi):
@@ -231,16 +227,16 @@ def _histogram_svg(
         out.append(
             f"<line x1='{x:.1f}' y1='{top}' x2='{x:.1f}' y2='{top + ph}' "
             f"stroke='{_STATUS_COLOR[level]}' stroke-width='1.5' stroke-dasharray='4 3'>"
-            f"<title>{_e(f'{level} limit {_num(bound)}')}</title></line>"
+            f"<title>{escape(f'{level} limit {fmt_sig(bound)}')}</title></line>"
         )
     out.append(
         f"<text x='{left - 4}' y='{top + 8}' class='lbl' text-anchor='end' font-size='10'>"
         f"{ymax}</text><text x='{left - 4}' y='{top + ph}' class='lbl' text-anchor='end' "
         f"font-size='10'>0</text>"
         f"<text x='{left}' y='{top + ph + 14}' class='lbl' text-anchor='start' font-size='10'>"
-        f"{'≤ ' if clipped_lo else ''}{_e(_num(lo))}</text><text x='{left + pw}' "
+        f"{'≤ ' if clipped_lo else ''}{escape(fmt_sig(lo))}</text><text x='{left + pw}' "
         f"y='{top + ph + 14}' class='lbl' text-anchor='end' font-size='10'>"
-        f"{'≥ ' if clipped_hi else ''}{_e(_num(hi))}</text>"
+        f"{'≥ ' if clipped_hi else ''}{escape(fmt_sig(hi))}</text>"
         f"<text x='{left + pw / 2}' y='{top + ph + 26}' class='lbl' font-size='10'>"
         f"{plural(len(every), 'image')}</text></svg>"
     )
