@@ -85,7 +85,15 @@ def make_data(n_images: int = 48, *, plate_shape: tuple[int, int] = (4, 6), seed
         if i % 17 == 3:
             status, bad0 = "fail", "saturated"
             flags = (
-                QCFlag("saturation_pct_at_max", "fail", "limit", 2.5, 1.0, channel="DAPI", channel_index=0),
+                QCFlag(
+                    "saturation_pct_at_max",
+                    "fail",
+                    "limit",
+                    2.5,
+                    1.0,
+                    channel="DAPI",
+                    channel_index=0,
+                ),
                 QCFlag("snr", "fail", "limit", 3.0, 5.0, channel="DAPI", channel_index=0),
             )
         elif i % 11 == 5:

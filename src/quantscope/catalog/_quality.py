@@ -129,9 +129,7 @@ class QualityRecords:
             if rows:
                 conn.execute(q.insert(), rows)
 
-    def set_quality_status(
-        self, results: Mapping[str, tuple[str, Sequence[str | QCFlag]]]
-    ) -> None:
+    def set_quality_status(self, results: Mapping[str, tuple[str, Sequence[str | QCFlag]]]) -> None:
         """Replace the (status, flags) of each image, in one transaction.
 
         The flags are :class:`quantscope.quality.QCFlag` records, stored one row each

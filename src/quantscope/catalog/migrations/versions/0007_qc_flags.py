@@ -65,6 +65,23 @@ _OUTLIER = re.compile(
 )
 _ERROR = "quality could not be measured: "
 _FAIL_Z = 7.0  # the default outlier_fail_z
+_COLUMNS = (
+    "image_id",
+    "seq",
+    "rule",
+    "level",
+    "kind",
+    "metric",
+    "channel",
+    "channel_name",
+    "direction",
+    "value",
+    "bound",
+    "zscore",
+    "median",
+    "peers",
+    "detail",
+)
 
 
 def _create_table() -> None:
@@ -177,13 +194,7 @@ def _convert_reasons() -> None:
         names.setdefault(image_id, []).append(name)
     table = sa.table(
         "qc_flags",
-        *(
-            sa.column(c)
-            for c in (
-                "image_id seq rule level kind metric channel channel_name direction value "
-                "bound zscore median peers detail"
-            ).split()
-        ),
+        *(sa.column(c) for c in _COLUMNS),
     )
     rows: list[dict[str, Any]] = []
     stored = list(conn.execute(sa.text("SELECT image_id, status, reasons FROM quality_status")))
@@ -193,7 +204,11 @@ def _convert_reasons() -> None:
         except ValueError:
             texts = [reasons]
         mine = [
-            {"image_id": image_id, "seq": seq, **parse_reason(str(t), status, names.get(image_id, []))}
+            {
+                "image_id": image_id,
+                "seq": seq,
+                **parse_reason(str(t), status, names.get(image_id, [])),
+            }
             for seq, t in enumerate(texts if isinstance(texts, list) else [texts])
         ]
         _order_levels(mine)
