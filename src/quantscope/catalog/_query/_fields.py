@@ -215,30 +215,7 @@ def static_fields() -> tuple[dict[str, FieldInfo], dict[str, str]]:
         "reasons",
         description="QC reasons (JSON list of text; search it with like)",
     )
-    for col in S.qc_flags.columns:
-        if col.name in ("image_id", "seq"):
-            continue
-        name = _FLAG_NAMES.get(col.name, f"qc.flag.{col.name}")
-        fields[name] = FieldInfo(
-            name,
-            "qc_flag",
-            _type(col),
-            col.name,
-            description=_FLAG_DESCRIBE.get(col.name, col.name.replace("_", " "))
-            + " (the image matches when one of its flags does; predicates on qc.flag* joined "
-            "by and/or describe one flag)",
-        )
-    aliases["qc.flag.rule"] = "qc.flag"
-    aliases["qc.flag.severity"] = "qc.flag.level"
-    fields["qc.flags"] = FieldInfo(
-        "qc.flags",
-        "qc_flags",
-        "text",
-        "rule",
-        description='the rules of the image\'s QC flags: qc.flags == "focus" holds when one '
-        "flag is for focus; unlike qc.flag, each such predicate is tested on its own "
-        '(qc.flags == "focus" and qc.flags == "saturation": flagged for both)',
-    )
+    _flag_fields(fields, aliases)
     fields["channels"] = FieldInfo(
         "channels",
         "channels",
@@ -266,3 +243,32 @@ def static_fields() -> tuple[dict[str, FieldInfo], dict[str, str]]:
         "(annotations on the dataset apply to them too)",
     )
     return fields, aliases
+
+
+def _flag_fields(fields: dict[str, FieldInfo], aliases: dict[str, str]) -> None:
+    """``qc.flag`` (the rule) and ``qc.flag.<column>`` of the QC flag records, and ``qc.flags``
+    (the rules, each predicate on its own)."""
+    for col in S.qc_flags.columns:
+        if col.name in ("image_id", "seq"):
+            continue
+        name = _FLAG_NAMES.get(col.name, f"qc.flag.{col.name}")
+        fields[name] = FieldInfo(
+            name,
+            "qc_flag",
+            _type(col),
+            col.name,
+            description=_FLAG_DESCRIBE.get(col.name, col.name.replace("_", " "))
+            + " (the image matches when one of its flags does; predicates on qc.flag* joined "
+            "by and/or describe one flag)",
+        )
+    aliases["qc.flag.rule"] = "qc.flag"
+    aliases["qc.flag.severity"] = "qc.flag.level"
+    fields["qc.flags"] = FieldInfo(
+        "qc.flags",
+        "qc_flags",
+        "text",
+        "rule",
+        description='the rules of the image\'s QC flags: qc.flags == "focus" holds when one '
+        "flag is for focus; unlike qc.flag, each such predicate is tested on its own "
+        '(qc.flags == "focus" and qc.flags == "saturation": flagged for both)',
+    )
