@@ -18,6 +18,7 @@ from quantscope.model import (
     PlatePosition,
     SourceFile,
 )
+from quantscope.quality import QCFlag
 
 # name: (plate, row, column, NA, acquired, [(channel, exposure s, fluor)], source format)
 IMAGES = {
@@ -141,7 +142,15 @@ def build(root: Path, catalog_url: str | None = None) -> Repository:
     repo.set_quality_status(
         {
             image_id("a"): ("pass", []),
-            image_id("b"): ("fail", ["focus"]),
+            image_id("b"): (
+                "fail",
+                [
+                    "focus",
+                    QCFlag(
+                        "saturation_pct", "fail", "limit", 2.0, 1.0, channel="DAPI", channel_index=0
+                    ),
+                ],
+            ),
             image_id("c"): ("warn", []),
         }
     )

@@ -130,6 +130,13 @@ def found(repo: Repository, query: str) -> str:
         ("qc.status == null", "de"),
         ("not exists qc.status", "de"),
         ('qc.reasons like "%focus%"', "b"),
+        ('qc.flag == "intensity"', "b"),  # saturation_pct is no metric of the registry
+        ('qc.flag == "note" and qc.flag.level == "fail"', "b"),
+        ('qc.flag.metric == "saturation_pct" and qc.flag.channel == "DAPI"', "b"),
+        ('qc.flag.metric == "saturation_pct" and qc.flag.channel == "GFP"', ""),
+        ('qc.flags == "note" and qc.flags == "intensity"', "b"),
+        ("qc.flag.bound >= 1 and qc.flag.value > 1", "b"),
+        ("not exists qc.flag", "acde"),
         ("qc.focus_plls < -2", "ab"),
         ("qc.focus_plls[DAPI] < -2", "a"),
         ('qc.focus_plls["GFP"] < -2', "b"),

@@ -22,7 +22,7 @@ from PIL import Image as PILImage
 from quantscope.errors import InvalidInput, NotFound
 from quantscope.qc._data import ImageQCRecord, MetricDescription, ProfileRecord, QCReportData
 from quantscope.qc._report import KEY_METRICS, WORST_N, render_report, write_report
-from quantscope.quality import METRICS
+from quantscope.quality import METRICS, QCFlag
 
 EVIL = "<script>alert('x & \"y\"')</script>"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
@@ -81,26 +81,54 @@ def make_data(n_images: int = 48, *, plate_shape: tuple[int, int] = (4, 6), seed
         plate = "P1" if well_index < rows * cols else f"P{1 + well_index // (rows * cols)}"
         well = f"{'ABCDEFGHIJKLMNOP'[row]}{column + 1:02d}"
         name = f"{plate}_{well}_s{field}"
-        status, reasons, bad0, bad1 = "pass", (), "", ""
+        status, flags, bad0, bad1 = "pass", (), "", ""
         if i % 17 == 3:
             status, bad0 = "fail", "saturated"
-            reasons = (
-                "ch DAPI: saturation_pct_at_max = 2.5 % is above the fail limit 1 %: "
-                "saturated (clipped at the image maximum)",
-                "ch DAPI: snr = 3 is below the fail limit 5: low signal-to-noise ratio",
+            flags = (
+                QCFlag(
+                    "saturation_pct_at_max",
+                    "fail",
+                    "limit",
+                    2.5,
+                    1.0,
+                    channel="DAPI",
+                    channel_index=0,
+                ),
+                QCFlag("snr", "fail", "limit", 3.0, 5.0, channel="DAPI", channel_index=0),
             )
         elif i % 11 == 5:
             status, bad1 = "warn", "blur"
-            reasons = (
-                "ch GFP & <b>co</b>: focus_plls = -3.4 is an outlier below its group: robust "
-                "z = -5.1 (median -1.8 of 48 images): blurrier than its peers",
+            flags = (
+                QCFlag(
+                    "focus_plls",
+                    "warn",
+                    "outlier",
+                    -3.4,
+                    zscore=-5.1,
+                    median=-1.8,
+                    peers=48,
+                    channel=channels[1],
+                    channel_index=1,
+                ),
             )
         elif well_index == 7:
             bad1 = "nan"  # GFP undefined in every field of B02
         if i == 1:
             name = EVIL
             status = "fail"
-            reasons = (*reasons, f"ch DAPI: something about {EVIL}")
+            flags = (*flags, QCFlag.note(f"ch DAPI: something about {EVIL}"))
+        reasons = tuple(f.message for f in flags)
+        if i % 17 == 3:
+            assert reasons == (
+                "ch DAPI: saturation_pct_at_max = 2.5 % is above the fail limit 1 %: "
+                "saturated (clipped at the image maximum)",
+                "ch DAPI: snr = 3 is below the fail limit 5: low signal-to-noise ratio",
+            )
+        elif i % 11 == 5:
+            assert reasons == (
+                "ch GFP & <b>co</b>: focus_plls = -3.4 is an outlier below its group: robust "
+                "z = -5.1 (median -1.8 of 48 images): blurrier than its peers",
+            )
         images.append(
             ImageQCRecord(
                 id=f"img-{i:05d}",
@@ -112,7 +140,7 @@ def make_data(n_images: int = 48, *, plate_shape: tuple[int, int] = (4, 6), seed
                 field=field,
                 channels=channels,
                 status=status,
-                reasons=tuple(reasons),
+                flags=flags,
                 metrics={0: _metrics(rng, bad=bad0), 1: _metrics(rng, bad=bad1)},
                 thumbnails=(_thumb(rng), _thumb(rng)),
             )
@@ -392,12 +420,12 @@ def test_odd_records_loose_unchecked_infinite_no_thumbnails():
         field=None,
         channels=("DAPI",),
         status=None,
-        reasons=(),
+        flags=(),
         metrics={0: {"snr": 12.0}},
         thumbnails=(),
     )
     records[3] = ImageQCRecord(
-        **{**records[3].__dict__, "thumbnails": (), "status": "fail", "reasons": ("x",)}
+        **{**records[3].__dict__, "thumbnails": (), "status": "fail", "flags": (QCFlag.note("x"),)}
     )
     records[4] = ImageQCRecord(
         **{

@@ -226,6 +226,13 @@ class QueryMethods:
                     .where(src.c.image_id.in_(part))
                     .order_by(src.c.image_id, src.c.channel_offset)
                 )
+            elif info.kind in ("qc_flag", "qc_flags"):
+                qf = S.qc_flags
+                q = (
+                    sa.select(qf.c.image_id, qf.c[info.column])
+                    .where(qf.c.image_id.in_(part))
+                    .order_by(qf.c.image_id, qf.c.seq)
+                )
             elif info.kind == "qc_status":
                 scalar = True
                 q = sa.select(qs.c.image_id, qs.c[info.column]).where(qs.c.image_id.in_(part))
@@ -279,9 +286,11 @@ class QueryMethods:
 
         ``kind`` is where the field lives: ``image``, ``plate``, ``channel`` (matches when one
         of the image's channels does), ``source`` (one of its source files), ``qc`` (a quality
-        metric per channel), ``qc_status`` or ``annotation`` (a key-value annotation; every
-        key present in the catalog is listed). Examples are up to ``examples`` distinct values
-        found in the catalog (an empty list where the field has no value yet).
+        metric per channel), ``qc_status``, ``qc_flag`` (one of its QC flag records),
+        ``qc_flags`` (the rules of its flags, each predicate on its own) or ``annotation`` (a
+        key-value annotation; every key present in the catalog is listed). Examples are up to
+        ``examples`` distinct values found in the catalog (an empty list where the field has no
+        value yet).
         """
         from ._query import FieldInfo, distinct_values, static_fields
 
@@ -351,6 +360,8 @@ class QueryMethods:
             col = S.source_files.c[info.column]
         elif info.kind == "qc_status":
             col = S.quality_status.c[info.column]
+        elif info.kind in ("qc_flag", "qc_flags"):
+            col = S.qc_flags.c[info.column]
         elif info.kind == "qc":
             qm = S.quality_metrics
             row = conn.execute(

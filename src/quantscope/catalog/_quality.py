@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from . import _schema as S
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
+
+    from ..quality import QCFlag
 
 __all__ = ["QualityPeer", "QualityRecords"]
 
@@ -34,6 +36,56 @@ def _on_plates(plates: Collection[str | None]) -> sa.ColumnElement[bool]:
     return sa.or_(*conds) if conds else sa.false()
 
 
+def _flag_row(image_id: str, seq: int, flag: QCFlag) -> dict[str, Any]:
+    def real(v: float | None) -> float | None:
+        return None if v is None or not math.isfinite(v) else float(v)
+
+    return {
+        "image_id": image_id,
+        "seq": seq,
+        "rule": flag.rule,
+        "level": flag.level,
+        "kind": flag.kind,
+        "metric": flag.metric or None,
+        "channel": flag.channel_index,
+        "channel_name": flag.channel,
+        "direction": flag.direction,
+        "value": real(flag.value),
+        "bound": real(flag.bound),
+        "zscore": real(flag.zscore),
+        "median": real(flag.median),
+        "peers": flag.peers,
+        "detail": flag.detail,
+    }
+
+
+def _read_flags(conn: Connection, sel: sa.Select[Any], out: dict[str, list[QCFlag]]) -> None:
+    from ..quality import QCFlag
+
+    for r in conn.execute(sel).mappings():
+        # an infinite z-score (a group of identical values) is stored as NULL: its side stays
+        zscore, value = r["zscore"], r["value"]
+        if zscore is None and r["kind"] == "outlier":
+            zscore = -math.inf if r["direction"] == "below" else math.inf
+        if value is None and r["kind"] in ("limit", "outlier"):
+            value = math.nan
+        out.setdefault(r["image_id"], []).append(
+            QCFlag(
+                metric=r["metric"] or "",
+                level=r["level"],
+                kind=r["kind"],
+                value=value,
+                bound=r["bound"],
+                zscore=zscore,
+                median=r["median"],
+                peers=r["peers"],
+                channel=r["channel_name"],
+                channel_index=r["channel"],
+                detail=r["detail"],
+            )
+        )
+
+
 class QualityPeer(NamedTuple):
     """What QC compares an image's peers by (:meth:`QualityRecords.quality_peers`)."""
 
@@ -45,6 +97,8 @@ class QualityPeer(NamedTuple):
     dtype: str
     source_format: str  # of the first source file ("" when none is recorded)
     source_folder: str  # folder of the first source file, as recorded
+    well: str | None = None  # e.g. "B03"; None without a plate
+    field: int | None = None  # 1-based site within the well
 
 
 class QualityRecords:
@@ -75,26 +129,59 @@ class QualityRecords:
             if rows:
                 conn.execute(q.insert(), rows)
 
-    def set_quality_status(self, results: Mapping[str, tuple[str, Sequence[str]]]) -> None:
-        """Replace the (status, reasons) of each image, in one transaction."""
+    def set_quality_status(self, results: Mapping[str, tuple[str, Sequence[str | QCFlag]]]) -> None:
+        """Replace the (status, flags) of each image, in one transaction.
+
+        The flags are :class:`quantscope.quality.QCFlag` records, stored one row each
+        (``qc_flags``), with the sentences rendered from them (``quality_status.reasons``, for
+        ``qc.reasons like``). A reason given as text is stored as a ``"note"`` flag that keeps
+        it, at the level of the status (``"warn"`` for a pass).
+        """
         if not results:
             return
+        from ..quality import QCFlag
+
         now = datetime.now(UTC)
-        q = S.quality_status
-        with self.engine.begin() as conn:
-            conn.execute(q.delete().where(q.c.image_id.in_(list(results))))
-            conn.execute(
-                q.insert(),
-                [
-                    {
-                        "image_id": k,
-                        "status": st,
-                        "reasons": json.dumps(list(rs)),
-                        "computed_at": now,
-                    }
-                    for k, (st, rs) in results.items()
-                ],
+        status_rows: list[dict[str, Any]] = []
+        flag_rows: list[dict[str, Any]] = []
+        for image_id, (status, items) in results.items():
+            level: Any = "fail" if status == "fail" else "warn"
+            flags = [QCFlag.note(f, level) if isinstance(f, str) else f for f in items]
+            status_rows.append(
+                {
+                    "image_id": image_id,
+                    "status": status,
+                    "reasons": json.dumps([f.message for f in flags]),
+                    "computed_at": now,
+                }
             )
+            flag_rows += [_flag_row(image_id, seq, f) for seq, f in enumerate(flags)]
+        q, qf = S.quality_status, S.qc_flags
+        ids = list(results)
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                part = ids[start : start + _IN_CHUNK]
+                conn.execute(qf.delete().where(qf.c.image_id.in_(part)))
+                conn.execute(q.delete().where(q.c.image_id.in_(part)))
+            conn.execute(q.insert(), status_rows)
+            if flag_rows:
+                conn.execute(qf.insert(), flag_rows)
+
+    def quality_flags(self, image_ids: Sequence[str] | None = None) -> dict[str, list[QCFlag]]:
+        """{image id: its QC flags, in order (fails first)} of the images QC has flagged
+        (of ``image_ids``); images that passed are left out."""
+        qf = S.qc_flags
+        sel = sa.select(qf).order_by(qf.c.image_id, qf.c.seq)
+        out: dict[str, list[QCFlag]] = {}
+        with self.engine.connect() as conn:
+            if image_ids is None:
+                _read_flags(conn, sel, out)
+            else:
+                ids = list(dict.fromkeys(image_ids))
+                for start in range(0, len(ids), _IN_CHUNK):
+                    part = ids[start : start + _IN_CHUNK]
+                    _read_flags(conn, sel.where(qf.c.image_id.in_(part)), out)
+        return out
 
     def quality_metrics(
         self,
@@ -167,6 +254,8 @@ class QualityRecords:
             i.c.size_y,
             i.c.size_x,
             i.c.dtype,
+            i.c.well,
+            i.c.field,
         ).select_from(joined)
         chans = sa.select(c.c.image_id, c.c.name).order_by(c.c.image_id, c.c.idx)
         a = S.annotations
@@ -208,7 +297,7 @@ class QualityRecords:
             for image_id, path, fmt in conn.execute(files):
                 first_file.setdefault(image_id, (path, fmt))
         out: dict[str, QualityPeer] = {}
-        for image_id, plate, maker, model, ny, nx, dtype in rows:
+        for image_id, plate, maker, model, ny, nx, dtype, well, site in rows:
             path, fmt = first_file.get(image_id, ("", ""))
             out[image_id] = QualityPeer(
                 plate=plate,
@@ -219,6 +308,8 @@ class QualityRecords:
                 dtype=str(dtype),
                 source_format=fmt,
                 source_folder=os.path.dirname(path) if path else "",
+                well=well,
+                field=site,
             )
         return out
 
@@ -254,7 +345,8 @@ class QualityRecords:
     def quality_status(
         self, image_ids: Sequence[str] | None = None
     ) -> dict[str, tuple[str, list[str]]]:
-        """{image id: (status, reasons)} of the images QC has evaluated."""
+        """{image id: (status, reasons)} of the images QC has evaluated: the sentences rendered
+        from the flags when they were stored (:meth:`quality_flags` gives the records)."""
         q = S.quality_status
         sel = sa.select(q.c.image_id, q.c.status, q.c.reasons)
         if image_ids is not None:

@@ -39,7 +39,7 @@ from ._runs import RunRecords
 __all__ = ["CONFIG_NAME", "SCHEMA_HEAD", "Repository"]
 
 CONFIG_NAME = "quantscope.toml"
-SCHEMA_HEAD = "0006"  # the newest migration; a test keeps it equal to alembic's head
+SCHEMA_HEAD = "0007"  # the newest migration; a test keeps it equal to alembic's head
 _LOCK_NAME = ".quantscope.lock"
 
 

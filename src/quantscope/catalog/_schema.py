@@ -24,6 +24,7 @@ __all__ = [
     "images",
     "metadata",
     "plates",
+    "qc_flags",
     "quality_metrics",
     "quality_status",
     "repository_identity",
@@ -191,9 +192,33 @@ quality_status = Table(
     metadata,
     Column("image_id", String(32), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
     Column("status", String(8), nullable=False),
-    Column("reasons", Text, nullable=False),  # JSON list of strings
+    # JSON list of the sentences rendered from the image's qc_flags when they were stored
+    # (quantscope.quality.describe_flag), for `qc.reasons like "..."`; the records are the truth
+    Column("reasons", Text, nullable=False),
     Column("computed_at", DateTime(timezone=True), nullable=False),
     Index(None, "status"),
+)
+
+qc_flags = Table(  # the flag records behind each QC status (0007; quantscope.quality.QCFlag)
+    "qc_flags",
+    metadata,
+    Column("image_id", String(32), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),  # order within the image: fails first
+    Column("rule", String(32), nullable=False),  # quantscope.quality.RULES
+    Column("level", String(8), nullable=False),  # "warn" or "fail"
+    Column("kind", String(8), nullable=False),  # "limit", "outlier", "error" or "note"
+    Column("metric", String(64), nullable=True),
+    Column("channel", Integer, nullable=True),  # channel index
+    Column("channel_name", Text, nullable=True),  # "DAPI"; "R=G=B" for merged identical channels
+    Column("direction", String(8), nullable=True),  # "above" / "below" the limit or the median
+    Column("value", Float, nullable=True),
+    Column("bound", Float, nullable=True),  # the limit crossed (kind "limit")
+    Column("zscore", Float, nullable=True),  # robust z within the group (kind "outlier")
+    Column("median", Float, nullable=True),  # the group's median (kind "outlier")
+    Column("peers", Integer, nullable=True),  # images in the group with a value (kind "outlier")
+    Column("detail", Text, nullable=True),  # the text of an "error" or a "note"
+    Index(None, "rule", "level"),
+    Index(None, "metric"),
 )
 
 illumination_profiles = Table(

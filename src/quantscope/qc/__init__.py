@@ -25,14 +25,8 @@ Examples
 {'pass': 38, 'warn': 2, 'fail': 0}
 """
 
-from ._collect import write_html_report
-from ._data import (
-    ImageQCRecord,
-    MetricDescription,
-    ProfileRecord,
-    QCReportData,
-    collect_report_data,
-)
+from ._collect import collect_report_data, write_html_report
+from ._data import ImageQCRecord, MetricDescription, ProfileRecord, QCReportData
 from ._measure import (
     BEST_FOCUS_PLANE,
     QC_MAX_EDGE,

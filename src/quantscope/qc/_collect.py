@@ -26,7 +26,7 @@ from ._profiles import profile_gaps, read_profile
 if TYPE_CHECKING:
     from ..catalog import Repository
 
-__all__ = ["collect", "write_html_report"]
+__all__ = ["collect_report_data", "write_html_report"]
 
 
 def _thumbnails(
@@ -48,17 +48,23 @@ def _thumbnails(
         return ()
 
 
-def collect(repo: Repository, jobs: int = 2) -> QCReportData:
-    """See :func:`quantscope.qc.collect_report_data`."""
+def collect_report_data(repo: Repository, jobs: int = 2) -> QCReportData:
+    """Collect the QC report data of every image of ``repo`` from its catalog and store.
+
+    Reads the stored metrics, statuses and flag records (it does not compute any: run
+    :func:`quantscope.qc.run_qc` first), a thumbnail per channel from the lowest pyramid level
+    of each image (``jobs`` threads), and the stored illumination profiles.
+    """
     from ..quality import METRICS
 
     images = repo.images()
     metrics = repo.quality_metrics()
     statuses = repo.quality_status()
+    flags = repo.quality_flags()
 
     def record(img: Image) -> ImageQCRecord:
         m = metrics.get(img.id, {})
-        status, reasons = statuses.get(img.id, (None, []))
+        status = statuses[img.id][0] if img.id in statuses else None
         pos = img.position
         return ImageQCRecord(
             id=img.id,
@@ -70,7 +76,7 @@ def collect(repo: Repository, jobs: int = 2) -> QCReportData:
             field=pos.field if pos else None,
             channels=tuple(c.name for c in img.channels),
             status=status,
-            reasons=tuple(reasons),
+            flags=tuple(flags.get(img.id, ())),
             metrics=m,
             thumbnails=_thumbnails(repo.root, img, m),
         )
@@ -141,5 +147,5 @@ def write_html_report(repo: Repository, path: str | Path, data: QCReportData | N
             f"the HTML QC report is not available in this installation ({e})"
         ) from e
     out = Path(path)
-    writer(out, collect(repo) if data is None else data)
+    writer(out, collect_report_data(repo) if data is None else data)
     return out

@@ -2,7 +2,9 @@
 
 :class:`QCReportData` is the contract between the QC orchestration (this package) and the HTML
 report writer (``quantscope.qc._report.write_report(path, data)``): the writer receives one
-:class:`QCReportData` and needs nothing else (no catalog, no store access).
+:class:`QCReportData` and needs nothing else (no catalog, no store access). The records are
+filled by :func:`quantscope.qc.collect_report_data` (``._collect``, which imports this module;
+this module imports nothing of the package but, for type checking, ``._profiles``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from ..catalog import Repository
+    from ..quality import QCFlag
     from ._profiles import MissingProfile
 
 __all__ = [
@@ -24,7 +26,6 @@ __all__ = [
     "MetricDescription",
     "ProfileRecord",
     "QCReportData",
-    "collect_report_data",
 ]
 
 #: Largest edge (px) of a thumbnail in :attr:`ImageQCRecord.thumbnails`.
@@ -83,10 +84,11 @@ class ImageQCRecord:
     status : {"pass", "warn", "fail"} or None
         QC verdict of the whole image (the worst over its channels); None when QC has never
         been run on it.
-    reasons : tuple of str
-        Why the status is warn / fail, fails first within each channel: one message per flag,
-        starting with ``"ch <channel name>: "``, or a single ``"quality could not be measured:
-        ..."`` when the stored image could not be read. Empty for ``"pass"``.
+    flags : tuple of quantscope.quality.QCFlag
+        Why the status is warn / fail, fails first within each channel: the flag records as
+        stored (:meth:`Repository.quality_flags <quantscope.catalog.Repository.quality_flags>`),
+        each naming its channel, or a single ``"error"`` flag when the stored image could not
+        be measured. Empty for ``"pass"``.
     metrics : dict of int to dict of str to float
         ``{channel index: {metric name: value}}``; undefined values are NaN. For z-stacks a
         channel also has ``"best_focus_plane"`` (0-based z index of the plane measured).
@@ -95,6 +97,9 @@ class ImageQCRecord:
         :data:`THUMBNAIL_PX` px on its longer edge, from the lowest-resolution pyramid level
         (t = 0, middle or best-focus z), contrast-stretched from the 1st to the 99.8th
         percentile. Empty when the stored image cannot be read.
+    reasons : tuple of str
+        Derived: one sentence per flag, as a person reads it (starting with ``"ch <channel
+        name>: "``, or ``"quality could not be measured: ..."``).
     """
 
     id: str
@@ -106,9 +111,14 @@ class ImageQCRecord:
     field: int | None
     channels: tuple[str, ...]
     status: str | None
-    reasons: tuple[str, ...]
+    flags: tuple[QCFlag, ...]
     metrics: dict[int, dict[str, float]]
     thumbnails: tuple[npt.NDArray[np.uint8], ...] = ()
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """One sentence per flag (:func:`quantscope.quality.describe_flag`)."""
+        return tuple(f.message for f in self.flags)
 
 
 @dataclass(frozen=True)
@@ -173,15 +183,3 @@ class QCReportData:
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     problems: list[str] = field(default_factory=list)
     missing_profiles: list[MissingProfile] = field(default_factory=list)
-
-
-def collect_report_data(repo: Repository) -> QCReportData:
-    """Collect the QC report data of every image of ``repo`` from its catalog and store.
-
-    Reads the stored metrics and statuses (it does not compute any: run
-    :func:`quantscope.qc.run_qc` first), a thumbnail per channel from the lowest pyramid level
-    of each image, and the stored illumination profiles.
-    """
-    from ._collect import collect
-
-    return collect(repo)

@@ -3,7 +3,7 @@
 The statuses of
 the images (pass / warn / fail / not checked: their ranks, labels and colours, the worst of
 several); metric values looked up in an :class:`~quantscope.qc._data.ImageQCRecord`, the
-(channel, metric) pairs its reasons name, and the QC limits quoted in the reasons; finite
+(channel, metric) pairs its flag records name, and the QC limits those records crossed; finite
 values, means and outlier-robust ranges of metric values. Used by :mod:`._report` (the page),
 :mod:`._report_plots` (SVG) and :mod:`._report_graphics` (images). Escaping and number formats
 are the HTML toolkit's (:mod:`quantscope._html`).
@@ -12,7 +12,6 @@ are the HTML toolkit's (:mod:`quantscope._html`).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -24,13 +23,6 @@ from ._data import ImageQCRecord
 _STATUS_RANK = {"fail": 0, "warn": 1, "pass": 2}
 _STATUS_LABEL = {"fail": "fail", "warn": "warn", "pass": "pass", "none": "not checked"}
 _STATUS_COLOR = {"pass": "#2da44e", "warn": "#d4a72c", "fail": "#cf222e", "none": "#8c959f"}
-
-# "ch DAPI: snr = 4.2 is below the fail limit 5: low signal-to-noise ratio"
-_LIMIT_RE = re.compile(
-    r"(?P<metric>\w+) = \S+(?: %| ADU)? is (?P<side>below|above) the (?P<level>warn|fail) "
-    r"limit (?P<bound>[-+0-9.eE]+|-?inf)"
-)
-_CHANNEL_RE = re.compile(r"^ch (?P<channel>.*?): (?P<metric>\w+) = ")
 
 
 def _isfinite(value: object) -> bool:
@@ -74,7 +66,8 @@ def _robust_range(values: npt.NDArray[np.float64], k: float) -> tuple[float, flo
 
 
 def _metric_limits(records: Sequence[ImageQCRecord]) -> dict[str, dict[str, float]]:
-    """QC limits per metric: the defaults, overridden by the bounds quoted in the reasons.
+    """QC limits per metric: the defaults, overridden by the bounds the flags crossed (the
+    repository's own limits, from its quantscope.toml).
 
     Returns ``{metric: {"warn_below": x, "fail_above": y, ...}}``.
     """
@@ -88,28 +81,24 @@ def _metric_limits(records: Sequence[ImageQCRecord]) -> dict[str, dict[str, floa
         pass
     seen: set[tuple[str, str]] = set()
     for record in records:
-        for reason in record.reasons:
-            for m in _LIMIT_RE.finditer(reason):
-                try:
-                    bound = float(m["bound"])
-                except ValueError:
-                    continue
-                key = f"{m['level']}_{m['side']}"
-                metric = m["metric"]
-                if (metric, key) not in seen:  # the repository's own limit replaces the default
-                    seen.add((metric, key))
-                    limits.setdefault(metric, {})[key] = bound
+        for flag in record.flags:
+            if flag.kind != "limit" or flag.bound is None or flag.direction is None:
+                continue
+            key = f"{flag.level}_{flag.direction}"
+            if (flag.metric, key) not in seen:  # the repository's own limit replaces the default
+                seen.add((flag.metric, key))
+                limits.setdefault(flag.metric, {})[key] = flag.bound
     return limits
 
 
 def _flagged_cells(record: ImageQCRecord) -> set[tuple[str, str]]:
-    """(channel name, metric) pairs named in the reasons of ``record``."""
-    out: set[tuple[str, str]] = set()
-    for reason in record.reasons:
-        m = _CHANNEL_RE.match(reason)
-        if m:
-            out.add((m["channel"], m["metric"]))
-    return out
+    """(channel name, metric) pairs the flags of ``record`` name (the channel as flagged:
+    ``"R=G=B"`` for identical channels evaluated as one)."""
+    return {
+        (flag.channel, flag.metric)
+        for flag in record.flags
+        if flag.channel is not None and flag.metric
+    }
 
 
 def _channel_value(record: ImageQCRecord, channel: str, metric: str) -> float:

@@ -8,7 +8,8 @@ import time
 import tomllib
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +21,8 @@ from ._measure import alpha_channels, measure_image
 if TYPE_CHECKING:
     from ..catalog import Repository
     from ..catalog._quality import QualityPeer
-    from ..quality import QCThresholds
+    from ..quality import QCFlag, QCThresholds
+    from ._profiles import MissingProfile, StoredProfile
 
 __all__ = ["ImageQC", "QCProgress", "QCRunReport", "load_thresholds", "run_qc"]
 
@@ -41,20 +43,60 @@ class ImageQC:
         The image.
     status : {"pass", "warn", "fail"}
         Worst status over its channels.
-    reasons : tuple of str
-        Why (each prefixed ``"ch <channel name>: "``); empty for pass.
+    flags : tuple of quantscope.quality.QCFlag
+        Why: one record per flag, each naming its channel (:attr:`QCFlag.channel`), fails
+        first within a channel; empty for pass.
     metrics : dict of int to dict of str to float
         ``{channel index: {metric: value}}`` as stored (NaN where undefined).
     error : str or None
         Why the image could not be measured (its status is then ``"warn"``).
+    plate, well : str or None
+        Where the image sits (None without a plate).
+    field : int or None
+        1-based site within the well (None without a plate).
+    channels : tuple of str
+        Channel names by index.
+    reasons : tuple of str
+        Derived: one sentence per flag (each prefixed ``"ch <channel name>: "``).
     """
 
     image_id: str
     name: str
     status: str
-    reasons: tuple[str, ...]
+    flags: tuple[QCFlag, ...]
     metrics: dict[int, dict[str, float]]
     error: str | None = None
+    plate: str | None = None
+    well: str | None = None
+    field: int | None = None
+    channels: tuple[str, ...] = ()
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """One sentence per flag (:func:`quantscope.quality.describe_flag`)."""
+        return tuple(f.message for f in self.flags)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome as plain data, as ``quantscope qc --json`` prints it (NaN as None)."""
+        return {
+            "id": self.image_id,
+            "name": self.name,
+            "plate": self.plate,
+            "well": self.well,
+            "field": self.field,
+            "status": self.status,
+            "reasons": list(self.reasons),
+            "error": self.error,
+            "channels": [
+                {
+                    "index": c,
+                    "name": _channel_name(self.channels, c),
+                    "metrics": {k: finite_or_none(v) for k, v in values.items()},
+                }
+                for c, values in sorted(self.metrics.items())
+            ],
+            "flags": [f.to_dict() for f in self.flags],
+        }
 
 
 @dataclass
@@ -78,6 +120,17 @@ class QCRunReport:
         that channel's peer group (:func:`peer_group`): groups of fewer than
         ``thresholds.outlier_min_group`` images (8 by default) are too small for robust
         statistics and are not outlier-tested (absolute limits still apply).
+    outlier_min_group : int
+        That smallest group size, of the thresholds the run used.
+    profiles : list of StoredProfile
+        Illumination profiles estimated with the run (by the caller,
+        :func:`estimate_profiles`); empty by default.
+    missing_profiles : list of MissingProfile
+        Plate channels left without a profile, and why (:func:`profile_gaps`).
+    report : pathlib.Path or None
+        The HTML report written with the run, if any.
+    report_problems : list of str
+        What the report could not show (:attr:`QCReportData.problems`).
     """
 
     images: dict[str, ImageQC] = field(default_factory=dict)
@@ -86,6 +139,11 @@ class QCRunReport:
     seconds: float = 0.0
     measure_seconds: float = 0.0
     small_groups: dict[str, int] = field(default_factory=dict)
+    outlier_min_group: int = 8
+    profiles: list[StoredProfile] = field(default_factory=list)
+    missing_profiles: list[MissingProfile] = field(default_factory=list)
+    report: Path | None = None
+    report_problems: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Number of images per status (every status present, possibly 0)."""
@@ -93,6 +151,40 @@ class QCRunReport:
         for r in self.images.values():
             out[r.status] = out.get(r.status, 0) + 1
         return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as plain data: what ``quantscope qc --json`` prints (NaN and inf as None;
+        each image's flags as records, :meth:`quantscope.quality.QCFlag.to_dict`)."""
+        return {
+            "images": [r.to_dict() for r in self.images.values()],
+            "counts": self.counts(),
+            "profiles": [
+                {
+                    "plate": p.plate,
+                    "channel": p.channel,
+                    "channel_name": p.channel_name,
+                    "n_images": p.n_images,
+                    "store_path": p.store_path,
+                    "corner_center_ratio": finite_or_none(p.corner_center_ratio),
+                    "flatness": finite_or_none(p.flatness),
+                }
+                for p in self.profiles
+            ],
+            "missing_profiles": [
+                {
+                    "plate": g.plate,
+                    "channel": g.channel,
+                    "channel_name": g.channel_name,
+                    "reason": g.reason,
+                }
+                for g in self.missing_profiles
+            ],
+            "report": str(self.report) if self.report is not None else None,
+            "report_problems": list(self.report_problems),
+            "seconds": self.seconds,
+            "outlier_min_group": self.outlier_min_group,
+            "small_groups": dict(self.small_groups),
+        }
 
 
 def load_thresholds(repo: Repository) -> QCThresholds:
@@ -240,11 +332,11 @@ def merged_channels(channels: Mapping[int, Mapping[str, float]]) -> dict[int, li
 def _evaluate_repository(
     repo: Repository,
     thresholds: QCThresholds,
-    extra: Mapping[str, tuple[str, list[str]]],
+    extra: Mapping[str, tuple[str, list[QCFlag]]],
     peers: Mapping[str, QualityPeer],
     plates: Collection[str | None] | None = None,
 ) -> tuple[
-    dict[str, tuple[str, list[str]]],
+    dict[str, tuple[str, list[QCFlag]]],
     dict[str, dict[int, dict[str, float]]],
     dict[str, int],
 ]:
@@ -275,17 +367,17 @@ def _evaluate_repository(
         if sizes[g] < thresholds.outlier_min_group:
             small[image_id] = min(small.get(image_id, sizes[g]), sizes[g])
     results = evaluate(keyed, thresholds, groups)
-    verdicts: dict[str, tuple[str, list[str]]] = {}
+    verdicts: dict[str, tuple[str, list[QCFlag]]] = {}
     for key, res in results.items():
         image_id = key[0]
-        status, reasons = verdicts.get(image_id, ("pass", []))
+        status, flags = verdicts.get(image_id, ("pass", []))
         if _rank(res.status) > _rank(status):
             status = res.status
-        reasons = reasons + [f"ch {labels[key]}: {r}" for r in res.reasons]
-        verdicts[image_id] = (status, reasons)
-    for image_id, (status, reasons) in extra.items():
+        named = [replace(f, channel=labels[key], channel_index=key[1]) for f in res.flags]
+        verdicts[image_id] = (status, flags + named)
+    for image_id, (status, flags) in extra.items():
         if image_id in peers:
-            verdicts[image_id] = (status, reasons)
+            verdicts[image_id] = (status, flags)
     return verdicts, stored, small
 
 
@@ -354,33 +446,12 @@ def run_qc(
     quantscope.errors.ConcurrentAccess
         Another process is writing to the repository.
     """
-    from ..errors import NotFound
-
     t0 = time.perf_counter()
     if thresholds is None:
         thresholds = load_thresholds(repo)
     given = {k: {int(c): dict(v) for c, v in m.items()} for k, m in (premeasured or {}).items()}
-    images: list[Image]
-    if image_ids is None:
-        images = repo.images()
-        names = {i.id: i.name for i in images}
-    else:
-        wanted = list(dict.fromkeys(image_ids))
-        if all(k in given for k in wanted):
-            # nothing to measure (ingest's case): the names suffice, no full image records
-            images = []
-            found = repo.image_names(wanted)
-            names = {k: found[k] for k in wanted if k in found}
-        else:
-            images = repo.images(wanted)
-            names = {i.id: i.name for i in images}
-        missing = sorted(set(wanted) - set(names))
-        if missing:
-            raise NotFound(
-                f"{repo.root}: no image with id {missing[0]!r}"
-                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-            )
-    report = QCRunReport()
+    images, names = _selected(repo, image_ids, given)
+    report = QCRunReport(outlier_min_group=thresholds.outlier_min_group)
     held: contextlib.AbstractContextManager[Any] = (
         repo.write_lock() if lock else contextlib.nullcontext()
     )
@@ -399,33 +470,92 @@ def run_qc(
         # when all images were)
         plates = None if image_ids is None else repo.quality_plates(names)
         peers = repo.quality_peers(plates)
-        for image_id, channels in measured.items():  # alpha is not a measurement
-            if image_id in peers:
-                for c in alpha_channels(peers[image_id].channels):
-                    channels.pop(c, None)
-        repo.set_quality(measured.items())
-        if errors:  # a failed measurement leaves no stale metrics behind
-            repo.set_quality((image_id, {}) for image_id in errors)
-        failed = {
-            image_id: ("warn", [f"quality could not be measured: {msg}"])
-            for image_id, msg in errors.items()
-        }
-        verdicts, everything, small = _evaluate_repository(repo, thresholds, failed, peers, plates)
-        repo.set_quality_status(verdicts)
+        verdicts, everything, small = _store_and_flag(
+            repo, thresholds, measured, errors, peers, plates
+        )
         report.small_groups = {k: small[k] for k in names if k in small}
     stored = _ordered({k: everything[k] for k in names if k in everything})
     for image_id, name in names.items():
-        status, reasons = verdicts.get(image_id, ("pass", []))
+        status, flags = verdicts.get(image_id, ("pass", []))
+        peer = peers.get(image_id)
         report.images[image_id] = ImageQC(
             image_id=image_id,
             name=name,
             status=status,
-            reasons=tuple(reasons),
+            flags=tuple(flags),
             metrics=stored.get(image_id, {}),
             error=errors.get(image_id),
+            plate=peer.plate if peer else None,
+            well=peer.well if peer else None,
+            field=peer.field if peer else None,
+            channels=peer.channels if peer else (),
         )
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _selected(
+    repo: Repository, image_ids: Sequence[str] | None, given: Mapping[str, object]
+) -> tuple[list[Image], dict[str, str]]:
+    """The images to measure (full records; none when every selected image is in ``given``)
+    and {id: name} of every selected image, in catalog order.
+
+    Raises
+    ------
+    quantscope.errors.NotFound
+        An id in ``image_ids`` is not in the catalog.
+    """
+    from ..errors import NotFound
+
+    if image_ids is None:
+        images = repo.images()
+        return images, {i.id: i.name for i in images}
+    wanted = list(dict.fromkeys(image_ids))
+    if all(k in given for k in wanted):
+        # nothing to measure (ingest's case): the names suffice, no full image records
+        images = []
+        found = repo.image_names(wanted)
+        names = {k: found[k] for k in wanted if k in found}
+    else:
+        images = repo.images(wanted)
+        names = {i.id: i.name for i in images}
+    missing = sorted(set(wanted) - set(names))
+    if missing:
+        raise NotFound(
+            f"{repo.root}: no image with id {missing[0]!r}"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
+    return images, names
+
+
+def _store_and_flag(
+    repo: Repository,
+    thresholds: QCThresholds,
+    measured: dict[str, dict[int, dict[str, float]]],
+    errors: Mapping[str, str],
+    peers: Mapping[str, QualityPeer],
+    plates: Collection[str | None] | None,
+) -> tuple[
+    dict[str, tuple[str, list[QCFlag]]],
+    dict[str, dict[int, dict[str, float]]],
+    dict[str, int],
+]:
+    """Store the metrics measured (alpha channels left out; none for the images that could
+    not be measured), flag every image of ``peers`` and store the verdicts; returns what
+    :func:`_evaluate_repository` does."""
+    from ..quality import QCFlag
+
+    for image_id, channels in measured.items():  # alpha is not a measurement
+        if image_id in peers:
+            for c in alpha_channels(peers[image_id].channels):
+                channels.pop(c, None)
+    repo.set_quality(measured.items())
+    if errors:  # a failed measurement leaves no stale metrics behind
+        repo.set_quality((image_id, {}) for image_id in errors)
+    failed = {image_id: ("warn", [QCFlag.error(msg)]) for image_id, msg in errors.items()}
+    verdicts, everything, small = _evaluate_repository(repo, thresholds, failed, peers, plates)
+    repo.set_quality_status(verdicts)
+    return verdicts, everything, small
 
 
 def finite_or_none(value: float) -> float | None:

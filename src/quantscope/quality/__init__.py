@@ -14,8 +14,10 @@ Three layers, each usable on its own:
 2. **Flags**: :class:`QCThresholds` (absolute per-metric :class:`Limit` s and the settings of
    dataset-level outliers, with documented defaults and :meth:`QCThresholds.from_dict` for
    quantscope.toml) and :func:`evaluate`, which gives every image a :class:`QCResult`
-   (``"pass"``, ``"warn"`` or ``"fail"`` with the reasons), combining the limits with robust
-   z-scores among the images of the same group (plate and channel).
+   (``"pass"``, ``"warn"`` or ``"fail"`` with its :class:`QCFlag` records), combining the
+   limits with robust z-scores among the images of the same group (plate and channel). A
+   flag is a record (metric, channel, value, limit or robust z, direction, severity and rule,
+   one of :data:`RULES`); :func:`describe_flag` renders the sentence a person reads.
 3. **Illumination profiles**: :func:`estimate_illumination_profile` (flat and dark field of
    one channel of one plate) and :func:`apply_flatfield`.
 
@@ -37,7 +39,18 @@ Examples
 from __future__ import annotations
 
 from ._background import Background, background, signal_to_noise
-from ._flags import QCFlag, QCResult, Status, check_limits, evaluate, robust_zscores
+from ._flags import (
+    RULES,
+    FlagKind,
+    QCFlag,
+    QCResult,
+    Status,
+    check_limits,
+    describe_flag,
+    evaluate,
+    flag_rule,
+    robust_zscores,
+)
 from ._focus import (
     focus_laplacian_var,
     focus_local,
@@ -65,8 +78,10 @@ __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_OUTLIER_METRICS",
     "METRICS",
+    "RULES",
     "Background",
     "Direction",
+    "FlagKind",
     "IlluminationProfile",
     "Limit",
     "MetricInfo",
@@ -79,9 +94,11 @@ __all__ = [
     "best_plane_metrics",
     "channel_metrics",
     "check_limits",
+    "describe_flag",
     "dynamic_range_used",
     "estimate_illumination_profile",
     "evaluate",
+    "flag_rule",
     "focus_laplacian_var",
     "focus_local",
     "focus_normvar",

@@ -1,4 +1,10 @@
-"""From metrics to pass / warn / fail: absolute limits and robust outliers within groups."""
+"""From metrics to pass / warn / fail: absolute limits and robust outliers within groups.
+
+A verdict is made of :class:`QCFlag` records: each says which rule (:data:`RULES`) flagged
+which metric of which channel, with the value, the limit crossed or the robust z-score, the
+side and the severity. The sentence a person reads is rendered from the record in one place,
+:func:`describe_flag` (also :attr:`QCFlag.message`); nothing parses such a sentence back.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +23,66 @@ from ..errors import InvalidInput
 from ._registry import METRICS
 from ._thresholds import Limit, QCThresholds
 
-__all__ = ["QCFlag", "QCResult", "Status", "check_limits", "evaluate", "robust_zscores"]
+__all__ = [
+    "RULES",
+    "FlagKind",
+    "QCFlag",
+    "QCResult",
+    "Status",
+    "check_limits",
+    "describe_flag",
+    "evaluate",
+    "flag_rule",
+    "robust_zscores",
+]
 
 Status = Literal["pass", "warn", "fail"]
+FlagKind = Literal["limit", "outlier", "error", "note"]
 K = TypeVar("K", bound=Hashable)
 
 _MAD_TO_SIGMA = 1.482602218505602
+
+#: The rules a flag can name (:attr:`QCFlag.rule`), with what each means. Stable names: the
+#: catalog stores them and the query language asks for them (``qc.flag == "saturation"``).
+RULES: Mapping[str, str] = MappingProxyType(
+    {
+        "focus": "out of focus: a focus metric (focus_plls, focus_normvar, focus_local, "
+        "focus_laplacian_var) below its limit or blurrier than the peers",
+        "saturation": "saturated pixels: clipped at the image or the detector maximum",
+        "clipped_min": "pixels clipped at the minimum (pct_at_min)",
+        "dynamic_range": "little of the detector range used (dynamic_range_used)",
+        "snr": "low signal-to-noise ratio, or noisier / dimmer than the peers",
+        "intensity": "an intensity or background metric out of its configured range",
+        "illumination": "uneven illumination (illum_corner_center_ratio, illum_flatness)",
+        "empty": "an empty or blank field (foreground_pct, is_empty)",
+        "nonfinite": "NaN or infinite pixels (pct_nonfinite)",
+        "unreadable": "the stored image could not be measured",
+        "note": "a reason given as text (by a caller, or by a catalog from before 0007 whose "
+        "sentence could not be read as a rule)",
+    }
+)
+_RULE_OF_METRIC = {
+    "focus_plls": "focus",
+    "focus_normvar": "focus",
+    "focus_local": "focus",
+    "focus_laplacian_var": "focus",
+    "saturation_pct_at_max": "saturation",
+    "saturation_pct_at_dtype_max": "saturation",
+    "pct_at_min": "clipped_min",
+    "intensity_min": "intensity",
+    "intensity_max": "intensity",
+    "intensity_mean": "intensity",
+    "dynamic_range_used": "dynamic_range",
+    "background_median": "intensity",
+    "background_mad": "intensity",
+    "snr": "snr",
+    "illum_corner_center_ratio": "illumination",
+    "illum_flatness": "illumination",
+    "foreground_pct": "empty",
+    "is_empty": "empty",
+    "pct_nonfinite": "nonfinite",
+}
+_CATEGORY_RULE = {"focus": "focus", "saturation": "saturation", "illumination": "illumination"}
 _HINTS = {
     "focus_plls": "out of focus (blurred)",
     "saturation_pct_at_max": "saturated (clipped at the image maximum)",
@@ -44,47 +104,179 @@ _OUTLIER_HINTS = {
 }
 
 
+def flag_rule(metric: str) -> str:
+    """The rule a flag of ``metric`` belongs to.
+
+    Parameters
+    ----------
+    metric : str
+        A metric name (a key of :data:`METRICS`).
+
+    Returns
+    -------
+    str
+        A key of :data:`RULES`. Every metric of :data:`METRICS` has its own entry; an unknown
+        metric falls back to its category's rule, else ``"intensity"``.
+    """
+    rule = _RULE_OF_METRIC.get(metric)
+    if rule is not None:
+        return rule
+    info = METRICS.get(metric)
+    return _CATEGORY_RULE.get(info.category, "intensity") if info is not None else "intensity"
+
+
 @dataclass(frozen=True)
 class QCFlag:
-    """One reason for a warn or fail status.
+    """One reason for a warn or fail status: a structured record.
 
     Attributes
     ----------
     metric : str
-        The metric (a key of :data:`METRICS`).
+        The metric (a key of :data:`METRICS`); ``""`` for kinds ``"error"`` and ``"note"``.
     level : {"warn", "fail"}
-        Severity.
-    kind : {"limit", "outlier"}
-        An absolute limit was crossed, or the value is a robust outlier within its group.
-    value : float
-        The metric value.
+        Severity (also :attr:`severity`).
+    kind : {"limit", "outlier", "error", "note"}
+        An absolute limit was crossed; the value is a robust outlier within its group; the
+        image could not be measured (:attr:`detail` says why); a reason given as text only.
+    value : float or None
+        The metric value (None for ``"error"`` and ``"note"``).
     bound : float or None
         The limit crossed (``kind == "limit"``).
     zscore : float or None
         The robust z-score within the group (``kind == "outlier"``).
+    median : float or None
+        The group's median of the metric (``kind == "outlier"``).
+    peers : int or None
+        How many images of the group had a usable value (``kind == "outlier"``).
+    channel : str or None
+        The channel flagged, as QC of a repository names it: the channel name, or the names
+        joined by ``=`` when identical channels were evaluated as one (``"R=G=B"``). None for
+        a flag of the whole image, or outside a repository.
+    channel_index : int or None
+        Index of that channel (the first of merged identical channels).
+    detail : str or None
+        The text of an ``"error"`` (why the image could not be measured) or a ``"note"``.
+    rule : str
+        Derived: the rule that flagged it (:data:`RULES`, :func:`flag_rule`).
+    direction : {"above", "below"} or None
+        Derived: the side of the limit, or of the group's median, the value lies on.
     message : str
-        Human-readable reason.
+        Derived: the human-readable sentence, :func:`describe_flag`.
     """
 
     metric: str
     level: Literal["warn", "fail"]
-    kind: Literal["limit", "outlier"]
-    value: float
-    bound: float | None
-    zscore: float | None
-    message: str
+    kind: FlagKind
+    value: float | None
+    bound: float | None = None
+    zscore: float | None = None
+    median: float | None = None
+    peers: int | None = None
+    channel: str | None = None
+    channel_index: int | None = None
+    detail: str | None = None
+
+    @property
+    def severity(self) -> Literal["warn", "fail"]:
+        """The same as :attr:`level`."""
+        return self.level
+
+    @property
+    def rule(self) -> str:
+        """The rule that flagged this (a key of :data:`RULES`)."""
+        if self.kind == "error":
+            return "unreadable"
+        if self.kind == "note":
+            return "note"
+        return flag_rule(self.metric)
+
+    @property
+    def direction(self) -> Literal["above", "below"] | None:
+        """``"above"`` or ``"below"`` the limit (or the group's median); None without one."""
+        if self.kind == "limit" and self.value is not None and self.bound is not None:
+            return "below" if self.value < self.bound else "above"
+        if self.kind == "outlier" and self.zscore is not None:
+            return "below" if self.zscore < 0 else "above"
+        return None
+
+    @property
+    def message(self) -> str:
+        """The sentence shown to a person (:func:`describe_flag`)."""
+        return describe_flag(self)
+
+    @classmethod
+    def error(cls, detail: str, level: Literal["warn", "fail"] = "warn") -> QCFlag:
+        """The flag of an image that could not be measured, and why."""
+        return cls("", level, "error", None, detail=detail)
+
+    @classmethod
+    def note(cls, text: str, level: Literal["warn", "fail"] = "warn") -> QCFlag:
+        """A reason given as text only (no rule, metric or value)."""
+        return cls("", level, "note", None, detail=text)
 
     def to_dict(self) -> dict[str, object]:
-        """The flag as plain data (for JSON, tables and reports)."""
+        """The flag as plain data (for JSON, tables and reports), its sentence included."""
         return {
             "metric": self.metric,
             "level": self.level,
             "kind": self.kind,
-            "value": self.value,
-            "bound": self.bound,
-            "zscore": self.zscore,
+            "rule": self.rule,
+            "channel": self.channel,
+            "channel_index": self.channel_index,
+            "value": _finite_or_none(self.value),
+            "bound": _finite_or_none(self.bound),
+            "zscore": _finite_or_none(self.zscore),
+            "direction": self.direction,
+            "median": _finite_or_none(self.median),
+            "peers": self.peers,
+            "detail": self.detail,
             "message": self.message,
         }
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def describe_flag(flag: QCFlag) -> str:
+    """The sentence a person reads for ``flag``: the one place it is written.
+
+    Parameters
+    ----------
+    flag : QCFlag
+        The record.
+
+    Returns
+    -------
+    str
+        ``"ch DAPI: snr = 4.2 is below the fail limit 5: low signal-to-noise ratio"``; an
+        outlier quotes its robust z-score and its group's median; an error reads ``"quality
+        could not be measured: <detail>"``, a note is its text. The ``"ch <channel>: "``
+        prefix is there when the flag names its channel.
+    """
+    if flag.kind == "error":
+        return f"quality could not be measured: {flag.detail or ''}"
+    if flag.kind == "note":
+        return flag.detail or ""
+    prefix = f"ch {flag.channel}: " if flag.channel is not None else ""
+    metric, value = flag.metric, math.nan if flag.value is None else flag.value
+    side = flag.direction or "above"
+    if flag.kind == "limit":
+        bound = math.nan if flag.bound is None else flag.bound
+        hint = _HINTS.get(metric, "out of range")
+        return (
+            f"{prefix}{metric} = {_fmt(value, metric)} is {side} the {flag.level} limit "
+            f"{_fmt(bound, metric)}: {hint}"
+        )
+    info = METRICS.get(metric)
+    category = info.category if info is not None else ""
+    hint = _OUTLIER_HINTS.get(metric, _OUTLIER_HINTS.get(category, "unusual among its peers"))
+    z = math.nan if flag.zscore is None else flag.zscore
+    median = math.nan if flag.median is None else flag.median
+    return (
+        f"{prefix}{metric} = {_fmt(value, metric)} is an outlier {side} its group: robust z = "
+        f"{z:+.1f} (median {_fmt(median, metric)} of {flag.peers or 0} images): {hint}"
+    )
 
 
 @dataclass(frozen=True)
@@ -95,19 +287,23 @@ class QCResult:
     ----------
     status : {"pass", "warn", "fail"}
         The most severe level among the flags; ``"pass"`` without flags.
-    reasons : tuple of str
-        One message per flag, fails first.
     flags : tuple of QCFlag
-        The flags themselves (for tables and reports).
+        The flags, fails first (limits before outliers within a level).
     zscores : mapping of str to float
         Robust z-score of each outlier metric within the group (NaN where not computed:
         too small a group, or an undefined value).
+    reasons : tuple of str
+        Derived: one sentence per flag (:attr:`QCFlag.message`), in the order of ``flags``.
     """
 
     status: Status
-    reasons: tuple[str, ...] = ()
     flags: tuple[QCFlag, ...] = ()
     zscores: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """One sentence per flag, in the order of :attr:`flags`."""
+        return tuple(f.message for f in self.flags)
 
     def to_dict(self) -> dict[str, object]:
         """The verdict as plain data (for JSON, tables and reports)."""
@@ -120,7 +316,8 @@ class QCResult:
 
 
 def _fmt(value: float, metric: str) -> str:
-    unit = METRICS[metric].unit
+    info = METRICS.get(metric)
+    unit = info.unit if info is not None else "1"
     text = f"{value:.4g}"
     return f"{text} %" if unit == "%" else (f"{text} ADU" if unit == "ADU" else text)
 
@@ -128,7 +325,6 @@ def _fmt(value: float, metric: str) -> str:
 def _limit_flags(metric: str, value: float, limit: Limit) -> list[QCFlag]:
     if not math.isfinite(value):
         return []
-    hint = _HINTS.get(metric, "out of range")
     checks: tuple[tuple[Literal["warn", "fail"], float | None, str], ...] = (
         ("fail", limit.fail_below, "below"),
         ("fail", limit.fail_above, "above"),
@@ -140,11 +336,7 @@ def _limit_flags(metric: str, value: float, limit: Limit) -> list[QCFlag]:
             continue
         crossed = value < bound if side == "below" else value > bound
         if crossed:
-            message = (
-                f"{metric} = {_fmt(value, metric)} is {side} the {level} limit "
-                f"{_fmt(bound, metric)}: {hint}"
-            )
-            return [QCFlag(metric, level, "limit", value, bound, None, message)]
+            return [QCFlag(metric, level, "limit", value, bound)]
     return []
 
 
@@ -338,13 +530,7 @@ def _outlier_flag(
         level = "warn"
     else:
         return None
-    side = "below" if z < 0 else "above"
-    hint = _OUTLIER_HINTS.get(metric, _OUTLIER_HINTS.get(info.category, "unusual among its peers"))
-    message = (
-        f"{metric} = {_fmt(value, metric)} is an outlier {side} its group: robust z = "
-        f"{z:+.1f} (median {_fmt(centre, metric)} of {n} images): {hint}"
-    )
-    return QCFlag(metric, level, "outlier", value, None, z, message)
+    return QCFlag(metric, level, "outlier", value, zscore=z, median=centre, peers=n)
 
 
 def _result(flags: Iterable[QCFlag], zscores: Mapping[str, float]) -> QCResult:
@@ -356,7 +542,6 @@ def _result(flags: Iterable[QCFlag], zscores: Mapping[str, float]) -> QCResult:
         status = "warn"
     return QCResult(
         status=status,
-        reasons=tuple(f.message for f in ordered),
         flags=tuple(ordered),
         zscores=MappingProxyType(dict(zscores)),
     )

@@ -14,7 +14,9 @@ Semantics (also in the README):
   DAPI channel exposed longer than 0.1 s, and ``channel.name == "DAPI" and qc.focus_plls <
   -2.5`` tests the DAPI channel's focus. The same holds for ``source.*`` predicates (one file).
   ``not channel.name == "DAPI"`` means "no DAPI channel"; ``channel.name != "DAPI"`` means "a
-  channel other than DAPI".
+  channel other than DAPI". QC flag predicates (``qc.flag``, ``qc.flag.*``) likewise describe
+  one flag: ``qc.flag == "saturation" and qc.flag.level == "fail"``; ``qc.flags`` (like
+  ``channels``) tests each predicate on its own.
 * Annotations apply to the image, to every image of an annotated plate and to every member of
   an annotated dataset (membership is the image annotation ``dataset = NAME``). A number literal
   compares the annotation's numeric value, a string its text (or its CURIE, for ``==``).
@@ -61,7 +63,7 @@ __all__ = ["Compiler", "distinct_values"]
 Expr = ColumnElement[bool]
 _CURIE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*:[^\s:]+$|^CVCL_[0-9A-Z]{4}$")
 _INT64 = 2**63 - 1
-_SCOPED = {"channel": "channel", "source": "source"}
+_SCOPED = {"channel": "channel", "source": "source", "qc_flag": "flag"}
 
 
 def distinct_values(conn: Connection, column: Any, limit: int = 10_000) -> list[Any]:
@@ -176,7 +178,7 @@ class Compiler:
 
     # ------------------------------------------------------------------ structure
     def scope(self, node: Node) -> str | None:
-        """ "channel" or "source" where every leaf of ``node`` is a predicate on one row of
+        """ "channel", "source" or "flag" where every leaf of ``node`` is a predicate on one row of
         that relation (joined by and/or, no not), else None."""
         if isinstance(node, Not):
             return None
@@ -247,6 +249,8 @@ class Compiler:
 
     # ------------------------------------------------------------------ scoped groups
     def _group(self, scope: str, nodes: list[Node]) -> Expr:
+        if scope == "flag":
+            return self._flag_group(nodes)
         if scope == "source":
             src, sf = S.image_sources, S.source_files
             sel = (
@@ -270,7 +274,17 @@ class Compiler:
         sel = sa.select(ch.c.image_id).where(sa.and_(*(self._row(n, ch, ch) for n in nodes)))
         return self._member(sel, ch.c.image_id)
 
-    def _check_one_channel(self, nodes: list[Node]) -> None:
+    def _flag_group(self, nodes: list[Node]) -> Expr:
+        """Predicates on one QC flag record of the image (``qc_flags``)."""
+        qf = S.qc_flags
+        if len(nodes) == 1 and _is_null_test(nodes[0]):  # qc.flag == null: no flags at all
+            present = self._member(sa.select(qf.c.image_id), qf.c.image_id)
+            return sa.not_(present) if _null_eq(nodes[0]) else present
+        self._check_one_channel(nodes, "flag")
+        sel = sa.select(qf.c.image_id).where(sa.and_(*(self._row(n, qf, None) for n in nodes)))
+        return self._member(sel, qf.c.image_id)
+
+    def _check_one_channel(self, nodes: list[Node], what: str = "channel") -> None:
         """Refuse ``channel.name == "A" and channel.name == "B"``: conjoined channel predicates
         describe one channel, so this can never hold; say how to ask for both channels."""
         seen: dict[Field, Compare] = {}
@@ -283,16 +297,20 @@ class Compiler:
             key = Field(n.field.path, n.field.qualifier)
             first = seen.setdefault(key, n)
             if first is not n and first.value != n.value:
-                if self.resolve(n.field).name == "channel.name":
+                name = self.resolve(n.field).name
+                plural = {"channel.name": "channels", "qc.flag": "qc.flags"}.get(name)
+                if plural is not None:
                     hint = (
-                        f"channels == {value_text(first.value)} and channels == "
+                        f"{plural} == {value_text(first.value)} and {plural} == "
                         f"{value_text(n.value)}"
                     )
+                elif what == "flag":
+                    hint = "qc.flags == RULE for each rule it needs (each tested on its own)"
                 else:
                     hint = "channels == NAME for each channel it needs (each tested on its own)"
                 raise self.error(
-                    f"{to_text(first)} and {to_text(n)} can never hold on one channel: channel "
-                    "predicates joined by `and` describe the same channel; for images that "
+                    f"{to_text(first)} and {to_text(n)} can never hold on one {what}: {what} "
+                    f"predicates joined by `and` describe the same {what}; for images that "
                     f"have both, write {hint}",
                     n.field.pos,
                 )
@@ -332,6 +350,13 @@ class Compiler:
                 return sa.not_(present) if _null_eq(node) else present
             sel = sa.select(ch.c.image_id).where(self._pred(ch.c.name, node, info))
             return self._member(sel, ch.c.image_id)
+        if info.kind == "qc_flags":  # unscoped: any flag, each predicate on its own
+            qf = S.qc_flags
+            if _is_null_test(node):  # == null: no flags at all
+                present = self._member(sa.select(qf.c.image_id), qf.c.image_id)
+                return sa.not_(present) if _null_eq(node) else present
+            sel = sa.select(qf.c.image_id).where(self._pred(qf.c.rule, node, info))
+            return self._member(sel, qf.c.image_id)
         if info.kind == "qc_status":
             qs = S.quality_status
             if isinstance(node, Exists) or _is_null_test(node):

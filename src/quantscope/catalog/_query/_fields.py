@@ -5,7 +5,8 @@ Image columns ``<group>_<rest>`` whose group prefix is shared by two or more col
 ``instrument.model``, ``size_x`` -> ``size.x``); a few columns get clearer names (``acquired_at``
 -> ``acquired``, ``physical_size_x_um`` -> ``pixel.size_x_um``). The raw column name is accepted
 as an alias. New nullable columns added by later migrations become queryable without any change
-here. Channel columns are ``channel.<column>``, source files ``source.<column>``.
+here. Channel columns are ``channel.<column>``, source files ``source.<column>``, QC flag
+records ``qc.flag`` (the rule) and ``qc.flag.<column>``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,18 @@ from .. import _schema as S
 
 __all__ = ["FieldInfo", "static_fields"]
 
-Kind = Literal["image", "plate", "channel", "channels", "source", "qc", "qc_status", "annotation"]
+Kind = Literal[
+    "image",
+    "plate",
+    "channel",
+    "channels",
+    "source",
+    "qc",
+    "qc_status",
+    "qc_flag",
+    "qc_flags",
+    "annotation",
+]
 Type = Literal["text", "number", "integer", "datetime", "boolean"]
 
 
@@ -32,7 +44,9 @@ class FieldInfo:
     ``kind`` says where it lives: ``image`` (a column of ``images``), ``plate`` (the plate's
     name), ``channel`` (a column of ``channels``: the image matches when one of its channels
     does), ``source`` (a source file), ``qc`` (a quality metric per channel), ``qc_status``
-    (the image's QC status) or ``annotation`` (a key-value annotation, ``key``).
+    (the image's QC status), ``qc_flag`` (a column of ``qc_flags``: the image matches when
+    one of its QC flags does), ``qc_flags`` (the rules of its flags, each predicate on its
+    own) or ``annotation`` (a key-value annotation, ``key``).
     """
 
     name: str
@@ -69,6 +83,27 @@ _DESCRIBE = {
     "store_path": "path of the OME-Zarr inside the repository",
     "objective.na": "lens numerical aperture",
     "objective.magnification": "nominal magnification",
+}
+_FLAG_NAMES = {
+    "rule": "qc.flag",
+    "channel": "qc.flag.channel_index",
+    "channel_name": "qc.flag.channel",
+}
+_FLAG_DESCRIBE = {
+    "rule": 'the rule of a QC flag: "focus", "saturation", "snr", "illumination", "empty", '
+    '"clipped_min", "dynamic_range", "nonfinite", "intensity", "unreadable" or "note"',
+    "level": 'severity of a QC flag: "warn" or "fail"',
+    "kind": 'how a QC flag was raised: "limit", "outlier", "error" or "note"',
+    "metric": "the metric a QC flag is about",
+    "channel": "index of the channel a QC flag is about, 0-based",
+    "channel_name": 'name of the channel a QC flag is about ("R=G=B": identical channels)',
+    "direction": 'side of the limit (or of the peers\' median) of a QC flag: "above", "below"',
+    "value": "the metric value a QC flag quotes",
+    "bound": "the limit a QC flag crossed",
+    "zscore": "the robust z-score of an outlier QC flag",
+    "median": "the peers' median of an outlier QC flag",
+    "peers": "how many peers an outlier QC flag was compared with",
+    "detail": "the text of an error or note QC flag",
 }
 _COLUMN_DESCRIBE = {
     "idx": "channel index, 0-based",
@@ -180,6 +215,7 @@ def static_fields() -> tuple[dict[str, FieldInfo], dict[str, str]]:
         "reasons",
         description="QC reasons (JSON list of text; search it with like)",
     )
+    _flag_fields(fields, aliases)
     fields["channels"] = FieldInfo(
         "channels",
         "channels",
@@ -207,3 +243,32 @@ def static_fields() -> tuple[dict[str, FieldInfo], dict[str, str]]:
         "(annotations on the dataset apply to them too)",
     )
     return fields, aliases
+
+
+def _flag_fields(fields: dict[str, FieldInfo], aliases: dict[str, str]) -> None:
+    """``qc.flag`` (the rule) and ``qc.flag.<column>`` of the QC flag records, and ``qc.flags``
+    (the rules, each predicate on its own)."""
+    for col in S.qc_flags.columns:
+        if col.name in ("image_id", "seq"):
+            continue
+        name = _FLAG_NAMES.get(col.name, f"qc.flag.{col.name}")
+        fields[name] = FieldInfo(
+            name,
+            "qc_flag",
+            _type(col),
+            col.name,
+            description=_FLAG_DESCRIBE.get(col.name, col.name.replace("_", " "))
+            + " (the image matches when one of its flags does; predicates on qc.flag* joined "
+            "by and/or describe one flag)",
+        )
+    aliases["qc.flag.rule"] = "qc.flag"
+    aliases["qc.flag.severity"] = "qc.flag.level"
+    fields["qc.flags"] = FieldInfo(
+        "qc.flags",
+        "qc_flags",
+        "text",
+        "rule",
+        description='the rules of the image\'s QC flags: qc.flags == "focus" holds when one '
+        "flag is for focus; unlike qc.flag, each such predicate is tested on its own "
+        '(qc.flags == "focus" and qc.flags == "saturation": flagged for both)',
+    )
