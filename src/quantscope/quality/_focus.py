@@ -107,7 +107,7 @@ def focus_plls(image: Any, *, max_size: int = PLLS_MAX_SIZE, binned: bool = Fals
     px for BBBC039's 520 x 696 fields). On the 60 real fields of the validation data the binned
     slope is within 0.25 of the unbinned one (rank correlation 0.993), and it ranks focus the
     same on every validation set (synthetic focus series and blurred-peer z-scores, BBBC006
-    out-of-focus vs in-focus fields, BBBC039: tests/quality/test_qc_binned_focus.py).
+    out-of-focus vs in-focus fields, BBBC039: tests/quality/test_quality_binned_focus.py).
 
     References
     ----------
@@ -277,7 +277,7 @@ def focus_laplacian_var(
     their 2 x 2-binned version, smoothed by 1 binned px (2 px): a quarter of the cost, and
     less pixel noise. On the validation data binned values rank focus the same, with a wider
     gap between the out-of-focus and the in-focus real fields (about 13x instead of 4x;
-    tests/quality/test_qc_binned_focus.py). Values are in binned px and not interchangeable
+    tests/quality/test_quality_binned_focus.py). Values are in binned px and not interchangeable
     with unbinned ones.
 
     References
