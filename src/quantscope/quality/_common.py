@@ -320,7 +320,7 @@ def binned(p: Plane) -> Plane:
         factor = 0.25
     shape = (ny // 2, nx // 2)
     out = scratch("binned", shape, dtype) if p.transient else np.empty(shape, dtype)
-    bin2x2(src, acc, factor, out)
+    bin2x2(src, acc, factor, out, max_value=p.raw_max if p.small_ints else None)
     e = -p.exponent
     return Plane(
         out,

@@ -147,17 +147,67 @@ def counting_sort(
 # ---------------------------------------------------------------- 2 x 2 binning
 
 
-def bin2x2(src: npt.NDArray[Any], acc: Any, factor: float, out: FloatArray) -> FloatArray:
+def bin2x2(
+    src: npt.NDArray[Any],
+    acc: Any,
+    factor: float,
+    out: FloatArray,
+    *,
+    max_value: float | None = None,
+) -> FloatArray:
     """``out[i, j] = factor * (sum of the 2 x 2 block (2i.., 2j..) of src)`` (an odd last row
     or column of ``src`` is dropped): the rows of each block pair added in ``acc``, then the
     columns in ``out``'s dtype, then scaled (exact for integers of up to 16 bits summed in
-    32-bit integers, ``factor`` a power of two, and a float32 ``out``)."""
+    32-bit integers, ``factor`` a power of two, and a float32 ``out``).
+
+    uint16 planes whose values are below ``2**15`` (``max_value``, when the caller knows the
+    maximum) are summed in two 16-bit lanes of 32-bit words instead (the same values: every
+    sum is exact either way), which saves the casts.
+    """
     ny, nx = out.shape[0] * 2, out.shape[1] * 2
+    pairs = None
+    if max_value is not None and max_value < 1 << 15 and out.dtype == np.float32:
+        pairs = _pixel_pairs(src[:ny, :nx])
+    if pairs is not None:
+        # Each 32-bit word holds two horizontally adjacent 16-bit pixels: adding the words
+        # of two rows adds the four pixels of a block in two 16-bit lanes (no carry below
+        # 2**15), and the two lanes are added at the end.
+        rows = scratch("binned_rows", (ny // 2, nx // 2), np.uint32)
+        np.add(pairs[0::2], pairs[1::2], out=rows)
+        high = scratch("binned_high", rows.shape, np.uint32)
+        np.right_shift(rows, 16, out=high)
+        rows &= 0xFFFF
+        rows += high
+        # The sums (below 2**17) to float32 without a casting loop: the bits 0x4B000000 | v
+        # are the float32 2**23 + v (exactly, for v < 2**23); times the power-of-two factor
+        # and minus 2**23 times it, both exact, that is v * factor.
+        rows |= _F32_TWO_23_BITS
+        np.multiply(rows.view(np.float32), np.float32(factor), out=out)
+        out -= np.float32(math.ldexp(factor, 23))
+        return out
     rows = scratch("binned_rows", (ny // 2, nx), acc)
     np.add(src[0:ny:2, :nx], src[1:ny:2, :nx], out=rows, dtype=acc)
     np.add(rows[:, 0::2], rows[:, 1::2], out=out, dtype=out.dtype)
     out *= out.dtype.type(factor)
     return out
+
+
+#: The bits of the float32 2**23 (see :func:`bin2x2`).
+_F32_TWO_23_BITS = np.uint32(0x4B000000)
+
+
+def _pixel_pairs(raw: npt.NDArray[Any]) -> npt.NDArray[np.uint32] | None:
+    """``raw`` (native uint16, an even number of columns) viewed as one uint32 word per two
+    horizontally adjacent pixels, or None where that view is not possible (other dtypes,
+    rows not contiguous or not 4-byte aligned)."""
+    if raw.dtype != np.dtype("=u2") or raw.strides[1] != 2 or raw.strides[0] % 4:
+        return None
+    if raw.__array_interface__["data"][0] % 4:
+        return None
+    try:
+        return raw.view(np.uint32)
+    except ValueError:
+        return None
 
 
 # ---------------------------------------------------------------- tile sums
@@ -318,8 +368,9 @@ def _correlation_matrix(
 
 def padded_block(w: npt.NDArray[Any], row0: int, col0: int, out: FloatArray) -> None:
     """``out[i, j] = w[row0 + i, col0 + j]``, indices beyond the borders of ``w`` reflected
-    (``ndimage`` mode "reflect"): a copy of the inside and, for the border pixels, a gather
-    of the reflected rows and columns."""
+    (``ndimage`` mode "reflect"): plain copies inside, (reversed) slices for the border
+    pixels (gathers where the reflection turns back, in images narrower than the padding).
+    The block must overlap ``w`` (at least one of its pixels inside)."""
     ny, nx = w.shape
     nrows, ncols = out.shape
     r_lo, r_hi = min(max(row0, 0), ny), min(max(row0 + nrows, 0), ny)
@@ -328,18 +379,60 @@ def padded_block(w: npt.NDArray[Any], row0: int, col0: int, out: FloatArray) -> 
     cols = slice(c_lo - col0, c_hi - col0)
     if r_lo < r_hi and c_lo < c_hi:
         out[rows, cols] = w[r_lo:r_hi, c_lo:c_hi]
-    every = slice(0, ncols)
-    pieces = [
-        (slice(0, rows.start), every),  # reflected rows above and below
-        (slice(rows.stop, nrows), every),
-        (rows, slice(0, cols.start)),  # reflected columns left and right
-        (rows, slice(cols.stop, ncols)),
-    ]
-    row_index = reflect(np.arange(row0, row0 + nrows), ny)
-    col_index = reflect(np.arange(col0, col0 + ncols), nx)
-    for r, c in pieces:
-        if r.start < r.stop and c.start < c.stop:
-            out[r, c] = w[np.ix_(row_index[r], col_index[c])]
+    # Rows above and below (the columns inside), then the columns left and right of every
+    # row, copied from the columns of ``out`` they reflect (which hold every row by then).
+    fast = r_lo < r_hi and c_lo < c_hi
+    for r in (slice(0, rows.start), slice(rows.stop, nrows)):
+        if fast and r.start < r.stop:
+            rs = _reflected_run(row0 + r.start, row0 + r.stop, ny)
+            if rs is None:
+                fast = False
+            else:
+                out[r, cols] = w[rs, c_lo:c_hi]
+    for c in (slice(0, cols.start), slice(cols.stop, ncols)):
+        if fast and c.start < c.stop:
+            cs = _reflected_run(col0 + c.start, col0 + c.stop, nx)
+            # the reflected columns, in the coordinates of out: inside what was copied?
+            first = last = -1
+            if cs is not None:
+                first = cs.start - col0
+                last = first + (c.stop - c.start - 1) * (cs.step or 1)
+            if cs is None or min(first, last) < cols.start or max(first, last) >= cols.stop:
+                fast = False
+            elif first <= last:
+                out[:, c] = out[:, first : last + 1]
+            else:
+                out[:, c] = out[:, first : (last - 1 if last > 0 else None) : -1]
+    if not fast:  # reflections that turn back (images narrower than the padding): gathers
+        every = slice(0, ncols)
+        pieces = [
+            (slice(0, rows.start), every),  # reflected rows above and below
+            (slice(rows.stop, nrows), every),
+            (rows, slice(0, cols.start)),  # reflected columns left and right
+            (rows, slice(cols.stop, ncols)),
+        ]
+        row_index = reflect(np.arange(row0, row0 + nrows), ny)
+        col_index = reflect(np.arange(col0, col0 + ncols), nx)
+        for r, c in pieces:
+            if r.start < r.stop and c.start < c.stop:
+                out[r, c] = w[np.ix_(row_index[r], col_index[c])]
+
+
+def _reflected_run(start: int, stop: int, n: int) -> slice | None:
+    """The indices ``start .. stop - 1`` reflected into ``[0, n)`` (half-sample, as
+    :func:`reflect`) as a slice when they form a run of consecutive indices (rising or
+    falling), else None. A reflection that turns back repeats an index, so the ends tell."""
+
+    def one(i: int) -> int:
+        i %= 2 * n
+        return i if i < n else 2 * n - 1 - i
+
+    first, last = one(start), one(stop - 1)
+    if last - first == stop - start - 1:
+        return slice(first, last + 1)
+    if first - last == stop - start - 1:
+        return slice(first, last - 1 if last > 0 else None, -1)
+    return None
 
 
 def _strided(
