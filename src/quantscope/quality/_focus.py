@@ -307,22 +307,24 @@ def _binned_or_nan(p: Plane) -> Plane:
     return binned(p)
 
 
+def _measures_binned(p: Plane) -> bool:
+    """Whether QC measures the binned focus metrics of ``p`` on its 2 x 2-binned plane:
+    planes with a finite pixel and at least :data:`BINNED_MIN_SIDE` px per side."""
+    return not p.all_nonfinite and min(p.raw.shape) >= BINNED_MIN_SIDE
+
+
 def focus_plane(p: Plane) -> Plane:
     """The plane the binned focus metrics measure: :func:`binned` for planes of at least
     :data:`BINNED_MIN_SIDE` px per side, else ``p`` itself."""
-    if p.all_nonfinite or min(p.raw.shape) < BINNED_MIN_SIDE:
-        return p
-    return binned(p)
+    return binned(p) if _measures_binned(p) else p
 
 
 def _plls_qc(p: Plane, fp: Plane | None = None, mean: float | None = None) -> float:
     """The power-spectrum slope as QC measures it: of :func:`focus_plane` (``fp``, when the
     caller has it), binned or not; ``mean``: ``p``'s mean, when known."""
-    if fp is None:
-        fp = focus_plane(p)
-    if fp is p:
+    if not _measures_binned(p):
         return _plls(p, mean=mean)
-    return _plls(fp, band=BINNED_PLLS_BAND, fast_crop=True)
+    return _plls(focus_plane(p) if fp is None else fp, band=BINNED_PLLS_BAND, fast_crop=True)
 
 
 def _laplacian_qc(p: Plane, fp: Plane | None = None) -> float:
