@@ -1,6 +1,9 @@
-"""Quality control of a repository: measure stored images, flag them, illumination profiles.
+"""QC of a repository: measuring process, verdicts, report.
 
-The orchestration above the pure functions of :mod:`quantscope.quality`:
+Quality control of the images *stored in a repository*: measure them, flag them, keep their
+illumination profiles, report. The metrics themselves are pure functions of pixels in
+:mod:`quantscope.quality`; this package is the workflow around them (catalog, stored
+OME-Zarr, the measuring process with its sockets and shared memory, the HTML report):
 
 - :func:`measure_image` reads one stored OME-Zarr (the QC pyramid level, :func:`qc_level`) and
   computes every metric of every channel (best-focus plane for z-stacks); :func:`measure_planes`

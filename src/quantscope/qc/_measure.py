@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from ..errors import InvalidInput, NotFound
 from ..model import Image
-from ..quality._metrics import BEST_FOCUS_PLANE as _BEST_FOCUS_PLANE
+from ..quality import BEST_FOCUS_PLANE as _BEST_FOCUS_PLANE
 
 __all__ = [
     "QC_MAX_EDGE",

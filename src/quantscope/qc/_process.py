@@ -20,7 +20,7 @@ dies, ingest measures on its own thread as before; the values are the same (one 
 
 Linux only (``memfd_create`` and ``SOCK_SEQPACKET``): elsewhere, or with the environment
 variable ``QUANTSCOPE_QC_PROCESS=0``, QC measures on a thread. The child's protocol is
-described in :mod:`quantscope.quality._worker`.
+described in :mod:`quantscope.qc._worker`.
 """
 
 from __future__ import annotations
@@ -53,6 +53,10 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+#: The measuring process's program (:mod:`quantscope.qc._worker`), run as a script with ``-P``
+#: (the script's folder not on ``sys.path``): it imports :mod:`quantscope.quality` only.
+_WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker.py")
 
 #: ``(metrics, error, seconds)`` of one request: ``{channel: {name: value}}`` and None, or None
 #: and why the process could not measure (then the caller measures itself).
@@ -111,7 +115,7 @@ class MeasuringProcess:
                 paths.append(env["PYTHONPATH"])
             env["PYTHONPATH"] = os.pathsep.join(paths)
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "quantscope.quality._worker", str(child.fileno())],
+                [sys.executable, "-P", _WORKER, str(child.fileno())],
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

@@ -1,4 +1,9 @@
-"""Image quality control: pure functions from pixels to metrics, and from metrics to flags.
+"""Image quality metrics, pure functions of pixels (and flags, pure functions of metrics).
+
+``quality`` is the pure half of quality control: every function here takes arrays (or
+metric values) and returns numbers, with no repository, file, process or shared state. QC
+*of a repository* (reading stored images, the measuring process, storing metrics and
+verdicts, the HTML report) is :mod:`quantscope.qc`, built on top of this package.
 
 Three layers, each usable on its own:
 
@@ -20,6 +25,10 @@ Three layers, each usable on its own:
    one of :data:`RULES`); :func:`describe_flag` renders the sentence a person reads.
 3. **Illumination profiles**: :func:`estimate_illumination_profile` (flat and dark field of
    one channel of one plate) and :func:`apply_flatfield`.
+
+The fast kernels behind the metrics (2 x 2 binning, tile sums, the smoothed Laplacian, the
+MAD of counted samples, the block percentiles of the background field...) live in one private
+module, ``_kernels``, each checked by the tests against a plain numpy / scipy reference.
 
 Every metric accepts any real 2-D array (integers, booleans, floats with NaN/inf, one pixel
 wide, constant) and returns a number or a documented NaN, never a warning; malformed input

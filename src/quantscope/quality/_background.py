@@ -2,9 +2,10 @@
 
 :func:`background` finds the background as the mode of the intensities, its median and MAD,
 and the pixel-to-pixel noise from differences of adjacent background pixels (counted exactly
-from the raw integers for images of up to 16 bits: :func:`_integer_diffs` and its
-joint-count variant :func:`_joint_diffs`); :func:`signal_to_noise` derives from it. The
-order statistics come from :class:`._ranked._Ranked`; results are cached on the plane.
+from the raw integers for images of up to 16 bits: :func:`_integer_diffs`, with the kernel
+:func:`~._kernels.pair_difference_counts`); :func:`signal_to_noise` derives from it. The
+order statistics come from :class:`._ranked._Ranked`. Nothing is kept on the plane: callers
+that need the background twice keep the :class:`Background`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._common import _LAST_INDEX, SAMPLE_TARGET, Plane, prepare, safe_ratio, scratch
+from ._common import SAMPLE_TARGET, Plane, prepare, safe_ratio
+from ._kernels import pair_difference_counts
 from ._ranked import _Ranked
 
 __all__ = ["MAD_TO_SIGMA", "SIGNAL_PERCENTILE", "Background", "background", "signal_to_noise"]
@@ -111,11 +113,6 @@ def _histogram_mode(r: _Ranked, unit: float) -> float:
     return r.median(below, int(r.cum[stop - 1]) - below)
 
 
-def _is_last_counting_sort(sample: npt.NDArray[np.intp]) -> bool:
-    """Whether ``sample`` is still the buffer of this thread's last counting sort."""
-    return getattr(_LAST_INDEX, "array", None) is sample
-
-
 def _integer_diffs(p: Plane, top: float, step: int) -> _Ranked | None:
     """Differences (work units) of adjacent pixel pairs at or below ``top``, counted exactly
     from the raw integers; None for floats and integers wider than 16 bits."""
@@ -130,41 +127,8 @@ def _integer_diffs(p: Plane, top: float, step: int) -> _Ranked | None:
     if limit < lo:
         return _Ranked(np.empty(0), np.empty(0, np.int64))
     top_int = int(min(limit, hi))
-    span = top_int - lo  # the differences of the pairs kept lie in [-span, span]
-    index = scratch("diffs", left.shape, np.intp)
-    cached: tuple[int, int, npt.NDArray[np.intp]] | None = p.cache.get("sample_index")
-    sample = None
-    if cached is not None and raw is p.raw and cached[:2] == (step, lo):
-        sample = cached[2]
-    if (
-        sample is not None
-        and sample.shape[0] == left.shape[0]
-        and sample.shape[1] >= left.shape[1]
-        and _is_last_counting_sort(sample)
-    ):
-        # The left pixels are the counted sample (as offsets from the minimum): one strided
-        # read of the plane instead of two, the rest on contiguous arrays.
-        offsets = sample[:, : left.shape[1]]
-        if top_int < hi and (span + 2) ** 2 <= offsets.size // 4:
-            return _joint_diffs(p, right, offsets, lo, span)
-        right_off = scratch("diffs_right", left.shape, np.intp)
-        np.subtract(right, lo, out=right_off, dtype=np.intp)
-        np.subtract(right_off, offsets, out=index)
-        index += span
-        if top_int < hi:  # pairs with a pixel above the limit are counted in an extra bin
-            np.maximum(right_off, offsets, out=right_off)
-            above = scratch("diffs_above", left.shape, np.bool_)
-            np.greater(right_off, span, out=above)
-            np.putmask(index, above, 2 * span + 1)  # (faster than copyto's where=)
-    else:
-        np.subtract(right, left, out=index, dtype=np.intp)
-        index += span
-        if top_int < hi:  # pairs with a pixel above the limit are counted in an extra bin
-            brighter = scratch("diffs_max", left.shape, raw.dtype)
-            np.maximum(left, right, out=brighter)
-            index[brighter > raw.dtype.type(top_int)] = 2 * span + 1
-    counts = np.bincount(index.ravel(), minlength=2 * span + 2)[: 2 * span + 1]
-    return _ranked_diffs(counts, span, p.exponent)
+    counts = pair_difference_counts(left, right, lo, top_int, hi)
+    return _ranked_diffs(counts, top_int - lo, p.exponent)
 
 
 def _ranked_diffs(counts: npt.NDArray[np.int64], span: int, exponent: int) -> _Ranked:
@@ -173,43 +137,6 @@ def _ranked_diffs(counts: npt.NDArray[np.int64], span: int, exponent: int) -> _R
     present = np.flatnonzero(counts)
     values = np.ldexp((present - span).astype(np.float64), -exponent)
     return _Ranked(values, counts[present].astype(np.int64, copy=False), math.ldexp(1.0, -exponent))
-
-
-def _diagonal_sums(square: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Sums of the diagonals ``r - l = d`` of an ``(m, m)`` integer array, ``d = -(m - 1) ..
-    m - 1``: its rows laid out skewed (row ``r`` reversed, from column ``r``, in rows of
-    ``2m`` zeros) so that each diagonal is a column, summed in integers."""
-    m = square.shape[0]
-    skewed = np.zeros(m * 2 * m, np.int64)
-    rows: npt.NDArray[np.int64] = np.ndarray((m, m), np.int64, skewed, 0, ((2 * m + 1) * 8, 8))
-    rows[...] = square[:, ::-1]  # row r, column l -> skewed column r - l + m - 1
-    return skewed.reshape(m, 2 * m).sum(axis=0)[: 2 * m - 1]
-
-
-def _joint_diffs(
-    p: Plane,
-    right: npt.NDArray[Any],
-    offsets: npt.NDArray[np.intp],
-    lo: int,
-    span: int,
-) -> _Ranked:
-    """:func:`_integer_diffs` of the pairs whose left pixels are ``offsets`` (offsets from the
-    minimum ``lo``) and right pixels ``right``, kept where both are at most ``lo + span``, for
-    a small ``span``: the joint counts of the two levels (each clipped to ``span + 1``, which
-    stands for every level above the limit) in one ``bincount``, whose diagonals inside the
-    kept levels are the counts of each difference. The same integer counts as counting the
-    differences with the pairs above the limit set aside, in fewer passes."""
-    side = span + 2
-    index = scratch("diffs", offsets.shape, np.intp)
-    level = scratch("diffs_right", offsets.shape, np.intp)
-    np.minimum(right, right.dtype.type(lo + span + 1), out=level, dtype=np.intp)
-    level -= lo  # the right level, 0 .. span + 1
-    level *= side
-    np.minimum(offsets, span + 1, out=index)  # the left level, 0 .. span + 1
-    index += level
-    joint = np.bincount(index.ravel(), minlength=side * side).reshape(side, side)
-    counts = _diagonal_sums(joint[: span + 1, : span + 1])
-    return _ranked_diffs(counts, span, p.exponent)
 
 
 def _pixel_noise(p: Plane, top: float) -> float:
@@ -265,12 +192,10 @@ def _background(p: Plane) -> Background:
 
     The sample is ranked once (counted for integer images: one entry per distinct value);
     every median, MAD and percentile is then an order statistic (the values ``np.median``
-    and ``np.percentile`` give on the sorted sample) found by bisection. Cached on the plane.
+    and ``np.percentile`` give on the sorted sample) found by bisection.
     """
     if p.all_nonfinite:
         return _NAN_BACKGROUND
-    if "background" in p.cache:
-        return p.cache["background"]  # type: ignore[no-any-return]
     integer = p.raw.dtype.kind in "ui"
     unit = math.ldexp(1.0, -p.exponent) if integer else 0.0  # one ADU in working units
     r = _Ranked(*p.counted_sample(), unit if integer else None)
@@ -290,15 +215,13 @@ def _background(p: Plane) -> Background:
     if integer:
         noise = max(noise, unit / math.sqrt(12.0))
     signal = r.percentile(SIGNAL_PERCENTILE)
-    result = Background(
+    return Background(
         mode=p.to_units(mode),
         median=p.to_units(median),
         mad=p.to_units(mad),
         noise=p.to_units(noise),
         signal=p.to_units(signal),
     )
-    p.cache["background"] = result
-    return result
 
 
 def background(image: Any) -> Background:

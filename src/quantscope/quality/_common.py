@@ -7,14 +7,17 @@ multiplied by an exact power of two so that they lie in [-1, 1] (squares then ne
 whatever the dynamic range). Metrics convert their result back to physical units with
 :meth:`Plane.to_units`. Integers of up to 16 bits are exact in float32 and their squares and
 sums exact in 64-bit integers or float64, so their metrics compute on the raw values directly
-(the working copy of an integer plane is only built on demand); :func:`scratch` holds the
-large temporaries of the metrics.
+(the working copy of an integer plane is only built on demand). The fast kernels the
+metrics share (2 x 2 binning, counting sort, scratch buffers) live in ``_kernels``.
+
+A :class:`Plane` holds no results: an intermediate that several metrics share (the tile sums,
+the background, the binned plane) is computed once by the caller (:func:`channel_metrics
+<quantscope.quality.channel_metrics>`) and passed to each metric explicitly.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,93 +25,21 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InvalidInput
+from ._kernels import bin2x2, counting_sort, scratch
 
 __all__ = [
     "BINNED_MIN_SIDE",
-    "BLAS_MAX_WORK",
     "SAMPLE_TARGET",
     "Plane",
     "binned",
-    "counting_sort",
     "prepare",
-    "row_squares",
     "safe_ratio",
-    "scratch",
 ]
 
 #: Robust statistics (medians, percentiles, modes) use a regular subsample of about this many
 #: pixels; the standard error this adds is well below 1 % of the noise level.
 SAMPLE_TARGET = 1 << 16
-#: Integer samples whose values span at most this many levels are sorted by counting
-#: (``np.bincount``: linear time) instead of a comparison sort.
-_COUNTING_RANGE = 1 << 18
-
-#: Scratch buffers larger than this (bytes) are not kept between calls.
-_SCRATCH_MAX = 1 << 25
-#: Largest ``m * n * k`` of one matrix product (and length of one dot product, see
-#: :func:`row_squares`) handed to BLAS: OpenBLAS runs smaller ones on the calling thread,
-#: larger ones on its own thread pool, which competes with the threads that run QC in
-#: parallel (two such threads on two cores then take longer than one).
-BLAS_MAX_WORK = 1 << 18
-_DOT_MAX = 8192
-#: Views of scratch buffers kept per thread (see :func:`scratch`).
-_MAX_VIEWS = 512
-
 FloatArray = npt.NDArray[np.floating[Any]]
-
-_scratch = threading.local()
-#: The offsets of the last :func:`counting_sort` of this thread (its scratch buffer).
-_LAST_INDEX = threading.local()
-
-
-def scratch(
-    slot: str, shape: tuple[int, ...], dtype: Any, *, new_view: bool = False
-) -> npt.NDArray[Any]:
-    """An uninitialized array for a temporary, reused between calls of the same thread.
-
-    Fresh large arrays cost page faults on every call (about as much as a pass over them);
-    the metrics therefore keep one buffer per ``slot`` and thread (at most 32 MiB each;
-    larger requests get a fresh array). The result is only valid until the next request
-    of the same slot in the same thread: never return it or keep it, and never change its
-    shape or flags (the view itself is reused: the same array object for the same slot,
-    shape and dtype, unless ``new_view``, for callers that tell requests apart by identity).
-    """
-    views: dict[tuple[str, tuple[int, ...], Any], npt.NDArray[Any]] | None = getattr(
-        _scratch, "views", None
-    )
-    if views is None:
-        views = _scratch.views = {}
-        _scratch.pool = {}
-    key = (slot, shape, dtype)
-    if not new_view:
-        view = views.get(key)
-        if view is not None:
-            return view
-    dt = np.dtype(dtype)
-    nbytes = math.prod(shape) * dt.itemsize
-    if nbytes > _SCRATCH_MAX:
-        return np.empty(shape, dt)
-    pool: dict[str, npt.NDArray[np.uint8]] = _scratch.pool
-    buf = pool.get(slot)
-    if buf is None or buf.size < nbytes:
-        buf = pool[slot] = np.empty(max(nbytes, 64) // 8 + 1, np.float64).view(np.uint8)
-        for old in [k for k in views if k[0] == slot]:  # views of the former buffer
-            del views[old]
-    view = buf[:nbytes].view(dt).reshape(shape)
-    if len(views) >= _MAX_VIEWS:  # many shapes: start over
-        views.clear()
-    views[key] = view
-    return view
-
-
-def row_squares(a: npt.NDArray[Any]) -> float:
-    """Sum of squares of a 2-D array: float (BLAS) dot products of rows of at most 8192
-    elements (accurate, and short enough to stay on the calling thread), added in float64."""
-    total = 0.0
-    for c0 in range(0, a.shape[1], _DOT_MAX):
-        part = a[:, c0 : c0 + _DOT_MAX]
-        total += float(np.vecdot(part, part).sum(dtype=np.float64))
-    return total
 
 
 def safe_ratio(num: float, den: float) -> float:
@@ -116,30 +47,6 @@ def safe_ratio(num: float, den: float) -> float:
     if den == 0 or not math.isfinite(num) or not math.isfinite(den):
         return math.nan
     return float(num) / float(den)  # Python floats: inf or 0 where it over- or underflows
-
-
-def counting_sort(
-    ints: npt.NDArray[Any], bounds: tuple[int, int] | None = None
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
-    """Distinct values and their counts of an integer array (ascending), by counting.
-
-    ``bounds``, when known, are a lower and an upper bound of the values (saves two passes).
-    Returns None where the values span more than ``_COUNTING_RANGE`` levels or the dtype is
-    wider than 32 bits (use a comparison sort then). ``np.repeat(values, counts)`` is the
-    sorted array.
-    """
-    if ints.dtype.kind not in "ui" or ints.dtype.itemsize > 4 or ints.size == 0:
-        return None
-    lo, hi = (int(ints.min()), int(ints.max())) if bounds is None else bounds
-    if hi - lo > _COUNTING_RANGE:
-        return None
-    # a view of its own: _LAST_INDEX tells this sort's buffer from an earlier one by identity
-    index = scratch("counting_sort", ints.shape, np.intp, new_view=True)
-    np.subtract(ints, lo, out=index, dtype=np.intp)
-    _LAST_INDEX.array = index
-    counts = np.bincount(index.ravel(), minlength=hi - lo + 1)
-    present = np.flatnonzero(counts)
-    return present.astype(np.int64) + lo, counts[present].astype(np.int64, copy=False)
 
 
 def _ldexp(value: float, exponent: int) -> float:
@@ -180,9 +87,6 @@ class Plane:
         Boolean mask of the finite pixels, None when all pixels are finite.
     raw_min, raw_max : float
         Smallest and largest finite value of ``raw`` (NaN when no pixel is finite).
-    cache : dict
-        Intermediate results shared by several metrics of this plane (tile sums, the
-        background estimate); filled on first use by the metric functions.
     """
 
     raw: npt.NDArray[Any]
@@ -195,7 +99,6 @@ class Plane:
     finite: npt.NDArray[np.bool_] | None = None
     raw_min: float = math.nan
     raw_max: float = math.nan
-    cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     transient: bool = field(default=False, compare=False, repr=False)
 
     @property
@@ -246,12 +149,6 @@ class Plane:
             lo, hi = int(self.raw_min), int(self.raw_max)
             bounds = (lo, hi) if hi - lo <= 1 << 16 else None  # else the sample's own range
             counted = counting_sort(np.asarray(self.raw[::step, ::step]), bounds)
-            if counted is not None and bounds is not None:
-                # the sample as offsets from the plane's minimum (counting_sort's buffer):
-                # the left pixels of the pixel pairs of the noise estimate (see
-                # quantscope.quality._background._integer_diffs), valid until that buffer is
-                # requested again
-                self.cache["sample_index"] = (step, lo, _LAST_INDEX.array)
             if counted is not None:
                 values, counts = counted
                 return np.ldexp(values.astype(np.float64), -self.exponent), counts
@@ -404,11 +301,9 @@ def binned(p: Plane) -> Plane:
     it for planes of at least :data:`BINNED_MIN_SIDE` px per side: a quarter of the pixels,
     the pixel noise halved, and the cell-scale structure that defocus removes kept (what the
     validation tests check). Integers of up to 16 bits are summed exactly (float32 holds the
-    sum of four 16-bit values, and the division by 4 is exact). Cached on ``p``.
+    sum of four 16-bit values, and the division by 4 is exact). Computed anew on every call:
+    callers that need it twice keep the result.
     """
-    cached = p.cache.get("binned")
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
     ny, nx = p.raw.shape[0] // 2 * 2, p.raw.shape[1] // 2 * 2
     if ny == 0 or nx == 0:
         raise InvalidInput(f"plane: {p.raw.shape} is too small to bin 2 x 2")
@@ -425,30 +320,9 @@ def binned(p: Plane) -> Plane:
         factor = 0.25
     shape = (ny // 2, nx // 2)
     out = scratch("binned", shape, dtype) if p.transient else np.empty(shape, dtype)
-    pairs = _pixel_pairs(p.raw[:ny, :nx]) if p.small_ints and p.raw_max < 1 << 15 else None
-    if pairs is not None:
-        # Each 32-bit word holds two horizontally adjacent 16-bit pixels: adding the words
-        # of two rows adds the four pixels of a block in two 16-bit lanes (no carry below
-        # 2**15), and the two lanes are added at the end.
-        rows = scratch("binned_rows", (ny // 2, nx // 2), np.uint32)
-        np.add(pairs[0::2], pairs[1::2], out=rows)
-        high = scratch("binned_high", rows.shape, np.uint32)
-        np.right_shift(rows, 16, out=high)
-        rows &= 0xFFFF
-        rows += high
-        # The sums (below 2**17) to float32 without a casting loop: the bits 0x4B000000 | v
-        # are the float32 2**23 + v (exactly, for v < 2**23); times the power-of-two factor
-        # and minus 2**23 times it, both exact, that is v * factor.
-        rows |= _F32_TWO_23_BITS
-        np.multiply(rows.view(np.float32), np.float32(factor), out=out)
-        out -= np.float32(math.ldexp(factor, 23))
-    else:
-        rows = scratch("binned_rows", (ny // 2, nx), acc)
-        np.add(src[0:ny:2, :nx], src[1:ny:2, :nx], out=rows, dtype=acc)
-        np.add(rows[:, 0::2], rows[:, 1::2], out=out, dtype=dtype)
-        out *= dtype(factor)
+    bin2x2(src, acc, factor, out, max_value=p.raw_max if p.small_ints else None)
     e = -p.exponent
-    b = Plane(
+    return Plane(
         out,
         out,
         0,
@@ -461,26 +335,6 @@ def binned(p: Plane) -> Plane:
         math.ldexp(p.raw_max, e),
         transient=p.transient,
     )
-    p.cache["binned"] = b
-    return b
-
-
-#: The bits of the float32 2**23 (see :func:`binned`).
-_F32_TWO_23_BITS = np.uint32(0x4B000000)
-
-
-def _pixel_pairs(raw: npt.NDArray[Any]) -> npt.NDArray[np.uint32] | None:
-    """``raw`` (native uint16, an even number of columns) viewed as one uint32 word per two
-    horizontally adjacent pixels, or None where that view is not possible (other dtypes,
-    rows not contiguous or not 4-byte aligned)."""
-    if raw.dtype != np.dtype("=u2") or raw.strides[1] != 2 or raw.strides[0] % 4:
-        return None
-    if raw.__array_interface__["data"][0] % 4:
-        return None
-    try:
-        return raw.view(np.uint32)
-    except ValueError:
-        return None
 
 
 def _exponent(peak: float) -> int:

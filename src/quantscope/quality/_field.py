@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._common import BLAS_MAX_WORK, Plane, scratch
+from ._common import Plane
+from ._kernels import BLAS_MAX_WORK, block_percentiles, scratch, smoothing_matrix
 
 __all__ = ["BLOCK_PERCENTILE", "ILLUM_GRID", "BackgroundField", "background_field", "plane_field"]
 
@@ -76,39 +77,8 @@ def _linear_weights(n: int, g: int) -> F64:
     rows = np.arange(n)
     weights[rows, i0] = 1.0 - frac
     weights[rows, i0 + 1] = frac
+    weights.setflags(write=False)  # shared by every caller (cached)
     return weights
-
-
-@lru_cache(maxsize=1)
-def _smoothing_kernel() -> F64:
-    """The (reversed) kernel ``ndimage.gaussian_filter(x, 1.0)`` correlates with."""
-    x = np.arange(-4, 5)
-    phi = np.exp(-0.5 / 1.0 * x**2)
-    return np.asarray((phi / phi.sum())[::-1], dtype=np.float64)
-
-
-@lru_cache(maxsize=8)
-def _smoothing_matrix(n: int) -> F64:
-    """``m`` with ``m @ v == ndimage.correlate1d(v, kernel, mode="nearest")`` for a length-``n``
-    vector ``v``: the filter applied to the unit vectors (a linear operator as a matrix).
-
-    Built with numpy the way ndimage's symmetric-kernel loop sums (the centre weight, then the
-    pairs of taps at distance ``j`` from ``r`` down to 1, indices clipped to the ends), so it
-    equals ``correlate1d(np.eye(n), ...)`` bit for bit (tested) without importing
-    ``scipy.ndimage`` (0.2 s of a cold ingest's QC, and of the measuring process's start)."""
-    w = _smoothing_kernel()
-    r = len(w) // 2
-    i = np.arange(n)
-    m = np.zeros((n, n))
-    m[i, i] = w[r]
-    pair = np.zeros((n, n))
-    for j in range(r, 0, -1):
-        pair[:] = 0.0
-        np.add.at(pair, (i, np.clip(i + j, 0, n - 1)), 1.0)
-        np.add.at(pair, (i, np.clip(i - j, 0, n - 1)), 1.0)
-        m += pair * w[r + j]
-    m.setflags(write=False)  # shared by every caller (cached)
-    return m
 
 
 def _fit(design: F64, values: F64, keep: npt.NDArray[np.bool_]) -> F64:
@@ -143,7 +113,9 @@ def _design(grid: int) -> F64:
     """Plane-and-quadric design matrix on the ``grid x grid`` block centres in [-1, 1]."""
     t = np.linspace(-1.0, 1.0, grid)
     y, x = np.meshgrid(t, t, indexing="ij")
-    return np.stack([np.ones_like(y), y, x, y * y, x * y, x * x], axis=-1).reshape(-1, 6)
+    design = np.stack([np.ones_like(y), y, x, y * y, x * y, x * x], axis=-1).reshape(-1, 6)
+    design.setflags(write=False)  # shared by every caller (cached)
+    return design
 
 
 def plane_field(p: Plane) -> BackgroundField | None:
@@ -184,13 +156,9 @@ def background_field(
     # the percentile of each block from every other row and column of it (blocks of 16 px
     # and more a side): a quarter of the work, a few percent of the noise sigma of error
     thin = 2 if by >= 16 and bx >= 16 else 1
-    blocks = crop.reshape(grid, by, grid, bx)[:, ::thin, :, ::thin]
-    n = blocks.shape[1] * blocks.shape[3]
+    n = -(-by // thin) * -(-bx // thin)  # pixels per block taken
     k = int(BLOCK_PERCENTILE / 100.0 * (n - 1))
-    values = scratch("field_blocks", (grid, grid, n), crop.dtype)
-    values.reshape(grid, grid, blocks.shape[1], blocks.shape[3])[...] = blocks.transpose(0, 2, 1, 3)
-    values.partition(k, axis=-1)
-    low = np.ldexp(values[..., k].astype(np.float64), -exponent)
+    low = np.ldexp(block_percentiles(crop, grid, thin, k).astype(np.float64), -exponent)
     design = _design(grid)
     # Cells only ever make a block brighter than its background: start from the darker half
     # of the blocks (background wherever cells cover less than half of the field), then fit
@@ -203,7 +171,7 @@ def background_field(
     # The residuals smoothed where the blocks are kept: Gaussian (sigma 1 block, nearest
     # edges) of the weighted residuals over that of the weights, both in one pair of
     # (batched) products
-    smooth_rows, smooth_cols = _smoothing_matrix(grid), _smoothing_matrix(grid).T
+    smooth_rows, smooth_cols = smoothing_matrix(grid), smoothing_matrix(grid).T
     both = np.empty((2, grid, grid))
     for _ in range(_ITERATIONS):
         trend = (design @ _fit(design, flat, keep.ravel())).reshape(low.shape) + level

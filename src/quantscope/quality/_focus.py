@@ -7,9 +7,11 @@ or 1 for float images), so they are comparable across images of one channel and 
 setting, not across channels.
 
 The computations live in rooms of their own: ``_spectrum`` (the power-spectrum slope and its
-FFT stages and caches), ``_tiles`` (tile statistics: normalized variance and local focus)
-and ``_laplacian`` (the smoothed Laplacian). This module holds the public metric functions,
-the binned plane of the QC metrics and the best-focus plane of a z-stack.
+per-shape tables), ``_tiles`` (tile statistics: normalized variance and local focus) and
+``_laplacian`` (the smoothed Laplacian), on the kernels of ``_kernels``. This module holds
+the public metric functions, the focus metrics of one plane as QC measures them
+(:func:`plane_focus`, which computes the shared tile sums and binned plane once and passes
+them on) and the best-focus plane of a z-stack.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..errors import InvalidInput
 from ._common import BINNED_MIN_SIDE, Plane, binned, prepare
 from ._laplacian import LAPLACIAN_SIGMA, _laplacian_var
 from ._spectrum import BINNED_PLLS_BAND, PLLS_MAX_SIZE, _plls
-from ._tiles import LOCAL_WINDOW, _local, _normvar, _tiles
+from ._tiles import LOCAL_WINDOW, _local, _normvar, _Tiles, _tiles
 
 __all__ = [
     "BINNED_FOCUS_METRICS",
@@ -87,9 +89,8 @@ def focus_plls(image: Any, *, max_size: int = PLLS_MAX_SIZE, binned: bool = Fals
 
     The transform is single-threaded float32 ``scipy.fft``, along y only for the columns
     below 0.35 cycle/px (the power of the others, all in the noise floor, follows from
-    Parseval's theorem), both stages written into per-thread scratch buffers (scipy's own
-    pocketfft calls, which take an output array); the 2-D window (a float32 outer product),
-    the bin layout, the weights and the fit's abscissae of each crop shape are cached; only
+    Parseval's theorem); the 2-D window (a float32 outer product), the bin layout, the
+    weights and the fit's abscissae of each crop shape are tables computed once per shape; only
     the coefficients of the fitted annuli (the lowest 1/8 of the frequencies) are binned one
     by one, and the noise floor is a weighted sum of squares (float32 products, float64 row
     sums). Integer images of up to 16 bits are read directly. The slope equals a float64
@@ -107,7 +108,7 @@ def focus_plls(image: Any, *, max_size: int = PLLS_MAX_SIZE, binned: bool = Fals
     px for BBBC039's 520 x 696 fields). On the 60 real fields of the validation data the binned
     slope is within 0.25 of the unbinned one (rank correlation 0.993), and it ranks focus the
     same on every validation set (synthetic focus series and blurred-peer z-scores, BBBC006
-    out-of-focus vs in-focus fields, BBBC039: tests/quality/test_qc_binned_focus.py).
+    out-of-focus vs in-focus fields, BBBC039: tests/quality/test_quality_binned_focus.py).
 
     References
     ----------
@@ -277,7 +278,7 @@ def focus_laplacian_var(
     their 2 x 2-binned version, smoothed by 1 binned px (2 px): a quarter of the cost, and
     less pixel noise. On the validation data binned values rank focus the same, with a wider
     gap between the out-of-focus and the in-focus real fields (about 13x instead of 4x;
-    tests/quality/test_qc_binned_focus.py). Values are in binned px and not interchangeable
+    tests/quality/test_quality_binned_focus.py). Values are in binned px and not interchangeable
     with unbinned ones.
 
     References
@@ -306,23 +307,30 @@ def _binned_or_nan(p: Plane) -> Plane:
     return binned(p)
 
 
+def _measures_binned(p: Plane) -> bool:
+    """Whether QC measures the binned focus metrics of ``p`` on its 2 x 2-binned plane:
+    planes with a finite pixel and at least :data:`BINNED_MIN_SIDE` px per side."""
+    return not p.all_nonfinite and min(p.raw.shape) >= BINNED_MIN_SIDE
+
+
 def focus_plane(p: Plane) -> Plane:
     """The plane the binned focus metrics measure: :func:`binned` for planes of at least
     :data:`BINNED_MIN_SIDE` px per side, else ``p`` itself."""
-    if p.all_nonfinite or min(p.raw.shape) < BINNED_MIN_SIDE:
-        return p
-    return binned(p)
+    return binned(p) if _measures_binned(p) else p
 
 
-def _plls_qc(p: Plane) -> float:
-    fp = focus_plane(p)
-    if fp is p:
-        return _plls(p)
-    return _plls(fp, band=BINNED_PLLS_BAND, fast_crop=True)
+def _plls_qc(p: Plane, fp: Plane | None = None, mean: float | None = None) -> float:
+    """The power-spectrum slope as QC measures it: of :func:`focus_plane` (``fp``, when the
+    caller has it), binned or not; ``mean``: ``p``'s mean, when known."""
+    if not _measures_binned(p):
+        return _plls(p, mean=mean)
+    return _plls(focus_plane(p) if fp is None else fp, band=BINNED_PLLS_BAND, fast_crop=True)
 
 
-def _laplacian_qc(p: Plane) -> float:
-    return _laplacian_var(focus_plane(p))
+def _laplacian_qc(p: Plane, fp: Plane | None = None) -> float:
+    """The Laplacian variance as QC measures it: of :func:`focus_plane` (``fp``, when the
+    caller has it)."""
+    return _laplacian_var(focus_plane(p) if fp is None else fp)
 
 
 #: The focus metrics of :func:`channel_metrics` and :func:`stack_metrics` (functions of a
@@ -338,11 +346,23 @@ FOCUS_METRICS: dict[str, Any] = {
 BINNED_FOCUS_METRICS = ("focus_plls", "focus_laplacian_var")
 
 
-def plane_focus(p: Plane) -> dict[str, float]:
-    """All focus metrics of a prepared plane."""
-    if not p.all_nonfinite:
-        _tiles(p)  # first: the pass that also gives the plane's mean to the power spectrum
-    return {name: float(fn(p)) for name, fn in FOCUS_METRICS.items()}
+def plane_focus(p: Plane, tiles: _Tiles | None = None) -> dict[str, float]:
+    """All focus metrics of a prepared plane, as :data:`FOCUS_METRICS` computes them one by
+    one; the tile sums (``tiles``: :func:`_tiles` of ``p``, when the caller has them) and the
+    binned plane are computed once and passed to each metric that needs them."""
+    if p.all_nonfinite:
+        return {name: math.nan for name in FOCUS_METRICS}
+    if tiles is None:
+        tiles = _tiles(p)
+    fp = focus_plane(p)
+    # integers of up to 16 bits: the exact mean of the tile sums (what intensity_mean gives)
+    mean = tiles.plane_mean if p.small_ints else None
+    return {
+        "focus_plls": float(_plls_qc(p, fp, mean)),
+        "focus_normvar": float(_normvar(p, tiles)),
+        "focus_local": float(_local(p, LOCAL_WINDOW, tiles)),
+        "focus_laplacian_var": float(_laplacian_qc(p, fp)),
+    }
 
 
 def stack_metrics(

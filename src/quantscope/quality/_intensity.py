@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from ._background import Background, _background
-from ._common import Plane, prepare, safe_ratio, scratch
+from ._common import Plane, prepare, safe_ratio
 from ._field import BackgroundField, plane_field
+from ._kernels import scratch
 
 __all__ = [
     "EMPTY_FOREGROUND_PCT",
@@ -41,23 +42,34 @@ _P5_SIGMAS = 1.6448536269514722  # the 5th percentile of a Gaussian, in sigmas b
 
 
 def _count_equal(p: Plane, value: int) -> int:
-    """Pixels of an integer plane equal to ``value`` (cached: shared by the saturation metrics)."""
-    key = f"count_equal:{value}"
-    if key not in p.cache:
-        equal = scratch("count_equal", p.raw.shape, np.bool_)
-        np.equal(p.raw, p.raw.dtype.type(value), out=equal)
-        p.cache[key] = int(np.count_nonzero(equal))
-    return int(p.cache[key])
+    """Pixels of an integer plane equal to ``value``."""
+    equal = scratch("count_equal", p.raw.shape, np.bool_)
+    np.equal(p.raw, p.raw.dtype.type(value), out=equal)
+    return int(np.count_nonzero(equal))
 
 
-def _pct_at_value(p: Plane, which: str) -> float:
+def _extreme_counts(p: Plane) -> tuple[int, int] | None:
+    """Pixels of an integer plane at its minimum and at its maximum (None for floats and
+    constant planes): what :func:`channel_metrics <quantscope.quality.channel_metrics>`
+    counts once and passes to the saturation metrics."""
+    if p.all_nonfinite or p.raw.dtype.kind not in "ui" or p.raw_min == p.raw_max:
+        return None
+    return _count_equal(p, int(p.raw_min)), _count_equal(p, int(p.raw_max))
+
+
+def _pct_at_value(p: Plane, which: str, extremes: tuple[int, int] | None = None) -> float:
+    """Percent of the pixels at the plane's ``which`` ("min" or "max") extreme
+    (``extremes``: the :func:`_extreme_counts` of ``p``, when known)."""
     if p.all_nonfinite:
         return math.nan
     if p.raw.dtype.kind in "ui":
         lo, hi = int(p.raw_min), int(p.raw_max)  # from prepare: no extra pass
         if lo == hi:
             return math.nan
-        hits = _count_equal(p, hi if which == "max" else lo)
+        if extremes is not None:
+            hits = extremes[1] if which == "max" else extremes[0]
+        else:
+            hits = _count_equal(p, hi if which == "max" else lo)
     else:
         work = p.work
         wlo, whi = work.min(), work.max()
@@ -70,7 +82,9 @@ def _pct_at_value(p: Plane, which: str) -> float:
     return 100.0 * hits / p.n_finite
 
 
-def _pct_at_dtype_max(p: Plane) -> float:
+def _pct_at_dtype_max(p: Plane, extremes: tuple[int, int] | None = None) -> float:
+    """Percent of the pixels at or above the saturation level (``extremes``: the
+    :func:`_extreme_counts` of ``p``, when known)."""
     if p.all_nonfinite or p.saturation_level is None:
         return math.nan
     level = p.saturation_level
@@ -80,7 +94,7 @@ def _pct_at_dtype_max(p: Plane) -> float:
         if level_int > info.max or level_int > p.raw_max:
             return 0.0  # nothing reaches the level: no pass over the pixels
         if level_int == p.raw_max:
-            hits = _count_equal(p, level_int)
+            hits = _count_equal(p, level_int) if extremes is None else extremes[1]
         else:
             hits = int(np.count_nonzero(p.raw >= p.raw.dtype.type(level_int)))
     else:
@@ -170,27 +184,25 @@ def percent_at_dtype_max(image: Any, *, significant_bits: int | None = None) -> 
 
 
 def _plane_mean(p: Plane) -> float:
-    """Mean of the finite pixels in working units (shared with the focus metrics).
+    """Mean of the finite pixels in working units.
 
     Integer planes of up to 32 bits: the exact integer sum; otherwise float64 sums.
     """
-    if "mean" not in p.cache:
-        if p.finite is not None:  # the working copy holds the median in place of non-finite
-            mean = float(np.mean(p.work[p.finite], dtype=np.float64))
-        elif p.raw.dtype.kind in "ui" and p.raw.dtype.itemsize <= 4:
-            total = int(np.sum(p.raw, dtype=np.int64 if p.raw.dtype.kind == "i" else np.uint64))
-            mean = math.ldexp(total / p.size, -p.exponent)
-        else:
-            mean = float(np.mean(p.work, dtype=np.float64))
-        p.cache["mean"] = mean
-    return float(p.cache["mean"])
+    if p.finite is not None:  # the working copy holds the median in place of non-finite
+        return float(np.mean(p.work[p.finite], dtype=np.float64))
+    if p.raw.dtype.kind in "ui" and p.raw.dtype.itemsize <= 4:
+        total = int(np.sum(p.raw, dtype=np.int64 if p.raw.dtype.kind == "i" else np.uint64))
+        return math.ldexp(total / p.size, -p.exponent)
+    return float(np.mean(p.work, dtype=np.float64))
 
 
-def _intensity_range(p: Plane) -> tuple[float, float, float]:
+def _intensity_range(p: Plane, mean: float | None = None) -> tuple[float, float, float]:
+    """Minimum, maximum and mean in raw units (``mean``: :func:`_plane_mean` of ``p``, when
+    the caller knows it, e.g. from the exact tile sums)."""
     if p.all_nonfinite:
         return math.nan, math.nan, math.nan
     # The extremes of the finite pixels are found once, by prepare.
-    return float(p.raw_min), float(p.raw_max), p.to_units(_plane_mean(p))
+    return float(p.raw_min), float(p.raw_max), p.to_units(_plane_mean(p) if mean is None else mean)
 
 
 def intensity_range(image: Any) -> tuple[float, float, float]:

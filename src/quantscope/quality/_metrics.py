@@ -13,12 +13,14 @@ from ._illumination import _illumination
 from ._intensity import (
     EMPTY_FOREGROUND_PCT,
     _dynamic_range,
+    _extreme_counts,
     _foreground_pct,
     _intensity_range,
     _pct_at_dtype_max,
     _pct_at_value,
 )
 from ._registry import METRICS
+from ._tiles import _tiles
 
 __all__ = ["BEST_FOCUS_PLANE", "best_plane_metrics", "channel_metrics"]
 
@@ -60,21 +62,20 @@ def channel_metrics(plane: Any, *, significant_bits: int | None = None) -> dict[
     at least 128 px on each side have their power-spectrum slope and Laplacian variance
     measured on the 2 x 2-binned plane (a quarter of the pixels; same frequency band for the
     slope; validated to rank focus like the unbinned definitions, see :func:`focus_plls` and
-    :func:`focus_laplacian_var`). The metrics share their work: integer planes of up to 16
-    bits are read directly (no float copy is made), one pass gives the tile sums of the local
-    focus score, the normalized variance and the mean (exact integer sums), the extremes
-    come from the input check, the background estimate and field are computed once. Robust
+    :func:`focus_laplacian_var`). The metrics share their work, passed explicitly from here:
+    integer planes of up to 16 bits are read directly (no float copy is made), one pass gives
+    the tile sums of the local focus score, the normalized variance and the mean (exact
+    integer sums), the extremes come from the input check, the background estimate, its
+    field, the binned plane and the counts at the extremes are computed once. Robust
     statistics use a counted subsample of about 65,000 pixels, the background field one of
     at most 512 x 512. The separable Gaussian runs as matrix products on bands that stay in
     the CPU cache; every matrix product is small enough that OpenBLAS runs it on the calling
     thread (none of its own threads competing with QC threads), and large temporaries live
     in per-thread scratch buffers (at most 32 MiB each, kept between calls). The tile sums
-    reduce whole bands of tile rows at once (32-bit integers where the squares fit), uint16
-    planes are binned in two 16-bit lanes of 32-bit words, and the MAD of counted samples is
-    one ``bincount``. About 1.7-1.8 ms for a 520 x 696 uint16 plane on one core of the
-    development machine (14 ms before the first optimizations, 5 ms before binning, 2.6 ms
-    before the band-wise tile sums, 1.9-2.0 ms before the transforms into scratch buffers
-    and the jointly counted noise pairs; bench/qc.py prints the current figures). Every numpy
+    reduce whole bands of tile rows at once (32-bit integers where the squares fit), and the
+    MAD of counted samples is one ``bincount`` (the kernels of ``_kernels``, each tested
+    against a plain numpy / scipy reference). A few ms for a 520 x 696 uint16
+    plane on one core (bench/qc.py prints the current figures). Every numpy
     call on a large array releases the interpreter lock, which costs more the busier the
     other threads of the process are: during an ingest the same plane takes about a third
     longer (CPU time).
@@ -101,22 +102,27 @@ def channel_metrics(plane: Any, *, significant_bits: int | None = None) -> dict[
         out["is_empty"] = 1.0
         return out
 
+    # The intermediates several metrics share, computed once here and passed explicitly.
     bg = _background(p)
     bgf = plane_field(p)
     foreground = _foreground_pct(p, bg, bgf)
     empty = not foreground >= EMPTY_FOREGROUND_PCT
+    mean = None
     if not empty:
-        # First: the tile sums of the focus metrics also give the plane's mean.
-        out.update(plane_focus(p))
-    lo, hi, mean = _intensity_range(p)
+        tiles = _tiles(p)
+        out.update(plane_focus(p, tiles))
+        if p.small_ints:
+            mean = tiles.plane_mean  # the exact mean of the integer tile sums
+    lo, hi, mean = _intensity_range(p, mean)
     if not empty:
         out["snr"] = bg.snr
         out["dynamic_range_used"] = _dynamic_range(p, lo, hi)
     ratio, flatness = _illumination(p, bgf=bgf)
+    extremes = _extreme_counts(p)
     out.update(
-        saturation_pct_at_max=_pct_at_value(p, "max"),
-        saturation_pct_at_dtype_max=_pct_at_dtype_max(p),
-        pct_at_min=_pct_at_value(p, "min"),
+        saturation_pct_at_max=_pct_at_value(p, "max", extremes),
+        saturation_pct_at_dtype_max=_pct_at_dtype_max(p, extremes),
+        pct_at_min=_pct_at_value(p, "min", extremes),
         intensity_min=lo,
         intensity_max=hi,
         intensity_mean=mean,

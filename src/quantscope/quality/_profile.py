@@ -221,6 +221,36 @@ def estimate_illumination_profile(
     _check_options(percentile, smoothing, degree, sigma, working_size)
     if isinstance(dark, str) and dark != "estimate":
         raise InvalidInput(f"dark: expected a number, an array, 'estimate' or None, got {dark!r}")
+    stack, shape, factors, dark_given = _reduced_stack(images, dark, working_size)
+
+    dark_full: F32 | None = None
+    if isinstance(dark, str):  # "estimate"
+        dark_small = np.percentile(stack, dark_percentile, axis=0)
+        dark_full = _smooth(dark_small, shape, factors, smoothing, degree, sigma)
+        stack -= _block_mean(dark_full, factors)[None]
+    elif dark_given is not None:
+        dark_full = dark_given.astype(np.float32)
+
+    flat, n_images = _flat_field(stack, percentile, shape, factors, smoothing, degree, sigma)
+    method = f"polynomial degree {degree}" if smoothing == "polynomial" else f"gaussian {sigma:g}"
+    ratio, flatness = uniformity_of_field(flat)
+    return IlluminationProfile(
+        flat=flat,
+        dark=dark_full,
+        n_images=n_images,
+        percentile=float(percentile),
+        smoothing=method,
+        corner_center_ratio=ratio,
+        flatness=flatness,
+    )
+
+
+def _reduced_stack(
+    images: Iterable[Any], dark: Any, working_size: int
+) -> tuple[F64, tuple[int, int], tuple[int, int], F64 | None]:
+    """Steps 1 of :func:`estimate_illumination_profile`: the block means of every image with
+    a finite pixel (raw units), a given dark field subtracted, as one ``(N, y, x)`` stack;
+    with the images' shape, the block factors and the given dark field (or None)."""
     if isinstance(images, np.ndarray) and images.ndim == 3:
         images = list(images)
     shape: tuple[int, int] | None = None
@@ -251,15 +281,20 @@ def estimate_illumination_profile(
     stack = np.stack(reduced)
     if dark_given is not None:
         stack -= _block_mean(dark_given, factors)[None]
+    return stack, shape, factors, dark_given
 
-    dark_full: F32 | None = None
-    if isinstance(dark, str):  # "estimate"
-        dark_small = np.percentile(stack, dark_percentile, axis=0)
-        dark_full = _smooth(dark_small, shape, factors, smoothing, degree, sigma)
-        stack -= _block_mean(dark_full, factors)[None]
-    elif dark_given is not None:
-        dark_full = dark_given.astype(np.float32)
 
+def _flat_field(
+    stack: F64,
+    percentile: float,
+    shape: tuple[int, int],
+    factors: tuple[int, int],
+    smoothing: str,
+    degree: int,
+    sigma: float,
+) -> tuple[F32, int]:
+    """Steps 2-4 of :func:`estimate_illumination_profile` on the reduced, dark-subtracted
+    stack: the flat field (mean 1, floored) and the number of images that went into it."""
     means = stack.reshape(stack.shape[0], -1).mean(axis=1)
     usable = means > 0
     if not np.any(usable):
@@ -276,17 +311,7 @@ def estimate_illumination_profile(
     flat /= np.float32(mean)
     np.maximum(flat, np.float32(FLAT_FLOOR), out=flat)
     flat /= np.float32(np.mean(flat, dtype=np.float64))
-    method = f"polynomial degree {degree}" if smoothing == "polynomial" else f"gaussian {sigma:g}"
-    ratio, flatness = uniformity_of_field(flat)
-    return IlluminationProfile(
-        flat=flat,
-        dark=dark_full,
-        n_images=int(np.count_nonzero(usable)),
-        percentile=float(percentile),
-        smoothing=method,
-        corner_center_ratio=ratio,
-        flatness=flatness,
-    )
+    return flat, int(np.count_nonzero(usable))
 
 
 def _dark_array(dark: Any, shape: tuple[int, int]) -> F64 | None:

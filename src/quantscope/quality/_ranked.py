@@ -3,8 +3,9 @@
 :class:`_Ranked` holds a sorted sample as ascending values with counts (integer samples are
 counted, one entry per distinct value, by ``counting_sort``) and reads off it exactly the
 values ``np.median`` and ``np.percentile`` give on the expanded sorted sample, in O(log n)
-per statistic; :func:`_sorted_mad` is the MAD of a plain ascending array. They serve the
-background and pixel-noise estimates of :mod:`._background`.
+per statistic (the MADs with the kernels :func:`~._kernels.sorted_mad` and
+:func:`~._kernels.counted_mad`). They serve the background and pixel-noise estimates of
+:mod:`._background`.
 """
 
 from __future__ import annotations
@@ -14,43 +15,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-#: Largest doubled distance (in units of one ADU) whose counts the MAD of a counted integer
-#: sample tallies in one array (wider ranges bisect, see ``_Ranked.mad``).
-_COUNTED_MAD_RANGE = 1 << 21
-
-
-def _kth_of_two(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], k: int) -> float:
-    """The ``k``-th smallest (0-based) value of the union of two ascending arrays."""
-    lo, hi = max(0, k + 1 - b.size), min(k + 1, a.size)
-    while lo < hi:  # smallest count i taken from a with a[i] >= b[k - i]
-        i = (lo + hi) // 2
-        if a[i] < b[k - i]:
-            lo = i + 1
-        else:
-            hi = i
-    i, j = lo, k + 1 - lo
-    if i == 0:
-        return float(b[j - 1])
-    if j == 0:
-        return float(a[i - 1])
-    return float(max(a[i - 1], b[j - 1]))
-
-
-def _sorted_mad(x: npt.NDArray[np.float64], centre: float) -> float:
-    """``np.median(np.abs(x - centre))`` of an ascending array, in O(log n), same value.
-
-    The distances below and above ``centre`` form two ascending runs whose union's median
-    is found by bisection instead of a partition of all the distances.
-    """
-    n = x.size
-    if n == 0:
-        return math.nan
-    split = int(x.searchsorted(centre, side="left"))
-    below = centre - x[:split][::-1]  # ascending distances of the values below the centre
-    above = x[split:] - centre
-    if n % 2:
-        return _kth_of_two(below, above, n // 2)
-    return (_kth_of_two(below, above, n // 2 - 1) + _kth_of_two(below, above, n // 2)) / 2.0
+from ._kernels import counted_mad, sorted_mad
 
 
 class _Ranked:
@@ -109,7 +74,7 @@ class _Ranked:
     def mad(self, count: int, centre: float) -> float:
         """``np.median(np.abs(s - centre))`` of the ``count`` smallest samples ``s``."""
         if self.unit_counts:
-            return _sorted_mad(self.values[:count], centre)
+            return sorted_mad(self.values[:count], centre)
         if self.unit is not None and count > 0:
             return self._counted_mad(count, centre, self.unit)
         return self._general_mad(count, centre)
@@ -151,18 +116,11 @@ class _Ranked:
         return (kth(count // 2 - 1) + kth(count // 2)) / 2.0
 
     def _counted_mad(self, count: int, centre: float, unit: float) -> float:
-        """:meth:`mad` of samples that are whole multiples of ``unit`` (a power of two) about
-        a centre that is one of them or the mean of two: the distances, doubled and in units,
-        are integers, so their counts are one ``bincount`` whose middle ranks are found in
-        its cumulative sum (the same values as the general path, exactly)."""
+        """:meth:`mad` of samples that are whole multiples of ``unit`` (a power of two): the
+        kernel :func:`~._kernels.counted_mad` where the centre allows (the same values as
+        the general path, exactly), else :meth:`_general_mad`."""
         last = int(self.cum.searchsorted(count - 1, side="right"))  # entry of rank count-1
-        scale = 2.0 / unit  # exact: a power of two
-        reach = max(centre - float(self.values[0]), float(self.values[last]) - centre) * scale
-        if not (reach <= _COUNTED_MAD_RANGE and (centre * scale).is_integer()):
-            return self._general_mad(count, centre)  # wide integers, or another centre
-        counts = self.counts[: last + 1].astype(np.float64)
+        counts = self.counts[: last + 1].copy()
         counts[-1] -= int(self.cum[last]) - count  # only part of the last value's samples
-        doubled = np.abs(self.values[: last + 1] * scale - centre * scale)  # exact integers
-        cum = np.bincount(doubled.astype(np.intp), weights=counts).cumsum()
-        lo, hi = cum.searchsorted(((count - 1) // 2, count // 2), side="right")
-        return (float(lo) + float(hi)) / 2.0 / scale
+        mad = counted_mad(self.values[: last + 1], counts, centre, unit)
+        return self._general_mad(count, centre) if mad is None else mad

@@ -1,11 +1,11 @@
 """Power-spectrum log-log slope (PLLS) of a prepared plane: the computation behind
 :func:`quantscope.quality.focus_plls`.
 
-Holds the per-shape caches of the spectrum's bin layout and plan (:func:`_spectrum_layout`,
-:func:`_spectrum_plan`: annuli, noise-floor weights, Hann window, fit abscissae), the two FFT
-stages written into scratch buffers through scipy's own pocketfft kernels (with the public
-``scipy.fft`` functions as fallback, :data:`_KERNELS`), the fast crop size, and :func:`_plls`
-itself. The public function, its documentation and the QC wrapper live in ``_focus``.
+Holds the per-shape tables of the spectrum's bin layout and plan (:func:`_spectrum_layout`,
+:func:`_spectrum_plan`: annuli, noise-floor weights, Hann window, fit abscissae; functions of
+the crop shape only), the fast crop size, and :func:`_plls` itself, whose two FFT stages are
+the public single-threaded ``scipy.fft`` functions. The public function, its documentation
+and the QC wrapper live in ``_focus``.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ._common import BLAS_MAX_WORK, Plane, row_squares, scratch
+from ._common import Plane
+from ._kernels import BLAS_MAX_WORK, row_squares, scratch
 
 #: The power spectrum is computed on a central crop of at most this many pixels per side.
 PLLS_MAX_SIZE = 1024
@@ -138,58 +138,6 @@ def _spectrum_plan(ny: int, nx: int, band: int = 8) -> _SpectrumPlan:
     return plan
 
 
-def _fft_kernels() -> tuple[Any, Any] | None:
-    """pocketfft's real-to-complex and complex-to-complex transforms as ``scipy.fft`` calls
-    them (``scipy.fft._pocketfft.pypocketfft``), which also take an output array; None where
-    this scipy has no such module (the public functions are used then)."""
-    try:
-        from scipy.fft._pocketfft import pypocketfft
-    except ImportError:  # pragma: no cover - other scipy layouts
-        return None
-    r2c, c2c = getattr(pypocketfft, "r2c", None), getattr(pypocketfft, "c2c", None)
-    return None if r2c is None or c2c is None else (r2c, c2c)
-
-
-_KERNELS: list[tuple[Any, Any] | None] = []
-
-
-def _kernel(which: int) -> Any:
-    """pocketfft's ``r2c`` (0) or ``c2c`` (1), or None: the public functions are used."""
-    if not _KERNELS:
-        _KERNELS.append(_fft_kernels())
-    kernels = _KERNELS[0]
-    return None if kernels is None else kernels[which]
-
-
-def _rfft_rows(x: npt.NDArray[np.float32], out: npt.NDArray[np.complex64]) -> Any:
-    """``scipy.fft.rfft(x, axis=1, workers=1)``, written into ``out`` (a scratch buffer: no
-    fresh output, whose pages fault in on every call) where scipy's pocketfft allows it."""
-    kernel = _kernel(0)
-    if kernel is not None:
-        try:
-            # the call scipy.fft.rfft makes (no normalization, one thread), plus the output
-            return kernel(x, (1,), True, 0, out, 1)
-        except TypeError:  # another signature: the public function from now on
-            _KERNELS[0] = None
-    from scipy import fft
-
-    return fft.rfft(x, axis=1, workers=1)
-
-
-def _fft_columns(x: npt.NDArray[np.complex64], out: npt.NDArray[np.complex64]) -> Any:
-    """``scipy.fft.fft(x, axis=0, workers=1)`` of a (strided) complex array, into ``out``."""
-    kernel = _kernel(1)
-    if kernel is not None:
-        try:
-            return kernel(x, (0,), True, 0, out, 1)
-        except TypeError:  # another signature: the public function from now on
-            _KERNELS[0] = None
-    from scipy import fft
-
-    np.copyto(out, x)
-    return fft.fft(out, axis=0, workers=1, overwrite_x=True)
-
-
 def _weighted_squares(parts: npt.NDArray[np.float32], weights: npt.NDArray[np.float32]) -> float:
     """``sum(weights * parts**2)`` in float32 products, row sums added in float64."""
     if parts.size == 0:
@@ -216,7 +164,15 @@ def _fast_size(n: int) -> int:
     return best
 
 
-def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE, band: int = 8, fast_crop: bool = False) -> float:
+def _plls(
+    p: Plane,
+    max_size: int = PLLS_MAX_SIZE,
+    band: int = 8,
+    fast_crop: bool = False,
+    mean: float | None = None,
+) -> float:
+    """The power-spectrum slope of ``p`` (``mean``: the plane's mean in working units, when
+    the caller knows it; used where the crop is the whole plane)."""
     if p.all_nonfinite:
         return math.nan
     ny, nx = p.raw.shape
@@ -233,8 +189,8 @@ def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE, band: int = 8, fast_crop: boo
     source = p.raw if p.small_ints else p.work
     units = p.exponent if p.small_ints else 0
     crop = source[y0 : y0 + cy, x0 : x0 + cx]
-    if (cy, cx) == (ny, nx) and "mean" in p.cache:
-        mean = math.ldexp(float(p.cache["mean"]), units)  # the plane's, already known
+    if (cy, cx) == (ny, nx) and mean is not None:
+        mean = math.ldexp(mean, units)  # the plane's, already known
     elif crop.dtype == np.float32 and crop.size <= BLAS_MAX_WORK:
         # row sums as one float32 matrix-vector product (BLAS, on this thread), added in
         # float64: the mean to float32 precision, which is all the centring needs
@@ -248,11 +204,11 @@ def _plls(p: Plane, max_size: int = PLLS_MAX_SIZE, band: int = 8, fast_crop: boo
         np.copyto(centred, crop, casting="same_kind")
         centred -= np.float32(mean)
     centred *= plan.window
-    # both stages into scratch buffers (a fresh output costs page faults), the second one
-    # read straight from the low columns of the first
-    rows_ft = _rfft_rows(centred, scratch("plls_rows", (cy, cx // 2 + 1), np.complex64))
-    low_cols = scratch("plls_low", (cy, plan.low), np.complex64)
-    spectrum = _fft_columns(rows_ft[:, : plan.low], low_cols)
+    # the second stage only on the low columns of the first
+    from scipy import fft
+
+    rows_ft = fft.rfft(centred, axis=1, workers=1)
+    spectrum = fft.fft(rows_ft[:, : plan.low], axis=0, workers=1)
     # The fitted annuli: the same float32 powers, summed in the same order, as a bincount
     # over the whole spectrum.
     fit = scratch("plls_fit", (plan.rows.size, plan.cols), np.complex64)

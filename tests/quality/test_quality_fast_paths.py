@@ -27,7 +27,8 @@ from quantscope.quality import (
     percent_at_max,
     percent_at_min,
 )
-from quantscope.quality._common import counting_sort, prepare
+from quantscope.quality._common import prepare
+from quantscope.quality._kernels import counting_sort
 from quantscope.quality._ranked import _Ranked
 from quantscope.quality._spectrum import _spectrum_layout
 
@@ -312,9 +313,9 @@ def test_channel_metrics_are_repeatable_and_thread_safe() -> None:
                     assert a[name] == b[name] or (math.isnan(a[name]) and math.isnan(b[name]))
 
 
-def test_large_planes_count_their_extremes_with_the_tile_sums() -> None:
-    # Planes of 4 Mpx and more count the pixels at their extremes in the pass of the tile
-    # sums: the same percentages as the functions that count them alone.
+def test_large_planes_count_their_extremes_once_for_all_saturation_metrics() -> None:
+    # channel_metrics counts the pixels at the extremes once and passes the counts to the
+    # saturation metrics: the same percentages as the functions that count them alone.
     image = _blobs((2048, 2100), seed=12)
     image[:40, :50] = image.max()
     image[100:130, 7] = image.min()
@@ -335,8 +336,8 @@ def test_integer_planes_build_the_working_copy_only_on_demand() -> None:
 
 @pytest.mark.parametrize("peak", [4095, 32767, 65535])
 def test_binned_plane_is_the_exact_block_mean(peak: int) -> None:
-    # uint16 below 2**15 is binned in two 16-bit lanes of 32-bit words; odd sizes, views with
-    # an odd start column (no aligned word view) and the full range take the plain path.
+    # Exact integer sums of the blocks, scaled by a power of two: odd sizes, views with an odd
+    # start column and the full range alike.
     from quantscope.quality._common import binned
 
     rng = np.random.default_rng(peak)
@@ -353,7 +354,8 @@ def test_binned_plane_is_the_exact_block_mean(peak: int) -> None:
 def test_padded_blocks_reflect_like_ndimage() -> None:
     # Slices where the reflection runs straight, gathers where it turns back (narrow images);
     # windows overlapping the image (as the Laplacian's bands do) across any of its borders.
-    from quantscope.quality._laplacian import _padded_block, _reflect
+    from quantscope.quality._kernels import padded_block as _padded_block
+    from quantscope.quality._kernels import reflect as _reflect
 
     rng = np.random.default_rng(13)
     for ny, nx in ((1, 1), (2, 3), (7, 5), (40, 31), (260, 348)):
@@ -369,9 +371,8 @@ def test_padded_blocks_reflect_like_ndimage() -> None:
 
 
 def test_noise_pairs_never_read_a_counting_buffer_another_plane_overwrote() -> None:
-    # the counted sample of plane A is reused by A's noise estimate only while it is still in
-    # this thread's counting buffer: a counting sort of plane B (same shape) in between must
-    # send A back to reading its own pixels
+    # The noise pairs of plane A read A's own pixels: a counting sort of plane B (same
+    # shape, the same scratch buffer) in between changes nothing.
     from quantscope.quality._background import _integer_diffs
     from quantscope.quality._common import SAMPLE_TARGET
 
@@ -384,7 +385,6 @@ def test_noise_pairs_never_read_a_counting_buffer_another_plane_overwrote() -> N
     expected = _integer_diffs(fresh, math.inf, step)
     pa, pb = prepare(a), prepare(b)
     pa.counted_sample()
-    assert pa.cache["sample_index"][0] == step  # the sample the pairs would reuse
     pb.counted_sample()  # the same buffer, now holding B's offsets
     got = _integer_diffs(pa, math.inf, step)
     assert expected is not None and got is not None
@@ -397,7 +397,8 @@ def test_the_smoothing_matrix_is_ndimages_correlation_bit_for_bit() -> None:
     equals ``ndimage.correlate1d`` of the unit vectors exactly, ends included."""
     from scipy import ndimage
 
-    from quantscope.quality._field import _smoothing_kernel, _smoothing_matrix
+    from quantscope.quality._kernels import smoothing_kernel as _smoothing_kernel
+    from quantscope.quality._kernels import smoothing_matrix as _smoothing_matrix
 
     for n in [*range(1, 24), 31, 64, 129, 257, 512]:
         ref = np.zeros((n, n))
@@ -405,7 +406,7 @@ def test_the_smoothing_matrix_is_ndimages_correlation_bit_for_bit() -> None:
         assert np.array_equal(_smoothing_matrix(n), ref), n
 
 
-# ---------------------------------------------------------------- pixel pairs, scratch, FFT
+# ---------------------------------------------------------------- pixel pairs, scratch
 
 
 def _plain_pair_differences(image: np.ndarray, top: int, step: int) -> tuple[list, list]:
@@ -420,9 +421,8 @@ def _plain_pair_differences(image: np.ndarray, top: int, step: int) -> tuple[lis
 
 @pytest.mark.parametrize("dtype", ["uint16", "uint8", "int16"])
 def test_pair_differences_counted_jointly_equal_the_plain_count(dtype: str) -> None:
-    # Small spans count the pairs by their two (clipped) levels in one bincount and read the
-    # differences off its diagonals; wider spans and no limit take the direct path: the same
-    # counts as np.unique of the kept pairs' differences, either way.
+    # The counts of the differences, pairs above the limit set aside: the same counts as
+    # np.unique of the kept pairs' differences, at every limit.
     from quantscope.quality._background import _integer_diffs
     from quantscope.quality._common import SAMPLE_TARGET
 
@@ -447,45 +447,17 @@ def test_pair_differences_counted_jointly_equal_the_plain_count(dtype: str) -> N
             assert (got_values, ranked.counts.tolist()) == expected, (shape, top)
 
 
-def test_diagonal_sums_are_the_traces() -> None:
-    from quantscope.quality._background import _diagonal_sums
-
-    rng = np.random.default_rng(22)
-    for m in (1, 2, 5, 40):
-        square = rng.integers(0, 1000, (m, m)).astype(np.int64)
-        expected = [int(np.trace(square, offset=-d)) for d in range(-(m - 1), m)]
-        assert _diagonal_sums(square).tolist() == expected
-
-
-def test_scratch_reuses_its_views_and_gives_new_ones_on_request() -> None:
-    from quantscope.quality._common import scratch
+def test_scratch_reuses_its_buffers() -> None:
+    from quantscope.quality._kernels import scratch
 
     a = scratch("test_slot", (3, 4), np.float32)
     assert scratch("test_slot", (3, 4), np.float32) is a
-    b = scratch("test_slot", (3, 4), np.float32, new_view=True)
-    assert b is not a and np.shares_memory(a, b)
     big = scratch("test_slot", (100, 100), np.float64)  # a larger buffer for the slot
     assert big.shape == (100, 100) and big.dtype == np.float64
     again = scratch("test_slot", (3, 4), np.float32)
     assert again is not a and np.shares_memory(again, big)  # no view of the former buffer
     huge = scratch("test_slot", (1 << 23,), np.float64)  # beyond the pool: a fresh array
     assert not np.shares_memory(huge, big)
-
-
-def test_fft_stages_into_scratch_equal_scipy_fft_bit_for_bit() -> None:
-    from scipy import fft
-
-    from quantscope.quality._spectrum import _fft_columns, _rfft_rows
-
-    rng = np.random.default_rng(23)
-    x = rng.normal(0, 1, (64, 81)).astype(np.float32)
-    rows = np.empty((64, 41), np.complex64)
-    got = _rfft_rows(x, rows)
-    np.testing.assert_array_equal(got, fft.rfft(x, axis=1, workers=1))
-    low = np.empty((64, 30), np.complex64)
-    spectrum = _fft_columns(got[:, :30], low)  # a strided view in, the scratch buffer out
-    expected = fft.fft(np.ascontiguousarray(got[:, :30]), axis=0, workers=1)
-    np.testing.assert_array_equal(spectrum, expected)
 
 
 def test_uniformity_of_field_sums_like_np_mean() -> None:
@@ -510,7 +482,8 @@ def test_uniformity_of_field_sums_like_np_mean() -> None:
 def _reference_field_grid(image: np.ndarray) -> np.ndarray:
     """The background field's fit loop as first written (np.median of each set, the weighted
     smoothing as a function of its own): the grid the inline loop must give bit for bit."""
-    from quantscope.quality._field import _design, _fit, _smoothing_matrix
+    from quantscope.quality._field import _design, _fit
+    from quantscope.quality._kernels import smoothing_matrix as _smoothing_matrix
 
     p = prepare(image)
     sub = p.raw[::2, ::2] if max(image.shape) > 512 else p.raw
@@ -557,25 +530,3 @@ def test_background_field_loop_equals_its_plain_form(synth_field) -> None:
         field = plane_field(prepare(image))
         assert field is not None
         np.testing.assert_array_equal(field.grid, _reference_field_grid(image))
-
-
-@pytest.mark.parametrize("kernels", ["missing", "other signature"])
-def test_fft_stages_fall_back_to_the_public_functions(
-    monkeypatch: pytest.MonkeyPatch, kernels: str
-) -> None:
-    """Where scipy's private pocketfft kernels are absent or take other arguments, the public
-    scipy.fft functions give the same values."""
-    from scipy import fft
-
-    import quantscope.quality._spectrum as spectrum
-
-    def wrong(*args: object) -> None:
-        raise TypeError("takes other arguments")
-
-    monkeypatch.setattr(spectrum, "_KERNELS", [None if kernels == "missing" else (wrong, wrong)])
-    x = np.random.default_rng(25).normal(0, 1, (32, 45)).astype(np.float32)
-    got = spectrum._rfft_rows(x, np.empty((32, 23), np.complex64))
-    np.testing.assert_array_equal(got, fft.rfft(x, axis=1, workers=1))
-    low = spectrum._fft_columns(got[:, :10], np.empty((32, 10), np.complex64))
-    np.testing.assert_array_equal(low, fft.fft(np.ascontiguousarray(got[:, :10]), axis=0))
-    assert spectrum._KERNELS == [None]
