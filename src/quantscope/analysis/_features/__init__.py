@@ -242,18 +242,7 @@ def measure_objects(
         radial_zernike=radial_zernike,
         spacing=spacing,
     )
-    columns = feature_columns(
-        list(chans),
-        families=fams,
-        texture_scale=st.texture_scale,
-        texture_gray_levels=st.texture_gray_levels,
-        granularity_spectrum_length=st.granularity_spectrum_length,
-        radial_bins=st.radial_bins,
-        neighbor_distance=st.neighbor_distance,
-        zernike=zernike,
-        moments=moments,
-        radial_zernike=radial_zernike,
-    )
+    columns = st.columns(list(chans))
     ob = Objects(lab)
     if ob.n == 0:  # the same columns and dtypes, from one empty block (not ~280 Series)
         table = pd.DataFrame(np.empty((0, len(columns) - 1)), columns=columns[1:])
@@ -350,6 +339,21 @@ class _Settings:
             moments=moments,
             radial_zernike=radial_zernike,
             pixel=_pixel_size(spacing),
+        )
+
+    def columns(self, channels: Sequence[str]) -> list[str]:
+        """The columns of a table measured with these settings (:func:`feature_columns`)."""
+        return feature_columns(
+            channels,
+            families=self.families,
+            texture_scale=self.texture_scale,
+            texture_gray_levels=self.texture_gray_levels,
+            granularity_spectrum_length=self.granularity_spectrum_length,
+            radial_bins=self.radial_bins,
+            neighbor_distance=self.neighbor_distance,
+            zernike=self.zernike,
+            moments=self.moments,
+            radial_zernike=self.radial_zernike,
         )
 
 
