@@ -50,6 +50,7 @@ from ._tool import ToolUnavailable
 
 if TYPE_CHECKING:
     from ..catalog import Repository
+    from ..model import Image
 
 
 __all__ = ["Progress", "RunReport", "StepFailure", "run_pipeline", "software_versions"]
@@ -178,9 +179,39 @@ def run_pipeline(
     InvalidInput
         Nothing is selected, ``jobs`` < 1, or ``pixel_size_um`` is not a positive size.
     """
-    import math
-
     from ..qc import load_profile
+
+    _check_arguments(pipeline, jobs, pixel_size_um)
+    t0 = time.perf_counter()
+    with repo.write_lock():
+        stale = repo.interrupt_stale_runs()
+        cleaned = _clean_interrupted(repo, stale)
+        images = _select(repo, image_ids, where)
+        cleaned += _clean_partial_labels(repo, images)
+        run_id = uuid.uuid4().hex
+        repo.start_run(
+            _run_record(run_id, pipeline, where, jobs, scheduler, pixel_size_um, len(images))
+        )
+        report = RunReport(run_id, pipeline.name, pipeline.hash, "running", images=len(images))
+        report.cleaned = cleaned
+        try:
+            profiles = _profiles(repo, pipeline, images, load_profile)
+            dsk, finals = _build_graph(repo, pipeline, images, run_id, profiles, pixel_size_um)
+            register = _ImageResults(repo, report, len(finals), progress)
+            _execute(dsk, finals, jobs, scheduler, register)
+            report.tables = _consolidate(repo, pipeline, run_id)
+        except BaseException:
+            _finish_run(repo, report, "interrupted")
+            raise
+        report.status = "completed" if report.ok else "partial"
+        report.seconds = time.perf_counter() - t0
+        _finish_run(repo, report, report.status)
+    return report
+
+
+def _check_arguments(pipeline: Pipeline, jobs: int, pixel_size_um: float | None) -> None:
+    """Refuse a run that cannot start: a tool unavailable, ``jobs`` < 1, a bad pixel size."""
+    import math
 
     for step in pipeline.steps:
         reason = step.tool.unavailable()
@@ -197,95 +228,101 @@ def run_pipeline(
         raise InvalidInput(
             f"pixel size {pixel_size_um!r}: give the size of a pixel in µm (0 < size <= 1000)"
         )
-    t0 = time.perf_counter()
-    with repo.write_lock():
-        stale = repo.interrupt_stale_runs()
-        cleaned = _clean_interrupted(repo, stale)
-        images = _select(repo, image_ids, where)
-        # no run of another process writes now (the lock): temporary folders in the images'
-        # labels/ groups are leftovers of killed runs
-        for img in images:
-            for p in remove_partial(repo.root / img.store_path / "labels"):
-                cleaned.append(str(p.relative_to(repo.root)))
-        run_id = uuid.uuid4().hex
-        repo.start_run(
-            {
-                "id": run_id,
-                "pipeline_name": pipeline.name,
-                "spec_json": json.dumps(
-                    {**pipeline.spec, "pixel_size_um_override": pixel_size_um}
-                    if pixel_size_um is not None
-                    else pipeline.spec,
-                    sort_keys=True,
-                ),
-                "spec_hash": pipeline.hash,
-                "spec_path": str(pipeline.path) if pipeline.path else None,
-                "selection": where,
-                "status": "running",
-                "started_at": _now(),
-                "host": socket.gethostname(),
-                "user_name": user_name(),
-                "scheduler": scheduler or f"dask-local-threads:{jobs}",
-                "software_json": json.dumps(
-                    software_versions(s.tool.name for s in pipeline.steps), sort_keys=True
-                ),
-                "n_images": len(images),
-            }
-        )
-        report = RunReport(run_id, pipeline.name, pipeline.hash, "running", images=len(images))
-        report.cleaned = cleaned
-        try:
-            profiles = _profiles(repo, pipeline, images, load_profile)
-            dsk, finals = _build_graph(repo, pipeline, images, run_id, profiles, pixel_size_um)
-            done = 0
 
-            def register(res: ImageResult) -> None:
-                nonlocal done
-                repo.record_image_results(run_id, res.steps, res.artifacts, res.inputs)
-                for s in res.steps:
-                    st = s["status"]
-                    if st == "computed":
-                        report.computed += 1
-                    elif st == "reused":
-                        report.reused += 1
-                    elif st in ("failed", "skipped"):
-                        report.failed += st == "failed"
-                        report.skipped += st == "skipped"
-                        report.failures.append(
-                            StepFailure(
-                                res.image_id,
-                                res.image_name,
-                                s["step"],
-                                st,
-                                s["error_type"] or "",
-                                s["error"] or "",
-                            )
-                        )
-                done += 1
-                if progress is not None:
-                    progress(done, len(finals), res.image_name)
 
-            _execute(dsk, finals, jobs, scheduler, register)
-            report.tables = _consolidate(repo, pipeline, run_id)
-        except BaseException:
-            repo.finish_run(
-                run_id,
-                "interrupted",
-                n_computed=report.computed,
-                n_reused=report.reused,
-                n_failed=report.failed + report.skipped,
-            )
-            raise
-        report.status = "completed" if report.ok else "partial"
-        report.seconds = time.perf_counter() - t0
-        repo.finish_run(
-            run_id,
-            report.status,
-            n_computed=report.computed,
-            n_reused=report.reused,
-            n_failed=report.failed + report.skipped,
-        )
-    return report
+def _clean_partial_labels(repo: Repository, images: Sequence[Image]) -> list[str]:
+    """Remove the temporary folders in the images' ``labels/`` groups: with the write lock held
+    no run of another process writes now, so they are leftovers of killed runs."""
+    cleaned: list[str] = []
+    for img in images:
+        for p in remove_partial(repo.root / img.store_path / "labels"):
+            cleaned.append(str(p.relative_to(repo.root)))
+    return cleaned
+
+
+def _run_record(
+    run_id: str,
+    pipeline: Pipeline,
+    where: str | None,
+    jobs: int,
+    scheduler: str | None,
+    pixel_size_um: float | None,
+    n_images: int,
+) -> dict[str, Any]:
+    """The catalog record of a run as it starts."""
+    return {
+        "id": run_id,
+        "pipeline_name": pipeline.name,
+        "spec_json": json.dumps(
+            {**pipeline.spec, "pixel_size_um_override": pixel_size_um}
+            if pixel_size_um is not None
+            else pipeline.spec,
+            sort_keys=True,
+        ),
+        "spec_hash": pipeline.hash,
+        "spec_path": str(pipeline.path) if pipeline.path else None,
+        "selection": where,
+        "status": "running",
+        "started_at": _now(),
+        "host": socket.gethostname(),
+        "user_name": user_name(),
+        "scheduler": scheduler or f"dask-local-threads:{jobs}",
+        "software_json": json.dumps(
+            software_versions(s.tool.name for s in pipeline.steps), sort_keys=True
+        ),
+        "n_images": n_images,
+    }
+
+
+class _ImageResults:
+    """Registers each image's results in the catalog as the image is done (one transaction),
+    counts its steps in ``report`` and advances ``progress``."""
+
+    def __init__(
+        self, repo: Repository, report: RunReport, total: int, progress: Progress | None
+    ) -> None:
+        self.repo = repo
+        self.report = report
+        self.total = total
+        self.progress = progress
+        self.done = 0
+
+    def __call__(self, res: ImageResult) -> None:
+        report = self.report
+        self.repo.record_image_results(report.run_id, res.steps, res.artifacts, res.inputs)
+        for s in res.steps:
+            st = s["status"]
+            if st == "computed":
+                report.computed += 1
+            elif st == "reused":
+                report.reused += 1
+            elif st in ("failed", "skipped"):
+                report.failed += st == "failed"
+                report.skipped += st == "skipped"
+                report.failures.append(
+                    StepFailure(
+                        res.image_id,
+                        res.image_name,
+                        s["step"],
+                        st,
+                        s["error_type"] or "",
+                        s["error"] or "",
+                    )
+                )
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total, res.image_name)
+
+
+def _finish_run(repo: Repository, report: RunReport, status: str) -> None:
+    """Record the end of the run with its counts."""
+    repo.finish_run(
+        report.run_id,
+        status,
+        n_computed=report.computed,
+        n_reused=report.reused,
+        n_failed=report.failed + report.skipped,
+    )
 
 
 def _clean_interrupted(repo: Repository, run_ids: Sequence[str]) -> list[str]:

@@ -237,132 +237,18 @@ def parse_pipeline(text: str, *, source: str = "<pipeline>", path: Path | None =
 def _resolve(
     spec: _PipelineSpec, lines: Mapping[tuple[Any, ...], int], source: str, path: Path | None
 ) -> Pipeline:
-    def fail(loc: tuple[Any, ...], step: _StepSpec | None, msg: str) -> QuantscopeError:
-        line = _line_of(lines, loc)
-        where = f"{source}:{line}" if line else source
-        who = f" step {step.id!r} ({step.tool}):" if step is not None else ""
-        return InvalidInput(f"{where}:{who} {msg}")
-
-    channels: dict[str, tuple[int | str, ...]] = {}
-    names: dict[str, Source] = {}
-    for cname, ref in spec.channels.items():
-        cands = tuple(ref) if isinstance(ref, list) else (ref,)
-        if not cands:
-            raise fail(("channels", cname), None, f"channel {cname!r}: give a name or an index")
-        for c in cands:
-            if isinstance(c, int) and c < 0:
-                raise fail(("channels", cname), None, f"channel {cname!r}: index {c} < 0")
-        channels[cname] = cands
-        names[cname] = Source("channel", cname)
-    kinds: dict[str, str] = dict.fromkeys(channels, "image")
-
+    """The pipeline ``spec`` describes, with its tools found, parameters validated and inputs
+    bound; errors name the line of ``source`` they come from."""
+    resolver = _Resolver(lines, source)
+    channels = resolver.channels(spec)
     steps: list[Step] = []
     seen: set[str] = set()
     for i, s in enumerate(spec.steps):
-        base = ("steps", i)
         if s.id in seen:
-            raise fail((*base, "id"), s, f"step id {s.id!r} is used twice")
+            raise resolver.fail(("steps", i, "id"), s, f"step id {s.id!r} is used twice")
         seen.add(s.id)
-        try:
-            tool = get_tool(s.tool)
-        except NotFound as e:
-            raise fail((*base, "tool"), s, str(e)) from None
-        try:
-            model = tool.parameters()
-        except QuantscopeError as e:
-            raise fail((*base, "tool"), s, str(e)) from None
-        try:
-            params = model.model_validate(s.parameters)
-        except ValidationError as e:
-            err = e.errors()[0]
-            loc = tuple(err["loc"])
-            pname = ".".join(str(x) for x in loc) or "parameters"
-            allowed = ", ".join(model.model_fields)
-            hint = (
-                f" (parameters of {tool.name}: {allowed})"
-                if err["type"] == "extra_forbidden"
-                else ""
-            )
-            raise fail(
-                (*base, "parameters", *loc), s, f"parameter {pname!r}: {err['msg']}{hint}"
-            ) from None
-        ports = {p.name: p for p in tool.inputs}
-        bound: dict[str, tuple[tuple[str, Source], ...]] = {}
-        for port_name, binding in s.inputs.items():
-            port = ports.get(port_name)
-            if port is None or port.kind == "profile":
-                have = ", ".join(p.name for p in tool.inputs if p.kind != "profile")
-                raise fail(
-                    (*base, "inputs", port_name),
-                    s,
-                    f"tool {tool.name} has no input {port_name!r} (its inputs: {have})",
-                )
-            refs = binding if isinstance(binding, list) else [binding]
-            if len(refs) > 1 and not port.many:
-                raise fail(
-                    (*base, "inputs", port_name),
-                    s,
-                    f"input {port_name!r} takes one value, not a list",
-                )
-            vals = []
-            for r in refs:
-                src = names.get(r)
-                if src is None:
-                    known = ", ".join(names) or "none"
-                    raise fail(
-                        (*base, "inputs", port_name),
-                        s,
-                        f"input {port_name!r}: {r!r} is neither a channel nor an output of an "
-                        f"earlier step (known: {known})",
-                    )
-                if kinds[r] != port.kind:
-                    raise fail(
-                        (*base, "inputs", port_name),
-                        s,
-                        f"input {port_name!r} takes {port.kind}, but {r!r} is {kinds[r]}",
-                    )
-                vals.append((r, src))
-            bound[port_name] = tuple(vals)
-        for port in tool.inputs:
-            if port.name not in bound and not port.optional:
-                raise fail(base, s, f"input {port.name!r} ({port.kind}) is not bound")
-        outs: dict[str, tuple[str, str]] = {}
-        out_ports = {p.name: p for p in tool.outputs}
-        for port_name in s.outputs:
-            if port_name not in out_ports:
-                have = ", ".join(out_ports)
-                raise fail(
-                    (*base, "outputs", port_name),
-                    s,
-                    f"tool {tool.name} has no output {port_name!r} (its outputs: {have})",
-                )
-        for port in tool.outputs:
-            oname = s.outputs.get(port.name, f"{s.id}.{port.name}")
-            if not re.match(r"^[A-Za-z][A-Za-z0-9_.\-]{0,62}$", oname):
-                raise fail(
-                    (*base, "outputs", port.name),
-                    s,
-                    f"output name {oname!r}: use letters, digits, '_', '-', '.' (start with a "
-                    "letter, at most 63 characters)",
-                )
-            if oname in names:
-                raise fail(
-                    (*base, "outputs", port.name), s, f"output name {oname!r} is already used"
-                )
-            names[oname] = Source("step", oname, s.id, port.name)
-            kinds[oname] = port.kind
-            outs[port.name] = (oname, port.kind)
-        steps.append(
-            Step(
-                id=s.id,
-                tool=tool,
-                params=params,
-                params_hash=params_hash(params),
-                inputs=bound,
-                outputs=outs,
-                line=_line_of(lines, base),
-            )
-        )
+        steps.append(resolver.step(i, s))
+    names = resolver.names
     normalized: dict[str, Any] = {
         "name": spec.name,
         "pixel_size_um": spec.pixel_size_um,
@@ -393,3 +279,155 @@ def _resolve(
         path=path,
         produced=names,
     )
+
+
+class _Resolver:
+    """Resolves a pipeline's channels and steps in order, keeping the names (channels, outputs
+    of the steps so far) that later steps may use as inputs, and what each one is."""
+
+    def __init__(self, lines: Mapping[tuple[Any, ...], int], source: str) -> None:
+        self.lines = lines
+        self.source = source
+        self.names: dict[str, Source] = {}
+        self.kinds: dict[str, str] = {}  # name -> kind of data ("image", "labels"...)
+
+    def fail(self, loc: tuple[Any, ...], step: _StepSpec | None, msg: str) -> QuantscopeError:
+        """The error for ``msg`` about ``loc`` (with its line) of ``step``."""
+        line = _line_of(self.lines, loc)
+        where = f"{self.source}:{line}" if line else self.source
+        who = f" step {step.id!r} ({step.tool}):" if step is not None else ""
+        return InvalidInput(f"{where}:{who} {msg}")
+
+    def channels(self, spec: _PipelineSpec) -> dict[str, tuple[int | str, ...]]:
+        """The channels by name, each as the names or indices it may be found by."""
+        channels: dict[str, tuple[int | str, ...]] = {}
+        for cname, ref in spec.channels.items():
+            cands = tuple(ref) if isinstance(ref, list) else (ref,)
+            if not cands:
+                raise self.fail(
+                    ("channels", cname), None, f"channel {cname!r}: give a name or an index"
+                )
+            for c in cands:
+                if isinstance(c, int) and c < 0:
+                    raise self.fail(("channels", cname), None, f"channel {cname!r}: index {c} < 0")
+            channels[cname] = cands
+            self.names[cname] = Source("channel", cname)
+        self.kinds.update(dict.fromkeys(channels, "image"))
+        return channels
+
+    def step(self, i: int, s: _StepSpec) -> Step:
+        """Step ``i`` of the pipeline; its outputs become names later steps may use."""
+        base = ("steps", i)
+        tool, params = self._tool_and_params(base, s)
+        bound = self._bind_inputs(base, s, tool)
+        outs = self._name_outputs(base, s, tool)
+        return Step(
+            id=s.id,
+            tool=tool,
+            params=params,
+            params_hash=params_hash(params),
+            inputs=bound,
+            outputs=outs,
+            line=_line_of(self.lines, base),
+        )
+
+    def _tool_and_params(self, base: tuple[Any, ...], s: _StepSpec) -> tuple[Tool, BaseModel]:
+        """The step's tool, and its parameters validated by the tool's model."""
+        try:
+            tool = get_tool(s.tool)
+        except NotFound as e:
+            raise self.fail((*base, "tool"), s, str(e)) from None
+        try:
+            model = tool.parameters()
+        except QuantscopeError as e:
+            raise self.fail((*base, "tool"), s, str(e)) from None
+        try:
+            params = model.model_validate(s.parameters)
+        except ValidationError as e:
+            err = e.errors()[0]
+            loc = tuple(err["loc"])
+            pname = ".".join(str(x) for x in loc) or "parameters"
+            allowed = ", ".join(model.model_fields)
+            hint = (
+                f" (parameters of {tool.name}: {allowed})"
+                if err["type"] == "extra_forbidden"
+                else ""
+            )
+            raise self.fail(
+                (*base, "parameters", *loc), s, f"parameter {pname!r}: {err['msg']}{hint}"
+            ) from None
+        return tool, params
+
+    def _bind_inputs(
+        self, base: tuple[Any, ...], s: _StepSpec, tool: Tool
+    ) -> dict[str, tuple[tuple[str, Source], ...]]:
+        """The step's inputs by port: the names bound to each, with their sources; every
+        port is checked to exist and to take the kind of data bound to it."""
+        ports = {p.name: p for p in tool.inputs}
+        bound: dict[str, tuple[tuple[str, Source], ...]] = {}
+        for port_name, binding in s.inputs.items():
+            port = ports.get(port_name)
+            loc = (*base, "inputs", port_name)
+            if port is None or port.kind == "profile":
+                have = ", ".join(p.name for p in tool.inputs if p.kind != "profile")
+                raise self.fail(
+                    loc, s, f"tool {tool.name} has no input {port_name!r} (its inputs: {have})"
+                )
+            refs = binding if isinstance(binding, list) else [binding]
+            if len(refs) > 1 and not port.many:
+                raise self.fail(loc, s, f"input {port_name!r} takes one value, not a list")
+            vals = []
+            for r in refs:
+                src = self.names.get(r)
+                if src is None:
+                    known = ", ".join(self.names) or "none"
+                    raise self.fail(
+                        loc,
+                        s,
+                        f"input {port_name!r}: {r!r} is neither a channel nor an output of an "
+                        f"earlier step (known: {known})",
+                    )
+                if self.kinds[r] != port.kind:
+                    raise self.fail(
+                        loc,
+                        s,
+                        f"input {port_name!r} takes {port.kind}, but {r!r} is {self.kinds[r]}",
+                    )
+                vals.append((r, src))
+            bound[port_name] = tuple(vals)
+        for port in tool.inputs:
+            if port.name not in bound and not port.optional:
+                raise self.fail(base, s, f"input {port.name!r} ({port.kind}) is not bound")
+        return bound
+
+    def _name_outputs(
+        self, base: tuple[Any, ...], s: _StepSpec, tool: Tool
+    ) -> dict[str, tuple[str, str]]:
+        """The step's outputs by port, as (name, kind); the names are registered for the
+        steps that follow."""
+        out_ports = {p.name: p for p in tool.outputs}
+        for port_name in s.outputs:
+            if port_name not in out_ports:
+                have = ", ".join(out_ports)
+                raise self.fail(
+                    (*base, "outputs", port_name),
+                    s,
+                    f"tool {tool.name} has no output {port_name!r} (its outputs: {have})",
+                )
+        outs: dict[str, tuple[str, str]] = {}
+        for port in tool.outputs:
+            oname = s.outputs.get(port.name, f"{s.id}.{port.name}")
+            loc = (*base, "outputs", port.name)
+            if not re.match(r"^[A-Za-z][A-Za-z0-9_.\-]{0,62}$", oname):
+                raise self.fail(
+                    loc,
+                    s,
+                    f"output name {oname!r}: use letters, digits, '_', '-', '.' (start with a "
+                    "letter, at most 63 characters)",
+                )
+            if oname in self.names:
+                raise self.fail(loc, s, f"output name {oname!r} is already used")
+            self.names[oname] = Source("step", oname, s.id, port.name)
+            self.kinds[oname] = port.kind
+            outs[port.name] = (oname, port.kind)
+        return outs

@@ -423,9 +423,6 @@ def segment_nuclei(
     >>> int(labels.max())
     1
     """
-    from scipy import ndimage as ndi
-    from skimage import segmentation
-
     p = params if params is not None else NucleiParams()
     if not isinstance(p, NucleiParams):
         raise InvalidInput(f"params: expected NucleiParams, got {type(p).__name__}")
@@ -436,15 +433,45 @@ def segment_nuclei(
     lo, hi = float(arr.min()), float(arr.max())
     if hi <= lo:
         return _empty(arr.shape)
+    x, quantum = _working_copy(arr, lo, hi)
+    smooth, stain = _smoothed(x, p, px)
+    mask, bg, noise = _foreground(
+        smooth, x, p.threshold_method, p.threshold_correction, p.min_contrast_snr, quantum
+    )
+    if mask is None:
+        return _empty(arr.shape)
+    min_area = _disk_area(p.min_diameter_um / px)
+    max_area = _disk_area(p.max_diameter_um / px)
+    cleaned = _without_specks(mask, p, min_area, max_area)
+    if cleaned is None:
+        return _empty(arr.shape)
+    mask, blobs = cleaned
+    labels = _split_clumps(mask, blobs, stain, bg, p, px)
+    n = int(labels.max())
+    if n == 0:
+        return _empty(arr.shape)
+    if p.refine_fraction > 0:
+        labels = _refine(labels, n, smooth, stain, bg, p.refine_fraction)
+    if p.fill_holes:
+        labels = _fill_label_holes(labels, max_area)
+    return _filter_nuclei(labels, n, smooth, bg, noise, p, px, min_area, max_area)
+
+
+def _working_copy(arr: npt.NDArray[Any], lo: float, hi: float) -> tuple[F32, float]:
+    """The image as float32, and its quantization step: integers as they are (steps of 1),
+    floats of any range (1e-30 or 1e300) as (image - min) / range, computed in float64 first
+    so that nothing overflows; every step of :func:`segment_nuclei` is invariant to this
+    scaling."""
     if arr.dtype.kind in "iu":
-        x = arr.astype(np.float32)
-        quantum = 1.0  # integer steps: quantization noise floor 1/sqrt(12)
-    else:
-        # floats of any range (1e-30 or 1e300): work on (image - min) / range, in float64
-        # first so that nothing overflows; every step below is invariant to this scaling
-        half = arr.astype(np.float64) / 2.0
-        x = ((half - lo / 2.0) / (hi / 2.0 - lo / 2.0)).astype(np.float32)
-        quantum = 1e-6
+        return arr.astype(np.float32), 1.0  # quantization noise floor 1/sqrt(12)
+    half = arr.astype(np.float64) / 2.0
+    return ((half - lo / 2.0) / (hi / 2.0 - lo / 2.0)).astype(np.float32), 1e-6
+
+
+def _smoothed(x: F32, p: NucleiParams, px: float) -> tuple[F32, F32]:
+    """The image smoothed for thresholding, and the stain smoothed for the declumping
+    surface; with the 'local' threshold, both less their local background."""
+    from scipy import ndimage as ndi
 
     sigma = p.smoothing_sigma_um / px
     smooth = ndi.gaussian_filter(x, sigma) if sigma > 0 else x
@@ -454,17 +481,19 @@ def segment_nuclei(
         background = _flatten(smooth, p.local_block_um / px)
         smooth = smooth - background
         stain = stain - background
-    mask, bg, noise = _foreground(
-        smooth, x, p.threshold_method, p.threshold_correction, p.min_contrast_snr, quantum
-    )
-    if mask is None:
-        return _empty(arr.shape)
+    return smooth, stain
 
-    min_area = _disk_area(p.min_diameter_um / px)
-    max_area = _disk_area(p.max_diameter_um / px)
+
+def _without_specks(
+    mask: npt.NDArray[np.bool_], p: NucleiParams, min_area: float, max_area: float
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[Any]] | None:
+    """The foreground with small holes filled and specks dropped, and its blobs (labelled);
+    None when nothing is left."""
+    from scipy import ndimage as ndi
+
     blobs, n_blobs = ndi.label(mask)
     if n_blobs == 0:
-        return _empty(arr.shape)
+        return None
     if p.fill_holes:
         # holes smaller than the median blob (nucleoli); larger enclosed background is the
         # gap inside a ring of touching nuclei and must not feed the distance transform
@@ -478,40 +507,66 @@ def segment_nuclei(
     mask = ~speck[blobs]
     blobs[~mask] = 0
     if not mask.any():
-        return _empty(arr.shape)
+        return None
+    return mask, blobs
 
-    if p.declump:
-        dist = ndi.distance_transform_edt(mask).astype(np.float32)
-        dist = ndi.gaussian_filter(dist, _DIST_SMOOTHING_UM / px)
-        w = p.intensity_weight
-        if w > 0:
-            top = float(np.percentile(stain[mask], 99.5))
-            scale = max(top - bg, 1e-6)
-            rel = np.clip((stain - bg) / scale, 0.0, 1.0)
-            surface = ((1.0 - w) * dist + w * float(dist.max()) * rel).astype(np.float32)
-        else:
-            surface = dist
-        surface[~mask] = 0
-        peaks = _h_maxima(surface, blobs, p.h_um / px, p.clump_area_ratio, p.clump_h_factor) & mask
-        markers, _ = ndi.label(peaks)
-        labels = segmentation.watershed(-surface, markers, mask=mask).astype(np.int32)
-    else:
+
+def _split_clumps(
+    mask: npt.NDArray[np.bool_],
+    blobs: npt.NDArray[Any],
+    stain: F32,
+    bg: float,
+    p: NucleiParams,
+    px: float,
+) -> Labels:
+    """One label per nucleus: a marker watershed from the size-aware h-maxima of the distance
+    transform blended with the stain (``p.declump``), else one label per blob."""
+    from scipy import ndimage as ndi
+    from skimage import segmentation
+
+    if not p.declump:
         labels, _ = ndi.label(mask)
-        labels = labels.astype(np.int32)
+        return labels.astype(np.int32)
+    dist = ndi.distance_transform_edt(mask).astype(np.float32)
+    dist = ndi.gaussian_filter(dist, _DIST_SMOOTHING_UM / px)
+    w = p.intensity_weight
+    if w > 0:
+        top = float(np.percentile(stain[mask], 99.5))
+        scale = max(top - bg, 1e-6)
+        rel = np.clip((stain - bg) / scale, 0.0, 1.0)
+        surface = ((1.0 - w) * dist + w * float(dist.max()) * rel).astype(np.float32)
+    else:
+        surface = dist
+    surface[~mask] = 0
+    peaks = _h_maxima(surface, blobs, p.h_um / px, p.clump_area_ratio, p.clump_h_factor) & mask
+    markers, _ = ndi.label(peaks)
+    return segmentation.watershed(-surface, markers, mask=mask).astype(np.int32)
 
-    n = int(labels.max())
-    if n == 0:
-        return _empty(arr.shape)
-    if p.refine_fraction > 0:
-        peak = np.full(n + 1, bg, np.float32)
-        inside = labels > 0
-        np.maximum.at(peak, labels[inside], stain[inside])
-        level = bg + np.float32(p.refine_fraction) * (peak - bg)
-        labels = np.where(smooth > level[labels], labels, 0).astype(np.int32)
-        labels = _keep_largest_piece(labels)
-    if p.fill_holes:
-        labels = _fill_label_holes(labels, max_area)
 
+def _refine(labels: Labels, n: int, smooth: F32, stain: F32, bg: float, fraction: float) -> Labels:
+    """Each nucleus keeps the pixels brighter than background + ``fraction`` x (its peak -
+    background), its largest piece only."""
+    peak = np.full(n + 1, bg, np.float32)
+    inside = labels > 0
+    np.maximum.at(peak, labels[inside], stain[inside])
+    level = bg + np.float32(fraction) * (peak - bg)
+    labels = np.where(smooth > level[labels], labels, 0).astype(np.int32)
+    return _keep_largest_piece(labels)
+
+
+def _filter_nuclei(
+    labels: Labels,
+    n: int,
+    smooth: F32,
+    bg: float,
+    noise: float,
+    p: NucleiParams,
+    px: float,
+    min_area: float,
+    max_area: float,
+) -> Labels:
+    """Drop the objects of a size outside the limits, the edge fragments and the objects of
+    too little contrast; relabel the rest 1..N."""
     area = np.bincount(labels.ravel(), minlength=n + 1)
     drop = (area < max(min_area, 1.0)) | (area > max_area)
     touches = _border_labels(labels, n)

@@ -169,6 +169,9 @@ def _call_tool(step: Step, inputs: dict[str, Any], ctx: ToolContext) -> Mapping[
 
 
 def _run_step(job: ImageJob, plan: StepPlan, *upstream: TaskOut) -> TaskOut:
+    """Run one step of one image: gather its inputs, run its tool, write and record its
+    outputs. A step whose input is unavailable is failed (a channel that cannot be read) or
+    skipped (an upstream step that failed); a tool's error fails the step, never the run."""
     step = plan.step
     started = _now()
     t0 = time.perf_counter()
@@ -184,9 +187,41 @@ def _run_step(job: ImageJob, plan: StepPlan, *upstream: TaskOut) -> TaskOut:
         "error": None,
         "seconds": None,
     }
-    inputs: dict[str, Any] = {}
-    used: list[dict[str, Any]] = []
-    for (port, name, _key, up_port), up in zip(plan.refs, upstream, strict=True):
+    unavailable = _unavailable_input(plan, upstream)
+    if unavailable is not None:
+        status, msg = unavailable
+        record.update(status=status, error_type="InputUnavailable", error=msg)
+        return TaskOut(failure=_Failure("step", f"step {step.id!r}", status), record=record)
+    inputs, used = _gather_inputs(job, plan, upstream)
+    ctx = _tool_context(job, plan)
+    out = TaskOut(record=record)
+    try:
+        if pixel_size_use(step.tool) == "required" and job.pixel_size_um is None:
+            raise InvalidInput(pixel_size_message(step.tool.name, f"{job.name} ({job.image_id})"))
+        result = _call_tool(step, inputs, ctx)
+        missing = [p for p in step.outputs if p not in result]
+        if missing:
+            raise InvalidInput(
+                f"tool {step.tool.name} returned no value for "
+                f"{noun(len(missing), 'output')} {', '.join(map(repr, missing))}"
+            )
+        for port in plan.outputs:
+            _store_output(job, plan, port, result[port], used, started, out)
+    except Exception as e:  # one image's failure must not stop the run
+        out.values.clear()
+        out.artifacts.clear()
+        out.inputs.clear()
+        record.update(status="failed", error_type=type(e).__name__, error=str(e) or repr(e))
+        out.failure = _Failure("step", f"step {step.id!r}", f"failed: {e}")
+    record["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def _unavailable_input(plan: StepPlan, upstream: tuple[TaskOut, ...]) -> tuple[str, str] | None:
+    """``(status, error)`` of a step whose first unavailable input is ``upstream``'s: "failed"
+    for a channel that cannot be read, "skipped" for an upstream step that failed; None when
+    every input is there."""
+    for (port, name, _key, _up_port), up in zip(plan.refs, upstream, strict=True):
         if up.failure is not None:
             status = "failed" if up.failure.origin == "channel" else "skipped"
             msg = (
@@ -195,8 +230,19 @@ def _run_step(job: ImageJob, plan: StepPlan, *upstream: TaskOut) -> TaskOut:
                 else f"input {port!r} ({name}) is not available: {up.failure.where} "
                 f"{up.failure.message}"
             )
-            record.update(status=status, error_type="InputUnavailable", error=msg)
-            return TaskOut(failure=_Failure("step", f"step {step.id!r}", status), record=record)
+            return status, msg
+    return None
+
+
+def _gather_inputs(
+    job: ImageJob, plan: StepPlan, upstream: tuple[TaskOut, ...]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The tool's inputs by port (upstream values, the illumination profile) and the lineage
+    of what the step uses (each input with its role, the pixel size setting)."""
+    step = plan.step
+    inputs: dict[str, Any] = {}
+    used: list[dict[str, Any]] = []
+    for (port, name, _key, up_port), up in zip(plan.refs, upstream, strict=True):
         value = up.values[up_port]
         port_def = next(p for p in step.tool.inputs if p.name == port)
         if port_def.many:
@@ -211,8 +257,7 @@ def _run_step(job: ImageJob, plan: StepPlan, *upstream: TaskOut) -> TaskOut:
             inputs[p.name] = plan.profile
             if plan.profile_ref is not None:
                 used.append({"role": p.name, **plan.profile_ref})
-    px_use = pixel_size_use(step.tool)
-    if px_use != "unused" and job.pixel_size_um is not None:
+    if pixel_size_use(step.tool) != "unused" and job.pixel_size_um is not None:
         setting = json.dumps(
             {"pixel_size_um": job.pixel_size_um, "source": job.pixel_size_source}, sort_keys=True
         )
@@ -224,7 +269,11 @@ def _run_step(job: ImageJob, plan: StepPlan, *upstream: TaskOut) -> TaskOut:
                 "sha256": hashlib.sha256(setting.encode()).hexdigest(),
             }
         )
-    ctx = ToolContext(
+    return inputs, used
+
+
+def _tool_context(job: ImageJob, plan: StepPlan) -> ToolContext:
+    return ToolContext(
         image_id=job.image_id,
         pixel_size_um=job.pixel_size_um,
         plate=job.plate,
@@ -233,78 +282,70 @@ def _run_step(job: ImageJob, plan: StepPlan, *upstream: TaskOut) -> TaskOut:
         channels=dict(plan.channels),
         repo_root=Path(job.repo_root),
     )
-    out = TaskOut(record=record)
-    try:
-        if px_use == "required" and job.pixel_size_um is None:
-            raise InvalidInput(pixel_size_message(step.tool.name, f"{job.name} ({job.image_id})"))
-        result = _call_tool(step, inputs, ctx)
-        missing = [p for p in step.outputs if p not in result]
-        if missing:
-            raise InvalidInput(
-                f"tool {step.tool.name} returned no value for "
-                f"{noun(len(missing), 'output')} {', '.join(map(repr, missing))}"
-            )
-        root = Path(job.repo_root)
-        for port, (oname, kind, key, registered) in plan.outputs.items():
-            value = result[port]
-            out.values[port] = value
-            if kind not in PERSISTED_KINDS:
-                out.lineage[port] = {
-                    "kind": "derived",
-                    "ref": json.dumps(
-                        {
-                            "step": step.id,
-                            "output": oname,
-                            "tool": step.tool.name,
-                            "version": step.tool.version,
-                            "parameters": step.params.model_dump(mode="json"),
-                            "used": used,
-                        },
-                        sort_keys=True,
-                    ),
-                    "sha256": key,
-                }
-                continue
-            if registered:  # computed again only because a sibling output was needed
-                continue
-            if kind == "labels":
-                written = write_labels(root, job.store_path, f"{oname}-{key[:12]}", value)
-            else:
-                table = _with_metadata(value, job)
-                out.values[port] = table
-                written = write_table(
-                    root, f"tables/{job.run_id}/{oname}/{job.image_id}.parquet", table
-                )
-            out.lineage[port] = {"kind": "artifact", "ref": key, "sha256": written.sha256}
-            out.artifacts.append(
+
+
+def _store_output(
+    job: ImageJob,
+    plan: StepPlan,
+    port: str,
+    value: Any,
+    used: list[dict[str, Any]],
+    started: datetime,
+    out: TaskOut,
+) -> None:
+    """Put one output of a step into ``out``: an in-memory value with its derivation, or a
+    persisted one (label image, table) written, with its artifact record and lineage."""
+    step = plan.step
+    oname, kind, key, registered = plan.outputs[port]
+    out.values[port] = value
+    if kind not in PERSISTED_KINDS:
+        out.lineage[port] = {
+            "kind": "derived",
+            "ref": json.dumps(
                 {
-                    "key": key,
-                    "kind": kind,
-                    "image_id": job.image_id,
                     "step": step.id,
-                    "step_key": plan.key,
                     "output": oname,
                     "tool": step.tool.name,
-                    "tool_version": step.tool.version,
-                    "params_json": json.dumps(step.params.model_dump(mode="json"), sort_keys=True),
-                    "params_hash": step.params_hash,
-                    "path": written.path,
-                    "sha256": written.sha256,
-                    "size": written.size,
-                    "n_objects": written.n_objects,
-                    "started_at": started,
-                    "ended_at": _now(),
-                }
-            )
-            out.inputs.extend({"artifact_key": key, **u} for u in used)
-    except Exception as e:  # one image's failure must not stop the run
-        out.values.clear()
-        out.artifacts.clear()
-        out.inputs.clear()
-        record.update(status="failed", error_type=type(e).__name__, error=str(e) or repr(e))
-        out.failure = _Failure("step", f"step {step.id!r}", f"failed: {e}")
-    record["seconds"] = time.perf_counter() - t0
-    return out
+                    "version": step.tool.version,
+                    "parameters": step.params.model_dump(mode="json"),
+                    "used": used,
+                },
+                sort_keys=True,
+            ),
+            "sha256": key,
+        }
+        return
+    if registered:  # computed again only because a sibling output was needed
+        return
+    root = Path(job.repo_root)
+    if kind == "labels":
+        written = write_labels(root, job.store_path, f"{oname}-{key[:12]}", value)
+    else:
+        table = _with_metadata(value, job)
+        out.values[port] = table
+        written = write_table(root, f"tables/{job.run_id}/{oname}/{job.image_id}.parquet", table)
+    out.lineage[port] = {"kind": "artifact", "ref": key, "sha256": written.sha256}
+    out.artifacts.append(
+        {
+            "key": key,
+            "kind": kind,
+            "image_id": job.image_id,
+            "step": step.id,
+            "step_key": plan.key,
+            "output": oname,
+            "tool": step.tool.name,
+            "tool_version": step.tool.version,
+            "params_json": json.dumps(step.params.model_dump(mode="json"), sort_keys=True),
+            "params_hash": step.params_hash,
+            "path": written.path,
+            "sha256": written.sha256,
+            "size": written.size,
+            "n_objects": written.n_objects,
+            "started_at": started,
+            "ended_at": _now(),
+        }
+    )
+    out.inputs.extend({"artifact_key": key, **u} for u in used)
 
 
 @dataclass

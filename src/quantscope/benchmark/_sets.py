@@ -17,11 +17,13 @@ A set is a list of items; each item is one annotated image. What is stored where
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -229,76 +231,31 @@ def add_set(
     images_path = Path(images_dir).resolve() if images_dir is not None else None
     pairs = pair_folders(labels_path, images_path, match)
     if not replace:
-        existing = {s["name"] for s in repo.bench_sets()}
-        if name in existing:
-            raise InvalidInput(
-                f"benchmark set {name!r} already exists in {repo.root}; choose another name or "
-                "replace it (--replace), which deletes its runs"
-            )
+        _check_new(repo, name)
     # read and check every label file before anything is written
-    prepared: list[tuple[str, Path | None, Path, np.ndarray]] = []
-    colour = "code" if masks == "by-value" else "error"
-    for k, (item, img, lab) in enumerate(pairs):
-        arr = _prepare(read_labels(lab, colour=colour), lab, masks, connectivity)
-        prepared.append((item, img, lab, arr))
-        if progress:
-            progress("read", k + 1, len(pairs))
+    prepared = _read_pairs(pairs, masks, connectivity, progress)
     found_license, source_text = _license_from(
         [labels_path] + ([images_path] if images_path else [])
     )
     lic = license or found_license or "not stated (pass --license)"
-
-    images_info: dict[Path, tuple[str | None, str]] = {}
-    image_files = [img for _, img, _, _ in prepared if img is not None]
-    if image_files and ingest:
-        images_info.update(_ingest_images(repo, image_files, jobs, qc))
-    elif image_files:
-        for k, img in enumerate(image_files):
-            images_info[img] = (None, file_sha256(img) if img.is_file() else "")
-            if progress:
-                progress("hash", k + 1, len(image_files))
-
+    image_files = [p.image for p in prepared if p.image is not None]
+    images_info = _image_sources(repo, image_files, ingest, jobs, qc, progress)
+    prov: dict[str, Any] = {
+        "labels_dir": str(labels_path),
+        "images_dir": str(images_path) if images_path else None,
+        "match": match,
+        "masks": masks,
+        "connectivity": connectivity if masks != "labels" else None,
+        "images_ingested": bool(image_files and ingest),
+        "source_text": source_text,
+    }
+    prov.update(provenance or {})
     final = set_folder(repo, name)
     staging = final.parent / f".{name}.new-{os.getpid()}"
-    items = []
     with repo.write_lock():
         _recover(final)
-        for k, (item, img, lab, arr) in enumerate(prepared):
-            rel = Path(BENCH_DIR) / name / "truth" / f"{item}.tif"
-            sha = write_labels(staging / "truth" / f"{item}.tif", arr)
-            image_id, image_sha = images_info.get(img, (None, None)) if img else (None, None)
-            items.append(
-                {
-                    "name": item,
-                    "image_id": image_id,
-                    "image_path": str(img) if img else None,
-                    "image_sha256": image_sha or None,
-                    "labels_path": rel.as_posix(),
-                    "labels_sha256": sha,
-                    "source_labels_path": str(lab),
-                    "shape": list(arr.shape),
-                    "n_objects": int(np.count_nonzero(np.bincount(arr.reshape(-1))[1:]))
-                    if arr.size and arr.max() < 4 * arr.size
-                    else int(np.unique(arr[arr > 0]).size),
-                }
-            )
-            if progress:
-                progress("store", k + 1, len(prepared))
-        prov: dict[str, Any] = {
-            "labels_dir": str(labels_path),
-            "images_dir": str(images_path) if images_path else None,
-            "match": match,
-            "masks": masks,
-            "connectivity": connectivity if masks != "labels" else None,
-            "images_ingested": bool(image_files and ingest),
-            "source_text": source_text,
-        }
-        prov.update(provenance or {})
-        trash = final.parent / f".{name}.old-{os.getpid()}"
-        if final.exists():
-            final.rename(trash)
-        staging.rename(final)
-        try:
+        items = _store_truth(staging, name, prepared, images_info, progress)
+        with _swapped_in(final, staging):
             repo.add_bench_set(
                 name,
                 kind="instance",
@@ -308,13 +265,119 @@ def add_set(
                 description=description,
                 replace=replace,
             )
-        except BaseException:
-            shutil.rmtree(final, ignore_errors=True)
-            if trash.exists():
-                trash.rename(final)
-            raise
-        shutil.rmtree(trash, ignore_errors=True)
     return repo.bench_set(name)
+
+
+@contextlib.contextmanager
+def _swapped_in(final: Path, staging: Path) -> Iterator[None]:
+    """Put the folder ``staging`` in place of the set folder ``final`` for the registration
+    in the ``with`` block (call under the write lock); if the block fails, the old folder is
+    put back, else removed. A kill in between is undone by :func:`_recover`."""
+    trash = final.parent / f".{final.name}.old-{os.getpid()}"
+    if final.exists():
+        final.rename(trash)
+    staging.rename(final)
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)
+        if trash.exists():
+            trash.rename(final)
+        raise
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _check_new(repo: Repository, name: str) -> None:
+    """Refuse to add a set under the name of an existing one (without ``replace``)."""
+    existing = {s["name"] for s in repo.bench_sets()}
+    if name in existing:
+        raise InvalidInput(
+            f"benchmark set {name!r} already exists in {repo.root}; choose another name or "
+            "replace it (--replace), which deletes its runs"
+        )
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """One item of a set being added: its name, image file, label file and labels as read."""
+
+    item: str
+    image: Path | None
+    labels_file: Path
+    labels: np.ndarray
+
+
+def _read_pairs(
+    pairs: list[tuple[str, Path | None, Path]],
+    masks: str,
+    connectivity: int,
+    progress: Progress | None,
+) -> list[_Pair]:
+    """Read and check every label file (as instance labels, per ``masks``)."""
+    prepared: list[_Pair] = []
+    colour = "code" if masks == "by-value" else "error"
+    for k, (item, img, lab) in enumerate(pairs):
+        arr = _prepare(read_labels(lab, colour=colour), lab, masks, connectivity)
+        prepared.append(_Pair(item, img, lab, arr))
+        if progress:
+            progress("read", k + 1, len(pairs))
+    return prepared
+
+
+def _image_sources(
+    repo: Repository,
+    image_files: list[Path],
+    ingest: bool,
+    jobs: int,
+    qc: bool,
+    progress: Progress | None,
+) -> dict[Path, tuple[str | None, str]]:
+    """{image file: (its repository image id, SHA-256)}: the files ingested, or (without
+    ``ingest``) only hashed, with no image id ("" for a file that is not there)."""
+    images_info: dict[Path, tuple[str | None, str]] = {}
+    if image_files and ingest:
+        images_info.update(_ingest_images(repo, image_files, jobs, qc))
+    elif image_files:
+        for k, img in enumerate(image_files):
+            images_info[img] = (None, file_sha256(img) if img.is_file() else "")
+            if progress:
+                progress("hash", k + 1, len(image_files))
+    return images_info
+
+
+def _store_truth(
+    staging: Path,
+    name: str,
+    prepared: list[_Pair],
+    images_info: dict[Path, tuple[str | None, str]],
+    progress: Progress | None,
+) -> list[dict[str, Any]]:
+    """Write the ground-truth labels of the set ``name`` under ``staging`` (its folder to be);
+    the items' records, with the paths the labels will have in the repository."""
+    items = []
+    for k, p in enumerate(prepared):
+        arr = p.labels
+        rel = Path(BENCH_DIR) / name / "truth" / f"{p.item}.tif"
+        sha = write_labels(staging / "truth" / f"{p.item}.tif", arr)
+        image_id, image_sha = images_info.get(p.image, (None, None)) if p.image else (None, None)
+        items.append(
+            {
+                "name": p.item,
+                "image_id": image_id,
+                "image_path": str(p.image) if p.image else None,
+                "image_sha256": image_sha or None,
+                "labels_path": rel.as_posix(),
+                "labels_sha256": sha,
+                "source_labels_path": str(p.labels_file),
+                "shape": list(arr.shape),
+                "n_objects": int(np.count_nonzero(np.bincount(arr.reshape(-1))[1:]))
+                if arr.size and arr.max() < 4 * arr.size
+                else int(np.unique(arr[arr > 0]).size),
+            }
+        )
+        if progress:
+            progress("store", k + 1, len(prepared))
+    return items
 
 
 def add_synthetic_set(

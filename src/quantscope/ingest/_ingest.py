@@ -5,10 +5,10 @@ transaction, so a process killed at any moment leaves the repository valid; left
 run are removed when the next ingest starts, and re-running completes the work.
 
 This module orchestrates; the rooms it uses: ``_plan`` (collect, scan, place on plates, group
-channel files into jobs, skip known content), ``_write`` (a job -> an OME-Zarr image, QC planes
-kept for the measuring process, registration in batches), ``_integrity`` (leftovers of killed
-runs, plate group documents, ``verify``), ``_layout`` (renumbering old plate fields) and
-``_report`` (what an ingest reports).
+channel files into jobs, skip known content), ``_write`` (an ``ImageWriter``: a job -> an
+OME-Zarr image, QC planes kept for the measuring process, registration in batches),
+``_integrity`` (leftovers of killed runs, plate group documents, ``verify``), ``_layout``
+(renumbering old plate fields) and ``_report`` (what an ingest reports).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from ._plan import (
     collect_files,
 )
 from ._report import IngestIssue, IngestReport, Progress
-from ._write import _qc_pool, _QCPool, _write_all
+from ._write import ImageWriter, _qc_pool, _QCPool
 
 __all__ = ["ingest"]
 
@@ -102,11 +102,13 @@ def ingest(
         with repo.write_lock(), contextlib.ExitStack() as stack:
             report.cleaned = clean_leftovers(repo)
             dirty = repo.root / _PLATES_DIRTY
-            touched: set[str] = set()
             measured: dict[str, dict[int, dict[str, float]]] | None = {} if qc else None
             if qc:
                 qc_pool = stack.enter_context(_qc_pool(jobs))
             counter = _Counter(sum(_size(f) for f in files))
+            writer = ImageWriter(
+                repo, report, counter, jobs=jobs, progress=progress, measured=measured, qc=qc_pool
+            )
             # windows of files, never splitting the channel files of one field, so files are
             # parsed once (kept open from scan to write) while open files stay bounded
             for window in _windows(files, name_pattern):
@@ -117,14 +119,12 @@ def ingest(
                     todo = _skip_known(repo, plan, report)
                     if any(job.position is not None for job in todo):
                         dirty.touch()
-                    touched |= _write_all(
-                        repo, todo, jobs, report, progress, counter, measured, qc_pool
-                    )
+                    writer.write(todo)
                 finally:
                     for sc in scanned:
                         sc.close()
-            if touched:
-                update_plates(repo, touched)
+            if writer.touched:
+                update_plates(repo, writer.touched)
             dirty.unlink(missing_ok=True)
             # sidecars (quantscope.yaml/.csv) in the ingested folders: REMBI annotations
             for out in repo.apply_sidecars([Path(cwd, p) for p in paths]):

@@ -7,7 +7,7 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +33,14 @@ from ._report import IngestIssue, IngestReport, Progress
 if TYPE_CHECKING:
     from ..qc._process import MeasuringProcess, Outcome, Slot
 
-__all__: list[str] = []  # used by ingest() only
+__all__ = ["ImageWriter"]  # used by ingest() only
 
 # Images larger than this are written one at a time with their chunks encoded in parallel.
 _LARGE_BYTES = 64 * 2**20
+
+# what measuring the planes kept gives: QC metrics by channel (None: measure the store later), and
+# the seconds it took
+_Metrics = tuple[dict[int, dict[str, float]] | None, float]
 
 
 # ------------------------------------------------------------------------------ channels
@@ -110,7 +114,7 @@ class _Written:
     the stored image later, and reports any error then)."""
 
     reg: ImageRegistration
-    metrics: Future[tuple[dict[int, dict[str, float]] | None, float]] | None = None
+    metrics: Future[_Metrics] | None = None
 
 
 class _QCPool:
@@ -272,11 +276,8 @@ def _qc_pool(jobs: int) -> Iterator[_QCPool]:
         pool.close()
 
 
-def _write_job(
-    root: Path, job: _Job, chunk_pool: Executor | None, qc: _QCPool | None = None
-) -> _Written:
-    """Write one image; with ``qc``, also have its quality measured from the planes read
-    (no read-back of the store), by the QC pool as soon as they are all read."""
+def _image_of(job: _Job) -> Image:
+    """The model of the image ``job`` writes (levels and bytes stored come once written)."""
     first = job.parts[0].scene
     t, _, z, y, x = first.shape
     c = sum(p.scene.shape[1] for p in job.parts)
@@ -285,8 +286,7 @@ def _write_job(
         m if m is not None else s
         for m, s in zip(meta.physical_size, first.physical_size, strict=True)
     )
-    channels = _channels(job)
-    image = Image(
+    return Image(
         id=job.image_id,
         name=job.name,
         shape=(t, c, z, y, x),
@@ -295,7 +295,7 @@ def _write_job(
         physical_size_y_um=phys[1],
         physical_size_z_um=phys[2],
         significant_bits=_significant_bits(meta.significant_bits, first.dtype),
-        channels=tuple(channels),
+        channels=tuple(_channels(job)),
         acquisition=meta.acquisition,
         position=job.position,
         sources=tuple(
@@ -311,11 +311,21 @@ def _write_job(
         ),
         store_path=_store_path(job),
     )
+
+
+def _ome_xml_of(job: _Job, image: Image) -> str | None:
+    """The OME-XML stored with the image: the source's own for a single file, else built from
+    ``image`` (None for a dtype OME cannot describe: pixels only)."""
     ome_xml = job.parts[0].scanned.ome_xml if len(job.parts) == 1 else None
     if ome_xml is None:
-        with contextlib.suppress(InvalidInput):  # a dtype OME cannot describe: pixels only
+        with contextlib.suppress(InvalidInput):
             ome_xml = image_to_ome_xml(image)
-    spec = ImageSpec(
+    return ome_xml
+
+
+def _spec_of(image: Image) -> ImageSpec:
+    """What :func:`~quantscope.io.write_image` needs to know of ``image``."""
+    return ImageSpec(
         shape=image.shape,
         dtype=image.dtype,
         name=image.name,
@@ -325,8 +335,70 @@ def _write_job(
             image.physical_size_z_um,
         ),
         time_increment_s=image.acquisition.time_increment_s,
-        channels=tuple(ChannelDisplay(ch.name, ch.color or "FFFFFF") for ch in channels),
+        channels=tuple(ChannelDisplay(ch.name, ch.color or "FFFFFF") for ch in image.channels),
     )
+
+
+class _RowReader:
+    """The rows of one image for :func:`~quantscope.io.write_image`, read from its source files
+    (``sources``: the image's first channel from each file, and the file).
+
+    With ``planes`` (a buffer of ``qc``), the rows of time point 0 are kept in it as they are
+    read, which is what the store's level 0 holds; once every plane is complete, the QC pool
+    measures them (:attr:`measured`) while the writer encodes and writes.
+    """
+
+    def __init__(
+        self,
+        sources: list[tuple[int, SourceImage]],
+        image: Image,
+        ome_xml: str | None,
+        qc: _QCPool | None,
+        planes: np.ndarray | None,
+    ) -> None:
+        self._sources = sources
+        self._image = image
+        self._ome_xml = ome_xml
+        self._qc = qc
+        self._planes = planes
+        self._kept = np.zeros(planes.shape[:3], bool) if planes is not None else None
+        self._missing = int(np.prod(planes.shape[:3])) if planes is not None else -1
+        self.measured: Future[_Metrics] | None = None
+
+    def __call__(self, t: int, c: int, z: int, y0: int, y1: int) -> np.ndarray:
+        for off, src in reversed(self._sources):
+            if c >= off:
+                rows = src.read_rows(t, c - off, z, y0, y1)
+                if self._planes is not None and t == 0:
+                    self._keep(c, z, y0, y1, rows)
+                return rows
+        raise IndexError(c)  # pragma: no cover
+
+    def _keep(self, c: int, z: int, y0: int, y1: int, rows: np.ndarray) -> None:
+        planes, kept, qc = self._planes, self._kept, self._qc
+        assert planes is not None and kept is not None and qc is not None
+        planes[c, z, y0:y1] = rows
+        self._missing -= (y1 - y0) - int(np.count_nonzero(kept[c, z, y0:y1]))
+        kept[c, z, y0:y1] = True
+        if self._missing == 0 and self.measured is None:
+            # every plane of t = 0 is read: the QC pool measures them while this thread
+            # encodes and writes
+            self.measured = qc.submit(planes, self._image, self._ome_xml)
+
+    def release_unmeasured(self) -> None:
+        """Give the QC buffer back unless it was handed to the QC pool (which releases it)."""
+        if self._planes is not None and self.measured is None:
+            assert self._qc is not None
+            self._qc.release(self._planes)
+
+
+def _write_job(
+    root: Path, job: _Job, chunk_pool: Executor | None, qc: _QCPool | None = None
+) -> _Written:
+    """Write one image; with ``qc``, also have its quality measured from the planes read
+    (no read-back of the store), by the QC pool as soon as they are all read."""
+    image = _image_of(job)
+    ome_xml = _ome_xml_of(job, image)
     dest = root / image.store_path
     dest.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
@@ -338,43 +410,19 @@ def _write_job(
                 src = stack.enter_context(open_sources(part.scanned.path))[part.scene.index]
             sources.append((offset, src))
             offset += part.scene.shape[1]
-
         planes = qc.buffer(image.shape, image.dtype) if qc is not None else None
+        rows = _RowReader(sources, image, ome_xml, qc, planes)
         if planes is not None:
-            assert qc is not None
-            stack.callback(lambda: None if measured else qc.release(planes))
-        kept = np.zeros(planes.shape[:3], bool) if planes is not None else None
-        missing = [int(np.prod(planes.shape[:3])) if planes is not None else -1]
-        measured: list[Future[tuple[dict[int, dict[str, float]] | None, float]]] = []
-
-        def keep(c: int, z: int, y0: int, y1: int, rows: np.ndarray) -> None:
-            assert planes is not None and kept is not None and qc is not None
-            planes[c, z, y0:y1] = rows  # what the store's level 0 holds
-            missing[0] -= (y1 - y0) - int(np.count_nonzero(kept[c, z, y0:y1]))
-            kept[c, z, y0:y1] = True
-            if missing[0] == 0 and not measured:
-                # every plane of t = 0 is read: the QC pool measures them while this
-                # thread encodes and writes
-                measured.append(qc.submit(planes, image, ome_xml))
-
-        def read_rows(t: int, c: int, z: int, y0: int, y1: int) -> np.ndarray:
-            for off, src in reversed(sources):
-                if c >= off:
-                    rows = src.read_rows(t, c - off, z, y0, y1)
-                    if planes is not None and t == 0:
-                        keep(c, z, y0, y1, rows)
-                    return rows
-            raise IndexError(c)  # pragma: no cover
-
-        result = write_image(dest, read_rows, spec, ome_xml=ome_xml, executor=chunk_pool)
+            stack.callback(rows.release_unmeasured)
+        result = write_image(dest, rows, _spec_of(image), ome_xml=ome_xml, executor=chunk_pool)
     image = image.model_copy(update={"levels": result.levels, "bytes_stored": result.bytes_written})
     prefix = image.store_path
     manifest = [(f"{prefix}/{m.path}", m.size, m.sha256) for m in result.manifest]
     formats = {p.scanned.sha256: p.scanned.format for p in job.parts}
-    written = _Written(ImageRegistration(image=image, source_formats=formats, manifest=manifest))
-    if measured:
-        written.metrics = measured[0]
-    return written
+    return _Written(
+        ImageRegistration(image=image, source_formats=formats, manifest=manifest),
+        rows.measured,
+    )
 
 
 def _measure_kept(
@@ -395,132 +443,146 @@ def _measure_kept(
 _BATCH = 8  # images registered per catalog transaction, at most
 
 
-def _write_all(
-    repo: Repository,
-    todo: list[_Job],
-    jobs: int,
-    report: IngestReport,
-    progress: Progress | None,
-    counter: _Counter,
-    measured: dict[str, dict[int, dict[str, float]]] | None = None,
-    qc: _QCPool | None = None,
-) -> set[str]:
-    """Write the images of ``todo`` (in a pool) and register them (in this thread).
+class ImageWriter:
+    """Writes the images of one ingest (in a pool of threads) and registers them in the catalog
+    (in the calling thread).
 
-    With ``measured`` (a dict) and ``qc``, the quality of each image is measured from the
-    planes the workers read (on the QC pool, beside the writing; no read-back) and the
-    metrics of the images registered are added to it.
+    With ``measured`` (a dict) and ``qc``, the quality of each image is measured from the planes
+    the writers read (on the QC pool, beside the writing; no read-back), and the metrics of the
+    images registered are added to ``measured``.
 
-    Registrations are batched while workers keep writing: a batch is flushed when it is full and
-    at the end (fewer transactions, less contention for the interpreter lock). A batch is one
-    transaction; if it fails, its images are registered one by one so only the faulty one is
-    reported (and its files removed).
+    Registrations are batched while the pool keeps writing: a batch is flushed when it is full
+    and at the end (fewer transactions, less contention for the interpreter lock). A batch is
+    one transaction; if it fails, its images are registered one by one so only the faulty one
+    is reported (and its files removed). An image is written under a temporary name and renamed
+    into place before it is registered, so a process killed at any moment leaves files that the
+    next ingest removes, never a registration without its files.
+
+    Each image's outcome lands in ``report`` (``added`` or ``failed``) and in ``progress``
+    (``"write"``); :attr:`touched` collects the plates of the images registered.
     """
-    touched: set[str] = set()
-    counter.write_total += sum(j.nbytes for j in todo)
-    pending: list[tuple[_Job, ImageRegistration]] = []
-    metrics: dict[str, Future[tuple[dict[int, dict[str, float]] | None, float]]] = {}
-    registered: set[str] = set()
-    if measured is None:
-        qc = None
-    if qc is not None:
-        kept = [j.nbytes for j in todo if j.nbytes <= _LARGE_BYTES]  # measured from memory
-        qc.use_process(len(kept), max(kept, default=0))
 
-    def done(job: _Job, error: str | None, reg: ImageRegistration | None) -> None:
-        if error is not None:
-            report.failed.append(IngestIssue(job.label, error))
-        elif reg is not None:
-            report.added.append(reg.image)
-            registered.add(reg.image.id)
-            if reg.image.position is not None:
-                touched.add(reg.image.position.plate)
-        for part in job.parts:  # release the file (and its decoded pixels) at once
-            part.scanned.close()
-        counter.written += job.nbytes
-        if progress:
-            progress("write", counter.written, counter.write_total, job.name)
+    def __init__(
+        self,
+        repo: Repository,
+        report: IngestReport,
+        counter: _Counter,
+        *,
+        jobs: int = 1,
+        progress: Progress | None = None,
+        measured: dict[str, dict[int, dict[str, float]]] | None = None,
+        qc: _QCPool | None = None,
+    ) -> None:
+        self.repo = repo
+        self.report = report
+        self.counter = counter
+        self.jobs = jobs
+        self.progress = progress
+        self.measured = measured
+        self.qc = qc if measured is not None else None
+        self.touched: set[str] = set()  # plates of the images registered
+        self._pending: list[tuple[_Job, ImageRegistration]] = []  # written, not registered
+        self._metrics: dict[str, Future[_Metrics]] = {}  # image id -> its QC measurement
+        self._registered: set[str] = set()
 
-    def flush() -> None:
-        batch = pending[:]
-        pending.clear()
+    def write(self, todo: list[_Job]) -> None:
+        """Write and register the images of ``todo`` (one window of the ingest): small images
+        in a pool of ``jobs`` threads, then each large one with its chunks spread over the
+        pool."""
+        self.counter.write_total += sum(j.nbytes for j in todo)
+        small = [j for j in todo if j.nbytes <= _LARGE_BYTES]
+        large = [j for j in todo if j.nbytes > _LARGE_BYTES]
+        if self.qc is not None:
+            kept = [j.nbytes for j in small]  # measured from memory
+            self.qc.use_process(len(kept), max(kept, default=0))
+        try:
+            with ThreadPoolExecutor(self.jobs) as pool:
+                futures = [
+                    (j, pool.submit(_write_job, self.repo.root, j, None, self.qc)) for j in small
+                ]
+                for j, fut in futures:
+                    wait([fut])
+                    self._written(j, fut)
+                self._flush()
+                for j in large:
+                    self._write_large(j, pool)
+        finally:
+            self._collect_metrics()
+
+    def _write_large(self, job: _Job, pool: Executor) -> None:
+        """Write one large image, its chunks encoded on ``pool``, and register it at once."""
+        try:
+            out = _write_job(self.repo.root, job, pool if self.jobs > 1 else None, self.qc)
+        except (QuantscopeError, OSError, ValueError, RuntimeError) as e:
+            self._done(job, _strip_path(str(e), job.parts[0].scanned.path), None)
+            return
+        self._written(job, out)
+        self._flush()
+
+    def _written(self, job: _Job, out: _Written | Future[_Written]) -> None:
+        """A write has ended: queue its image for registration, or report why it failed."""
+        try:
+            if isinstance(out, Future):
+                out = out.result()
+            reg = out.reg
+            if out.metrics is not None:
+                self._metrics[reg.image.id] = out.metrics
+        except QuantscopeError as e:
+            self._done(job, _strip_path(str(e), job.parts[0].scanned.path), None)
+        except (OSError, ValueError, RuntimeError) as e:
+            self._done(job, f"{type(e).__name__}: {e}", None)
+        else:
+            self._pending.append((job, reg))
+        if len(self._pending) >= _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Register the images written so far in one transaction (one by one if it fails)."""
+        batch = self._pending[:]
+        self._pending.clear()
         if not batch:
             return
         try:
-            repo.register_many([reg for _, reg in batch])
+            self.repo.register_many([reg for _, reg in batch])
         except QuantscopeError as e:
             if len(batch) == 1:
                 job, reg = batch[0]
-                _rm(repo.root / reg.image.store_path)
-                done(job, _strip_path(str(e), job.parts[0].scanned.path), None)
+                _rm(self.repo.root / reg.image.store_path)
+                self._done(job, _strip_path(str(e), job.parts[0].scanned.path), None)
                 return
             for item in batch:  # isolate the faulty image
-                pending.append(item)
-                flush()
+                self._pending.append(item)
+                self._flush()
             return
         except BaseException:
             for _, reg in batch:
-                _rm(repo.root / reg.image.store_path)
+                _rm(self.repo.root / reg.image.store_path)
             raise
         for job, reg in batch:
-            done(job, None, reg)
+            self._done(job, None, reg)
 
-    def written(job: _Job, fut: Future[_Written] | None, out: _Written | None) -> None:
-        reg: ImageRegistration | None = None
-        try:
-            if fut is not None:
-                out = fut.result()
-            assert out is not None
-            reg = out.reg
-            if out.metrics is not None:
-                metrics[reg.image.id] = out.metrics
-        except QuantscopeError as e:
-            done(job, _strip_path(str(e), job.parts[0].scanned.path), None)
-        except (OSError, ValueError, RuntimeError) as e:
-            done(job, f"{type(e).__name__}: {e}", None)
-        else:
-            assert reg is not None
-            pending.append((job, reg))
-        if len(pending) >= _BATCH:
-            flush()
+    def _done(self, job: _Job, error: str | None, reg: ImageRegistration | None) -> None:
+        """An image is registered (``reg``) or has failed (``error``): report it, release its
+        files and advance the progress."""
+        if error is not None:
+            self.report.failed.append(IngestIssue(job.label, error))
+        elif reg is not None:
+            self.report.added.append(reg.image)
+            self._registered.add(reg.image.id)
+            if reg.image.position is not None:
+                self.touched.add(reg.image.position.plate)
+        for part in job.parts:  # release the file (and its decoded pixels) at once
+            part.scanned.close()
+        self.counter.written += job.nbytes
+        if self.progress:
+            self.progress("write", self.counter.written, self.counter.write_total, job.name)
 
-    small = [j for j in todo if j.nbytes <= _LARGE_BYTES]
-    large = [j for j in todo if j.nbytes > _LARGE_BYTES]
-    try:
-        _write_pooled(repo, small, large, jobs, qc, written, done, flush)
-    finally:
-        # the measurements of the images written (the QC pool waits for none of the others)
+    def _collect_metrics(self) -> None:
+        """Wait for the measurements of the images written (the QC pool waits for none of the
+        others); keep those of the images registered."""
+        metrics, self._metrics = self._metrics, {}
         for image_id, fut in metrics.items():
             out, seconds = fut.result()  # _measure_kept never raises
-            report.qc_seconds += seconds
-            if out is not None and measured is not None and image_id in registered:
-                measured[image_id] = out
-    return touched
-
-
-def _write_pooled(
-    repo: Repository,
-    small: list[_Job],
-    large: list[_Job],
-    jobs: int,
-    qc: _QCPool | None,
-    written: Callable[[_Job, Future[_Written] | None, _Written | None], None],
-    done: Callable[[_Job, str | None, ImageRegistration | None], None],
-    flush: Callable[[], None],
-) -> None:
-    """The writing loop of :func:`_write_all`: small images in a pool of ``jobs`` threads,
-    then each large one with its chunks spread over the pool."""
-    with ThreadPoolExecutor(jobs) as pool:
-        futures = [(j, pool.submit(_write_job, repo.root, j, None, qc)) for j in small]
-        for j, fut in futures:
-            wait([fut])
-            written(j, fut, None)
-        flush()
-        for j in large:
-            try:
-                out = _write_job(repo.root, j, pool if jobs > 1 else None, qc)
-            except (QuantscopeError, OSError, ValueError, RuntimeError) as e:
-                done(j, _strip_path(str(e), j.parts[0].scanned.path), None)
-                continue
-            written(j, None, out)
-            flush()  # a large image is registered as soon as it is written
+            self.report.qc_seconds += seconds
+            if out is not None and self.measured is not None and image_id in self._registered:
+                self.measured[image_id] = out

@@ -182,96 +182,13 @@ def _ld_value(a: Annotation) -> Any:
 def image_to_jsonld(image: Image, annotations: Iterable[Annotation] = ()) -> dict[str, Any]:
     """JSON-LD (schema.org + REMBI modules) describing ``image`` and its annotations."""
     acq = image.acquisition
-    inst, obj = acq.instrument, acq.objective
-    modules: dict[str, dict[str, Any]] = {}
-    keywords: list[str] = []
     anns = list(annotations)
-    for a in anns:
-        if a.key == TAG_KEY:
-            keywords.append(a.value or "")
-            continue
-        if a.key == _DATASET_KEY:  # membership: schema:isPartOf below
-            continue
-        spec = key_spec(a.key)
-        module = (spec.rembi if spec is not None else None) or "custom"
-        field = a.key.split(".", 1)[1] if "." in a.key else a.key
-        slot = modules.setdefault(module, {"@type": f"rembi:{_camel(module)}"})
-        term = f"rembi:{field}"
-        v = _ld_value(a)
-        if spec is not None and spec.multi:
-            slot.setdefault(term, []).append(v)
-        else:
-            slot[term] = v
-    instrument = None
-    if inst is not None or obj is not None:
-        instrument = _clean(
-            {
-                "@type": "rembi:ImagingInstrument",
-                "schema:manufacturer": inst.manufacturer if inst else None,
-                "schema:model": inst.model if inst else None,
-                "ome:MicroscopeType": inst.microscope_type if inst else None,
-                "ome:Objective": _clean(
-                    {
-                        "schema:manufacturer": obj.manufacturer,
-                        "schema:model": obj.model,
-                        "ome:NominalMagnification": obj.nominal_magnification,
-                        "ome:LensNA": obj.lens_na,
-                        "ome:Immersion": obj.immersion,
-                        "ome:Correction": obj.correction,
-                        "ome:WorkingDistance": _qv(obj.working_distance_um, "µm"),
-                    }
-                )
-                if obj
-                else None,
-                "ome:LightSource": [
-                    _clean(
-                        {
-                            "@type": f"ome:{s.kind.value}",
-                            "schema:model": s.model,
-                            "ome:Wavelength": _qv(s.wavelength_nm, "nm"),
-                            "ome:Power": _qv(s.power_mw, "mW"),
-                        }
-                    )
-                    for s in (inst.light_sources if inst else ())
-                ],
-                "ome:Detector": [
-                    _clean({"schema:model": d.model, "ome:Type": d.type})
-                    for d in (inst.detectors if inst else ())
-                ],
-            }
-        )
-    channels = [
-        _clean(
-            {
-                "@type": "ome:Channel",
-                "schema:name": ch.name,
-                "ome:Fluor": ch.fluor,
-                "ome:ExcitationWavelength": _qv(ch.excitation_wavelength_nm, "nm"),
-                "ome:EmissionWavelength": _qv(ch.emission_wavelength_nm, "nm"),
-                "ome:ExposureTime": _qv(ch.exposure_time_s, "s"),
-                "ome:IlluminationType": ch.illumination_type,
-                "ome:ContrastMethod": ch.contrast_method,
-                "ome:AcquisitionMode": ch.acquisition_mode,
-            }
-        )
-        for ch in image.channels
-    ]
+    modules, keywords = _rembi_modules(anns)
     acquisition = modules.pop("image_acquisition", {"@type": "rembi:ImageAcquisition"})
-    acquisition.update(_clean({"rembi:imagingInstrument": instrument}))
-    t, c, z, y, x = image.shape
+    acquisition.update(_clean({"rembi:imagingInstrument": _ld_instrument(image)}))
     image_data = modules.pop("image_data", {"@type": "rembi:ImageData"})
-    image_data.update(
-        _clean(
-            {
-                "rembi:dimensions": {"ome:SizeT": t, "ome:SizeC": c, "ome:SizeZ": z},
-                "rembi:pixelSizeX": _qv(image.physical_size_x_um, "µm"),
-                "rembi:pixelSizeY": _qv(image.physical_size_y_um, "µm"),
-                "rembi:pixelSizeZ": _qv(image.physical_size_z_um, "µm"),
-                "rembi:timeIncrement": _qv(acq.time_increment_s, "s"),
-                "rembi:channel": channels,
-            }
-        )
-    )
+    image_data.update(_ld_image_data(image))
+    _, _, _, y, x = image.shape
     pos = image.position
     doc: dict[str, Any] = {
         "@context": _CONTEXT,
@@ -308,6 +225,104 @@ def image_to_jsonld(image: Image, annotations: Iterable[Annotation] = ()) -> dic
     for module, body in modules.items():
         doc[f"rembi:{_lower_camel(module)}"] = body
     return _clean(doc)
+
+
+def _rembi_modules(anns: list[Annotation]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The annotations as REMBI modules (module name -> its JSON-LD body, in the order met),
+    and the tags as keywords; dataset membership is left out (``schema:isPartOf``)."""
+    modules: dict[str, dict[str, Any]] = {}
+    keywords: list[str] = []
+    for a in anns:
+        if a.key == TAG_KEY:
+            keywords.append(a.value or "")
+            continue
+        if a.key == _DATASET_KEY:  # membership: schema:isPartOf
+            continue
+        spec = key_spec(a.key)
+        module = (spec.rembi if spec is not None else None) or "custom"
+        field = a.key.split(".", 1)[1] if "." in a.key else a.key
+        slot = modules.setdefault(module, {"@type": f"rembi:{_camel(module)}"})
+        term = f"rembi:{field}"
+        v = _ld_value(a)
+        if spec is not None and spec.multi:
+            slot.setdefault(term, []).append(v)
+        else:
+            slot[term] = v
+    return modules, keywords
+
+
+def _ld_instrument(image: Image) -> dict[str, Any] | None:
+    """The imaging instrument (microscope, objective, light sources, detectors), if known."""
+    inst, obj = image.acquisition.instrument, image.acquisition.objective
+    if inst is None and obj is None:
+        return None
+    return _clean(
+        {
+            "@type": "rembi:ImagingInstrument",
+            "schema:manufacturer": inst.manufacturer if inst else None,
+            "schema:model": inst.model if inst else None,
+            "ome:MicroscopeType": inst.microscope_type if inst else None,
+            "ome:Objective": _clean(
+                {
+                    "schema:manufacturer": obj.manufacturer,
+                    "schema:model": obj.model,
+                    "ome:NominalMagnification": obj.nominal_magnification,
+                    "ome:LensNA": obj.lens_na,
+                    "ome:Immersion": obj.immersion,
+                    "ome:Correction": obj.correction,
+                    "ome:WorkingDistance": _qv(obj.working_distance_um, "µm"),
+                }
+            )
+            if obj
+            else None,
+            "ome:LightSource": [
+                _clean(
+                    {
+                        "@type": f"ome:{s.kind.value}",
+                        "schema:model": s.model,
+                        "ome:Wavelength": _qv(s.wavelength_nm, "nm"),
+                        "ome:Power": _qv(s.power_mw, "mW"),
+                    }
+                )
+                for s in (inst.light_sources if inst else ())
+            ],
+            "ome:Detector": [
+                _clean({"schema:model": d.model, "ome:Type": d.type})
+                for d in (inst.detectors if inst else ())
+            ],
+        }
+    )
+
+
+def _ld_image_data(image: Image) -> dict[str, Any]:
+    """The REMBI image data terms of ``image``: dimensions, pixel sizes, channels."""
+    t, c, z, _, _ = image.shape
+    channels = [
+        _clean(
+            {
+                "@type": "ome:Channel",
+                "schema:name": ch.name,
+                "ome:Fluor": ch.fluor,
+                "ome:ExcitationWavelength": _qv(ch.excitation_wavelength_nm, "nm"),
+                "ome:EmissionWavelength": _qv(ch.emission_wavelength_nm, "nm"),
+                "ome:ExposureTime": _qv(ch.exposure_time_s, "s"),
+                "ome:IlluminationType": ch.illumination_type,
+                "ome:ContrastMethod": ch.contrast_method,
+                "ome:AcquisitionMode": ch.acquisition_mode,
+            }
+        )
+        for ch in image.channels
+    ]
+    return _clean(
+        {
+            "rembi:dimensions": {"ome:SizeT": t, "ome:SizeC": c, "ome:SizeZ": z},
+            "rembi:pixelSizeX": _qv(image.physical_size_x_um, "µm"),
+            "rembi:pixelSizeY": _qv(image.physical_size_y_um, "µm"),
+            "rembi:pixelSizeZ": _qv(image.physical_size_z_um, "µm"),
+            "rembi:timeIncrement": _qv(image.acquisition.time_increment_s, "s"),
+            "rembi:channel": channels,
+        }
+    )
 
 
 def _camel(s: str) -> str:

@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from enum import StrEnum
 
 from ..errors import InvalidInput
-from ..model import Image, ImagingEnvironment, LightSourceKind
+from ..model import (
+    Channel,
+    Filter,
+    Image,
+    ImagingEnvironment,
+    LightSource,
+    LightSourceKind,
+    PlatePosition,
+)
 
 __all__ = ["image_to_ome_xml"]
 
 _NS = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
+_Q = f"{{{_NS}}}"  # ElementTree's prefix of the OME namespace
 _PIXEL_TYPES = {
     "int8": "int8", "int16": "int16", "int32": "int32", "uint8": "uint8", "uint16": "uint16",
     "uint32": "uint32", "float32": "float", "float64": "double", "bool": "bit",
@@ -103,136 +113,179 @@ def image_to_ome_xml(image: Image) -> str:
         raise InvalidInput(
             f"dtype {image.dtype} has no OME pixel type (OME knows {', '.join(_PIXEL_TYPES)})"
         )
-    q = f"{{{_NS}}}"
-    ome = ET.Element(f"{q}OME")
+    ome = ET.Element(f"{_Q}OME")
     ome.set(f"{{{_XSI}}}schemaLocation", f"{_NS} {_NS}/ome.xsd")
     ome.set("Creator", "quantscope")
-    pos = image.position
-    if pos is not None:
-        plate = _set(ET.SubElement(ome, f"{q}Plate"), ID="Plate:0", Name=pos.plate)
-        well = _set(ET.SubElement(plate, f"{q}Well"), ID="Well:0", Column=pos.column, Row=pos.row)
-        sample = _set(ET.SubElement(well, f"{q}WellSample"), ID="WellSample:0", Index=pos.field - 1)
-        _set(ET.SubElement(sample, f"{q}ImageRef"), ID="Image:0")
+    if image.position is not None:
+        _add_plate(ome, image.position)
+    refs = _Refs.of(image)
+    acq = image.acquisition
+    has_instrument = acq.instrument is not None or acq.objective is not None
+    if has_instrument:
+        _add_instrument(ome, image, refs)
+    img = _set(ET.SubElement(ome, f"{_Q}Image"), ID="Image:0", Name=image.name)
+    _add_image_settings(img, image, refs, has_instrument)
+    pixels = _add_pixels(img, image)
+    for ch in image.channels:
+        _add_channel(pixels, ch, refs)
+    ET.SubElement(pixels, f"{_Q}MetadataOnly")
+    _add_planes(pixels, image)
+    ET.indent(ome)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ome_tostring(ome) + "\n"
+
+
+@dataclass(frozen=True)
+class _Refs:
+    """The OME ids of an image's instrument components, by the model's ids; they include the
+    ids channels refer to without the component being described."""
+
+    sources: dict[str | None, str]
+    detectors: dict[str | None, str]
+    filters: dict[str | None, str]
+    dichroics: dict[str | None, str]
+    objective: dict[str | None, str]
+
+    @classmethod
+    def of(cls, image: Image) -> _Refs:
+        acq = image.acquisition
+        inst = acq.instrument
+        return cls(
+            sources=_ids("LightSource", [s.id for s in (inst.light_sources if inst else ())]),
+            detectors=_ids("Detector", [d.id for d in (inst.detectors if inst else ())]),
+            filters=_ids("Filter", [f.id for f in (inst.filters if inst else ())]),
+            dichroics=_ids("Dichroic", [d.id for d in (inst.dichroics if inst else ())]),
+            objective=_ids("Objective", [acq.objective.id if acq.objective else None]),
+        )
+
+
+def _add_plate(ome: ET.Element, pos: PlatePosition) -> None:
+    """The plate, well and well sample that hold the image."""
+    plate = _set(ET.SubElement(ome, f"{_Q}Plate"), ID="Plate:0", Name=pos.plate)
+    well = _set(ET.SubElement(plate, f"{_Q}Well"), ID="Well:0", Column=pos.column, Row=pos.row)
+    sample = _set(ET.SubElement(well, f"{_Q}WellSample"), ID="WellSample:0", Index=pos.field - 1)
+    _set(ET.SubElement(sample, f"{_Q}ImageRef"), ID="Image:0")
+
+
+def _add_instrument(ome: ET.Element, image: Image, refs: _Refs) -> None:
+    """The instrument: stand, light sources, detectors, objective, filters, dichroics."""
     acq = image.acquisition
     inst_m = acq.instrument
-    sources = inst_m.light_sources if inst_m else ()
-    detectors = inst_m.detectors if inst_m else ()
-    filters = inst_m.filters if inst_m else ()
-    dichroics = inst_m.dichroics if inst_m else ()
-    chans = image.channels
-    # ids of components, plus those channels refer to without the component being described
-    src_ids = _ids("LightSource", [s.id for s in sources])
-    det_ids = _ids("Detector", [d.id for d in detectors])
-    filt_ids = _ids("Filter", [f.id for f in filters])
-    dich_ids = _ids("Dichroic", [d.id for d in dichroics])
-    obj_id = _ids("Objective", [acq.objective.id if acq.objective else None])
-    has_instrument = inst_m is not None or acq.objective is not None
-    if has_instrument:
-        inst = _set(ET.SubElement(ome, f"{q}Instrument"), ID="Instrument:0")
-        if inst_m is not None and any(
-            v is not None
-            for v in (
-                inst_m.manufacturer,
-                inst_m.model,
-                inst_m.microscope_type,
-                inst_m.serial_number,
-            )
-        ):
-            _set(
-                ET.SubElement(inst, f"{q}Microscope"),
-                Manufacturer=inst_m.manufacturer,
-                Model=inst_m.model,
-                SerialNumber=inst_m.serial_number,
-                Type=inst_m.microscope_type
-                if inst_m.microscope_type in _MICROSCOPE_TYPES
-                else None,
-            )
-        order = list(LightSourceKind)  # the order in which OME readers list them
-        for src in sorted(sources, key=lambda s: order.index(s.kind)):
-            allowed = _SOURCE_TYPES.get(src.kind, set())
-            el = _set(
-                ET.SubElement(inst, f"{q}{src.kind.value}"),
-                Manufacturer=src.manufacturer,
-                Model=src.model,
-                SerialNumber=src.serial_number,
-                ID=src_ids[src.id],
-                Power=src.power_mw,
-                Type=src.type if src.type in allowed else None,
-            )
-            if src.kind is LightSourceKind.LASER:
-                _set(
-                    el,
-                    Wavelength=src.wavelength_nm,
-                    Tuneable=src.tuneable,
-                    Pulse=src.pulse if src.pulse in _PULSES else None,
-                )
-        for det in detectors:
-            _set(
-                ET.SubElement(inst, f"{q}Detector"),
-                Manufacturer=det.manufacturer,
-                Model=det.model,
-                SerialNumber=det.serial_number,
-                Gain=det.gain,
-                Voltage=det.voltage_v,
-                Offset=det.offset,
-                Zoom=det.zoom,
-                AmplificationGain=det.amplification_gain,
-                ID=det_ids[det.id],
-                Type=det.type,
-            )
-        if acq.objective is not None:
-            o = acq.objective
-            _set(
-                ET.SubElement(inst, f"{q}Objective"),
-                Manufacturer=o.manufacturer,
-                Model=o.model,
-                SerialNumber=o.serial_number,
-                ID=obj_id[o.id],
-                Correction=o.correction,
-                Immersion=o.immersion,
-                LensNA=o.lens_na,
-                NominalMagnification=o.nominal_magnification,
-                CalibratedMagnification=o.calibrated_magnification,
-                WorkingDistance=o.working_distance_um,
-                Iris=o.iris,
-            )
-        for f in filters:
-            el = _set(
-                ET.SubElement(inst, f"{q}Filter"),
-                Manufacturer=f.manufacturer,
-                Model=f.model,
-                SerialNumber=f.serial_number,
-                Type=f.type,
-                FilterWheel=f.filter_wheel,
-                ID=filt_ids[f.id],
-            )
-            if any(v is not None for v in (f.cut_in_nm, f.cut_out_nm, f.transmittance)):
-                _set(
-                    ET.SubElement(el, f"{q}TransmittanceRange"),
-                    CutIn=f.cut_in_nm,
-                    CutOut=f.cut_out_nm,
-                    Transmittance=f.transmittance,
-                )
-        for d in dichroics:
-            _set(
-                ET.SubElement(inst, f"{q}Dichroic"),
-                Manufacturer=d.manufacturer,
-                Model=d.model,
-                SerialNumber=d.serial_number,
-                ID=dich_ids[d.id],
-            )
-    img = _set(ET.SubElement(ome, f"{q}Image"), ID="Image:0", Name=image.name)
+    inst = _set(ET.SubElement(ome, f"{_Q}Instrument"), ID="Instrument:0")
+    if inst_m is not None and any(
+        v is not None
+        for v in (
+            inst_m.manufacturer,
+            inst_m.model,
+            inst_m.microscope_type,
+            inst_m.serial_number,
+        )
+    ):
+        _set(
+            ET.SubElement(inst, f"{_Q}Microscope"),
+            Manufacturer=inst_m.manufacturer,
+            Model=inst_m.model,
+            SerialNumber=inst_m.serial_number,
+            Type=inst_m.microscope_type if inst_m.microscope_type in _MICROSCOPE_TYPES else None,
+        )
+    order = list(LightSourceKind)  # the order in which OME readers list them
+    for src in sorted(inst_m.light_sources if inst_m else (), key=lambda s: order.index(s.kind)):
+        _add_light_source(inst, src, refs)
+    for det in inst_m.detectors if inst_m else ():
+        _set(
+            ET.SubElement(inst, f"{_Q}Detector"),
+            Manufacturer=det.manufacturer,
+            Model=det.model,
+            SerialNumber=det.serial_number,
+            Gain=det.gain,
+            Voltage=det.voltage_v,
+            Offset=det.offset,
+            Zoom=det.zoom,
+            AmplificationGain=det.amplification_gain,
+            ID=refs.detectors[det.id],
+            Type=det.type,
+        )
+    if acq.objective is not None:
+        o = acq.objective
+        _set(
+            ET.SubElement(inst, f"{_Q}Objective"),
+            Manufacturer=o.manufacturer,
+            Model=o.model,
+            SerialNumber=o.serial_number,
+            ID=refs.objective[o.id],
+            Correction=o.correction,
+            Immersion=o.immersion,
+            LensNA=o.lens_na,
+            NominalMagnification=o.nominal_magnification,
+            CalibratedMagnification=o.calibrated_magnification,
+            WorkingDistance=o.working_distance_um,
+            Iris=o.iris,
+        )
+    for f in inst_m.filters if inst_m else ():
+        _add_filter(inst, f, refs)
+    for d in inst_m.dichroics if inst_m else ():
+        _set(
+            ET.SubElement(inst, f"{_Q}Dichroic"),
+            Manufacturer=d.manufacturer,
+            Model=d.model,
+            SerialNumber=d.serial_number,
+            ID=refs.dichroics[d.id],
+        )
+
+
+def _add_light_source(inst: ET.Element, src: LightSource, refs: _Refs) -> None:
+    allowed = _SOURCE_TYPES.get(src.kind, set())
+    el = _set(
+        ET.SubElement(inst, f"{_Q}{src.kind.value}"),
+        Manufacturer=src.manufacturer,
+        Model=src.model,
+        SerialNumber=src.serial_number,
+        ID=refs.sources[src.id],
+        Power=src.power_mw,
+        Type=src.type if src.type in allowed else None,
+    )
+    if src.kind is LightSourceKind.LASER:
+        _set(
+            el,
+            Wavelength=src.wavelength_nm,
+            Tuneable=src.tuneable,
+            Pulse=src.pulse if src.pulse in _PULSES else None,
+        )
+
+
+def _add_filter(inst: ET.Element, f: Filter, refs: _Refs) -> None:
+    el = _set(
+        ET.SubElement(inst, f"{_Q}Filter"),
+        Manufacturer=f.manufacturer,
+        Model=f.model,
+        SerialNumber=f.serial_number,
+        Type=f.type,
+        FilterWheel=f.filter_wheel,
+        ID=refs.filters[f.id],
+    )
+    if any(v is not None for v in (f.cut_in_nm, f.cut_out_nm, f.transmittance)):
+        _set(
+            ET.SubElement(el, f"{_Q}TransmittanceRange"),
+            CutIn=f.cut_in_nm,
+            CutOut=f.cut_out_nm,
+            Transmittance=f.transmittance,
+        )
+
+
+def _add_image_settings(img: ET.Element, image: Image, refs: _Refs, has_instrument: bool) -> None:
+    """What the Image element holds before its pixels: acquisition date, description,
+    instrument and objective settings, imaging environment, stage label."""
+    acq = image.acquisition
     if acq.acquired_at is not None:
-        ET.SubElement(img, f"{q}AcquisitionDate").text = acq.acquired_at.isoformat()
+        ET.SubElement(img, f"{_Q}AcquisitionDate").text = acq.acquired_at.isoformat()
     if image.description:
-        ET.SubElement(img, f"{q}Description").text = image.description
+        ET.SubElement(img, f"{_Q}Description").text = image.description
     if has_instrument:
-        _set(ET.SubElement(img, f"{q}InstrumentRef"), ID="Instrument:0")
+        _set(ET.SubElement(img, f"{_Q}InstrumentRef"), ID="Instrument:0")
     if acq.objective is not None:
         os_ = acq.objective_settings
         _set(
-            ET.SubElement(img, f"{q}ObjectiveSettings"),
-            ID=obj_id[acq.objective.id],
+            ET.SubElement(img, f"{_Q}ObjectiveSettings"),
+            ID=refs.objective[acq.objective.id],
             CorrectionCollar=os_.correction_collar if os_ else None,
             Medium=os_.medium if os_ else None,
             RefractiveIndex=os_.refractive_index if os_ else None,
@@ -240,7 +293,7 @@ def image_to_ome_xml(image: Image) -> str:
     env = acq.environment
     if env is not None and env != ImagingEnvironment():
         _set(
-            ET.SubElement(img, f"{q}ImagingEnvironment"),
+            ET.SubElement(img, f"{_Q}ImagingEnvironment"),
             Temperature=env.temperature_c,
             AirPressure=env.air_pressure_mbar,
             Humidity=_fraction(env.humidity_percent),
@@ -249,7 +302,7 @@ def image_to_ome_xml(image: Image) -> str:
     stage = acq.stage
     if stage is not None and stage.label is not None:
         _set(
-            ET.SubElement(img, f"{q}StageLabel"),
+            ET.SubElement(img, f"{_Q}StageLabel"),
             Name=stage.label,
             X=stage.x_um,
             XUnit="µm" if stage.x_um is not None else None,  # OME's default: reference frame
@@ -258,9 +311,13 @@ def image_to_ome_xml(image: Image) -> str:
             Z=stage.z_um,
             ZUnit="µm" if stage.z_um is not None else None,
         )
+
+
+def _add_pixels(img: ET.Element, image: Image) -> ET.Element:
+    """The Pixels element: type, sizes, physical sizes, time increment."""
     t, c, z, y, x = image.shape
-    pixels = _set(
-        ET.SubElement(img, f"{q}Pixels"),
+    return _set(
+        ET.SubElement(img, f"{_Q}Pixels"),
         ID="Pixels:0",
         DimensionOrder="XYZCT",
         Type=_PIXEL_TYPES[image.dtype],
@@ -273,54 +330,61 @@ def image_to_ome_xml(image: Image) -> str:
         PhysicalSizeX=image.physical_size_x_um,
         PhysicalSizeY=image.physical_size_y_um,
         PhysicalSizeZ=image.physical_size_z_um,
-        TimeIncrement=acq.time_increment_s,
+        TimeIncrement=image.acquisition.time_increment_s,
     )
-    for ch in chans:
-        el = _set(
-            ET.SubElement(pixels, f"{q}Channel"),
-            ID=f"Channel:0:{ch.index}",
-            Name=ch.name,
-            SamplesPerPixel=1,
-            IlluminationType=ch.illumination_type,
-            PinholeSize=ch.pinhole_size_um,
-            AcquisitionMode=ch.acquisition_mode,
-            ContrastMethod=ch.contrast_method,
-            ExcitationWavelength=ch.excitation_wavelength_nm,
-            EmissionWavelength=ch.emission_wavelength_nm,
-            Fluor=ch.fluor,
-            NDFilter=ch.nd_filter,
-            Color=_color(ch.color),
+
+
+def _add_channel(pixels: ET.Element, ch: Channel, refs: _Refs) -> None:
+    """One channel with its light source and detector settings and its light path."""
+    el = _set(
+        ET.SubElement(pixels, f"{_Q}Channel"),
+        ID=f"Channel:0:{ch.index}",
+        Name=ch.name,
+        SamplesPerPixel=1,
+        IlluminationType=ch.illumination_type,
+        PinholeSize=ch.pinhole_size_um,
+        AcquisitionMode=ch.acquisition_mode,
+        ContrastMethod=ch.contrast_method,
+        ExcitationWavelength=ch.excitation_wavelength_nm,
+        EmissionWavelength=ch.emission_wavelength_nm,
+        Fluor=ch.fluor,
+        NDFilter=ch.nd_filter,
+        Color=_color(ch.color),
+    )
+    if ch.light_source_id in refs.sources:
+        _set(
+            ET.SubElement(el, f"{_Q}LightSourceSettings"),
+            ID=refs.sources[ch.light_source_id],
+            Attenuation=ch.light_source_attenuation,
+            Wavelength=ch.light_source_wavelength_nm,
         )
-        if ch.light_source_id in src_ids:
-            _set(
-                ET.SubElement(el, f"{q}LightSourceSettings"),
-                ID=src_ids[ch.light_source_id],
-                Attenuation=ch.light_source_attenuation,
-                Wavelength=ch.light_source_wavelength_nm,
-            )
-        if ch.detector_id in det_ids:
-            _set(
-                ET.SubElement(el, f"{q}DetectorSettings"),
-                ID=det_ids[ch.detector_id],
-                Offset=ch.detector_offset,
-                Gain=ch.detector_gain,
-                Voltage=ch.detector_voltage_v,
-                ReadOutRate=ch.detector_read_out_rate_mhz,
-                Binning=ch.detector_binning,
-            )
-        ex = [filt_ids[i] for i in ch.excitation_filter_ids if i in filt_ids]
-        em = [filt_ids[i] for i in ch.emission_filter_ids if i in filt_ids]
-        dich = dich_ids.get(ch.dichroic_id) if ch.dichroic_id is not None else None
-        if ex or em or dich:
-            lp = ET.SubElement(el, f"{q}LightPath")
-            for ref in ex:
-                _set(ET.SubElement(lp, f"{q}ExcitationFilterRef"), ID=ref)
-            if dich:
-                _set(ET.SubElement(lp, f"{q}DichroicRef"), ID=dich)
-            for ref in em:
-                _set(ET.SubElement(lp, f"{q}EmissionFilterRef"), ID=ref)
-    ET.SubElement(pixels, f"{q}MetadataOnly")
-    # one Plane per channel (t=0, z=0) for exposure times and the stage position
+    if ch.detector_id in refs.detectors:
+        _set(
+            ET.SubElement(el, f"{_Q}DetectorSettings"),
+            ID=refs.detectors[ch.detector_id],
+            Offset=ch.detector_offset,
+            Gain=ch.detector_gain,
+            Voltage=ch.detector_voltage_v,
+            ReadOutRate=ch.detector_read_out_rate_mhz,
+            Binning=ch.detector_binning,
+        )
+    ex = [refs.filters[i] for i in ch.excitation_filter_ids if i in refs.filters]
+    em = [refs.filters[i] for i in ch.emission_filter_ids if i in refs.filters]
+    dich = refs.dichroics.get(ch.dichroic_id) if ch.dichroic_id is not None else None
+    if ex or em or dich:
+        lp = ET.SubElement(el, f"{_Q}LightPath")
+        for ref in ex:
+            _set(ET.SubElement(lp, f"{_Q}ExcitationFilterRef"), ID=ref)
+        if dich:
+            _set(ET.SubElement(lp, f"{_Q}DichroicRef"), ID=dich)
+        for ref in em:
+            _set(ET.SubElement(lp, f"{_Q}EmissionFilterRef"), ID=ref)
+
+
+def _add_planes(pixels: ET.Element, image: Image) -> None:
+    """One Plane per channel (t=0, z=0) for exposure times and the stage position."""
+    chans = image.channels
+    stage = image.acquisition.stage
     stage_xyz = (
         (stage.x_um, stage.y_um, stage.z_um)
         if stage is not None and stage.label is None
@@ -331,10 +395,10 @@ def image_to_ome_xml(image: Image) -> str:
         plane_cs = [0]
     exposure = {ch.index: ch.exposure_time_s for ch in chans}
     for ci in plane_cs:
-        if ci >= c:
+        if ci >= image.shape[1]:
             continue
         _set(
-            ET.SubElement(pixels, f"{q}Plane"),
+            ET.SubElement(pixels, f"{_Q}Plane"),
             TheZ=0,
             TheT=0,
             TheC=ci,
@@ -346,8 +410,6 @@ def image_to_ome_xml(image: Image) -> str:
             PositionZ=stage_xyz[2],
             PositionZUnit="µm" if stage_xyz[2] is not None else None,
         )
-    ET.indent(ome)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ome_tostring(ome) + "\n"
 
 
 _PREFIX = "ome"

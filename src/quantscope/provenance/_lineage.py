@@ -340,155 +340,123 @@ def run_document(repo: Repository, run_id: str) -> dict[str, Any]:
     run_id : str
         Run id, a unique prefix of it, or ``"latest"``.
     """
-    cache: dict[str, Any] = {}
     run = resolve_run(repo, run_id)
-    rid = f"qs:run/{run['id']}"
-    doc: dict[str, Any] = {
-        "prefix": {
-            "qs": "https://quantscope.org/ns#",
-            "prov": "http://www.w3.org/ns/prov#",
-            "xsd": "http://www.w3.org/2001/XMLSchema#",
-        },
-        "entity": {},
-        "activity": {},
-        "agent": {},
-        "used": {},
-        "wasGeneratedBy": {},
-        "wasAssociatedWith": {},
-        "wasDerivedFrom": {},
-        "wasInformedBy": {},
-    }
-    n = 0
-
-    def rel(kind: str, body: dict[str, Any]) -> None:
-        nonlocal n
-        n += 1
-        doc[kind][f"_:{kind}{n}"] = body
-
-    spec_id = f"qs:pipeline/{run['spec_hash']}"
-    doc["entity"][spec_id] = _attrs(
-        prov__type=_qname("qs:PipelineSpec"),
-        qs__name=run["pipeline_name"],
-        qs__sha256=run["spec_hash"],
-        qs__path=run["spec_path"],
-        qs__spec=json.dumps(run["spec"], sort_keys=True),
-    )
-    doc["activity"][rid] = _attrs(
-        prov__type=_qname("qs:PipelineRun"),
-        prov__startTime=run["started_at"].isoformat(),
-        prov__endTime=run["ended_at"].isoformat() if run["ended_at"] else None,
-        qs__status=run["status"],
-        qs__scheduler=run["scheduler"],
-        qs__selection=run["selection"],
-    )
-    software = run["software"]
-    soft = f"qs:software/quantscope-{software.get('quantscope', 'unknown')}"
-    doc["agent"][soft] = {
-        "prov:type": _qname("prov:SoftwareAgent"),
-        **{
-            f"qs:version_{k}": v
-            for k, v in sorted(software.items())
-            if v is not None and not k.startswith("tool:")
-        },
-    }
-    user = f"qs:user/{run['user_name']}@{run['host']}"
-    doc["agent"][user] = _attrs(
-        prov__type=_qname("prov:Person"), qs__user=run["user_name"], qs__host=run["host"]
-    )
-    rel("wasAssociatedWith", {"prov:activity": rid, "prov:agent": soft, "prov:plan": spec_id})
-    rel("wasAssociatedWith", {"prov:activity": rid, "prov:agent": user})
-    rel("used", {"prov:activity": rid, "prov:entity": spec_id})
-
-    # the tools: one software agent per tool and version, with the package that provides it
+    prov = _ProvDocument(repo, run)
+    prov.add_run()
     steps = {(s["image_id"], s["step"]): s for s in repo.run_steps(run["id"])}
-    versions: dict[str, set[str]] = {}
-    for s in steps.values():
-        versions.setdefault(s["tool"], set()).add(s["tool_version"])
-    tool_agents: dict[tuple[str, str], str] = {}
-    for spec_step in run["spec"].get("steps", []):
-        tool = str(spec_step.get("tool"))
-        package, package_version = tool_package(software, tool)
-        for version in sorted(versions.get(tool) or {""}):
-            if (tool, version) in tool_agents:
-                continue
-            aid = f"qs:tool/{tool}/{version}" if version else f"qs:tool/{tool}"
-            tool_agents[(tool, version)] = aid
-            doc["agent"][aid] = _attrs(
-                prov__type=_qname("prov:SoftwareAgent"),
-                qs__tool=tool,
-                qs__version=version or None,
-                qs__package=package,
-                qs__package_version=package_version,
-            )
-            rel("wasAssociatedWith", {"prov:activity": rid, "prov:agent": aid})
-
-    def entity_for(u: dict[str, Any]) -> str:
-        kind = u["kind"]
-        if kind == "channel":
-            image_id, _, chan = str(u["ref"]).rpartition(":c")
-            eid = f"qs:image/{image_id}/channel/{chan}"
-            if eid not in doc["entity"]:
-                info = _image_info(repo, image_id, cache)
-                doc["entity"][eid] = _attrs(
-                    prov__type=_qname("qs:ImageChannel"),
-                    qs__image=image_id,
-                    qs__name=info.get("name"),
-                    qs__checksum=u["sha256"],
-                )
-                for src in info.get("sources", []):
-                    sid = f"qs:source/{src['sha256']}"
-                    doc["entity"].setdefault(
-                        sid,
-                        _attrs(
-                            prov__type=_qname("qs:SourceFile"),
-                            qs__path=src["path"],
-                            qs__sha256=src["sha256"],
-                            qs__size=src["size"],
-                        ),
-                    )
-                    rel("wasDerivedFrom", {"prov:generatedEntity": eid, "prov:usedEntity": sid})
-            return eid
-        if kind == "artifact":
-            return f"qs:artifact/{u['ref']}"
-        if kind == "profile":
-            eid = f"qs:profile/{u['sha256']}"
-            doc["entity"].setdefault(
-                eid, _attrs(prov__type=_qname("qs:IlluminationProfile"), qs__path=u["ref"])
-            )
-            return eid
-        if kind == "setting":
-            eid = f"qs:setting/{u['sha256']}"
-            doc["entity"].setdefault(
-                eid,
-                _attrs(prov__type=_qname("qs:Setting"), qs__name=u["role"], qs__value=u["ref"]),
-            )
-            return eid
-        if kind != "derived":
-            eid = f"qs:input/{u['sha256']}"
-            doc["entity"].setdefault(
-                eid, _attrs(prov__type=_qname(f"qs:{kind}"), qs__ref=str(u["ref"]))
-            )
-            return eid
-        eid = f"qs:value/{u['sha256']}"
-        if eid not in doc["entity"]:
-            d = json.loads(u["ref"])
-            doc["entity"][eid] = _attrs(
-                prov__type=_qname("qs:InMemoryValue"),
-                qs__step=d.get("step"),
-                qs__tool=d.get("tool"),
-                qs__version=d.get("version"),
-                qs__parameters=json.dumps(d.get("parameters"), sort_keys=True),
-            )
-            for x in d.get("used", []):
-                rel(
-                    "wasDerivedFrom",
-                    {"prov:generatedEntity": eid, "prov:usedEntity": entity_for(x)},
-                )
-        return eid
-
+    prov.add_tools(steps)
     for art in repo.run_artifacts(run["id"]):
+        prov.add_artifact(art, steps.get((art["image_id"], art["step"])))
+    return prov.finished()
+
+
+class _ProvDocument:
+    """The PROV-JSON document of one run (``run``, as :func:`resolve_run` gives it), built
+    part by part: the run with its agents, the tools, then each artifact with the step that
+    generated it and what that used. Relations get blank-node ids numbered in the order they
+    are added (``_:used3``)."""
+
+    def __init__(self, repo: Repository, run: dict[str, Any]) -> None:
+        self.repo = repo
+        self.run = run
+        self.rid = f"qs:run/{run['id']}"  # the run's activity
+        self.doc: dict[str, Any] = {
+            "prefix": {
+                "qs": "https://quantscope.org/ns#",
+                "prov": "http://www.w3.org/ns/prov#",
+                "xsd": "http://www.w3.org/2001/XMLSchema#",
+            },
+            "entity": {},
+            "activity": {},
+            "agent": {},
+            "used": {},
+            "wasGeneratedBy": {},
+            "wasAssociatedWith": {},
+            "wasDerivedFrom": {},
+            "wasInformedBy": {},
+        }
+        self._n = 0  # relations added so far
+        self._cache: dict[str, Any] = {}  # image id -> what the catalog says of it
+        self._tool_agents: dict[tuple[str, str], str] = {}  # (tool, version) -> agent id
+
+    def finished(self) -> dict[str, Any]:
+        """The document, without the kinds of record it has none of."""
+        return {k: v for k, v in self.doc.items() if v}
+
+    def _rel(self, kind: str, body: dict[str, Any]) -> None:
+        self._n += 1
+        self.doc[kind][f"_:{kind}{self._n}"] = body
+
+    def add_run(self) -> None:
+        """The run's activity, its pipeline spec, and the quantscope software and the user
+        associated with it."""
+        run, rid, doc = self.run, self.rid, self.doc
+        spec_id = f"qs:pipeline/{run['spec_hash']}"
+        doc["entity"][spec_id] = _attrs(
+            prov__type=_qname("qs:PipelineSpec"),
+            qs__name=run["pipeline_name"],
+            qs__sha256=run["spec_hash"],
+            qs__path=run["spec_path"],
+            qs__spec=json.dumps(run["spec"], sort_keys=True),
+        )
+        doc["activity"][rid] = _attrs(
+            prov__type=_qname("qs:PipelineRun"),
+            prov__startTime=run["started_at"].isoformat(),
+            prov__endTime=run["ended_at"].isoformat() if run["ended_at"] else None,
+            qs__status=run["status"],
+            qs__scheduler=run["scheduler"],
+            qs__selection=run["selection"],
+        )
+        software = run["software"]
+        soft = f"qs:software/quantscope-{software.get('quantscope', 'unknown')}"
+        doc["agent"][soft] = {
+            "prov:type": _qname("prov:SoftwareAgent"),
+            **{
+                f"qs:version_{k}": v
+                for k, v in sorted(software.items())
+                if v is not None and not k.startswith("tool:")
+            },
+        }
+        user = f"qs:user/{run['user_name']}@{run['host']}"
+        doc["agent"][user] = _attrs(
+            prov__type=_qname("prov:Person"), qs__user=run["user_name"], qs__host=run["host"]
+        )
+        self._rel(
+            "wasAssociatedWith", {"prov:activity": rid, "prov:agent": soft, "prov:plan": spec_id}
+        )
+        self._rel("wasAssociatedWith", {"prov:activity": rid, "prov:agent": user})
+        self._rel("used", {"prov:activity": rid, "prov:entity": spec_id})
+
+    def add_tools(self, steps: dict[tuple[str, str], dict[str, Any]]) -> None:
+        """One software agent per tool of the pipeline and version run (``steps``), with the
+        package that provides it, associated with the run."""
+        software = self.run["software"]
+        versions: dict[str, set[str]] = {}
+        for s in steps.values():
+            versions.setdefault(s["tool"], set()).add(s["tool_version"])
+        for spec_step in self.run["spec"].get("steps", []):
+            tool = str(spec_step.get("tool"))
+            package, package_version = tool_package(software, tool)
+            for version in sorted(versions.get(tool) or {""}):
+                if (tool, version) in self._tool_agents:
+                    continue
+                aid = f"qs:tool/{tool}/{version}" if version else f"qs:tool/{tool}"
+                self._tool_agents[(tool, version)] = aid
+                self.doc["agent"][aid] = _attrs(
+                    prov__type=_qname("prov:SoftwareAgent"),
+                    qs__tool=tool,
+                    qs__version=version or None,
+                    qs__package=package,
+                    qs__package_version=package_version,
+                )
+                self._rel("wasAssociatedWith", {"prov:activity": self.rid, "prov:agent": aid})
+
+    def add_artifact(self, art: dict[str, Any], step: dict[str, Any] | None) -> None:
+        """An artifact of the run: used by the run when reused (from an earlier run), else
+        generated by its step (a tool run, added with what it used the first time) and
+        derived from the step's inputs."""
         aid = f"qs:artifact/{art['key']}"
-        doc["entity"][aid] = _attrs(
+        self.doc["entity"][aid] = _attrs(
             prov__type=_qname(f"qs:{art['kind']}"),
             qs__path=art["path"],
             qs__sha256=art["sha256"],
@@ -496,34 +464,117 @@ def run_document(repo: Repository, run_id: str) -> dict[str, Any]:
             qs__n_objects=art["n_objects"],
             qs__image=art["image_id"],
         )
-        step = steps.get((art["image_id"], art["step"]))
-        if art["run_id"] != run["id"] or (step is not None and step["status"] == "reused"):
-            rel("used", {"prov:activity": rid, "prov:entity": aid})
-            continue
-        sid = f"qs:step/{run['id']}/{art['image_id']}/{art['step']}"
-        if sid not in doc["activity"]:
-            doc["activity"][sid] = _attrs(
-                prov__type=_qname("qs:ToolRun"),
-                prov__startTime=art["started_at"].isoformat(),
-                prov__endTime=art["ended_at"].isoformat(),
-                qs__tool=art["tool"],
-                qs__tool_version=art["tool_version"],
-                qs__parameters=art["params_json"],
-                qs__params_hash=art["params_hash"],
-            )
-            rel("wasInformedBy", {"prov:informed": sid, "prov:informant": rid})
-            agent = tool_agents.get((art["tool"], art["tool_version"]))
-            if agent is not None:
-                rel("wasAssociatedWith", {"prov:activity": sid, "prov:agent": agent})
-            for u in repo.artifact_inputs(art["key"]):
-                rel(
-                    "used",
-                    {"prov:activity": sid, "prov:entity": entity_for(u), "prov:role": u["role"]},
-                )
-        rel(
+        run_id = self.run["id"]
+        if art["run_id"] != run_id or (step is not None and step["status"] == "reused"):
+            self._rel("used", {"prov:activity": self.rid, "prov:entity": aid})
+            return
+        sid = f"qs:step/{run_id}/{art['image_id']}/{art['step']}"
+        if sid not in self.doc["activity"]:
+            self._add_tool_run(sid, art)
+        self._rel(
             "wasGeneratedBy",
             {"prov:entity": aid, "prov:activity": sid, "prov:time": art["ended_at"].isoformat()},
         )
-        for u in repo.artifact_inputs(art["key"]):
-            rel("wasDerivedFrom", {"prov:generatedEntity": aid, "prov:usedEntity": entity_for(u)})
-    return {k: v for k, v in doc.items() if v}
+        for u in self.repo.artifact_inputs(art["key"]):
+            self._rel(
+                "wasDerivedFrom", {"prov:generatedEntity": aid, "prov:usedEntity": self._entity(u)}
+            )
+
+    def _add_tool_run(self, sid: str, art: dict[str, Any]) -> None:
+        """The activity ``sid`` of the step that generated ``art``: informed by the run,
+        associated with its tool, using the step's inputs."""
+        self.doc["activity"][sid] = _attrs(
+            prov__type=_qname("qs:ToolRun"),
+            prov__startTime=art["started_at"].isoformat(),
+            prov__endTime=art["ended_at"].isoformat(),
+            qs__tool=art["tool"],
+            qs__tool_version=art["tool_version"],
+            qs__parameters=art["params_json"],
+            qs__params_hash=art["params_hash"],
+        )
+        self._rel("wasInformedBy", {"prov:informed": sid, "prov:informant": self.rid})
+        agent = self._tool_agents.get((art["tool"], art["tool_version"]))
+        if agent is not None:
+            self._rel("wasAssociatedWith", {"prov:activity": sid, "prov:agent": agent})
+        for u in self.repo.artifact_inputs(art["key"]):
+            self._rel(
+                "used",
+                {"prov:activity": sid, "prov:entity": self._entity(u), "prov:role": u["role"]},
+            )
+
+    def _entity(self, u: dict[str, Any]) -> str:
+        """The id of the entity an input ``u`` (a row of ``artifact_inputs``) refers to,
+        added to the document the first time."""
+        kind = u["kind"]
+        entities = self.doc["entity"]
+        if kind == "channel":
+            return self._channel(u)
+        if kind == "artifact":
+            return f"qs:artifact/{u['ref']}"
+        if kind == "profile":
+            eid = f"qs:profile/{u['sha256']}"
+            entities.setdefault(
+                eid, _attrs(prov__type=_qname("qs:IlluminationProfile"), qs__path=u["ref"])
+            )
+            return eid
+        if kind == "setting":
+            eid = f"qs:setting/{u['sha256']}"
+            entities.setdefault(
+                eid,
+                _attrs(prov__type=_qname("qs:Setting"), qs__name=u["role"], qs__value=u["ref"]),
+            )
+            return eid
+        if kind != "derived":
+            eid = f"qs:input/{u['sha256']}"
+            entities.setdefault(eid, _attrs(prov__type=_qname(f"qs:{kind}"), qs__ref=str(u["ref"])))
+            return eid
+        return self._in_memory_value(u)
+
+    def _channel(self, u: dict[str, Any]) -> str:
+        """An image channel, derived from the image's source files (with their SHA-256)."""
+        image_id, _, chan = str(u["ref"]).rpartition(":c")
+        eid = f"qs:image/{image_id}/channel/{chan}"
+        entities = self.doc["entity"]
+        if eid in entities:
+            return eid
+        info = _image_info(self.repo, image_id, self._cache)
+        entities[eid] = _attrs(
+            prov__type=_qname("qs:ImageChannel"),
+            qs__image=image_id,
+            qs__name=info.get("name"),
+            qs__checksum=u["sha256"],
+        )
+        for src in info.get("sources", []):
+            sid = f"qs:source/{src['sha256']}"
+            entities.setdefault(
+                sid,
+                _attrs(
+                    prov__type=_qname("qs:SourceFile"),
+                    qs__path=src["path"],
+                    qs__sha256=src["sha256"],
+                    qs__size=src["size"],
+                ),
+            )
+            self._rel("wasDerivedFrom", {"prov:generatedEntity": eid, "prov:usedEntity": sid})
+        return eid
+
+    def _in_memory_value(self, u: dict[str, Any]) -> str:
+        """An intermediate kept in memory (an illumination-corrected channel), derived from
+        what the step that made it used."""
+        eid = f"qs:value/{u['sha256']}"
+        if eid in self.doc["entity"]:
+            return eid
+        d = json.loads(u["ref"])
+        self.doc["entity"][eid] = _attrs(
+            prov__type=_qname("qs:InMemoryValue"),
+            qs__step=d.get("step"),
+            qs__tool=d.get("tool"),
+            qs__version=d.get("version"),
+            qs__parameters=json.dumps(d.get("parameters"), sort_keys=True),
+        )
+        for x in d.get("used", []):
+            self._rel(
+                "wasDerivedFrom",
+                {"prov:generatedEntity": eid, "prov:usedEntity": self._entity(x)},
+            )
+        return eid

@@ -124,61 +124,9 @@ def ome_xml(
         f'xsi:schemaLocation="{_OME_NS} {_OME_NS}/ome.xsd" Creator="{_CREATOR}">'
     ]
     if plate is not None:
-        r, c, f = plate.row, plate.column, plate.field
-        sample_id = f"WellSample:{r}:{c}:{f}"
-        lines += [
-            _tag(
-                "Plate",
-                [
-                    ("ID", "Plate:0"),
-                    ("Name", plate.plate_name),
-                    ("ColumnNamingConvention", "number"),
-                    ("RowNamingConvention", "letter"),
-                    ("Rows", plate.plate_rows),
-                    ("Columns", plate.plate_columns),
-                ],
-                1,
-                close=False,
-            ),
-            _tag("Well", [("ID", f"Well:{r}:{c}"), ("Column", c), ("Row", r)], 2, close=False),
-            _tag("WellSample", [("ID", sample_id), ("Index", f)], 3, close=False),
-            _tag("ImageRef", [("ID", "Image:0")], 4),
-            "      </WellSample>",
-            "    </Well>",
-            _tag(
-                "PlateAcquisition",
-                [("ID", "PlateAcquisition:0"), ("MaximumFieldCount", plate.fields_per_well)],
-                2,
-                close=False,
-            ),
-            _tag("WellSampleRef", [("ID", sample_id)], 3),
-            "    </PlateAcquisition>",
-            "  </Plate>",
-        ]
+        lines += _plate_lines(plate)
+    lines += _instrument_lines()
     lines += [
-        '  <Instrument ID="Instrument:0">',
-        _tag(
-            "Microscope",
-            [("Manufacturer", _MANUFACTURER), ("Model", _MICROSCOPE), ("Type", "Inverted")],
-            2,
-        ),
-        _tag("Detector", [("Model", _DETECTOR), ("ID", "Detector:0:0"), ("Type", "CMOS")], 2),
-        _tag(
-            "Objective",
-            [
-                ("Manufacturer", _MANUFACTURER),
-                ("Model", _OBJECTIVE),
-                ("ID", "Objective:0:0"),
-                ("Correction", "PlanApo"),
-                ("Immersion", "Air"),
-                ("LensNA", 0.75),
-                ("NominalMagnification", 20.0),
-                ("WorkingDistance", 1.0),
-                ("WorkingDistanceUnit", "mm"),
-            ],
-            2,
-        ),
-        "  </Instrument>",
         _tag("Image", [("ID", "Image:0"), ("Name", name)], 1, close=False),
         _tag("InstrumentRef", [("ID", "Instrument:0")], 2),
         _tag("ObjectiveSettings", [("ID", "Objective:0:0"), ("Medium", "Air")], 2),
@@ -205,58 +153,131 @@ def ome_xml(
         ),
     ]
     for plane, channel in enumerate(channels):
-        attrs: list[tuple[str, object]] = [
-            ("ID", f"Channel:0:{plane}"),
-            ("Name", channel),
-            ("SamplesPerPixel", 1),
-            ("IlluminationType", "Epifluorescence"),
-            ("AcquisitionMode", "WideField"),
-            ("ContrastMethod", "Fluorescence"),
-        ]
-        spectrum = channel_spectrum(channel)
-        if spectrum is not None:
-            attrs += [
-                ("ExcitationWavelength", spectrum[0]),
-                ("ExcitationWavelengthUnit", "nm"),
-                ("EmissionWavelength", spectrum[1]),
-                ("EmissionWavelengthUnit", "nm"),
-                ("Color", _color(spectrum[2])),
-            ]
-        lines += [
-            _tag("Channel", attrs, 3, close=False),
-            _tag("DetectorSettings", [("ID", "Detector:0:0"), ("Binning", "2x2")], 4),
-            "      </Channel>",
-        ]
-    for plane in range(len(channels)):
-        lines.append(
-            _tag(
-                "TiffData",
-                [
-                    ("IFD", plane),
-                    ("FirstZ", 0),
-                    ("FirstT", 0),
-                    ("FirstC", plane),
-                    ("PlaneCount", 1),
-                ],
-                3,
-            )
-        )
-    for plane, index in enumerate(channel_indices):
-        lines.append(
-            _tag(
-                "Plane",
-                [
-                    ("TheZ", 0),
-                    ("TheT", 0),
-                    ("TheC", plane),
-                    ("ExposureTime", _EXPOSURE_MS[0 if index == 0 else 1]),
-                    ("ExposureTimeUnit", "ms"),
-                ],
-                3,
-            )
-        )
+        lines += _channel_lines(plane, channel)
+    lines += _tiff_data_lines(len(channels))
+    lines += _plane_lines(channel_indices)
     lines += ["    </Pixels>", "  </Image>", "</OME>", ""]
     return "\n".join(lines)
+
+
+def _plate_lines(plate: FieldInfo) -> list[str]:
+    """The Plate element of :func:`ome_xml`: one Well, one WellSample, a PlateAcquisition."""
+    r, c, f = plate.row, plate.column, plate.field
+    sample_id = f"WellSample:{r}:{c}:{f}"
+    return [
+        _tag(
+            "Plate",
+            [
+                ("ID", "Plate:0"),
+                ("Name", plate.plate_name),
+                ("ColumnNamingConvention", "number"),
+                ("RowNamingConvention", "letter"),
+                ("Rows", plate.plate_rows),
+                ("Columns", plate.plate_columns),
+            ],
+            1,
+            close=False,
+        ),
+        _tag("Well", [("ID", f"Well:{r}:{c}"), ("Column", c), ("Row", r)], 2, close=False),
+        _tag("WellSample", [("ID", sample_id), ("Index", f)], 3, close=False),
+        _tag("ImageRef", [("ID", "Image:0")], 4),
+        "      </WellSample>",
+        "    </Well>",
+        _tag(
+            "PlateAcquisition",
+            [("ID", "PlateAcquisition:0"), ("MaximumFieldCount", plate.fields_per_well)],
+            2,
+            close=False,
+        ),
+        _tag("WellSampleRef", [("ID", sample_id)], 3),
+        "    </PlateAcquisition>",
+        "  </Plate>",
+    ]
+
+
+def _instrument_lines() -> list[str]:
+    """The Instrument element of :func:`ome_xml` (the same for every synthetic image)."""
+    return [
+        '  <Instrument ID="Instrument:0">',
+        _tag(
+            "Microscope",
+            [("Manufacturer", _MANUFACTURER), ("Model", _MICROSCOPE), ("Type", "Inverted")],
+            2,
+        ),
+        _tag("Detector", [("Model", _DETECTOR), ("ID", "Detector:0:0"), ("Type", "CMOS")], 2),
+        _tag(
+            "Objective",
+            [
+                ("Manufacturer", _MANUFACTURER),
+                ("Model", _OBJECTIVE),
+                ("ID", "Objective:0:0"),
+                ("Correction", "PlanApo"),
+                ("Immersion", "Air"),
+                ("LensNA", 0.75),
+                ("NominalMagnification", 20.0),
+                ("WorkingDistance", 1.0),
+                ("WorkingDistanceUnit", "mm"),
+            ],
+            2,
+        ),
+        "  </Instrument>",
+    ]
+
+
+def _channel_lines(plane: int, channel: str) -> list[str]:
+    """The Channel element of plane ``plane`` in :func:`ome_xml`."""
+    attrs: list[tuple[str, object]] = [
+        ("ID", f"Channel:0:{plane}"),
+        ("Name", channel),
+        ("SamplesPerPixel", 1),
+        ("IlluminationType", "Epifluorescence"),
+        ("AcquisitionMode", "WideField"),
+        ("ContrastMethod", "Fluorescence"),
+    ]
+    spectrum = channel_spectrum(channel)
+    if spectrum is not None:
+        attrs += [
+            ("ExcitationWavelength", spectrum[0]),
+            ("ExcitationWavelengthUnit", "nm"),
+            ("EmissionWavelength", spectrum[1]),
+            ("EmissionWavelengthUnit", "nm"),
+            ("Color", _color(spectrum[2])),
+        ]
+    return [
+        _tag("Channel", attrs, 3, close=False),
+        _tag("DetectorSettings", [("ID", "Detector:0:0"), ("Binning", "2x2")], 4),
+        "      </Channel>",
+    ]
+
+
+def _tiff_data_lines(n_planes: int) -> list[str]:
+    """One TiffData element per plane (one IFD each) in :func:`ome_xml`."""
+    return [
+        _tag(
+            "TiffData",
+            [("IFD", plane), ("FirstZ", 0), ("FirstT", 0), ("FirstC", plane), ("PlaneCount", 1)],
+            3,
+        )
+        for plane in range(n_planes)
+    ]
+
+
+def _plane_lines(channel_indices: Sequence[int]) -> list[str]:
+    """One Plane element per plane (its exposure time) in :func:`ome_xml`."""
+    return [
+        _tag(
+            "Plane",
+            [
+                ("TheZ", 0),
+                ("TheT", 0),
+                ("TheC", plane),
+                ("ExposureTime", _EXPOSURE_MS[0 if index == 0 else 1]),
+                ("ExposureTimeUnit", "ms"),
+            ],
+            3,
+        )
+        for plane, index in enumerate(channel_indices)
+    ]
 
 
 def build_ome_xml(
@@ -297,52 +318,11 @@ def build_ome_xml(
     from ome_types import model as m
     from ome_types import to_xml
 
-    instrument = m.Instrument(
-        id="Instrument:0",
-        microscope=m.Microscope(
-            manufacturer=_MANUFACTURER, model=_MICROSCOPE, type=m.Microscope_Type.INVERTED
-        ),
-        detectors=[m.Detector(id="Detector:0:0", type=m.Detector_Type.CMOS, model=_DETECTOR)],
-        objectives=[
-            m.Objective(
-                id="Objective:0:0",
-                manufacturer=_MANUFACTURER,
-                model=_OBJECTIVE,
-                nominal_magnification=20.0,
-                lens_na=0.75,
-                immersion=m.Objective_Immersion.AIR,
-                correction=m.Objective_Correction.PLAN_APO,
-                working_distance=1.0,
-                working_distance_unit=m.UnitsLength.MILLIMETER,
-            )
-        ],
-    )
     ome_channels = []
     planes = []
     tiff_data = []
     for plane, (channel, index) in enumerate(zip(channels, channel_indices, strict=True)):
-        spectrum = channel_spectrum(channel)
-        extra: dict[str, Any] = {}
-        if spectrum is not None:
-            extra = {
-                "excitation_wavelength": spectrum[0],
-                "excitation_wavelength_unit": m.UnitsLength.NANOMETER,
-                "emission_wavelength": spectrum[1],
-                "emission_wavelength_unit": m.UnitsLength.NANOMETER,
-                "color": m.Color(spectrum[2]),
-            }
-        ome_channels.append(
-            m.Channel(
-                id=f"Channel:0:{plane}",
-                name=channel,
-                samples_per_pixel=1,
-                illumination_type=m.Channel_IlluminationType.EPIFLUORESCENCE,
-                acquisition_mode=m.Channel_AcquisitionMode.WIDE_FIELD,
-                contrast_method=m.Channel_ContrastMethod.FLUORESCENCE,
-                detector_settings=m.DetectorSettings(id="Detector:0:0", binning=m.Binning.TWOBYTWO),
-                **extra,
-            )
-        )
+        ome_channels.append(_ome_channel(plane, channel))
         planes.append(
             m.Plane(
                 the_c=plane,
@@ -381,42 +361,98 @@ def build_ome_xml(
         ),
         pixels=pixels,
     )
-    plates = []
-    if plate is not None:
-        sample_id = f"WellSample:{plate.row}:{plate.column}:{plate.field}"
-        plates.append(
-            m.Plate(
-                id="Plate:0",
-                name=plate.plate_name,
-                rows=plate.plate_rows,
-                columns=plate.plate_columns,
-                row_naming_convention=m.NamingConvention.LETTER,
-                column_naming_convention=m.NamingConvention.NUMBER,
-                wells=[
-                    m.Well(
-                        id=f"Well:{plate.row}:{plate.column}",
-                        row=plate.row,
-                        column=plate.column,
-                        well_samples=[
-                            m.WellSample(
-                                id=sample_id,
-                                index=plate.field,
-                                image_ref=m.ImageRef(id="Image:0"),
-                            )
-                        ],
-                    )
-                ],
-                plate_acquisitions=[
-                    m.PlateAcquisition(
-                        id="PlateAcquisition:0",
-                        maximum_field_count=plate.fields_per_well,
-                        well_sample_refs=[m.WellSampleRef(id=sample_id)],
+    plates = [_ome_plate(plate)] if plate is not None else []
+    ome = m.OME(creator=_CREATOR, instruments=[_ome_instrument()], images=[image], plates=plates)
+    return to_xml(ome)
+
+
+def _ome_instrument() -> Any:
+    """The ome-types Instrument of :func:`build_ome_xml`."""
+    from ome_types import model as m
+
+    return m.Instrument(
+        id="Instrument:0",
+        microscope=m.Microscope(
+            manufacturer=_MANUFACTURER, model=_MICROSCOPE, type=m.Microscope_Type.INVERTED
+        ),
+        detectors=[m.Detector(id="Detector:0:0", type=m.Detector_Type.CMOS, model=_DETECTOR)],
+        objectives=[
+            m.Objective(
+                id="Objective:0:0",
+                manufacturer=_MANUFACTURER,
+                model=_OBJECTIVE,
+                nominal_magnification=20.0,
+                lens_na=0.75,
+                immersion=m.Objective_Immersion.AIR,
+                correction=m.Objective_Correction.PLAN_APO,
+                working_distance=1.0,
+                working_distance_unit=m.UnitsLength.MILLIMETER,
+            )
+        ],
+    )
+
+
+def _ome_channel(plane: int, channel: str) -> Any:
+    """The ome-types Channel of plane ``plane`` in :func:`build_ome_xml`."""
+    from ome_types import model as m
+
+    spectrum = channel_spectrum(channel)
+    extra: dict[str, Any] = {}
+    if spectrum is not None:
+        extra = {
+            "excitation_wavelength": spectrum[0],
+            "excitation_wavelength_unit": m.UnitsLength.NANOMETER,
+            "emission_wavelength": spectrum[1],
+            "emission_wavelength_unit": m.UnitsLength.NANOMETER,
+            "color": m.Color(spectrum[2]),
+        }
+    return m.Channel(
+        id=f"Channel:0:{plane}",
+        name=channel,
+        samples_per_pixel=1,
+        illumination_type=m.Channel_IlluminationType.EPIFLUORESCENCE,
+        acquisition_mode=m.Channel_AcquisitionMode.WIDE_FIELD,
+        contrast_method=m.Channel_ContrastMethod.FLUORESCENCE,
+        detector_settings=m.DetectorSettings(id="Detector:0:0", binning=m.Binning.TWOBYTWO),
+        **extra,
+    )
+
+
+def _ome_plate(plate: FieldInfo) -> Any:
+    """The ome-types Plate of :func:`build_ome_xml`: one Well, one WellSample, a
+    PlateAcquisition."""
+    from ome_types import model as m
+
+    sample_id = f"WellSample:{plate.row}:{plate.column}:{plate.field}"
+    return m.Plate(
+        id="Plate:0",
+        name=plate.plate_name,
+        rows=plate.plate_rows,
+        columns=plate.plate_columns,
+        row_naming_convention=m.NamingConvention.LETTER,
+        column_naming_convention=m.NamingConvention.NUMBER,
+        wells=[
+            m.Well(
+                id=f"Well:{plate.row}:{plate.column}",
+                row=plate.row,
+                column=plate.column,
+                well_samples=[
+                    m.WellSample(
+                        id=sample_id,
+                        index=plate.field,
+                        image_ref=m.ImageRef(id="Image:0"),
                     )
                 ],
             )
-        )
-    ome = m.OME(creator=_CREATOR, instruments=[instrument], images=[image], plates=plates)
-    return to_xml(ome)
+        ],
+        plate_acquisitions=[
+            m.PlateAcquisition(
+                id="PlateAcquisition:0",
+                maximum_field_count=plate.fields_per_well,
+                well_sample_refs=[m.WellSampleRef(id=sample_id)],
+            )
+        ],
+    )
 
 
 def write_atomic(path: Path, write: Callable[[str], None]) -> None:

@@ -55,6 +55,7 @@ except where noted:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -226,45 +227,22 @@ def measure_objects(
     fams = _check_families(families)
     lab = check_labels(labels)
     chans = check_images(images, lab.shape)
-    texture_scale = _check_int("texture_scale", texture_scale, 1)
-    texture_gray_levels = _check_int("texture_gray_levels", texture_gray_levels, 2, 256)
-    granularity_spectrum_length = _check_int(
-        "granularity_spectrum_length", granularity_spectrum_length, 1
-    )
-    granularity_element_size = _check_int("granularity_element_size", granularity_element_size, 1)
-    radial_bins = _check_int("radial_bins", radial_bins, 1)
-    if neighbor_distance is not None:
-        neighbor_distance = _check_int("neighbor_distance", neighbor_distance, 1)
-    for name, val in (
-        ("granularity_subsample", granularity_subsample),
-        ("granularity_background_subsample", granularity_background_subsample),
-    ):
-        if not (isinstance(val, (int, float)) and 0 < val <= 1):
-            raise InvalidInput(f"{name}: {val!r} is out of range (0 < value <= 1)")
-    pixel = None
-    if spacing is not None:
-        sp = np.atleast_1d(np.asarray(spacing, dtype=float))
-        if sp.size not in (1, 2) or not np.all(np.isfinite(sp)) or np.any(sp <= 0):
-            raise InvalidInput(f"spacing: expected a positive pixel size in µm, got {spacing!r}")
-        if sp.size == 2 and not np.isclose(sp[0], sp[1]):
-            raise InvalidInput(
-                f"spacing: anisotropic pixels {tuple(sp)} are not supported; resample the image "
-                "to square pixels first"
-            )
-        pixel = float(sp[0])
-
-    columns = feature_columns(
-        list(chans),
-        families=fams,
+    st = _Settings.checked(
+        fams,
         texture_scale=texture_scale,
         texture_gray_levels=texture_gray_levels,
         granularity_spectrum_length=granularity_spectrum_length,
+        granularity_subsample=granularity_subsample,
+        granularity_background_subsample=granularity_background_subsample,
+        granularity_element_size=granularity_element_size,
         radial_bins=radial_bins,
         neighbor_distance=neighbor_distance,
         zernike=zernike,
         moments=moments,
         radial_zernike=radial_zernike,
+        spacing=spacing,
     )
+    columns = st.columns(list(chans))
     ob = Objects(lab)
     if ob.n == 0:  # the same columns and dtypes, from one empty block (not ~280 Series)
         table = pd.DataFrame(np.empty((0, len(columns) - 1)), columns=columns[1:])
@@ -275,39 +253,13 @@ def measure_objects(
     data["Location_Center_X"] = cen[:, 1]
     data["Location_Center_Y"] = cen[:, 0]
     if "shape" in fams:
-        for k, v in measure_shape(ob, spacing=pixel, zernike=zernike, moments=moments).items():
+        for k, v in measure_shape(ob, spacing=st.pixel, zernike=zernike, moments=moments).items():
             data["AreaShape_" + k] = v
-    geometry = radial_geometry(ob, radial_bins) if "radial" in fams and chans else None
+    geometry = radial_geometry(ob, st.radial_bins) if "radial" in fams and chans else None
     for ch, img in chans.items():
-        # the channel's values at the objects' pixels (sorted pixel order), read once and
-        # converted to CellProfiler's scale there: no family needs the whole image as float
-        vals = as_intensity(img.ravel()[ob.flat])
-        if "intensity" in fams:
-            for k, v in measure_intensity(ob, vals, img).items():
-                prefix, feat = k.split("_", 1)
-                data[f"{prefix}_{feat}_{ch}"] = v
-        if "texture" in fams:
-            for k, v in measure_texture(ob, vals, texture_scale, texture_gray_levels).items():
-                feat, rest = k.split("_", 1)
-                data[f"Texture_{feat}_{ch}_{rest}"] = v
-        if "granularity" in fams:
-            gran = measure_granularity(
-                ob,
-                img,
-                values=vals,
-                subsample_size=granularity_subsample,
-                image_sample_size=granularity_background_subsample,
-                element_size=granularity_element_size,
-                spectrum_length=granularity_spectrum_length,
-            )
-            for k, v in gran.items():
-                data[f"{k}_{ch}"] = v
-        if "radial" in fams:
-            for k, v in measure_radial(ob, vals, radial_bins, geometry, radial_zernike).items():
-                feat, rest = k.split("_", 1)
-                data[f"RadialDistribution_{feat}_{ch}_{rest}"] = v
+        data.update(_measure_channel(ob, ch, img, st, geometry))
     if "neighbors" in fams:
-        for k, v in measure_neighbors(ob, neighbor_distance).items():
+        for k, v in measure_neighbors(ob, st.neighbor_distance).items():
             data["Neighbors_" + k] = v
     # one float block, then the integer ObjectNumber: much cheaper than ~200 Series
     block = np.empty((ob.n, len(columns) - 1))
@@ -316,6 +268,144 @@ def measure_objects(
     table = pd.DataFrame(block, columns=columns[1:])
     table.insert(0, "ObjectNumber", ob.values.astype(np.int64))
     return table
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The settings of :func:`measure_objects`, checked (see its parameters); ``pixel`` is the
+    pixel size in µm (None: lengths in pixels)."""
+
+    families: tuple[str, ...]
+    texture_scale: int
+    texture_gray_levels: int
+    granularity_spectrum_length: int
+    granularity_subsample: float
+    granularity_background_subsample: float
+    granularity_element_size: int
+    radial_bins: int
+    neighbor_distance: int | None
+    zernike: bool
+    moments: bool
+    radial_zernike: bool
+    pixel: float | None
+
+    @classmethod
+    def checked(
+        cls,
+        families: tuple[str, ...],
+        *,
+        texture_scale: int,
+        texture_gray_levels: int,
+        granularity_spectrum_length: int,
+        granularity_subsample: float,
+        granularity_background_subsample: float,
+        granularity_element_size: int,
+        radial_bins: int,
+        neighbor_distance: int | None,
+        zernike: bool,
+        moments: bool,
+        radial_zernike: bool,
+        spacing: float | tuple[float, float] | None,
+    ) -> _Settings:
+        """The settings, or an :class:`InvalidInput` naming the first one out of range."""
+        texture_scale = _check_int("texture_scale", texture_scale, 1)
+        texture_gray_levels = _check_int("texture_gray_levels", texture_gray_levels, 2, 256)
+        granularity_spectrum_length = _check_int(
+            "granularity_spectrum_length", granularity_spectrum_length, 1
+        )
+        granularity_element_size = _check_int(
+            "granularity_element_size", granularity_element_size, 1
+        )
+        radial_bins = _check_int("radial_bins", radial_bins, 1)
+        if neighbor_distance is not None:
+            neighbor_distance = _check_int("neighbor_distance", neighbor_distance, 1)
+        for name, val in (
+            ("granularity_subsample", granularity_subsample),
+            ("granularity_background_subsample", granularity_background_subsample),
+        ):
+            if not (isinstance(val, (int, float)) and 0 < val <= 1):
+                raise InvalidInput(f"{name}: {val!r} is out of range (0 < value <= 1)")
+        return cls(
+            families=families,
+            texture_scale=texture_scale,
+            texture_gray_levels=texture_gray_levels,
+            granularity_spectrum_length=granularity_spectrum_length,
+            granularity_subsample=granularity_subsample,
+            granularity_background_subsample=granularity_background_subsample,
+            granularity_element_size=granularity_element_size,
+            radial_bins=radial_bins,
+            neighbor_distance=neighbor_distance,
+            zernike=zernike,
+            moments=moments,
+            radial_zernike=radial_zernike,
+            pixel=_pixel_size(spacing),
+        )
+
+    def columns(self, channels: Sequence[str]) -> list[str]:
+        """The columns of a table measured with these settings (:func:`feature_columns`)."""
+        return feature_columns(
+            channels,
+            families=self.families,
+            texture_scale=self.texture_scale,
+            texture_gray_levels=self.texture_gray_levels,
+            granularity_spectrum_length=self.granularity_spectrum_length,
+            radial_bins=self.radial_bins,
+            neighbor_distance=self.neighbor_distance,
+            zernike=self.zernike,
+            moments=self.moments,
+            radial_zernike=self.radial_zernike,
+        )
+
+
+def _pixel_size(spacing: float | tuple[float, float] | None) -> float | None:
+    """The isotropic pixel size ``spacing`` gives, in µm (None: none given)."""
+    if spacing is None:
+        return None
+    sp = np.atleast_1d(np.asarray(spacing, dtype=float))
+    if sp.size not in (1, 2) or not np.all(np.isfinite(sp)) or np.any(sp <= 0):
+        raise InvalidInput(f"spacing: expected a positive pixel size in µm, got {spacing!r}")
+    if sp.size == 2 and not np.isclose(sp[0], sp[1]):
+        raise InvalidInput(
+            f"spacing: anisotropic pixels {tuple(sp)} are not supported; resample the image "
+            "to square pixels first"
+        )
+    return float(sp[0])
+
+
+def _measure_channel(
+    ob: Objects, ch: str, img: np.ndarray, st: _Settings, geometry: Any
+) -> dict[str, Any]:
+    """The columns of one channel's families (intensity, texture, granularity, radial)."""
+    fams = st.families
+    data: dict[str, Any] = {}
+    # the channel's values at the objects' pixels (sorted pixel order), read once and
+    # converted to CellProfiler's scale there: no family needs the whole image as float
+    vals = as_intensity(img.ravel()[ob.flat])
+    if "intensity" in fams:
+        for k, v in measure_intensity(ob, vals, img).items():
+            prefix, feat = k.split("_", 1)
+            data[f"{prefix}_{feat}_{ch}"] = v
+    if "texture" in fams:
+        for k, v in measure_texture(ob, vals, st.texture_scale, st.texture_gray_levels).items():
+            feat, rest = k.split("_", 1)
+            data[f"Texture_{feat}_{ch}_{rest}"] = v
+    if "granularity" in fams:
+        gran = measure_granularity(
+            ob,
+            img,
+            values=vals,
+            subsample_size=st.granularity_subsample,
+            image_sample_size=st.granularity_background_subsample,
+            element_size=st.granularity_element_size,
+            spectrum_length=st.granularity_spectrum_length,
+        )
+        for k, v in gran.items():
+            data[f"{k}_{ch}"] = v
+    if "radial" in fams:
+        for k, v in measure_radial(ob, vals, st.radial_bins, geometry, st.radial_zernike).items():
+            feat, rest = k.split("_", 1)
+            data[f"RadialDistribution_{feat}_{ch}_{rest}"] = v
+    return data
 
 
 def summarize_image(table: pd.DataFrame) -> dict[str, float]:
