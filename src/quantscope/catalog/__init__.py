@@ -1,5 +1,7 @@
 """The catalog (SQLAlchemy Core schema, alembic migrations) and the Repository handle.
 
+:func:`select_images` resolves a selection (image ids, plates, datasets, a query; a
+:class:`Selection`) into image ids, the same way for every command.
 :func:`set_metadata` corrects pixel sizes, channel names and wavelengths after ingest (catalog,
 stored OME-Zarr metadata and checksums together, with an audit annotation per change).
 """
@@ -8,6 +10,7 @@ from ._annotations import DATASET_KEY, DatasetInfo
 from ._edit import EditReport, FieldChange, set_metadata
 from ._images import ImageRegistration, plate_folder
 from ._repository import CONFIG_NAME, SCHEMA_HEAD, Repository
+from ._select import Selection, select_images
 
 __all__ = [
     "CONFIG_NAME",
@@ -18,6 +21,8 @@ __all__ = [
     "FieldChange",
     "ImageRegistration",
     "Repository",
+    "Selection",
     "plate_folder",
+    "select_images",
     "set_metadata",
 ]

@@ -34,13 +34,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from .._files import atomic_write, user_name
 from .._text import plural
 from ..errors import CorruptFile, InvalidInput, NotFound
 from ..model import Annotation
 from . import _schema as S
+from ._select import Selection
+from ._select import select_images as resolve_selection
 
 if TYPE_CHECKING:
     from ..model import Image
@@ -187,12 +187,10 @@ def parse_edits(assignments: Iterable[str]) -> list[Edit]:
 
 
 # -------------------------------------------------------------------------------- selection
-_HEX = re.compile(r"^[0-9a-fA-F]{3,32}$")
-
-
-def select_images(repo: Repository, selection: str) -> list[str]:
-    """Image ids of ``selection``: an image id or unique prefix (``image:ID`` too),
-    ``plate:NAME``, ``dataset:NAME``, or else a query (``quantscope find``'s language).
+def select_images(repo: Repository, selection: str | Selection) -> list[str]:
+    """Image ids of ``selection`` for :func:`set_metadata`: what
+    :func:`quantscope.catalog.select_images` resolves (an image id or unique prefix,
+    ``image:ID``, ``plate:NAME``, ``dataset:NAME``, or else a query), which must not be empty.
 
     Raises
     ------
@@ -201,36 +199,11 @@ def select_images(repo: Repository, selection: str) -> list[str]:
     NotFound
         No image, plate or dataset matches.
     """
-    s = selection.strip()
-    if not s:
-        raise InvalidInput("empty selection: give an image id, plate:NAME, dataset:NAME or a query")
-    kind, sep, name = s.partition(":")
-    name = name.strip()
-    ids: list[str]
-    if sep and kind in ("image", "plate", "dataset") and name:
-        if kind == "image":
-            ids = [repo.image(name).id]
-        else:
-            with repo.engine.connect() as conn:
-                if kind == "plate":
-                    q = (
-                        sa.select(S.images.c.id)
-                        .join(S.plates, S.plates.c.id == S.images.c.plate_id)
-                        .where(S.plates.c.name == name)
-                    )
-                else:
-                    a = S.annotations.c
-                    q = sa.select(a.target_id).where(
-                        a.target_kind == "image", a.key == "dataset", a.value == name
-                    )
-                ids = sorted(set(conn.execute(q).scalars()))
-    elif _HEX.match(s):
-        ids = [repo.image(s).id]
-    else:
-        ids = repo.find_ids(s)
+    ids = resolve_selection(repo, selection)
     if not ids:
-        raise NotFound(f"{repo.root}: selection {s!r} matches no image; nothing was changed")
-    return list(dict.fromkeys(ids))
+        shown = selection.strip() if isinstance(selection, str) else repr(selection)
+        raise NotFound(f"{repo.root}: selection {shown!r} matches no image; nothing was changed")
+    return ids
 
 
 # ------------------------------------------------------------------------------- applying
@@ -396,7 +369,7 @@ def _new_ome_xml(text: bytes, plan: _Plan, where: str) -> bytes:
 
 def set_metadata(
     repo: Repository,
-    selection: str | Sequence[str],
+    selection: str | Selection | Sequence[str],
     assignments: Iterable[str] | Sequence[Edit],
     *,
     by: str | None = None,
@@ -408,7 +381,8 @@ def set_metadata(
     repo
         An open repository; its write lock is taken here.
     selection
-        What :func:`select_images` accepts, or a list of image ids.
+        What :func:`select_images` accepts (a :class:`~quantscope.catalog.Selection` or its
+        one-string form), or a list of image ids.
     assignments
         ``KEY=VALUE`` strings (see :func:`parse_edits`) or parsed :class:`Edit` s.
     by
@@ -435,7 +409,7 @@ def set_metadata(
         raise InvalidInput(f"nothing to set: give at least one KEY=VALUE (keys: {_HELP})")
     ids = (
         select_images(repo, selection)
-        if isinstance(selection, str)
+        if isinstance(selection, str | Selection)
         else [repo.image(i).id for i in selection]
     )
     if not ids:
