@@ -131,6 +131,25 @@ class RunReport:
     def ok(self) -> bool:
         return self.failed == 0 and self.skipped == 0
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: every field, failures as records; what ``quantscope run --json``
+        prints."""
+        return {
+            "run_id": self.run_id,
+            "pipeline": self.pipeline,
+            "spec_hash": self.spec_hash,
+            "status": self.status,
+            "images": self.images,
+            "computed": self.computed,
+            "reused": self.reused,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "failures": [vars(f) for f in self.failures],
+            "tables": self.tables,
+            "seconds": self.seconds,
+            "cleaned": self.cleaned,
+        }
+
 
 def run_pipeline(
     repo: Repository,

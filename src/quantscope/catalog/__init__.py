@@ -9,6 +9,8 @@ stored OME-Zarr metadata and checksums together, with an audit annotation per ch
 from ._annotations import DATASET_KEY, DatasetInfo
 from ._edit import EditReport, FieldChange, set_metadata
 from ._images import ImageRegistration, plate_folder
+from ._listing import image_row
+from ._metadata_check import MetadataCheck, check_metadata
 from ._repository import CONFIG_NAME, SCHEMA_HEAD, Repository
 from ._select import Selection, select_images
 
@@ -20,8 +22,11 @@ __all__ = [
     "EditReport",
     "FieldChange",
     "ImageRegistration",
+    "MetadataCheck",
     "Repository",
     "Selection",
+    "check_metadata",
+    "image_row",
     "plate_folder",
     "select_images",
     "set_metadata",

@@ -110,6 +110,15 @@ class EditReport:
     changes: list[FieldChange] = field(default_factory=list)
     files_rewritten: int = 0
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: images, changes (as records) and files rewritten; what
+        ``quantscope set --json`` prints."""
+        return {
+            "images": self.images,
+            "changes": [vars(c) for c in self.changes],
+            "files_rewritten": self.files_rewritten,
+        }
+
 
 # ---------------------------------------------------------------------------------- parsing
 def _number(key: str, raw: str, dimension_unit: str) -> float | None:

@@ -56,22 +56,9 @@ def _pixel_size(img: Image) -> str:
 
 
 def _row(img: Image) -> dict[str, Any]:
-    pos = img.position
-    return {
-        "id": img.id,
-        "name": img.name,
-        "source": Path(img.sources[0].path).name
-        + (f" (+{len(img.sources) - 1})" if len(img.sources) > 1 else "")
-        if img.sources
-        else "",
-        "plate": pos.plate if pos else None,
-        "well": pos.well if pos else None,
-        "field": pos.field if pos else None,
-        "dims": "x".join(str(n) for n in img.shape),
-        "dtype": img.dtype,
-        "channels": [c.name for c in img.channels],
-        "pixel_size_um": [img.physical_size_x_um, img.physical_size_y_um, img.physical_size_z_um],
-    }
+    from ..catalog import image_row
+
+    return image_row(img)
 
 
 @app.command()
@@ -161,17 +148,7 @@ def ingest(
 
             report = run_ingest(r, paths, pattern=pattern, jobs=jobs, progress=progress, qc=qc)
     if as_json:
-        _emit_json(
-            {
-                "added": [_row(i) for i in report.added],
-                "skipped": [vars(s) for s in report.skipped],
-                "failed": [vars(s) for s in report.failed],
-                "notes": [vars(s) for s in report.notes],
-                "cleaned": report.cleaned,
-                "seconds": report.seconds,
-                "qc": report.qc,
-            }
-        )
+        _emit_json(report.to_dict())
     else:
         out = _console()
         for c in report.cleaned:
@@ -326,10 +303,10 @@ def verify(
     from ..ingest import verify as run_verify
 
     with _open(repo) as r:
-        n = len(r.stored_files())
         problems = run_verify(r, jobs=jobs)
+    n = problems.checked
     if as_json:
-        _emit_json({"checked": n, "problems": [vars(p) for p in problems]})
+        _emit_json(problems.to_dict())
     else:
         for p in problems:
             _console(stderr=True).print(

@@ -4,7 +4,7 @@ from ._ingest import ingest
 from ._integrity import clean_leftovers, update_plates, verify
 from ._naming import NamePattern, ParsedName
 from ._plan import collect_files
-from ._report import IngestIssue, IngestReport, Progress
+from ._report import IngestIssue, IngestReport, Progress, VerifyReport
 
 __all__ = [
     "IngestIssue",
@@ -12,6 +12,7 @@ __all__ = [
     "NamePattern",
     "ParsedName",
     "Progress",
+    "VerifyReport",
     "clean_leftovers",
     "collect_files",
     "ingest",
