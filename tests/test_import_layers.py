@@ -7,7 +7,7 @@
 - Nothing below them imports ``quantscope.cli`` or ``quantscope.server``.
 - Every package imports only from its own level or below, in the order of DESIGN.md
   (:data:`LEVELS`): ``cli``/``server`` -> ``analysis``, ``benchmark``, ``provenance``,
-  ``ingest``, ``qc`` -> ``catalog``, ``io``, ``quality``, ``metadata`` -> ``model`` ->
+  ``ingestion``, ``qc`` -> ``catalog``, ``io``, ``quality``, ``metadata`` -> ``model`` ->
   ``errors``. Packages of one level may use each other (``catalog`` reads ``metadata``,
   ``benchmark`` runs ``analysis`` pipelines); :data:`LAYER_EXCEPTIONS` lists the few
   documented imports that break the order.
@@ -38,7 +38,7 @@ LEVELS: dict[str, int] = {
     "analysis": 3,
     "benchmark": 3,
     "provenance": 3,
-    "ingest": 3,  # orchestration: files -> store + catalog
+    "ingestion": 3,  # orchestration: files -> store + catalog
     "qc": 3,  # orchestration: QC of a repository
     "catalog": 2,
     "io": 2,
@@ -207,7 +207,7 @@ def test_dependencies_point_downward() -> None:
         ("quantscope.catalog._edit", "from ..metadata import parse_quantity", False),
         ("quantscope.analysis._plan", "from ..catalog import select_images", False),
         ("quantscope.benchmark._pipeline", "from ..analysis import run_pipeline", False),
-        ("quantscope.cli._app", "from ..ingest import ingest", False),
+        ("quantscope.cli._app", "from ..ingestion import ingest", False),
         ("quantscope.model._image", "from .._text import plural", False),
         ("quantscope.catalog._edit", "from .. import __version__", True),
         ("quantscope.benchmark._sets", "from .. import __version__", False),

@@ -6,7 +6,7 @@ A set is a list of items; each item is one annotated image. What is stored where
   <item>.tif``, zlib-compressed TIFF) and their SHA-256 recorded. A benchmark is only
   comparable over time if its ground truth cannot change under it; the copy is small
   (BBBC039's 40 label images take under 0.5 MB) and is verified on every run.
-* The **images** are ingested into the repository with :func:`quantscope.ingest.ingest`
+* The **images** are ingested into the repository with :func:`quantscope.ingestion.ingest`
   (OME-Zarr, checksums, metadata, QC), so pipelines run on them like on any other image and
   the item links to its image id. ``ingest=False`` stores only the source path and SHA-256
   (for sets scored from predictions made elsewhere, where the pixels are not needed).
@@ -112,7 +112,7 @@ def _ingest_images(
     repo: Repository, images: list[Path], jobs: int, qc: bool
 ) -> dict[Path, tuple[str, str]]:
     """Ingest ``images``; {path: (image id, sha256)}."""
-    from ..ingest import ingest
+    from ..ingestion import ingest
 
     report = ingest(repo, images, jobs=jobs, qc=qc)
     if report.failed:

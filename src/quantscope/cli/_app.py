@@ -111,7 +111,7 @@ def ingest(
     )
     from rich.table import Column
 
-    from ..ingest import ingest as run_ingest
+    from ..ingestion import ingest as run_ingest
 
     err = _console(stderr=True)
     with _open(repo) as r:
@@ -300,7 +300,7 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Re-hash every stored file and report anything changed or missing."""
-    from ..ingest import verify as run_verify
+    from ..ingestion import verify as run_verify
 
     with _open(repo) as r:
         problems = run_verify(r, jobs=jobs)
