@@ -195,12 +195,18 @@ def run_pipeline(
     Raises
     ------
     InvalidInput
-        Nothing is selected, ``jobs`` < 1, or ``pixel_size_um`` is not a positive size.
+        Nothing is selected, ``jobs`` < 1, ``pixel_size_um`` is not a positive size, or
+        ``pipeline`` is not a :class:`Pipeline`.
     """
     import math
 
     from ..qc import load_profile
 
+    if not isinstance(pipeline, Pipeline):
+        raise InvalidInput(
+            f"pipeline: expected a Pipeline (from load_pipeline(path)), got "
+            f"{type(pipeline).__name__} {pipeline!r}"
+        )
     for step in pipeline.steps:
         reason = step.tool.unavailable()
         if reason is not None:

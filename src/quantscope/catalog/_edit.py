@@ -416,6 +416,13 @@ def set_metadata(
     )
     if not edits:
         raise InvalidInput(f"nothing to set: give at least one KEY=VALUE (keys: {_HELP})")
+    if not isinstance(selection, str | Selection) and (
+        not isinstance(selection, Sequence) or not all(isinstance(i, str) for i in selection)
+    ):
+        raise InvalidInput(
+            "selection: expected an image id, plate:NAME, dataset:NAME, a query, a Selection or "
+            f"a list of image ids, got {type(selection).__name__} {selection!r}"
+        )
     ids = (
         select_images(repo, selection)
         if isinstance(selection, str | Selection)
