@@ -441,29 +441,7 @@ def set_metadata(
             for p in plans
             for img_id, rel, size, sha in repo.stored_files(p.image.id)
         }
-        # every new file is computed before anything is written
-        files: list[tuple[str, str, Path, bytes, bytes]] = []  # image id, rel, path, old, new
-        for p in plans:
-            base = Path(p.image.store_path)
-            targets = [("zarr.json", _new_zarr_json)]
-            if p.sizes or p.channels:
-                targets.append(("OME/METADATA.ome.xml", _new_ome_xml))
-            for name, rewrite in targets:
-                rel = (base / name).as_posix()
-                path = repo.root / rel
-                try:
-                    old = path.read_bytes()
-                except FileNotFoundError:
-                    if name == "zarr.json":
-                        raise CorruptFile(
-                            f"{path}: the image's zarr.json is missing; run `quantscope verify`"
-                        ) from None
-                    continue  # no stored OME-XML (pixels-only images): nothing to keep in step
-                except OSError as e:
-                    raise CorruptFile(f"{path}: cannot be read ({e.strerror or e})") from e
-                new = rewrite(old, p, str(path))
-                if new != old:
-                    files.append((p.image.id, rel, path, old, new))
+        files = _new_files(repo, plans)  # every new file is computed before anything is written
         now = datetime.now(UTC)
         who = by or user_name()
         written: list[tuple[Path, bytes]] = []
@@ -509,6 +487,36 @@ def set_metadata(
     report.changes = [c for p in plans for c in p.changes]
     report.files_rewritten = len(files)
     return report
+
+
+def _new_files(
+    repo: Repository, plans: Sequence[_Plan]
+) -> list[tuple[str, str, Path, bytes, bytes]]:
+    """(image id, path relative to the repository, path, old bytes, new bytes) of every stored
+    metadata file the plans change: each image's ``zarr.json`` and its OME-XML."""
+    files: list[tuple[str, str, Path, bytes, bytes]] = []
+    for p in plans:
+        base = Path(p.image.store_path)
+        targets = [("zarr.json", _new_zarr_json)]
+        if p.sizes or p.channels:
+            targets.append(("OME/METADATA.ome.xml", _new_ome_xml))
+        for name, rewrite in targets:
+            rel = (base / name).as_posix()
+            path = repo.root / rel
+            try:
+                old = path.read_bytes()
+            except FileNotFoundError:
+                if name == "zarr.json":
+                    raise CorruptFile(
+                        f"{path}: the image's zarr.json is missing; run `quantscope verify`"
+                    ) from None
+                continue  # no stored OME-XML (pixels-only images): nothing to keep in step
+            except OSError as e:
+                raise CorruptFile(f"{path}: cannot be read ({e.strerror or e})") from e
+            new = rewrite(old, p, str(path))
+            if new != old:
+                files.append((p.image.id, rel, path, old, new))
+    return files
 
 
 def _audit(plans: Sequence[_Plan], who: str, now: datetime) -> list[Annotation]:
