@@ -44,7 +44,7 @@ from ._runs import (
     score_folders,
 )
 from ._semantic import SemanticScores, label_mask, score_semantic
-from ._sets import MASK_MODES, add_set, add_synthetic_set, load_truth
+from ._sets import MASK_MODES, BenchSet, add_set, add_synthetic_set, load_truth
 from ._stats import Estimate, bootstrap_ci
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "RANK_METRICS",
     "BenchResult",
     "BenchRun",
+    "BenchSet",
     "ClassificationScores",
     "Estimate",
     "InstanceScores",

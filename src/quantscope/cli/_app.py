@@ -499,7 +499,7 @@ def synth(
     res = synth_plate(out, opts)
     n_obj = sum(f.n_objects for f in res.fields)
     if as_json:
-        _emit_json({"root": str(res.root), "fields": len(res.fields), "objects": n_obj})
+        _emit_json(res.to_dict())
     else:
         _console().print(
             f"wrote {plural(len(res.fields), 'field')} with {plural(n_obj, 'cell')} "

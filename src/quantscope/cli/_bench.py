@@ -229,9 +229,7 @@ def add_set_cmd(
                 progress=progress,
             )
     if as_json:
-        out = dict(s)
-        out["provenance"] = {k: v for k, v in s["provenance"].items() if k != "source_text"}
-        _emit_json(out)
+        _emit_json(s.to_dict())
         return
     prov = s["provenance"]
     how = prov.get("masks", "labels")

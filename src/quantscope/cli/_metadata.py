@@ -198,35 +198,28 @@ def tag(
     for key, _ in pairs:
         if not key.strip():
             _fail(f"'{key}=...': empty key", code=2)
-    changed = {"tags_added": 0, "tags_removed": 0, "values_set": 0, "values_removed": 0}
+    from ..catalog import edit_annotations
+
     with _open(repo) as r:
-        resolved = r.resolve_targets(targets)
-        names = [f"{k}:{i}" if k != "image" else i for k, i in resolved]
-        if add or remove or pairs or unset:
-            with r.write_lock():
-                for key, value in pairs:
-                    changed["values_set"] += r.set_annotation(names, key.strip(), value.strip())
-                if add:
-                    changed["tags_added"] = r.tag(names, add)
-                if remove:
-                    changed["tags_removed"] = r.untag(names, remove)
-                for key in unset or []:
-                    changed["values_removed"] += r.remove_annotations(names, key)
-        listing = [
-            a
-            for kind, tid in resolved
-            for a in r.annotations(kind, [tid])  # one target at a time: kinds differ
-        ]
+        result = edit_annotations(
+            r,
+            targets,
+            values=[(k, v) for k, v in pairs],
+            add=add or [],
+            remove=remove or [],
+            unset=unset or [],
+        )
     if as_json:
-        _emit_json({**changed, "annotations": [a.model_dump() for a in listing]})
+        _emit_json(result.to_dict())
         return
     con = _console()
+    changed = result.counts
     if any(changed.values()):
         con.print(
             ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in changed.items() if v)
             or "nothing changed"
         )
-    _print_annotations(listing)
+    _print_annotations(result.annotations)
 
 
 def _print_annotations(anns: list[Annotation]) -> None:
