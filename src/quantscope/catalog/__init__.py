@@ -11,7 +11,7 @@ stored OME-Zarr metadata and checksums together, with an audit annotation per ch
 from ._annotations import DATASET_KEY, DatasetInfo
 from ._edit import EditReport, FieldChange, set_metadata
 from ._images import ImageRegistration, plate_folder
-from ._listing import image_row
+from ._listing import image_record, image_row
 from ._metadata_check import MetadataCheck, check_metadata
 from ._repository import CONFIG_NAME, SCHEMA_HEAD, Repository
 from ._select import Selection, select_images
@@ -31,6 +31,7 @@ __all__ = [
     "Selection",
     "check_metadata",
     "edit_annotations",
+    "image_record",
     "image_row",
     "plate_folder",
     "select_images",

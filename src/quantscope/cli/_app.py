@@ -226,15 +226,11 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Print everything known about one image."""
+    from ..catalog import image_record
+
     with _open(repo) as r:
         img = r.image(image_id)
-        stored = r.stored_files(img.id)
-        root = r.root
-    doc = img.model_dump(mode="json")
-    # the fields of `ls --json` too (channels stay the full channel records here)
-    doc.update({k: v for k, v in _row(img).items() if k not in doc})
-    doc["path"] = str(root / img.store_path)
-    doc["stored_files"] = len(stored)
+        doc = image_record(r, img)
     if as_json:
         _emit_json(doc)
         return
@@ -242,7 +238,7 @@ def show(
 
     tree = Tree(f"[bold]{_esc(img.name)}[/] ({img.id})")
     levels = plural(img.levels, "level")
-    files = plural(len(stored), "file")
+    files = plural(doc["stored_files"], "file")
     tree.add(f"stored at {_esc(doc['path'])} ({levels}, {_fmt_bytes(img.bytes_stored)}, {files})")
     tree.add(
         f"dims TCZYX {' x '.join(map(str, img.shape))}, {img.dtype}, pixel size {_pixel_size(img)}"
