@@ -9,7 +9,7 @@ Run from the repository root::
 What it measures, in one run on the same files (see bench/README.md):
 
 1. BBBC039: the 40 ImageXpress TIFFs (520x696 uint16) of ``../shared/data/bbbc039_nuclei_subset``.
-   quantscope: ``Repository.init`` then ``quantscope.ingest.ingest(repo, [folder], jobs=J,
+   quantscope: ``Repository.init`` then ``quantscope.ingestion.ingest(repo, [folder], jobs=J,
    qc=False)`` (quality control off: the peer measures no image quality)
    (J = 1, 2), wall time of the ingest call only. Peer: for each file ``bioio.BioImage(path,
    reader=bioio_tifffile.Reader).get_image_data("TCZYX")`` then
@@ -87,7 +87,7 @@ TARGETS = {
 def qs_ingest(paths: list[Path], repo_dir: Path, jobs: int) -> tuple[float, Any]:
     """Ingest into a fresh repository; returns (seconds of the ingest call, report)."""
     from quantscope.catalog import Repository
-    from quantscope.ingest import ingest
+    from quantscope.ingestion import ingest
 
     repo = Repository.init(repo_dir)
     try:
@@ -695,9 +695,9 @@ def _timed(fn: Any) -> tuple[float, Any]:
 def _accounting_targets() -> list[tuple[Any, str, str]]:
     """(owner, attribute, label) of the quantscope functions whose inclusive time is summed."""
     import quantscope.catalog._images as images_mod
-    import quantscope.ingest._ingest as ing
-    import quantscope.ingest._plan as plan
-    import quantscope.ingest._write as write
+    import quantscope.ingestion._ingest as ing
+    import quantscope.ingestion._plan as plan
+    import quantscope.ingestion._write as write
     import quantscope.io._sources as src
     import quantscope.io._zarr_writer as zw
 
@@ -760,8 +760,8 @@ def profile(which: str, work: Path, top: int) -> None:
     import cProfile
     import pstats
 
-    import quantscope.ingest._plan as plan_mod
-    import quantscope.ingest._write as write_mod
+    import quantscope.ingestion._plan as plan_mod
+    import quantscope.ingestion._write as write_mod
 
     plan_mod.ThreadPoolExecutor = InlineExecutor  # type: ignore[misc,assignment]
     write_mod.ThreadPoolExecutor = InlineExecutor  # type: ignore[misc,assignment]
@@ -779,7 +779,7 @@ def profile(which: str, work: Path, top: int) -> None:
         prof.runcall(peer_folder, files, work / "peer")
     else:
         from quantscope.catalog import Repository
-        from quantscope.ingest import ingest
+        from quantscope.ingestion import ingest
 
         qs_ingest(paths, work / "warm", 1)
         rm(work / "warm")

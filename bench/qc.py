@@ -7,7 +7,7 @@ Run from the repository root::
 
 What it measures, in one process (see bench/README.md):
 
-1. Ingest overhead of QC. ``quantscope.ingest.ingest(repo, paths, jobs=J, qc=False)`` and
+1. Ingest overhead of QC. ``quantscope.ingestion.ingest(repo, paths, jobs=J, qc=False)`` and
    ``qc=True`` into fresh repositories (J = 1, 2), on the 40 BBBC039 TIFFs (520x696 uint16)
    and on one generated 8192x8192 uint16 image (bench/_common.py's generator, written once as
    a 512x512-tiled uncompressed TIFF). The runs are interleaved: every repetition runs
@@ -130,7 +130,7 @@ def qs_ingest(paths: list[Path], repo_dir: Path, jobs: int, qc: bool) -> tuple[f
     """Ingest into a fresh repository; returns (seconds of the ingest call, report, CPU
     seconds during the call: all threads of the process and its QC measuring process)."""
     from quantscope.catalog import Repository
-    from quantscope.ingest import ingest
+    from quantscope.ingestion import ingest
 
     repo = Repository.init(repo_dir)
     try:
@@ -306,7 +306,7 @@ def bench_thread_qc(work: Path, reps: int) -> dict[str, Any]:
 _COLD = """
 import sys, time
 from quantscope.catalog import Repository
-from quantscope.ingest import ingest
+from quantscope.ingestion import ingest
 repo = Repository.init(sys.argv[1])
 t0 = time.perf_counter()
 report = ingest(repo, [sys.argv[2]], jobs=int(sys.argv[3]), qc=sys.argv[4] == "on")
@@ -322,7 +322,7 @@ def bench_big_repo(work: Path, n_existing: int, reps: int) -> dict[str, Any]:
     bench/query.py's generator: 3 channels, every metric of quantscope.quality.METRICS): the
     QC step re-flags the plate the new images are on, not the whole repository."""
     from quantscope.catalog import Repository
-    from quantscope.ingest import ingest
+    from quantscope.ingestion import ingest
     from quantscope.quality import METRICS
     from query import registrations
 

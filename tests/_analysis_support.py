@@ -135,7 +135,7 @@ _TEMPLATE: dict[str, tuple[Path, Any]] = {}
 def synth_template(factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     """A repository holding a 1x3 synthetic plate (one 128 px field per well, DAPI + GFP),
     and the synth result with its exact ground truth; made once per session."""
-    from quantscope.ingest import ingest
+    from quantscope.ingestion import ingest
     from quantscope.synth import synth_plate
 
     if "t" not in _TEMPLATE:

@@ -16,7 +16,7 @@ PACKAGES = [
     "quantscope.io",
     "quantscope.metadata",
     "quantscope.catalog",
-    "quantscope.ingest",
+    "quantscope.ingestion",
     "quantscope.synth",
     "quantscope.quality",
     "quantscope.qc",

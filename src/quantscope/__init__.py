@@ -14,9 +14,9 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Repository": "quantscope.catalog",
-    "ingest": "quantscope.ingest",
-    "verify": "quantscope.ingest",
-    "IngestReport": "quantscope.ingest",
+    "ingest": "quantscope.ingestion",
+    "verify": "quantscope.ingestion",
+    "IngestReport": "quantscope.ingestion",
     "open_sources": "quantscope.io",
     "detect_format": "quantscope.io",
     "write_image": "quantscope.io",
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from .benchmark import score_instances
     from .catalog import Repository
     from .errors import QuantscopeError
-    from .ingest import IngestReport, ingest, verify
+    from .ingestion import IngestReport, ingest, verify
     from .io import detect_format, open_sources, write_image
     from .model import Channel, Image, PlatePosition
     from .provenance import lineage

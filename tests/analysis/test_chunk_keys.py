@@ -40,7 +40,7 @@ def _encodings(root: Path) -> dict[str, list[str]]:
 
 
 def test_images_and_labels_share_one_chunk_key_encoding(data_root: Path, tmp_path: Path) -> None:
-    from quantscope.ingest import ingest
+    from quantscope.ingestion import ingest
 
     images = data_root / "cellprofiler_examples" / "ExampleHuman" / "images"
     with Repository.init(tmp_path / "repo") as repo:
@@ -57,7 +57,7 @@ def test_label_chunks_are_files_named_as_the_image_writer_names_them(tmp_path: P
     import numpy as np
 
     from quantscope.analysis import write_labels
-    from quantscope.ingest import ingest
+    from quantscope.ingestion import ingest
     from quantscope.io._zarr_writer import chunk_path
     from quantscope.synth import synth_plate
 

@@ -38,7 +38,7 @@ NUCLEI = Path(__file__).resolve().parents[2] / "pipelines" / "nuclei.yaml"
 @pytest.fixture(scope="module")
 def nuclei_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A repository with one run of the nuclei pipeline; (root, run id)."""
-    from quantscope.ingest import ingest
+    from quantscope.ingestion import ingest
     from quantscope.synth import synth_plate
 
     base = tmp_path_factory.mktemp("export")

@@ -59,7 +59,7 @@ def _nuclei(px: float | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def example_human_template(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from quantscope.ingest import ingest
+    from quantscope.ingestion import ingest
 
     images = data_root / "cellprofiler_examples" / "ExampleHuman" / "images"
     root = tmp_path_factory.mktemp("eh") / "repo"

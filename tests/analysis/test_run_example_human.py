@@ -10,7 +10,7 @@ import pytest
 
 from quantscope.analysis import load_pipeline, read_labels, read_table, run_pipeline
 from quantscope.catalog import Repository
-from quantscope.ingest import ingest
+from quantscope.ingestion import ingest
 
 pytestmark = pytest.mark.slow
 

@@ -51,7 +51,7 @@ def _assert_registered_outputs_are_whole(root: Path) -> int:
 
 @pytest.fixture
 def plate_repo(tmp_path: Path) -> Path:
-    from quantscope.ingest import ingest
+    from quantscope.ingestion import ingest
     from quantscope.synth import synth_plate
 
     synth_plate(tmp_path / "plate", plate="2x3", fields=1, size=256, seed=5)

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 @pytest.fixture
 def pg_repo(pg_url: str, tmp_path: Path) -> Iterator[Repository]:
-    from quantscope.ingest import ingest
+    from quantscope.ingestion import ingest
     from quantscope.synth import synth_plate
 
     synth_plate(tmp_path / "plate", plate="1x3", fields=1, size=96, seed=4)

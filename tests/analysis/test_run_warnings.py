@@ -84,7 +84,7 @@ def test_a_run_with_two_threads_emits_no_runtime_warning(data_root: Path, tmp_pa
     """ExampleHuman through the nuclei and measure tools, ``jobs=2``, warnings as errors."""
     from quantscope.analysis import parse_pipeline, run_pipeline
     from quantscope.catalog import Repository
-    from quantscope.ingest import ingest
+    from quantscope.ingestion import ingest
 
     spec = """\
 name: w

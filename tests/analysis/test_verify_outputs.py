@@ -11,7 +11,7 @@ import pytest
 from _analysis_support import fixture_repo, install_test_tools, pipeline_text, remove_test_tools
 from quantscope.analysis import parse_pipeline, run_pipeline
 from quantscope.catalog import Repository
-from quantscope.ingest import verify
+from quantscope.ingestion import verify
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from ome_types import from_xml
 from quantscope.catalog import Repository, _edit
 from quantscope.catalog._edit import EDIT_KEY, parse_edits, select_images, set_metadata
 from quantscope.errors import InvalidInput, NotFound, QuantscopeError
-from quantscope.ingest import ingest, verify
+from quantscope.ingestion import ingest, verify
 
 FLY = "cellprofiler_examples/ExampleFly/images/01_POS002_D.TIF"  # 150 dpi: no pixel size
 OME_TIFF = "vendor_formats/ome_tiff/aicsimageio_s_1_t_1_c_1_z_1.ome.tiff"  # 1.0833 µm

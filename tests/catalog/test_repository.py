@@ -275,7 +275,7 @@ def test_corrupt_settings_file_is_reported(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not BBBC.is_dir(), reason="../shared/data is absent")
 def test_ingest_on_each_backend(tmp_path: Path, catalog_url: str | None) -> None:
-    from quantscope.ingest import ingest, verify
+    from quantscope.ingestion import ingest, verify
 
     src = tmp_path / "src"
     src.mkdir()

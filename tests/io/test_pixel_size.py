@@ -15,7 +15,7 @@ import pytest
 import tifffile
 
 from quantscope.catalog import Repository
-from quantscope.ingest import ingest
+from quantscope.ingestion import ingest
 from quantscope.io import open_sources
 
 CP = "cellprofiler_examples"

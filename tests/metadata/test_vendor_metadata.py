@@ -128,7 +128,7 @@ def test_dv_header_becomes_ome_with_wavelengths_and_objective(vendor_dir: Path) 
 
 def test_dv_wavelengths_reach_the_catalog(vendor_dir: Path, tmp_path: Path) -> None:
     from quantscope.catalog import Repository
-    from quantscope.ingest import ingest
+    from quantscope.ingestion import ingest
 
     with Repository.init(tmp_path / "repo") as repo:
         report = ingest(repo, [vendor_dir / "dv" / "mrc_toxo.dv"], qc=False)

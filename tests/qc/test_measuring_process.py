@@ -17,7 +17,7 @@ import quantscope.qc
 import quantscope.qc._run as qc_run
 from _qc_support import assert_same_metrics
 from quantscope.catalog import Repository
-from quantscope.ingest import ingest
+from quantscope.ingestion import ingest
 from quantscope.qc import MeasuringProcess, measure_image, shared_process
 from quantscope.qc._process import supported
 from quantscope.quality import best_plane_metrics

@@ -16,7 +16,7 @@ from typer.testing import Result
 import quantscope.qc._run as qc_run
 from _qc_support import assert_same_metrics
 from quantscope.catalog import Repository
-from quantscope.ingest import ingest
+from quantscope.ingestion import ingest
 from quantscope.qc import alpha_channels, measure_image, run_qc, shared_process
 
 

@@ -17,7 +17,7 @@ import quantscope.qc._run as qc_run
 from quantscope.catalog import Repository
 from quantscope.catalog import _schema as S
 from quantscope.errors import InvalidInput, NotFound
-from quantscope.ingest import ingest
+from quantscope.ingestion import ingest
 from quantscope.qc import load_thresholds, measure_image, qc_level, run_qc
 from quantscope.qc._measure import significant_bits, thumbnail
 

@@ -20,7 +20,7 @@ from typer.testing import Result
 
 from quantscope.catalog import Repository
 from quantscope.errors import InvalidInput
-from quantscope.ingest import ingest
+from quantscope.ingestion import ingest
 from quantscope.qc import QCRunReport, collect_report_data, run_qc
 from quantscope.qc._data import ImageQCRecord
 from quantscope.qc._report_common import _flagged_cells, _metric_limits

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from quantscope.catalog import Repository
-from quantscope.ingest import ingest
+from quantscope.ingestion import ingest
 from quantscope.quality import DEFAULT_LIMITS, QCThresholds
 
 

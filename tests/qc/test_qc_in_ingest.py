@@ -15,7 +15,7 @@ import quantscope.qc._run as qc_run
 from _qc_support import assert_same_metrics
 from quantscope.catalog import Repository
 from quantscope.errors import InvalidInput
-from quantscope.ingest import ingest
+from quantscope.ingestion import ingest
 from quantscope.qc import measure_image, measure_planes
 
 
@@ -80,8 +80,8 @@ def test_failed_writes_give_back_their_qc_buffers(
     """A write that fails after its QC buffer was taken gives it back (a buffer kept would
     hold a slot of the QC queue: more failures than the queue is deep would block the
     writers); the other images are measured, on the QC thread or in the measuring process."""
-    import quantscope.ingest._ingest as ing
-    import quantscope.ingest._write as writing
+    import quantscope.ingestion._ingest as ing
+    import quantscope.ingestion._write as writing
     from quantscope.qc._process import shared_process, supported
 
     if where == "process":

@@ -13,7 +13,7 @@ import tifffile
 from typer.testing import Result
 
 from quantscope.catalog import Repository
-from quantscope.ingest import ingest
+from quantscope.ingestion import ingest
 from quantscope.qc import collect_report_data, estimate_profiles, profile_gaps, write_html_report
 
 

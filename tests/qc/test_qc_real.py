@@ -13,7 +13,7 @@ from typer.testing import Result
 
 from quantscope.catalog import Repository
 from quantscope.errors import NotFound, RepositoryError
-from quantscope.ingest import ingest
+from quantscope.ingestion import ingest
 from quantscope.qc import BEST_FOCUS_PLANE, estimate_profiles, load_profile
 
 ILLUM_PATTERN = "{plate}_{well}f{field0}d{channel}"  # AS_09047_050428030001_O01f00d2.TIF

@@ -16,7 +16,7 @@ from typer.testing import Result
 
 from quantscope.catalog import Repository
 from quantscope.errors import InvalidInput, NotFound, RepositoryError
-from quantscope.ingest import ingest
+from quantscope.ingestion import ingest
 from quantscope.qc import collect_report_data, estimate_profiles, load_profile
 
 

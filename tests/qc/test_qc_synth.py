@@ -15,7 +15,7 @@ import pytest
 from typer.testing import Result
 
 from quantscope.catalog import Repository
-from quantscope.ingest import ingest
+from quantscope.ingestion import ingest
 from quantscope.qc import QCReportData, collect_report_data, run_qc
 from quantscope.quality import METRICS
 

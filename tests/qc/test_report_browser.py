@@ -20,7 +20,7 @@ import pytest
 from PIL import Image as PILImage
 
 from quantscope.catalog import Repository
-from quantscope.ingest import ingest
+from quantscope.ingestion import ingest
 from quantscope.qc import estimate_profiles, write_html_report
 
 pytestmark = pytest.mark.slow

@@ -132,6 +132,25 @@ class RunReport:
     def ok(self) -> bool:
         return self.failed == 0 and self.skipped == 0
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: every field, failures as records; what ``quantscope run --json``
+        prints."""
+        return {
+            "run_id": self.run_id,
+            "pipeline": self.pipeline,
+            "spec_hash": self.spec_hash,
+            "status": self.status,
+            "images": self.images,
+            "computed": self.computed,
+            "reused": self.reused,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "failures": [vars(f) for f in self.failures],
+            "tables": self.tables,
+            "seconds": self.seconds,
+            "cleaned": self.cleaned,
+        }
+
 
 def run_pipeline(
     repo: Repository,
@@ -177,7 +196,8 @@ def run_pipeline(
     Raises
     ------
     InvalidInput
-        Nothing is selected, ``jobs`` < 1, or ``pixel_size_um`` is not a positive size.
+        Nothing is selected, ``jobs`` < 1, ``pixel_size_um`` is not a positive size, or
+        ``pipeline`` is not a :class:`Pipeline`.
     """
     from ..qc import load_profile
 
@@ -213,6 +233,11 @@ def _check_arguments(pipeline: Pipeline, jobs: int, pixel_size_um: float | None)
     """Refuse a run that cannot start: a tool unavailable, ``jobs`` < 1, a bad pixel size."""
     import math
 
+    if not isinstance(pipeline, Pipeline):
+        raise InvalidInput(
+            f"pipeline: expected a Pipeline (from load_pipeline(path)), got "
+            f"{type(pipeline).__name__} {pipeline!r}"
+        )
     for step in pipeline.steps:
         reason = step.tool.unavailable()
         if reason is not None:

@@ -83,10 +83,9 @@ def _select_any(
     repo: Repository, image_ids: Sequence[str] | None, where: str | None
 ) -> list[Image]:
     if where is not None:
-        find = getattr(repo, "find_ids", None)
-        if find is None:
-            raise InvalidInput("--where needs the catalog query language, not installed here")
-        ids = list(find(where))
+        from ..catalog import select_images
+
+        ids = select_images(repo, where=where)
         if image_ids is not None:
             keep = set(image_ids)
             ids = [i for i in ids if i in keep]

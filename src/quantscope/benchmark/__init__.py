@@ -5,7 +5,8 @@ Metrics are pure functions on arrays (:func:`score_instances`, :func:`match_inst
 :func:`score_semantic`, :func:`score_classification`, :func:`bootstrap_ci`); every definition
 and its reference is in the docstrings. :func:`score_folders` scores folders of label images;
 :func:`add_set` / :func:`add_synthetic_set` register ground-truth sets in a repository,
-:func:`run_benchmark` scores a method on a set and stores the run with its provenance, and
+:func:`run_benchmark` scores a method on a set and stores the run with its provenance
+(:func:`run_and_score` runs a pipeline on the set's images first), and
 :func:`leaderboard` / :func:`write_leaderboard_html` compare the methods of a set.
 """
 
@@ -31,18 +32,19 @@ from ._leaderboard import (
     write_leaderboard_html,
 )
 from ._overlap import Overlap, as_label_image, overlap_table
-from ._pipeline import PipelinePredictions, pipeline_predictions
+from ._pipeline import PipelinePredictions, pipeline_predictions, run_and_score
 from ._runs import (
     CI_METRICS,
     PER_IMAGE_METRICS,
     BenchResult,
+    BenchRun,
     ItemScore,
     aggregate,
     run_benchmark,
     score_folders,
 )
 from ._semantic import SemanticScores, label_mask, score_semantic
-from ._sets import MASK_MODES, add_set, add_synthetic_set, load_truth
+from ._sets import MASK_MODES, BenchSet, add_set, add_synthetic_set, load_truth
 from ._stats import Estimate, bootstrap_ci
 
 __all__ = [
@@ -53,6 +55,8 @@ __all__ = [
     "PER_IMAGE_METRICS",
     "RANK_METRICS",
     "BenchResult",
+    "BenchRun",
+    "BenchSet",
     "ClassificationScores",
     "Estimate",
     "InstanceScores",
@@ -80,6 +84,7 @@ __all__ = [
     "pool_instance_scores",
     "read_labels",
     "render_leaderboard_html",
+    "run_and_score",
     "run_benchmark",
     "score_classification",
     "score_folders",

@@ -1,4 +1,5 @@
-"""Predictions of a quantscope pipeline on the images of a ground-truth set.
+"""Predictions of a quantscope pipeline on the images of a ground-truth set, and
+:func:`run_and_score`: run the pipeline and score it in one call.
 
 The pipeline runs through :func:`quantscope.analysis.run_pipeline` on the set's ingested
 images (incremental: label images already computed with the same tool, version, parameters
@@ -8,7 +9,7 @@ and inputs are reused), and the stored label output of the chosen step is read b
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,11 +18,13 @@ import numpy as np
 
 from .._text import plural
 from ..errors import InvalidInput
+from ._instance import DSB_THRESHOLDS
 
 if TYPE_CHECKING:
     from ..catalog import Repository
+    from ._runs import BenchRun
 
-__all__ = ["PipelinePredictions", "pipeline_predictions"]
+__all__ = ["PipelinePredictions", "pipeline_predictions", "run_and_score"]
 
 
 @dataclass
@@ -187,4 +190,90 @@ def pipeline_predictions(
         parameters={"pipeline": str(Path(pipeline_path).resolve()), **params},
         analysis_run_id=report.run_id,
         failures=failures,
+    )
+
+
+def run_and_score(
+    repo: Repository,
+    set_name: str,
+    pipeline_path: str | os.PathLike[str],
+    *,
+    output: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    jobs: int = 1,
+    method: str | None = None,
+    tool: str | None = None,
+    tool_version: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    missing: str = "error",
+    thresholds: Sequence[float] = DSB_THRESHOLDS,
+    n_resamples: int = 2000,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> BenchRun:
+    """Run a pipeline on the images of a set and score its label output: one benchmark run,
+    stored with the analysis run it came from (what ``quantscope bench run --pipeline`` does).
+
+    Parameters
+    ----------
+    repo, set_name, pipeline_path, output, overrides, jobs
+        As for :func:`pipeline_predictions`.
+    method, tool, tool_version
+        Names on the leaderboard; default what the pipeline says (its name with the
+        parameters changed by ``overrides``, the step's tool and version).
+    parameters
+        Extra parameters stored with the run (over the step's own).
+    missing
+        ``"error"`` (default): an image the pipeline failed on is an error; ``"empty"``: it is
+        scored as an empty prediction.
+    thresholds, n_resamples, progress
+        As for :func:`run_benchmark` (``progress`` sees the phases ``pipeline`` and ``score``).
+
+    Returns
+    -------
+    BenchRun
+        The stored run, as :func:`run_benchmark` returns it.
+
+    Raises
+    ------
+    InvalidInput
+        The pipeline failed on an image (unless ``missing="empty"``), a bad pipeline or
+        output (see :func:`pipeline_predictions`), a bad ``missing``.
+    NotFound
+        No such set or pipeline file.
+    """
+    from ._runs import _MISSING, run_benchmark
+
+    if missing not in _MISSING:
+        raise InvalidInput(f"missing: {missing!r} is not one of {', '.join(_MISSING)}")
+    pred = pipeline_predictions(
+        repo,
+        set_name,
+        pipeline_path,
+        output=output,
+        overrides=overrides,
+        jobs=jobs,
+        progress=progress,
+    )
+    if pred.failures and missing == "error":
+        first = next(iter(pred.failures.items()))
+        raise InvalidInput(
+            f"pipeline {pipeline_path} failed on {plural(len(pred.failures), 'image')} of set "
+            f"{set_name!r}, e.g. {first[0]}: {first[1]}; fix it, or score those "
+            "images as empty predictions (--missing empty)"
+        )
+    return run_benchmark(
+        repo,
+        set_name,
+        pred.labels,
+        method=method or pred.method,
+        tool=tool or pred.tool,
+        tool_version=tool_version or pred.tool_version,
+        parameters={**pred.parameters, **(parameters or {})},
+        missing=missing,
+        thresholds=thresholds,
+        source_kind="pipeline",
+        source=str(Path(pipeline_path).resolve()),
+        analysis_run_id=pred.analysis_run_id,
+        n_resamples=n_resamples,
+        progress=progress,
     )

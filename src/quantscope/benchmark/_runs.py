@@ -41,6 +41,7 @@ __all__ = [
     "CI_METRICS",
     "PER_IMAGE_METRICS",
     "BenchResult",
+    "BenchRun",
     "ItemScore",
     "aggregate",
     "run_benchmark",
@@ -145,6 +146,18 @@ class BenchResult:
             for k, vals in self.per_image.items()
         }
         return {**self.summary(), "per_image": per, "extra_predictions": self.extra}
+
+
+class BenchRun(dict[str, Any]):
+    """A stored benchmark run as :func:`run_benchmark` returns it: the run's record
+    (:meth:`Repository.bench_run`: id, set, method, tool, parameters, summary, items...), plus
+    ``extra`` (prediction files without ground truth) and ``result`` (the
+    :class:`BenchResult`)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record without the in-memory ``result``; what ``quantscope bench run --json``
+        prints."""
+        return {k: v for k, v in self.items() if k != "result"}
 
 
 def aggregate(
@@ -300,7 +313,7 @@ def run_benchmark(
     analysis_run_id: str | None = None,
     n_resamples: int = 2000,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> BenchRun:
     """Score a method's predictions on every image of a set and store the run.
 
     Parameters
@@ -326,8 +339,9 @@ def run_benchmark(
 
     Returns
     -------
-    dict
-        The stored run (:meth:`Repository.bench_run`), with ``extra`` prediction files.
+    BenchRun
+        The stored run (:meth:`Repository.bench_run`, a dict), with ``extra`` prediction
+        files and the :class:`BenchResult` as ``result``.
 
     Raises
     ------
@@ -339,70 +353,23 @@ def run_benchmark(
     IntegrityError
         A stored ground-truth file changed since registration.
     """
-    bset = repo.bench_set(set_name)
-    items = bset["items"]
+    items = repo.bench_set(set_name)["items"]
     names = [i["name"] for i in items]
-    extra: list[str] = []
-    if isinstance(predictions, Mapping):
-        given = dict(predictions)
-        pred_paths: dict[str, Path | None] = {n: None for n in names}
-        absent = [n for n in names if n not in given]
-        if absent and missing == "error":
-            raise InvalidInput(
-                f"predictions: none for {plural(len(absent), 'item')} of set {set_name!r}: "
-                + ", ".join(absent[:5])
-            )
-        extra = sorted(set(given) - set(names))
-        src = source or "<arrays>"
-    else:
-        pred_dir = Path(predictions).resolve()
-        pred_paths, extra = _pred_files(pred_dir, names, match, missing)
-        given = {}
-        src = source or str(pred_dir)
+    given, pred_paths, extra, src = _predictions(predictions, names, set_name, match, missing)
+    src = source or src
     run_id = uuid.uuid4().hex
     thr = tuple(float(t) for t in thresholds)
     rel_dir = Path(BENCH_DIR) / set_name / "runs" / run_id
     staging = repo.root / BENCH_DIR / set_name / "runs" / f".{run_id}.tmp"
     final = repo.root / rel_dir
-    scored: list[ItemScore] = []
-    results = []
     try:
-        for k, it in enumerate(items):
-            n = it["name"]
-            truth = load_truth(repo, it)
-            ppath = pred_paths.get(n)
-            if n in given:
-                pred = np.asarray(given[n])
-                pname = f"prediction for {n}"
-            elif ppath is not None:
-                pred = read_labels(ppath)
-                pname = str(ppath)
-            else:
-                pred = _empty_like(truth)
-                pname = f"<no prediction for {n}>"
-            s = score_instances(truth, pred, thr, names=(f"ground truth of {n}", pname))
-            sha = write_labels(staging / f"{n}.tif", np.asarray(pred))
-            scored.append(ItemScore(n, s, it["labels_path"], pname, pname.startswith("<no")))
-            results.append(
-                {
-                    "item": n,
-                    "pred_path": (rel_dir / f"{n}.tif").as_posix(),
-                    "pred_sha256": sha,
-                    "source_pred_path": str(ppath) if ppath is not None else None,
-                    "counts": s.to_dict(),
-                }
-            )
-            if progress:
-                progress("score", k + 1, len(items))
+        scored, results = _score_items(
+            repo, items, given, pred_paths, thr, staging, rel_dir, progress
+        )
         est, pooled = aggregate(scored, n_resamples=n_resamples)
         result = BenchResult(scored, est, pooled, extra)
         params = dict(parameters or {})
-        if method:
-            label = method
-        elif tool and params:
-            label = f"{tool}(" + ", ".join(f"{a}={b}" for a, b in params.items()) + ")"
-        else:
-            label = tool or Path(src).name or "predictions"
+        label = _method_label(method, tool, params, src)
         run = {
             "id": run_id,
             "set": set_name,
@@ -429,10 +396,93 @@ def run_benchmark(
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    out = repo.bench_run(run_id)
+    out = BenchRun(repo.bench_run(run_id))
     out["extra"] = extra
     out["result"] = result
     return out
+
+
+def _predictions(
+    predictions: str | os.PathLike[str] | Mapping[str, npt.NDArray[Any]],
+    names: Sequence[str],
+    set_name: str,
+    match: str,
+    missing: str,
+) -> tuple[dict[str, Any], dict[str, Path | None], list[str], str]:
+    """(arrays given, prediction file per item, extra predictions, source) of ``predictions``:
+    a mapping of arrays or a folder of label images."""
+    if isinstance(predictions, Mapping):
+        if missing not in _MISSING:
+            raise InvalidInput(f"missing: {missing!r} is not one of {', '.join(_MISSING)}")
+        given = dict(predictions)
+        absent = [n for n in names if n not in given]
+        if absent and missing == "error":
+            raise InvalidInput(
+                f"predictions: none for {plural(len(absent), 'item')} of set {set_name!r}: "
+                + ", ".join(absent[:5])
+            )
+        return given, dict.fromkeys(names), sorted(set(given) - set(names)), "<arrays>"
+    if not isinstance(predictions, str | os.PathLike):
+        raise InvalidInput(
+            "predictions: expected a folder of label images or a mapping of item name to "
+            f"label array, got {type(predictions).__name__}"
+        )
+    pred_dir = Path(predictions).resolve()
+    pred_paths, extra = _pred_files(pred_dir, names, match, missing)
+    return {}, pred_paths, extra, str(pred_dir)
+
+
+def _score_items(
+    repo: Repository,
+    items: Sequence[dict[str, Any]],
+    given: Mapping[str, Any],
+    pred_paths: Mapping[str, Path | None],
+    thr: tuple[float, ...],
+    staging: Path,
+    rel_dir: Path,
+    progress: Progress | None,
+) -> tuple[list[ItemScore], list[dict[str, Any]]]:
+    """Score every item against its prediction and copy the prediction into ``staging``:
+    the scores and the rows to store per item."""
+    scored: list[ItemScore] = []
+    results = []
+    for k, it in enumerate(items):
+        n = it["name"]
+        truth = load_truth(repo, it)
+        ppath = pred_paths.get(n)
+        if n in given:
+            pred = np.asarray(given[n])
+            pname = f"prediction for {n}"
+        elif ppath is not None:
+            pred = read_labels(ppath)
+            pname = str(ppath)
+        else:
+            pred = _empty_like(truth)
+            pname = f"<no prediction for {n}>"
+        s = score_instances(truth, pred, thr, names=(f"ground truth of {n}", pname))
+        sha = write_labels(staging / f"{n}.tif", np.asarray(pred))
+        scored.append(ItemScore(n, s, it["labels_path"], pname, pname.startswith("<no")))
+        results.append(
+            {
+                "item": n,
+                "pred_path": (rel_dir / f"{n}.tif").as_posix(),
+                "pred_sha256": sha,
+                "source_pred_path": str(ppath) if ppath is not None else None,
+                "counts": s.to_dict(),
+            }
+        )
+        if progress:
+            progress("score", k + 1, len(items))
+    return scored, results
+
+
+def _method_label(method: str | None, tool: str | None, params: Mapping[str, Any], src: str) -> str:
+    """The leaderboard name: ``method``, else the tool with its parameters, else the source."""
+    if method:
+        return method
+    if tool and params:
+        return f"{tool}(" + ", ".join(f"{a}={b}" for a, b in params.items()) + ")"
+    return tool or Path(src).name or "predictions"
 
 
 def verify_prediction(repo: Repository, result: Mapping[str, Any]) -> bool:

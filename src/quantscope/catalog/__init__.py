@@ -1,5 +1,9 @@
 """The catalog (SQLAlchemy Core schema, alembic migrations) and the Repository handle.
 
+:func:`select_images` resolves a selection (image ids, plates, datasets, a query; a
+:class:`Selection`) into image ids, the same way for every command; :func:`edit_annotations`
+tags and annotates images, plates and datasets; :func:`check_metadata` scores the metadata
+completeness of images.
 :func:`set_metadata` corrects pixel sizes, channel names and wavelengths after ingest (catalog,
 stored OME-Zarr metadata and checksums together, with an audit annotation per change).
 """
@@ -7,17 +11,29 @@ stored OME-Zarr metadata and checksums together, with an audit annotation per ch
 from ._annotations import DATASET_KEY, DatasetInfo
 from ._edit import EditReport, FieldChange, set_metadata
 from ._images import ImageRegistration, plate_folder
+from ._listing import image_record, image_row
+from ._metadata_check import MetadataCheck, check_metadata
 from ._repository import CONFIG_NAME, SCHEMA_HEAD, Repository
+from ._select import Selection, select_images
+from ._tagging import AnnotationChanges, edit_annotations
 
 __all__ = [
     "CONFIG_NAME",
     "DATASET_KEY",
     "SCHEMA_HEAD",
+    "AnnotationChanges",
     "DatasetInfo",
     "EditReport",
     "FieldChange",
     "ImageRegistration",
+    "MetadataCheck",
     "Repository",
+    "Selection",
+    "check_metadata",
+    "edit_annotations",
+    "image_record",
+    "image_row",
     "plate_folder",
+    "select_images",
     "set_metadata",
 ]

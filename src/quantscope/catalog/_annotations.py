@@ -74,6 +74,15 @@ class SidecarReport:
     annotations: int = 0
     notes: list[str] = field(default_factory=list)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; what ``quantscope metadata annotate --json`` prints."""
+        return {
+            "sidecar": self.path,
+            "images": self.images,
+            "annotations": self.annotations,
+            "notes": self.notes,
+        }
+
 
 def _multi(key: str) -> bool:
     from ..metadata import key_spec

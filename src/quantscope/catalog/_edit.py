@@ -34,13 +34,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from .._files import atomic_write, user_name
 from .._text import plural
 from ..errors import CorruptFile, InvalidInput, NotFound
 from ..model import Annotation
 from . import _schema as S
+from ._select import Selection
+from ._select import select_images as resolve_selection
 
 if TYPE_CHECKING:
     from ..model import Image
@@ -109,6 +109,15 @@ class EditReport:
     images: list[str] = field(default_factory=list)
     changes: list[FieldChange] = field(default_factory=list)
     files_rewritten: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: images, changes (as records) and files rewritten; what
+        ``quantscope set --json`` prints."""
+        return {
+            "images": self.images,
+            "changes": [vars(c) for c in self.changes],
+            "files_rewritten": self.files_rewritten,
+        }
 
 
 # ---------------------------------------------------------------------------------- parsing
@@ -187,12 +196,10 @@ def parse_edits(assignments: Iterable[str]) -> list[Edit]:
 
 
 # -------------------------------------------------------------------------------- selection
-_HEX = re.compile(r"^[0-9a-fA-F]{3,32}$")
-
-
-def select_images(repo: Repository, selection: str) -> list[str]:
-    """Image ids of ``selection``: an image id or unique prefix (``image:ID`` too),
-    ``plate:NAME``, ``dataset:NAME``, or else a query (``quantscope find``'s language).
+def select_images(repo: Repository, selection: str | Selection) -> list[str]:
+    """Image ids of ``selection`` for :func:`set_metadata`: what
+    :func:`quantscope.catalog.select_images` resolves (an image id or unique prefix,
+    ``image:ID``, ``plate:NAME``, ``dataset:NAME``, or else a query), which must not be empty.
 
     Raises
     ------
@@ -201,36 +208,11 @@ def select_images(repo: Repository, selection: str) -> list[str]:
     NotFound
         No image, plate or dataset matches.
     """
-    s = selection.strip()
-    if not s:
-        raise InvalidInput("empty selection: give an image id, plate:NAME, dataset:NAME or a query")
-    kind, sep, name = s.partition(":")
-    name = name.strip()
-    ids: list[str]
-    if sep and kind in ("image", "plate", "dataset") and name:
-        if kind == "image":
-            ids = [repo.image(name).id]
-        else:
-            with repo.engine.connect() as conn:
-                if kind == "plate":
-                    q = (
-                        sa.select(S.images.c.id)
-                        .join(S.plates, S.plates.c.id == S.images.c.plate_id)
-                        .where(S.plates.c.name == name)
-                    )
-                else:
-                    a = S.annotations.c
-                    q = sa.select(a.target_id).where(
-                        a.target_kind == "image", a.key == "dataset", a.value == name
-                    )
-                ids = sorted(set(conn.execute(q).scalars()))
-    elif _HEX.match(s):
-        ids = [repo.image(s).id]
-    else:
-        ids = repo.find_ids(s)
+    ids = resolve_selection(repo, selection)
     if not ids:
-        raise NotFound(f"{repo.root}: selection {s!r} matches no image; nothing was changed")
-    return list(dict.fromkeys(ids))
+        shown = selection.strip() if isinstance(selection, str) else repr(selection)
+        raise NotFound(f"{repo.root}: selection {shown!r} matches no image; nothing was changed")
+    return ids
 
 
 # ------------------------------------------------------------------------------- applying
@@ -396,7 +378,7 @@ def _new_ome_xml(text: bytes, plan: _Plan, where: str) -> bytes:
 
 def set_metadata(
     repo: Repository,
-    selection: str | Sequence[str],
+    selection: str | Selection | Sequence[str],
     assignments: Iterable[str] | Sequence[Edit],
     *,
     by: str | None = None,
@@ -408,7 +390,8 @@ def set_metadata(
     repo
         An open repository; its write lock is taken here.
     selection
-        What :func:`select_images` accepts, or a list of image ids.
+        What :func:`select_images` accepts (a :class:`~quantscope.catalog.Selection` or its
+        one-string form), or a list of image ids.
     assignments
         ``KEY=VALUE`` strings (see :func:`parse_edits`) or parsed :class:`Edit` s.
     by
@@ -433,9 +416,16 @@ def set_metadata(
     )
     if not edits:
         raise InvalidInput(f"nothing to set: give at least one KEY=VALUE (keys: {_HELP})")
+    if not isinstance(selection, str | Selection) and (
+        not isinstance(selection, Sequence) or not all(isinstance(i, str) for i in selection)
+    ):
+        raise InvalidInput(
+            "selection: expected an image id, plate:NAME, dataset:NAME, a query, a Selection or "
+            f"a list of image ids, got {type(selection).__name__} {selection!r}"
+        )
     ids = (
         select_images(repo, selection)
-        if isinstance(selection, str)
+        if isinstance(selection, str | Selection)
         else [repo.image(i).id for i in selection]
     )
     if not ids:
@@ -451,29 +441,7 @@ def set_metadata(
             for p in plans
             for img_id, rel, size, sha in repo.stored_files(p.image.id)
         }
-        # every new file is computed before anything is written
-        files: list[tuple[str, str, Path, bytes, bytes]] = []  # image id, rel, path, old, new
-        for p in plans:
-            base = Path(p.image.store_path)
-            targets = [("zarr.json", _new_zarr_json)]
-            if p.sizes or p.channels:
-                targets.append(("OME/METADATA.ome.xml", _new_ome_xml))
-            for name, rewrite in targets:
-                rel = (base / name).as_posix()
-                path = repo.root / rel
-                try:
-                    old = path.read_bytes()
-                except FileNotFoundError:
-                    if name == "zarr.json":
-                        raise CorruptFile(
-                            f"{path}: the image's zarr.json is missing; run `quantscope verify`"
-                        ) from None
-                    continue  # no stored OME-XML (pixels-only images): nothing to keep in step
-                except OSError as e:
-                    raise CorruptFile(f"{path}: cannot be read ({e.strerror or e})") from e
-                new = rewrite(old, p, str(path))
-                if new != old:
-                    files.append((p.image.id, rel, path, old, new))
+        files = _new_files(repo, plans)  # every new file is computed before anything is written
         now = datetime.now(UTC)
         who = by or user_name()
         written: list[tuple[Path, bytes]] = []
@@ -519,6 +487,36 @@ def set_metadata(
     report.changes = [c for p in plans for c in p.changes]
     report.files_rewritten = len(files)
     return report
+
+
+def _new_files(
+    repo: Repository, plans: Sequence[_Plan]
+) -> list[tuple[str, str, Path, bytes, bytes]]:
+    """(image id, path relative to the repository, path, old bytes, new bytes) of every stored
+    metadata file the plans change: each image's ``zarr.json`` and its OME-XML."""
+    files: list[tuple[str, str, Path, bytes, bytes]] = []
+    for p in plans:
+        base = Path(p.image.store_path)
+        targets = [("zarr.json", _new_zarr_json)]
+        if p.sizes or p.channels:
+            targets.append(("OME/METADATA.ome.xml", _new_ome_xml))
+        for name, rewrite in targets:
+            rel = (base / name).as_posix()
+            path = repo.root / rel
+            try:
+                old = path.read_bytes()
+            except FileNotFoundError:
+                if name == "zarr.json":
+                    raise CorruptFile(
+                        f"{path}: the image's zarr.json is missing; run `quantscope verify`"
+                    ) from None
+                continue  # no stored OME-XML (pixels-only images): nothing to keep in step
+            except OSError as e:
+                raise CorruptFile(f"{path}: cannot be read ({e.strerror or e})") from e
+            new = rewrite(old, p, str(path))
+            if new != old:
+                files.append((p.image.id, rel, path, old, new))
+    return files
 
 
 def _audit(plans: Sequence[_Plan], who: str, now: datetime) -> list[Annotation]:

@@ -6,6 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..errors import InvalidInput
+
 MIN_PREFIX = 3  # characters: short enough to type, long enough to mean something
 
 
@@ -22,7 +24,15 @@ def ambiguous(kind: str, prefix: str, matches: list[str]) -> str:
 
 def lookup_prefix(conn: Any, column: Any, prefix: str) -> list[str]:
     """Up to four values of ``column`` that start with ``prefix`` (none when it is shorter
-    than :data:`MIN_PREFIX`)."""
+    than :data:`MIN_PREFIX`).
+
+    Raises
+    ------
+    InvalidInput
+        ``prefix`` is not text (an id is always written as a string).
+    """
+    if not isinstance(prefix, str):
+        raise InvalidInput(f"an id is text: got {type(prefix).__name__} {prefix!r}")
     if len(prefix) < MIN_PREFIX:
         return []
     q = sa.select(column).where(prefix_clause(column, prefix)).order_by(column).limit(4)

@@ -173,23 +173,7 @@ def run(
             pixel_size_um=pixel_size_um,
         )
     if as_json:
-        _emit_json(
-            {
-                "run_id": report.run_id,
-                "pipeline": report.pipeline,
-                "spec_hash": report.spec_hash,
-                "status": report.status,
-                "images": report.images,
-                "computed": report.computed,
-                "reused": report.reused,
-                "failed": report.failed,
-                "skipped": report.skipped,
-                "failures": [vars(f) for f in report.failures],
-                "tables": report.tables,
-                "seconds": report.seconds,
-                "cleaned": report.cleaned,
-            }
-        )
+        _emit_json(report.to_dict())
     else:
         out = _console()
         for c in report.cleaned:

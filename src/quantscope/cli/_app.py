@@ -56,22 +56,9 @@ def _pixel_size(img: Image) -> str:
 
 
 def _row(img: Image) -> dict[str, Any]:
-    pos = img.position
-    return {
-        "id": img.id,
-        "name": img.name,
-        "source": Path(img.sources[0].path).name
-        + (f" (+{len(img.sources) - 1})" if len(img.sources) > 1 else "")
-        if img.sources
-        else "",
-        "plate": pos.plate if pos else None,
-        "well": pos.well if pos else None,
-        "field": pos.field if pos else None,
-        "dims": "x".join(str(n) for n in img.shape),
-        "dtype": img.dtype,
-        "channels": [c.name for c in img.channels],
-        "pixel_size_um": [img.physical_size_x_um, img.physical_size_y_um, img.physical_size_z_um],
-    }
+    from ..catalog import image_row
+
+    return image_row(img)
 
 
 @app.command()
@@ -124,7 +111,7 @@ def ingest(
     )
     from rich.table import Column
 
-    from ..ingest import ingest as run_ingest
+    from ..ingestion import ingest as run_ingest
 
     err = _console(stderr=True)
     with _open(repo) as r:
@@ -161,17 +148,7 @@ def ingest(
 
             report = run_ingest(r, paths, pattern=pattern, jobs=jobs, progress=progress, qc=qc)
     if as_json:
-        _emit_json(
-            {
-                "added": [_row(i) for i in report.added],
-                "skipped": [vars(s) for s in report.skipped],
-                "failed": [vars(s) for s in report.failed],
-                "notes": [vars(s) for s in report.notes],
-                "cleaned": report.cleaned,
-                "seconds": report.seconds,
-                "qc": report.qc,
-            }
-        )
+        _emit_json(report.to_dict())
     else:
         out = _console()
         for c in report.cleaned:
@@ -249,15 +226,11 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Print everything known about one image."""
+    from ..catalog import image_record
+
     with _open(repo) as r:
         img = r.image(image_id)
-        stored = r.stored_files(img.id)
-        root = r.root
-    doc = img.model_dump(mode="json")
-    # the fields of `ls --json` too (channels stay the full channel records here)
-    doc.update({k: v for k, v in _row(img).items() if k not in doc})
-    doc["path"] = str(root / img.store_path)
-    doc["stored_files"] = len(stored)
+        doc = image_record(r, img)
     if as_json:
         _emit_json(doc)
         return
@@ -265,7 +238,7 @@ def show(
 
     tree = Tree(f"[bold]{_esc(img.name)}[/] ({img.id})")
     levels = plural(img.levels, "level")
-    files = plural(len(stored), "file")
+    files = plural(doc["stored_files"], "file")
     tree.add(f"stored at {_esc(doc['path'])} ({levels}, {_fmt_bytes(img.bytes_stored)}, {files})")
     tree.add(
         f"dims TCZYX {' x '.join(map(str, img.shape))}, {img.dtype}, pixel size {_pixel_size(img)}"
@@ -323,13 +296,13 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Re-hash every stored file and report anything changed or missing."""
-    from ..ingest import verify as run_verify
+    from ..ingestion import verify as run_verify
 
     with _open(repo) as r:
-        n = len(r.stored_files())
         problems = run_verify(r, jobs=jobs)
+    n = problems.checked
     if as_json:
-        _emit_json({"checked": n, "problems": [vars(p) for p in problems]})
+        _emit_json(problems.to_dict())
     else:
         for p in problems:
             _console(stderr=True).print(
@@ -341,22 +314,6 @@ def verify(
         )
     if problems:
         raise typer.Exit(1)
-
-
-_KEY_METRICS = ("focus_plls", "snr", "saturation_pct_at_max")
-_STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
-
-
-def _num(value: float | None) -> float | None:
-    """A metric value for JSON: NaN / inf become null."""
-    import math
-
-    return value if value is not None and math.isfinite(value) else None
-
-
-def _fmt_metric(value: float | None) -> str:
-    v = _num(value)
-    return "-" if v is None else f"{v:.3g}"
 
 
 @app.command()
@@ -406,206 +363,35 @@ def qc(
     images against limits and against their peers (same plate and channel), print the verdicts."""
     if fail_on is not None and fail_on not in ("warn", "fail"):
         _fail(f"--fail-on: expected 'warn' or 'fail', got {fail_on!r}", code=2)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from ..catalog import Selection, select_images
+    from ..qc import collect_report_data, write_html_report
+    from ._qc import measure, print_outcome, to_json
 
-    from ..qc import (
-        MissingProfile,
-        StoredProfile,
-        collect_report_data,
-        estimate_profiles,
-        load_thresholds,
-        profile_gaps,
-        run_qc,
-        write_html_report,
-    )
-
-    err = _console(stderr=True)
     with _open(repo) as r:
         if not r.summary()["images"]:
             _fail(
                 f"{r.root}: the repository holds no images; add some with "
                 f"`quantscope ingest {repo} FILES...`"
             )
-        ids: list[str] | None = None
-        if image or plate:
-            chosen: dict[str, None] = {}
-            for i in image or []:
-                chosen[r.image(i).id] = None
-            known = {p["name"]: p for p in r.plates()}
-            for name in plate or []:
-                if name not in known:
-                    from ..errors import NotFound
-
-                    raise NotFound(
-                        f"{r.root}: no plate named {name!r}"
-                        + (f" (plates: {', '.join(known)})" if known else "")
-                    )
-                for _r, _c, _f, image_id, _slot in known[name]["fields"]:
-                    chosen[image_id] = None
-            ids = list(chosen)
-        if where is not None:
-            matching = r.find_ids(where)
-            if ids is not None:
-                keep = set(matching)
-                matching = [i for i in ids if i in keep]
-            ids = matching
-            if not ids:
-                _fail(
-                    f"no image matches --where {where!r}"
-                    + (" among the images chosen with --image / --plate" if image or plate else "")
-                )
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[name]}"),
-            console=err,
-            transient=True,
-            disable=as_json or not err.is_terminal,
-        ) as bar:
-            task = bar.add_task("quality control", total=None, name="")
-            count = 0
-
-            def progress(done: int, total: int, name: str) -> None:
-                nonlocal count
-                count += 1
-                bar.update(task, completed=count, total=n_total, name=name)
-
-            n_total = len(ids) if ids is not None else r.summary()["images"]
-            result = run_qc(r, ids, jobs=jobs, progress=progress)
-            thresholds_min_group = load_thresholds(r).outlier_min_group
-            stored_profiles: list[StoredProfile] = []
-            gaps: list[MissingProfile] = []  # plate channels left without a profile, and why
-            if profiles:
-                bar.update(task, description="illumination profiles", name="")
-                targets: list[str | None] = [None]  # None: every plate
-                if plate:
-                    targets = [*dict.fromkeys(plate)]
-                elif ids is not None:  # the plates of the images chosen
-                    targets = [*sorted({pos.plate for i in r.images(ids) if (pos := i.position)})]
-                for target in targets:
-                    stored_profiles += estimate_profiles(r, target)
-                    gaps += profile_gaps(r, target)
-                if not targets:  # only images without a plate were chosen
-                    gaps += [g for g in profile_gaps(r) if g.plate is None]
-        images = {img.id: img for img in r.images(list(result.images))}
-        problems: list[str] = []
+        chosen = Selection.of(images=image, plates=plate, where=where)
+        ids = None if chosen.everything else select_images(r, chosen)
+        if ids is not None and not ids:
+            _fail(
+                f"no image matches --where {where!r}"
+                + (" among the images chosen with --image / --plate" if image or plate else "")
+            )
+        outcome = measure(r, ids, plate, profiles=profiles, jobs=jobs, quiet=as_json)
         if report is not None:
             data = collect_report_data(r)
-            problems = data.problems
+            outcome.report, outcome.report_problems = report, data.problems
             write_html_report(r, report, data)
-    rows: list[dict[str, Any]] = []
-    for image_id, res in result.images.items():
-        img = images[image_id]
-        pos = img.position
-        rows.append(
-            {
-                "id": image_id,
-                "name": img.name,
-                "plate": pos.plate if pos else None,
-                "well": pos.well if pos else None,
-                "field": pos.field if pos else None,
-                "status": res.status,
-                "reasons": list(res.reasons),
-                "error": res.error,
-                "channels": [
-                    {
-                        "index": c,
-                        "name": img.channels[c].name if c < len(img.channels) else f"C{c}",
-                        "metrics": {k: _num(v) for k, v in values.items()},
-                    }
-                    for c, values in sorted(res.metrics.items())
-                ],
-            }
-        )
-    counts = result.counts()
     if as_json:
-        _emit_json(
-            {
-                "images": rows,
-                "counts": counts,
-                "profiles": [
-                    {
-                        "plate": p.plate,
-                        "channel": p.channel,
-                        "channel_name": p.channel_name,
-                        "n_images": p.n_images,
-                        "store_path": p.store_path,
-                        "corner_center_ratio": _num(p.corner_center_ratio),
-                        "flatness": _num(p.flatness),
-                    }
-                    for p in stored_profiles
-                ],
-                "missing_profiles": [
-                    {
-                        "plate": g.plate,
-                        "channel": g.channel,
-                        "channel_name": g.channel_name,
-                        "reason": g.reason,
-                    }
-                    for g in gaps
-                ],
-                "report": str(report) if report is not None else None,
-                "report_problems": problems,
-                "seconds": result.seconds,
-                "outlier_min_group": thresholds_min_group,
-                "small_groups": result.small_groups,
-            }
-        )
+        _emit_json(to_json(outcome))
     else:
-        from rich.table import Table
-
-        t = Table(title=f"quality of {plural(len(rows), 'image')}", title_justify="left")
-        for col in ("id", "name", "position", "status", *_KEY_METRICS, "reasons"):
-            t.add_column(col, overflow="fold")
-        for row in rows:
-            position = (
-                f"{row['plate']} {row['well']} f{row['field']}" if row["plate"] is not None else ""
-            )
-            per_channel = {
-                m: " / ".join(_fmt_metric(ch["metrics"].get(m)) for ch in row["channels"]) or "-"
-                for m in _KEY_METRICS
-            }
-            style = _STATUS_STYLE.get(row["status"], "")
-            t.add_row(
-                row["id"],
-                _esc(row["name"]),
-                _esc(position),
-                f"[{style}]{row['status']}[/]",
-                *(per_channel[m] for m in _KEY_METRICS),
-                _esc("\n".join(row["reasons"])),
-            )
-        out = _console()
-        out.print(t)
-        for row in rows:
-            if row["error"]:
-                err.print(f"[yellow]not measured:[/] {_esc(row['name'])}: {_esc(row['error'])}")
-        for prof in stored_profiles:
-            out.print(
-                f"illumination profile: plate {_esc(prof.plate)} channel "
-                f"{_esc(prof.channel_name)} from {plural(prof.n_images, 'image')}, corner/centre "
-                f"{prof.corner_center_ratio:.2f}, flatness {prof.flatness:.2f} -> "
-                f"{_esc(prof.store_path)}"
-            )
-        for gap in gaps:
-            out.print(_esc(gap.message()))
-        if result.small_groups:
-            out.print(
-                f"{plural(len(result.small_groups), 'image')} not compared with peers: their group "
-                f"(same plate, dataset, or instrument, channel, size and dtype) has fewer than "
-                f"{thresholds_min_group} images, too few for robust outlier statistics"
-            )
-        if report is not None:
-            for problem in problems:
-                err.print(f"[yellow]warning:[/] {_esc(problem)}")
-            out.print(f"report written to {_esc(report)}")
-        out.print(
-            f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail "
-            f"({result.seconds:.1f} s)"
-        )
+        print_outcome(outcome)
     if fail_on is not None:
         worst = {"warn": ("warn", "fail"), "fail": ("fail",)}[fail_on]
-        if any(row["status"] in worst for row in rows):
+        if any(row["status"] in worst for row in outcome.rows):
             raise typer.Exit(1)
 
 
@@ -709,7 +495,7 @@ def synth(
     res = synth_plate(out, opts)
     n_obj = sum(f.n_objects for f in res.fields)
     if as_json:
-        _emit_json({"root": str(res.root), "fields": len(res.fields), "objects": n_obj})
+        _emit_json(res.to_dict())
     else:
         _console().print(
             f"wrote {plural(len(res.fields), 'field')} with {plural(n_obj, 'cell')} "

@@ -229,9 +229,7 @@ def add_set_cmd(
                 progress=progress,
             )
     if as_json:
-        out = dict(s)
-        out["provenance"] = {k: v for k, v in s["provenance"].items() if k != "source_text"}
-        _emit_json(out)
+        _emit_json(s.to_dict())
         return
     prov = s["provenance"]
     how = prov.get("masks", "labels")
@@ -326,41 +324,23 @@ def run_cmd(
     """Score a method on every image of a set; store scores with provenance."""
     if (predictions is None) == (pipeline is None):
         _fail("give exactly one of --predictions DIR and --pipeline P.yaml", code=2)
-    from ..benchmark import run_benchmark
+    from ..benchmark import run_and_score, run_benchmark
 
     params = _parse_params(param)
     with _errors(), _open(repo) as r, _progress("bench run", as_json) as progress:
         if pipeline is not None:
-            from ..benchmark import pipeline_predictions
-
-            pred = pipeline_predictions(
+            run = run_and_score(
                 r,
                 set_name,
                 pipeline,
                 output=output,
                 overrides=_parse_params(override),
                 jobs=jobs,
-                progress=progress,
-            )
-            if pred.failures and missing == "error":
-                first = next(iter(pred.failures.items()))
-                _fail(
-                    f"pipeline {pipeline} failed on {plural(len(pred.failures), 'image')} of set "
-                    f"{set_name!r}, e.g. {first[0]}: {first[1]}; fix it, or score those "
-                    "images as empty predictions (--missing empty)"
-                )
-            run = run_benchmark(
-                r,
-                set_name,
-                pred.labels,
-                method=method or pred.method,
-                tool=tool or pred.tool,
-                tool_version=tool_version or pred.tool_version,
-                parameters={**pred.parameters, **params},
+                method=method,
+                tool=tool,
+                tool_version=tool_version,
+                parameters=params,
                 missing=missing,
-                source_kind="pipeline",
-                source=str(pipeline.resolve()),
-                analysis_run_id=pred.analysis_run_id,
                 progress=progress,
             )
         else:
@@ -377,9 +357,8 @@ def run_cmd(
                 missing=missing,
                 progress=progress,
             )
-    run.pop("result", None)
     if as_json:
-        _emit_json(run)
+        _emit_json(run.to_dict())
         return
     _summary_table(
         f"{run['method']} on {run['set']} ({plural(run['n_images'], 'image')}, "

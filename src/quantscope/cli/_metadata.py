@@ -153,14 +153,7 @@ def annotate(
     with _open(repo) as r, r.write_lock():
         rep = r.apply_sidecar(sc, all_images=all_images)
     if as_json:
-        _emit_json(
-            {
-                "sidecar": rep.path,
-                "images": rep.images,
-                "annotations": rep.annotations,
-                "notes": rep.notes,
-            }
-        )
+        _emit_json(rep.to_dict())
         return
     con = _console()
     con.print(
@@ -205,35 +198,28 @@ def tag(
     for key, _ in pairs:
         if not key.strip():
             _fail(f"'{key}=...': empty key", code=2)
-    changed = {"tags_added": 0, "tags_removed": 0, "values_set": 0, "values_removed": 0}
+    from ..catalog import edit_annotations
+
     with _open(repo) as r:
-        resolved = r.resolve_targets(targets)
-        names = [f"{k}:{i}" if k != "image" else i for k, i in resolved]
-        if add or remove or pairs or unset:
-            with r.write_lock():
-                for key, value in pairs:
-                    changed["values_set"] += r.set_annotation(names, key.strip(), value.strip())
-                if add:
-                    changed["tags_added"] = r.tag(names, add)
-                if remove:
-                    changed["tags_removed"] = r.untag(names, remove)
-                for key in unset or []:
-                    changed["values_removed"] += r.remove_annotations(names, key)
-        listing = [
-            a
-            for kind, tid in resolved
-            for a in r.annotations(kind, [tid])  # one target at a time: kinds differ
-        ]
+        result = edit_annotations(
+            r,
+            targets,
+            values=[(k, v) for k, v in pairs],
+            add=add or [],
+            remove=remove or [],
+            unset=unset or [],
+        )
     if as_json:
-        _emit_json({**changed, "annotations": [a.model_dump() for a in listing]})
+        _emit_json(result.to_dict())
         return
     con = _console()
+    changed = result.counts
     if any(changed.values()):
         con.print(
             ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in changed.items() if v)
             or "nothing changed"
         )
-    _print_annotations(listing)
+    _print_annotations(result.annotations)
 
 
 def _print_annotations(anns: list[Annotation]) -> None:
@@ -287,13 +273,7 @@ def set_(
     with _open(repo) as r:
         rep = set_metadata(r, selection, assignments)
     if as_json:
-        _emit_json(
-            {
-                "images": rep.images,
-                "changes": [vars(c) for c in rep.changes],
-                "files_rewritten": rep.files_rewritten,
-            }
-        )
+        _emit_json(rep.to_dict())
         return
     con = _console()
     changed = len({c.image_id for c in rep.changes})
@@ -345,52 +325,34 @@ def check(
     modules: score (fraction of requirements met), what is missing, and an aggregate."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from ..metadata import check_completeness, enrich, stored_ome_xml, summarize
+    from ..catalog import check_metadata
 
-    level = max(tier, require_tier or 0)
     err = _console(stderr=True)
-    with _open(repo) as r:
-        selected = [r.image(i) for i in images] if images else r.images()
-        anns = _annotations_for(r, selected)
-        nbo, rembi = [], []
-        with Progress(
+    with (
+        _open(repo) as r,
+        Progress(
             TextColumn("metadata check"),
             BarColumn(),
             MofNCompleteColumn(),
             console=err,
             transient=True,
             disable=as_json or not err.is_terminal,
-        ) as bar:
-            task = bar.add_task("check", total=len(selected))
-            for img in selected:
-                full = enrich(img, stored_ome_xml(r.root, img))
-                nbo.append(check_completeness(full, anns[img.id], standard="nbo", tier=level))
-                rembi.append(check_completeness(full, anns[img.id], standard="rembi"))
-                bar.advance(task)
-    failing = [rep for rep in nbo if not rep.complete] if require_tier else []
+        ) as bar,
+    ):
+        task = bar.add_task("check", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = check_metadata(r, images, tier=tier, require_tier=require_tier, progress=progress)
     if as_json:
-        _emit_json(
-            {
-                "tier": level,
-                "images": [
-                    {
-                        "id": n.image_id,
-                        "name": n.image_name,
-                        "nbo": n.to_dict(),
-                        "rembi": m.to_dict(),
-                    }
-                    for n, m in zip(nbo, rembi, strict=True)
-                ],
-                "aggregate": {"nbo": summarize(nbo), "rembi": summarize(rembi)},
-                "require_tier": require_tier,
-                "passed": not failing,
-            }
-        )
+        _emit_json(result.to_dict())
     else:
-        _print_check(nbo, rembi, level)
+        _print_check(result.nbo, result.rembi, result.tier)
+    failing = result.failing
     if failing:
         _fail(
-            f"{len(failing)} of {plural(len(nbo), 'image')} "
+            f"{len(failing)} of {plural(len(result.nbo), 'image')} "
             f"{'falls' if len(failing) == 1 else 'fall'} short of NBO tier {require_tier} "
             f"(first: {failing[0].image_name}, missing "
             f"{', '.join(i for i, _ in failing[0].missing[:5])}"

@@ -123,6 +123,15 @@ class SynthResult:
         """The per-object ground truth table."""
         return self.root / "truth.csv"
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the folder, the number of fields and of objects (cells) written; what
+        ``quantscope synth --json`` prints."""
+        return {
+            "root": str(self.root),
+            "fields": len(self.fields),
+            "objects": sum(f.n_objects for f in self.fields),
+        }
+
     @property
     def manifest(self) -> Path:
         """``synth.json``: options and per-field object counts."""

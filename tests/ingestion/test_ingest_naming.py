@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from quantscope.errors import InvalidInput
-from quantscope.ingest import NamePattern, ParsedName
+from quantscope.ingestion import NamePattern, ParsedName
 
 GUID = "051DAA7C-7042-435F-99F0-1E847D9B42CB"
 

@@ -12,7 +12,7 @@ import pytest
 
 from quantscope.analysis import parse_pipeline, run_pipeline
 from quantscope.catalog import Repository
-from quantscope.ingest import _layout, clean_leftovers, ingest, update_plates, verify
+from quantscope.ingestion import _layout, clean_leftovers, ingest, update_plates, verify
 from quantscope.synth import SynthOptions, synth_plate
 
 PIPELINE = Path(__file__).parents[2] / "pipelines" / "nuclei.yaml"

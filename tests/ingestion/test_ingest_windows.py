@@ -10,9 +10,9 @@ import pytest
 import tifffile
 import zarr
 
-import quantscope.ingest._plan as ingest_mod
+import quantscope.ingestion._plan as ingest_mod
 from quantscope.catalog import Repository
-from quantscope.ingest import NamePattern, ingest, verify
+from quantscope.ingestion import NamePattern, ingest, verify
 from quantscope.synth import SynthOptions, synth_plate
 
 

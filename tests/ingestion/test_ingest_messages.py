@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from quantscope.catalog import Repository
-from quantscope.ingest import ingest
-from quantscope.ingest._report import IngestIssue, printable
+from quantscope.ingestion import ingest
+from quantscope.ingestion._report import IngestIssue, printable
 
 
 def test_a_truncated_multi_scene_file_is_one_failed_file(

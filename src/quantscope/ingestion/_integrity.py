@@ -15,7 +15,7 @@ from ..io import (
     write_plate_groups,
 )
 from ._plan import _sha256
-from ._report import IngestIssue
+from ._report import IngestIssue, VerifyReport
 
 __all__ = ["clean_leftovers", "update_plates", "verify"]
 # Present while plate images are registered but their plate/row/well group documents are not yet
@@ -103,10 +103,16 @@ def update_plates(repo: Repository, names: Iterable[str] | None = None) -> None:
         write_plate_groups(root, p["name"], [(r, c, f, s) for r, c, f, _, s in p["fields"]])
 
 
-def verify(repo: Repository, jobs: int = 2) -> list[IngestIssue]:
+def verify(repo: Repository, jobs: int = 2) -> VerifyReport:
     """Re-hash every stored file against the catalog's manifest, and every registered analysis
     output (label images by their values, tables by their bytes) against its recorded
-    checksum; list what changed or is missing."""
+    checksum; list what changed or is missing.
+
+    Returns
+    -------
+    VerifyReport
+        The problems (a list, empty when all is intact) and the number of stored files checked.
+    """
     from ..analysis import verify_output
 
     entries = repo.stored_files()
@@ -153,4 +159,4 @@ def verify(repo: Repository, jobs: int = 2) -> list[IngestIssue]:
                 problems.append(res)
     if not entries and repo.summary()["images"]:
         raise NotFound(f"{repo.root}: the catalog lists images but no stored-file manifest")
-    return problems
+    return VerifyReport(problems, checked=len(entries))

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tifffile
 
-import quantscope.ingest._plan as ingest_module  # files are hashed while planned
+import quantscope.ingestion._plan as ingest_module  # files are hashed while planned
 from quantscope.catalog import Repository
 from quantscope.errors import ConcurrentAccess, InvalidInput, NotARepository
-from quantscope.ingest import collect_files, ingest, verify
+from quantscope.ingestion import collect_files, ingest, verify
 
 
 def _failures(report) -> dict[str, str]:

@@ -14,7 +14,7 @@ import tifffile
 import zarr
 
 from quantscope.catalog import Repository
-from quantscope.ingest import IngestReport, ingest, verify
+from quantscope.ingestion import IngestReport, ingest, verify
 from quantscope.model import Image, parse_well
 
 

@@ -12,7 +12,7 @@ import tifffile
 import zarr
 
 from quantscope.catalog import Repository
-from quantscope.ingest import IngestReport, ingest, verify
+from quantscope.ingestion import IngestReport, ingest, verify
 from quantscope.io import FORMATS
 from quantscope.model import Image
 

@@ -65,7 +65,7 @@ def ingest(
         Files and folders (walked recursively).
     pattern
         File-name pattern such as ``"{plate}_{well}_s{field}_w{channel}"``; see
-        :class:`~quantscope.ingest.NamePattern`. Default: ImageXpress names.
+        :class:`~quantscope.ingestion.NamePattern`. Default: ImageXpress names.
     jobs
         Threads used to hash, read, compress and write.
     progress

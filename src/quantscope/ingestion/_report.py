@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..model import Image
 
-__all__ = ["IngestIssue", "IngestReport", "Progress", "printable"]
+__all__ = ["IngestIssue", "IngestReport", "Progress", "VerifyReport", "printable"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,41 @@ class IngestReport:
     def failed_files(self) -> int:
         """How many files failed: a multi-scene file that fails in every scene counts once."""
         return len({p.strip() for f in self.failed for p in f.path.split(", ")})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the images added (as :func:`quantscope.catalog.image_row` lists them),
+        the files skipped, failed and noted, leftovers cleaned, seconds and QC verdicts; what
+        ``quantscope ingest --json`` prints."""
+        from ..catalog import image_row
+
+        return {
+            "added": [image_row(i) for i in self.added],
+            "skipped": [vars(s) for s in self.skipped],
+            "failed": [vars(s) for s in self.failed],
+            "notes": [vars(s) for s in self.notes],
+            "cleaned": self.cleaned,
+            "seconds": self.seconds,
+            "qc": self.qc,
+        }
+
+
+class VerifyReport(list[IngestIssue]):
+    """What :func:`verify` found: the list of problems (empty when all is intact), with the
+    number of stored files checked in :attr:`checked`."""
+
+    def __init__(self, problems: Iterable[IngestIssue] = (), checked: int = 0) -> None:
+        super().__init__(problems)
+        self.checked = checked
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing changed or went missing."""
+        return not self
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``checked`` and the ``problems`` (path, message); what
+        ``quantscope verify --json`` prints."""
+        return {"checked": self.checked, "problems": [vars(p) for p in self]}
 
 
 Progress = Callable[[str, int, int, str], None]

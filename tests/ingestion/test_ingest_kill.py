@@ -17,7 +17,7 @@ import tifffile
 import zarr
 
 from quantscope.catalog import Repository
-from quantscope.ingest import clean_leftovers, ingest, verify
+from quantscope.ingestion import clean_leftovers, ingest, verify
 
 pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL"),

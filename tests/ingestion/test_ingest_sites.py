@@ -12,7 +12,7 @@ import zarr
 
 from quantscope.catalog import Repository
 from quantscope.errors import InvalidInput
-from quantscope.ingest import NamePattern, ingest
+from quantscope.ingestion import NamePattern, ingest
 
 
 def _stored(repo: Repository, store_path: str) -> np.ndarray:

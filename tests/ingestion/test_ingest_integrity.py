@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import quantscope.ingest._ingest as ingest_module
+import quantscope.ingestion._ingest as ingest_module
 from quantscope.catalog import Repository
 from quantscope.errors import CatalogError
-from quantscope.ingest import clean_leftovers, ingest, verify
+from quantscope.ingestion import clean_leftovers, ingest, verify
 
 
 @pytest.fixture
