@@ -507,7 +507,7 @@ def set_metadata(
                         .where(S.images.c.id == img_id)
                         .values(bytes_stored=S.images.c.bytes_stored + d)
                     )
-                repo._write(conn, _audit(plans, who, now))
+                repo.annotations._write(conn, _audit(plans, who, now))
                 for _img_id, _rel, path, old, new in files:
                     atomic_write(path, new, durable=True)
                     written.append((path, old))

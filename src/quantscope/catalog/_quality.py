@@ -1,4 +1,8 @@
-"""Quality-control records of the catalog: metric values, statuses, illumination profiles."""
+"""Quality-control records of the catalog: metric values, statuses, illumination profiles.
+
+:class:`QualityRecords` is the ``quality`` part of a :class:`~quantscope.catalog.Repository`
+(``repo.quality``).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,12 @@ import math
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from . import _schema as S
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+from ._part import Part
 
 __all__ = ["QualityPeer", "QualityRecords"]
 
@@ -35,7 +37,7 @@ def _on_plates(plates: Collection[str | None]) -> sa.ColumnElement[bool]:
 
 
 class QualityPeer(NamedTuple):
-    """What QC compares an image's peers by (:meth:`QualityRecords.quality_peers`)."""
+    """What QC compares an image's peers by (:meth:`QualityRecords.peers`)."""
 
     plate: str | None
     channels: tuple[str, ...]
@@ -47,12 +49,10 @@ class QualityPeer(NamedTuple):
     source_folder: str  # folder of the first source file, as recorded
 
 
-class QualityRecords:
-    """Mixed into :class:`~quantscope.catalog.Repository`: QC rows keyed by image id."""
+class QualityRecords(Part):
+    """``repo.quality``: QC rows keyed by image id."""
 
-    engine: Engine
-
-    def set_quality(self, items: Iterable[tuple[str, ChannelMetrics]]) -> None:
+    def set_metrics(self, items: Iterable[tuple[str, ChannelMetrics]]) -> None:
         """Replace the metric values of each (image id, {channel: {metric: value}}), in one
         transaction. NaN (an undefined metric) is stored as NULL."""
         items = list(items)
@@ -75,7 +75,7 @@ class QualityRecords:
             if rows:
                 conn.execute(q.insert(), rows)
 
-    def set_quality_status(self, results: Mapping[str, tuple[str, Sequence[str]]]) -> None:
+    def set_status(self, results: Mapping[str, tuple[str, Sequence[str]]]) -> None:
         """Replace the (status, reasons) of each image, in one transaction."""
         if not results:
             return
@@ -96,7 +96,7 @@ class QualityRecords:
                 ],
             )
 
-    def quality_metrics(
+    def metrics(
         self,
         image_ids: Sequence[str] | None = None,
         *,
@@ -122,15 +122,7 @@ class QualityRecords:
                 )
         return out
 
-    def image_names(self, image_ids: Sequence[str]) -> dict[str, str]:
-        """{image id: name} of the images of ``image_ids`` in the catalog (one light query; ids
-        not in the catalog are left out)."""
-        i = S.images
-        sel = sa.select(i.c.id, i.c.name).where(i.c.id.in_(list(image_ids)))
-        with self.engine.connect() as conn:
-            return {k: v for k, v in conn.execute(sel)}
-
-    def quality_groups(
+    def groups(
         self, plates: Collection[str | None] | None = None
     ) -> dict[str, tuple[str | None, list[str]]]:
         """{image id: (plate name or None, channel names by index)} of every image (of the
@@ -152,7 +144,7 @@ class QualityRecords:
                 names.setdefault(image_id, []).append(name)
         return {k: (v, names.get(k, [])) for k, v in found.items()}
 
-    def quality_peers(self, plates: Collection[str | None] | None = None) -> dict[str, QualityPeer]:
+    def peers(self, plates: Collection[str | None] | None = None) -> dict[str, QualityPeer]:
         """{image id: :class:`QualityPeer`} of every image (of the images on ``plates``, None
         standing for no plate): what QC needs to decide which images are comparable peers
         (plate, datasets, instrument, size, dtype, source format and folder) and to name
@@ -222,7 +214,7 @@ class QualityRecords:
             )
         return out
 
-    def quality_plates(self, image_ids: Iterable[str]) -> set[str | None]:
+    def plates(self, image_ids: Iterable[str]) -> set[str | None]:
         """The plates (names; None for no plate) the images of ``image_ids`` are on: the
         groups whose QC flags change when these images are measured."""
         i, p = S.images, S.plates
@@ -239,7 +231,7 @@ class QualityRecords:
                 out.update(name for (name,) in conn.execute(sel))
         return out
 
-    def unchecked_images(self) -> list[str]:
+    def unchecked(self) -> list[str]:
         """Ids of the images QC has not given a status (new, or left by an interrupted run)."""
         i, q = S.images, S.quality_status
         sel = (
@@ -251,9 +243,7 @@ class QualityRecords:
         with self.engine.connect() as conn:
             return [k for (k,) in conn.execute(sel)]
 
-    def quality_status(
-        self, image_ids: Sequence[str] | None = None
-    ) -> dict[str, tuple[str, list[str]]]:
+    def status(self, image_ids: Sequence[str] | None = None) -> dict[str, tuple[str, list[str]]]:
         """{image id: (status, reasons)} of the images QC has evaluated."""
         q = S.quality_status
         sel = sa.select(q.c.image_id, q.c.status, q.c.reasons)
