@@ -373,7 +373,7 @@ def bench_bbbc(work: Path, reps: int) -> dict[str, Any]:
     from quantscope.catalog import Repository
 
     with Repository.open(work / "qs_j1_0") as repo:
-        img = next(i for i in repo.images() if Path(i.sources[0].path).name == files[0].name)
+        img = next(i for i in repo.images.all() if Path(i.sources[0].path).name == files[0].name)
         qs_root = repo.root / img.store_path
         expected = tifffile.imread(files[0])
         peer_root = work / "peer_0" / f"000_{files[0].stem}.ome.zarr"

@@ -199,7 +199,7 @@ def run_pipeline(
         )
     t0 = time.perf_counter()
     with repo.write_lock():
-        stale = repo.interrupt_stale_runs()
+        stale = repo.runs.interrupt_stale()
         cleaned = _clean_interrupted(repo, stale)
         images = _select(repo, image_ids, where)
         # no run of another process writes now (the lock): temporary folders in the images'
@@ -208,7 +208,7 @@ def run_pipeline(
             for p in remove_partial(repo.root / img.store_path / "labels"):
                 cleaned.append(str(p.relative_to(repo.root)))
         run_id = uuid.uuid4().hex
-        repo.start_run(
+        repo.runs.start(
             {
                 "id": run_id,
                 "pipeline_name": pipeline.name,
@@ -241,7 +241,7 @@ def run_pipeline(
 
             def register(res: ImageResult) -> None:
                 nonlocal done
-                repo.record_image_results(run_id, res.steps, res.artifacts, res.inputs)
+                repo.runs.record_image_results(run_id, res.steps, res.artifacts, res.inputs)
                 for s in res.steps:
                     st = s["status"]
                     if st == "computed":
@@ -268,7 +268,7 @@ def run_pipeline(
             _execute(dsk, finals, jobs, scheduler, register)
             report.tables = _consolidate(repo, pipeline, run_id)
         except BaseException:
-            repo.finish_run(
+            repo.runs.finish(
                 run_id,
                 "interrupted",
                 n_computed=report.computed,
@@ -278,7 +278,7 @@ def run_pipeline(
             raise
         report.status = "completed" if report.ok else "partial"
         report.seconds = time.perf_counter() - t0
-        repo.finish_run(
+        repo.runs.finish(
             run_id,
             report.status,
             n_computed=report.computed,
@@ -297,7 +297,7 @@ def _clean_interrupted(repo: Repository, run_ids: Sequence[str]) -> list[str]:
         folder = repo.root / "tables" / rid
         if not folder.is_dir():
             continue
-        registered = {a["path"] for a in repo.run_artifacts(rid)}
+        registered = {a["path"] for a in repo.runs.artifacts(rid)}
         for p in sorted(folder.rglob("*"), reverse=True):
             rel = str(p.relative_to(repo.root))
             if p.is_file() and rel not in registered:
@@ -358,7 +358,7 @@ def _consolidate(repo: Repository, pipeline: Pipeline, run_id: str) -> dict[str,
     """One Parquet per table output of the run: ``tables/<run>/<output>.parquet``."""
     import pandas as pd
 
-    arts = [a for a in repo.run_artifacts(run_id) if a["kind"] == "table"]
+    arts = [a for a in repo.runs.artifacts(run_id) if a["kind"] == "table"]
     out: dict[str, str] = {}
     for step in pipeline.steps:
         for port in step.persisted():

@@ -327,7 +327,7 @@ def run_benchmark(
     Returns
     -------
     dict
-        The stored run (:meth:`Repository.bench_run`), with ``extra`` prediction files.
+        The stored run (:meth:`Repository.bench.get_run`), with ``extra`` prediction files.
 
     Raises
     ------
@@ -339,7 +339,7 @@ def run_benchmark(
     IntegrityError
         A stored ground-truth file changed since registration.
     """
-    bset = repo.bench_set(set_name)
+    bset = repo.bench.get_set(set_name)
     items = bset["items"]
     names = [i["name"] for i in items]
     extra: list[str] = []
@@ -423,13 +423,13 @@ def run_benchmark(
         with repo.write_lock():
             staging.rename(final)
             try:
-                repo.add_bench_run(run, results, result.per_image)
+                repo.bench.add_run(run, results, result.per_image)
             except BaseException:
                 shutil.rmtree(final, ignore_errors=True)
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    out = repo.bench_run(run_id)
+    out = repo.bench.get_run(run_id)
     out["extra"] = extra
     out["result"] = result
     return out

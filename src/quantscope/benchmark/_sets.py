@@ -122,7 +122,7 @@ def _ingest_images(
             + (f"; {len(report.failed) - 1} more failed" if len(report.failed) > 1 else "")
         )
     shas = {p: file_sha256(p) for p in images}
-    known = repo.known_sources(list(shas.values()))
+    known = repo.images.known_sources(list(shas.values()))
     out: dict[Path, tuple[str, str]] = {}
     for p, sha in shas.items():
         ids = sorted(set(known.get(sha, [])))
@@ -210,7 +210,7 @@ def add_set(
     Returns
     -------
     dict
-        The registered set as :meth:`Repository.bench_set` returns it.
+        The registered set as :meth:`Repository.bench.get_set` returns it.
 
     Raises
     ------
@@ -229,7 +229,7 @@ def add_set(
     images_path = Path(images_dir).resolve() if images_dir is not None else None
     pairs = pair_folders(labels_path, images_path, match)
     if not replace:
-        existing = {s["name"] for s in repo.bench_sets()}
+        existing = {s["name"] for s in repo.bench.sets()}
         if name in existing:
             raise InvalidInput(
                 f"benchmark set {name!r} already exists in {repo.root}; choose another name or "
@@ -299,7 +299,7 @@ def add_set(
             final.rename(trash)
         staging.rename(final)
         try:
-            repo.add_bench_set(
+            repo.bench.add_set(
                 name,
                 kind="instance",
                 license=lic,
@@ -314,7 +314,7 @@ def add_set(
                 trash.rename(final)
             raise
         shutil.rmtree(trash, ignore_errors=True)
-    return repo.bench_set(name)
+    return repo.bench.get_set(name)
 
 
 def add_synthetic_set(

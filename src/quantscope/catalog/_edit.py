@@ -209,7 +209,7 @@ def select_images(repo: Repository, selection: str) -> list[str]:
     ids: list[str]
     if sep and kind in ("image", "plate", "dataset") and name:
         if kind == "image":
-            ids = [repo.image(name).id]
+            ids = [repo.images.get(name).id]
         else:
             with repo.engine.connect() as conn:
                 if kind == "plate":
@@ -225,9 +225,9 @@ def select_images(repo: Repository, selection: str) -> list[str]:
                     )
                 ids = sorted(set(conn.execute(q).scalars()))
     elif _HEX.match(s):
-        ids = [repo.image(s).id]
+        ids = [repo.images.get(s).id]
     else:
-        ids = repo.find_ids(s)
+        ids = repo.query.find_ids(s)
     if not ids:
         raise NotFound(f"{repo.root}: selection {s!r} matches no image; nothing was changed")
     return list(dict.fromkeys(ids))
@@ -436,20 +436,20 @@ def set_metadata(
     ids = (
         select_images(repo, selection)
         if isinstance(selection, str)
-        else [repo.image(i).id for i in selection]
+        else [repo.images.get(i).id for i in selection]
     )
     if not ids:
         raise NotFound(f"{repo.root}: no image selected; nothing was changed")
     report = EditReport(images=list(ids))
     with repo.write_lock():
-        images = repo.images(ids)
+        images = repo.images.all(ids)
         plans = [p for p in (_plan(img, edits) for img in images) if p.changes]
         if not plans:
             return report
         manifest = {
             (img_id, rel): (size, sha)
             for p in plans
-            for img_id, rel, size, sha in repo.stored_files(p.image.id)
+            for img_id, rel, size, sha in repo.images.stored_files(p.image.id)
         }
         # every new file is computed before anything is written
         files: list[tuple[str, str, Path, bytes, bytes]] = []  # image id, rel, path, old, new

@@ -205,7 +205,7 @@ def ingest(
 def ls_(repo: RepoArg, as_json: JsonOpt = False) -> None:
     """List images: id, name, source, plate/well/field, dims, dtype, channels, pixel size."""
     with _open(repo) as r:
-        images = r.images()
+        images = r.images.all()
     rows = [_row(i) for i in images]
     if as_json:
         _emit_json(rows)
@@ -250,8 +250,8 @@ def show(
 ) -> None:
     """Print everything known about one image."""
     with _open(repo) as r:
-        img = r.image(image_id)
-        stored = r.stored_files(img.id)
+        img = r.images.get(image_id)
+        stored = r.images.stored_files(img.id)
         root = r.root
     doc = img.model_dump(mode="json")
     # the fields of `ls --json` too (channels stay the full channel records here)
@@ -326,7 +326,7 @@ def verify(
     from ..ingest import verify as run_verify
 
     with _open(repo) as r:
-        n = len(r.stored_files())
+        n = len(r.images.stored_files())
         problems = run_verify(r, jobs=jobs)
     if as_json:
         _emit_json({"checked": n, "problems": [vars(p) for p in problems]})
@@ -430,8 +430,8 @@ def qc(
         if image or plate:
             chosen: dict[str, None] = {}
             for i in image or []:
-                chosen[r.image(i).id] = None
-            known = {p["name"]: p for p in r.plates()}
+                chosen[r.images.get(i).id] = None
+            known = {p["name"]: p for p in r.images.plates()}
             for name in plate or []:
                 if name not in known:
                     from ..errors import NotFound
@@ -444,7 +444,7 @@ def qc(
                     chosen[image_id] = None
             ids = list(chosen)
         if where is not None:
-            matching = r.find_ids(where)
+            matching = r.query.find_ids(where)
             if ids is not None:
                 keep = set(matching)
                 matching = [i for i in ids if i in keep]
@@ -482,13 +482,13 @@ def qc(
                 if plate:
                     targets = [*dict.fromkeys(plate)]
                 elif ids is not None:  # the plates of the images chosen
-                    targets = [*sorted({pos.plate for i in r.images(ids) if (pos := i.position)})]
+                    targets = [*sorted({pos.plate for i in r.images.all(ids) if (pos := i.position)})]
                 for target in targets:
                     stored_profiles += estimate_profiles(r, target)
                     gaps += profile_gaps(r, target)
                 if not targets:  # only images without a plate were chosen
                     gaps += [g for g in profile_gaps(r) if g.plate is None]
-        images = {img.id: img for img in r.images(list(result.images))}
+        images = {img.id: img for img in r.images.all(list(result.images))}
         problems: list[str] = []
         if report is not None:
             data = collect_report_data(r)

@@ -63,8 +63,8 @@ def dataset_add(
     """Put images into a dataset (by id and/or a --where query). An unknown id changes
     nothing. Annotate the dataset with `quantscope tag REPO dataset:NAME ...`."""
     with _open(repo) as r, r.write_lock():
-        added = r.add_to_dataset(name, ids or [], where=where)
-        total = next((d.images for d in r.datasets() if d.name == name.strip()), 0)
+        added = r.annotations.add_to_dataset(name, ids or [], where=where)
+        total = next((d.images for d in r.annotations.datasets() if d.name == name.strip()), 0)
     if as_json:
         _emit_json({"dataset": name.strip(), "added": added, "images": total})
         return
@@ -87,8 +87,8 @@ def dataset_rm(
 ) -> None:
     """Take images out of a dataset (the images themselves stay in the repository)."""
     with _open(repo) as r, r.write_lock():
-        removed = r.remove_from_dataset(name, ids or [], where=where, everything=everything)
-        total = next((d.images for d in r.datasets() if d.name == name.strip()), 0)
+        removed = r.annotations.remove_from_dataset(name, ids or [], where=where, everything=everything)
+        total = next((d.images for d in r.annotations.datasets() if d.name == name.strip()), 0)
     if as_json:
         _emit_json({"dataset": name.strip(), "removed": removed, "images": total})
         return
@@ -99,7 +99,7 @@ def dataset_rm(
 def dataset_ls(repo: RepoArg, as_json: JsonOpt = False) -> None:
     """List the datasets: name, number of images, and their own annotations."""
     with _open(repo) as r:
-        infos = r.datasets()
+        infos = r.annotations.datasets()
     if as_json:
         _emit_json(
             [
@@ -151,7 +151,7 @@ def annotate(
 
     sc = load_sidecar(sidecar)
     with _open(repo) as r, r.write_lock():
-        rep = r.apply_sidecar(sc, all_images=all_images)
+        rep = r.annotations.apply_sidecar(sc, all_images=all_images)
     if as_json:
         _emit_json(
             {
@@ -207,22 +207,22 @@ def tag(
             _fail(f"'{key}=...': empty key", code=2)
     changed = {"tags_added": 0, "tags_removed": 0, "values_set": 0, "values_removed": 0}
     with _open(repo) as r:
-        resolved = r.resolve_targets(targets)
+        resolved = r.annotations.resolve_targets(targets)
         names = [f"{k}:{i}" if k != "image" else i for k, i in resolved]
         if add or remove or pairs or unset:
             with r.write_lock():
                 for key, value in pairs:
-                    changed["values_set"] += r.set_annotation(names, key.strip(), value.strip())
+                    changed["values_set"] += r.annotations.set(names, key.strip(), value.strip())
                 if add:
-                    changed["tags_added"] = r.tag(names, add)
+                    changed["tags_added"] = r.annotations.tag(names, add)
                 if remove:
-                    changed["tags_removed"] = r.untag(names, remove)
+                    changed["tags_removed"] = r.annotations.untag(names, remove)
                 for key in unset or []:
-                    changed["values_removed"] += r.remove_annotations(names, key)
+                    changed["values_removed"] += r.annotations.remove(names, key)
         listing = [
             a
             for kind, tid in resolved
-            for a in r.annotations(kind, [tid])  # one target at a time: kinds differ
+            for a in r.annotations.all(kind, [tid])  # one target at a time: kinds differ
         ]
     if as_json:
         _emit_json({**changed, "annotations": [a.model_dump() for a in listing]})
@@ -318,7 +318,7 @@ def _show(v: object) -> str:
 def _annotations_for(r: Repository, images: list[Image]) -> dict[str, list[Annotation]]:
     """Each image's annotations plus those of its plate and of its datasets (which apply to
     its images too)."""
-    return r.effective_annotations(images)
+    return r.annotations.effective(images)
 
 
 @metadata_app.command("check")
@@ -350,7 +350,7 @@ def check(
     level = max(tier, require_tier or 0)
     err = _console(stderr=True)
     with _open(repo) as r:
-        selected = [r.image(i) for i in images] if images else r.images()
+        selected = [r.images.get(i) for i in images] if images else r.images.all()
         anns = _annotations_for(r, selected)
         nbo, rembi = [], []
         with Progress(
@@ -464,7 +464,7 @@ def export(
                 code=2,
             )
     with _open(repo) as r:
-        img = r.image(image_id)
+        img = r.images.get(image_id)
         full = enrich(img, stored_ome_xml(r.root, img))
         anns = _annotations_for(r, [img])[img.id]
     text = export_metadata(full, anns, fmt)

@@ -41,7 +41,7 @@ def _plan(repo: Repository, plates: list[dict[str, Any]]) -> list[Move]:
         for fields in wells.values():
             if sorted(f for _, _, f in fields) == sorted(str(k) for k in range(len(fields))):
                 continue  # already 0..n-1 (in whatever order they arrived)
-            paths = paths if paths is not None else repo.store_paths()
+            paths = paths if paths is not None else repo.images.store_paths()
             for k, (_, image_id, folder) in enumerate(sorted(fields)):
                 if folder != str(k):
                     old = paths[image_id]
@@ -72,13 +72,13 @@ def _finish(repo: Repository, moves: list[Move], phase: str) -> None:
             tmp, new = _tmp(root, move), root / move[2]
             if tmp.is_dir():
                 os.replace(tmp, new)
-    repo.move_image_folders(moves)
+    repo.images.move_folders(moves)
     (root / JOURNAL_NAME).unlink(missing_ok=True)
 
 
 def relayout_plates(repo: Repository, plates: list[dict[str, Any]] | None = None) -> list[Move]:
     """Renumber the field folders of wells that are not ``0..n-1`` (in site order), finishing
-    first what a killed earlier call left in its journal. ``plates`` is ``repo.plates()`` when
+    first what a killed earlier call left in its journal. ``plates`` is ``repo.images.plates()`` when
     the caller has it already. Must run under the repository's write lock; the caller rewrites
     the plate group documents. Returns the moves made."""
     journal = repo.root / JOURNAL_NAME
@@ -88,7 +88,7 @@ def relayout_plates(repo: Repository, plates: list[dict[str, Any]] | None = None
         moves = [(str(a), str(b), str(c)) for a, b, c in doc["moves"]]
         _finish(repo, moves, str(doc["phase"]))
         done += moves
-    moves = _plan(repo, repo.plates() if done or plates is None else plates)
+    moves = _plan(repo, repo.images.plates() if done or plates is None else plates)
     if moves:
         _write_journal(repo.root, moves, "park")
         _finish(repo, moves, "park")

@@ -447,7 +447,7 @@ def _write_all(
         if not batch:
             return
         try:
-            repo.register_many([reg for _, reg in batch])
+            repo.images.register_many([reg for _, reg in batch])
         except QuantscopeError as e:
             if len(batch) == 1:
                 job, reg = batch[0]

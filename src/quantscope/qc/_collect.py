@@ -52,9 +52,9 @@ def collect(repo: Repository, jobs: int = 2) -> QCReportData:
     """See :func:`quantscope.qc.collect_report_data`."""
     from ..quality import METRICS
 
-    images = repo.images()
-    metrics = repo.quality_metrics()
-    statuses = repo.quality_status()
+    images = repo.images.all()
+    metrics = repo.quality.metrics()
+    statuses = repo.quality.status()
 
     def record(img: Image) -> ImageQCRecord:
         m = metrics.get(img.id, {})
@@ -83,7 +83,7 @@ def collect(repo: Repository, jobs: int = 2) -> QCReportData:
         for r in records
         if not r.thumbnails and r.channels
     ]
-    for row in repo.illumination_profiles():
+    for row in repo.quality.illumination_profiles():
         try:
             flat, dark = read_profile(repo.root, row["store_path"], row["plate"], row["channel"])
         except QuantscopeError as e:
