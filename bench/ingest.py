@@ -717,7 +717,7 @@ def _accounting_targets() -> list[tuple[Any, str, str]]:
         (zw, "_downsample", "    _downsample (2x2 mean)"),
         (zw._Writer, "_encode", "    _Writer._encode (blosc)"),
         (zw._Writer, "put_file", "    _Writer.put_file (mkdir + write + sha256)"),
-        (images_mod.ImageRecords, "register", "Repository.register (one transaction)"),
+        (images_mod.ImageRecords, "register", "repo.images.register (one transaction)"),
         (ing, "update_plates", "ingest.update_plates (plate zarr.json)"),
     ]
 

@@ -407,7 +407,9 @@ def test_a_tool_can_consume_a_table_and_reads_it_back_when_upstream_is_reused(
         expected = features[features["AreaShape_Area"] >= 50].groupby("image_id").size()
         assert big.to_dict() == expected.reindex(big.index, fill_value=0).to_dict()
         arts = [a for a in analysis_repo.runs.artifacts(second.run_id) if a["output"] == "Big"]
-        used = [u for u in analysis_repo.runs.artifact_inputs(arts[0]["key"]) if u["kind"] != "setting"]
+        used = [
+            u for u in analysis_repo.runs.artifact_inputs(arts[0]["key"]) if u["kind"] != "setting"
+        ]
         assert used[0]["kind"] == "artifact" and used[0]["role"] == "table"
     finally:
         unregister_tool("test-count-big")

@@ -109,7 +109,9 @@ def test_a_run_can_override_the_pixel_size_and_records_it(example_human: Reposit
     run = example_human.runs.get(over.run_id)
     assert run["spec"]["pixel_size_um_override"] == 0.65
     (art,) = [a for a in example_human.runs.artifacts(over.run_id) if a["kind"] == "labels"]
-    (setting,) = [u for u in example_human.runs.artifact_inputs(art["key"]) if u["kind"] == "setting"]
+    (setting,) = [
+        u for u in example_human.runs.artifact_inputs(art["key"]) if u["kind"] == "setting"
+    ]
     assert setting["role"] == "pixel_size_um"
     assert json.loads(setting["ref"]) == {"pixel_size_um": 0.65, "source": "override"}
     (base_art,) = [a for a in example_human.runs.artifacts(base.run_id) if a["kind"] == "labels"]

@@ -131,7 +131,9 @@ def test_full_metadata_round_trips_through_the_catalog(repo: Repository) -> None
 
 
 def test_tags_on_images_plates_and_datasets(repo: Repository) -> None:
-    assert repo.annotations.tag([_id(0), _id(1)[:6], "plate:P1", "dataset:screen-1"], ["control"]) == 4
+    assert (
+        repo.annotations.tag([_id(0), _id(1)[:6], "plate:P1", "dataset:screen-1"], ["control"]) == 4
+    )
     assert repo.annotations.tag([_id(0)], ["control", "pilot"]) == 1  # "control" was there already
     assert repo.annotations.tags(_id(0)) == ["control", "pilot"]
     assert repo.annotations.tags("plate:P1") == ["control"]

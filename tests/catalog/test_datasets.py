@@ -39,7 +39,10 @@ def repo(
     """The query catalog with datasets: screen-7 = {a, c, e} (two plates and a loose image),
     pilot = {b}, empty = {} (annotated only)."""
     for r in _build(request.param, request, tmp_path_factory):
-        assert r.annotations.add_to_dataset("screen-7", [image_id("a")], where='name == "img_e.tif"') == 2
+        assert (
+            r.annotations.add_to_dataset("screen-7", [image_id("a")], where='name == "img_e.tif"')
+            == 2
+        )
         assert r.annotations.add_to_dataset("screen-7", [image_id("c")[:8]]) == 1  # a prefix
         assert r.annotations.add_to_dataset("screen-7", [image_id("a")]) == 0  # already in
         assert r.annotations.add_to_dataset("pilot", where='well == "B02"') == 1

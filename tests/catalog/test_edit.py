@@ -71,7 +71,9 @@ def _snapshot(repo: Repository) -> tuple[Any, ...]:
         if rel.endswith(("zarr.json", ".xml")) and "/0/" not in rel and "/1/" not in rel
     }
     images = [i.model_dump() for i in repo.images.all()]
-    anns = [a.model_dump() for i in repo.images.all() for a in repo.annotations.all("image", [i.id])]
+    anns = [
+        a.model_dump() for i in repo.images.all() for a in repo.annotations.all("image", [i.id])
+    ]
     return images, repo.images.stored_files(), anns, files
 
 

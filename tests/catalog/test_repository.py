@@ -177,7 +177,9 @@ def test_register_round_trips_every_field(tmp_path: Path, catalog_url: str | Non
     )
     assert s["pixel_bytes"] == 2 * (2 * 3 * 40 * 50) * 2  # two uint16 images of 2x3x40x50
     assert s["stored_bytes"] == 2 * 999 and s["source_bytes"] == 2 * 123
-    assert repo.images.known_sources([a.sources[0].sha256, "f" * 64]) == {a.sources[0].sha256: [a.id]}
+    assert repo.images.known_sources([a.sources[0].sha256, "f" * 64]) == {
+        a.sources[0].sha256: [a.id]
+    }
     assert repo.images.at("P1", 1, 0, 1) == a.id
     assert repo.images.store_paths() == {a.id: a.store_path, b.id: b.store_path}
     assert repo.images.at("P1", 1, 5, 0) is None
@@ -296,7 +298,10 @@ def test_plate_positions_lists_occupied_fields(tmp_path: Path, catalog_url: str 
     a, b = _image(0), _image(2)
     _register(repo, a)
     _register(repo, b)
-    assert repo.images.plate_positions(["P1", "other"]) == {("P1", 1, 0, 1): a.id, ("P1", 1, 2, 1): b.id}
+    assert repo.images.plate_positions(["P1", "other"]) == {
+        ("P1", 1, 0, 1): a.id,
+        ("P1", 1, 2, 1): b.id,
+    }
     assert repo.images.plate_positions([]) == {}
 
 
@@ -307,7 +312,9 @@ def test_quality_records_round_trip(tmp_path: Path, catalog_url: str | None) -> 
     a, b = _image(0), _image(1)
     _register(repo, a)
     _register(repo, b)
-    repo.quality.set_metrics([(a.id, {0: {"focus_plls": -2.5, "snr": math.nan}, 1: {"focus_plls": -3.0}})])
+    repo.quality.set_metrics(
+        [(a.id, {0: {"focus_plls": -2.5, "snr": math.nan}, 1: {"focus_plls": -3.0}})]
+    )
     repo.quality.set_metrics([(b.id, {0: {"focus_plls": -1.0}})])
     got = repo.quality.metrics()
     assert got[b.id] == {0: {"focus_plls": -1.0}}
@@ -336,7 +343,9 @@ def test_quality_reads_scoped_to_plates(tmp_path: Path, catalog_url: str | None)
     a, b, loose = _image(0), _image(1), _image(2, plate=False)
     for img in (a, b, loose):
         _register(repo, img)
-    repo.quality.set_metrics([(a.id, {0: {"snr": 5.0}}), (loose.id, {0: {"snr": 7.0}, 1: {"snr": 8.0}})])
+    repo.quality.set_metrics(
+        [(a.id, {0: {"snr": 5.0}}), (loose.id, {0: {"snr": 7.0}, 1: {"snr": 8.0}})]
+    )
     assert repo.quality.metrics(plates=["P1"]) == {a.id: {0: {"snr": 5.0}}}
     assert repo.quality.metrics(plates=[None]) == {loose.id: {0: {"snr": 7.0}, 1: {"snr": 8.0}}}
     assert set(repo.quality.metrics(plates=["P1", None])) == {a.id, loose.id}

@@ -74,7 +74,9 @@ def test_the_next_ingest_renumbers_fields_and_keeps_everything_consistent(
     grid = np.asarray(next(iter(Reader(parse_url(str(plate_dir)))())).data[0])
     h, w = 96, 96
     for col in (0, 1):
-        site1 = next(i for i in repo.images.all() if i.position.column == col and i.position.field == 1)
+        site1 = next(
+            i for i in repo.images.all() if i.position.column == col and i.position.field == 1
+        )
         np.testing.assert_array_equal(
             grid[..., 0:h, col * w : (col + 1) * w], _level0(repo, site1.store_path)
         )
@@ -88,7 +90,7 @@ def test_a_renumbering_killed_half_way_is_finished_by_the_next(
     old_layout: Repository, monkeypatch: pytest.MonkeyPatch, fail_at: str
 ) -> None:
     repo = old_layout
-    real_replace, real_move = os.replace, Repository.move_image_folders
+    real_replace, real_move = os.replace, repo.images.move_folders
     calls = {"n": 0}
 
     def crash_replace(src: str | Path, dst: str | Path) -> None:
@@ -98,17 +100,17 @@ def test_a_renumbering_killed_half_way_is_finished_by_the_next(
             raise KeyboardInterrupt("killed")
         real_replace(src, dst)
 
-    def crash_move(self: Repository, moves: object) -> None:
+    def crash_move(moves: object) -> None:
         raise KeyboardInterrupt("killed")
 
     monkeypatch.setattr(_layout.os, "replace", crash_replace)
     if fail_at == "catalog":
-        monkeypatch.setattr(Repository, "move_image_folders", crash_move)
+        monkeypatch.setattr(repo.images, "move_folders", crash_move)
     with repo.write_lock(), pytest.raises(KeyboardInterrupt):
         clean_leftovers(repo)
     assert (repo.root / _layout.JOURNAL_NAME).exists()
     monkeypatch.setattr(_layout.os, "replace", real_replace)
-    monkeypatch.setattr(Repository, "move_image_folders", real_move)
+    monkeypatch.setattr(repo.images, "move_folders", real_move)
     with repo.write_lock():
         clean_leftovers(repo)  # finishes from the journal, removes nothing that is stored
     assert _folders(repo, "A02") == {1: "0", 2: "1"}

@@ -91,7 +91,9 @@ def test_profiles_replace_and_check_integrity(illum_repo: Repository) -> None:
         estimate_profiles(repo, "nope")
     # a profile that no longer matches its catalog record is refused
     row = repo.quality.illumination_profiles()[0]
-    repo.quality.set_illumination_profile(plate, 0, row["channel_name"], row["store_path"], 72, "0" * 64)
+    repo.quality.set_illumination_profile(
+        plate, 0, row["channel_name"], row["store_path"], 72, "0" * 64
+    )
     with pytest.raises(RepositoryError, match="SHA-256"):
         load_profile(repo, plate, 0)
     estimate_profiles(repo, plate)

@@ -482,7 +482,9 @@ def qc(
                 if plate:
                     targets = [*dict.fromkeys(plate)]
                 elif ids is not None:  # the plates of the images chosen
-                    targets = [*sorted({pos.plate for i in r.images.all(ids) if (pos := i.position)})]
+                    targets = [
+                        *sorted({pos.plate for i in r.images.all(ids) if (pos := i.position)})
+                    ]
                 for target in targets:
                     stored_profiles += estimate_profiles(r, target)
                     gaps += profile_gaps(r, target)

@@ -87,7 +87,9 @@ def dataset_rm(
 ) -> None:
     """Take images out of a dataset (the images themselves stay in the repository)."""
     with _open(repo) as r, r.write_lock():
-        removed = r.annotations.remove_from_dataset(name, ids or [], where=where, everything=everything)
+        removed = r.annotations.remove_from_dataset(
+            name, ids or [], where=where, everything=everything
+        )
         total = next((d.images for d in r.annotations.datasets() if d.name == name.strip()), 0)
     if as_json:
         _emit_json({"dataset": name.strip(), "removed": removed, "images": total})

@@ -78,9 +78,9 @@ def _finish(repo: Repository, moves: list[Move], phase: str) -> None:
 
 def relayout_plates(repo: Repository, plates: list[dict[str, Any]] | None = None) -> list[Move]:
     """Renumber the field folders of wells that are not ``0..n-1`` (in site order), finishing
-    first what a killed earlier call left in its journal. ``plates`` is ``repo.images.plates()`` when
-    the caller has it already. Must run under the repository's write lock; the caller rewrites
-    the plate group documents. Returns the moves made."""
+    first what a killed earlier call left in its journal. ``plates`` is
+    ``repo.images.plates()`` when the caller has it already. Must run under the repository's
+    write lock; the caller rewrites the plate group documents. Returns the moves made."""
     journal = repo.root / JOURNAL_NAME
     done: list[Move] = []
     if journal.exists():

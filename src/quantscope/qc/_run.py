@@ -188,9 +188,9 @@ def peer_group(peer: QualityPeer, channel: int) -> Hashable:
     """The group an image channel is compared with for dataset-level outliers.
 
     * on a plate: the plate and the channel index (one acquisition);
-    * else in a dataset (the annotation ``dataset``, :meth:`Repository.annotations.add_to_dataset`): the
-      dataset (the first by name when the image is in several) and the channel index: the
-      user declared these images comparable;
+    * else in a dataset (the annotation ``dataset``,
+      :meth:`Repository.annotations.add_to_dataset`): the dataset (the first by name when the
+      image is in several) and the channel index: the user declared these images comparable;
     * else: images of the same instrument (manufacturer and model), channel name, size
       (y, x) and dtype; when the instrument is unknown, of the same source format and source
       folder too (files of one folder from one acquisition), so that unrelated files from
