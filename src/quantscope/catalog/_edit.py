@@ -425,14 +425,7 @@ def set_metadata(
         Bad keys or values, a channel an image lacks, an empty selection, a stored file that
         cannot be read. Nothing is changed: every image is checked before anything is written.
     """
-    items = list(assignments)
-    edits: list[Edit] = (
-        [e for e in items if isinstance(e, Edit)]
-        if all(isinstance(e, Edit) for e in items)
-        else parse_edits(str(e) for e in items)
-    )
-    if not edits:
-        raise InvalidInput(f"nothing to set: give at least one KEY=VALUE (keys: {_HELP})")
+    edits = _edits(assignments)
     ids = (
         select_images(repo, selection)
         if isinstance(selection, str)
@@ -446,79 +439,108 @@ def set_metadata(
         plans = [p for p in (_plan(img, edits) for img in images) if p.changes]
         if not plans:
             return report
-        manifest = {
-            (img_id, rel): (size, sha)
-            for p in plans
-            for img_id, rel, size, sha in repo.images.stored_files(p.image.id)
-        }
-        # every new file is computed before anything is written
-        files: list[tuple[str, str, Path, bytes, bytes]] = []  # image id, rel, path, old, new
-        for p in plans:
-            base = Path(p.image.store_path)
-            targets = [("zarr.json", _new_zarr_json)]
-            if p.sizes or p.channels:
-                targets.append(("OME/METADATA.ome.xml", _new_ome_xml))
-            for name, rewrite in targets:
-                rel = (base / name).as_posix()
-                path = repo.root / rel
-                try:
-                    old = path.read_bytes()
-                except FileNotFoundError:
-                    if name == "zarr.json":
-                        raise CorruptFile(
-                            f"{path}: the image's zarr.json is missing; run `quantscope verify`"
-                        ) from None
-                    continue  # no stored OME-XML (pixels-only images): nothing to keep in step
-                except OSError as e:
-                    raise CorruptFile(f"{path}: cannot be read ({e.strerror or e})") from e
-                new = rewrite(old, p, str(path))
-                if new != old:
-                    files.append((p.image.id, rel, path, old, new))
-        now = datetime.now(UTC)
-        who = by or user_name()
-        written: list[tuple[Path, bytes]] = []
-        try:
-            with repo.engine.begin() as conn:
-                for p in plans:
-                    if p.sizes:
-                        conn.execute(
-                            S.images.update().where(S.images.c.id == p.image.id).values(**p.sizes)
-                        )
-                    for idx, fields in p.channels.items():
-                        conn.execute(
-                            S.channels.update()
-                            .where(S.channels.c.image_id == p.image.id, S.channels.c.idx == idx)
-                            .values(**fields)
-                        )
-                delta: dict[str, int] = {}
-                for img_id, rel, _path, old, new in files:
-                    sha = hashlib.sha256(new).hexdigest()
-                    sf = S.stored_files.c
-                    if (img_id, rel) in manifest:
-                        conn.execute(
-                            S.stored_files.update()
-                            .where(sf.image_id == img_id, sf.path == rel)
-                            .values(size=len(new), sha256=sha)
-                        )
-                        delta[img_id] = delta.get(img_id, 0) + len(new) - len(old)
-                for img_id, d in delta.items():
-                    conn.execute(
-                        S.images.update()
-                        .where(S.images.c.id == img_id)
-                        .values(bytes_stored=S.images.c.bytes_stored + d)
-                    )
-                repo.annotations._write(conn, _audit(plans, who, now))
-                for _img_id, _rel, path, old, new in files:
-                    atomic_write(path, new, durable=True)
-                    written.append((path, old))
-        except BaseException:
-            for path, old in reversed(written):  # the catalog rolled back: so do the files
-                with contextlib.suppress(OSError):
-                    atomic_write(path, old, durable=True)
-            raise
+        files = _new_files(repo, plans)  # every new file is computed before anything is written
+        _commit(repo, plans, files, by or user_name())
     report.changes = [c for p in plans for c in p.changes]
     report.files_rewritten = len(files)
     return report
+
+
+def _edits(assignments: Iterable[str] | Sequence[Edit]) -> list[Edit]:
+    """The parsed edits of ``assignments`` (``KEY=VALUE`` strings or :class:`Edit` s)."""
+    items = list(assignments)
+    edits: list[Edit] = (
+        [e for e in items if isinstance(e, Edit)]
+        if all(isinstance(e, Edit) for e in items)
+        else parse_edits(str(e) for e in items)
+    )
+    if not edits:
+        raise InvalidInput(f"nothing to set: give at least one KEY=VALUE (keys: {_HELP})")
+    return edits
+
+
+# a stored file to rewrite: image id, path relative to the repository, path, old and new bytes
+_File = tuple[str, str, Path, bytes, bytes]
+
+
+def _new_files(repo: Repository, plans: Sequence[_Plan]) -> list[_File]:
+    """The stored metadata files (``zarr.json``, the OME-XML) whose bytes the edits change,
+    with their old and new content; nothing is written."""
+    files: list[_File] = []
+    for p in plans:
+        base = Path(p.image.store_path)
+        targets = [("zarr.json", _new_zarr_json)]
+        if p.sizes or p.channels:
+            targets.append(("OME/METADATA.ome.xml", _new_ome_xml))
+        for name, rewrite in targets:
+            rel = (base / name).as_posix()
+            path = repo.root / rel
+            try:
+                old = path.read_bytes()
+            except FileNotFoundError:
+                if name == "zarr.json":
+                    raise CorruptFile(
+                        f"{path}: the image's zarr.json is missing; run `quantscope verify`"
+                    ) from None
+                continue  # no stored OME-XML (pixels-only images): nothing to keep in step
+            except OSError as e:
+                raise CorruptFile(f"{path}: cannot be read ({e.strerror or e})") from e
+            new = rewrite(old, p, str(path))
+            if new != old:
+                files.append((p.image.id, rel, path, old, new))
+    return files
+
+
+def _commit(repo: Repository, plans: Sequence[_Plan], files: Sequence[_File], who: str) -> None:
+    """Write the edits: catalog rows, stored-file checksums and sizes, the audit annotations
+    and the new files, in one catalog transaction; files already written are put back when
+    it fails."""
+    manifest = {
+        (img_id, rel): (size, sha)
+        for p in plans
+        for img_id, rel, size, sha in repo.images.stored_files(p.image.id)
+    }
+    now = datetime.now(UTC)
+    written: list[tuple[Path, bytes]] = []
+    try:
+        with repo.engine.begin() as conn:
+            for p in plans:
+                if p.sizes:
+                    conn.execute(
+                        S.images.update().where(S.images.c.id == p.image.id).values(**p.sizes)
+                    )
+                for idx, fields in p.channels.items():
+                    conn.execute(
+                        S.channels.update()
+                        .where(S.channels.c.image_id == p.image.id, S.channels.c.idx == idx)
+                        .values(**fields)
+                    )
+            delta: dict[str, int] = {}
+            for img_id, rel, _path, old, new in files:
+                sha = hashlib.sha256(new).hexdigest()
+                sf = S.stored_files.c
+                if (img_id, rel) in manifest:
+                    conn.execute(
+                        S.stored_files.update()
+                        .where(sf.image_id == img_id, sf.path == rel)
+                        .values(size=len(new), sha256=sha)
+                    )
+                    delta[img_id] = delta.get(img_id, 0) + len(new) - len(old)
+            for img_id, d in delta.items():
+                conn.execute(
+                    S.images.update()
+                    .where(S.images.c.id == img_id)
+                    .values(bytes_stored=S.images.c.bytes_stored + d)
+                )
+            repo.annotations._write(conn, _audit(plans, who, now))
+            for _img_id, _rel, path, old, new in files:
+                atomic_write(path, new, durable=True)
+                written.append((path, old))
+    except BaseException:
+        for path, old in reversed(written):  # the catalog rolled back: so do the files
+            with contextlib.suppress(OSError):
+                atomic_write(path, old, durable=True)
+        raise
 
 
 def _audit(plans: Sequence[_Plan], who: str, now: datetime) -> list[Annotation]:
