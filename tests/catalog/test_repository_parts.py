@@ -12,7 +12,7 @@ import inspect
 
 import pytest
 
-from quantscope.catalog import Repository
+from quantscope.catalog import ImageRegistration, PlateField, PlateInfo, Repository
 from quantscope.catalog._annotations import AnnotationRecords
 from quantscope.catalog._bench import BenchmarkRecords
 from quantscope.catalog._find import QueryMethods
@@ -21,6 +21,7 @@ from quantscope.catalog._moved import CALLED_PARTS, MOVED, moved_hint
 from quantscope.catalog._part import Part
 from quantscope.catalog._quality import QualityRecords
 from quantscope.catalog._runs import RunRecords
+from quantscope.model import Image, PlatePosition
 
 PARTS = {
     "images": ImageRecords,
@@ -107,3 +108,33 @@ def test_the_parts_work_on_a_fresh_repository(repo: Repository) -> None:
     assert repo.runs.all() == []
     assert repo.bench.sets() == []
     assert repo.summary()["images"] == 0
+
+
+def _plate_image(i: int, row: int, site: int) -> Image:
+    return Image(
+        id=f"{i:016x}",
+        name=f"img{i}",
+        shape=(1, 1, 1, 8, 8),
+        dtype="uint8",
+        position=PlatePosition(plate="P", row=row, column=0, field=site),
+        store_path=f"plates/P.ome.zarr/{'AB'[row]}/1/{site - 1}",
+        levels=1,
+        bytes_stored=1,
+    )
+
+
+def test_plates_are_typed_records(repo: Repository) -> None:
+    regs = [(1, 1, 2), (2, 0, 1), (3, 1, 1)]
+    repo.images.register_many([ImageRegistration(_plate_image(*r), {}, []) for r in regs])
+    (plate,) = repo.images.plates()
+    assert isinstance(plate, PlateInfo)
+    assert plate.name == "P" and plate.store_path == "plates/P.ome.zarr"
+    assert plate.fields == (
+        PlateField(row=0, column=0, field=1, image_id=f"{2:016x}", folder="0"),
+        PlateField(row=1, column=0, field=1, image_id=f"{3:016x}", folder="0"),
+        PlateField(row=1, column=0, field=2, image_id=f"{1:016x}", folder="1"),
+    )
+    row, column, field, image_id, folder = plate.fields[0]  # still unpacks as a row
+    assert (row, column, field, image_id, folder) == (0, 0, 1, f"{2:016x}", "0")
+    with pytest.raises(AttributeError):
+        plate.name = "Q"  # type: ignore[misc]

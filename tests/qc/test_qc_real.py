@@ -48,7 +48,7 @@ def illum_repo(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def test_illumination_flags_and_profile(illum_repo: Repository, cli: Callable[..., Result]) -> None:
     repo = illum_repo
     plates = repo.images.plates()
-    assert [p["name"] for p in plates] == ["AS_09047_050428030001"]
+    assert [p.name for p in plates] == ["AS_09047_050428030001"]
     statuses = repo.quality.status()
     uneven = [i for i, (_, rs) in statuses.items() if any("uneven illumination" in r for r in rs)]
     assert len(uneven) >= 65, len(uneven)

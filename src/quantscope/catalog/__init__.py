@@ -6,7 +6,7 @@ stored OME-Zarr metadata and checksums together, with an audit annotation per ch
 
 from ._annotations import DATASET_KEY, DatasetInfo
 from ._edit import EditReport, FieldChange, set_metadata
-from ._images import ImageRegistration, plate_folder
+from ._images import ImageRegistration, PlateField, PlateInfo, plate_folder
 from ._repository import CONFIG_NAME, SCHEMA_HEAD, Repository
 
 __all__ = [
@@ -17,6 +17,8 @@ __all__ = [
     "EditReport",
     "FieldChange",
     "ImageRegistration",
+    "PlateField",
+    "PlateInfo",
     "Repository",
     "plate_folder",
     "set_metadata",

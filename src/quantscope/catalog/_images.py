@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -38,7 +38,7 @@ from ._part import Part
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-__all__ = ["ImageRecords", "ImageRegistration", "plate_folder"]
+__all__ = ["ImageRecords", "ImageRegistration", "PlateField", "PlateInfo", "plate_folder"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,25 @@ class ImageRegistration:
     image: Image
     source_formats: dict[str, str]  # sha256 -> format name
     manifest: Sequence[tuple[str, int, str]]  # (path relative to repo root, size, sha256)
+
+
+class PlateField(NamedTuple):
+    """One occupied field of a plate (:meth:`ImageRecords.plates`)."""
+
+    row: int  # 0-based
+    column: int  # 0-based
+    field: int  # the 1-based site number
+    image_id: str
+    folder: str  # the field's folder in its well: the last part of the store path (0, 1, ...)
+
+
+@dataclass(frozen=True)
+class PlateInfo:
+    """A plate of the catalog: its name, its folder and its occupied fields in order."""
+
+    name: str
+    store_path: str  # relative to the repository root (plates/<name>.ome.zarr)
+    fields: tuple[PlateField, ...]
 
 
 def _utcnow() -> datetime:
@@ -345,9 +364,9 @@ class ImageRecords(Part):
         with self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(q.order_by(S.stored_files.c.path))]  # type: ignore[misc]
 
-    def plates(self) -> list[dict[str, Any]]:
-        """Plates with their wells: name, store path, and (row, column, field, image id, field
-        folder) rows; the folder is the last part of the image's store path (``0``, ``1``, …)."""
+    def plates(self) -> list[PlateInfo]:
+        """Plates by name, each with its store path and its fields in (row, column, field)
+        order; a field's folder is the last part of its image's store path (``0``, ``1``, …)."""
         with self.engine.connect() as conn:
             plates = conn.execute(sa.select(S.plates).order_by(S.plates.c.name)).mappings().all()
             out = []
@@ -364,13 +383,14 @@ class ImageRecords(Part):
                     .order_by(S.images.c.plate_row, S.images.c.plate_column, S.images.c.field)
                 ).all()
                 out.append(
-                    {
-                        "name": p["name"],
-                        "store_path": p["store_path"],
-                        "fields": [
-                            (r, c, f, i, sp.rsplit("/", 1)[-1]) for r, c, f, i, sp in fields
-                        ],
-                    }
+                    PlateInfo(
+                        p["name"],
+                        p["store_path"],
+                        tuple(
+                            PlateField(r, c, f, i, sp.rsplit("/", 1)[-1])
+                            for r, c, f, i, sp in fields
+                        ),
+                    )
                 )
         return out
 

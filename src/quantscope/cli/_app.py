@@ -431,7 +431,7 @@ def qc(
             chosen: dict[str, None] = {}
             for i in image or []:
                 chosen[r.images.get(i).id] = None
-            known = {p["name"]: p for p in r.images.plates()}
+            known = {p.name: p for p in r.images.plates()}
             for name in plate or []:
                 if name not in known:
                     from ..errors import NotFound
@@ -440,7 +440,7 @@ def qc(
                         f"{r.root}: no plate named {name!r}"
                         + (f" (plates: {', '.join(known)})" if known else "")
                     )
-                for _r, _c, _f, image_id, _slot in known[name]["fields"]:
+                for _r, _c, _f, image_id, _slot in known[name].fields:
                     chosen[image_id] = None
             ids = list(chosen)
         if where is not None:

@@ -58,7 +58,7 @@ def clean_leftovers(repo: Repository) -> list[str]:
                 _rm(entry)
                 removed.append(rel)
     plates_dir = root / "plates"
-    known_plates = {p["store_path"] for p in plates}
+    known_plates = {p.store_path for p in plates}
     if plates_dir.is_dir():
         for plate in sorted(plates_dir.iterdir()):
             prel = f"plates/{plate.name}"
@@ -97,10 +97,10 @@ def update_plates(repo: Repository, names: Iterable[str] | None = None) -> None:
     """Rewrite the HCS plate/row/well groups of ``names`` (default: all) from the catalog."""
     wanted = set(names) if names is not None else None
     for p in repo.images.plates():
-        if wanted is not None and p["name"] not in wanted:
+        if wanted is not None and p.name not in wanted:
             continue
-        root = repo.root / p["store_path"]
-        write_plate_groups(root, p["name"], [(r, c, f, s) for r, c, f, _, s in p["fields"]])
+        root = repo.root / p.store_path
+        write_plate_groups(root, p.name, [(f.row, f.column, f.field, f.folder) for f in p.fields])
 
 
 def verify(repo: Repository, jobs: int = 2) -> list[IngestIssue]:

@@ -160,7 +160,7 @@ def _plan_plate(plate: str, images: list[Image]) -> _PlatePlan:
 
 def _plans(repo: Repository, plate: str | None) -> tuple[dict[str, _PlatePlan], list[Image]]:
     """The plan of every plate (or of ``plate``), and the images on no plate."""
-    plates = [p["name"] for p in repo.images.plates()]
+    plates = [p.name for p in repo.images.plates()]
     if plate is not None:
         if plate not in plates:
             raise NotFound(
