@@ -193,7 +193,7 @@ def test_image_selection_by_id_and_unknown_ids(analysis_repo: Repository) -> Non
 
 
 def test_where_selects_images_with_the_query_language(analysis_repo: Repository) -> None:
-    if not hasattr(analysis_repo, "find_ids"):
+    if not hasattr(analysis_repo.query, "find_ids"):
         pytest.skip("the catalog query language is not in this tree")
     spec = parse_pipeline(pipeline_text())
     report = run_pipeline(analysis_repo, spec, where='well = "A02"')

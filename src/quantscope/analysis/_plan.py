@@ -83,7 +83,7 @@ def _select_any(
     repo: Repository, image_ids: Sequence[str] | None, where: str | None
 ) -> list[Image]:
     if where is not None:
-        find = getattr(repo, "find_ids", None)
+        find = getattr(repo.query, "find_ids", None)
         if find is None:
             raise InvalidInput("--where needs the catalog query language, not installed here")
         ids = list(find(where))
