@@ -1,5 +1,10 @@
 """The catalog (SQLAlchemy Core schema, alembic migrations) and the Repository handle.
 
+A :class:`Repository` creates, opens, migrates and locks a repository; what it reads and writes
+is grouped in its parts: ``repo.images``, ``repo.quality``, ``repo.annotations``, ``repo.query``
+(``find``, ``find_ids``, ``fields``), ``repo.runs`` and ``repo.bench``. Plates come back as
+:class:`PlateInfo` records.
+
 :func:`set_metadata` corrects pixel sizes, channel names and wavelengths after ingest (catalog,
 stored OME-Zarr metadata and checksums together, with an audit annotation per change).
 """
