@@ -373,7 +373,7 @@ def bench_bbbc(work: Path, reps: int) -> dict[str, Any]:
     from quantscope.catalog import Repository
 
     with Repository.open(work / "qs_j1_0") as repo:
-        img = next(i for i in repo.images() if Path(i.sources[0].path).name == files[0].name)
+        img = next(i for i in repo.images.all() if Path(i.sources[0].path).name == files[0].name)
         qs_root = repo.root / img.store_path
         expected = tifffile.imread(files[0])
         peer_root = work / "peer_0" / f"000_{files[0].stem}.ome.zarr"
@@ -717,7 +717,7 @@ def _accounting_targets() -> list[tuple[Any, str, str]]:
         (zw, "_downsample", "    _downsample (2x2 mean)"),
         (zw._Writer, "_encode", "    _Writer._encode (blosc)"),
         (zw._Writer, "put_file", "    _Writer.put_file (mkdir + write + sha256)"),
-        (images_mod.ImageRecords, "register", "Repository.register (one transaction)"),
+        (images_mod.ImageRecords, "register", "repo.images.register (one transaction)"),
         (ing, "update_plates", "ingest.update_plates (plate zarr.json)"),
     ]
 

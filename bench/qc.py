@@ -336,8 +336,8 @@ def bench_big_repo(work: Path, n_existing: int, reps: int) -> dict[str, Any]:
     try:
         for b in range(0, n_existing, 2000):
             ks = range(b, min(n_existing, b + 2000))
-            repo.register_many(registrations(b, ks.stop))
-            repo.set_quality(
+            repo.images.register_many(registrations(b, ks.stop))
+            repo.quality.set_metrics(
                 (
                     f"{k:032x}",
                     {
@@ -347,7 +347,7 @@ def bench_big_repo(work: Path, n_existing: int, reps: int) -> dict[str, Any]:
                 )
                 for k in ks
             )
-            repo.set_quality_status({f"{k:032x}": ("pass", []) for k in ks})
+            repo.quality.set_status({f"{k:032x}": ("pass", []) for k in ks})
     finally:
         repo.close()
     say(f"built in {time.perf_counter() - t0:.1f} s")
@@ -563,7 +563,7 @@ def bench_measure(repo_dir: Path, label: str, n: int, budget_s: float) -> dict[s
     from quantscope.quality import channel_metrics
 
     with Repository.open(repo_dir) as repo:
-        img = repo.images()[0]
+        img = repo.images.all()[0]
         store = repo.root / img.store_path
         total: list[float] = []
         inside: list[float] = []

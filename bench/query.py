@@ -7,7 +7,7 @@ Run from the repository root::
 
 What it measures, in one process, on an SQLite catalog (see bench/README.md):
 
-1. Bulk registration. ``Repository.register_many`` on batches of ``--batch`` images (default
+1. Bulk registration. ``Repository.images.register_many`` on batches of ``--batch`` images (default
    1000) built with the real model (``quantscope.model.Image``, 3 channels, 1 source file, a
    2-file manifest each; 384-well plates, 2 fields per well). Only the register calls are
    timed; building the pydantic objects is timed apart. Peer (the limit): the same rows
@@ -16,10 +16,10 @@ What it measures, in one process, on an SQLite catalog (see bench/README.md):
 2. Annotations and QC rows: a tag on every image ("control" on 1 %, "treated" on the rest),
    ``treatment.concentration`` (numeric, µM) per image, ``biosample.organism`` per plate;
    ``focus_plls`` per channel and a QC status per image (``set_quality``/``set_quality_status``).
-3. Query latency: for each typical query, ``repo.find_ids(query)`` (parse, field resolution,
+3. Query latency: for each typical query, ``repo.query.find_ids(query)`` (parse, field resolution,
    compile, execute, fetch ids) ``--reps`` times: p50 and p95. Peer: a hand-written SQL
    statement giving the same ids, run with ``sqlite3`` on the same file (the checks compare
-   the id sets). Also ``repo.find(query)`` (the DataFrame with the default columns) p50.
+   the id sets). Also ``repo.query.find(query)`` (the DataFrame with the default columns) p50.
 
 Figures are printed (no pass/fail), then one ``BENCH_JSON {...}`` line.
 """
@@ -278,8 +278,8 @@ def add_annotations_and_qc(repo: Any, n: int, batch: int) -> dict[str, float]:
         ]
         status = {f"{k:032x}": (("fail", ["focus"]) if k % 50 == 3 else ("pass", [])) for k in ks}
         t0 = time.perf_counter()
-        repo.set_quality(metrics)
-        repo.set_quality_status(status)
+        repo.quality.set_metrics(metrics)
+        repo.quality.set_status(status)
         t_qc += time.perf_counter() - t0
     return {"annotations_s": t_ann, "qc_s": t_qc}
 
@@ -419,7 +419,7 @@ def main() -> None:
             t0 = time.perf_counter()
             regs = registrations(b0, min(args.n, b0 + args.batch))
             t1, c1 = time.perf_counter(), time.process_time()
-            repo.register_many(regs)
+            repo.images.register_many(regs)
             t2, c2 = time.perf_counter(), time.process_time()
             t_build += t1 - t0
             t_reg += t2 - t1
@@ -466,10 +466,10 @@ def main() -> None:
         rows = []
         res["queries"] = []
         for label, q, sql in queries(args.n):
-            ts, ids = timings(lambda q=q: repo.find_ids(q), args.reps)
+            ts, ids = timings(lambda q=q: repo.query.find_ids(q), args.reps)
             pts, pids = timings(lambda sql=sql: db.execute(sql).fetchall(), args.reps)
             same = set(ids) == {r[0] for r in pids}
-            fts, _ = timings(lambda q=q: repo.find(q), max(3, args.reps // 4))
+            fts, _ = timings(lambda q=q: repo.query.find(q), max(3, args.reps // 4))
             p50, p95, pp50 = pct(ts, 0.5), pct(ts, 0.95), pct(pts, 0.5)
             rows.append(
                 [

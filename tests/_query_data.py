@@ -94,7 +94,7 @@ def build(root: Path, catalog_url: str | None = None) -> Repository:
             bytes_stored=100,
         )
         regs.append(ImageRegistration(image=img, source_formats={f"{k:064x}": fmt}, manifest=[]))
-    repo.register_many(regs)
+    repo.images.register_many(regs)
     now = datetime.now(UTC)
     ann = [
         ("image", image_id("a"), "tag", "control", None, None),
@@ -126,7 +126,7 @@ def build(root: Path, catalog_url: str | None = None) -> Repository:
                 for kind, tid, key, value, num, curie in ann
             ],
         )
-    repo.set_quality(
+    repo.quality.set_metrics(
         [
             (
                 image_id("a"),
@@ -139,7 +139,7 @@ def build(root: Path, catalog_url: str | None = None) -> Repository:
             (image_id("c"), {0: {"focus_plls": float("nan")}}),
         ]
     )
-    repo.set_quality_status(
+    repo.quality.set_status(
         {
             image_id("a"): ("pass", []),
             image_id("b"): (

@@ -33,8 +33,8 @@ def _cases(tmp: Path) -> dict[str, tuple[Callable[[Repository], Any], type, str]
     from quantscope.catalog import check_metadata, select_images, set_metadata
 
     return {
-        "image id not text": (lambda r: r.image(123), InvalidInput, "an id is text"),
-        "unknown image": (lambda r: r.image("fffffff"), NotFound, "no image with id"),
+        "image id not text": (lambda r: r.images.get(123), InvalidInput, "an id is text"),
+        "unknown image": (lambda r: r.images.get("fffffff"), NotFound, "no image with id"),
         "set: selection not text": (
             lambda r: set_metadata(r, 5, ["pixel_size_um=1"]),  # type: ignore[arg-type]
             InvalidInput,

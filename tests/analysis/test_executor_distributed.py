@@ -47,7 +47,7 @@ def test_a_local_cluster_of_two_processes_computes_the_same_outputs(
     ) as cluster:
         report = run_pipeline(analysis_repo, spec, scheduler=cluster.scheduler_address)
         assert report.ok and (report.computed, report.images) == (6, 3)
-        run = analysis_repo.analysis_run(report.run_id)
+        run = analysis_repo.runs.get(report.run_id)
         assert run["scheduler"] == cluster.scheduler_address
         again = run_pipeline(analysis_repo, spec, scheduler=cluster.scheduler_address)
         assert again.computed == 0 and again.reused == 6
@@ -64,10 +64,10 @@ def test_a_local_cluster_of_two_processes_computes_the_same_outputs(
     pd.testing.assert_frame_equal(a, b)
     la = {
         x["image_id"]: x
-        for x in analysis_repo.run_artifacts(report.run_id)
+        for x in analysis_repo.runs.artifacts(report.run_id)
         if x["kind"] == "labels"
     }
-    for x in local.run_artifacts(ref.run_id):
+    for x in local.runs.artifacts(ref.run_id):
         if x["kind"] == "labels":
             assert la[x["image_id"]]["sha256"] == x["sha256"]
             assert (read_labels(local.root, x["path"]) > 0).any()
@@ -86,4 +86,4 @@ def test_an_unreachable_scheduler_is_a_clear_error(
     ):
         run_pipeline(analysis_repo, spec, scheduler="tcp://127.0.0.1:9")
     # the failed attempt is recorded as interrupted, not left running
-    assert [r["status"] for r in analysis_repo.runs()] == ["interrupted"]
+    assert [r["status"] for r in analysis_repo.runs.all()] == ["interrupted"]

@@ -217,7 +217,7 @@ def test_cellprofiler_names_by_default_for_csv_and_parquet(
     assert all(c.startswith("Nuclei_") for c in features)
     assert {"Nuclei_AreaShape_Area", "Nuclei_Intensity_MeanIntensity_DNA"} <= set(features)
     with Repository.open(repo) as r:
-        positions = {(i.position.well, i.position.field) for i in r.images() if i.position}
+        positions = {(i.position.well, i.position.field) for i in r.images.all() if i.position}
     # Metadata_Site is the site number of the catalog (the same convention as `ls`/`show`)
     assert set(zip(cells["Metadata_Well"], cells["Metadata_Site"], strict=True)) == positions
     assert set(cells["Metadata_Site"]) == set(image["Metadata_Site"]) == {1, 2}  # 1-based sites

@@ -39,7 +39,7 @@ def test_labels_are_valid_ngff_image_labels_and_read_back(analysis_repo: Reposit
     from ome_zarr_models.v05.image_label import ImageLabel
     from ome_zarr_models.v05.labels import Labels
 
-    img = analysis_repo.images()[0]
+    img = analysis_repo.images.all()[0]
     shape = img.shape[3:]
     lab = _labels(shape)
     out = write_labels(analysis_repo.root, img.store_path, "Nuclei-abc", lab)
@@ -71,7 +71,7 @@ def test_labels_open_with_ome_zarr_py(analysis_repo: Repository) -> None:
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Reader
 
-    img = analysis_repo.images()[0]
+    img = analysis_repo.images.all()[0]
     write_labels(analysis_repo.root, img.store_path, "cells", _labels(img.shape[3:]))
     path = analysis_repo.root / img.store_path / "labels" / "cells"
     nodes = list(Reader(parse_url(str(path)))())
@@ -83,7 +83,7 @@ def test_labels_open_with_ome_zarr_py(analysis_repo: Repository) -> None:
 
 
 def test_a_second_label_image_is_added_to_the_group(analysis_repo: Repository) -> None:
-    img = analysis_repo.images()[0]
+    img = analysis_repo.images.all()[0]
     lab = _labels(img.shape[3:])
     write_labels(analysis_repo.root, img.store_path, "a", lab)
     write_labels(analysis_repo.root, img.store_path, "b", lab)
@@ -93,7 +93,7 @@ def test_a_second_label_image_is_added_to_the_group(analysis_repo: Repository) -
 
 
 def test_bad_label_images_are_refused_and_leave_nothing(analysis_repo: Repository) -> None:
-    img = analysis_repo.images()[0]
+    img = analysis_repo.images.all()[0]
     with pytest.raises(InvalidInput, match="shape"):
         write_labels(analysis_repo.root, img.store_path, "x", np.zeros((5, 5), np.int32))
     with pytest.raises(InvalidInput, match="2-D integer"):
@@ -108,7 +108,7 @@ def test_bad_label_images_are_refused_and_leave_nothing(analysis_repo: Repositor
 def test_leftovers_of_interrupted_writes_are_removed(analysis_repo: Repository) -> None:
     """remove_partial removes temporary entries (the executor calls it at the start of a run,
     under the write lock); write_labels itself leaves them: they may be another writer's."""
-    img = analysis_repo.images()[0]
+    img = analysis_repo.images.all()[0]
     group = analysis_repo.root / img.store_path / "labels"
     group.mkdir()
     (group / ".Nuclei.tmp-123").mkdir()
@@ -169,7 +169,7 @@ def test_anndata_has_objects_as_obs_and_features_as_var(tmp_path: Path) -> None:
 def test_verify_output_detects_changed_and_missing_outputs(analysis_repo: Repository) -> None:
     from quantscope.analysis import verify_output
 
-    img = analysis_repo.images()[0]
+    img = analysis_repo.images.all()[0]
     lab = _labels(img.shape[3:])
     out = write_labels(analysis_repo.root, img.store_path, "v", lab)
     assert verify_output(analysis_repo.root, "labels", out.path, out.sha256) is None

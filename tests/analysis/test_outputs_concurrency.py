@@ -27,7 +27,7 @@ def _labels(shape: tuple[int, ...], value: int) -> np.ndarray:
 def test_a_write_leaves_another_writers_temporary_folder_alone(analysis_repo: Repository) -> None:
     """Writer B is half way (its temporary folder exists) while writer A writes: before the fix
     A's clean-up deleted B's folder, and B then renamed a folder without ``0/zarr.json``."""
-    img = analysis_repo.images()[0]
+    img = analysis_repo.images.all()[0]
     group = analysis_repo.root / img.store_path / "labels"
     group.mkdir()
     other = group / f".PH3{_outputs._TMP}0123456789ab"  # B's name, as write_labels makes it
@@ -45,7 +45,7 @@ def test_writers_interleaved_inside_one_write_both_end_readable_and_listed(
     the race hit: B's clean-up removed A's folder, A then wrote chunks without ``0/zarr.json``)."""
     import zarr
 
-    img = analysis_repo.images()[0]
+    img = analysis_repo.images.all()[0]
     shape = img.shape[3:]
     real_create_array = zarr.Group.create_array
     nested = {"done": False}
@@ -72,7 +72,7 @@ def test_writers_interleaved_inside_one_write_both_end_readable_and_listed(
 def test_many_threads_writing_into_one_labels_group_lose_nothing(
     analysis_repo: Repository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    img = analysis_repo.images()[0]
+    img = analysis_repo.images.all()[0]
     shape = img.shape[3:]
     n = 6
     barrier = threading.Barrier(n)
@@ -112,7 +112,7 @@ def test_a_label_image_that_cannot_be_read_back_is_an_error(
 ) -> None:
     """What the race produced (a label image without ``0/zarr.json``) is refused by the writer
     itself, so the executor records a failure instead of registering it."""
-    img = analysis_repo.images()[0]
+    img = analysis_repo.images.all()[0]
     real_rename = os.rename
 
     def rename_and_lose_level0(src: os.PathLike[str], dst: os.PathLike[str]) -> None:

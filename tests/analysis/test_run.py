@@ -36,7 +36,7 @@ def test_first_run_computes_every_step_and_registers_outputs(analysis_repo: Repo
     report = _run(analysis_repo)
     assert report.status == "completed" and report.ok
     assert (report.images, report.computed, report.reused) == (3, 6, 0)
-    arts = analysis_repo.run_artifacts(report.run_id)
+    arts = analysis_repo.runs.artifacts(report.run_id)
     assert sorted(a["kind"] for a in arts) == ["labels"] * 3 + ["table"] * 3
     for a in arts:
         full = analysis_repo.root / a["path"]
@@ -51,7 +51,7 @@ def test_first_run_computes_every_step_and_registers_outputs(analysis_repo: Repo
 
             assert hashlib.sha256(full.read_bytes()).hexdigest() == a["sha256"]
             assert a["path"].startswith(f"tables/{report.run_id}/Nuclei_features/")
-    run = analysis_repo.analysis_run(report.run_id)
+    run = analysis_repo.runs.get(report.run_id)
     assert run["status"] == "completed" and run["n_computed"] == 6
     assert run["software"]["numpy"] == np.__version__ and run["host"] and run["user_name"]
     assert run["ended_at"] >= run["started_at"]
@@ -60,10 +60,10 @@ def test_first_run_computes_every_step_and_registers_outputs(analysis_repo: Repo
 def test_tables_have_one_row_per_object_with_image_metadata(analysis_repo: Repository) -> None:
     report = _run(analysis_repo)
     table = read_table(analysis_repo.root, report.tables["Nuclei_features"])
-    images = {i.id: i for i in analysis_repo.images()}
+    images = {i.id: i for i in analysis_repo.images.all()}
     labels = {
         a["image_id"]: read_labels(analysis_repo.root, a["path"])
-        for a in analysis_repo.run_artifacts(report.run_id)
+        for a in analysis_repo.runs.artifacts(report.run_id)
         if a["kind"] == "labels"
     }
     assert list(table.columns[:5]) == ["image_id", "plate", "well", "field", "ObjectNumber"]
@@ -96,7 +96,7 @@ def test_second_run_of_an_unchanged_pipeline_computes_nothing(analysis_repo: Rep
     a = read_table(analysis_repo.root, first.tables["Nuclei_features"])
     b = read_table(analysis_repo.root, second.tables["Nuclei_features"])
     pd.testing.assert_frame_equal(a, b)
-    steps = analysis_repo.run_steps(second.run_id)
+    steps = analysis_repo.runs.steps(second.run_id)
     assert {s["status"] for s in steps} == {"reused"} and len(steps) == 6
 
 
@@ -104,13 +104,13 @@ def test_measure_parameter_change_does_not_resegment(analysis_repo: Repository) 
     first = _run(analysis_repo, scale=1.0)
     second = _run(analysis_repo, scale=2.0)
     assert (second.computed, second.reused) == (3, 3)
-    status = {(s["step"], s["status"]) for s in analysis_repo.run_steps(second.run_id)}
+    status = {(s["step"], s["status"]) for s in analysis_repo.runs.steps(second.run_id)}
     assert status == {("seg", "reused"), ("measure", "computed")}
     labels_before = {
-        a["key"] for a in analysis_repo.run_artifacts(first.run_id) if a["kind"] == "labels"
+        a["key"] for a in analysis_repo.runs.artifacts(first.run_id) if a["kind"] == "labels"
     }
     labels_after = {
-        a["key"] for a in analysis_repo.run_artifacts(second.run_id) if a["kind"] == "labels"
+        a["key"] for a in analysis_repo.runs.artifacts(second.run_id) if a["kind"] == "labels"
     }
     assert labels_before == labels_after
     a = read_table(analysis_repo.root, first.tables["Nuclei_features"])
@@ -132,7 +132,7 @@ def test_segmentation_parameter_change_recomputes_it_and_what_depends_on_it(
 def test_one_failing_image_does_not_stop_the_run_and_a_rerun_retries_only_it(
     analysis_repo: Repository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bad = analysis_repo.images()[1]
+    bad = analysis_repo.images.all()[1]
     monkeypatch.setenv(FAIL_LIST_ENV, bad.id)
     report = _run(analysis_repo)
     assert report.status == "partial" and not report.ok
@@ -142,19 +142,19 @@ def test_one_failing_image_does_not_stop_the_run_and_a_rerun_retries_only_it(
     assert by_step["seg"].error_type == "RuntimeError"
     assert "deliberate test failure" in by_step["seg"].message
     assert by_step["measure"].status == "skipped" and "seg" in by_step["measure"].message
-    failed = analysis_repo.failed_steps(report.run_id)
+    failed = analysis_repo.runs.failed_steps(report.run_id)
     assert [(f["image_id"], f["step"]) for f in failed] == [(bad.id, "seg")]
     assert "deliberate test failure" in failed[0]["error"]
-    assert analysis_repo.analysis_run(report.run_id)["status"] == "partial"
+    assert analysis_repo.runs.get(report.run_id)["status"] == "partial"
     # no output of the failed image is registered
-    assert bad.id not in {a["image_id"] for a in analysis_repo.run_artifacts(report.run_id)}
+    assert bad.id not in {a["image_id"] for a in analysis_repo.runs.artifacts(report.run_id)}
 
     monkeypatch.delenv(FAIL_LIST_ENV)
     retry = _run(analysis_repo)
     assert retry.ok and (retry.computed, retry.reused) == (2, 4)
     computed = {
         (s["image_id"], s["step"])
-        for s in analysis_repo.run_steps(retry.run_id)
+        for s in analysis_repo.runs.steps(retry.run_id)
         if s["status"] == "computed"
     }
     assert computed == {(bad.id, "seg"), (bad.id, "measure")}
@@ -176,15 +176,15 @@ def test_channels_are_found_by_name(analysis_repo: Repository) -> None:
     text = pipeline_text().replace("DNA: [DAPI, 0]", "DNA: [gfp]")
     report = run_pipeline(analysis_repo, parse_pipeline(text))
     assert report.ok
-    img = analysis_repo.images()[0]
-    art = next(a for a in analysis_repo.run_artifacts(report.run_id) if a["kind"] == "labels")
-    used = analysis_repo.artifact_inputs(art["key"])
+    img = analysis_repo.images.all()[0]
+    art = next(a for a in analysis_repo.runs.artifacts(report.run_id) if a["kind"] == "labels")
+    used = analysis_repo.runs.artifact_inputs(art["key"])
     assert used[0]["kind"] == "channel" and used[0]["ref"].endswith(":c1")
     assert [c.name for c in img.channels][1] == "GFP"
 
 
 def test_image_selection_by_id_and_unknown_ids(analysis_repo: Repository) -> None:
-    ids = [i.id for i in analysis_repo.images()]
+    ids = [i.id for i in analysis_repo.images.all()]
     spec = parse_pipeline(pipeline_text())
     report = run_pipeline(analysis_repo, spec, image_ids=ids[:1])
     assert report.images == 1 and report.computed == 2
@@ -193,13 +193,13 @@ def test_image_selection_by_id_and_unknown_ids(analysis_repo: Repository) -> Non
 
 
 def test_where_selects_images_with_the_query_language(analysis_repo: Repository) -> None:
-    if not hasattr(analysis_repo, "find_ids"):
+    if not hasattr(analysis_repo.query, "find_ids"):
         pytest.skip("the catalog query language is not in this tree")
     spec = parse_pipeline(pipeline_text())
     report = run_pipeline(analysis_repo, spec, where='well = "A02"')
     assert report.images == 1
-    ran = {s["image_id"] for s in analysis_repo.run_steps(report.run_id)}
-    (img,) = analysis_repo.images(list(ran))
+    ran = {s["image_id"] for s in analysis_repo.runs.steps(report.run_id)}
+    (img,) = analysis_repo.images.all(list(ran))
     assert img.position is not None and img.position.well == "A02"
 
 
@@ -208,7 +208,7 @@ def test_an_interrupted_run_is_marked_and_its_unregistered_files_removed(
 ) -> None:
     from datetime import UTC, datetime
 
-    analysis_repo.start_run(
+    analysis_repo.runs.start(
         {
             "id": "deadbeef" * 4,
             "pipeline_name": "test",
@@ -226,7 +226,7 @@ def test_an_interrupted_run_is_marked_and_its_unregistered_files_removed(
     leftover.parent.mkdir(parents=True)
     leftover.write_bytes(b"half")
     report = _run(analysis_repo)
-    assert analysis_repo.analysis_run("deadbeef")["status"] == "interrupted"
+    assert analysis_repo.runs.get("deadbeef")["status"] == "interrupted"
     assert not leftover.exists() and report.cleaned == [
         str(leftover.relative_to(analysis_repo.root))
     ]
@@ -244,13 +244,13 @@ def test_an_empty_selection_is_an_error_and_records_no_run(
     repo = Repository.init(tmp_path / "empty")
     with pytest.raises(InvalidInput, match="nothing to run: the repository has no images"):
         run_pipeline(repo, parse_pipeline(pipeline_text()))
-    assert repo.runs() == []
+    assert repo.runs.all() == []
     repo.close()
     with pytest.raises(InvalidInput, match="selects no image"):
         run_pipeline(analysis_repo, parse_pipeline(pipeline_text()), where='well = "Z99"')
     with pytest.raises(InvalidInput, match="no image was given"):
         run_pipeline(analysis_repo, parse_pipeline(pipeline_text()), image_ids=[])
-    assert analysis_repo.runs() == []
+    assert analysis_repo.runs.all() == []
 
 
 def test_run_without_fail_env_leaves_env_clean() -> None:
@@ -293,14 +293,14 @@ def test_a_stored_illumination_profile_is_used_recorded_and_keyed(
     # the profile is part of the key: the same 'auto' pipeline now recomputes everything
     after = run_pipeline(analysis_repo, parse_pipeline(ILLUMINATION % "auto"))
     assert after.ok and (after.computed, after.reused) == (9, 0)
-    art = next(a for a in analysis_repo.run_artifacts(after.run_id) if a["kind"] == "table")
-    used = analysis_repo.artifact_inputs(art["key"])
+    art = next(a for a in analysis_repo.runs.artifacts(after.run_id) if a["kind"] == "table")
+    used = analysis_repo.runs.artifact_inputs(art["key"])
     derived = next(u for u in used if u["role"] == "images[DNA_corr]")
     import json
 
     inner = json.loads(derived["ref"])["used"]
     profile = next(u for u in inner if u["kind"] == "profile")
-    row = next(p for p in analysis_repo.illumination_profiles() if p["channel"] == 0)
+    row = next(p for p in analysis_repo.quality.illumination_profiles() if p["channel"] == 0)
     assert profile["ref"] == row["store_path"] and profile["sha256"] == row["sha256"]
     # intensities are those of the corrected image (raw / flat, as fractions of 65535)
     flat, _ = load_profile(analysis_repo, "synth", 0)
@@ -321,7 +321,7 @@ def test_an_output_deleted_by_hand_is_computed_again(analysis_repo: Repository) 
     import shutil
 
     first = _run(analysis_repo)
-    labels = next(a for a in analysis_repo.run_artifacts(first.run_id) if a["kind"] == "labels")
+    labels = next(a for a in analysis_repo.runs.artifacts(first.run_id) if a["kind"] == "labels")
     shutil.rmtree(analysis_repo.root / labels["path"])
     again = _run(analysis_repo)
     # the label image only: the measurements are keyed by the segmentation's key, not by the
@@ -329,7 +329,7 @@ def test_an_output_deleted_by_hand_is_computed_again(analysis_repo: Repository) 
     assert again.ok and (again.computed, again.reused) == (1, 5)
     assert (analysis_repo.root / labels["path"]).is_dir()
     assert labels_digest(read_labels(analysis_repo.root, labels["path"])) == labels["sha256"]
-    assert analysis_repo.artifact(labels["key"])["run_id"] == again.run_id
+    assert analysis_repo.runs.artifact(labels["key"])["run_id"] == again.run_id
 
 
 def test_a_second_writer_is_refused_while_a_run_holds_the_lock(analysis_repo: Repository) -> None:
@@ -337,7 +337,7 @@ def test_a_second_writer_is_refused_while_a_run_holds_the_lock(analysis_repo: Re
 
     with analysis_repo.write_lock(), pytest.raises(ConcurrentAccess, match="another quantscope"):
         _run(analysis_repo)
-    assert analysis_repo.runs() == []
+    assert analysis_repo.runs.all() == []
 
 
 def test_a_pipeline_with_an_unavailable_tool_is_refused_before_anything_runs(
@@ -361,7 +361,7 @@ steps:
         pytest.skip("cellpose is installed here")
     with pytest.raises(ToolUnavailable, match="step 'seg': tool 'cellpose' needs the Python"):
         run_pipeline(analysis_repo, spec)
-    assert analysis_repo.runs() == []
+    assert analysis_repo.runs.all() == []
 
 
 def test_a_tool_can_consume_a_table_and_reads_it_back_when_upstream_is_reused(
@@ -406,8 +406,10 @@ def test_a_tool_can_consume_a_table_and_reads_it_back_when_upstream_is_reused(
         big = read_table(analysis_repo.root, second.tables["Big"]).set_index("image_id")["big"]
         expected = features[features["AreaShape_Area"] >= 50].groupby("image_id").size()
         assert big.to_dict() == expected.reindex(big.index, fill_value=0).to_dict()
-        arts = [a for a in analysis_repo.run_artifacts(second.run_id) if a["output"] == "Big"]
-        used = [u for u in analysis_repo.artifact_inputs(arts[0]["key"]) if u["kind"] != "setting"]
+        arts = [a for a in analysis_repo.runs.artifacts(second.run_id) if a["output"] == "Big"]
+        used = [
+            u for u in analysis_repo.runs.artifact_inputs(arts[0]["key"]) if u["kind"] != "setting"
+        ]
         assert used[0]["kind"] == "artifact" and used[0]["role"] == "table"
     finally:
         unregister_tool("test-count-big")

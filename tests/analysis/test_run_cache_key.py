@@ -81,7 +81,7 @@ def example_human(example_human_template: Path, tmp_path: Path) -> Iterator[Repo
 
 
 def _labels_of(repo: Repository, run_id: str) -> np.ndarray:
-    (art,) = [a for a in repo.run_artifacts(run_id) if a["kind"] == "labels"]
+    (art,) = [a for a in repo.runs.artifacts(run_id) if a["kind"] == "labels"]
     return read_labels(repo.root, art["path"])
 
 
@@ -106,15 +106,17 @@ def test_a_run_can_override_the_pixel_size_and_records_it(example_human: Reposit
     over = run_pipeline(example_human, spec, pixel_size_um=0.65)
     assert over.ok and over.computed == 1
     # the override wins over the pipeline's value (and over an image's own)
-    run = example_human.analysis_run(over.run_id)
+    run = example_human.runs.get(over.run_id)
     assert run["spec"]["pixel_size_um_override"] == 0.65
-    (art,) = [a for a in example_human.run_artifacts(over.run_id) if a["kind"] == "labels"]
-    (setting,) = [u for u in example_human.artifact_inputs(art["key"]) if u["kind"] == "setting"]
+    (art,) = [a for a in example_human.runs.artifacts(over.run_id) if a["kind"] == "labels"]
+    (setting,) = [
+        u for u in example_human.runs.artifact_inputs(art["key"]) if u["kind"] == "setting"
+    ]
     assert setting["role"] == "pixel_size_um"
     assert json.loads(setting["ref"]) == {"pixel_size_um": 0.65, "source": "override"}
-    (base_art,) = [a for a in example_human.run_artifacts(base.run_id) if a["kind"] == "labels"]
+    (base_art,) = [a for a in example_human.runs.artifacts(base.run_id) if a["kind"] == "labels"]
     (base_setting,) = [
-        u for u in example_human.artifact_inputs(base_art["key"]) if u["kind"] == "setting"
+        u for u in example_human.runs.artifact_inputs(base_art["key"]) if u["kind"] == "setting"
     ]
     assert json.loads(base_setting["ref"]) == {"pixel_size_um": 1.0, "source": "pipeline"}
     # the same override again: reused
@@ -139,7 +141,7 @@ def test_without_any_pixel_size_a_tool_with_sizes_in_um_fails_saying_what_to_do(
     assert "has no pixel size" in f.message
     assert "quantscope set REPO" in f.message and "pixel_size_um=" in f.message
     assert "--pixel-size-um" in f.message
-    assert example_human.run_artifacts(report.run_id) == []
+    assert example_human.runs.artifacts(report.run_id) == []
     # the override makes it run
     assert run_pipeline(example_human, parse_pipeline(_nuclei()), pixel_size_um=1.0).ok
 
@@ -229,7 +231,7 @@ def test_a_registered_label_image_without_level_metadata_is_computed_again(
 ) -> None:
     """What the race left (a label image without ``0/zarr.json``) was reused by re-runs."""
     first = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
-    art = next(a for a in analysis_repo.run_artifacts(first.run_id) if a["kind"] == "labels")
+    art = next(a for a in analysis_repo.runs.artifacts(first.run_id) if a["kind"] == "labels")
     (analysis_repo.root / art["path"] / "0" / "zarr.json").unlink()
     again = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
     assert again.ok and (again.computed, again.reused) == (1, 5)
@@ -241,13 +243,13 @@ def test_a_damaged_output_read_back_by_a_computed_step_is_computed_again(
     analysis_repo: Repository,
 ) -> None:
     first = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
-    art = next(a for a in analysis_repo.run_artifacts(first.run_id) if a["kind"] == "labels")
+    art = next(a for a in analysis_repo.runs.artifacts(first.run_id) if a["kind"] == "labels")
     level0 = analysis_repo.root / art["path"] / "0"
     chunk = next(p for p in level0.rglob("*") if p.is_file() and p.name != "zarr.json")
     # another label image's chunk, same shape and codecs: it decodes, to other values
     other = next(
         a
-        for a in analysis_repo.run_artifacts(first.run_id)
+        for a in analysis_repo.runs.artifacts(first.run_id)
         if a["kind"] == "labels" and a["key"] != art["key"]
     )
     rel = chunk.relative_to(level0)
@@ -270,14 +272,14 @@ def test_an_output_that_cannot_be_read_back_fails_its_step_and_is_not_registered
     assert not report.ok and report.failed == 3 and report.skipped == 3
     assert {f.error_type for f in report.failures if f.status == "failed"} == {"IntegrityError"}
     assert all("cannot be read back" in f.message for f in report.failures if f.status == "failed")
-    assert analysis_repo.run_artifacts(report.run_id) == []
+    assert analysis_repo.runs.artifacts(report.run_id) == []
 
 
 @pytest.mark.usefixtures("analysis_tools")
 def test_leftovers_in_an_images_labels_group_are_removed_at_the_start_of_a_run(
     analysis_repo: Repository,
 ) -> None:
-    img = analysis_repo.images()[0]
+    img = analysis_repo.images.all()[0]
     group = analysis_repo.root / img.store_path / "labels"
     group.mkdir(exist_ok=True)
     leftover = group / ".Nuclei-0123.tmp-deadbeef"

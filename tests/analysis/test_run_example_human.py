@@ -24,7 +24,7 @@ def test_example_human_end_to_end(data_root: Path, tmp_path: Path) -> None:
         assert len(added) == 1 and added[0].shape[1] == 3
         report = run_pipeline(repo, load_pipeline(PIPELINE), jobs=2)
         assert report.ok and report.computed == 7, report.failures
-        arts = {a["output"]: a for a in repo.run_artifacts(report.run_id)}
+        arts = {a["output"]: a for a in repo.runs.artifacts(report.run_id)}
         nuclei = read_labels(repo.root, arts["Nuclei"]["path"])
         cells = read_labels(repo.root, arts["Cells"]["path"])
         cyto = read_labels(repo.root, arts["Cytoplasm"]["path"])

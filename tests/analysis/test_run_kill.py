@@ -38,7 +38,7 @@ def _count(root: Path, table: str) -> int:
 
 def _assert_registered_outputs_are_whole(root: Path) -> int:
     with Repository.open(root) as repo:
-        arts = [a for r in repo.runs() for a in repo.run_artifacts(r["id"])]
+        arts = [a for r in repo.runs.all() for a in repo.runs.artifacts(r["id"])]
         for a in {a["key"]: a for a in arts}.values():
             assert ".tmp-" not in a["path"], a["path"]
             full = root / a["path"]
@@ -85,10 +85,10 @@ def test_sigkill_during_a_run_leaves_only_whole_outputs_registered(
         _assert_registered_outputs_are_whole(plate_repo)
     assert kills >= 1, "the runs ended before they could be killed"
     with Repository.open(plate_repo) as repo:
-        assert {r["status"] for r in repo.runs()} <= {"running", "interrupted", "completed"}
+        assert {r["status"] for r in repo.runs.all()} <= {"running", "interrupted", "completed"}
         registered_before = len(
-            repo.registered_artifacts(
-                a["key"] for r in repo.runs() for a in repo.run_artifacts(r["id"])
+            repo.runs.registered_artifacts(
+                a["key"] for r in repo.runs.all() for a in repo.runs.artifacts(r["id"])
             )
         )
     # the next run marks the killed ones interrupted and completes exactly what is missing
@@ -99,11 +99,11 @@ def test_sigkill_during_a_run_leaves_only_whole_outputs_registered(
     report = json.loads(done.stdout)
     assert report["failed"] == 0 and report["skipped"] == 0
     with Repository.open(plate_repo) as repo:
-        runs = repo.runs()
+        runs = repo.runs.all()
         assert runs[0]["status"] == "completed"
         assert {r["status"] for r in runs[1:]} <= {"interrupted", "completed"}
         assert sum(r["status"] == "interrupted" for r in runs) == kills
-        final = repo.run_artifacts(runs[0]["id"])
+        final = repo.runs.artifacts(runs[0]["id"])
         assert sorted(a["kind"] for a in final).count("labels") == 6
         assert sorted(a["kind"] for a in final).count("table") == 12  # features + summary
         n_new = len([a for a in final if a["run_id"] == runs[0]["id"]])

@@ -33,11 +33,11 @@ def pg_repo(pg_url: str, tmp_path: Path) -> Iterator[Repository]:
 
 
 def test_runs_on_postgresql(pg_repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
-    bad = pg_repo.images()[0]
+    bad = pg_repo.images.all()[0]
     monkeypatch.setenv(FAIL_LIST_ENV, bad.id)
     first = run_pipeline(pg_repo, parse_pipeline(pipeline_text()), jobs=2)
     assert (first.computed, first.failed, first.skipped) == (4, 1, 1)
-    assert pg_repo.failed_steps(first.run_id)[0]["image_id"] == bad.id
+    assert pg_repo.runs.failed_steps(first.run_id)[0]["image_id"] == bad.id
     monkeypatch.delenv(FAIL_LIST_ENV)
     retry = run_pipeline(pg_repo, parse_pipeline(pipeline_text()), where='well = "A01"')
     assert retry.ok and retry.images == 1 and retry.computed == 2
@@ -47,9 +47,9 @@ def test_runs_on_postgresql(pg_repo: Repository, monkeypatch: pytest.MonkeyPatch
     assert again.computed == 0
     table = read_table(pg_repo.root, again.tables["Nuclei_features"])
     assert table["image_id"].nunique() == 3
-    run = pg_repo.analysis_run(again.run_id[:6])
+    run = pg_repo.runs.get(again.run_id[:6])
     assert run["status"] == "completed" and run["started_at"].tzinfo is not None
-    art = pg_repo.run_artifacts(again.run_id)[0]
+    art = pg_repo.runs.artifacts(again.run_id)[0]
     doc = lineage(pg_repo, art["key"][:8])
     assert doc["generated_by"]["id"] in {first.run_id, retry.run_id, changed.run_id}
     prov = run_document(pg_repo, changed.run_id)

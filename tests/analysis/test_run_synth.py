@@ -46,8 +46,8 @@ def test_synthetic_plate_counts_and_areas_match_the_ground_truth(
     with Repository.open(tmp_path / "repo") as repo:
         table = read_table(repo.root, report["tables"]["Nuclei_features"])
         summary = read_table(repo.root, report["tables"]["Image"])
-        images = {i.id: i for i in repo.images()}
-        arts = [a for a in repo.run_artifacts(report["run_id"]) if a["kind"] == "labels"]
+        images = {i.id: i for i in repo.images.all()}
+        arts = [a for a in repo.runs.artifacts(report["run_id"]) if a["kind"] == "labels"]
         assert len(arts) == 3
         for a in arts:
             img = images[a["image_id"]]

@@ -36,8 +36,8 @@ def test_an_intact_repository_with_outputs_verifies(ran: Repository) -> None:
 
 
 def test_a_flipped_byte_in_a_label_chunk_is_reported(ran: Repository) -> None:
-    run = ran.runs()[0]
-    art = next(a for a in ran.run_artifacts(run["id"]) if a["kind"] == "labels")
+    run = ran.runs.all()[0]
+    art = next(a for a in ran.runs.artifacts(run["id"]) if a["kind"] == "labels")
     level0 = ran.root / art["path"] / "0"
     chunk = max(
         (p for p in level0.rglob("*") if p.is_file() and p.name != "zarr.json"),
@@ -51,8 +51,8 @@ def test_a_flipped_byte_in_a_label_chunk_is_reported(ran: Repository) -> None:
 
 
 def test_a_flipped_byte_in_a_parquet_table_is_reported(ran: Repository) -> None:
-    run = ran.runs()[0]
-    art = next(a for a in ran.run_artifacts(run["id"]) if a["kind"] == "table")
+    run = ran.runs.all()[0]
+    art = next(a for a in ran.runs.artifacts(run["id"]) if a["kind"] == "table")
     _flip(ran.root / art["path"])
     (problem,) = verify(ran)
     assert problem.path == art["path"]
@@ -61,8 +61,8 @@ def test_a_flipped_byte_in_a_parquet_table_is_reported(ran: Repository) -> None:
 
 
 def test_a_label_image_without_level_metadata_is_reported(ran: Repository) -> None:
-    run = ran.runs()[0]
-    art = next(a for a in ran.run_artifacts(run["id"]) if a["kind"] == "labels")
+    run = ran.runs.all()[0]
+    art = next(a for a in ran.runs.artifacts(run["id"]) if a["kind"] == "labels")
     (ran.root / art["path"] / "0" / "zarr.json").unlink()
     (problem,) = verify(ran)
     assert "level 0 has no zarr.json" in problem.message
@@ -71,8 +71,8 @@ def test_a_label_image_without_level_metadata_is_reported(ran: Repository) -> No
 def test_the_verify_command_fails_on_a_damaged_output(
     ran: Repository, cli: Callable[..., object]
 ) -> None:
-    run = ran.runs()[0]
-    art = next(a for a in ran.run_artifacts(run["id"]) if a["kind"] == "table")
+    run = ran.runs.all()[0]
+    art = next(a for a in ran.runs.artifacts(run["id"]) if a["kind"] == "table")
     _flip(ran.root / art["path"])
     root = ran.root
     ran.close()

@@ -36,15 +36,15 @@ def test_a_second_writer_is_refused_and_nothing_half_written_stays(
     with Repository.init(tmp_path / "repo") as repo:
         with repo.write_lock(), pytest.raises(ConcurrentAccess, match="another quantscope"):
             add_set(repo, "two", labels, license="CC0-1.0", ingest=False)
-        assert repo.bench_sets() == []
+        assert repo.bench.sets() == []
         assert _bench_files(repo) == []
 
         add_set(repo, "two", labels, license="CC0-1.0", ingest=False)
         files = _bench_files(repo)
         with repo.write_lock(), pytest.raises(ConcurrentAccess, match="another quantscope"):
             run_benchmark(repo, "two", labels, method="reference")
-        assert repo.bench_runs("two") == []
+        assert repo.bench.runs("two") == []
         assert _bench_files(repo) == files  # no staged or partial run files left
 
         run_benchmark(repo, "two", labels, method="reference")
-        assert [r["method"] for r in repo.bench_runs("two")] == ["reference"]
+        assert [r["method"] for r in repo.bench.runs("two")] == ["reference"]

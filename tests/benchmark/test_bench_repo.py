@@ -29,7 +29,7 @@ def bbbc_repo(bbbc039: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_set_records_items_provenance_and_license(bbbc_repo: Path, bbbc039: Path) -> None:
     with Repository.open(bbbc_repo) as repo:
-        s = repo.bench_set("bbbc039")
+        s = repo.bench.get_set("bbbc039")
         assert s["n_items"] == 40 and s["n_objects"] == 4484
         assert s["license"].startswith("CC0 1.0")
         prov = s["provenance"]
@@ -44,11 +44,11 @@ def test_set_records_items_provenance_and_license(bbbc_repo: Path, bbbc039: Path
         src = tifffile.imread(item["source_labels_path"])
         assert (tifffile.imread(stored) == src).all() and item["shape"] == list(src.shape)
         assert sum(i["n_objects"] for i in s["items"]) == 4484
-        assert [x["name"] for x in repo.bench_sets()] == ["bbbc039"]
+        assert [x["name"] for x in repo.bench.sets()] == ["bbbc039"]
         with pytest.raises(InvalidInput, match="already exists"):
             add_set(repo, "bbbc039", bbbc039 / "labels", ingest=False)
         with pytest.raises(NotFound, match="known sets: bbbc039"):
-            repo.bench_set("nope")
+            repo.bench.get_set("nope")
         with pytest.raises(InvalidInput, match="set name"):
             add_set(repo, "../x", bbbc039 / "labels")
 
@@ -80,15 +80,15 @@ def test_runs_store_scores_with_provenance(
         assert ero["software"]["quantscope"] and ero["thresholds"][0] == 0.5
         assert ero["summary"]["mean"]["mean_ap"]["value"] < 0.6
         # per-image scores in the catalog agree with the in-memory result
-        scores = repo.bench_scores([ero["id"]])[ero["id"]]
+        scores = repo.bench.scores([ero["id"]])[ero["id"]]
         per = ero["result"].per_image
         assert set(scores) == set(per)
         k = next(iter(per))
         assert scores[k]["mean_ap"] == pytest.approx(per[k]["mean_ap"])
-        results = repo.bench_results(ero["id"])
+        results = repo.bench.results(ero["id"])
         assert len(results) == 40 and all(verify_prediction(repo, r) for r in results)
         assert results[0]["source_pred_path"].startswith(str(bbbc_variants("eroded2")))
-        assert repo.bench_run(ero["id"][:10])["id"] == ero["id"]
+        assert repo.bench.get_run(ero["id"][:10])["id"] == ero["id"]
 
 
 def test_missing_predictions_and_tampered_truth(
@@ -99,10 +99,10 @@ def test_missing_predictions_and_tampered_truth(
     for f in sorted((bbbc039 / "labels").glob("*.tif"))[:3]:
         shutil.copy(f, preds / f.name)
     with Repository.open(bbbc_repo) as repo:
-        n_runs = len(repo.bench_runs("bbbc039"))
+        n_runs = len(repo.bench.runs("bbbc039"))
         with pytest.raises(InvalidInput, match=r"no prediction for 37 of 40 .*--missing empty"):
             run_benchmark(repo, "bbbc039", preds)
-        assert len(repo.bench_runs("bbbc039")) == n_runs  # nothing stored
+        assert len(repo.bench.runs("bbbc039")) == n_runs  # nothing stored
         part = run_benchmark(repo, "bbbc039", preds, missing="empty", method="partial")
         assert part["summary"]["n_missing_predictions"] == 37
         # an image without nuclei (BBBC039 has one) and no prediction is a perfect score
@@ -110,9 +110,9 @@ def test_missing_predictions_and_tampered_truth(
         n_empty = sum(int(tifffile.imread(f).max()) == 0 for f in files[3:])
         assert n_empty == 1
         assert part["summary"]["mean"]["mean_ap"]["value"] == pytest.approx((3 + n_empty) / 40)
-        repo.delete_bench_run(part["id"])
+        repo.bench.delete_run(part["id"])
         # the stored truth is checked on every run
-        item = repo.bench_set("bbbc039")["items"][5]
+        item = repo.bench.get_set("bbbc039")["items"][5]
         stored = repo.root / item["labels_path"]
         original = stored.read_bytes()
         try:
@@ -208,7 +208,7 @@ def test_binary_masks_with_stated_connectivity(tmp_path: Path) -> None:
         tifffile.imwrite(labels / "m.tif", mask)
         with pytest.raises(InvalidInput, match="connectivity 3"):
             add_set(repo, "c3", labels, masks="binary", connectivity=3)
-        assert [s["name"] for s in repo.bench_sets()] == ["eight", "four"]
+        assert [s["name"] for s in repo.bench.sets()] == ["eight", "four"]
         assert not (repo.root / "benchmarks" / "plain").exists()
 
 
@@ -222,12 +222,12 @@ def test_replace_deletes_runs_and_files(tmp_path: Path, bbbc039: Path) -> None:
         run = run_benchmark(repo, "s", labels)
         assert (repo.root / "benchmarks" / "s" / "runs" / run["id"]).is_dir()
         add_set(repo, "s", labels, replace=True, description="again")
-        assert repo.bench_runs("s") == []
-        assert repo.bench_set("s")["description"] == "again"
+        assert repo.bench.runs("s") == []
+        assert repo.bench.get_set("s")["description"] == "again"
         assert not (repo.root / "benchmarks" / "s" / "runs").exists()
         assert len(list((repo.root / "benchmarks" / "s" / "truth").iterdir())) == 2
-        repo.delete_bench_set("s")
-        assert repo.bench_sets() == []
+        repo.bench.delete_set("s")
+        assert repo.bench.sets() == []
 
 
 def test_interrupted_registration_is_recovered(tmp_path: Path, bbbc039: Path) -> None:

@@ -85,8 +85,8 @@ def _image(i: int, folder: Path, plate: bool = True) -> Image:
 def repo(tmp_path: Path, catalog_url: str | None) -> Repository:
     r = Repository.init(tmp_path / "repo", catalog_url)
     folder = tmp_path / "data"
-    r.register_many([ImageRegistration(_image(i, folder), {}, []) for i in range(3)])
-    r.register(ImageRegistration(_image(3, tmp_path / "elsewhere", plate=False), {}, []))
+    r.images.register_many([ImageRegistration(_image(i, folder), {}, []) for i in range(3)])
+    r.images.register(ImageRegistration(_image(3, tmp_path / "elsewhere", plate=False), {}, []))
     return r
 
 
@@ -95,7 +95,7 @@ def _id(i: int) -> str:
 
 
 def test_full_metadata_round_trips_through_the_catalog(repo: Repository) -> None:
-    got = repo.image(_id(0))
+    got = repo.images.get(_id(0))
     want = _image(0, Path("/unused"))
     assert got.significant_bits == 12 and got.description == "a test image"
     acq = got.acquisition
@@ -131,54 +131,56 @@ def test_full_metadata_round_trips_through_the_catalog(repo: Repository) -> None
 
 
 def test_tags_on_images_plates_and_datasets(repo: Repository) -> None:
-    assert repo.tag([_id(0), _id(1)[:6], "plate:P1", "dataset:screen-1"], ["control"]) == 4
-    assert repo.tag([_id(0)], ["control", "pilot"]) == 1  # "control" was there already
-    assert repo.tags(_id(0)) == ["control", "pilot"]
-    assert repo.tags("plate:P1") == ["control"]
-    assert repo.tags("dataset:screen-1") == ["control"]
-    assert repo.untag([_id(0)], ["control"]) == 1
-    assert repo.tags(_id(0)) == ["pilot"]
+    assert (
+        repo.annotations.tag([_id(0), _id(1)[:6], "plate:P1", "dataset:screen-1"], ["control"]) == 4
+    )
+    assert repo.annotations.tag([_id(0)], ["control", "pilot"]) == 1  # "control" was there already
+    assert repo.annotations.tags(_id(0)) == ["control", "pilot"]
+    assert repo.annotations.tags("plate:P1") == ["control"]
+    assert repo.annotations.tags("dataset:screen-1") == ["control"]
+    assert repo.annotations.untag([_id(0)], ["control"]) == 1
+    assert repo.annotations.tags(_id(0)) == ["pilot"]
     with pytest.raises(NotFound, match="no plate named 'P9'"):
-        repo.tag(["plate:P9"], ["x"])
+        repo.annotations.tag(["plate:P9"], ["x"])
     with pytest.raises(NotFound, match="no image"):
-        repo.tag(["ffffeeee"], ["x"])
+        repo.annotations.tag(["ffffeeee"], ["x"])
     with pytest.raises(InvalidInput, match="no tag"):
-        repo.tag([_id(0)], [" "])
+        repo.annotations.tag([_id(0)], [" "])
     with pytest.raises(InvalidInput, match="no target"):
-        repo.tag([], ["x"])
+        repo.annotations.tag([], ["x"])
 
 
 def test_values_are_checked_and_single_valued_keys_replaced(repo: Repository) -> None:
-    assert repo.set_annotation([_id(0)], "biosample.organism", "Homo sapiens") == 1
-    repo.set_annotation([_id(0)], "biosample.organism", "NCBITaxon:10090")
-    [org] = repo.annotations("image", [_id(0)], "biosample.organism")
+    assert repo.annotations.set([_id(0)], "biosample.organism", "Homo sapiens") == 1
+    repo.annotations.set([_id(0)], "biosample.organism", "NCBITaxon:10090")
+    [org] = repo.annotations.all("image", [_id(0)], "biosample.organism")
     assert (org.value, org.curie, org.source) == ("Mus musculus", "NCBITaxon:10090", "user")
-    repo.set_annotation([_id(0)], "biosample.treatment.duration", "90 min")
-    [d] = repo.annotations("image", [_id(0)], "biosample.treatment.duration")
+    repo.annotations.set([_id(0)], "biosample.treatment.duration", "90 min")
+    [d] = repo.annotations.all("image", [_id(0)], "biosample.treatment.duration")
     assert (d.num_value, d.unit, d.value) == (5400.0, "s", "90 min")
-    repo.set_annotation([_id(0)], "study.authors", "Ada Lovelace")
-    repo.set_annotation([_id(0)], "study.authors", "Alan Turing")  # multi-valued: added
-    assert [a.value for a in repo.annotations("image", [_id(0)], "study.authors")] == [
+    repo.annotations.set([_id(0)], "study.authors", "Ada Lovelace")
+    repo.annotations.set([_id(0)], "study.authors", "Alan Turing")  # multi-valued: added
+    assert [a.value for a in repo.annotations.all("image", [_id(0)], "study.authors")] == [
         "Ada Lovelace",
         "Alan Turing",
     ]
     with pytest.raises(InvalidInput, match=r"did you mean 'biosample\.organism'"):
-        repo.set_annotation([_id(0)], "biosample.organsim", "x")
+        repo.annotations.set([_id(0)], "biosample.organsim", "x")
     with pytest.raises(InvalidInput, match="unit 'parsec'"):
-        repo.set_annotation([_id(0)], "biosample.treatment.duration", "3 parsec")
-    assert repo.remove_annotations([_id(0)], "study.authors") == 2
-    assert repo.annotations("image", [_id(0)], "study.authors") == []
+        repo.annotations.set([_id(0)], "biosample.treatment.duration", "3 parsec")
+    assert repo.annotations.remove([_id(0)], "study.authors") == 2
+    assert repo.annotations.all("image", [_id(0)], "study.authors") == []
 
 
 def test_annotate_in_bulk_checks_targets(repo: Repository) -> None:
     anns = [Annotation(target_id=_id(i), key="custom.batch", value=f"b{i % 2}") for i in range(3)]
-    assert repo.annotate(anns) == 3
-    assert repo.annotate(anns) == 0  # custom keys are multi-valued: nothing new
-    by_image = repo.image_annotations([_id(0), _id(1), _id(3)])
+    assert repo.annotations.add(anns) == 3
+    assert repo.annotations.add(anns) == 0  # custom keys are multi-valued: nothing new
+    by_image = repo.annotations.of_images([_id(0), _id(1), _id(3)])
     assert set(by_image) == {_id(0), _id(1)}
     with pytest.raises(NotFound, match="no image 'nope'"):
-        repo.annotate([Annotation(target_id="nope", key="tag", value="x")])
-    assert repo.annotations(key="custom.batch")[0].value == "b0"
+        repo.annotations.add([Annotation(target_id="nope", key="tag", value="x")])
+    assert repo.annotations.all(key="custom.batch")[0].value == "b0"
 
 
 def test_apply_sidecar_to_the_images_of_its_folder(repo: Repository, tmp_path: Path) -> None:
@@ -189,18 +191,18 @@ def test_apply_sidecar_to_the_images_of_its_folder(repo: Repository, tmp_path: P
         "biosample:\n  organism: Homo sapiens\ntags: [pilot]\n"
         "images:\n  - {well: A02, tags: [control]}\n  - {well: H12, tag: x}\n"
     )
-    rep = repo.apply_sidecar(sidecar)
+    rep = repo.annotations.apply_sidecar(sidecar)
     assert rep.images == 3  # not the image whose file lies elsewhere
     assert rep.notes == ["quantscope.yaml:6: no image matches well='H12'"]
-    assert repo.tags(_id(1)) == ["control", "pilot"]
-    assert repo.tags(_id(3)) == []
+    assert repo.annotations.tags(_id(1)) == ["control", "pilot"]
+    assert repo.annotations.tags(_id(3)) == []
     # a corrected sidecar replaces what the first version wrote
     sidecar.write_text("biosample:\n  organism: Mus musculus\n")
-    repo.apply_sidecar(sidecar)
-    assert repo.tags(_id(1)) == []
-    [org] = repo.annotations("image", [_id(1)], "biosample.organism")
+    repo.annotations.apply_sidecar(sidecar)
+    assert repo.annotations.tags(_id(1)) == []
+    [org] = repo.annotations.all("image", [_id(1)], "biosample.organism")
     assert org.curie == "NCBITaxon:10090"
-    rep = repo.apply_sidecar(sidecar, all_images=True)
+    rep = repo.annotations.apply_sidecar(sidecar, all_images=True)
     assert rep.images == 4
 
 
@@ -210,7 +212,7 @@ def test_apply_sidecars_reports_a_bad_sidecar_without_raising(
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / "quantscope.yaml").write_text("study:\n  titel: x\n")
-    [out] = repo.apply_sidecars([folder])
+    [out] = repo.annotations.apply_sidecars([folder])
     assert out.error
     assert out.message.startswith("invalid sidecar: quantscope.yaml:2: unknown key 'study.titel'")
-    assert repo.annotations() == []
+    assert repo.annotations.all() == []

@@ -46,7 +46,7 @@ def repo(ingested: Path, tmp_path: Path) -> Iterator[Repository]:
 
 
 def _by_source(repo: Repository) -> dict[str, Any]:
-    return {Path(i.sources[0].path).name: i for i in repo.images()}
+    return {Path(i.sources[0].path).name: i for i in repo.images.all()}
 
 
 def _group(repo: Repository, img: Any) -> dict[str, Any]:
@@ -67,12 +67,14 @@ def _snapshot(repo: Repository) -> tuple[Any, ...]:
     """Everything `set` may change: catalog rows, manifest, annotations and file bytes."""
     files = {
         rel: hashlib.sha256((repo.root / rel).read_bytes()).hexdigest()
-        for _, rel, _, _ in repo.stored_files()
+        for _, rel, _, _ in repo.images.stored_files()
         if rel.endswith(("zarr.json", ".xml")) and "/0/" not in rel and "/1/" not in rel
     }
-    images = [i.model_dump() for i in repo.images()]
-    anns = [a.model_dump() for i in repo.images() for a in repo.annotations("image", [i.id])]
-    return images, repo.stored_files(), anns, files
+    images = [i.model_dump() for i in repo.images.all()]
+    anns = [
+        a.model_dump() for i in repo.images.all() for a in repo.annotations.all("image", [i.id])
+    ]
+    return images, repo.images.stored_files(), anns, files
 
 
 def test_pixel_size_set_on_an_uncalibrated_tiff(repo: Repository) -> None:
@@ -84,7 +86,7 @@ def test_pixel_size_set_on_an_uncalibrated_tiff(repo: Repository) -> None:
         ("physical_size_x_um", None, 0.65),
         ("physical_size_y_um", None, 0.65),
     }
-    img = repo.image(fly.id)
+    img = repo.images.get(fly.id)
     assert (img.physical_size_x_um, img.physical_size_y_um) == (0.65, 0.65)
     # OME-Zarr: every level's scale (level n is 2**n pixels), and the axis units
     scales = _scales(repo, img)
@@ -112,7 +114,7 @@ def test_audit_record_says_old_new_who_when(repo: Repository) -> None:
     fly = _by_source(repo)["01_POS002_D.TIF"]
     set_metadata(repo, fly.id, ["pixel_size_x_um=0.5"], by="alice")
     set_metadata(repo, fly.id, ["pixel_size_x_um=0.6"], by="bob")
-    anns = repo.annotations("image", [fly.id], EDIT_KEY)
+    anns = repo.annotations.all("image", [fly.id], EDIT_KEY)
     records = sorted((json.loads(a.value or "") for a in anns), key=lambda r: r["at"])
     assert [(r["old"], r["new"], r["by"]) for r in records] == [
         (None, 0.5, "alice"),
@@ -121,7 +123,7 @@ def test_audit_record_says_old_new_who_when(repo: Repository) -> None:
     assert all(r["field"] == "physical_size_x_um" and r["at"] for r in records)
     # setting the same value again is not a change and records nothing
     assert set_metadata(repo, fly.id, ["pixel_size_x_um=0.6"]).changes == []
-    assert len(repo.annotations("image", [fly.id], EDIT_KEY)) == 2
+    assert len(repo.annotations.all("image", [fly.id], EDIT_KEY)) == 2
 
 
 def test_channels_by_index_and_name_on_dv(repo: Repository) -> None:
@@ -138,7 +140,7 @@ def test_channels_by_index_and_name_on_dv(repo: Repository) -> None:
         ],
     )
     assert len(report.changes) >= 3
-    img = repo.image(dv.id)
+    img = repo.images.get(dv.id)
     assert [c.name for c in img.channels] == ["GFP", "mCherry"]
     assert img.channels[1].emission_wavelength_nm == 610
     assert img.channels[0].excitation_wavelength_nm == pytest.approx(488)
@@ -149,7 +151,7 @@ def test_channels_by_index_and_name_on_dv(repo: Repository) -> None:
     assert chans[1].emission_wavelength == 610 and chans[0].excitation_wavelength == 488
     assert verify(repo) == []
     # the query language sees the new names
-    assert repo.find_ids('channel.name == "mCherry"') == [dv.id]
+    assert repo.query.find_ids('channel.name == "mCherry"') == [dv.id]
 
 
 def test_pixel_size_cleared_and_query_selection(repo: Repository) -> None:
@@ -157,7 +159,7 @@ def test_pixel_size_cleared_and_query_selection(repo: Repository) -> None:
     assert ome.physical_size_x_um == pytest.approx(1.0833, rel=1e-3)
     report = set_metadata(repo, 'name like "%s_1_t_1%"', ["pixel_size_um=none"])
     assert report.images == [ome.id]
-    img = repo.image(ome.id)
+    img = repo.images.get(ome.id)
     assert img.physical_size_x_um is None and img.physical_size_y_um is None
     assert _scales(repo, img)[0][3:] == [1.0, 1.0]
     axes = _group(repo, img)["multiscales"][0]["axes"]
@@ -206,7 +208,7 @@ def test_all_or_nothing_across_images(repo: Repository) -> None:
     before = _snapshot(repo)
     with pytest.raises(InvalidInput, match="no channel 1"):
         set_metadata(
-            repo, [i.id for i in repo.images()], ["pixel_size_z_um=2", "channel[1].name=B"]
+            repo, [i.id for i in repo.images.all()], ["pixel_size_z_um=2", "channel[1].name=B"]
         )
     assert _snapshot(repo) == before
 
@@ -258,7 +260,7 @@ def test_select_images_forms(repo: Repository) -> None:
     fly = ids["01_POS002_D.TIF"]
     assert select_images(repo, fly) == [fly]
     assert select_images(repo, f"image:{fly[:8]}") == [fly]
-    repo.add_to_dataset("pilot", [fly, ids["mrc_toxo.dv"]])
+    repo.annotations.add_to_dataset("pilot", [fly, ids["mrc_toxo.dv"]])
     assert sorted(select_images(repo, "dataset:pilot")) == sorted([fly, ids["mrc_toxo.dv"]])
     assert select_images(repo, "size.z > 1") == [ids["mrc_toxo.dv"]]
 

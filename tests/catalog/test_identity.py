@@ -38,7 +38,7 @@ def test_init_on_a_catalog_of_another_repository_is_refused(
 ) -> None:
     url = catalog_url or f"sqlite:///{tmp_path / 'shared.sqlite'}"
     first = Repository.init(tmp_path / "first", url)
-    first.register(ImageRegistration(_plate_image(1, 1), {}, []))
+    first.images.register(ImageRegistration(_plate_image(1, 1), {}, []))
     first_id = _settings(first.root)["repository"]["id"]
     first.close()
     with pytest.raises(CatalogError, match=r"already belongs to the repository at .*first"):
@@ -46,7 +46,7 @@ def test_init_on_a_catalog_of_another_repository_is_refused(
     assert not (tmp_path / "second").exists()  # nothing half-made left behind
     # the first repository and its catalog are untouched
     with Repository.open(tmp_path / "first") as again:
-        assert [i.id for i in again.images()] == [f"{1:016x}"]
+        assert [i.id for i in again.images.all()] == [f"{1:016x}"]
         assert _settings(again.root)["repository"]["id"] == first_id
 
 
@@ -108,7 +108,7 @@ def test_migration_0006_renumbers_sites_from_one(tmp_path: Path, catalog_url: st
 
     repo = Repository.init(tmp_path / "r", catalog_url)
     # sites 1, 2, 3 of one well: before 0006 they were stored as fields 0, 1, 2
-    repo.register_many([ImageRegistration(_plate_image(i, i), {}, []) for i in (1, 2, 3)])
+    repo.images.register_many([ImageRegistration(_plate_image(i, i), {}, []) for i in (1, 2, 3)])
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(mod.__file__).parent / "migrations"))
     with repo.engine.begin() as conn:
@@ -117,8 +117,8 @@ def test_migration_0006_renumbers_sites_from_one(tmp_path: Path, catalog_url: st
         assert sorted(conn.execute(sa.text("SELECT field FROM images"))) == [(0,), (1,), (2,)]
     repo.close()
     with Repository.open(tmp_path / "r") as again:
-        assert [i.position.field for i in again.images()] == [1, 2, 3]
-        assert again.image_at("P", 0, 0, 1) == f"{1:016x}"
+        assert [i.position.field for i in again.images.all()] == [1, 2, 3]
+        assert again.images.at("P", 0, 0, 1) == f"{1:016x}"
 
 
 def test_short_id_prefixes_resolve_or_say_ambiguous(tmp_path: Path) -> None:
@@ -126,18 +126,18 @@ def test_short_id_prefixes_resolve_or_say_ambiguous(tmp_path: Path) -> None:
 
     repo = Repository.init(tmp_path / "r")
     ids = ["abc1" + "0" * 12, "abc2" + "0" * 12, "f0f1" + "0" * 12]
-    repo.register_many(
+    repo.images.register_many(
         [
             ImageRegistration(_plate_image(k, k + 1).model_copy(update={"id": i}), {}, [])
             for k, i in enumerate(ids)
         ]
     )
-    assert repo.image("f0f").id == ids[2]  # three characters are enough
+    assert repo.images.get("f0f").id == ids[2]  # three characters are enough
     with pytest.raises(InvalidInput, match=r"prefix 'abc' is ambiguous \(matches abc1"):
-        repo.image("abc")
-    assert repo.image("abc2").id == ids[1]
+        repo.images.get("abc")
+    assert repo.images.get("abc2").id == ids[1]
     with pytest.raises(NotFound, match="at least 3 characters"):
-        repo.image("f0")
+        repo.images.get("f0")
     with pytest.raises(NotFound):
-        repo.image("ab%")  # a wildcard is taken literally, not as "any"
+        repo.images.get("ab%")  # a wildcard is taken literally, not as "any"
     repo.close()

@@ -89,13 +89,13 @@ def test_flags_round_trip_and_old_reasons_become_records(
 
     repo = Repository.init(tmp_path / "r", catalog_url)
     chans = {1: ("DAPI", "GFP"), 2: ("R", "G", "B"), 3: ("DAPI",), 4: ("DAPI",)}
-    repo.register_many([ImageRegistration(_image(i, chans[i]), {}, []) for i in FLAGS])
-    repo.set_quality_status({f"{i:032x}": v for i, v in FLAGS.items()})
-    stored = repo.quality_flags()
+    repo.images.register_many([ImageRegistration(_image(i, chans[i]), {}, []) for i in FLAGS])
+    repo.quality.set_status({f"{i:032x}": v for i, v in FLAGS.items()})
+    stored = repo.quality.flags()
     assert stored[f"{1:032x}"] == FLAGS[1][1] and stored[f"{2:032x}"] == FLAGS[2][1]
     assert stored[f"{3:032x}"] == [FLAGS[3][1][0], QCFlag.note("the operator says: dusty")]
     assert f"{4:032x}" not in stored
-    sentences = repo.quality_status()
+    sentences = repo.quality.status()
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(mod.__file__).parent / "migrations"))
     with repo.engine.begin() as conn:
@@ -106,7 +106,7 @@ def test_flags_round_trip_and_old_reasons_become_records(
         assert any("robust z = -8.0" in json.loads(t)[1] for t in text if json.loads(t)[1:])
     repo.close()
     with Repository.open(tmp_path / "r") as again:
-        after = again.quality_flags()
+        after = again.quality.flags()
         assert set(after) == set(stored)
         for image_id, flags in stored.items():
             assert [f.message for f in after[image_id]] == sentences[image_id][1]
@@ -129,5 +129,7 @@ def test_flags_round_trip_and_old_reasons_become_records(
                     assert (x is None) == (y is None)
                     assert x is None or math.isclose(x, y or 0, rel_tol=1e-3, abs_tol=1e-9)
                 assert a.zscore is None or abs(a.zscore - (b.zscore or 0)) <= 0.05
-        assert again.find_ids('qc.flag == "unreadable"') == [f"{3:032x}"]
-        assert again.find_ids('qc.flag == "focus" and qc.flag.level == "fail"') == [f"{1:032x}"]
+        assert again.query.find_ids('qc.flag == "unreadable"') == [f"{3:032x}"]
+        assert again.query.find_ids('qc.flag == "focus" and qc.flag.level == "fail"') == [
+            f"{1:032x}"
+        ]

@@ -35,7 +35,7 @@ def repo(
 
 def found(repo: Repository, query: str) -> str:
     """The matching images as a sorted string of their one-letter names."""
-    return "".join(sorted(NAMES[i] for i in repo.find_ids(query)))
+    return "".join(sorted(NAMES[i] for i in repo.query.find_ids(query)))
 
 
 @pytest.mark.parametrize(
@@ -161,14 +161,14 @@ def test_query_matches(repo: Repository, query: str, expected: str) -> None:
 
 
 def test_find_ids_order_and_limit(repo: Repository) -> None:
-    ids = repo.find_ids("")
+    ids = repo.query.find_ids("")
     # plate P1 then P2 by position, then the image without a plate
     assert [NAMES[i] for i in ids] == ["a", "b", "c", "d", "e"]
-    assert len(repo.find_ids("", limit=2)) == 2
+    assert len(repo.query.find_ids("", limit=2)) == 2
 
 
 def test_find_default_columns(repo: Repository) -> None:
-    df = repo.find('channel.name == "DAPI"')
+    df = repo.query.find('channel.name == "DAPI"')
     assert list(df["name"]) == ["img_a.tif", "img_b.tif", "img_d.tif"]
     assert list(df["plate"]) == ["P1", "P1", "P2"]
     assert list(df["well"]) == ["A01", "B02", "A02"]
@@ -180,7 +180,7 @@ def test_find_default_columns(repo: Repository) -> None:
 
 
 def test_find_chosen_columns(repo: Repository) -> None:
-    df = repo.find(
+    df = repo.query.find(
         'tag == "control"',
         [
             "name",
@@ -208,7 +208,7 @@ def test_find_chosen_columns(repo: Repository) -> None:
 
 
 def test_find_no_match_is_an_empty_frame_with_the_columns(repo: Repository) -> None:
-    df = repo.find('tag == "nothing"', ["id", "plate", "channels", "tag"])
+    df = repo.query.find('tag == "nothing"', ["id", "plate", "channels", "tag"])
     assert df.empty
     assert list(df.columns) == ["id", "plate", "channels", "tag"]
 
@@ -224,7 +224,7 @@ def test_find_no_match_is_an_empty_frame_with_the_columns(repo: Repository) -> N
 )
 def test_find_bad_columns(repo: Repository, columns: list[str], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
-        repo.find("", columns)
+        repo.query.find("", columns)
 
 
 @pytest.mark.parametrize(
@@ -260,7 +260,7 @@ def test_semantic_errors_name_the_problem_and_point_at_it(
     repo: Repository, query: str, message: str, caret_at: int
 ) -> None:
     with pytest.raises(InvalidInput) as err:
-        repo.find_ids(query)
+        repo.query.find_ids(query)
     text = str(err.value)
     assert message in text
     line, mark = text.splitlines()[-2:]
@@ -280,18 +280,18 @@ def test_a_channel_no_image_has_is_an_error_not_an_empty_result(
     repo: Repository, query: str, message: str
 ) -> None:
     with pytest.raises(InvalidInput, match=re.escape(message)):
-        repo.find_ids(query)
+        repo.query.find_ids(query)
 
 
 def test_values_are_bound_parameters_not_sql(repo: Repository) -> None:
     evil = "x'; DROP TABLE images; --"
-    assert repo.find_ids(f'name == "{evil}"') == []
-    assert repo.find_ids(f'tag == "{evil}"') == []
-    assert len(repo.find_ids("")) == 5
+    assert repo.query.find_ids(f'name == "{evil}"') == []
+    assert repo.query.find_ids(f'tag == "{evil}"') == []
+    assert len(repo.query.find_ids("")) == 5
 
 
 def test_fields_lists_every_kind_with_types_and_examples(repo: Repository) -> None:
-    fields = {f["name"]: f for f in repo.fields()}
+    fields = {f["name"]: f for f in repo.query.fields()}
     assert fields["objective.na"]["type"] == "number"
     assert fields["objective.na"]["aliases"] == ["objective_na"]
     assert 1.3 in fields["objective.na"]["examples"]
@@ -312,10 +312,10 @@ def test_fields_lists_every_kind_with_types_and_examples(repo: Repository) -> No
 
 
 def test_every_listed_field_is_queryable(repo: Repository) -> None:
-    for f in repo.fields(examples=0):
+    for f in repo.query.fields(examples=0):
         name = f["name"]
         field = name if all(p.isidentifier() for p in name.split(".")) else f"`{name}`"
-        repo.find_ids(f"exists {field}")  # no error
+        repo.query.find_ids(f"exists {field}")  # no error
 
 
 def test_new_schema_columns_become_fields_without_code() -> None:
@@ -333,11 +333,11 @@ def test_new_schema_columns_become_fields_without_code() -> None:
 
 def test_empty_catalog(tmp_path: Path) -> None:
     with Repository.init(tmp_path / "r") as repo:
-        assert repo.find_ids('channel.name == "DAPI"') == []
-        assert repo.find("").empty
+        assert repo.query.find_ids('channel.name == "DAPI"') == []
+        assert repo.query.find("").empty
         with pytest.raises(InvalidInput, match="no quality metrics are recorded yet"):
-            repo.find_ids("qc.focus_plls < 1")
-        names = {f["name"] for f in repo.fields()}
+            repo.query.find_ids("qc.focus_plls < 1")
+        names = {f["name"] for f in repo.query.fields()}
         assert {"objective.na", "channel.name", "tag", "qc.status"} <= names
 
 
@@ -400,7 +400,7 @@ def test_indexed_columns_come_from_the_schema() -> None:
     ],
 )
 def test_odd_literals_run_on_every_backend(repo: Repository, query: str) -> None:
-    assert isinstance(repo.find_ids(query), list)
+    assert isinstance(repo.query.find_ids(query), list)
 
 
 @pytest.mark.parametrize(
@@ -415,4 +415,4 @@ def test_literals_no_backend_accepts_are_refused(
     repo: Repository, query: str, message: str
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
-        repo.find_ids(query)
+        repo.query.find_ids(query)

@@ -37,7 +37,7 @@ def test_register_many_through_insert_rows_keeps_every_value(
     tmp_path: Path, catalog_url: str | None
 ) -> None:
     repo = build(tmp_path / "r", catalog_url)
-    img = repo.image(image_id("b"))
+    img = repo.images.get(image_id("b"))
     assert img.position is not None and img.position.well == "B02"
     assert [c.name for c in img.channels] == ["DAPI", "GFP"]
     assert img.channels[0].fluor == "Hoechst" and img.channels[1].fluor is None
@@ -55,15 +55,15 @@ def test_a_failing_batch_records_nothing(tmp_path: Path) -> None:
 
     repo = build(tmp_path / "r")
     before = repo.summary()["images"]
-    again = repo.images([image_id("a")])[0]
+    again = repo.images.all([image_id("a")])[0]
     fresh = again.model_copy(update={"id": "f" * 32, "position": None})
     with pytest.raises(CatalogError, match="cannot be registered"):
-        repo.register_many(
+        repo.images.register_many(
             [
                 ImageRegistration(image=fresh, source_formats={}, manifest=[]),
                 ImageRegistration(image=again, source_formats={}, manifest=[]),  # id taken
             ]
         )
     assert repo.summary()["images"] == before
-    assert repo.find_ids(f'id == "{"f" * 32}"') == []
+    assert repo.query.find_ids(f'id == "{"f" * 32}"') == []
     repo.close()

@@ -303,12 +303,12 @@ def test_any_query_on_a_catalog_runs_or_raises_invalid_input(small_repo: Any, tr
     """Every well-formed tree, with values of any type on fields of every kind, either runs
     as SQL or is refused with InvalidInput — never a database error."""
     try:
-        ids = small_repo.find_ids(to_text(tree))
+        ids = small_repo.query.find_ids(to_text(tree))
     except InvalidInput as e:
         assert str(e).startswith("invalid query:")
     else:
-        assert set(ids) <= set(small_repo.find_ids(""))
+        assert set(ids) <= set(small_repo.query.find_ids(""))
         # the complement at the image level: not Q matches exactly the others
-        others = small_repo.find_ids(to_text(Not(tree)))
+        others = small_repo.query.find_ids(to_text(Not(tree)))
         assert set(ids).isdisjoint(others)
-        assert set(ids) | set(others) == set(small_repo.find_ids(""))
+        assert set(ids) | set(others) == set(small_repo.query.find_ids(""))

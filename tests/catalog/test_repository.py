@@ -79,7 +79,7 @@ def _image(i: int = 0, plate: bool = True) -> Image:
 
 
 def _register(repo: Repository, img: Image) -> None:
-    repo.register(
+    repo.images.register(
         ImageRegistration(
             image=img,
             source_formats={s.sha256: "tiff" for s in img.sources},
@@ -154,7 +154,7 @@ def test_register_round_trips_every_field(tmp_path: Path, catalog_url: str | Non
     a, b = _image(0), _image(1, plate=False)
     _register(repo, a)
     _register(repo, b)
-    got = {img.id: img for img in Repository.open(tmp_path / "r").images()}
+    got = {img.id: img for img in Repository.open(tmp_path / "r").images.all()}
     assert set(got) == {a.id, b.id}
     for want in (a, b):
         have = got[want.id]
@@ -166,7 +166,7 @@ def test_register_round_trips_every_field(tmp_path: Path, catalog_url: str | Non
         assert have.acquisition.acquired_at.replace(tzinfo=None) == datetime(2024, 3, 1, 12, 0)
         assert have.created_at is not None
     assert got[a.id].position == PlatePosition(plate="P1", row=1, column=0, field=1)
-    assert repo.image(a.id[:6]).id == a.id  # unique prefix
+    assert repo.images.get(a.id[:6]).id == a.id  # unique prefix
     s = repo.summary()
     assert (s["images"], s["channels"], s["plates"], s["wells"], s["source_files"]) == (
         2,
@@ -177,11 +177,13 @@ def test_register_round_trips_every_field(tmp_path: Path, catalog_url: str | Non
     )
     assert s["pixel_bytes"] == 2 * (2 * 3 * 40 * 50) * 2  # two uint16 images of 2x3x40x50
     assert s["stored_bytes"] == 2 * 999 and s["source_bytes"] == 2 * 123
-    assert repo.known_sources([a.sources[0].sha256, "f" * 64]) == {a.sources[0].sha256: [a.id]}
-    assert repo.image_at("P1", 1, 0, 1) == a.id
-    assert repo.store_paths() == {a.id: a.store_path, b.id: b.store_path}
-    assert repo.image_at("P1", 1, 5, 0) is None
-    assert [e[1] for e in repo.stored_files(a.id)] == sorted(
+    assert repo.images.known_sources([a.sources[0].sha256, "f" * 64]) == {
+        a.sources[0].sha256: [a.id]
+    }
+    assert repo.images.at("P1", 1, 0, 1) == a.id
+    assert repo.images.store_paths() == {a.id: a.store_path, b.id: b.store_path}
+    assert repo.images.at("P1", 1, 5, 0) is None
+    assert [e[1] for e in repo.images.stored_files(a.id)] == sorted(
         [f"{a.store_path}/zarr.json", f"{a.store_path}/0/c.0"]
     )
 
@@ -203,13 +205,13 @@ def test_failed_registration_leaves_catalog_unchanged(
     with pytest.raises(CatalogError, match="cannot be registered"):
         _register(repo, clash)
     assert repo.summary() == before
-    assert repo.known_sources(["e" * 64]) == {}
+    assert repo.images.known_sources(["e" * 64]) == {}
 
 
 def test_unknown_image_id_is_not_found(tmp_path: Path) -> None:
     repo = Repository.init(tmp_path / "r")
     with pytest.raises(NotFound, match="no image with id 'nope'"):
-        repo.image("nope")
+        repo.images.get("nope")
 
 
 def test_second_writer_is_refused(tmp_path: Path) -> None:
@@ -296,8 +298,11 @@ def test_plate_positions_lists_occupied_fields(tmp_path: Path, catalog_url: str 
     a, b = _image(0), _image(2)
     _register(repo, a)
     _register(repo, b)
-    assert repo.plate_positions(["P1", "other"]) == {("P1", 1, 0, 1): a.id, ("P1", 1, 2, 1): b.id}
-    assert repo.plate_positions([]) == {}
+    assert repo.images.plate_positions(["P1", "other"]) == {
+        ("P1", 1, 0, 1): a.id,
+        ("P1", 1, 2, 1): b.id,
+    }
+    assert repo.images.plate_positions([]) == {}
 
 
 def test_quality_records_round_trip(tmp_path: Path, catalog_url: str | None) -> None:
@@ -307,18 +312,20 @@ def test_quality_records_round_trip(tmp_path: Path, catalog_url: str | None) -> 
     a, b = _image(0), _image(1)
     _register(repo, a)
     _register(repo, b)
-    repo.set_quality([(a.id, {0: {"focus_plls": -2.5, "snr": math.nan}, 1: {"focus_plls": -3.0}})])
-    repo.set_quality([(b.id, {0: {"focus_plls": -1.0}})])
-    got = repo.quality_metrics()
+    repo.quality.set_metrics(
+        [(a.id, {0: {"focus_plls": -2.5, "snr": math.nan}, 1: {"focus_plls": -3.0}})]
+    )
+    repo.quality.set_metrics([(b.id, {0: {"focus_plls": -1.0}})])
+    got = repo.quality.metrics()
     assert got[b.id] == {0: {"focus_plls": -1.0}}
     assert got[a.id][1] == {"focus_plls": -3.0} and math.isnan(got[a.id][0]["snr"])
-    repo.set_quality([(a.id, {0: {"focus_plls": -2.0}})])  # replaces all of a's values
-    assert repo.quality_metrics([a.id]) == {a.id: {0: {"focus_plls": -2.0}}}
-    repo.set_quality_status({a.id: ("fail", ["blurry"]), b.id: ("pass", [])})
-    assert repo.quality_status() == {a.id: ("fail", ["blurry"]), b.id: ("pass", [])}
-    repo.set_illumination_profile("P1", 0, "DAPI", "profiles/P1/0.npy", 2, "c" * 64)
-    repo.set_illumination_profile("P1", 0, "DAPI", "profiles/P1/0b.npy", 3, "d" * 64)
-    (prof,) = repo.illumination_profiles()
+    repo.quality.set_metrics([(a.id, {0: {"focus_plls": -2.0}})])  # replaces all of a's values
+    assert repo.quality.metrics([a.id]) == {a.id: {0: {"focus_plls": -2.0}}}
+    repo.quality.set_status({a.id: ("fail", ["blurry"]), b.id: ("pass", [])})
+    assert repo.quality.status() == {a.id: ("fail", ["blurry"]), b.id: ("pass", [])}
+    repo.quality.set_illumination_profile("P1", 0, "DAPI", "profiles/P1/0.npy", 2, "c" * 64)
+    repo.quality.set_illumination_profile("P1", 0, "DAPI", "profiles/P1/0b.npy", 3, "d" * 64)
+    (prof,) = repo.quality.illumination_profiles()
     assert (prof["plate"], prof["channel"], prof["store_path"], prof["n_images"]) == (
         "P1",
         0,
@@ -326,7 +333,7 @@ def test_quality_records_round_trip(tmp_path: Path, catalog_url: str | None) -> 
         3,
     )
     with pytest.raises(NotFound):
-        repo.set_illumination_profile("nope", 0, "x", "p", 1, "e" * 64)
+        repo.quality.set_illumination_profile("nope", 0, "x", "p", 1, "e" * 64)
 
 
 def test_quality_reads_scoped_to_plates(tmp_path: Path, catalog_url: str | None) -> None:
@@ -336,21 +343,23 @@ def test_quality_reads_scoped_to_plates(tmp_path: Path, catalog_url: str | None)
     a, b, loose = _image(0), _image(1), _image(2, plate=False)
     for img in (a, b, loose):
         _register(repo, img)
-    repo.set_quality([(a.id, {0: {"snr": 5.0}}), (loose.id, {0: {"snr": 7.0}, 1: {"snr": 8.0}})])
-    assert repo.quality_metrics(plates=["P1"]) == {a.id: {0: {"snr": 5.0}}}
-    assert repo.quality_metrics(plates=[None]) == {loose.id: {0: {"snr": 7.0}, 1: {"snr": 8.0}}}
-    assert set(repo.quality_metrics(plates=["P1", None])) == {a.id, loose.id}
-    assert repo.quality_metrics(plates=[]) == {} and repo.quality_metrics(plates=["nope"]) == {}
-    assert repo.quality_groups(["P1"]) == {
+    repo.quality.set_metrics(
+        [(a.id, {0: {"snr": 5.0}}), (loose.id, {0: {"snr": 7.0}, 1: {"snr": 8.0}})]
+    )
+    assert repo.quality.metrics(plates=["P1"]) == {a.id: {0: {"snr": 5.0}}}
+    assert repo.quality.metrics(plates=[None]) == {loose.id: {0: {"snr": 7.0}, 1: {"snr": 8.0}}}
+    assert set(repo.quality.metrics(plates=["P1", None])) == {a.id, loose.id}
+    assert repo.quality.metrics(plates=[]) == {} and repo.quality.metrics(plates=["nope"]) == {}
+    assert repo.quality.groups(["P1"]) == {
         a.id: ("P1", ["DAPI", "GFP"]),
         b.id: ("P1", ["DAPI", "GFP"]),
     }
-    assert repo.quality_groups([None]) == {loose.id: (None, ["DAPI", "GFP"])}
-    assert repo.quality_groups() == {**repo.quality_groups(["P1"]), **repo.quality_groups([None])}
-    assert repo.quality_plates([a.id]) == {"P1"}
-    assert repo.quality_plates([a.id, loose.id, "f" * 32]) == {"P1", None}
-    assert repo.quality_plates([]) == set()
-    assert repo.quality_plates([a.id] * 1200) == {"P1"}  # more ids than one IN list takes
-    assert repo.unchecked_images() == sorted([a.id, b.id, loose.id])
-    repo.set_quality_status({a.id: ("pass", []), loose.id: ("warn", ["dim"])})
-    assert repo.unchecked_images() == [b.id]
+    assert repo.quality.groups([None]) == {loose.id: (None, ["DAPI", "GFP"])}
+    assert repo.quality.groups() == {**repo.quality.groups(["P1"]), **repo.quality.groups([None])}
+    assert repo.quality.plates([a.id]) == {"P1"}
+    assert repo.quality.plates([a.id, loose.id, "f" * 32]) == {"P1", None}
+    assert repo.quality.plates([]) == set()
+    assert repo.quality.plates([a.id] * 1200) == {"P1"}  # more ids than one IN list takes
+    assert repo.quality.unchecked() == sorted([a.id, b.id, loose.id])
+    repo.quality.set_status({a.id: ("pass", []), loose.id: ("warn", ["dim"])})
+    assert repo.quality.unchecked() == [b.id]

@@ -27,13 +27,13 @@ def plate_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repository]
 
 
 def _by_well(repo: Repository) -> dict[str, str]:
-    return {i.position.well: i.id for i in repo.images() if i.position}
+    return {i.position.well: i.id for i in repo.images.all() if i.position}
 
 
 def test_every_form_resolves_to_ids(plate_repo: Repository) -> None:
     wells = _by_well(plate_repo)
     a1, a2, a3 = wells["A01"], wells["A02"], wells["A03"]
-    every = plate_repo.find_ids("")
+    every = plate_repo.query.find_ids("")
     assert select_images(plate_repo) == every and sorted(every) == sorted(wells.values())
     assert select_images(plate_repo, images=[a3[:6], a1]) == [a3, a1]  # prefixes, in order
     assert select_images(plate_repo, images=a2) == [a2]  # one string is one id
@@ -43,7 +43,7 @@ def test_every_form_resolves_to_ids(plate_repo: Repository) -> None:
     assert select_images(plate_repo, images=[a3], plates=["synth"]) == [a3, a1, a2]
     assert select_images(plate_repo, plates=["synth"], where='well == "A03"') == [a3]
     assert select_images(plate_repo, images=[a1], where='well == "A03"') == []
-    plate_repo.add_to_dataset("pilot", [a2, a3])
+    plate_repo.annotations.add_to_dataset("pilot", [a2, a3])
     assert select_images(plate_repo, datasets="pilot") == sorted([a2, a3])
     assert select_images(plate_repo, Selection(datasets=("pilot",), where='well == "A02"')) == [a2]
     # the one-string form of `quantscope set`

@@ -267,7 +267,7 @@ def test_verify_detects_a_flipped_byte_and_a_missing_chunk(
     assert ok.exit_code == 0, ok.output
     assert "all intact" in ok.stdout
     with Repository.open(filled) as repo:
-        chunks = [p for _, p, _, _ in repo.stored_files() if "/c." in p]
+        chunks = [p for _, p, _, _ in repo.images.stored_files() if "/c." in p]
     flipped, deleted = filled / chunks[0], filled / chunks[-1]
     data = bytearray(flipped.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -282,7 +282,7 @@ def test_verify_detects_a_flipped_byte_and_a_missing_chunk(
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
     with Repository.open(filled) as repo:
-        assert doc["checked"] == len(repo.stored_files())
+        assert doc["checked"] == len(repo.images.stored_files())
     problems = {p["path"]: p["message"] for p in doc["problems"]}
     assert set(problems) == {chunks[0], chunks[-1]}
     assert problems[chunks[-1]].startswith("missing")

@@ -65,7 +65,7 @@ def test_second_writer_fails_with_concurrent_access(
     assert f"another quantscope process (pid {os.getpid()}) is writing" in line
     assert proc.stdout == ""
     with Repository.open(root) as repo:
-        assert repo.images() == []
+        assert repo.images.all() == []
 
 
 @pytest.mark.slow

@@ -44,11 +44,11 @@ def test_json_of_commands_is_the_library_report(
     from quantscope.catalog import check_metadata, edit_annotations, image_record, image_row
 
     root = small_repo.root
-    first = small_repo.images()[0]
+    first = small_repo.images.all()[0]
     assert _json(cli, "verify", root) == _plain(verify(small_repo).to_dict())
     assert verify(small_repo).checked > 0 and verify(small_repo).ok
     assert _json(cli, "show", root, first.id) == _plain(image_record(small_repo, first.id))
-    assert _json(cli, "ls", root) == _plain([image_row(i) for i in small_repo.images()])
+    assert _json(cli, "ls", root) == _plain([image_row(i) for i in small_repo.images.all()])
     assert _json(cli, "metadata", "check", root, "--tier", "2") == _plain(
         check_metadata(small_repo, tier=2).to_dict()
     )

@@ -85,7 +85,7 @@ def test_each_bad_file_fails_with_its_reason_and_the_rest_proceeds(
         assert Path(f.path).is_absolute()
     assert not report.ok
     # the good file went through
-    (img,) = repo.images()
+    (img,) = repo.images.all()
     assert img.sources[0].path == str(good)
     assert [i.name for i in report.added] == ["good"]
     assert verify(repo) == []
@@ -104,7 +104,7 @@ def test_unreadable_file_is_reported(
     finally:
         locked.chmod(0o644)
     assert _failures(report) == {"locked.tif": "cannot be read (permission denied)"}
-    assert len(repo.images()) == 1
+    assert len(repo.images.all()) == 1
 
 
 def test_permission_error_while_hashing_is_reported(
@@ -127,7 +127,7 @@ def test_permission_error_while_hashing_is_reported(
     monkeypatch.setattr(ingest_module, "_sha256", sha256)
     report = ingest(repo, [good.parent])
     assert _failures(report) == {"locked.tif": "cannot be read (permission denied)"}
-    assert [i.name for i in repo.images()] == ["good"]
+    assert [i.name for i in repo.images.all()] == ["good"]
 
 
 def test_uninitialized_repository_is_refused(tmp_path: Path) -> None:
@@ -138,16 +138,16 @@ def test_uninitialized_repository_is_refused(tmp_path: Path) -> None:
 def test_malformed_pattern_is_refused_before_any_work(repo: Repository, good: Path) -> None:
     with pytest.raises(InvalidInput, match="unknown placeholder"):
         ingest(repo, [good], pattern="{plate}_{wel}")
-    assert repo.images() == []
+    assert repo.images.all() == []
 
 
 def test_second_writer_gets_concurrent_access(repo: Repository, good: Path) -> None:
     with repo.write_lock(), pytest.raises(ConcurrentAccess, match=f"pid {os.getpid()}"):
         ingest(repo, [good])
-    assert repo.images() == []
+    assert repo.images.all() == []
     # once the lock is free the same ingest works
     assert ingest(repo, [good]).ok
-    assert len(repo.images()) == 1
+    assert len(repo.images.all()) == 1
 
 
 def test_relative_paths_with_parallel_czi_reads(
@@ -167,9 +167,9 @@ def test_relative_paths_with_parallel_czi_reads(
     monkeypatch.chdir(tmp_path)
     report = ingest(repo, [Path("rel")], jobs=4)
     assert report.failed == []
-    assert len(repo.images()) == 8
+    assert len(repo.images.all()) == 8
     assert Path.cwd() == tmp_path
-    assert all(Path(s.path).is_absolute() for i in repo.images() for s in i.sources)
+    assert all(Path(s.path).is_absolute() for i in repo.images.all() for s in i.sources)
 
 
 def test_collect_files_skips_sidecars_and_hidden_files(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ class Ingested:
 def vendor(vendor_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingested]:
     repo = Repository.init(tmp_path_factory.mktemp("vendor") / "repo")
     report = ingest(repo, [vendor_dir], jobs=2)
-    yield Ingested(repo, report, repo.images())
+    yield Ingested(repo, report, repo.images.all())
     repo.close()
 
 
@@ -133,7 +133,7 @@ def test_stored_images_are_ngff_05_with_a_clean_manifest(vendor: Ingested) -> No
         assert len(ms["datasets"]) == img.levels
         assert group["0"].shape == img.shape
         assert [ch["label"] for ch in ome["omero"]["channels"]] == [c.name for c in img.channels]
-        assert vendor.repo.stored_files(img.id)
+        assert vendor.repo.images.stored_files(img.id)
     assert verify(vendor.repo) == []
 
 

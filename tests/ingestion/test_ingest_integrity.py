@@ -30,7 +30,7 @@ def small_batch(
 
 
 def _chunk_files(repo: Repository) -> list[str]:
-    return [p for _, p, _, _ in repo.stored_files() if "/c." in p]
+    return [p for _, p, _, _ in repo.images.stored_files() if "/c." in p]
 
 
 def test_identical_content_is_skipped_even_under_another_name(
@@ -38,7 +38,7 @@ def test_identical_content_is_skipped_even_under_another_name(
 ) -> None:
     first = ingest(repo, [small_batch])
     assert first.ok and len(first.added) == 3
-    state = (repo.images(), repo.stored_files())
+    state = (repo.images.all(), repo.images.stored_files())
     again = ingest(repo, [small_batch])
     assert again.ok and again.added == [] and again.cleaned == []
     assert len(again.skipped) == 3
@@ -51,7 +51,7 @@ def test_identical_content_is_skipped_even_under_another_name(
     third = ingest(repo, [copy])
     assert [s.path for s in third.skipped] == [str(copy)]
     assert "already ingested" in third.skipped[0].message
-    assert (repo.images(), repo.stored_files()) == state
+    assert (repo.images.all(), repo.images.stored_files()) == state
 
 
 def test_the_same_content_twice_in_one_batch_is_ingested_once(
@@ -66,9 +66,9 @@ def test_the_same_content_twice_in_one_batch_is_ingested_once(
 
 def test_manifest_covers_every_stored_file(repo: Repository, small_batch: Path) -> None:
     assert ingest(repo, [small_batch]).ok
-    listed = {p for _, p, _, _ in repo.stored_files()}
+    listed = {p for _, p, _, _ in repo.images.stored_files()}
     on_disk = set()
-    for img in repo.images():
+    for img in repo.images.all():
         base = repo.root / img.store_path
         on_disk |= {p.relative_to(repo.root).as_posix() for p in base.rglob("*") if p.is_file()}
     assert listed == on_disk
@@ -106,7 +106,7 @@ def test_leftovers_of_a_killed_run_are_removed_and_reported(
     pixels: Callable[..., np.ndarray],
 ) -> None:
     assert ingest(repo, [small_batch]).ok
-    state = (repo.images(), repo.stored_files())
+    state = (repo.images.all(), repo.images.stored_files())
     root = repo.root
     # what a killed run can leave: temp folders, an image renamed into place but never
     # registered, a plate field and a whole plate nobody registered, group-document temp files
@@ -139,7 +139,7 @@ def test_leftovers_of_a_killed_run_are_removed_and_reported(
     for rel in report.cleaned:
         assert not (root / rel).exists(), rel
     # registered data untouched
-    assert {i.id for i in state[0]} < {i.id for i in repo.images()}
+    assert {i.id for i in state[0]} < {i.id for i in repo.images.all()}
     assert verify(repo) == []
     assert clean_leftovers(repo) == []  # nothing left
 
@@ -172,7 +172,7 @@ def test_plate_groups_are_rewritten_after_a_run_died_before_writing_them(
         m.setattr(ingest_module, "update_plates", die)
         with pytest.raises(Killed):
             ingest(repo, [small_batch])
-    assert len(repo.images()) == 3  # registered, but the plate documents were never written
+    assert len(repo.images.all()) == 3  # registered, but the plate documents were never written
     plate = repo.root / "plates" / "P9.ome.zarr"
     assert not (plate / "zarr.json").exists()
 
@@ -190,7 +190,7 @@ def test_a_failed_registration_leaves_no_stored_files(
     def refuse(regs: object) -> None:
         raise CatalogError("catalog is read-only")
 
-    monkeypatch.setattr(repo, "register_many", refuse)
+    monkeypatch.setattr(repo.images, "register_many", refuse)
     report = ingest(repo, [small_batch])
     assert len(report.failed) == 3
     assert all(f.message == "catalog is read-only" for f in report.failed)
@@ -205,14 +205,14 @@ def test_one_bad_image_in_a_batch_fails_alone(
 ) -> None:
     # registrations go in batches; a batch that fails is retried image by image, so only the
     # image the catalog refuses is reported (and its files removed), the others are kept
-    real = repo.register_many
+    real = repo.images.register_many
 
     def refuse_loose(regs: list) -> None:  # type: ignore[type-arg]
         if any(r.image.name == "loose" for r in regs):
             raise CatalogError("refused")
         real(regs)
 
-    monkeypatch.setattr(repo, "register_many", refuse_loose)
+    monkeypatch.setattr(repo.images, "register_many", refuse_loose)
     report = ingest(repo, [small_batch], jobs=2)
     assert [f.message for f in report.failed] == ["refused"]
     assert len(report.added) == 2 and "loose" not in {i.name for i in report.added}

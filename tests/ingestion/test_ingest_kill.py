@@ -45,12 +45,12 @@ def _assert_valid(root: Path) -> int:
     """The catalog opens, every registered image's files exist and match the manifest, no
     image is registered twice. Returns the number of images."""
     with Repository.open(root) as repo:
-        images = repo.images()
+        images = repo.images.all()
         assert verify(repo) == []
         for img in images:
             assert (root / img.store_path / "zarr.json").is_file(), img.store_path
             assert (root / img.store_path / "0" / "zarr.json").is_file(), img.store_path
-            assert repo.stored_files(img.id), img.id
+            assert repo.images.stored_files(img.id), img.id
         assert len({i.id for i in images}) == len(images)
         assert len({i.store_path for i in images}) == len(images)
         assert len({s.sha256 for i in images for s in i.sources}) == len(images)
@@ -104,7 +104,7 @@ def test_sigkill_at_any_moment_leaves_a_valid_repository(
         assert report.ok, report.failed
         assert len(report.added) == 40 - counts[-1]
         assert len(report.skipped) == counts[-1]
-        images = repo.images()
+        images = repo.images.all()
         stored = {i.store_path for i in images}
         for rel in report.cleaned:  # removed, or written anew (and registered) by this run
             assert not (root / rel).exists() or rel in stored, rel

@@ -45,7 +45,7 @@ def test_imagexpress_names_place_all_40_images_on_one_plate(
 ) -> None:
     repo, report = bbbc
     assert report.ok and not report.skipped and len(report.added) == 40
-    images = repo.images()
+    images = repo.images.all()
     assert len(images) == 40
     for img in images:
         (src,) = img.sources
@@ -76,7 +76,7 @@ def test_imagexpress_names_place_all_40_images_on_one_plate(
 
 def test_plate_is_an_ngff_hcs_layout(bbbc: tuple[Repository, IngestReport]) -> None:
     repo, _ = bbbc
-    images = repo.images()
+    images = repo.images.all()
     root = repo.root / "plates" / "IXMtest.ome.zarr"
     plate = _json(root / "zarr.json")["attributes"]["ome"]["plate"]
     assert plate["name"] == "IXMtest"
@@ -104,7 +104,7 @@ def test_plate_is_an_ngff_hcs_layout(bbbc: tuple[Repository, IngestReport]) -> N
 
 def test_plate_pixels_equal_the_source_files(bbbc: tuple[Repository, IngestReport]) -> None:
     repo, _ = bbbc
-    images = repo.images()
+    images = repo.images.all()
     for img in images[::9]:  # a spread of wells; every image is covered by verify()
         source = tifffile.imread(img.sources[0].path)
         np.testing.assert_array_equal(_stored(repo, img)[0, 0, 0], source)
@@ -119,14 +119,14 @@ def test_reingesting_the_plate_is_a_noop_that_says_so(
     bbbc: tuple[Repository, IngestReport], bbbc039_images: Path
 ) -> None:
     repo, _ = bbbc
-    before = (repo.images(), repo.stored_files(), repo.summary())
+    before = (repo.images.all(), repo.images.stored_files(), repo.summary())
     report = ingest(repo, [bbbc039_images])
     assert report.ok
     assert report.added == []
     assert len(report.skipped) == 40
     assert all("already ingested" in s.message for s in report.skipped)
     assert report.cleaned == []
-    assert (repo.images(), repo.stored_files(), repo.summary()) == before
+    assert (repo.images.all(), repo.images.stored_files(), repo.summary()) == before
 
 
 # ------------------------------------------------------------------------------ per-channel files
@@ -150,7 +150,7 @@ def test_user_pattern_merges_channel_files_in_natural_channel_order(
     report = ingest(repo, [folder], pattern="{plate}_{well}_s{field}_w{channel}")
     assert report.ok, report.failed
     assert len(report.added) == 4
-    images = repo.images()
+    images = repo.images.all()
     assert len(images) == 4
     for img in images:
         pos = img.position
@@ -184,7 +184,7 @@ def test_without_pattern_non_imagexpress_names_are_separate_images(
     write_tiff(tmp_path / "in" / "screen7_B03_s1_w10.tif", pixels(1))
     report = ingest(repo, [tmp_path / "in"])
     assert report.ok
-    (img,) = repo.images()
+    (img,) = repo.images.all()
     assert img.position is None and img.store_path.startswith("images/")
 
 
@@ -199,7 +199,7 @@ def test_ome_tiff_channel_files_merge_with_their_channel_names(
     write_tiff(tmp_path / "in" / "P2_H12_s3_w1.ome.tif", dapi, channels=["DAPI"])
     report = ingest(repo, [tmp_path / "in"])  # ImageXpress-like names: no pattern needed
     assert report.ok, report.failed
-    (img,) = repo.images()
+    (img,) = repo.images.all()
     assert img.position is not None
     assert (img.position.plate, img.position.well, img.position.field) == ("P2", "H12", 3)
     assert [c.name for c in img.channels] == ["DAPI", "GFP"]
@@ -222,7 +222,7 @@ def test_two_files_claiming_the_same_channel_fail_with_a_clear_message(
     (failure,) = report.failed
     assert "P_A01_s1_w1.tif" in failure.path
     assert "same channel" in failure.message and "A01" in failure.message
-    assert [i.position.well for i in repo.images()] == ["A02"]  # the rest proceeds
+    assert [i.position.well for i in repo.images.all()] == ["A02"]  # the rest proceeds
 
 
 def test_channel_files_of_different_shapes_are_not_merged(
@@ -236,7 +236,7 @@ def test_channel_files_of_different_shapes_are_not_merged(
     report = ingest(repo, [tmp_path / "P_A01_s1_w1.tif", tmp_path / "P_A01_s1_w2.tif"])
     (failure,) = report.failed
     assert "differ in shape" in failure.message
-    assert repo.images() == []
+    assert repo.images.all() == []
 
 
 def test_adding_a_field_to_an_existing_plate_updates_the_well_group(
@@ -269,7 +269,7 @@ def test_synth_per_channel_plate_merges_channels(repo: Repository, tmp_path: Pat
     result = synth.synth_plate(tmp_path / "synth", opts)
     report = ingest(repo, [tmp_path / "synth" / "images"], jobs=2)
     assert report.ok, report.failed
-    images = repo.images()
+    images = repo.images.all()
     assert len(images) == len(result.fields) == 4
     by_pos = {(i.position.row, i.position.column, i.position.field): i for i in images}
     for f in result.fields:
@@ -295,7 +295,7 @@ def _synth_multichannel(repo: Repository, tmp_path: Path, fields: int) -> tuple:
 
 def _check_multichannel(repo: Repository, result: object, report: IngestReport) -> None:
     assert report.ok, report.failed
-    images = repo.images()
+    images = repo.images.all()
     assert len(images) == len(result.fields)
     by_pos = {(i.position.row, i.position.column, i.position.field): i for i in images}
     for f in result.fields:
@@ -340,7 +340,7 @@ def test_ome_zarr_py_plate_node_shows_every_well_with_our_pixels(
     grid = np.asarray(node.data[0])
     h, w = 520, 696
     assert grid.shape[-2:] == (len(plate["rows"]) * h, len(plate["columns"]) * w)
-    images = repo.images()
+    images = repo.images.all()
     wells = {i.position.well for i in images}
     shown = 0
     for well in plate["wells"]:

@@ -26,7 +26,7 @@ def test_example_fly_sites_without_wells_become_three_channel_images(
     folder = data_root / "cellprofiler_examples" / "ExampleFly" / "images"
     report = ingest(repo, [folder], pattern="{any}_POS{field}_{channel}", qc=False)
     assert report.ok, report.failed
-    images = repo.images()
+    images = repo.images.all()
     assert sorted(i.name for i in images) == ["01_POS002", "01_POS076", "01_POS218"]
     for img in images:
         assert img.position is None  # a slide: no plate, no well
@@ -45,7 +45,7 @@ def test_numbered_channels_keep_the_letters_of_the_file_name(
     folder = data_root / "cellprofiler_examples" / "ExampleHuman" / "images"
     report = ingest(repo, [folder], pattern="{plate}_{well}f{field0}d{channel}", qc=False)
     assert report.ok, report.failed
-    (img,) = repo.images()
+    (img,) = repo.images.all()
     assert [c.name for c in img.channels] == ["d0", "d1", "d2"]
     assert (img.position.well, img.position.field) == ("D03", 1)  # f00 is site 1
 
@@ -61,7 +61,7 @@ def test_a_pattern_that_matches_no_file_is_an_error(repo: Repository, data_root:
     folder = data_root / "cellprofiler_examples" / "ExampleFly" / "images"
     with pytest.raises(InvalidInput, match=r"matches none of the 9 files .*01_POS002_D.TIF"):
         ingest(repo, [folder], pattern="{plate}_{well}_s{field}_w{channel}", qc=False)
-    assert repo.images() == []
+    assert repo.images.all() == []
 
 
 def test_a_pattern_that_misses_some_files_says_so(
@@ -76,7 +76,7 @@ def test_a_pattern_that_misses_some_files_says_so(
     report = ingest(repo, [folder], pattern="{any}_POS{field}_{channel}", qc=False)
     assert report.ok, report.failed
     assert any("1 of 3 files does not match" in n.message for n in report.notes), report.notes
-    assert sorted(i.name for i in repo.images()) == ["01_POS002", "overview"]
+    assert sorted(i.name for i in repo.images.all()) == ["01_POS002", "overview"]
 
 
 def test_a_pattern_needs_a_well_or_a_channel() -> None:

@@ -32,9 +32,9 @@ def test_small_windows_keep_channel_files_together(
     assert report.ok and len(report.added) == 12
     assert verify(repo) == []
     for fld in res.fields:
-        img = repo.image_at("synth", fld.row, fld.column, fld.site)
+        img = repo.images.at("synth", fld.row, fld.column, fld.site)
         assert img is not None
-        stored = zarr.open_group(repo.root / repo.image(img).store_path, mode="r")["0"][:]
+        stored = zarr.open_group(repo.root / repo.images.get(img).store_path, mode="r")["0"][:]
         for c, path in enumerate(fld.images):
             assert np.array_equal(stored[0, c, 0], tifffile.imread(path))
 

@@ -38,12 +38,12 @@ def test_ingested_dpi_tiff_has_no_pixel_size(shared_data: Path, tmp_path: Path) 
     with Repository.init(tmp_path / "repo") as repo:
         report = ingest(repo, [shared_data / FLY, shared_data / ILLUM])
         assert report.ok and len(report.added) == 2
-        for img in repo.images():
+        for img in repo.images.all():
             assert (img.physical_size_x_um, img.physical_size_y_um) == (None, None), img.name
         # the stored OME-Zarr carries no invented scale either
         import zarr
 
-        for img in repo.images():
+        for img in repo.images.all():
             ms = zarr.open_group(str(repo.root / img.store_path), mode="r").attrs["ome"]
             scale = ms["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"]
             assert scale[-2:] == [1.0, 1.0]
@@ -61,7 +61,7 @@ def test_calibrated_files_keep_their_pixel_size(shared_data: Path, tmp_path: Pat
     with Repository.init(tmp_path / "repo") as repo:
         report = ingest(repo, files)
         assert report.ok
-        by_source = {Path(i.sources[0].path).name: i for i in repo.images()}
+        by_source = {Path(i.sources[0].path).name: i for i in repo.images.all()}
         for f in files[:3]:
             img = by_source[f.name]
             assert img.physical_size_x_um == pytest.approx(1.0833, rel=1e-3), f.name

@@ -133,11 +133,11 @@ def test_dv_wavelengths_reach_the_catalog(vendor_dir: Path, tmp_path: Path) -> N
     with Repository.init(tmp_path / "repo") as repo:
         report = ingest(repo, [vendor_dir / "dv" / "mrc_toxo.dv"], qc=False)
         assert report.ok
-        (img,) = repo.images()
+        (img,) = repo.images.all()
         assert [(c.name, c.emission_wavelength_nm) for c in img.channels] == [
             ("525", 525.0),
             ("632", 632.0),
         ]
         assert img.acquisition.objective is not None
         assert img.acquisition.objective.lens_na == 1.35
-        assert repo.find_ids("channel.emission_wavelength_nm == 632") == [img.id]
+        assert repo.query.find_ids("channel.emission_wavelength_nm == 632") == [img.id]

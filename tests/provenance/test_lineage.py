@@ -77,8 +77,8 @@ def test_lineage_of_a_table_goes_through_labels_and_channels_to_source_files(
     analysis_repo: Repository,
 ) -> None:
     report = run_pipeline(analysis_repo, parse_pipeline(pipeline_text(scale=3.0)))
-    table = next(a for a in analysis_repo.run_artifacts(report.run_id) if a["kind"] == "table")
-    img = analysis_repo.image(table["image_id"])
+    table = next(a for a in analysis_repo.runs.artifacts(report.run_id) if a["kind"] == "table")
+    img = analysis_repo.images.get(table["image_id"])
     for ref in (
         table["key"],
         table["key"][:10],
@@ -108,7 +108,7 @@ def test_lineage_of_a_table_goes_through_labels_and_channels_to_source_files(
 
 def test_lineage_through_an_in_memory_step(analysis_repo: Repository) -> None:
     report = run_pipeline(analysis_repo, parse_pipeline(WITH_ILLUMINATION))
-    labels = next(a for a in analysis_repo.run_artifacts(report.run_id) if a["kind"] == "labels")
+    labels = next(a for a in analysis_repo.runs.artifacts(report.run_id) if a["kind"] == "labels")
     doc = lineage(analysis_repo, labels["path"])
     (used,) = [u for u in doc["used"] if u["kind"] != "setting"]  # besides the pixel size
     assert used["kind"] == "derived" and used["tool"] == "illumination-correction"
@@ -242,7 +242,7 @@ def test_provenance_of_a_run_from_the_command_line(
         assert "seg: test-threshold 0.1, from in process (min_area=4); images: computed 3" in out
         assert "3 images read" in out and out.count("source file ") == 6
         assert f"table Nuclei_features: tables/{first.run_id}/Nuclei_features.parquet" in out
-    images = {i.id for i in analysis_repo.images()}
+    images = {i.id for i in analysis_repo.images.all()}
     assert all(f"[{i}]" in out for i in images)  # ids in brackets are text, not console markup
     res = cli("provenance", root, "latest", "--json")
     assert res.exit_code == 0, res.output

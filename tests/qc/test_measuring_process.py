@@ -169,8 +169,8 @@ def test_ingest_measures_every_image_in_the_ready_process(
     assert report.ok and len(report.added) == 6 and len(sent) == 6
     assert set(report.qc.values()) <= {"pass", "warn"}
     monkeypatch.undo()
-    stored = repo.quality_metrics()
-    for img in repo.images():
+    stored = repo.quality.metrics()
+    for img in repo.images.all():
         assert_same_metrics(stored[img.id], measure_image(repo.root / img.store_path, img))
 
 
@@ -190,7 +190,7 @@ def test_with_the_process_switched_off_ingest_measures_on_a_thread(
     monkeypatch.setattr(quantscope.qc, "measure_planes", counted)
     report = ingest(repo, [tmp_path / "in"])
     assert report.ok and sorted(here) == ["f0", "f1", "f2"]
-    assert len(repo.quality_metrics()) == 3
+    assert len(repo.quality.metrics()) == 3
 
 
 def test_a_dead_shared_process_is_replaced(
@@ -242,7 +242,7 @@ def test_ingest_starts_the_process_only_once_enough_images_were_asked_for(
         started = qp.running_process()
         assert report.ok and len(report.qc) == 3 and started is not None
         assert qp.process_for_ingest(1) is started  # and used from then on
-        assert len(repo.quality_metrics()) == 6
+        assert len(repo.quality.metrics()) == 6
     finally:
         if started is not None:
             started.close()
@@ -266,8 +266,8 @@ def test_two_ingests_at_once_share_the_process(tmp_path: Path) -> None:
             )
         for repo, report in zip(repos, reports, strict=True):
             assert report.ok and len(report.qc) == 5
-            stored = repo.quality_metrics()
-            for img in repo.images():
+            stored = repo.quality.metrics()
+            for img in repo.images.all():
                 assert_same_metrics(stored[img.id], measure_image(repo.root / img.store_path, img))
     finally:
         for repo in repos:
@@ -296,7 +296,7 @@ def test_without_shared_memory_ingest_measures_on_a_thread(
     monkeypatch.setattr(quantscope.qc, "measure_planes", counted)
     _write_fields(tmp_path / "in", 3, seed=20)
     report = ingest(repo, [tmp_path / "in"])
-    assert report.ok and len(report.qc) == 3 and len(repo.quality_metrics()) == 3
+    assert report.ok and len(report.qc) == 3 and len(repo.quality.metrics()) == 3
     assert sorted(here) == ["f0", "f1", "f2"]
 
 

@@ -74,13 +74,13 @@ def test_rgba_png_with_constant_alpha_is_measured_on_its_colour_channels(
     _write_png(src / "colour.png", colour)
     report = ingest(repo, [src])
     assert report.ok and len(report.added) == 3, report.failed
-    images = {img.name: img for img in repo.images()}
+    images = {img.name: img for img in repo.images.all()}
     assert [c.name for c in images["grey"].channels] == ["R", "G", "B", "A"]
-    stored = repo.quality_metrics()
+    stored = repo.quality.metrics()
     for img in images.values():
         assert set(stored[img.id]) == {0, 1, 2}  # no metrics for alpha
         assert_same_metrics(stored[img.id], measure_image(repo.root / img.store_path, img))
-    status = repo.quality_status()
+    status = repo.quality.status()
     grey_status, grey_reasons = status[images["grey"].id]
     assert grey_status == "pass", grey_reasons
     assert not any("saturation" in r for r in grey_reasons)
@@ -140,8 +140,8 @@ def test_loose_images_are_compared_only_with_images_like_them(
     tifffile.imwrite(c / "few_blurred.tif", _blurred(72, (64, 64)))
     report = ingest(repo, [a, b, c])
     assert report.ok and len(report.added) == 23, report.failed
-    by_name = {img.name: img.id for img in repo.images()}
-    peers = repo.quality_peers()
+    by_name = {img.name: img.id for img in repo.images.all()}
+    peers = repo.quality.peers()
     groups = {name: qc_run.peer_group(peers[i], 0) for name, i in by_name.items()}
     assert len({groups[f"sharp{i}"] for i in range(9)} | {groups["blurred"]}) == 1
     assert len({groups[f"other{i}"] for i in range(10)}) == 1
@@ -184,11 +184,11 @@ def test_an_explicit_dataset_makes_loose_images_peers(tmp_path: Path, repo: Repo
             tifffile.imwrite(folder / f"d{k}_{i}.tif", _sharp(100 + 10 * k + i, (128, 160)))
     tifffile.imwrite(folders[1] / "d1_blurred.tif", _blurred(140, (128, 160)))
     assert ingest(repo, folders).ok
-    ids = {img.name: img.id for img in repo.images()}
+    ids = {img.name: img.id for img in repo.images.all()}
     before = run_qc(repo)
     assert not any("outlier" in r for r in before.images[ids["d1_blurred"]].reasons)
     assert set(before.small_groups) == set(ids.values())
-    repo.add_to_dataset("screen", list(ids.values()))
+    repo.annotations.add_to_dataset("screen", list(ids.values()))
     after = run_qc(repo, recompute=False)
     assert any("outlier" in r for r in after.images[ids["d1_blurred"]].reasons)
     assert after.small_groups == {}

@@ -48,13 +48,13 @@ def test_all_zero_and_nan_images_get_a_reason(tmp_path: Path, repo: Repository) 
     report = ingest(repo, [tmp_path / "in"])
     assert report.ok and len(report.added) == 2
     by_name = {img.name: img.id for img in report.added}
-    statuses = repo.quality_status()
+    statuses = repo.quality.status()
 
     status, reasons = statuses[by_name["zeros"]]
     assert status == "warn" and any("empty or blank field" in r for r in reasons)
     status, reasons = statuses[by_name["nan"]]
     assert status in ("warn", "fail") and any("NaN or infinite pixels" in r for r in reasons)
-    metrics = repo.quality_metrics()
+    metrics = repo.quality.metrics()
     assert metrics[by_name["nan"]][0]["pct_nonfinite"] == pytest.approx(100 * 20 / 64)
     assert math.isnan(metrics[by_name["zeros"]][0]["focus_plls"])
     # NaN is stored as NULL
@@ -70,20 +70,20 @@ def test_ingest_without_qc_stores_no_metrics(tmp_path: Path, repo: Repository) -
     tifffile.imwrite(tmp_path / "a.tif", _cells(1))
     report = ingest(repo, [tmp_path / "a.tif"], qc=False)
     assert report.ok and report.qc == {}
-    assert repo.quality_metrics() == {} and repo.quality_status() == {}
+    assert repo.quality.metrics() == {} and repo.quality.status() == {}
     # the next ingest with QC also checks what was left unchecked
     tifffile.imwrite(tmp_path / "b.tif", _cells(2))
     report = ingest(repo, [tmp_path / "b.tif"])
     assert len(report.added) == 1
-    assert set(report.qc) == {img.id for img in repo.images()}
-    assert len(repo.quality_status()) == 2
+    assert set(report.qc) == {img.id for img in repo.images.all()}
+    assert len(repo.quality.status()) == 2
 
 
 def test_thresholds_from_quantscope_toml(tmp_path: Path, repo: Repository) -> None:
     tifffile.imwrite(tmp_path / "a.tif", _cells(1))
     report = ingest(repo, [tmp_path / "a.tif"])
     (image_id,) = report.qc
-    assert report.qc[image_id] == "pass", repo.quality_status()
+    assert report.qc[image_id] == "pass", repo.quality.status()
     _add_qc_table(repo, "[qc.limits.snr]\nwarn_below = 1e9\n")
     assert load_thresholds(repo).limits["snr"].warn_below == 1e9
     result = run_qc(repo)
@@ -164,8 +164,8 @@ def test_one_unmeasurable_image_is_a_note(
     assert report.qc[by_name["f1"]] == "warn"
     assert report.qc[by_name["f0"]] == "pass"
     assert any(n.path == "f1" and "disk on fire" in n.message for n in report.notes)
-    assert by_name["f1"] not in repo.quality_metrics()
-    assert "disk on fire" in repo.quality_status()[by_name["f1"]][1][0]
+    assert by_name["f1"] not in repo.quality.metrics()
+    assert "disk on fire" in repo.quality.status()[by_name["f1"]][1][0]
     if where == "process":
         assert sorted(sent) == [(1, 1, 120, 160), (1, 1, 128, 160), (1, 1, 128, 160)]
 
@@ -242,7 +242,7 @@ def test_cli_ingest_qc_option(tmp_path: Path, cli: Callable[..., Result]) -> Non
     assert off.exit_code == 0, off.output
     assert json.loads(off.stdout)["qc"] == {}
     with Repository.open(tmp_path / "r") as r:
-        assert r.quality_metrics() == {}
+        assert r.quality.metrics() == {}
     on = cli("ingest", tmp_path / "r", tmp_path / "in2.tif")
     assert on.exit_code == 0, on.output
     assert "quality control: 2 pass, 0 warn, 0 fail" in on.stdout

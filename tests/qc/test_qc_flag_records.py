@@ -53,7 +53,7 @@ def flagged(
 
 
 def _names(repo: Repository, ids: list[str]) -> set[str]:
-    by_id = {i.id: i.name for i in repo.images()}
+    by_id = {i.id: i.name for i in repo.images.all()}
     return {by_id[i] for i in ids}
 
 
@@ -86,8 +86,8 @@ def test_the_sentence_is_rendered_from_the_record() -> None:
 
 def test_qc_stores_flag_records(flagged) -> None:
     repo, report, blurred = flagged
-    flags = repo.quality_flags()
-    by_name = {i.name: i.id for i in repo.images()}
+    flags = repo.quality.flags()
+    by_name = {i.name: i.id for i in repo.images.all()}
     assert set(_names(repo, list(flags))) == blurred | {SATURATED}
     saturated = flags[by_name[SATURATED]]
     limit = next(f for f in saturated if f.metric == "saturation_pct_at_dtype_max")
@@ -104,7 +104,7 @@ def test_qc_stores_flag_records(flagged) -> None:
         assert focus and all(f.direction == "below" and (f.zscore or 0) < -3.5 for f in focus)
         assert all(f.median is not None and f.peers == 12 for f in focus)
     # the run report, the catalog and the stored sentences say the same
-    statuses = repo.quality_status()
+    statuses = repo.quality.status()
     for image_id, result in report.images.items():
         assert list(result.flags) == flags.get(image_id, [])
         assert statuses[image_id][1] == [f.message for f in result.flags] == list(result.reasons)
@@ -136,7 +136,7 @@ def test_qc_stores_flag_records(flagged) -> None:
 )
 def test_queries_ask_for_flag_rules(flagged, query: str, expected: str) -> None:
     repo, _, blurred = flagged
-    everything = {i.name for i in repo.images()}
+    everything = {i.name for i in repo.images.all()}
     want = {
         "saturated": {SATURATED},
         "blurred": blurred,
@@ -144,21 +144,23 @@ def test_queries_ask_for_flag_rules(flagged, query: str, expected: str) -> None:
         "rest": everything - blurred - {SATURATED},
         "": set(),
     }[expected]
-    assert _names(repo, repo.find_ids(query)) == want, query
+    assert _names(repo, repo.query.find_ids(query)) == want, query
 
 
 def test_conjoined_rules_of_one_flag_are_refused_with_advice(flagged) -> None:
     repo, _, _ = flagged
     hint = re.escape('qc.flags == "focus" and qc.flags == "saturation"')
     with pytest.raises(InvalidInput, match=hint):
-        repo.find_ids('qc.flag == "focus" and qc.flag == "saturation"')
+        repo.query.find_ids('qc.flag == "focus" and qc.flag == "saturation"')
 
 
 def test_flag_columns_and_fields(flagged) -> None:
     repo, _, _ = flagged
-    df = repo.find('name == "' + SATURATED + '"', columns=["name", "qc.flag", "qc.flag.level"])
+    df = repo.query.find(
+        'name == "' + SATURATED + '"', columns=["name", "qc.flag", "qc.flag.level"]
+    )
     assert df.loc[0, "qc.flag"] == "saturation" and df.loc[0, "qc.flag.level"] == "fail"
-    fields = {f["name"]: f for f in repo.fields()}
+    fields = {f["name"]: f for f in repo.query.fields()}
     assert fields["qc.flag"]["kind"] == "qc_flag" and "saturation" in fields["qc.flag"]["examples"]
     assert fields["qc.flag.level"]["aliases"] == ["qc.flag.severity"]
 
@@ -166,7 +168,7 @@ def test_flag_columns_and_fields(flagged) -> None:
 def test_report_reads_the_records(flagged) -> None:
     repo, _, _ = flagged
     data = collect_report_data(repo)
-    flags = repo.quality_flags()
+    flags = repo.quality.flags()
     for record in data.images:
         assert list(record.flags) == flags.get(record.id, [])
     rec = next(r for r in data.images if r.name == SATURATED)
@@ -222,8 +224,8 @@ def test_migration_0007_turns_old_reasons_into_records(flagged, tmp_path: Path) 
     repo, _, _ = flagged
     root = tmp_path / "old"
     shutil.copytree(repo.root, root)
-    before = repo.quality_flags()
-    sentences = repo.quality_status()
+    before = repo.quality.flags()
+    sentences = repo.quality.status()
     old = Repository.open(root)
     with old.engine.begin() as conn:  # an old catalog: reasons as text only
         cfg = Config()
@@ -239,7 +241,7 @@ def test_migration_0007_turns_old_reasons_into_records(flagged, tmp_path: Path) 
         )
     old.close()
     with Repository.open(root) as again:  # upgraded on open
-        after = again.quality_flags()
+        after = again.quality.flags()
         assert set(after) == set(before) | {image_id}
         for key, flags in before.items():
             assert [f.message for f in after[key]] == sentences[key][1]
@@ -263,7 +265,7 @@ def test_migration_0007_turns_old_reasons_into_records(flagged, tmp_path: Path) 
             ("note", "note", "disk on fire"),
             ("error", "unreadable", "truncated"),
         ]
-        assert _names(again, again.find_ids('qc.flag == "saturation"')) == {SATURATED}
+        assert _names(again, again.query.find_ids('qc.flag == "saturation"')) == {SATURATED}
 
 
 def test_qc_data_does_not_import_collect() -> None:

@@ -46,8 +46,8 @@ def test_a_wholly_defocused_plate_fails(
     peers' median, so outliers cannot catch them; the absolute limit does."""
     report = ingest(repo, [_copy(defocused, tmp_path / "blurred")])
     assert report.ok and len(report.added) == 12, report.failed
-    assert {img.position.plate for img in repo.images() if img.position} != {None}
-    status = repo.quality_status()
+    assert {img.position.plate for img in repo.images.all() if img.position} != {None}
+    status = repo.quality.status()
     assert len(status) == 12
     for st, reasons in status.values():
         assert st == "fail", reasons
@@ -69,7 +69,7 @@ def test_an_in_focus_set_passes_the_focus_limits(
 ) -> None:
     report = ingest(repo, [_copy(in_focus, tmp_path / "sharp")])
     assert report.ok and len(report.added) == 9, report.failed
-    status = repo.quality_status()
+    status = repo.quality.status()
     assert len(status) == 9
     for st, reasons in status.values():
         # no absolute focus flag; (one field is a mild relative outlier among these 9 peers:

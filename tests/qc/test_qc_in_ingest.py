@@ -59,10 +59,10 @@ def test_metrics_from_memory_equal_the_stored_image(
     report = ingest(repo, [src], jobs=jobs)
     assert report.ok and len(report.added) == 3, report.failed
     assert calls == []  # every image was measured from memory, none read back
-    stored = repo.quality_metrics()
-    for img in repo.images():
+    stored = repo.quality.metrics()
+    for img in repo.images.all():
         assert_same_metrics(stored[img.id], measure_image(repo.root / img.store_path, img))
-    by_name = {img.name: img for img in repo.images()}
+    by_name = {img.name: img for img in repo.images.all()}
     assert stored[by_name["stack"].id][0]["best_focus_plane"] == 1.0
     assert by_name["two"].significant_bits == 12 and by_name["plane"].significant_bits is None
     two_ch = stored[by_name["two"].id]
@@ -123,7 +123,7 @@ def test_failed_writes_give_back_their_qc_buffers(
     assert pool._slots._value == pool.depth  # every buffer given back
     assert not pool._shared  # none still lent out of the measuring process's buffers
     (image_id,) = report.qc
-    assert set(repo.quality_metrics()[image_id]) == {0}
+    assert set(repo.quality.metrics()[image_id]) == {0}
 
 
 class _Entered:
@@ -155,7 +155,7 @@ def test_images_above_the_qc_size_are_measured_from_the_store(
     report = ingest(repo, [tmp_path / "a.tif"])
     assert report.ok and calls == ["a"]
     (image_id,) = report.qc
-    assert set(repo.quality_metrics()[image_id]) == {0}
+    assert set(repo.quality.metrics()[image_id]) == {0}
 
 
 def test_measure_planes_checks_its_input(repo: Repository, tmp_path: Path) -> None:

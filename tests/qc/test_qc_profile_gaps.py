@@ -41,7 +41,7 @@ def mixed(tmp_path: Path, repo: Repository) -> Repository:
     tifffile.imwrite(src / "loose.tif", _field(8, (64, 80)))
     report = ingest(repo, [src])
     assert report.ok and len(report.added) == 7, report.failed
-    assert {p["name"] for p in repo.plates()} == {"GOOD", "ONE", "SIZES"}
+    assert {p.name for p in repo.images.plates()} == {"GOOD", "ONE", "SIZES"}
     return repo
 
 

@@ -24,14 +24,14 @@ def test_bbbc039_ingest_with_qc(bbbc039_images: Path, repo: Repository) -> None:
     assert report.ok and len(report.added) == 40
     assert len(report.qc) == 40
     names = {img.id: img.name for img in report.added}
-    statuses = repo.quality_status()
+    statuses = repo.quality.status()
     passed = [i for i, s in report.qc.items() if s == "pass"]
     assert len(passed) >= 38, {names[i]: statuses[i] for i in report.qc if i not in passed}
     empty = next(i for i, n in names.items() if n.startswith("IXMtest_F13_s7"))
     status, reasons = statuses[empty]
     assert status == "warn"
     assert any("foreground_pct" in r and "empty or blank field" in r for r in reasons), reasons
-    assert repo.quality_metrics([empty])[empty][0]["is_empty"] == 1.0
+    assert repo.quality.metrics([empty])[empty][0]["is_empty"] == 1.0
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +47,9 @@ def illum_repo(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def test_illumination_flags_and_profile(illum_repo: Repository, cli: Callable[..., Result]) -> None:
     repo = illum_repo
-    plates = repo.plates()
-    assert [p["name"] for p in plates] == ["AS_09047_050428030001"]
-    statuses = repo.quality_status()
+    plates = repo.images.plates()
+    assert [p.name for p in plates] == ["AS_09047_050428030001"]
+    statuses = repo.quality.status()
     uneven = [i for i, (_, rs) in statuses.items() if any("uneven illumination" in r for r in rs)]
     assert len(uneven) >= 65, len(uneven)
     assert all(s != "pass" for i, (s, _) in statuses.items() if i in uneven)
@@ -61,7 +61,7 @@ def test_illumination_flags_and_profile(illum_repo: Repository, cli: Callable[..
     prof = doc["profiles"][0]
     assert prof["n_images"] == 72 and prof["channel"] == 0
     assert prof["corner_center_ratio"] < 0.75
-    rows = repo.illumination_profiles()
+    rows = repo.quality.illumination_profiles()
     assert len(rows) == 1 and rows[0]["store_path"] == prof["store_path"]
     assert (repo.root / prof["store_path"] / "zarr.json").is_file()
 
@@ -90,8 +90,10 @@ def test_profiles_replace_and_check_integrity(illum_repo: Repository) -> None:
     with pytest.raises(NotFound, match="no plate named"):
         estimate_profiles(repo, "nope")
     # a profile that no longer matches its catalog record is refused
-    row = repo.illumination_profiles()[0]
-    repo.set_illumination_profile(plate, 0, row["channel_name"], row["store_path"], 72, "0" * 64)
+    row = repo.quality.illumination_profiles()[0]
+    repo.quality.set_illumination_profile(
+        plate, 0, row["channel_name"], row["store_path"], 72, "0" * 64
+    )
     with pytest.raises(RepositoryError, match="SHA-256"):
         load_profile(repo, plate, 0)
     estimate_profiles(repo, plate)
@@ -104,7 +106,7 @@ def test_z_stack_gets_its_best_focus_plane(data_root: Path, repo: Repository) ->
     assert report.ok and len(report.added) == 1
     img = report.added[0]
     assert img.shape[2] == 17
-    metrics = repo.quality_metrics([img.id])[img.id]
+    metrics = repo.quality.metrics([img.id])[img.id]
     assert set(metrics) == set(range(img.shape[1]))
     for values in metrics.values():
         best = values[BEST_FOCUS_PLANE]

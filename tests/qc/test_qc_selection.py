@@ -60,7 +60,7 @@ def test_where_selects_by_query(plate_repo: Repository, cli: Callable[..., Resul
     doc = _qc_json(cli, root, "-w", 'qc.status == "pass" and well == "A02"')
     assert [(row["well"], row["field"]) for row in doc["images"]] == [("A02", 2)]
     # with --plate / --image: the images that match both
-    a01 = next(i.id for i in plate_repo.images() if i.position and i.position.well == "A01")
+    a01 = next(i.id for i in plate_repo.images.all() if i.position and i.position.well == "A01")
     doc = _qc_json(cli, root, "--plate", "synth", "--where", 'well in ("B01", "B02")')
     assert sorted(row["well"] for row in doc["images"]) == ["B01", "B01", "B02", "B02"]
     doc = _qc_json(cli, root, "--image", a01, "--where", 'well != "B01"')
@@ -73,7 +73,7 @@ def test_where_matching_nothing_or_malformed(
     root = plate_repo.root
     none = cli("qc", root, "--where", 'well == "H12"')
     assert none.exit_code == 1 and "no image matches --where" in none.stderr
-    a01 = next(i.id for i in plate_repo.images() if i.position and i.position.well == "A01")
+    a01 = next(i.id for i in plate_repo.images.all() if i.position and i.position.well == "A01")
     none = cli("qc", root, "--image", a01, "--where", 'well == "B01"')
     assert none.exit_code == 1 and "among the images chosen" in none.stderr
     bad = cli("qc", root, "--where", "well ==")
@@ -100,7 +100,7 @@ def test_empty_repository(tmp_path: Path, cli: Callable[..., Result]) -> None:
 
 def _damaged(repo: Repository, tmp_path: Path, how: str) -> Path:
     """Damage the stored profile of channel 0 (a copy is kept in ``tmp_path``); returns it."""
-    row = next(r for r in repo.illumination_profiles() if r["channel"] == 0)
+    row = next(r for r in repo.quality.illumination_profiles() if r["channel"] == 0)
     folder = repo.root / row["store_path"]
     backup = tmp_path / "backup"
     shutil.copytree(folder, backup)
@@ -130,7 +130,7 @@ def test_damaged_profile(
     error: type[Exception],
     message: str,
 ) -> None:
-    row = next(r for r in plate_repo.illumination_profiles() if r["channel"] == 0)
+    row = next(r for r in plate_repo.quality.illumination_profiles() if r["channel"] == 0)
     folder = plate_repo.root / row["store_path"]
     backup = _damaged(plate_repo, tmp_path, how)
     try:
@@ -157,13 +157,13 @@ def test_damaged_profile(
 
 
 def test_quality_groups(plate_repo: Repository, tmp_path: Path) -> None:
-    groups = plate_repo.quality_groups()
-    assert set(groups) == {i.id for i in plate_repo.images()}
+    groups = plate_repo.quality.groups()
+    assert set(groups) == {i.id for i in plate_repo.images.all()}
     assert all(g == ("synth", ["DAPI", "GFP"]) for g in groups.values())
     loose = Repository.init(tmp_path / "loose")
     tifffile.imwrite(tmp_path / "a.tif", np.zeros((32, 32), np.uint16))
     report = ingest(loose, [tmp_path / "a.tif"], qc=False)
-    assert loose.quality_groups() == {report.added[0].id: (None, ["C0"])}
+    assert loose.quality.groups() == {report.added[0].id: (None, ["C0"])}
     loose.close()
 
 
@@ -184,13 +184,13 @@ def test_an_ingest_re_flags_only_the_plates_it_adds_to(tmp_path: Path) -> None:
     first = ingest(repo, [p1.images_dir])
     assert first.ok and len(first.qc) == 2
     marker = ("warn", ["a verdict only a re-evaluation would replace"])
-    repo.set_quality_status({i: marker for i in first.qc})
+    repo.quality.set_status({i: marker for i in first.qc})
     second = ingest(repo, [renamed])
     assert second.ok and len(second.qc) == 2
-    statuses = repo.quality_status()
+    statuses = repo.quality.status()
     assert all(statuses[i] == marker for i in first.qc)  # plate 1 untouched
     assert all(statuses[i] != marker for i in second.qc)
     run_qc(repo, recompute=False)  # everything: plate 1 re-flagged as well
-    statuses = repo.quality_status()
+    statuses = repo.quality.status()
     assert all(statuses[i] != marker for i in first.qc)
     repo.close()

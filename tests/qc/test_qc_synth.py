@@ -34,10 +34,10 @@ def synth_repo(
 
 def test_ingest_measures_every_channel_of_every_image(synth_repo) -> None:
     repo, report, _ = synth_repo
-    images = repo.images()
+    images = repo.images.all()
     assert len(images) == 12 and len(report.added) == 12
-    metrics = repo.quality_metrics()
-    statuses = repo.quality_status()
+    metrics = repo.quality.metrics()
+    statuses = repo.quality.status()
     assert set(report.qc) == {img.id for img in images}
     for img in images:
         assert set(metrics[img.id]) == {0, 1}, img.name  # DAPI, GFP
@@ -48,8 +48,8 @@ def test_ingest_measures_every_channel_of_every_image(synth_repo) -> None:
 
 def test_blurred_fields_are_flagged_and_sharp_ones_pass(synth_repo) -> None:
     repo, _, blurred = synth_repo
-    by_name = {img.name: img.id for img in repo.images()}
-    statuses = repo.quality_status()
+    by_name = {img.name: img.id for img in repo.images.all()}
+    statuses = repo.quality.status()
     for name, image_id in by_name.items():
         status, reasons = statuses[image_id]
         if name in blurred:
@@ -86,7 +86,7 @@ def test_qc_fail_on(synth_repo, cli: Callable[..., Result]) -> None:
     assert cli("qc", repo.root).exit_code == 0  # QC is information
     assert cli("qc", repo.root, "--fail-on", "fail").exit_code == 1
     assert cli("qc", repo.root, "--fail-on", "warn").exit_code == 1
-    sharp = [i.id for i in repo.images() if repo.quality_status()[i.id][0] == "pass"]
+    sharp = [i.id for i in repo.images.all() if repo.quality.status()[i.id][0] == "pass"]
     assert cli("qc", repo.root, "--image", sharp[0], "--fail-on", "warn").exit_code == 0
     bad = cli("qc", repo.root, "--fail-on", "sometimes")
     assert bad.exit_code == 2 and "--fail-on" in bad.stderr
@@ -105,7 +105,7 @@ def test_qc_table(synth_repo, cli: Callable[..., Result]) -> None:
 
 def test_selection_is_measured_but_flags_use_all_peers(synth_repo) -> None:
     repo, _, blurred = synth_repo
-    images = repo.images()
+    images = repo.images.all()
     one = next(i for i in images if i.name in blurred)
     report = run_qc(repo, [one.id])
     assert list(report.images) == [one.id] and report.measured == 1
@@ -154,7 +154,7 @@ def test_report_data_and_writer(
 
 def test_metrics_nan_free_where_defined(synth_repo) -> None:
     repo, _, _ = synth_repo
-    for channels in repo.quality_metrics().values():
+    for channels in repo.quality.metrics().values():
         for values in channels.values():
             assert not math.isnan(values["focus_plls"])
             assert values["is_empty"] == 0.0

@@ -129,7 +129,7 @@ def test_script_sorts_and_filters_from_a_link(
     direction: str,
 ) -> None:
     path, repo = report
-    statuses = repo.quality_status()
+    statuses = repo.quality.status()
     flagged = sum(st in ("warn", "fail") for st, _ in statuses.values())
     assert 0 < flagged < len(statuses) == 12
     url = f"{path.as_uri()}#sort=focus_plls:DAPI&dir={direction}&status=fail+warn"

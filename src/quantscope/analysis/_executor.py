@@ -204,12 +204,12 @@ def run_pipeline(
     _check_arguments(pipeline, jobs, pixel_size_um)
     t0 = time.perf_counter()
     with repo.write_lock():
-        stale = repo.interrupt_stale_runs()
+        stale = repo.runs.interrupt_stale()
         cleaned = _clean_interrupted(repo, stale)
         images = _select(repo, image_ids, where)
         cleaned += _clean_partial_labels(repo, images)
         run_id = uuid.uuid4().hex
-        repo.start_run(
+        repo.runs.start(
             _run_record(run_id, pipeline, where, jobs, scheduler, pixel_size_um, len(images))
         )
         report = RunReport(run_id, pipeline.name, pipeline.hash, "running", images=len(images))
@@ -314,7 +314,7 @@ class _ImageResults:
 
     def __call__(self, res: ImageResult) -> None:
         report = self.report
-        self.repo.record_image_results(report.run_id, res.steps, res.artifacts, res.inputs)
+        self.repo.runs.record_image_results(report.run_id, res.steps, res.artifacts, res.inputs)
         for s in res.steps:
             st = s["status"]
             if st == "computed":
@@ -341,7 +341,7 @@ class _ImageResults:
 
 def _finish_run(repo: Repository, report: RunReport, status: str) -> None:
     """Record the end of the run with its counts."""
-    repo.finish_run(
+    repo.runs.finish(
         report.run_id,
         status,
         n_computed=report.computed,
@@ -359,7 +359,7 @@ def _clean_interrupted(repo: Repository, run_ids: Sequence[str]) -> list[str]:
         folder = repo.root / "tables" / rid
         if not folder.is_dir():
             continue
-        registered = {a["path"] for a in repo.run_artifacts(rid)}
+        registered = {a["path"] for a in repo.runs.artifacts(rid)}
         for p in sorted(folder.rglob("*"), reverse=True):
             rel = str(p.relative_to(repo.root))
             if p.is_file() and rel not in registered:
@@ -420,7 +420,7 @@ def _consolidate(repo: Repository, pipeline: Pipeline, run_id: str) -> dict[str,
     """One Parquet per table output of the run: ``tables/<run>/<output>.parquet``."""
     import pandas as pd
 
-    arts = [a for a in repo.run_artifacts(run_id) if a["kind"] == "table"]
+    arts = [a for a in repo.runs.artifacts(run_id) if a["kind"] == "table"]
     out: dict[str, str] = {}
     for step in pipeline.steps:
         for port in step.persisted():

@@ -348,11 +348,11 @@ def uninformative_columns(table: pd.DataFrame) -> dict[str, list[str]]:
 # ----------------------------------------------------------------------------- run tables
 def _resolve_run(repo: Any, run_id: str) -> dict[str, Any]:
     if run_id == "latest":
-        runs = repo.runs()
+        runs = repo.runs.all()
         if not runs:
             raise NotFound(f"{repo.root}: no analysis runs yet (start one with `quantscope run`)")
-        return dict(runs[0]) if "spec" in runs[0] else repo.analysis_run(runs[0]["id"])
-    return dict(repo.analysis_run(run_id))
+        return dict(runs[0]) if "spec" in runs[0] else repo.runs.get(runs[0]["id"])
+    return dict(repo.runs.get(run_id))
 
 
 def run_table(repo: Any, run_id: str, table: str | None = None) -> tuple[pd.DataFrame, str]:
@@ -375,7 +375,7 @@ def run_table(repo: Any, run_id: str, table: str | None = None) -> tuple[pd.Data
     import pandas as pd
 
     run = _resolve_run(repo, run_id)
-    arts = [a for a in repo.run_artifacts(run["id"]) if a["kind"] == "table"]
+    arts = [a for a in repo.runs.artifacts(run["id"]) if a["kind"] == "table"]
     names = sorted({a["output"] for a in arts})
     if not names:
         raise NotFound(f"{repo.root}: run {run['id']} produced no tables")
@@ -435,13 +435,13 @@ def describe_run_table(repo: Any, run_id: str, table: str) -> TableInfo:
     labels = _names(inputs.get("labels"))
     obj = labels[0] if labels else table.removesuffix("_features")
     obj = re.sub(r"[^A-Za-z0-9]", "", obj) or "Objects"
-    ids = sorted({a["image_id"] for a in repo.run_artifacts(run["id"]) if a.get("image_id")})
+    ids = sorted({a["image_id"] for a in repo.runs.artifacts(run["id"]) if a.get("image_id")})
     length = "px"
     if (step.get("parameters") or {}).get("physical_units"):
         sizes: list[float | None] = []
         for i in ids:
             try:
-                img = repo.image(i)
+                img = repo.images.get(i)
             except NotFound:
                 sizes.append(None)
                 continue

@@ -89,9 +89,9 @@ def _select_any(
         if image_ids is not None:
             keep = set(image_ids)
             ids = [i for i in ids if i in keep]
-        return repo.images(ids)
+        return repo.images.all(ids)
     if image_ids is not None:
-        found = repo.images(list(image_ids))
+        found = repo.images.all(list(image_ids))
         if len(found) != len(set(image_ids)):
             missing = sorted(set(image_ids) - {i.id for i in found})
             raise InvalidInput(
@@ -99,7 +99,7 @@ def _select_any(
                 f"{', '.join(map(repr, missing))}"
             )
         return found
-    return repo.images()
+    return repo.images.all()
 
 
 def _pixel_size(
@@ -192,7 +192,7 @@ def _profiles(
         return {}
     plates = {i.position.plate for i in images if i.position}
     out: dict[tuple[str, int], tuple[tuple[Any, Any], dict[str, str]]] = {}
-    for row in repo.illumination_profiles():
+    for row in repo.quality.illumination_profiles():
         if row["plate"] in plates:
             flat, dark = load(repo, row["plate"], int(row["channel"]))
             ref = {"kind": "profile", "ref": row["store_path"], "sha256": row["sha256"]}
@@ -229,7 +229,7 @@ def _build_graph(
         for step, key, _ in planned
         for port in step.persisted()
     ]
-    registered = repo.registered_artifacts(wanted)
+    registered = repo.runs.registered_artifacts(wanted)
     # an output deleted or damaged by hand (or by a crash) is computed again, not reused
     gone = [
         k
@@ -256,7 +256,7 @@ def _build_graph(
 
 def _forget(repo: Repository, registered: dict[str, dict[str, Any]], keys: list[str]) -> None:
     if keys:
-        repo.forget_artifacts(keys)
+        repo.runs.forget_artifacts(keys)
         for k in keys:
             del registered[k]
 

@@ -165,8 +165,8 @@ def leaderboard(
     """
     if metric not in RANK_METRICS:
         raise InvalidInput(f"metric {metric!r}: rank by one of {', '.join(RANK_METRICS)}")
-    bset = repo.bench_set(set_name)
-    runs = repo.bench_runs(set_name)
+    bset = repo.bench.get_set(set_name)
+    runs = repo.bench.runs(set_name)
     if not all_runs:
         latest: dict[str, dict[str, Any]] = {}
         for r in runs:  # oldest first: later runs of a method replace earlier ones
@@ -175,7 +175,7 @@ def leaderboard(
     board = Leaderboard(set=bset, metric=metric)
     if not runs:
         return board
-    scores = repo.bench_scores([r["id"] for r in runs])
+    scores = repo.bench.scores([r["id"] for r in runs])
     items = [i["name"] for i in bset["items"]]
 
     def values(run_id: str) -> npt.NDArray[np.float64]:
@@ -211,7 +211,7 @@ def leaderboard(
 def _pooled_counts(repo: Repository, run_id: str) -> dict[str, Any]:
     from ._instance import pool_instance_scores
 
-    res = repo.bench_results(run_id)
+    res = repo.bench.results(run_id)
     if not res:
         raise InvalidInput(f"benchmark run {run_id} has no results")
     return pool_instance_scores(InstanceScores.from_dict(x["counts"]) for x in res).to_dict()
@@ -287,7 +287,7 @@ def _background(repo: Repository, item: dict[str, Any], truth: npt.NDArray[Any])
         if item.get("image_id"):
             from ..io import OmeZarrPlanes
 
-            img = repo.image(item["image_id"])
+            img = repo.images.get(item["image_id"])
             planes = OmeZarrPlanes(repo.root / img.store_path)
             z = planes.shapes[0][2] // 2
             plane = np.asarray(planes.plane(0, 0, z), dtype=np.float64)
@@ -451,7 +451,7 @@ def _worst_figures(
     bg_cache: dict[str, npt.NDArray[Any]] = {}
     out = []
     for e in board.entries:
-        results = {r["item"]: r for r in repo.bench_results(e.run["id"])}
+        results = {r["item"]: r for r in repo.bench.results(e.run["id"])}
         vals = [(e.per_image.get(i, {}).get(board.metric, np.nan), i) for i in items]
         vals = sorted((v, i) for v, i in vals if math.isfinite(v))[:worst]
         figures: list[dict[str, Any]] = []

@@ -150,7 +150,7 @@ def pipeline_predictions(
         _with_overrides(pipeline_path, overrides) if overrides else load_pipeline(pipeline_path)
     )
     step, _port, out_name = _labels_output(pipeline, output)
-    bset = repo.bench_set(set_name)
+    bset = repo.bench.get_set(set_name)
     no_image = [i["name"] for i in bset["items"] if not i["image_id"]]
     if no_image:
         raise InvalidInput(
@@ -167,7 +167,7 @@ def pipeline_predictions(
 
     report = run_pipeline(repo, pipeline, image_ids=list(by_image), jobs=jobs, progress=prog)
     labels: dict[str, np.ndarray] = {}
-    for art in repo.run_artifacts(report.run_id):
+    for art in repo.runs.artifacts(report.run_id):
         if art["kind"] != "labels" or art["step"] != step.id:
             continue
         item = by_image.get(art["image_id"])

@@ -150,7 +150,7 @@ class BenchResult:
 
 class BenchRun(dict[str, Any]):
     """A stored benchmark run as :func:`run_benchmark` returns it: the run's record
-    (:meth:`Repository.bench_run`: id, set, method, tool, parameters, summary, items...), plus
+    (:meth:`Repository.bench.get_run`: id, set, method, tool, parameters, summary, items...), plus
     ``extra`` (prediction files without ground truth) and ``result`` (the
     :class:`BenchResult`)."""
 
@@ -340,7 +340,7 @@ def run_benchmark(
     Returns
     -------
     BenchRun
-        The stored run (:meth:`Repository.bench_run`, a dict), with ``extra`` prediction
+        The stored run (:meth:`Repository.bench.get_run`, a dict), with ``extra`` prediction
         files and the :class:`BenchResult` as ``result``.
 
     Raises
@@ -353,7 +353,7 @@ def run_benchmark(
     IntegrityError
         A stored ground-truth file changed since registration.
     """
-    items = repo.bench_set(set_name)["items"]
+    items = repo.bench.get_set(set_name)["items"]
     names = [i["name"] for i in items]
     given, pred_paths, extra, src = _predictions(predictions, names, set_name, match, missing)
     src = source or src
@@ -390,13 +390,13 @@ def run_benchmark(
         with repo.write_lock():
             staging.rename(final)
             try:
-                repo.add_bench_run(run, results, result.per_image)
+                repo.bench.add_run(run, results, result.per_image)
             except BaseException:
                 shutil.rmtree(final, ignore_errors=True)
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    out = BenchRun(repo.bench_run(run_id))
+    out = BenchRun(repo.bench.get_run(run_id))
     out["extra"] = extra
     out["result"] = result
     return out

@@ -51,7 +51,7 @@ __all__ = [
 
 class BenchSet(dict[str, Any]):
     """A registered ground-truth set as :func:`add_set` returns it: the set's record
-    (:meth:`Repository.bench_set`: name, items, objects, license, provenance...)."""
+    (:meth:`Repository.bench.get_set`: name, items, objects, license, provenance...)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The record without the provenance's copy of the source text (SOURCE.md, LICENSE);
@@ -138,7 +138,7 @@ def _ingest_images(
             + (f"; {len(report.failed) - 1} more failed" if len(report.failed) > 1 else "")
         )
     shas = {p: file_sha256(p) for p in images}
-    known = repo.known_sources(list(shas.values()))
+    known = repo.images.known_sources(list(shas.values()))
     out: dict[Path, tuple[str, str]] = {}
     for p, sha in shas.items():
         ids = sorted(set(known.get(sha, [])))
@@ -226,7 +226,7 @@ def add_set(
     Returns
     -------
     dict
-        The registered set as :meth:`Repository.bench_set` returns it.
+        The registered set as :meth:`Repository.bench.get_set` returns it.
 
     Raises
     ------
@@ -270,7 +270,7 @@ def add_set(
         _recover(final)
         items = _store_truth(staging, name, prepared, images_info, progress)
         with _swapped_in(final, staging):
-            repo.add_bench_set(
+            repo.bench.add_set(
                 name,
                 kind="instance",
                 license=lic,
@@ -279,7 +279,7 @@ def add_set(
                 description=description,
                 replace=replace,
             )
-    return BenchSet(repo.bench_set(name))
+    return BenchSet(repo.bench.get_set(name))
 
 
 @contextlib.contextmanager
@@ -303,7 +303,7 @@ def _swapped_in(final: Path, staging: Path) -> Iterator[None]:
 
 def _check_new(repo: Repository, name: str) -> None:
     """Refuse to add a set under the name of an existing one (without ``replace``)."""
-    existing = {s["name"] for s in repo.bench_sets()}
+    existing = {s["name"] for s in repo.bench.sets()}
     if name in existing:
         raise InvalidInput(
             f"benchmark set {name!r} already exists in {repo.root}; choose another name or "

@@ -1,16 +1,22 @@
 """The catalog (SQLAlchemy Core schema, alembic migrations) and the Repository handle.
 
+A :class:`Repository` creates, opens, migrates and locks a repository; what it reads and writes
+is grouped in its parts: ``repo.images``, ``repo.quality``, ``repo.annotations``, ``repo.query``
+(``find``, ``find_ids``, ``fields``), ``repo.runs`` and ``repo.bench``. Plates come back as
+:class:`PlateInfo` records.
+
 :func:`select_images` resolves a selection (image ids, plates, datasets, a query; a
 :class:`Selection`) into image ids, the same way for every command; :func:`edit_annotations`
 tags and annotates images, plates and datasets; :func:`check_metadata` scores the metadata
 completeness of images.
+
 :func:`set_metadata` corrects pixel sizes, channel names and wavelengths after ingest (catalog,
 stored OME-Zarr metadata and checksums together, with an audit annotation per change).
 """
 
 from ._annotations import DATASET_KEY, DatasetInfo
 from ._edit import EditReport, FieldChange, set_metadata
-from ._images import ImageRegistration, plate_folder
+from ._images import ImageRegistration, PlateField, PlateInfo, plate_folder
 from ._listing import image_record, image_row
 from ._metadata_check import MetadataCheck, check_metadata
 from ._repository import CONFIG_NAME, SCHEMA_HEAD, Repository
@@ -27,6 +33,8 @@ __all__ = [
     "FieldChange",
     "ImageRegistration",
     "MetadataCheck",
+    "PlateField",
+    "PlateInfo",
     "Repository",
     "Selection",
     "check_metadata",

@@ -15,8 +15,11 @@ An image belongs to dataset NAME when it carries the annotation ``key = "dataset
 NAME`` (target_kind ``image``); an image may belong to several datasets. Annotations on
 ``dataset:NAME`` (target_kind ``dataset``, target_id NAME) apply to every member image, as plate
 annotations apply to the plate's images: in queries (``study.title == "..."``, ``tag == "x"``), in
-exports and in completeness checks (:meth:`AnnotationRecords.effective_annotations`). The key
+exports and in completeness checks (:meth:`AnnotationRecords.effective`). The key
 ``dataset`` is only valid on images. A dataset exists while it has a member or an annotation.
+
+:class:`AnnotationRecords` is the ``annotations`` part of a
+:class:`~quantscope.catalog.Repository` (``repo.annotations``).
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ from .._text import plural
 from ..errors import InvalidInput, NotFound, QuantscopeError
 from ..model import TAG_KEY, Annotation, TargetKind
 from . import _schema as S
+from ._part import Part
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Connection
 
     from ..model import Image
 
@@ -107,22 +111,11 @@ def _chunks(seq: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
         yield seq[i : i + n]
 
 
-class AnnotationRecords:
-    """Mixed into :class:`~quantscope.catalog.Repository`."""
-
-    engine: Engine
-    root: Path
-
-    if TYPE_CHECKING:
-
-        def images(self, ids: Sequence[str] | None = None) -> list[Image]: ...
-
-        def image(self, image_id: str) -> Image: ...
-
-        def find_ids(self, query: str, *, limit: int | None = None) -> list[str]: ...
+class AnnotationRecords(Part):
+    """``repo.annotations``: annotations, tags, datasets and sidecars."""
 
     # ------------------------------------------------------------------ writes
-    def annotate(self, annotations: Iterable[Annotation]) -> int:
+    def add(self, annotations: Iterable[Annotation]) -> int:
         """Record annotations in one transaction; returns the number of rows written.
 
         Keys with one value replace the target's previous value; multi-valued keys (tags)
@@ -215,7 +208,7 @@ class AnnotationRecords:
             )
         return len(rows)
 
-    def set_annotation(
+    def set(
         self,
         targets: Sequence[str],
         key: str,
@@ -252,7 +245,7 @@ class AnnotationRecords:
             )
             for kind, tid in self.resolve_targets(targets)
         ]
-        return self.annotate(anns)
+        return self.add(anns)
 
     def tag(self, targets: Sequence[str], tags: Sequence[str], *, source: str = "user") -> int:
         """Add ``tags`` to ``targets`` (image ids or prefixes, ``plate:NAME``,
@@ -261,7 +254,7 @@ class AnnotationRecords:
         if not clean:
             raise InvalidInput("no tag given")
         resolved = self.resolve_targets(targets)
-        return self.annotate(
+        return self.add(
             Annotation(target_kind=k, target_id=i, key=TAG_KEY, value=t, source=source)
             for k, i in resolved
             for t in clean
@@ -269,11 +262,9 @@ class AnnotationRecords:
 
     def untag(self, targets: Sequence[str], tags: Sequence[str]) -> int:
         """Remove ``tags`` from ``targets``; returns the number of tags removed."""
-        return sum(
-            self.remove_annotations(targets, TAG_KEY, value=t.strip()) for t in tags if t.strip()
-        )
+        return sum(self.remove(targets, TAG_KEY, value=t.strip()) for t in tags if t.strip())
 
-    def remove_annotations(
+    def remove(
         self, targets: Sequence[str], key: str | None = None, *, value: str | None = None
     ) -> int:
         """Remove the annotations of ``targets`` with ``key`` (every key when None) and, if
@@ -292,7 +283,7 @@ class AnnotationRecords:
         return removed
 
     # ------------------------------------------------------------------ reads
-    def annotations(
+    def all(
         self,
         target_kind: str | None = None,
         target_ids: Sequence[str] | None = None,
@@ -316,17 +307,17 @@ class AnnotationRecords:
                 out += [_annotation(r) for r in conn.execute(qq).mappings()]
         return out
 
-    def image_annotations(self, image_ids: Sequence[str]) -> dict[str, list[Annotation]]:
+    def of_images(self, image_ids: Sequence[str]) -> dict[str, list[Annotation]]:
         """{image id: its annotations} for ``image_ids`` (images without any are left out)."""
         out: dict[str, list[Annotation]] = {}
-        for ann in self.annotations("image", image_ids):
+        for ann in self.all("image", image_ids):
             out.setdefault(ann.target_id, []).append(ann)
         return out
 
     def tags(self, target: str) -> list[str]:
         """Tags of one target (image id or prefix, ``plate:NAME``, ``dataset:NAME``)."""
         [(kind, tid)] = self.resolve_targets([target])
-        return [a.value or "" for a in self.annotations(kind, [tid], TAG_KEY)]
+        return [a.value or "" for a in self.all(kind, [tid], TAG_KEY)]
 
     def resolve_targets(self, targets: Sequence[str]) -> list[tuple[TargetKind, str]]:
         """``(kind, id)`` of targets written as an image id (or unique prefix),
@@ -356,9 +347,9 @@ class AnnotationRecords:
                 elif kind == "dataset":
                     out.append(("dataset", name))
                 else:
-                    out.append(("image", self.image(name).id))
+                    out.append(("image", self._repo.images.get(name).id))
             else:
-                out.append(("image", self.image(t).id))
+                out.append(("image", self._repo.images.get(t).id))
         return list(dict.fromkeys(out))
 
     # ------------------------------------------------------------------ datasets
@@ -377,7 +368,7 @@ class AnnotationRecords:
                 out.append(w)
                 continue
             try:
-                out.append(self.image(w).id)  # a unique prefix
+                out.append(self._repo.images.get(w).id)  # a unique prefix
             except NotFound:
                 missing.append(w)
         if missing:
@@ -387,7 +378,7 @@ class AnnotationRecords:
                 "was changed (see `quantscope ls` or `quantscope find`)"
             )
         if where is not None:
-            out += self.find_ids(where)
+            out += self._repo.query.find_ids(where)
         return list(dict.fromkeys(out))
 
     def add_to_dataset(
@@ -408,7 +399,7 @@ class AnnotationRecords:
         ids
             Image ids (or unique prefixes).
         where
-            A query (see :meth:`find`): its matching images are added too.
+            A query (see ``repo.query.find``): its matching images are added too.
         source
             Recorded as the annotation's source.
 
@@ -506,24 +497,24 @@ class AnnotationRecords:
                 )
             }
         own: dict[str, list[Annotation]] = {}
-        for ann in self.annotations("dataset"):
+        for ann in self.all("dataset"):
             own.setdefault(ann.target_id, []).append(ann)
         names = sorted(set(counts) | set(own))
         return [DatasetInfo(n, counts.get(n, 0), own.get(n, [])) for n in names]
 
-    def effective_annotations(self, images: Sequence[Image]) -> dict[str, list[Annotation]]:
+    def effective(self, images: Sequence[Image]) -> dict[str, list[Annotation]]:
         """{image id: annotations that apply to it}: its own, its plate's and those of the
         datasets it belongs to (in that order), for every image of ``images``."""
-        own = self.image_annotations([i.id for i in images])
+        own = self.of_images([i.id for i in images])
         plates = sorted({i.position.plate for i in images if i.position is not None})
         plate_anns: dict[str, list[Annotation]] = {}
-        for ann in self.annotations("plate", plates) if plates else []:
+        for ann in self.all("plate", plates) if plates else []:
             plate_anns.setdefault(ann.target_id, []).append(ann)
         names = sorted(
             {a.value for anns in own.values() for a in anns if a.key == DATASET_KEY and a.value}
         )
         ds_anns: dict[str, list[Annotation]] = {}
-        for ann in self.annotations("dataset", names) if names else []:
+        for ann in self.all("dataset", names) if names else []:
             ds_anns.setdefault(ann.target_id, []).append(ann)
         out: dict[str, list[Annotation]] = {}
         for img in images:
@@ -557,7 +548,7 @@ class AnnotationRecords:
 
         sc: Sidecar = sidecar if isinstance(sidecar, Sidecar) else load_sidecar(sidecar)
         if images is None:
-            images = self.images() if all_images else self._images_under(sc.base)
+            images = self._repo.images.all() if all_images else self._images_under(sc.base)
         anns, notes = sc.annotations_for(images, all_in_scope=all_images)
         for ann in anns:
             if ann.key == DATASET_KEY:
@@ -593,7 +584,7 @@ class AnnotationRecords:
         )
         with self.engine.connect() as conn:
             ids = list(conn.execute(q).scalars())
-        return self.images(ids) if ids else []
+        return self._repo.images.all(ids) if ids else []
 
     def apply_sidecars(self, paths: Sequence[str | os.PathLike[str]]) -> list[SidecarOutcome]:
         """Find the sidecars in (and beside) ``paths`` and apply each (see

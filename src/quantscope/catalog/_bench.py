@@ -1,6 +1,8 @@
 """Benchmark ground-truth sets, runs and scores (tables of ``_schema_bench``).
 
 Rows only: reading label files, scoring and aggregating live in :mod:`quantscope.benchmark`.
+:class:`BenchmarkRecords` is the ``bench`` part of a :class:`~quantscope.catalog.Repository`
+(``repo.bench``).
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ import sqlalchemy as sa
 
 from ..errors import CatalogError, InvalidInput, NotFound
 from . import _schema_bench as B
+from ._part import Part
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Connection
 
 __all__ = ["BenchmarkRecords"]
 
@@ -60,11 +61,8 @@ def _run_row(r: Any, set_name: str | None = None) -> dict[str, Any]:
     }
 
 
-class BenchmarkRecords:
-    """Mixed into :class:`~quantscope.catalog.Repository`: benchmark sets, runs and scores."""
-
-    engine: Engine
-    root: Path
+class BenchmarkRecords(Part):
+    """``repo.bench``: benchmark ground-truth sets, runs and scores."""
 
     # ------------------------------------------------------------------ sets
     def _set_id(self, conn: Connection, name: str) -> int:
@@ -78,7 +76,7 @@ class BenchmarkRecords:
             )
         return int(sid)
 
-    def add_bench_set(
+    def add_set(
         self,
         name: str,
         *,
@@ -154,18 +152,18 @@ class BenchmarkRecords:
         conn.execute(B.bench_items.delete().where(B.bench_items.c.set_id == sid))
         conn.execute(B.bench_sets.delete().where(B.bench_sets.c.id == sid))
 
-    def delete_bench_set(self, name: str) -> None:
+    def delete_set(self, name: str) -> None:
         """Remove a set with its items, runs and scores (files are left to the caller)."""
         with self.engine.begin() as conn:
             self._delete_set_rows(conn, self._set_id(conn, name))
 
-    def bench_sets(self) -> list[dict[str, Any]]:
+    def sets(self) -> list[dict[str, Any]]:
         """Every registered set (without items), by name."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(B.bench_sets).order_by(B.bench_sets.c.name))
             return [_set_row(r) for r in rows]
 
-    def bench_set(self, name: str) -> dict[str, Any]:
+    def get_set(self, name: str) -> dict[str, Any]:
         """One set with its ``items`` (list of dicts, by name).
 
         Raises
@@ -196,7 +194,7 @@ class BenchmarkRecords:
         return out
 
     # ------------------------------------------------------------------ runs
-    def add_bench_run(
+    def add_run(
         self,
         run: Mapping[str, Any],
         results: Sequence[Mapping[str, Any]],
@@ -261,7 +259,7 @@ class BenchmarkRecords:
             if rows:
                 conn.execute(B.bench_scores.insert(), rows)
 
-    def bench_runs(self, set_name: str | None = None) -> list[dict[str, Any]]:
+    def runs(self, set_name: str | None = None) -> list[dict[str, Any]]:
         """Runs (of one set, or all), oldest first."""
         r, s = B.bench_runs, B.bench_sets
         sel = sa.select(r, s.c.name.label("set_name")).join(s, s.c.id == r.c.set_id)
@@ -271,7 +269,7 @@ class BenchmarkRecords:
             rows = conn.execute(sel.order_by(r.c.created_at, r.c.id))
             return [_run_row(row, row.set_name) for row in rows]
 
-    def bench_run(self, run_id: str) -> dict[str, Any]:
+    def get_run(self, run_id: str) -> dict[str, Any]:
         """One run; ``run_id`` may be a unique prefix.
 
         Raises
@@ -288,7 +286,7 @@ class BenchmarkRecords:
             raise NotFound(f"{what} with id {run_id!r} in {self.root}; see 'bench leaderboard'")
         return _run_row(rows[0], rows[0].set_name)
 
-    def bench_results(self, run_id: str) -> list[dict[str, Any]]:
+    def results(self, run_id: str) -> list[dict[str, Any]]:
         """Per-item results of a run (prediction copy, checksum, counts), by item."""
         b = B.bench_results
         with self.engine.connect() as conn:
@@ -304,7 +302,7 @@ class BenchmarkRecords:
                 for x in rows
             ]
 
-    def bench_scores(self, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
+    def scores(self, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
         """{run id: {item: {metric: value}}}; NULL comes back as NaN."""
         b = B.bench_scores
         out: dict[str, dict[str, dict[str, float]]] = {r: {} for r in run_ids}
@@ -322,7 +320,7 @@ class BenchmarkRecords:
                 )
         return out
 
-    def delete_bench_run(self, run_id: str) -> None:
+    def delete_run(self, run_id: str) -> None:
         """Remove a run and its scores (files are left to the caller)."""
         with self.engine.begin() as conn:
             conn.execute(B.bench_scores.delete().where(B.bench_scores.c.run_id == run_id))

@@ -1,4 +1,4 @@
-"""Bulk inserts for :meth:`Repository.register_many`.
+"""Bulk inserts for :meth:`Repository.images.register_many`.
 
 SQLAlchemy's ``conn.execute(table.insert(), rows)`` processes every row's parameters in Python
 (``construct_params`` and the type processors, per row); on batches of thousands of rows that

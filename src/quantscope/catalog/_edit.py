@@ -426,20 +426,20 @@ def set_metadata(
     ids = (
         select_images(repo, selection)
         if isinstance(selection, str | Selection)
-        else [repo.image(i).id for i in selection]
+        else [repo.images.get(i).id for i in selection]
     )
     if not ids:
         raise NotFound(f"{repo.root}: no image selected; nothing was changed")
     report = EditReport(images=list(ids))
     with repo.write_lock():
-        images = repo.images(ids)
+        images = repo.images.all(ids)
         plans = [p for p in (_plan(img, edits) for img in images) if p.changes]
         if not plans:
             return report
         manifest = {
             (img_id, rel): (size, sha)
             for p in plans
-            for img_id, rel, size, sha in repo.stored_files(p.image.id)
+            for img_id, rel, size, sha in repo.images.stored_files(p.image.id)
         }
         files = _new_files(repo, plans)  # every new file is computed before anything is written
         now = datetime.now(UTC)
@@ -475,7 +475,7 @@ def set_metadata(
                         .where(S.images.c.id == img_id)
                         .values(bytes_stored=S.images.c.bytes_stored + d)
                     )
-                repo._write(conn, _audit(plans, who, now))
+                repo.annotations._write(conn, _audit(plans, who, now))
                 for _img_id, _rel, path, old, new in files:
                     atomic_write(path, new, durable=True)
                     written.append((path, old))

@@ -8,6 +8,9 @@ language; in short::
 
 Annotations on a plate apply to its images, those on a dataset to its members (images with
 the annotation ``dataset = NAME``, see :mod:`quantscope.catalog._annotations`).
+
+:class:`QueryMethods` is the ``query`` part of a :class:`~quantscope.catalog.Repository`
+(``repo.query.find``, ``repo.query.find_ids``, ``repo.query.fields``).
 """
 
 from __future__ import annotations
@@ -20,12 +23,11 @@ import sqlalchemy as sa
 from ..errors import InvalidInput
 from . import _schema as S
 from ._annotations import DATASET_KEY
+from ._part import Part
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import pandas as pd
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Connection
     from sqlalchemy.sql.elements import ColumnElement
 
 __all__ = ["DEFAULT_COLUMNS", "QueryMethods"]
@@ -69,11 +71,8 @@ def _ordered(sel: Any) -> Any:
     )
 
 
-class QueryMethods:
-    """Mixed into :class:`~quantscope.catalog.Repository`."""
-
-    engine: Engine
-    root: Path
+class QueryMethods(Part):
+    """``repo.query``: images selected by the query language, and its fields."""
 
     def find_ids(self, query: str, *, limit: int | None = None) -> list[str]:
         """Ids of the images matching ``query``: those on plates by plate name and position,

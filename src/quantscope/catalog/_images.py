@@ -1,9 +1,9 @@
 """Image records of the catalog: registering stored images and reading them back.
 
-:class:`ImageRecords` is mixed into :class:`~quantscope.catalog.Repository`. It writes an
-image's row, channels, source files and stored-file manifest in one transaction
-(:meth:`~ImageRecords.register_many`), moves image folders, and reads images, plates, well
-folders, stored files and the repository summary back; the module-level helpers convert
+:class:`ImageRecords` is the ``images`` part of a :class:`~quantscope.catalog.Repository`
+(``repo.images``). It writes an image's row, channels, source files and stored-file manifest in
+one transaction (:meth:`~ImageRecords.register_many`), moves image folders, and reads images,
+plates, well folders and stored files back; the module-level helpers convert
 between :class:`~quantscope.model.Image` and catalog rows (``_image_row``, ``_channel_rows``,
 ``_image_from_row``) and name a plate's folder (:func:`plate_folder`).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -33,13 +33,12 @@ from ..model import (
 from . import _schema as S
 from ._bulk import insert_rows
 from ._ids import MIN_PREFIX, ambiguous, lookup_prefix
+from ._part import Part
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from sqlalchemy.engine import Connection
 
-    from sqlalchemy.engine import Connection, Engine
-
-__all__ = ["ImageRecords", "ImageRegistration", "plate_folder"]
+__all__ = ["ImageRecords", "ImageRegistration", "PlateField", "PlateInfo", "plate_folder"]
 
 
 @dataclass(frozen=True)
@@ -51,19 +50,31 @@ class ImageRegistration:
     manifest: Sequence[tuple[str, int, str]]  # (path relative to repo root, size, sha256)
 
 
+class PlateField(NamedTuple):
+    """One occupied field of a plate (:meth:`ImageRecords.plates`)."""
+
+    row: int  # 0-based
+    column: int  # 0-based
+    field: int  # the 1-based site number
+    image_id: str
+    folder: str  # the field's folder in its well: the last part of the store path (0, 1, ...)
+
+
+@dataclass(frozen=True)
+class PlateInfo:
+    """A plate of the catalog: its name, its folder and its occupied fields in order."""
+
+    name: str
+    store_path: str  # relative to the repository root (plates/<name>.ome.zarr)
+    fields: tuple[PlateField, ...]
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class ImageRecords:
-    """Mixed into :class:`~quantscope.catalog.Repository`: image rows and what hangs off them."""
-
-    engine: Engine
-    root: Path
-
-    if TYPE_CHECKING:
-
-        def _safe_url(self) -> str: ...
+class ImageRecords(Part):
+    """``repo.images``: image rows and what hangs off them (channels, sources, stored files)."""
 
     # ------------------------------------------------------------------ writes
     def register(self, reg: ImageRegistration) -> None:
@@ -162,7 +173,7 @@ class ImageRecords:
             ).inserted_primary_key[0]  # type: ignore[index]
         return int(pid)
 
-    def delete_image(self, image_id: str) -> None:
+    def delete(self, image_id: str) -> None:
         """Remove an image from the catalog (its files are removed by the caller)."""
         with self.engine.begin() as conn:
             conn.execute(S.images.delete().where(S.images.c.id == image_id))
@@ -188,7 +199,7 @@ class ImageRecords:
                 out.setdefault(sha, []).append(image_id)
         return out
 
-    def image_at(self, plate: str, row: int, column: int, field: int) -> str | None:
+    def at(self, plate: str, row: int, column: int, field: int) -> str | None:
         """Id of the image at a plate position, if any."""
         q = (
             sa.select(S.images.c.id)
@@ -203,7 +214,7 @@ class ImageRecords:
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
 
-    def move_image_folders(self, moves: Sequence[tuple[str, str, str]]) -> None:
+    def move_folders(self, moves: Sequence[tuple[str, str, str]]) -> None:
         """Record that image folders moved: ``(image id, old store path, new store path)``.
 
         The image's store path, its stored-file manifest and the paths of analysis outputs
@@ -237,7 +248,7 @@ class ImageRecords:
 
     def store_paths(self) -> dict[str, str]:
         """{image id: store path} of every image — a light query for cleanup and bookkeeping
-        (:meth:`images` loads every channel and source too)."""
+        (:meth:`all` loads every channel and source too)."""
         with self.engine.connect() as conn:
             return dict(conn.execute(sa.select(S.images.c.id, S.images.c.store_path)).all())  # type: ignore[arg-type]
 
@@ -270,9 +281,9 @@ class ImageRecords:
                 out.setdefault((n, r, c), set()).add(path.rsplit("/", 1)[-1])
         return out
 
-    def images(self, ids: Sequence[str] | None = None) -> list[Image]:
+    def all(self, ids: Sequence[str] | None = None) -> list[Image]:
         """Every image (or those with the given ids), ordered by plate name and position, then
-        name; images without a plate come last (as in :meth:`find`)."""
+        name; images without a plate come last (as in ``repo.query.find``)."""
         i, p = S.images, S.plates
         q = sa.select(i, p.c.name.label("plate_name")).select_from(
             i.outerjoin(p, p.c.id == i.c.plate_id)
@@ -319,14 +330,14 @@ class ImageRecords:
                     )
         return [_image_from_row(r, chans.get(r["id"], []), srcs.get(r["id"], [])) for r in rows]
 
-    def image(self, image_id: str) -> Image:
+    def get(self, image_id: str) -> Image:
         """One image by id (a unique prefix of at least 3 characters also works)."""
-        found = self.images([image_id])
+        found = self.all([image_id])
         if not found:
             with self.engine.connect() as conn:
                 ids = lookup_prefix(conn, S.images.c.id, image_id)
             if len(ids) == 1:
-                found = self.images(ids)
+                found = self.all(ids)
             elif len(ids) > 1:
                 raise InvalidInput(f"{self.root}: {ambiguous('image id', image_id, ids)}")
         if not found:
@@ -353,9 +364,9 @@ class ImageRecords:
         with self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(q.order_by(S.stored_files.c.path))]  # type: ignore[misc]
 
-    def plates(self) -> list[dict[str, Any]]:
-        """Plates with their wells: name, store path, and (row, column, field, image id, field
-        folder) rows; the folder is the last part of the image's store path (``0``, ``1``, …)."""
+    def plates(self) -> list[PlateInfo]:
+        """Plates by name, each with its store path and its fields in (row, column, field)
+        order; a field's folder is the last part of its image's store path (``0``, ``1``, …)."""
         with self.engine.connect() as conn:
             plates = conn.execute(sa.select(S.plates).order_by(S.plates.c.name)).mappings().all()
             out = []
@@ -372,52 +383,24 @@ class ImageRecords:
                     .order_by(S.images.c.plate_row, S.images.c.plate_column, S.images.c.field)
                 ).all()
                 out.append(
-                    {
-                        "name": p["name"],
-                        "store_path": p["store_path"],
-                        "fields": [
-                            (r, c, f, i, sp.rsplit("/", 1)[-1]) for r, c, f, i, sp in fields
-                        ],
-                    }
+                    PlateInfo(
+                        p["name"],
+                        p["store_path"],
+                        tuple(
+                            PlateField(r, c, f, i, sp.rsplit("/", 1)[-1])
+                            for r, c, f, i, sp in fields
+                        ),
+                    )
                 )
         return out
 
-    def summary(self) -> dict[str, Any]:
-        """Counts: images, channels, plates, wells, source files and bytes."""
+    def names(self, image_ids: Sequence[str]) -> dict[str, str]:
+        """{image id: name} of the images of ``image_ids`` in the catalog (one light query; ids
+        not in the catalog are left out)."""
+        i = S.images
+        sel = sa.select(i.c.id, i.c.name).where(i.c.id.in_(list(image_ids)))
         with self.engine.connect() as conn:
-
-            def one(q: Any) -> int:
-                return int(conn.execute(q).scalar() or 0)
-
-            return {
-                "images": one(sa.select(sa.func.count()).select_from(S.images)),
-                "channels": one(sa.select(sa.func.count()).select_from(S.channels)),
-                "plates": one(sa.select(sa.func.count()).select_from(S.plates)),
-                "wells": one(
-                    sa.select(sa.func.count()).select_from(
-                        sa.select(S.images.c.plate_id, S.images.c.well)
-                        .where(S.images.c.plate_id.is_not(None))
-                        .distinct()
-                        .subquery()
-                    )
-                ),
-                "source_files": one(sa.select(sa.func.count()).select_from(S.source_files)),
-                "source_bytes": one(sa.select(sa.func.sum(S.source_files.c.size))),
-                "stored_bytes": one(sa.select(sa.func.sum(S.images.c.bytes_stored))),
-                "pixel_bytes": self._pixel_bytes(conn),
-                "root": str(self.root),
-                "catalog": self._safe_url(),
-            }
-
-    @staticmethod
-    def _pixel_bytes(conn: Connection) -> int:
-        import numpy as np
-
-        i = S.images.c
-        q = sa.select(
-            i.dtype, sa.func.sum(i.size_t * i.size_c * i.size_z * i.size_y * i.size_x)
-        ).group_by(i.dtype)
-        return sum(int(n or 0) * np.dtype(dt).itemsize for dt, n in conn.execute(q))
+            return {k: v for k, v in conn.execute(sel)}
 
 
 def _image_row(img: Image, plate_ids: dict[str, int], now: datetime) -> dict[str, Any]:

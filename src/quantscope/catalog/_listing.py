@@ -54,9 +54,9 @@ def image_record(repo: Repository, image: str | Image) -> dict[str, Any]:
     """
     from ..model import Image
 
-    img = image if isinstance(image, Image) else repo.image(image)
+    img = image if isinstance(image, Image) else repo.images.get(image)
     doc: dict[str, Any] = img.model_dump(mode="json")
     doc.update({k: v for k, v in image_row(img).items() if k not in doc})
     doc["path"] = str(repo.root / img.store_path)
-    doc["stored_files"] = len(repo.stored_files(img.id))
+    doc["stored_files"] = len(repo.images.stored_files(img.id))
     return doc

@@ -105,11 +105,11 @@ def check_metadata(
     level = max(tier, require_tier or 0)
     if image_ids:
         ids = select_images(repo, images=image_ids)
-        by_id = {img.id: img for img in repo.images(ids)}
+        by_id = {img.id: img for img in repo.images.all(ids)}
         selected = [by_id[i] for i in ids]
     else:
-        selected = repo.images()
-    anns = repo.effective_annotations(selected)
+        selected = repo.images.all()
+    anns = repo.annotations.effective(selected)
     out = MetadataCheck(level, require_tier=require_tier)
     for k, img in enumerate(selected):
         full = enrich(img, stored_ome_xml(repo.root, img))

@@ -1,4 +1,8 @@
-"""Quality-control records of the catalog: metric values, statuses, illumination profiles."""
+"""Quality-control records of the catalog: metric values, statuses, illumination profiles.
+
+:class:`QualityRecords` is the ``quality`` part of a :class:`~quantscope.catalog.Repository`
+(``repo.quality``).
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import sqlalchemy as sa
 
 from . import _schema as S
+from ._part import Part
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Connection
 
     from ..quality import QCFlag
 
@@ -87,7 +92,7 @@ def _read_flags(conn: Connection, sel: sa.Select[Any], out: dict[str, list[QCFla
 
 
 class QualityPeer(NamedTuple):
-    """What QC compares an image's peers by (:meth:`QualityRecords.quality_peers`)."""
+    """What QC compares an image's peers by (:meth:`QualityRecords.peers`)."""
 
     plate: str | None
     channels: tuple[str, ...]
@@ -101,12 +106,10 @@ class QualityPeer(NamedTuple):
     field: int | None = None  # 1-based site within the well
 
 
-class QualityRecords:
-    """Mixed into :class:`~quantscope.catalog.Repository`: QC rows keyed by image id."""
+class QualityRecords(Part):
+    """``repo.quality``: QC rows keyed by image id."""
 
-    engine: Engine
-
-    def set_quality(self, items: Iterable[tuple[str, ChannelMetrics]]) -> None:
+    def set_metrics(self, items: Iterable[tuple[str, ChannelMetrics]]) -> None:
         """Replace the metric values of each (image id, {channel: {metric: value}}), in one
         transaction. NaN (an undefined metric) is stored as NULL."""
         items = list(items)
@@ -129,7 +132,7 @@ class QualityRecords:
             if rows:
                 conn.execute(q.insert(), rows)
 
-    def set_quality_status(self, results: Mapping[str, tuple[str, Sequence[str | QCFlag]]]) -> None:
+    def set_status(self, results: Mapping[str, tuple[str, Sequence[str | QCFlag]]]) -> None:
         """Replace the (status, flags) of each image, in one transaction.
 
         The flags are :class:`quantscope.quality.QCFlag` records, stored one row each
@@ -167,7 +170,7 @@ class QualityRecords:
             if flag_rows:
                 conn.execute(qf.insert(), flag_rows)
 
-    def quality_flags(self, image_ids: Sequence[str] | None = None) -> dict[str, list[QCFlag]]:
+    def flags(self, image_ids: Sequence[str] | None = None) -> dict[str, list[QCFlag]]:
         """{image id: its QC flags, in order (fails first)} of the images QC has flagged
         (of ``image_ids``); images that passed are left out."""
         qf = S.qc_flags
@@ -183,7 +186,7 @@ class QualityRecords:
                     _read_flags(conn, sel.where(qf.c.image_id.in_(part)), out)
         return out
 
-    def quality_metrics(
+    def metrics(
         self,
         image_ids: Sequence[str] | None = None,
         *,
@@ -209,15 +212,7 @@ class QualityRecords:
                 )
         return out
 
-    def image_names(self, image_ids: Sequence[str]) -> dict[str, str]:
-        """{image id: name} of the images of ``image_ids`` in the catalog (one light query; ids
-        not in the catalog are left out)."""
-        i = S.images
-        sel = sa.select(i.c.id, i.c.name).where(i.c.id.in_(list(image_ids)))
-        with self.engine.connect() as conn:
-            return {k: v for k, v in conn.execute(sel)}
-
-    def quality_groups(
+    def groups(
         self, plates: Collection[str | None] | None = None
     ) -> dict[str, tuple[str | None, list[str]]]:
         """{image id: (plate name or None, channel names by index)} of every image (of the
@@ -239,7 +234,7 @@ class QualityRecords:
                 names.setdefault(image_id, []).append(name)
         return {k: (v, names.get(k, [])) for k, v in found.items()}
 
-    def quality_peers(self, plates: Collection[str | None] | None = None) -> dict[str, QualityPeer]:
+    def peers(self, plates: Collection[str | None] | None = None) -> dict[str, QualityPeer]:
         """{image id: :class:`QualityPeer`} of every image (of the images on ``plates``, None
         standing for no plate): what QC needs to decide which images are comparable peers
         (plate, datasets, instrument, size, dtype, source format and folder) and to name
@@ -313,7 +308,7 @@ class QualityRecords:
             )
         return out
 
-    def quality_plates(self, image_ids: Iterable[str]) -> set[str | None]:
+    def plates(self, image_ids: Iterable[str]) -> set[str | None]:
         """The plates (names; None for no plate) the images of ``image_ids`` are on: the
         groups whose QC flags change when these images are measured."""
         i, p = S.images, S.plates
@@ -330,7 +325,7 @@ class QualityRecords:
                 out.update(name for (name,) in conn.execute(sel))
         return out
 
-    def unchecked_images(self) -> list[str]:
+    def unchecked(self) -> list[str]:
         """Ids of the images QC has not given a status (new, or left by an interrupted run)."""
         i, q = S.images, S.quality_status
         sel = (
@@ -342,11 +337,9 @@ class QualityRecords:
         with self.engine.connect() as conn:
             return [k for (k,) in conn.execute(sel)]
 
-    def quality_status(
-        self, image_ids: Sequence[str] | None = None
-    ) -> dict[str, tuple[str, list[str]]]:
+    def status(self, image_ids: Sequence[str] | None = None) -> dict[str, tuple[str, list[str]]]:
         """{image id: (status, reasons)} of the images QC has evaluated: the sentences rendered
-        from the flags when they were stored (:meth:`quality_flags` gives the records)."""
+        from the flags when they were stored (:meth:`flags` gives the records)."""
         q = S.quality_status
         sel = sa.select(q.c.image_id, q.c.status, q.c.reasons)
         if image_ids is not None:

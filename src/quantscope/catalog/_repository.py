@@ -1,10 +1,17 @@
 """A repository: a folder with ``quantscope.toml``, a catalog database and the OME-Zarr store.
 
 This module holds :class:`Repository` itself: creating and opening a repository (settings file,
-catalog engine, schema migrations), the catalog's record of which repository owns it, and the
-write lock. What the handle reads and writes lives in the mixins it inherits: image records
-(:mod:`._images`, which also defines :class:`ImageRegistration` and :func:`plate_folder`),
-quality, annotations, queries, analysis runs and benchmarks.
+catalog engine, schema migrations), the catalog's record of which repository owns it, the
+write lock and the summary of what it holds. What the handle reads and writes lives in its
+namespaced parts (:mod:`._part`), one per area of the catalog:
+
+- ``repo.images``: image records (:mod:`._images`, which also defines
+  :class:`ImageRegistration` and :func:`plate_folder`);
+- ``repo.quality``: QC metric values, statuses and illumination profiles (:mod:`._quality`);
+- ``repo.annotations``: annotations, tags, datasets and sidecars (:mod:`._annotations`);
+- ``repo.query``: the query language, ``find``, ``find_ids`` and ``fields`` (:mod:`._find`);
+- ``repo.runs``: analysis runs, their steps and artifacts (:mod:`._runs`);
+- ``repo.bench``: benchmark sets, runs and scores (:mod:`._bench`).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import os
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -33,6 +40,7 @@ from ._annotations import AnnotationRecords
 from ._bench import BenchmarkRecords
 from ._find import QueryMethods
 from ._images import ImageRecords, _utcnow
+from ._moved import moved_hint
 from ._quality import QualityRecords
 from ._runs import RunRecords
 
@@ -71,23 +79,53 @@ def _refuse_url(value: str, what: str) -> None:
         )
 
 
-class Repository(
-    ImageRecords,
-    QualityRecords,
-    AnnotationRecords,
-    QueryMethods,
-    RunRecords,
-    BenchmarkRecords,
-):
+class Repository:
     """Handle on a repository folder: its settings, catalog and store.
 
-    Use :meth:`init` to create one and :meth:`open` to open an existing one.
+    Use :meth:`init` to create one and :meth:`open` to open an existing one. What it reads and
+    writes is grouped in parts: :attr:`images`, :attr:`quality`, :attr:`annotations`,
+    :attr:`query`, :attr:`runs` and :attr:`bench`.
+
+    Attributes
+    ----------
+    images
+        Image records: registering, reading, moving and deleting images (``repo.images.all()``,
+        ``repo.images.get(id)``, ``repo.images.plates()``, ...).
+    quality
+        QC records: metric values, statuses, illumination profiles (``repo.quality.metrics()``,
+        ``repo.quality.status()``, ...).
+    annotations
+        Annotations, tags, datasets and sidecars (``repo.annotations.set(...)``,
+        ``repo.annotations.tag(...)``, ``repo.annotations.datasets()``, ...).
+    query
+        The query language: ``repo.query.find(query)``, ``repo.query.find_ids(query)``,
+        ``repo.query.fields()``.
+    runs
+        Analysis runs and their artifacts (``repo.runs.all()``, ``repo.runs.get(id)``,
+        ``repo.runs.artifacts(id)``, ...).
+    bench
+        Benchmark sets, runs and scores (``repo.bench.sets()``, ``repo.bench.runs()``, ...).
     """
 
     def __init__(self, root: Path, catalog_url: str, engine: Engine) -> None:
         self.root = root
         self.catalog_url = catalog_url
         self.engine = engine
+        self.images = ImageRecords(self)
+        self.quality = QualityRecords(self)
+        self.annotations = AnnotationRecords(self)
+        self.query = QueryMethods(self)
+        self.runs = RunRecords(self)
+        self.bench = BenchmarkRecords(self)
+
+    if not TYPE_CHECKING:  # (type checkers see no such attribute at all)
+
+        def __getattr__(self, name: str) -> Any:
+            # only reached for a name the handle lacks: say where a moved method lives now
+            hint = moved_hint(name)
+            raise AttributeError(
+                f"'Repository' object has no attribute {name!r}" + (f"; {hint}" if hint else "")
+            )
 
     # ------------------------------------------------------------------ create / open
     @classmethod
@@ -276,6 +314,43 @@ class Repository(
         except sa.exc.SQLAlchemyError as e:
             reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
             raise CatalogError(f"catalog {self._safe_url()} cannot be migrated: {reason}") from e
+
+    def summary(self) -> dict[str, Any]:
+        """Counts: images, channels, plates, wells, source files and bytes."""
+        with self.engine.connect() as conn:
+
+            def one(q: Any) -> int:
+                return int(conn.execute(q).scalar() or 0)
+
+            return {
+                "images": one(sa.select(sa.func.count()).select_from(S.images)),
+                "channels": one(sa.select(sa.func.count()).select_from(S.channels)),
+                "plates": one(sa.select(sa.func.count()).select_from(S.plates)),
+                "wells": one(
+                    sa.select(sa.func.count()).select_from(
+                        sa.select(S.images.c.plate_id, S.images.c.well)
+                        .where(S.images.c.plate_id.is_not(None))
+                        .distinct()
+                        .subquery()
+                    )
+                ),
+                "source_files": one(sa.select(sa.func.count()).select_from(S.source_files)),
+                "source_bytes": one(sa.select(sa.func.sum(S.source_files.c.size))),
+                "stored_bytes": one(sa.select(sa.func.sum(S.images.c.bytes_stored))),
+                "pixel_bytes": self._pixel_bytes(conn),
+                "root": str(self.root),
+                "catalog": self._safe_url(),
+            }
+
+    @staticmethod
+    def _pixel_bytes(conn: Connection) -> int:
+        import numpy as np
+
+        i = S.images.c
+        q = sa.select(
+            i.dtype, sa.func.sum(i.size_t * i.size_c * i.size_z * i.size_y * i.size_x)
+        ).group_by(i.dtype)
+        return sum(int(n or 0) * np.dtype(dt).itemsize for dt, n in conn.execute(q))
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,22 +1,22 @@
-"""Analysis runs, their artifacts and provenance records."""
+"""Analysis runs, their artifacts and provenance records.
+
+:class:`RunRecords` is the ``runs`` part of a :class:`~quantscope.catalog.Repository`
+(``repo.runs``).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from ..errors import CatalogError, InvalidInput, NotFound
 from . import _schema_analysis as A
 from ._ids import ambiguous, lookup_prefix
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from sqlalchemy.engine import Engine
+from ._part import Part
 
 __all__ = ["RunRecords"]
 
@@ -36,14 +36,11 @@ def _row(r: Any) -> dict[str, Any]:
     return {k: _aware(v) for k, v in dict(r).items()}
 
 
-class RunRecords:
-    """Mixed into :class:`~quantscope.catalog.Repository`: analysis runs, steps, artifacts."""
-
-    engine: Engine
-    root: Path
+class RunRecords(Part):
+    """``repo.runs``: analysis runs, their steps and artifacts."""
 
     # ------------------------------------------------------------------ writes
-    def start_run(self, record: dict[str, Any]) -> None:
+    def start(self, record: dict[str, Any]) -> None:
         """Insert a run row (``status`` normally ``"running"``)."""
         row = {
             "n_images": 0,
@@ -56,7 +53,7 @@ class RunRecords:
         with self.engine.begin() as conn:
             conn.execute(A.analysis_runs.insert().values(**row))
 
-    def interrupt_stale_runs(self) -> list[str]:
+    def interrupt_stale(self) -> list[str]:
         """Mark runs left ``running`` by a killed process as ``interrupted``; their ids.
 
         Call while holding the write lock: then no run of another process is really running.
@@ -116,7 +113,7 @@ class RunRecords:
                 )
                 conn.execute(t.delete().where(t.c.key.in_(part)))
 
-    def finish_run(self, run_id: str, status: str, **counts: int) -> None:
+    def finish(self, run_id: str, status: str, **counts: int) -> None:
         """Set a run's final status, end time and counts."""
         r = A.analysis_runs
         with self.engine.begin() as conn:
@@ -136,14 +133,14 @@ class RunRecords:
                 out.update({r["key"]: _row(r) for r in conn.execute(q).mappings()})
         return out
 
-    def runs(self) -> list[dict[str, Any]]:
+    def all(self) -> list[dict[str, Any]]:
         """Every analysis run, newest first."""
         r = A.analysis_runs
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(r).order_by(r.c.started_at.desc())).mappings().all()
         return [_run_row(x) for x in rows]
 
-    def analysis_run(self, run_id: str) -> dict[str, Any]:
+    def get(self, run_id: str) -> dict[str, Any]:
         """One run by id (or a unique prefix of at least 3 characters)."""
         r = A.analysis_runs
         with self.engine.connect() as conn:
@@ -159,7 +156,7 @@ class RunRecords:
             )
         return _run_row(rows[0])
 
-    def run_steps(self, run_id: str) -> list[dict[str, Any]]:
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
         """What a run did per image and step (status, key, error)."""
         s = A.analysis_steps
         with self.engine.connect() as conn:
@@ -168,7 +165,7 @@ class RunRecords:
             ).mappings()
             return [_row(x) for x in rows]
 
-    def run_artifacts(self, run_id: str) -> list[dict[str, Any]]:
+    def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         """The artifacts a run produced or reused (one per image, step and stored output)."""
         a, s = A.analysis_artifacts, A.analysis_steps
         q = (
@@ -218,7 +215,7 @@ class RunRecords:
 
     def failed_steps(self, run_id: str) -> list[dict[str, Any]]:
         """Steps of a run that failed, with their error."""
-        return [s for s in self.run_steps(run_id) if s["status"] == "failed"]
+        return [s for s in self.steps(run_id) if s["status"] == "failed"]
 
 
 def _run_row(r: Any) -> dict[str, Any]:

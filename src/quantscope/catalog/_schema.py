@@ -1,5 +1,10 @@
 """The catalog schema (SQLAlchemy Core). Alembic migrations in ``migrations/`` create it; a test
-checks that the migrations and this module describe the same schema."""
+checks that the migrations and this module describe the same schema.
+
+The core tables are declared here; those of the analysis and benchmark areas live in
+``_schema_analysis`` and ``_schema_bench``. All of them are declared on the one ``metadata`` of
+``_schema_base``; this module imports the other two so that its ``metadata`` holds every table.
+"""
 
 from sqlalchemy import (
     BigInteger,
@@ -9,12 +14,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
+
+from . import _schema_analysis, _schema_bench  # noqa: F401  (their tables join ``metadata``)
+from ._schema_base import metadata
 
 __all__ = [
     "annotations",
@@ -31,15 +38,6 @@ __all__ = [
     "source_files",
     "stored_files",
 ]
-
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
 
 repository_identity = Table(  # one row: the repository this catalog belongs to (0006)
     "repository_identity",
@@ -254,6 +252,3 @@ annotations = Table(
     Index(None, "key", "num_value"),
     Index(None, "target_id"),
 )
-
-# Tables of the analysis and benchmark areas live in their own modules on the same ``metadata``.
-from . import _schema_analysis, _schema_bench  # noqa: E402, F401

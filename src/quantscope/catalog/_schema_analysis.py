@@ -1,5 +1,5 @@
 """Catalog tables for analysis runs, artifacts and provenance (migration 0004);
-declared on the shared ``metadata`` of ``_schema``.
+declared on the shared ``metadata`` of ``_schema_base``.
 
 - ``analysis_runs``: one row per ``quantscope run`` (the PROV activity): pipeline spec and its
   hash, start/end, host, user, software versions, counts.
@@ -27,7 +27,7 @@ from sqlalchemy import (
     Text,
 )
 
-from ._schema import metadata
+from ._schema_base import metadata
 
 __all__ = ["analysis_artifact_inputs", "analysis_artifacts", "analysis_runs", "analysis_steps"]
 

@@ -1,5 +1,5 @@
 """Catalog tables for benchmark ground-truth sets, runs and scores (migration 0005);
-declared on the shared ``metadata`` of ``_schema``.
+declared on the shared ``metadata`` of ``_schema_base``.
 
 - ``bench_sets``: a named ground-truth set with its provenance (where the images and labels
   came from, how they were matched and labelled, synthetic options) and license.
@@ -30,7 +30,7 @@ from sqlalchemy import (
     Text,
 )
 
-from ._schema import metadata
+from ._schema_base import metadata
 
 __all__ = ["bench_items", "bench_results", "bench_runs", "bench_scores", "bench_sets"]
 

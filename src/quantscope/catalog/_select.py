@@ -138,7 +138,7 @@ class Selection:
 
 
 def _plate_ids(repo: Repository, names: Sequence[str], *, strict: bool) -> list[str]:
-    known = {p["name"]: p for p in repo.plates()}
+    known = {p.name: p for p in repo.images.plates()}
     out: list[str] = []
     for name in names:
         if name not in known:
@@ -148,7 +148,7 @@ def _plate_ids(repo: Repository, names: Sequence[str], *, strict: bool) -> list[
                 f"{repo.root}: no plate named {name!r}"
                 + (f" (plates: {', '.join(known)})" if known else "")
             )
-        out += [image_id for _r, _c, _f, image_id, _slot in known[name]["fields"]]
+        out += [image_id for _r, _c, _f, image_id, _slot in known[name].fields]
     return out
 
 
@@ -164,15 +164,15 @@ def _dataset_ids(repo: Repository, names: Sequence[str]) -> list[str]:
 def _resolve(repo: Repository, sel: Selection, *, strict: bool) -> list[str]:
     chosen: dict[str, None] = {}
     for i in sel.images:
-        chosen[repo.image(i).id] = None
+        chosen[repo.images.get(i).id] = None
     for image_id in _plate_ids(repo, sel.plates, strict=strict):
         chosen[image_id] = None
     if sel.datasets:
         for image_id in _dataset_ids(repo, sel.datasets):
             chosen[image_id] = None
     if sel.where is None:
-        return list(chosen) if sel.explicit else repo.find_ids("")
-    matching = repo.find_ids(sel.where)
+        return list(chosen) if sel.explicit else repo.query.find_ids("")
+    matching = repo.query.find_ids(sel.where)
     if not sel.explicit:
         return matching
     keep = set(matching)

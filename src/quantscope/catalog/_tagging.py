@@ -73,21 +73,21 @@ def edit_annotations(
         An image or plate that does not exist.
     """
     out = AnnotationChanges()
-    resolved = repo.resolve_targets(targets)
+    resolved = repo.annotations.resolve_targets(targets)
     names = [f"{k}:{i}" if k != "image" else i for k, i in resolved]
     if add or remove or values or unset:
         with repo.write_lock():
             for key, value in values:
-                out.values_set += repo.set_annotation(names, key.strip(), value.strip())
+                out.values_set += repo.annotations.set(names, key.strip(), value.strip())
             if add:
-                out.tags_added = repo.tag(names, add)
+                out.tags_added = repo.annotations.tag(names, add)
             if remove:
-                out.tags_removed = repo.untag(names, remove)
+                out.tags_removed = repo.annotations.untag(names, remove)
             for key in unset:
-                out.values_removed += repo.remove_annotations(names, key)
+                out.values_removed += repo.annotations.remove(names, key)
     out.annotations = [
         a
         for kind, tid in resolved
-        for a in repo.annotations(kind, [tid])  # one target at a time: kinds differ
+        for a in repo.annotations.all(kind, [tid])  # one target at a time: kinds differ
     ]
     return out

@@ -199,7 +199,7 @@ def run(
 def runs(repo: RepoArg, as_json: JsonOpt = False) -> None:
     """List analysis runs, newest first."""
     with _open(repo) as r:
-        rows = r.runs()
+        rows = r.runs.all()
     if as_json:
         _emit_json(rows)
         return
@@ -319,7 +319,7 @@ def features(
     with _open(repo) as r:
         df, name = run_table(r, run_id, table)
         info = describe_run_table(r, run_id, name)
-        run = r.runs()[0] if run_id == "latest" else r.analysis_run(run_id)
+        run = r.runs.all()[0] if run_id == "latest" else r.runs.get(run_id)
     uns = {
         "quantscope_run": run["id"],
         "pipeline": run["pipeline_name"],

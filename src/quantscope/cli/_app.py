@@ -182,7 +182,7 @@ def ingest(
 def ls_(repo: RepoArg, as_json: JsonOpt = False) -> None:
     """List images: id, name, source, plate/well/field, dims, dtype, channels, pixel size."""
     with _open(repo) as r:
-        images = r.images()
+        images = r.images.all()
     rows = [_row(i) for i in images]
     if as_json:
         _emit_json(rows)
@@ -229,7 +229,7 @@ def show(
     from ..catalog import image_record
 
     with _open(repo) as r:
-        img = r.image(image_id)
+        img = r.images.get(image_id)
         doc = image_record(r, img)
     if as_json:
         _emit_json(doc)

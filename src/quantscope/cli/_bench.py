@@ -246,8 +246,8 @@ def add_set_cmd(
 def ls_cmd(repo: RepoArg, as_json: JsonOpt = False) -> None:
     """List the ground-truth sets and how many runs each has."""
     with _errors(), _open(repo) as r:
-        sets = r.bench_sets()
-        runs = r.bench_runs()
+        sets = r.bench.sets()
+        runs = r.bench.runs()
     counts: dict[str, int] = {}
     for run in runs:
         counts[run["set"]] = counts.get(run["set"], 0) + 1

@@ -63,8 +63,8 @@ def dataset_add(
     """Put images into a dataset (by id and/or a --where query). An unknown id changes
     nothing. Annotate the dataset with `quantscope tag REPO dataset:NAME ...`."""
     with _open(repo) as r, r.write_lock():
-        added = r.add_to_dataset(name, ids or [], where=where)
-        total = next((d.images for d in r.datasets() if d.name == name.strip()), 0)
+        added = r.annotations.add_to_dataset(name, ids or [], where=where)
+        total = next((d.images for d in r.annotations.datasets() if d.name == name.strip()), 0)
     if as_json:
         _emit_json({"dataset": name.strip(), "added": added, "images": total})
         return
@@ -87,8 +87,10 @@ def dataset_rm(
 ) -> None:
     """Take images out of a dataset (the images themselves stay in the repository)."""
     with _open(repo) as r, r.write_lock():
-        removed = r.remove_from_dataset(name, ids or [], where=where, everything=everything)
-        total = next((d.images for d in r.datasets() if d.name == name.strip()), 0)
+        removed = r.annotations.remove_from_dataset(
+            name, ids or [], where=where, everything=everything
+        )
+        total = next((d.images for d in r.annotations.datasets() if d.name == name.strip()), 0)
     if as_json:
         _emit_json({"dataset": name.strip(), "removed": removed, "images": total})
         return
@@ -99,7 +101,7 @@ def dataset_rm(
 def dataset_ls(repo: RepoArg, as_json: JsonOpt = False) -> None:
     """List the datasets: name, number of images, and their own annotations."""
     with _open(repo) as r:
-        infos = r.datasets()
+        infos = r.annotations.datasets()
     if as_json:
         _emit_json(
             [
@@ -151,7 +153,7 @@ def annotate(
 
     sc = load_sidecar(sidecar)
     with _open(repo) as r, r.write_lock():
-        rep = r.apply_sidecar(sc, all_images=all_images)
+        rep = r.annotations.apply_sidecar(sc, all_images=all_images)
     if as_json:
         _emit_json(rep.to_dict())
         return
@@ -298,7 +300,7 @@ def _show(v: object) -> str:
 def _annotations_for(r: Repository, images: list[Image]) -> dict[str, list[Annotation]]:
     """Each image's annotations plus those of its plate and of its datasets (which apply to
     its images too)."""
-    return r.effective_annotations(images)
+    return r.annotations.effective(images)
 
 
 @metadata_app.command("check")
@@ -426,7 +428,7 @@ def export(
                 code=2,
             )
     with _open(repo) as r:
-        img = r.image(image_id)
+        img = r.images.get(image_id)
         full = enrich(img, stored_ome_xml(r.root, img))
         anns = _annotations_for(r, [img])[img.id]
     text = export_metadata(full, anns, fmt)

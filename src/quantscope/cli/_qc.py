@@ -86,7 +86,7 @@ def measure(
             if plates:
                 targets = [*dict.fromkeys(plates)]
             elif ids is not None:  # the plates of the images chosen
-                targets = [*sorted({pos.plate for i in r.images(ids) if (pos := i.position)})]
+                targets = [*sorted({pos.plate for i in r.images.all(ids) if (pos := i.position)})]
             for target in targets:
                 out.profiles += estimate_profiles(r, target)
                 out.gaps += profile_gaps(r, target)
@@ -97,7 +97,7 @@ def measure(
 
 
 def _rows(r: Repository, result: QCRunReport) -> list[dict[str, Any]]:
-    images = {img.id: img for img in r.images(list(result.images))}
+    images = {img.id: img for img in r.images.all(list(result.images))}
     rows: list[dict[str, Any]] = []
     for image_id, res in result.images.items():
         img = images[image_id]

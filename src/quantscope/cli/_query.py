@@ -80,10 +80,10 @@ def find(
             _fail("--columns: name at least one field (see `quantscope fields REPO`)")
     with _open(repo) as r:
         if fmt is Format.ids:
-            for image_id in r.find_ids(query, limit=limit):
+            for image_id in r.query.find_ids(query, limit=limit):
                 sys.stdout.write(image_id + "\n")
             return
-        df = r.find(query, cols, limit=limit)
+        df = r.query.find(query, cols, limit=limit)
     if fmt is Format.csv:
         df.to_csv(sys.stdout, index=False)
         return
@@ -139,7 +139,7 @@ def _pixel_text(px: list[Any]) -> str | None:
 def fields(repo: RepoArg, as_json: JsonOpt = False) -> None:
     """List every queryable field with its type, unit and example values."""
     with _open(repo) as r:
-        rows = r.fields()
+        rows = r.query.fields()
     if as_json:
         _emit_json(rows)
         return

@@ -127,7 +127,7 @@ def ingest(
                 update_plates(repo, writer.touched)
             dirty.unlink(missing_ok=True)
             # sidecars (quantscope.yaml/.csv) in the ingested folders: REMBI annotations
-            for out in repo.apply_sidecars([Path(cwd, p) for p in paths]):
+            for out in repo.annotations.apply_sidecars([Path(cwd, p) for p in paths]):
                 (report.failed if out.error else report.notes).append(
                     IngestIssue(out.path, out.message)
                 )
@@ -159,7 +159,7 @@ def _run_qc(
     try:
         ids = [img.id for img in report.added]
         added = set(ids)
-        ids += [i for i in repo.unchecked_images() if i not in added]
+        ids += [i for i in repo.quality.unchecked() if i not in added]
         if not ids:
             return
 

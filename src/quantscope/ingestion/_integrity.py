@@ -44,11 +44,11 @@ def clean_leftovers(repo: Repository) -> list[str]:
     from ._layout import relayout_plates
 
     root = repo.root
-    plates = repo.plates()  # read once for the renumbering and the plate folders below
+    plates = repo.images.plates()  # read once for the renumbering and the plate folders below
     moved = relayout_plates(repo, plates)
     if moved:
-        plates = repo.plates()
-    known = set(repo.store_paths().values())
+        plates = repo.images.plates()
+    known = set(repo.images.store_paths().values())
     removed: list[str] = []
     images_dir = root / "images"
     if images_dir.is_dir():
@@ -58,7 +58,7 @@ def clean_leftovers(repo: Repository) -> list[str]:
                 _rm(entry)
                 removed.append(rel)
     plates_dir = root / "plates"
-    known_plates = {p["store_path"] for p in plates}
+    known_plates = {p.store_path for p in plates}
     if plates_dir.is_dir():
         for plate in sorted(plates_dir.iterdir()):
             prel = f"plates/{plate.name}"
@@ -96,11 +96,11 @@ def clean_leftovers(repo: Repository) -> list[str]:
 def update_plates(repo: Repository, names: Iterable[str] | None = None) -> None:
     """Rewrite the HCS plate/row/well groups of ``names`` (default: all) from the catalog."""
     wanted = set(names) if names is not None else None
-    for p in repo.plates():
-        if wanted is not None and p["name"] not in wanted:
+    for p in repo.images.plates():
+        if wanted is not None and p.name not in wanted:
             continue
-        root = repo.root / p["store_path"]
-        write_plate_groups(root, p["name"], [(r, c, f, s) for r, c, f, _, s in p["fields"]])
+        root = repo.root / p.store_path
+        write_plate_groups(root, p.name, [(f.row, f.column, f.field, f.folder) for f in p.fields])
 
 
 def verify(repo: Repository, jobs: int = 2) -> VerifyReport:
@@ -115,7 +115,7 @@ def verify(repo: Repository, jobs: int = 2) -> VerifyReport:
     """
     from ..analysis import verify_output
 
-    entries = repo.stored_files()
+    entries = repo.images.stored_files()
     problems: list[IngestIssue] = []
 
     def check(e: tuple[str, str, int, str]) -> IngestIssue | None:
@@ -134,8 +134,8 @@ def verify(repo: Repository, jobs: int = 2) -> VerifyReport:
         return None
 
     outputs: dict[str, dict[str, Any]] = {}
-    for run in repo.runs():
-        for a in repo.run_artifacts(run["id"]):
+    for run in repo.runs.all():
+        for a in repo.runs.artifacts(run["id"]):
             outputs.setdefault(a["key"], a)
 
     def check_output(a: dict[str, Any]) -> IngestIssue | None:

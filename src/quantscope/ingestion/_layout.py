@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._files import atomic_write
 
 if TYPE_CHECKING:
-    from ..catalog import Repository
+    from ..catalog import PlateInfo, Repository
 
 __all__ = ["JOURNAL_NAME", "relayout_plates"]
 
@@ -31,17 +31,17 @@ JOURNAL_NAME = ".quantscope.relayout.json"
 Move = tuple[str, str, str]  # image id, old store path, new store path
 
 
-def _plan(repo: Repository, plates: list[dict[str, Any]]) -> list[Move]:
+def _plan(repo: Repository, plates: list[PlateInfo]) -> list[Move]:
     paths: dict[str, str] | None = None  # read only when a well needs renumbering
     moves: list[Move] = []
     for plate in plates:
         wells: dict[tuple[int, int], list[tuple[int, str, str]]] = {}
-        for r, c, site, image_id, folder in plate["fields"]:
+        for r, c, site, image_id, folder in plate.fields:
             wells.setdefault((r, c), []).append((site, image_id, folder))
         for fields in wells.values():
             if sorted(f for _, _, f in fields) == sorted(str(k) for k in range(len(fields))):
                 continue  # already 0..n-1 (in whatever order they arrived)
-            paths = paths if paths is not None else repo.store_paths()
+            paths = paths if paths is not None else repo.images.store_paths()
             for k, (_, image_id, folder) in enumerate(sorted(fields)):
                 if folder != str(k):
                     old = paths[image_id]
@@ -72,15 +72,15 @@ def _finish(repo: Repository, moves: list[Move], phase: str) -> None:
             tmp, new = _tmp(root, move), root / move[2]
             if tmp.is_dir():
                 os.replace(tmp, new)
-    repo.move_image_folders(moves)
+    repo.images.move_folders(moves)
     (root / JOURNAL_NAME).unlink(missing_ok=True)
 
 
-def relayout_plates(repo: Repository, plates: list[dict[str, Any]] | None = None) -> list[Move]:
+def relayout_plates(repo: Repository, plates: list[PlateInfo] | None = None) -> list[Move]:
     """Renumber the field folders of wells that are not ``0..n-1`` (in site order), finishing
-    first what a killed earlier call left in its journal. ``plates`` is ``repo.plates()`` when
-    the caller has it already. Must run under the repository's write lock; the caller rewrites
-    the plate group documents. Returns the moves made."""
+    first what a killed earlier call left in its journal. ``plates`` is
+    ``repo.images.plates()`` when the caller has it already. Must run under the repository's
+    write lock; the caller rewrites the plate group documents. Returns the moves made."""
     journal = repo.root / JOURNAL_NAME
     done: list[Move] = []
     if journal.exists():
@@ -88,7 +88,7 @@ def relayout_plates(repo: Repository, plates: list[dict[str, Any]] | None = None
         moves = [(str(a), str(b), str(c)) for a, b, c in doc["moves"]]
         _finish(repo, moves, str(doc["phase"]))
         done += moves
-    moves = _plan(repo, repo.plates() if done or plates is None else plates)
+    moves = _plan(repo, repo.images.plates() if done or plates is None else plates)
     if moves:
         _write_journal(repo.root, moves, "park")
         _finish(repo, moves, "park")

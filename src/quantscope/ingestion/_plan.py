@@ -386,9 +386,9 @@ def _strip_path(msg: str, path: Path) -> str:
 
 
 def _skip_known(repo: Repository, plan: list[_Job], report: IngestReport) -> list[_Job]:
-    known = repo.known_sources([sha for job in plan for sha in job.shas])
-    occupied = repo.plate_positions([job.position.plate for job in plan if job.position])
-    slots = repo.well_folders([job.position.plate for job in plan if job.position])
+    known = repo.images.known_sources([sha for job in plan for sha in job.shas])
+    occupied = repo.images.plate_positions([job.position.plate for job in plan if job.position])
+    slots = repo.images.well_folders([job.position.plate for job in plan if job.position])
     todo: list[_Job] = []
     planned_ids: set[str] = set()
     for job in plan:

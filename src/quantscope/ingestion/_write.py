@@ -543,7 +543,7 @@ class ImageWriter:
         if not batch:
             return
         try:
-            self.repo.register_many([reg for _, reg in batch])
+            self.repo.images.register_many([reg for _, reg in batch])
         except QuantscopeError as e:
             if len(batch) == 1:
                 job, reg = batch[0]

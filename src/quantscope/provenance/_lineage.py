@@ -34,7 +34,7 @@ __all__ = ["lineage", "resolve_run", "run_document", "run_lineage", "tool_packag
 def _image_info(repo: Repository, image_id: str, cache: dict[str, Any]) -> dict[str, Any]:
     if image_id not in cache:
         try:
-            img = repo.image(image_id)
+            img = repo.images.get(image_id)
         except NotFound:
             cache[image_id] = {"id": image_id, "missing": True, "sources": []}
         else:
@@ -68,7 +68,7 @@ def _used(repo: Repository, u: dict[str, Any], cache: dict[str, Any], depth: int
         out["image"] = info
     elif kind == "artifact":
         try:
-            out["artifact"] = _lineage_of(repo, repo.artifact(u["ref"]), cache, depth + 1)
+            out["artifact"] = _lineage_of(repo, repo.runs.artifact(u["ref"]), cache, depth + 1)
         except NotFound:
             out["artifact"] = {"key": u["ref"], "missing": True}
     elif kind == "profile":
@@ -96,7 +96,7 @@ def _used(repo: Repository, u: dict[str, Any], cache: dict[str, Any], depth: int
 def _run_summary(repo: Repository, run_id: str, cache: dict[str, Any]) -> dict[str, Any]:
     key = f"run:{run_id}"
     if key not in cache:
-        r = repo.analysis_run(run_id)
+        r = repo.runs.get(run_id)
         cache[key] = {
             "id": r["id"],
             "pipeline": r["pipeline_name"],
@@ -116,11 +116,11 @@ def _run_summary(repo: Repository, run_id: str, cache: dict[str, Any]) -> dict[s
 def resolve_run(repo: Repository, ref: str) -> dict[str, Any]:
     """A run by id, a unique prefix of it (4+ characters), or ``"latest"``."""
     if ref == "latest":
-        runs = repo.runs()
+        runs = repo.runs.all()
         if not runs:
             raise NotFound(f"{repo.root}: no analysis runs yet (start one with `quantscope run`)")
-        return repo.analysis_run(runs[0]["id"])
-    return repo.analysis_run(ref)
+        return repo.runs.get(runs[0]["id"])
+    return repo.runs.get(ref)
 
 
 def tool_package(software: dict[str, Any], tool: str) -> tuple[str | None, str | None]:
@@ -160,7 +160,7 @@ def run_lineage(repo: Repository, ref: str) -> dict[str, Any]:
     cache: dict[str, Any] = {}
     run = resolve_run(repo, ref)
     summary = _run_summary(repo, run["id"], cache)
-    rows = repo.run_steps(run["id"])
+    rows = repo.runs.steps(run["id"])
     steps = []
     for spec_step in run["spec"].get("steps", []):
         mine = [r for r in rows if r["step"] == spec_step.get("id")]
@@ -179,7 +179,7 @@ def run_lineage(repo: Repository, ref: str) -> dict[str, Any]:
         )
     images = [_image_info(repo, i, cache) for i in sorted({r["image_id"] for r in rows})]
     outputs: dict[str, dict[str, Any]] = {}
-    for a in repo.run_artifacts(run["id"]):
+    for a in repo.runs.artifacts(run["id"]):
         o = outputs.setdefault(
             a["output"],
             {"output": a["output"], "kind": a["kind"], "parts": 0, "generated_by": set()},
@@ -222,7 +222,7 @@ def _lineage_of(
             "ended_at": art["ended_at"].isoformat(),
         },
         "generated_by": _run_summary(repo, art["run_id"], cache),
-        "used": [_used(repo, u, cache, depth) for u in repo.artifact_inputs(art["key"])],
+        "used": [_used(repo, u, cache, depth) for u in repo.runs.artifact_inputs(art["key"])],
     }
 
 
@@ -269,7 +269,7 @@ def lineage(repo: Repository, ref: str) -> dict[str, Any]:
         except NotFound:
             run = None
         if run is not None:
-            arts = [a for a in repo.run_artifacts(run["id"]) if a["output"] == output]
+            arts = [a for a in repo.runs.artifacts(run["id"]) if a["output"] == output]
             if not arts:
                 raise NotFound(f"{repo.root}: run {run_id} has no table output {output!r}")
             return {
@@ -281,7 +281,7 @@ def lineage(repo: Repository, ref: str) -> dict[str, Any]:
         len(ref) >= 4 and all(ch in "0123456789abcdef" for ch in ref.lower())
     )
     try:
-        art = repo.artifact(ref)
+        art = repo.runs.artifact(ref)
     except NotFound as e:
         if not is_run_ref:
             raise
@@ -343,9 +343,9 @@ def run_document(repo: Repository, run_id: str) -> dict[str, Any]:
     run = resolve_run(repo, run_id)
     prov = _ProvDocument(repo, run)
     prov.add_run()
-    steps = {(s["image_id"], s["step"]): s for s in repo.run_steps(run["id"])}
+    steps = {(s["image_id"], s["step"]): s for s in repo.runs.steps(run["id"])}
     prov.add_tools(steps)
-    for art in repo.run_artifacts(run["id"]):
+    for art in repo.runs.artifacts(run["id"]):
         prov.add_artifact(art, steps.get((art["image_id"], art["step"])))
     return prov.finished()
 
@@ -475,7 +475,7 @@ class _ProvDocument:
             "wasGeneratedBy",
             {"prov:entity": aid, "prov:activity": sid, "prov:time": art["ended_at"].isoformat()},
         )
-        for u in self.repo.artifact_inputs(art["key"]):
+        for u in self.repo.runs.artifact_inputs(art["key"]):
             self._rel(
                 "wasDerivedFrom", {"prov:generatedEntity": aid, "prov:usedEntity": self._entity(u)}
             )
@@ -496,7 +496,7 @@ class _ProvDocument:
         agent = self._tool_agents.get((art["tool"], art["tool_version"]))
         if agent is not None:
             self._rel("wasAssociatedWith", {"prov:activity": sid, "prov:agent": agent})
-        for u in self.repo.artifact_inputs(art["key"]):
+        for u in self.repo.runs.artifact_inputs(art["key"]):
             self._rel(
                 "used",
                 {"prov:activity": sid, "prov:entity": self._entity(u), "prov:role": u["role"]},

@@ -57,10 +57,10 @@ def collect_report_data(repo: Repository, jobs: int = 2) -> QCReportData:
     """
     from ..quality import METRICS
 
-    images = repo.images()
-    metrics = repo.quality_metrics()
-    statuses = repo.quality_status()
-    flags = repo.quality_flags()
+    images = repo.images.all()
+    metrics = repo.quality.metrics()
+    statuses = repo.quality.status()
+    flags = repo.quality.flags()
 
     def record(img: Image) -> ImageQCRecord:
         m = metrics.get(img.id, {})
@@ -89,7 +89,7 @@ def collect_report_data(repo: Repository, jobs: int = 2) -> QCReportData:
         for r in records
         if not r.thumbnails and r.channels
     ]
-    for row in repo.illumination_profiles():
+    for row in repo.quality.illumination_profiles():
         try:
             flat, dark = read_profile(repo.root, row["store_path"], row["plate"], row["channel"])
         except QuantscopeError as e:

@@ -86,7 +86,7 @@ class ImageQCRecord:
         been run on it.
     flags : tuple of quantscope.quality.QCFlag
         Why the status is warn / fail, fails first within each channel: the flag records as
-        stored (:meth:`Repository.quality_flags <quantscope.catalog.Repository.quality_flags>`),
+        stored (:meth:`Repository.quality.flags <quantscope.catalog.Repository.quality_flags>`),
         each naming its channel, or a single ``"error"`` flag when the stored image could not
         be measured. Empty for ``"pass"``.
     metrics : dict of int to dict of str to float

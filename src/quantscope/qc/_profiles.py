@@ -160,7 +160,7 @@ def _plan_plate(plate: str, images: list[Image]) -> _PlatePlan:
 
 def _plans(repo: Repository, plate: str | None) -> tuple[dict[str, _PlatePlan], list[Image]]:
     """The plan of every plate (or of ``plate``), and the images on no plate."""
-    plates = [p["name"] for p in repo.plates()]
+    plates = [p.name for p in repo.images.plates()]
     if plate is not None:
         if plate not in plates:
             raise NotFound(
@@ -170,7 +170,7 @@ def _plans(repo: Repository, plate: str | None) -> tuple[dict[str, _PlatePlan], 
         plates = [plate]
     by_plate: dict[str, list[Image]] = {name: [] for name in plates}
     loose: list[Image] = []
-    for img in repo.images():
+    for img in repo.images.all():
         if img.position is None:
             loose.append(img)
         elif img.position.plate in by_plate:
@@ -205,7 +205,7 @@ def profile_gaps(repo: Repository, plate: str | None = None) -> list[MissingProf
         ``plate`` is not in the catalog.
     """
     plans, loose = _plans(repo, plate)
-    stored = {(row["plate"], int(row["channel"])) for row in repo.illumination_profiles()}
+    stored = {(row["plate"], int(row["channel"])) for row in repo.quality.illumination_profiles()}
     out: list[MissingProfile] = []
     for name, plan in plans.items():
         for c in range(max([*plan.names, -1]) + 1):
@@ -322,7 +322,7 @@ def estimate_profiles(
     profile is written as a small
     float32 OME-Zarr at ``profiles/<plate>/<channel index>.ome.zarr`` (channel 0 ``flat``,
     channel 1 ``dark`` when estimated), replacing an earlier one atomically, and recorded in
-    the catalog (``repo.set_illumination_profile``, with the SHA-256 of the float32 bytes).
+    the catalog (``repo.quality.set_illumination_profile``, with the SHA-256 of the float32 bytes).
 
     Parameters
     ----------
@@ -350,7 +350,7 @@ def estimate_profiles(
     from ..quality import estimate_illumination_profile
 
     plans, _ = _plans(repo, plate)
-    stored_metrics = repo.quality_metrics()
+    stored_metrics = repo.quality.metrics()
     out: list[StoredProfile] = []
     held: contextlib.AbstractContextManager[Any] = (
         repo.write_lock() if lock else contextlib.nullcontext()
@@ -385,7 +385,7 @@ def estimate_profiles(
                     profile.flat,
                     profile.dark,
                 )
-                repo.set_illumination_profile(
+                repo.quality.set_illumination_profile(
                     name,
                     c,
                     ch_name,
@@ -442,7 +442,7 @@ def load_profile(
         The stored profile cannot be read (damaged files) or no longer matches the SHA-256
         recorded in the catalog.
     """
-    rows = [r for r in repo.illumination_profiles() if r["plate"] == plate]
+    rows = [r for r in repo.quality.illumination_profiles() if r["plate"] == plate]
     row = next(
         (
             r

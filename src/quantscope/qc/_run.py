@@ -280,9 +280,9 @@ def peer_group(peer: QualityPeer, channel: int) -> Hashable:
     """The group an image channel is compared with for dataset-level outliers.
 
     * on a plate: the plate and the channel index (one acquisition);
-    * else in a dataset (the annotation ``dataset``, :meth:`Repository.add_to_dataset`): the
-      dataset (the first by name when the image is in several) and the channel index: the
-      user declared these images comparable;
+    * else in a dataset (the annotation ``dataset``,
+      :meth:`Repository.annotations.add_to_dataset`): the dataset (the first by name when the
+      image is in several) and the channel index: the user declared these images comparable;
     * else: images of the same instrument (manufacturer and model), channel name, size
       (y, x) and dtype; when the instrument is unknown, of the same source format and source
       folder too (files of one folder from one acquisition), so that unrelated files from
@@ -347,7 +347,7 @@ def _evaluate_repository(
     images than ``thresholds.outlier_min_group`` (not outlier-tested)."""
     from ..quality import evaluate
 
-    stored = repo.quality_metrics(plates=plates)
+    stored = repo.quality.metrics(plates=plates)
     keyed: dict[tuple[str, int], Mapping[str, float]] = {}
     groups: dict[tuple[str, int], Hashable] = {}
     labels: dict[tuple[str, int], str] = {}
@@ -395,13 +395,13 @@ def run_qc(
     """Measure the quality of images, store the metrics, and flag every image against its peers.
 
     1. The selected images are measured (:func:`measure_image`, ``jobs`` threads) and their
-       metrics replace the stored ones (``repo.set_quality``).
+       metrics replace the stored ones (``repo.quality.set_metrics``).
     2. Flags are evaluated (:func:`quantscope.quality.evaluate`) grouped by (plate, channel
        index), images without a plate forming the group ``"no plate"``: dataset-level
        outliers compare an image with all its peers, also those measured earlier. Every image
        with stored metrics on the plates of the selected images (on every plate when no
        selection is given) is evaluated again and its status stored
-       (``repo.set_quality_status``): adding peers can change the verdict of an earlier
+       (``repo.quality.set_status``): adding peers can change the verdict of an earlier
        image, while the images of other plates keep theirs (their peers did not change), so
        the cost follows the plates touched, not the repository's size. After changing the
        thresholds, run it without a selection (``recompute=False`` re-flags every image
@@ -458,7 +458,7 @@ def run_qc(
     with held:
         todo = [i for i in images if i.id not in given]
         if not recompute:
-            have = repo.quality_metrics([i.id for i in todo])
+            have = repo.quality.metrics([i.id for i in todo])
             todo = [i for i in todo if i.id not in have]
         t1 = time.perf_counter()
         measured, errors = _measure_all(repo, todo, jobs, progress)
@@ -468,8 +468,8 @@ def run_qc(
         report.errors = errors
         # the groups whose flags can change: the plates of the images measured (every plate
         # when all images were)
-        plates = None if image_ids is None else repo.quality_plates(names)
-        peers = repo.quality_peers(plates)
+        plates = None if image_ids is None else repo.quality.plates(names)
+        peers = repo.quality.peers(plates)
         verdicts, everything, small = _store_and_flag(
             repo, thresholds, measured, errors, peers, plates
         )
@@ -508,16 +508,16 @@ def _selected(
     from ..errors import NotFound
 
     if image_ids is None:
-        images = repo.images()
+        images = repo.images.all()
         return images, {i.id: i.name for i in images}
     wanted = list(dict.fromkeys(image_ids))
     if all(k in given for k in wanted):
         # nothing to measure (ingest's case): the names suffice, no full image records
         images = []
-        found = repo.image_names(wanted)
+        found = repo.images.names(wanted)
         names = {k: found[k] for k in wanted if k in found}
     else:
-        images = repo.images(wanted)
+        images = repo.images.all(wanted)
         names = {i.id: i.name for i in images}
     missing = sorted(set(wanted) - set(names))
     if missing:
@@ -549,12 +549,12 @@ def _store_and_flag(
         if image_id in peers:
             for c in alpha_channels(peers[image_id].channels):
                 channels.pop(c, None)
-    repo.set_quality(measured.items())
+    repo.quality.set_metrics(measured.items())
     if errors:  # a failed measurement leaves no stale metrics behind
-        repo.set_quality((image_id, {}) for image_id in errors)
+        repo.quality.set_metrics((image_id, {}) for image_id in errors)
     failed = {image_id: ("warn", [QCFlag.error(msg)]) for image_id, msg in errors.items()}
     verdicts, everything, small = _evaluate_repository(repo, thresholds, failed, peers, plates)
-    repo.set_quality_status(verdicts)
+    repo.quality.set_status(verdicts)
     return verdicts, everything, small
 
 

@@ -1,6 +1,7 @@
 """The catalog query language: grammar and parser (lark), syntax tree, field registry and the
 compiler to SQLAlchemy Core expressions with bound parameters. Private; the public entry points
-are :meth:`Repository.find`, :meth:`Repository.find_ids` and :meth:`Repository.fields`."""
+are ``repo.query.find``, ``repo.query.find_ids`` and ``repo.query.fields``
+(:class:`~quantscope.catalog._find.QueryMethods`)."""
 
 from ._ast import And, Compare, Exists, Field, In, Like, Node, Not, Or, to_text
 from ._compile import Compiler, distinct_values
