@@ -22,19 +22,6 @@ MAX_FUNCTION_LINES = 120
 # Generated alembic migrations: exempt from the function rule (see the module docstring).
 _FUNCTION_RULE_EXEMPT_DIRS = ("catalog/migrations/versions/",)
 
-# TEMPORARY (issue 13): functions that other branches of issue 13 are splitting right now.
-# The lead empties this set once those branches are merged; it must not grow.
-_BEING_SPLIT_ON_OTHER_BRANCHES: frozenset[str] = frozenset(
-    {
-        "qc/_run.py::run_qc",
-        "quality/_profile.py::estimate_illumination_profile",
-        "benchmark/_leaderboard.py::render_leaderboard_html",
-        "cli/_app.py::qc",
-        "benchmark/_runs.py::run_benchmark",
-        "catalog/_edit.py::set_metadata",
-    }
-)
-
 
 def test_no_module_over_800_lines() -> None:
     too_long = {
@@ -73,11 +60,7 @@ def _function_lengths() -> dict[str, int]:
 
 
 def test_no_function_over_120_lines() -> None:
-    too_long = {
-        key: n
-        for key, n in _function_lengths().items()
-        if n > MAX_FUNCTION_LINES and key not in _BEING_SPLIT_ON_OTHER_BRANCHES
-    }
+    too_long = {key: n for key, n in _function_lengths().items() if n > MAX_FUNCTION_LINES}
     assert too_long == {}
 
 
@@ -86,13 +69,3 @@ def test_function_rule_sees_nested_functions_and_methods() -> None:
     source = "class A:\n    def m(self):\n        def inner():\n            pass\n"
     names = [name for name, _ in _functions(ast.parse(source))]
     assert names == ["A.m", "A.m.inner"]
-
-
-def test_temporary_exceptions_are_still_needed() -> None:
-    # A stale entry would hide a future long function; once a function is split (or moved), its
-    # entry must go.
-    lengths = _function_lengths()
-    stale = sorted(
-        k for k in _BEING_SPLIT_ON_OTHER_BRANCHES if lengths.get(k, 0) <= MAX_FUNCTION_LINES
-    )
-    assert stale == []
