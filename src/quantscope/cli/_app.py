@@ -365,7 +365,7 @@ def qc(
         _fail(f"--fail-on: expected 'warn' or 'fail', got {fail_on!r}", code=2)
     from ..catalog import Selection, select_images
     from ..qc import collect_report_data, write_html_report
-    from ._qc import measure, print_outcome, to_json
+    from ._qc import measure, print_outcome
 
     with _open(repo) as r:
         if not r.summary()["images"]:
@@ -383,15 +383,15 @@ def qc(
         outcome = measure(r, ids, plate, profiles=profiles, jobs=jobs, quiet=as_json)
         if report is not None:
             data = collect_report_data(r)
-            outcome.report, outcome.report_problems = report, data.problems
+            outcome.report, outcome.report_problems = report, list(data.problems)
             write_html_report(r, report, data)
     if as_json:
-        _emit_json(to_json(outcome))
+        _emit_json(outcome.to_dict())
     else:
         print_outcome(outcome)
     if fail_on is not None:
         worst = {"warn": ("warn", "fail"), "fail": ("fail",)}[fail_on]
-        if any(row["status"] in worst for row in outcome.rows):
+        if any(i.status in worst for i in outcome.images.values()):
             raise typer.Exit(1)
 
 
