@@ -205,6 +205,7 @@ def test_run_report_to_dict_is_what_qc_json_prints(flagged, cli: Callable[..., R
     again = run_qc(repo, recompute=False)
     mine: dict[str, Any] = json.loads(json.dumps(again.to_dict()))
     flags = {row["id"]: row.pop("flags") for row in mine["images"]}
+    assert {row["id"]: row.pop("flags") for row in printed["images"]} == flags
     for doc in (printed, mine):
         doc.pop("seconds")
     assert mine == printed
