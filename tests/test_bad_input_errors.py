@@ -31,6 +31,7 @@ def small_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repository]
 def _cases(tmp: Path) -> dict[str, tuple[Callable[[Repository], Any], type, str]]:
     from quantscope import analysis, benchmark
     from quantscope.catalog import check_metadata, select_images, set_metadata
+    from quantscope.metadata import requirements
 
     return {
         "image id not text": (lambda r: r.images.get(123), InvalidInput, "an id is text"),
@@ -49,6 +50,26 @@ def _cases(tmp: Path) -> dict[str, tuple[Callable[[Repository], Any], type, str]
             lambda r: select_images(r, plates=["P9"]),
             NotFound,
             "no plate named 'P9'",
+        ),
+        "find_ids: negative limit": (
+            lambda r: r.query.find_ids("", limit=-1),
+            InvalidInput,
+            "limit: expected a whole number >= 0",
+        ),
+        "find: limit not a number": (
+            lambda r: r.query.find("", limit="5"),  # type: ignore[arg-type]
+            InvalidInput,
+            "limit: expected a whole number >= 0",
+        ),
+        "effective annotations: ids, not images": (
+            lambda r: r.annotations.effective(["0123abcd"]),  # type: ignore[list-item]
+            InvalidInput,
+            "expected Image records",
+        ),
+        "completeness: unknown standard": (
+            lambda r: requirements("mifa"),
+            InvalidInput,
+            "unknown standard 'mifa'",
         ),
         "metadata check: tier 3": (
             lambda r: check_metadata(r, tier=3),

@@ -35,14 +35,12 @@ import sqlalchemy as sa
 
 from .._text import plural
 from ..errors import InvalidInput, NotFound, QuantscopeError
-from ..model import TAG_KEY, Annotation, TargetKind
+from ..model import TAG_KEY, Annotation, Image, TargetKind
 from . import _schema as S
 from ._part import Part
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
-
-    from ..model import Image
 
 __all__ = ["DATASET_KEY", "AnnotationRecords", "DatasetInfo", "SidecarOutcome", "SidecarReport"]
 
@@ -504,7 +502,14 @@ class AnnotationRecords(Part):
 
     def effective(self, images: Sequence[Image]) -> dict[str, list[Annotation]]:
         """{image id: annotations that apply to it}: its own, its plate's and those of the
-        datasets it belongs to (in that order), for every image of ``images``."""
+        datasets it belongs to (in that order), for every image of ``images``
+        (:class:`~quantscope.model.Image` records, e.g. from ``repo.images.all(ids)``)."""
+        wrong = [i for i in images if not isinstance(i, Image)]
+        if wrong:
+            raise InvalidInput(
+                f"images: expected Image records (repo.images.all(ids)), got "
+                f"{type(wrong[0]).__name__} {wrong[0]!r}"
+            )
         own = self.of_images([i.id for i in images])
         plates = sorted({i.position.plate for i in images if i.position is not None})
         plate_anns: dict[str, list[Annotation]] = {}

@@ -71,6 +71,15 @@ def _ordered(sel: Any) -> Any:
     )
 
 
+def _check_limit(limit: int | None) -> int | None:
+    """``limit`` as an int, or None (no limit); a negative or non-integer limit is refused."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise InvalidInput(f"limit: expected a whole number >= 0 (or None for all), got {limit!r}")
+    return limit
+
+
 class QueryMethods(Part):
     """``repo.query``: images selected by the query language, and its fields."""
 
@@ -88,6 +97,7 @@ class QueryMethods(Part):
             unknown field (with the nearest known ones) or compares a field with a value of
             the wrong type.
         """
+        limit = _check_limit(limit)
         i, p = S.images, S.plates
         with self.engine.connect() as conn:
             where = _where(conn, query)
@@ -133,6 +143,7 @@ class QueryMethods(Part):
 
         from ._query import Compiler, FieldInfo, parse, static_fields
 
+        limit = _check_limit(limit)
         cols = list(DEFAULT_COLUMNS if columns is None else columns)
         if not cols:
             raise InvalidInput("find: columns is empty; name at least one field")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from ..errors import InvalidInput
 from ..model import Annotation, Channel, Image
 
 __all__ = [
@@ -140,13 +141,13 @@ def requirements(standard: str = "nbo", tier: int | None = None) -> list[Require
 
     Raises
     ------
-    ValueError
+    InvalidInput
         Unknown standard, or an NBO tier other than 1 or 2.
     """
     if standard not in ("nbo", "rembi"):
-        raise ValueError(f"unknown standard {standard!r} (nbo or rembi)")
+        raise InvalidInput(f"unknown standard {standard!r} (nbo or rembi)")
     if standard == "nbo" and tier is not None and tier not in (1, 2):
-        raise ValueError(f"NBO tier {tier} is not checked (tiers 1 and 2 are)")
+        raise InvalidInput(f"NBO tier {tier} is not checked (tiers 1 and 2 are)")
     return [
         r
         for r in _load()
@@ -242,7 +243,7 @@ def check_completeness(
 
     Raises
     ------
-    ValueError
+    InvalidInput
         Unknown standard or tier.
     """
     reqs = requirements(standard, tier if standard == "nbo" else None)
