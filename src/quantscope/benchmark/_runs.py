@@ -19,7 +19,7 @@ import platform
 import shutil
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._text import noun, plural
+from ..catalog import BenchItemRecord, BenchResultRecord, BenchRunRecord
 from ..errors import InvalidInput
 from ._files import file_sha256, index_label_files, match_name, read_labels, write_labels
 from ._instance import DSB_THRESHOLDS, InstanceScores, pool_instance_scores, score_instances
@@ -148,16 +149,20 @@ class BenchResult:
         return {**self.summary(), "per_image": per, "extra_predictions": self.extra}
 
 
-class BenchRun(dict[str, Any]):
+@dataclass(frozen=True)
+class BenchRun(BenchRunRecord):
     """A stored benchmark run as :func:`run_benchmark` returns it: the run's record
-    (:meth:`Repository.bench.get_run`: id, set, method, tool, parameters, summary, items...), plus
+    (:meth:`Repository.bench.get_run`: id, set, method, tool, parameters, summary...), plus
     ``extra`` (prediction files without ground truth) and ``result`` (the
     :class:`BenchResult`)."""
 
+    extra: list[str]
+    result: BenchResult
+
     def to_dict(self) -> dict[str, Any]:
-        """The record without the in-memory ``result``; what ``quantscope bench run --json``
-        prints."""
-        return {k: v for k, v in self.items() if k != "result"}
+        """The record and ``extra``, without the in-memory ``result``; what
+        ``quantscope bench run --json`` prints."""
+        return {**super().to_dict(), "extra": list(self.extra)}
 
 
 def aggregate(
@@ -340,8 +345,8 @@ def run_benchmark(
     Returns
     -------
     BenchRun
-        The stored run (:meth:`Repository.bench.get_run`, a dict), with ``extra`` prediction
-        files and the :class:`BenchResult` as ``result``.
+        The stored run (:meth:`Repository.bench.get_run`), with ``extra`` prediction files and
+        the :class:`BenchResult` as ``result``.
 
     Raises
     ------
@@ -353,8 +358,8 @@ def run_benchmark(
     IntegrityError
         A stored ground-truth file changed since registration.
     """
-    items = repo.bench.get_set(set_name)["items"]
-    names = [i["name"] for i in items]
+    items = repo.bench.get_set(set_name).items
+    names = [i.name for i in items]
     given, pred_paths, extra, src = _predictions(predictions, names, set_name, match, missing)
     src = source or src
     run_id = uuid.uuid4().hex
@@ -396,10 +401,10 @@ def run_benchmark(
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    out = BenchRun(repo.bench.get_run(run_id))
-    out["extra"] = extra
-    out["result"] = result
-    return out
+    record = repo.bench.get_run(run_id)
+    return BenchRun(
+        **{f.name: getattr(record, f.name) for f in fields(record)}, extra=extra, result=result
+    )
 
 
 def _predictions(
@@ -434,7 +439,7 @@ def _predictions(
 
 def _score_items(
     repo: Repository,
-    items: Sequence[dict[str, Any]],
+    items: Sequence[BenchItemRecord],
     given: Mapping[str, Any],
     pred_paths: Mapping[str, Path | None],
     thr: tuple[float, ...],
@@ -447,7 +452,7 @@ def _score_items(
     scored: list[ItemScore] = []
     results = []
     for k, it in enumerate(items):
-        n = it["name"]
+        n = it.name
         truth = load_truth(repo, it)
         ppath = pred_paths.get(n)
         if n in given:
@@ -461,7 +466,7 @@ def _score_items(
             pname = f"<no prediction for {n}>"
         s = score_instances(truth, pred, thr, names=(f"ground truth of {n}", pname))
         sha = write_labels(staging / f"{n}.tif", np.asarray(pred))
-        scored.append(ItemScore(n, s, it["labels_path"], pname, pname.startswith("<no")))
+        scored.append(ItemScore(n, s, it.labels_path, pname, pname.startswith("<no")))
         results.append(
             {
                 "item": n,
@@ -485,7 +490,7 @@ def _method_label(method: str | None, tool: str | None, params: Mapping[str, Any
     return tool or Path(src).name or "predictions"
 
 
-def verify_prediction(repo: Repository, result: Mapping[str, Any]) -> bool:
+def verify_prediction(repo: Repository, result: BenchResultRecord) -> bool:
     """Whether a run's stored prediction copy still has its recorded SHA-256."""
-    path = repo.root / result["pred_path"]
-    return path.is_file() and file_sha256(path) == result["pred_sha256"]
+    path = repo.root / result.pred_path
+    return path.is_file() and file_sha256(path) == result.pred_sha256

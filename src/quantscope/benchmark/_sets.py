@@ -23,13 +23,14 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._text import plural
+from ..catalog import BenchItemRecord, BenchSetRecord
 from ..errors import InvalidInput, NotFound
 from ._files import file_sha256, pair_folders, read_labels, write_labels
 from ._overlap import as_label_image
@@ -49,15 +50,21 @@ __all__ = [
 ]
 
 
-class BenchSet(dict[str, Any]):
+@dataclass(frozen=True)
+class BenchSet(BenchSetRecord):
     """A registered ground-truth set as :func:`add_set` returns it: the set's record
     (:meth:`Repository.bench.get_set`: name, items, objects, license, provenance...)."""
+
+    @classmethod
+    def of(cls, record: BenchSetRecord) -> BenchSet:
+        """The set of a catalog record."""
+        return cls(**{f.name: getattr(record, f.name) for f in fields(record)})
 
     def to_dict(self) -> dict[str, Any]:
         """The record without the provenance's copy of the source text (SOURCE.md, LICENSE);
         what ``quantscope bench add-set --json`` prints."""
-        out = dict(self)
-        out["provenance"] = {k: v for k, v in self["provenance"].items() if k != "source_text"}
+        out = super().to_dict()
+        out["provenance"] = {k: v for k, v in self.provenance.items() if k != "source_text"}
         return out
 
 
@@ -225,7 +232,7 @@ def add_set(
 
     Returns
     -------
-    dict
+    BenchSet
         The registered set as :meth:`Repository.bench.get_set` returns it.
 
     Raises
@@ -279,7 +286,7 @@ def add_set(
                 description=description,
                 replace=replace,
             )
-    return BenchSet(repo.bench.get_set(name))
+    return BenchSet.of(repo.bench.get_set(name))
 
 
 @contextlib.contextmanager
@@ -303,7 +310,7 @@ def _swapped_in(final: Path, staging: Path) -> Iterator[None]:
 
 def _check_new(repo: Repository, name: str) -> None:
     """Refuse to add a set under the name of an existing one (without ``replace``)."""
-    existing = {s["name"] for s in repo.bench.sets()}
+    existing = {s.name for s in repo.bench.sets()}
     if name in existing:
         raise InvalidInput(
             f"benchmark set {name!r} already exists in {repo.root}; choose another name or "
@@ -480,7 +487,7 @@ def add_synthetic_set(
         )
 
 
-def load_truth(repo: Repository, item: dict[str, Any]) -> np.ndarray:
+def load_truth(repo: Repository, item: BenchItemRecord) -> np.ndarray:
     """The stored ground-truth labels of a set item, checked against their SHA-256.
 
     Raises
@@ -490,14 +497,14 @@ def load_truth(repo: Repository, item: dict[str, Any]) -> np.ndarray:
     """
     from ..errors import IntegrityError
 
-    path = repo.root / item["labels_path"]
+    path = repo.root / item.labels_path
     if not path.is_file():
         raise IntegrityError(
-            f"{path}: the ground truth of item {item['name']!r} is missing; re-register the set"
+            f"{path}: the ground truth of item {item.name!r} is missing; re-register the set"
         )
-    if file_sha256(path) != item["labels_sha256"]:
+    if file_sha256(path) != item.labels_sha256:
         raise IntegrityError(
-            f"{path}: the ground truth of item {item['name']!r} changed since it was "
+            f"{path}: the ground truth of item {item.name!r} changed since it was "
             "registered (SHA-256 differs); re-register the set with --replace"
         )
     try:
