@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from quantscope.benchmark import add_set, run_benchmark
+from quantscope.benchmark import BenchResult, BenchRun, BenchSet, add_set, run_benchmark
 from quantscope.benchmark._files import file_sha256
 from quantscope.benchmark._leaderboard import leaderboard, write_leaderboard_html
 from quantscope.benchmark._runs import verify_prediction
-from quantscope.catalog import Repository
+from quantscope.catalog import BenchRunRecord, BenchSetRecord, Repository
 from quantscope.errors import IntegrityError, InvalidInput, NotFound
 
 
@@ -199,6 +199,12 @@ def test_binary_masks_with_stated_connectivity(tmp_path: Path) -> None:
         assert (four.n_objects, eight.n_objects) == (3, 2)
         assert four.provenance["connectivity"] == 1
         assert four.license.startswith("not stated")
+        # add_set returns a BenchSet: the catalog record, printed (--json) without source text
+        assert isinstance(four, BenchSetRecord) and four == BenchSet.of(repo.bench.get_set("four"))
+        full = repo.bench.get_set("four").to_dict()
+        assert "source_text" in full["provenance"]
+        del full["provenance"]["source_text"]
+        assert four.to_dict() == full
         with pytest.raises(InvalidInput, match="a binary mask"):
             tifffile.imwrite(labels / "m.tif", mask > 0)
             add_set(repo, "plain", labels)
@@ -221,6 +227,10 @@ def test_replace_deletes_runs_and_files(tmp_path: Path, bbbc039: Path) -> None:
         add_set(repo, "s", labels)
         run = run_benchmark(repo, "s", labels)
         assert (repo.root / "benchmarks" / "s" / "runs" / run.id).is_dir()
+        # run_benchmark returns a BenchRun: the stored record plus extra files and the result
+        assert isinstance(run, BenchRun) and isinstance(run, BenchRunRecord)
+        assert isinstance(run.result, BenchResult)
+        assert run.to_dict() == {**repo.bench.get_run(run.id).to_dict(), "extra": []}
         add_set(repo, "s", labels, replace=True, description="again")
         assert repo.bench.runs("s") == []
         assert repo.bench.get_set("s").description == "again"
