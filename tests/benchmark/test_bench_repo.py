@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -260,3 +262,14 @@ def test_interrupted_registration_is_recovered(tmp_path: Path, bbbc039: Path) ->
         add_set(repo, "s", labels, replace=True)
         assert sorted(p.name for p in bench.iterdir()) == ["s", "t"]
         assert run_benchmark(repo, "s", labels).summary["mean"]["mean_ap"]["value"] == 1.0
+
+
+def test_importing_benchmark_leaves_the_catalog_unloaded() -> None:
+    """Scoring folders needs no repository: ``BenchSet``/``BenchRun`` (records of the catalog)
+    load SQLAlchemy only when asked for."""
+    code = (
+        "import sys, quantscope.benchmark as b; before = 'sqlalchemy' in sys.modules; "
+        "print(before, b.BenchSet.__name__, b.BenchRun.__name__, 'sqlalchemy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "BenchSet", "BenchRun", "True"]

@@ -22,7 +22,7 @@ from ._instance import DSB_THRESHOLDS
 
 if TYPE_CHECKING:
     from ..catalog import Repository
-    from ._runs import BenchRun
+    from ._records import BenchRun
 
 __all__ = ["PipelinePredictions", "pipeline_predictions", "run_and_score"]
 

@@ -19,7 +19,7 @@ import platform
 import shutil
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,6 @@ import numpy as np
 import numpy.typing as npt
 
 from .._text import noun, plural
-from ..catalog import BenchItemRecord, BenchResultRecord, BenchRunRecord
 from ..errors import InvalidInput
 from ._files import file_sha256, index_label_files, match_name, read_labels, write_labels
 from ._instance import DSB_THRESHOLDS, InstanceScores, pool_instance_scores, score_instances
@@ -36,13 +35,13 @@ from ._sets import BENCH_DIR, load_truth
 from ._stats import Estimate, bootstrap_ci
 
 if TYPE_CHECKING:
-    from ..catalog import Repository
+    from ..catalog import BenchItemRecord, BenchResultRecord, Repository
+    from ._records import BenchRun
 
 __all__ = [
     "CI_METRICS",
     "PER_IMAGE_METRICS",
     "BenchResult",
-    "BenchRun",
     "ItemScore",
     "aggregate",
     "run_benchmark",
@@ -147,22 +146,6 @@ class BenchResult:
             for k, vals in self.per_image.items()
         }
         return {**self.summary(), "per_image": per, "extra_predictions": self.extra}
-
-
-@dataclass(frozen=True)
-class BenchRun(BenchRunRecord):
-    """A stored benchmark run as :func:`run_benchmark` returns it: the run's record
-    (:meth:`Repository.bench.get_run`: id, set, method, tool, parameters, summary...), plus
-    ``extra`` (prediction files without ground truth) and ``result`` (the
-    :class:`BenchResult`)."""
-
-    extra: list[str]
-    result: BenchResult
-
-    def to_dict(self) -> dict[str, Any]:
-        """The record and ``extra``, without the in-memory ``result``; what
-        ``quantscope bench run --json`` prints."""
-        return {**super().to_dict(), "extra": list(self.extra)}
 
 
 def aggregate(
@@ -401,10 +384,9 @@ def run_benchmark(
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    record = repo.bench.get_run(run_id)
-    return BenchRun(
-        **{f.name: getattr(record, f.name) for f in fields(record)}, extra=extra, result=result
-    )
+    from ._records import BenchRun
+
+    return BenchRun.of(repo.bench.get_run(run_id), extra=extra, result=result)
 
 
 def _predictions(

@@ -23,49 +23,30 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._text import plural
-from ..catalog import BenchItemRecord, BenchSetRecord
 from ..errors import InvalidInput, NotFound
 from ._files import file_sha256, pair_folders, read_labels, write_labels
 from ._overlap import as_label_image
 from ._semantic import label_mask
 
 if TYPE_CHECKING:
-    from ..catalog import Repository
+    from ..catalog import BenchItemRecord, Repository
+    from ._records import BenchSet
 
 __all__ = [
     "BENCH_DIR",
     "MASK_MODES",
-    "BenchSet",
     "add_set",
     "add_synthetic_set",
     "load_truth",
     "set_folder",
 ]
-
-
-@dataclass(frozen=True)
-class BenchSet(BenchSetRecord):
-    """A registered ground-truth set as :func:`add_set` returns it: the set's record
-    (:meth:`Repository.bench.get_set`: name, items, objects, license, provenance...)."""
-
-    @classmethod
-    def of(cls, record: BenchSetRecord) -> BenchSet:
-        """The set of a catalog record."""
-        return cls(**{f.name: getattr(record, f.name) for f in fields(record)})
-
-    def to_dict(self) -> dict[str, Any]:
-        """The record without the provenance's copy of the source text (SOURCE.md, LICENSE);
-        what ``quantscope bench add-set --json`` prints."""
-        out = super().to_dict()
-        out["provenance"] = {k: v for k, v in self.provenance.items() if k != "source_text"}
-        return out
 
 
 #: Folder of the repository that holds benchmark files.
@@ -286,6 +267,8 @@ def add_set(
                 description=description,
                 replace=replace,
             )
+    from ._records import BenchSet
+
     return BenchSet.of(repo.bench.get_set(name))
 
 
