@@ -300,8 +300,8 @@ def test_a_stored_illumination_profile_is_used_recorded_and_keyed(
 
     inner = json.loads(derived["ref"])["used"]
     profile = next(u for u in inner if u["kind"] == "profile")
-    row = next(p for p in analysis_repo.quality.illumination_profiles() if p["channel"] == 0)
-    assert profile["ref"] == row["store_path"] and profile["sha256"] == row["sha256"]
+    row = next(p for p in analysis_repo.quality.illumination_profiles() if p.channel == 0)
+    assert profile["ref"] == row.store_path and profile["sha256"] == row.sha256
     # intensities are those of the corrected image (raw / flat, as fractions of 65535)
     flat, _ = load_profile(analysis_repo, "synth", 0)
     table = read_table(analysis_repo.root, after.tables["Nuclei_features"])

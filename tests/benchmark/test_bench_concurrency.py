@@ -47,4 +47,4 @@ def test_a_second_writer_is_refused_and_nothing_half_written_stays(
         assert _bench_files(repo) == files  # no staged or partial run files left
 
         run_benchmark(repo, "two", labels, method="reference")
-        assert [r["method"] for r in repo.bench.runs("two")] == ["reference"]
+        assert [r.method for r in repo.bench.runs("two")] == ["reference"]

@@ -31,24 +31,22 @@ def test_synthetic_set_scored_with_a_pipeline(tmp_path: Path) -> None:
         s = add_synthetic_set(
             repo, "synth-easy", n_images=3, size=128, density=1.0, seed=3, qc=False
         )
-        assert s["n_items"] == 3 and s["n_objects"] > 0
-        assert all(i["image_id"] for i in s["items"])
-        syn = s["provenance"]["synthetic"]
+        assert s.n_items == 3 and s.n_objects > 0
+        assert all(i.image_id for i in s.items)
+        syn = s.provenance["synthetic"]
         assert syn["options"]["size"] == 128 and syn["options"]["seed"] == 3
-        assert s["license"].startswith("CC0-1.0")
+        assert s.license.startswith("CC0-1.0")
         # the same options regenerate the same ground truth
         again = add_synthetic_set(
             repo, "synth-again", n_images=3, size=128, density=1.0, seed=3, qc=False
         )
-        assert [i["labels_sha256"] for i in again["items"]] == [
-            i["labels_sha256"] for i in s["items"]
-        ]
+        assert [i.labels_sha256 for i in again.items] == [i.labels_sha256 for i in s.items]
         spec = tmp_path / "seg.yaml"  # the tool's defaults
         spec.write_text("\n".join(ln for ln in PIPELINE.splitlines() if "parameters" not in ln))
         runs = []
         for overrides in (None, {"nuclei.threshold_correction": 2.5}):
             pred = pipeline_predictions(repo, "synth-easy", spec, overrides=overrides)
-            assert set(pred.labels) == {i["name"] for i in s["items"]} and not pred.failures
+            assert set(pred.labels) == {i.name for i in s.items} and not pred.failures
             run = run_benchmark(
                 repo,
                 "synth-easy",
@@ -63,12 +61,12 @@ def test_synthetic_set_scored_with_a_pipeline(tmp_path: Path) -> None:
             )
             runs.append(run)
         default, strict = runs
-        assert default["method"] == "seg" and strict["method"] == "seg(threshold_correction=2.5)"
-        assert default["source_kind"] == "pipeline" and default["analysis_run_id"]
-        assert repo.runs.get(default["analysis_run_id"])["id"] == default["analysis_run_id"]
-        assert strict["parameters"]["threshold_correction"] == 2.5
-        assert default["parameters"]["threshold_correction"] != 2.5
-        assert default["summary"]["mean"]["f1"]["value"] > 0.8  # easy synthetic nuclei
+        assert default.method == "seg" and strict.method == "seg(threshold_correction=2.5)"
+        assert default.source_kind == "pipeline" and default.analysis_run_id
+        assert repo.runs.get(default.analysis_run_id)["id"] == default.analysis_run_id
+        assert strict.parameters["threshold_correction"] == 2.5
+        assert default.parameters["threshold_correction"] != 2.5
+        assert default.summary["mean"]["f1"]["value"] > 0.8  # easy synthetic nuclei
         board = leaderboard(repo, "synth-easy")
         assert {e.method for e in board.entries} == {"seg", "seg(threshold_correction=2.5)"}
         page = render_leaderboard_html(repo, board)

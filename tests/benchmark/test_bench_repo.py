@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,11 +12,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from quantscope.benchmark import add_set, run_benchmark
+from quantscope.benchmark import BenchResult, BenchRun, BenchSet, add_set, run_benchmark
 from quantscope.benchmark._files import file_sha256
 from quantscope.benchmark._leaderboard import leaderboard, write_leaderboard_html
 from quantscope.benchmark._runs import verify_prediction
-from quantscope.catalog import Repository
+from quantscope.catalog import BenchRunRecord, BenchSetRecord, Repository
 from quantscope.errors import IntegrityError, InvalidInput, NotFound
 
 
@@ -30,21 +32,21 @@ def bbbc_repo(bbbc039: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_set_records_items_provenance_and_license(bbbc_repo: Path, bbbc039: Path) -> None:
     with Repository.open(bbbc_repo) as repo:
         s = repo.bench.get_set("bbbc039")
-        assert s["n_items"] == 40 and s["n_objects"] == 4484
-        assert s["license"].startswith("CC0 1.0")
-        prov = s["provenance"]
+        assert s.n_items == 40 and s.n_objects == 4484
+        assert s.license.startswith("CC0 1.0")
+        prov = s.provenance
         assert prov["labels_dir"] == str((bbbc039 / "labels").resolve())
         assert prov["match"] == "{name}" and prov["masks"] == "labels"
         assert prov["images_ingested"] is False
         assert "DeepTrackAI" in prov["source_text"]
-        item = s["items"][0]
-        assert item["image_id"] is None and item["image_sha256"] == file_sha256(item["image_path"])
-        stored = repo.root / item["labels_path"]
-        assert file_sha256(stored) == item["labels_sha256"]
-        src = tifffile.imread(item["source_labels_path"])
-        assert (tifffile.imread(stored) == src).all() and item["shape"] == list(src.shape)
-        assert sum(i["n_objects"] for i in s["items"]) == 4484
-        assert [x["name"] for x in repo.bench.sets()] == ["bbbc039"]
+        item = s.items[0]
+        assert item.image_id is None and item.image_sha256 == file_sha256(item.image_path)
+        stored = repo.root / item.labels_path
+        assert file_sha256(stored) == item.labels_sha256
+        src = tifffile.imread(item.source_labels_path)
+        assert (tifffile.imread(stored) == src).all() and list(item.shape) == list(src.shape)
+        assert sum(i.n_objects for i in s.items) == 4484
+        assert [x.name for x in repo.bench.sets()] == ["bbbc039"]
         with pytest.raises(InvalidInput, match="already exists"):
             add_set(repo, "bbbc039", bbbc039 / "labels", ingest=False)
         with pytest.raises(NotFound, match="known sets: bbbc039"):
@@ -66,29 +68,29 @@ def test_runs_store_scores_with_provenance(
             tool_version="1",
             parameters={"radius_px": 2},
         )
-        assert ref["summary"]["mean"]["mean_ap"] == {
+        assert ref.summary["mean"]["mean_ap"] == {
             "value": 1.0,
             "low": 1.0,
             "high": 1.0,
             "n": 40,
             "confidence": 0.95,
         }
-        assert ero["method"] == "erosion(radius_px=2)"
-        assert ero["tool_version"] == "1" and ero["parameters"] == {"radius_px": 2}
-        assert ero["source_kind"] == "predictions"
-        assert ero["source"] == str(bbbc_variants("eroded2").resolve())
-        assert ero["software"]["quantscope"] and ero["thresholds"][0] == 0.5
-        assert ero["summary"]["mean"]["mean_ap"]["value"] < 0.6
+        assert ero.method == "erosion(radius_px=2)"
+        assert ero.tool_version == "1" and ero.parameters == {"radius_px": 2}
+        assert ero.source_kind == "predictions"
+        assert ero.source == str(bbbc_variants("eroded2").resolve())
+        assert ero.software["quantscope"] and ero.thresholds[0] == 0.5
+        assert ero.summary["mean"]["mean_ap"]["value"] < 0.6
         # per-image scores in the catalog agree with the in-memory result
-        scores = repo.bench.scores([ero["id"]])[ero["id"]]
-        per = ero["result"].per_image
+        scores = repo.bench.scores([ero.id])[ero.id]
+        per = ero.result.per_image
         assert set(scores) == set(per)
         k = next(iter(per))
         assert scores[k]["mean_ap"] == pytest.approx(per[k]["mean_ap"])
-        results = repo.bench.results(ero["id"])
+        results = repo.bench.results(ero.id)
         assert len(results) == 40 and all(verify_prediction(repo, r) for r in results)
-        assert results[0]["source_pred_path"].startswith(str(bbbc_variants("eroded2")))
-        assert repo.bench.get_run(ero["id"][:10])["id"] == ero["id"]
+        assert results[0].source_pred_path.startswith(str(bbbc_variants("eroded2")))
+        assert repo.bench.get_run(ero.id[:10]).id == ero.id
 
 
 def test_missing_predictions_and_tampered_truth(
@@ -104,19 +106,19 @@ def test_missing_predictions_and_tampered_truth(
             run_benchmark(repo, "bbbc039", preds)
         assert len(repo.bench.runs("bbbc039")) == n_runs  # nothing stored
         part = run_benchmark(repo, "bbbc039", preds, missing="empty", method="partial")
-        assert part["summary"]["n_missing_predictions"] == 37
+        assert part.summary["n_missing_predictions"] == 37
         # an image without nuclei (BBBC039 has one) and no prediction is a perfect score
         files = sorted((bbbc039 / "labels").glob("*.tif"))
         n_empty = sum(int(tifffile.imread(f).max()) == 0 for f in files[3:])
         assert n_empty == 1
-        assert part["summary"]["mean"]["mean_ap"]["value"] == pytest.approx((3 + n_empty) / 40)
-        repo.bench.delete_run(part["id"])
+        assert part.summary["mean"]["mean_ap"]["value"] == pytest.approx((3 + n_empty) / 40)
+        repo.bench.delete_run(part.id)
         # the stored truth is checked on every run
-        item = repo.bench.get_set("bbbc039")["items"][5]
-        stored = repo.root / item["labels_path"]
+        item = repo.bench.get_set("bbbc039").items[5]
+        stored = repo.root / item.labels_path
         original = stored.read_bytes()
         try:
-            tifffile.imwrite(stored, np.zeros(item["shape"], np.uint16))
+            tifffile.imwrite(stored, np.zeros(item.shape, np.uint16))
             with pytest.raises(IntegrityError, match="changed since it was registered"):
                 run_benchmark(repo, "bbbc039", bbbc039 / "labels")
         finally:
@@ -180,7 +182,7 @@ def test_leaderboard_two_methods_tied(tmp_path: Path, bbbc039: Path) -> None:
         assert {e.method for e in board.entries} == {"a", "b"}
         second = board.entries[1]
         assert second.tied_with_best and second.rank == 1 and second.rank_label == "=1"
-        assert a["id"] != b["id"]
+        assert a.id != b.id
         empty = leaderboard(repo, "six", all_runs=True)
         assert len(empty.entries) == 2
 
@@ -196,9 +198,15 @@ def test_binary_masks_with_stated_connectivity(tmp_path: Path) -> None:
     with Repository.init(tmp_path / "r") as repo:
         four = add_set(repo, "four", labels, masks="binary", connectivity=1)
         eight = add_set(repo, "eight", labels, masks="binary", connectivity=2)
-        assert (four["n_objects"], eight["n_objects"]) == (3, 2)
-        assert four["provenance"]["connectivity"] == 1
-        assert four["license"].startswith("not stated")
+        assert (four.n_objects, eight.n_objects) == (3, 2)
+        assert four.provenance["connectivity"] == 1
+        assert four.license.startswith("not stated")
+        # add_set returns a BenchSet: the catalog record, printed (--json) without source text
+        assert isinstance(four, BenchSetRecord) and four == BenchSet.of(repo.bench.get_set("four"))
+        full = repo.bench.get_set("four").to_dict()
+        assert "source_text" in full["provenance"]
+        del full["provenance"]["source_text"]
+        assert four.to_dict() == full
         with pytest.raises(InvalidInput, match="a binary mask"):
             tifffile.imwrite(labels / "m.tif", mask > 0)
             add_set(repo, "plain", labels)
@@ -208,7 +216,7 @@ def test_binary_masks_with_stated_connectivity(tmp_path: Path) -> None:
         tifffile.imwrite(labels / "m.tif", mask)
         with pytest.raises(InvalidInput, match="connectivity 3"):
             add_set(repo, "c3", labels, masks="binary", connectivity=3)
-        assert [s["name"] for s in repo.bench.sets()] == ["eight", "four"]
+        assert [s.name for s in repo.bench.sets()] == ["eight", "four"]
         assert not (repo.root / "benchmarks" / "plain").exists()
 
 
@@ -220,10 +228,14 @@ def test_replace_deletes_runs_and_files(tmp_path: Path, bbbc039: Path) -> None:
     with Repository.init(tmp_path / "r") as repo:
         add_set(repo, "s", labels)
         run = run_benchmark(repo, "s", labels)
-        assert (repo.root / "benchmarks" / "s" / "runs" / run["id"]).is_dir()
+        assert (repo.root / "benchmarks" / "s" / "runs" / run.id).is_dir()
+        # run_benchmark returns a BenchRun: the stored record plus extra files and the result
+        assert isinstance(run, BenchRun) and isinstance(run, BenchRunRecord)
+        assert isinstance(run.result, BenchResult)
+        assert run.to_dict() == {**repo.bench.get_run(run.id).to_dict(), "extra": []}
         add_set(repo, "s", labels, replace=True, description="again")
         assert repo.bench.runs("s") == []
-        assert repo.bench.get_set("s")["description"] == "again"
+        assert repo.bench.get_set("s").description == "again"
         assert not (repo.root / "benchmarks" / "s" / "runs").exists()
         assert len(list((repo.root / "benchmarks" / "s" / "truth").iterdir())) == 2
         repo.bench.delete_set("s")
@@ -249,4 +261,15 @@ def test_interrupted_registration_is_recovered(tmp_path: Path, bbbc039: Path) ->
             add_set(repo, "s", labels)
         add_set(repo, "s", labels, replace=True)
         assert sorted(p.name for p in bench.iterdir()) == ["s", "t"]
-        assert run_benchmark(repo, "s", labels)["summary"]["mean"]["mean_ap"]["value"] == 1.0
+        assert run_benchmark(repo, "s", labels).summary["mean"]["mean_ap"]["value"] == 1.0
+
+
+def test_importing_benchmark_leaves_the_catalog_unloaded() -> None:
+    """Scoring folders needs no repository: ``BenchSet``/``BenchRun`` (records of the catalog)
+    load SQLAlchemy only when asked for."""
+    code = (
+        "import sys, quantscope.benchmark as b; before = 'sqlalchemy' in sys.modules; "
+        "print(before, b.BenchSet.__name__, b.BenchRun.__name__, 'sqlalchemy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "BenchSet", "BenchRun", "True"]

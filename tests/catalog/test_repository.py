@@ -326,7 +326,7 @@ def test_quality_records_round_trip(tmp_path: Path, catalog_url: str | None) -> 
     repo.quality.set_illumination_profile("P1", 0, "DAPI", "profiles/P1/0.npy", 2, "c" * 64)
     repo.quality.set_illumination_profile("P1", 0, "DAPI", "profiles/P1/0b.npy", 3, "d" * 64)
     (prof,) = repo.quality.illumination_profiles()
-    assert (prof["plate"], prof["channel"], prof["store_path"], prof["n_images"]) == (
+    assert (prof.plate, prof.channel, prof.store_path, prof.n_images) == (
         "P1",
         0,
         "profiles/P1/0b.npy",

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import pytest
 
-from quantscope.catalog import ImageRegistration, PlateField, PlateInfo, Repository
+from quantscope.catalog import (
+    IlluminationProfileRecord,
+    ImageRegistration,
+    PlateField,
+    PlateInfo,
+    Repository,
+)
 from quantscope.catalog._annotations import AnnotationRecords
 from quantscope.catalog._bench import BenchmarkRecords
 from quantscope.catalog._find import QueryMethods
@@ -124,3 +130,23 @@ def test_plates_are_typed_records(repo: Repository) -> None:
     assert (row, column, field, image_id, folder) == (0, 0, 1, f"{2:016x}", "0")
     with pytest.raises(AttributeError):
         plate.name = "Q"  # type: ignore[misc]
+
+
+def test_illumination_profiles_are_typed_records(repo: Repository) -> None:
+    repo.images.register_many([ImageRegistration(_plate_image(1, 0, 1), {}, [])])
+    repo.quality.set_illumination_profile("P", 1, "GFP", "profiles/P/1.ome.zarr", 4, "b" * 64)
+    repo.quality.set_illumination_profile("P", 0, "DAPI", "profiles/P/0.ome.zarr", 4, "a" * 64)
+    first, second = repo.quality.illumination_profiles()  # by plate, then channel
+    assert isinstance(first, IlluminationProfileRecord)
+    assert (first.plate, first.channel, first.channel_name) == ("P", 0, "DAPI")
+    assert (second.channel, second.store_path, second.n_images) == (1, "profiles/P/1.ome.zarr", 4)
+    assert first.to_dict() == {
+        "plate": "P",
+        "channel": 0,
+        "channel_name": "DAPI",
+        "store_path": "profiles/P/0.ome.zarr",
+        "n_images": 4,
+        "sha256": "a" * 64,
+    }
+    with pytest.raises(AttributeError):
+        first.sha256 = "c" * 64  # type: ignore[misc]

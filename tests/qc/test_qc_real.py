@@ -62,7 +62,7 @@ def test_illumination_flags_and_profile(illum_repo: Repository, cli: Callable[..
     assert prof["n_images"] == 72 and prof["channel"] == 0
     assert prof["corner_center_ratio"] < 0.75
     rows = repo.quality.illumination_profiles()
-    assert len(rows) == 1 and rows[0]["store_path"] == prof["store_path"]
+    assert len(rows) == 1 and rows[0].store_path == prof["store_path"]
     assert (repo.root / prof["store_path"] / "zarr.json").is_file()
 
     flat, dark = load_profile(repo, "AS_09047_050428030001", 0)
@@ -71,7 +71,7 @@ def test_illumination_flags_and_profile(illum_repo: Repository, cli: Callable[..
     centre = float(flat[224:288, 224:288].mean())
     corners = [flat[:32, :32], flat[:32, -32:], flat[-32:, :32], flat[-32:, -32:]]
     assert centre > max(float(c.mean()) for c in corners)
-    same, _ = load_profile(repo, "AS_09047_050428030001", rows[0]["channel_name"])
+    same, _ = load_profile(repo, "AS_09047_050428030001", rows[0].channel_name)
     np.testing.assert_array_equal(same, flat)
 
 
@@ -91,9 +91,7 @@ def test_profiles_replace_and_check_integrity(illum_repo: Repository) -> None:
         estimate_profiles(repo, "nope")
     # a profile that no longer matches its catalog record is refused
     row = repo.quality.illumination_profiles()[0]
-    repo.quality.set_illumination_profile(
-        plate, 0, row["channel_name"], row["store_path"], 72, "0" * 64
-    )
+    repo.quality.set_illumination_profile(plate, 0, row.channel_name, row.store_path, 72, "0" * 64)
     with pytest.raises(RepositoryError, match="SHA-256"):
         load_profile(repo, plate, 0)
     estimate_profiles(repo, plate)

@@ -100,8 +100,8 @@ def test_empty_repository(tmp_path: Path, cli: Callable[..., Result]) -> None:
 
 def _damaged(repo: Repository, tmp_path: Path, how: str) -> Path:
     """Damage the stored profile of channel 0 (a copy is kept in ``tmp_path``); returns it."""
-    row = next(r for r in repo.quality.illumination_profiles() if r["channel"] == 0)
-    folder = repo.root / row["store_path"]
+    row = next(r for r in repo.quality.illumination_profiles() if r.channel == 0)
+    folder = repo.root / row.store_path
     backup = tmp_path / "backup"
     shutil.copytree(folder, backup)
     if how == "chunk":
@@ -130,8 +130,8 @@ def test_damaged_profile(
     error: type[Exception],
     message: str,
 ) -> None:
-    row = next(r for r in plate_repo.quality.illumination_profiles() if r["channel"] == 0)
-    folder = plate_repo.root / row["store_path"]
+    row = next(r for r in plate_repo.quality.illumination_profiles() if r.channel == 0)
+    folder = plate_repo.root / row.store_path
     backup = _damaged(plate_repo, tmp_path, how)
     try:
         with pytest.raises(error, match=message) as exc:

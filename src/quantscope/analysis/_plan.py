@@ -193,10 +193,10 @@ def _profiles(
     plates = {i.position.plate for i in images if i.position}
     out: dict[tuple[str, int], tuple[tuple[Any, Any], dict[str, str]]] = {}
     for row in repo.quality.illumination_profiles():
-        if row["plate"] in plates:
-            flat, dark = load(repo, row["plate"], int(row["channel"]))
-            ref = {"kind": "profile", "ref": row["store_path"], "sha256": row["sha256"]}
-            out[(row["plate"], int(row["channel"]))] = ((flat, dark), ref)
+        if row.plate in plates:
+            flat, dark = load(repo, row.plate, row.channel)
+            ref = {"kind": "profile", "ref": row.store_path, "sha256": row.sha256}
+            out[(row.plate, row.channel)] = ((flat, dark), ref)
     return out
 
 

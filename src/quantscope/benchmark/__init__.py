@@ -12,6 +12,8 @@ and its reference is in the docstrings. :func:`score_folders` scores folders of 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._classification import ClassificationScores, confusion_matrix, score_classification
 from ._files import LABEL_SUFFIXES, pair_folders, read_labels, write_labels
 from ._instance import (
@@ -37,15 +39,17 @@ from ._runs import (
     CI_METRICS,
     PER_IMAGE_METRICS,
     BenchResult,
-    BenchRun,
     ItemScore,
     aggregate,
     run_benchmark,
     score_folders,
 )
 from ._semantic import SemanticScores, label_mask, score_semantic
-from ._sets import MASK_MODES, BenchSet, add_set, add_synthetic_set, load_truth
+from ._sets import MASK_MODES, add_set, add_synthetic_set, load_truth
 from ._stats import Estimate, bootstrap_ci
+
+if TYPE_CHECKING:
+    from ._records import BenchRun, BenchSet
 
 __all__ = [
     "CI_METRICS",
@@ -93,3 +97,15 @@ __all__ = [
     "write_labels",
     "write_leaderboard_html",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """:class:`BenchRun` and :class:`BenchSet` are loaded when asked for: they import the
+    catalog (SQLAlchemy), which scoring folders does not need."""
+    if name in ("BenchRun", "BenchSet"):
+        from . import _records
+
+        value = getattr(_records, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

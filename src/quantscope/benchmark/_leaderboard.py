@@ -28,7 +28,7 @@ from ._sets import load_truth
 from ._stats import Estimate, bootstrap_ci
 
 if TYPE_CHECKING:
-    from ..catalog import Repository
+    from ..catalog import BenchItemRecord, BenchRunRecord, BenchSetRecord, Repository
 
 __all__ = [
     "RANK_METRICS",
@@ -69,7 +69,7 @@ class LeaderboardEntry:
 
     rank: int
     tied_with_best: bool
-    run: dict[str, Any]
+    run: BenchRunRecord
     estimate: Estimate
     diff_vs_best: Estimate
     per_image: dict[str, dict[str, float]]
@@ -87,22 +87,22 @@ class LeaderboardEntry:
     @property
     def method(self) -> str:
         """The method's name."""
-        return str(self.run["method"])
+        return self.run.method
 
     def to_dict(self, metric: str) -> dict[str, Any]:
         """JSON-ready entry (NaN as None)."""
-        means = self.run["summary"].get("mean", {})
+        means = self.run.summary.get("mean", {})
         return {
             "rank": self.rank,
             "rank_label": self.rank_label,
             "method": self.method,
-            "run_id": self.run["id"],
-            "tool": self.run["tool"],
-            "tool_version": self.run["tool_version"],
-            "parameters": self.run["parameters"],
-            "source_kind": self.run["source_kind"],
-            "source": self.run["source"],
-            "created_at": str(self.run["created_at"]),
+            "run_id": self.run.id,
+            "tool": self.run.tool,
+            "tool_version": self.run.tool_version,
+            "parameters": self.run.parameters,
+            "source_kind": self.run.source_kind,
+            "source": self.run.source,
+            "created_at": str(self.run.created_at),
             "metric": metric,
             "estimate": self.estimate.to_dict(),
             "diff_vs_best": self.diff_vs_best.to_dict(),
@@ -116,15 +116,15 @@ class LeaderboardEntry:
 class Leaderboard:
     """Ranked methods of a set."""
 
-    set: dict[str, Any]
+    set: BenchSetRecord
     metric: str
     entries: list[LeaderboardEntry] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready leaderboard."""
-        s = {k: v for k, v in self.set.items() if k not in ("items",)}
-        s["created_at"] = str(s.get("created_at"))
-        s.get("provenance", {}).pop("source_text", None)
+        s = {k: v for k, v in self.set.to_dict().items() if k != "items"}
+        s["created_at"] = str(self.set.created_at)
+        s["provenance"] = {k: v for k, v in self.set.provenance.items() if k != "source_text"}
         return {
             "set": s,
             "metric": self.metric,
@@ -168,15 +168,15 @@ def leaderboard(
     bset = repo.bench.get_set(set_name)
     runs = repo.bench.runs(set_name)
     if not all_runs:
-        latest: dict[str, dict[str, Any]] = {}
+        latest: dict[str, BenchRunRecord] = {}
         for r in runs:  # oldest first: later runs of a method replace earlier ones
-            latest[r["method"]] = r
+            latest[r.method] = r
         runs = list(latest.values())
     board = Leaderboard(set=bset, metric=metric)
     if not runs:
         return board
-    scores = repo.bench.scores([r["id"] for r in runs])
-    items = [i["name"] for i in bset["items"]]
+    scores = repo.bench.scores([r.id for r in runs])
+    items = [i.name for i in bset.items]
 
     def values(run_id: str) -> npt.NDArray[np.float64]:
         per = scores[run_id]
@@ -184,11 +184,11 @@ def leaderboard(
 
     rows = []
     for r in runs:
-        v = values(r["id"])
+        v = values(r.id)
         est = bootstrap_ci(v, n_resamples=n_resamples)
-        pooled = InstanceScores.from_dict(_pooled_counts(repo, r["id"]))
+        pooled = InstanceScores.from_dict(_pooled_counts(repo, r.id))
         rows.append((r, v, est, pooled))
-    rows.sort(key=lambda x: (-np.nan_to_num(x[2].value, nan=-np.inf), x[0]["method"]))
+    rows.sort(key=lambda x: (-np.nan_to_num(x[2].value, nan=-np.inf), x[0].method))
     best_v = rows[0][1]
     for k, (r, v, est, pooled) in enumerate(rows):
         diff = bootstrap_ci(v - best_v, n_resamples=n_resamples)
@@ -200,7 +200,7 @@ def leaderboard(
                 run=r,
                 estimate=est,
                 diff_vs_best=diff,
-                per_image=scores[r["id"]],
+                per_image=scores[r.id],
                 pooled=pooled,
                 position=k,
             )
@@ -214,7 +214,7 @@ def _pooled_counts(repo: Repository, run_id: str) -> dict[str, Any]:
     res = repo.bench.results(run_id)
     if not res:
         raise InvalidInput(f"benchmark run {run_id} has no results")
-    return pool_instance_scores(InstanceScores.from_dict(x["counts"]) for x in res).to_dict()
+    return pool_instance_scores(InstanceScores.from_dict(x.counts) for x in res).to_dict()
 
 
 # ------------------------------------------------------------------------------ HTML
@@ -280,21 +280,21 @@ def _distribution_svg(entries: list[LeaderboardEntry], items: list[str], metric:
     return "".join(out)
 
 
-def _background(repo: Repository, item: dict[str, Any], truth: npt.NDArray[Any]) -> npt.NDArray:
+def _background(repo: Repository, item: BenchItemRecord, truth: npt.NDArray[Any]) -> npt.NDArray:
     """Grey background in [0, 1]: the image (first channel, mid z) when available."""
     plane = None
     try:
-        if item.get("image_id"):
+        if item.image_id:
             from ..io import OmeZarrPlanes
 
-            img = repo.images.get(item["image_id"])
+            img = repo.images.get(item.image_id)
             planes = OmeZarrPlanes(repo.root / img.store_path)
             z = planes.shapes[0][2] // 2
             plane = np.asarray(planes.plane(0, 0, z), dtype=np.float64)
-        elif item.get("image_path") and Path(item["image_path"]).is_file():
+        elif item.image_path and Path(item.image_path).is_file():
             import tifffile
 
-            plane = np.asarray(tifffile.imread(item["image_path"]), dtype=np.float64)
+            plane = np.asarray(tifffile.imread(item.image_path), dtype=np.float64)
             while plane.ndim > 2:
                 plane = plane[plane.shape[0] // 2]
     except Exception:
@@ -372,16 +372,16 @@ def render_leaderboard_html(
     metric = board.metric
     bset = board.set
     context: dict[str, Any] = {
-        "title": f"quantscope leaderboard: {bset['name']}",
+        "title": f"quantscope leaderboard: {bset.name}",
         "bset": bset,
         "metric": metric,
         "definition": _DESCRIPTIONS.get(metric, metric),
-        "source": bset.get("provenance", {}).get("labels_dir") or "synthetic",
+        "source": bset.provenance.get("labels_dir") or "synthetic",
         "entries": board.entries,
         "ranking": _ranking_rows(board),
     }
     if board.entries:
-        items = [i["name"] for i in bset["items"]]
+        items = [i.name for i in bset.items]
         comparison, best_counts = _comparison(board, items)
         context.update(
             distribution=Markup(_distribution_svg(board.entries, items, metric)),
@@ -389,8 +389,7 @@ def render_leaderboard_html(
             best_counts=best_counts,
             worst=_worst_figures(repo, board, items, worst=worst, max_edge=max_edge),
             provenance=[
-                (e, ", ".join(f"{k} {v}" for k, v in e.run["software"].items()))
-                for e in board.entries
+                (e, ", ".join(f"{k} {v}" for k, v in e.run.software.items())) for e in board.entries
             ],
         )
     return render("leaderboard.html.j2", **context)
@@ -401,12 +400,12 @@ def _ranking_rows(board: Leaderboard) -> list[dict[str, Any]]:
     characters) and the SVG of its confidence interval."""
     rows = []
     for e in board.entries:
-        params = ", ".join(f"{k}={v}" for k, v in e.run["parameters"].items())
+        params = ", ".join(f"{k}={v}" for k, v in e.run.parameters.items())
         rows.append(
             {
                 "entry": e,
                 "pooled": e.pooled.summary(),
-                "tool": " ".join(str(x) for x in (e.run["tool"], e.run["tool_version"]) if x),
+                "tool": " ".join(str(x) for x in (e.run.tool, e.run.tool_version) if x),
                 "parameters": params,
                 "short": params if len(params) <= 90 else params[:87] + "...",
                 "ci": Markup(_ci_svg(e.estimate)),
@@ -420,7 +419,7 @@ def _comparison(
 ) -> tuple[list[dict[str, Any]], list[tuple[LeaderboardEntry, int]]]:
     """The per-image scores of the methods, images where they disagree most first, and how
     many images each method is best on."""
-    n_objects = {i["name"]: i["n_objects"] for i in board.set["items"]}
+    n_objects = {i.name: i.n_objects for i in board.set.items}
     table = np.array(
         [[e.per_image.get(i, {}).get(board.metric, np.nan) for e in board.entries] for i in items]
     )
@@ -446,12 +445,12 @@ def _worst_figures(
     """Per method, its ``worst`` images with the lowest score: the overlay of the prediction on
     the image and the truth (a PNG data URI) and the counts of the matching, or why the
     prediction could not be read."""
-    item_rec = {i["name"]: i for i in board.set["items"]}
+    item_rec = {i.name: i for i in board.set.items}
     truth_cache: dict[str, npt.NDArray[Any]] = {}
     bg_cache: dict[str, npt.NDArray[Any]] = {}
     out = []
     for e in board.entries:
-        results = {r["item"]: r for r in repo.bench.results(e.run["id"])}
+        results = {r.item: r for r in repo.bench.results(e.run.id)}
         vals = [(e.per_image.get(i, {}).get(board.metric, np.nan), i) for i in items]
         vals = sorted((v, i) for v, i in vals if math.isfinite(v))[:worst]
         figures: list[dict[str, Any]] = []
@@ -464,7 +463,7 @@ def _worst_figures(
                 bg_cache[i] = _background(repo, item_rec[i], truth_cache[i])
             truth = truth_cache[i]
             try:
-                pred = read_labels(repo.root / res["pred_path"])
+                pred = read_labels(repo.root / res.pred_path)
             except Exception as exc:
                 figures.append({"item": i, "error": str(exc)})
                 continue
@@ -482,7 +481,7 @@ def _worst_figures(
                     "value": v,
                     "uri": png_data_uri(rgb),
                     "width": min(rgb.shape[1], 420),
-                    "counts": InstanceScores.from_dict(res["counts"]).summary(),
+                    "counts": InstanceScores.from_dict(res.counts).summary(),
                 }
             )
         out.append((e, figures))

@@ -22,7 +22,7 @@ from ._instance import DSB_THRESHOLDS
 
 if TYPE_CHECKING:
     from ..catalog import Repository
-    from ._runs import BenchRun
+    from ._records import BenchRun
 
 __all__ = ["PipelinePredictions", "pipeline_predictions", "run_and_score"]
 
@@ -151,7 +151,7 @@ def pipeline_predictions(
     )
     step, _port, out_name = _labels_output(pipeline, output)
     bset = repo.bench.get_set(set_name)
-    no_image = [i["name"] for i in bset["items"] if not i["image_id"]]
+    no_image = [i.name for i in bset.items if not i.image_id]
     if no_image:
         raise InvalidInput(
             f"set {set_name!r}: {plural(len(no_image), 'item')} "
@@ -159,7 +159,7 @@ def pipeline_predictions(
             f"{no_image[0]}); pipelines run on ingested images: register the set with its "
             "images (without --no-ingest), or score predictions with --predictions"
         )
-    by_image = {i["image_id"]: i["name"] for i in bset["items"]}
+    by_image = {i.image_id: i.name for i in bset.items if i.image_id}
 
     def prog(done: int, total: int, _name: str) -> None:
         if progress:

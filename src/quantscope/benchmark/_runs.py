@@ -35,13 +35,13 @@ from ._sets import BENCH_DIR, load_truth
 from ._stats import Estimate, bootstrap_ci
 
 if TYPE_CHECKING:
-    from ..catalog import Repository
+    from ..catalog import BenchItemRecord, BenchResultRecord, Repository
+    from ._records import BenchRun
 
 __all__ = [
     "CI_METRICS",
     "PER_IMAGE_METRICS",
     "BenchResult",
-    "BenchRun",
     "ItemScore",
     "aggregate",
     "run_benchmark",
@@ -146,18 +146,6 @@ class BenchResult:
             for k, vals in self.per_image.items()
         }
         return {**self.summary(), "per_image": per, "extra_predictions": self.extra}
-
-
-class BenchRun(dict[str, Any]):
-    """A stored benchmark run as :func:`run_benchmark` returns it: the run's record
-    (:meth:`Repository.bench.get_run`: id, set, method, tool, parameters, summary, items...), plus
-    ``extra`` (prediction files without ground truth) and ``result`` (the
-    :class:`BenchResult`)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The record without the in-memory ``result``; what ``quantscope bench run --json``
-        prints."""
-        return {k: v for k, v in self.items() if k != "result"}
 
 
 def aggregate(
@@ -340,8 +328,8 @@ def run_benchmark(
     Returns
     -------
     BenchRun
-        The stored run (:meth:`Repository.bench.get_run`, a dict), with ``extra`` prediction
-        files and the :class:`BenchResult` as ``result``.
+        The stored run (:meth:`Repository.bench.get_run`), with ``extra`` prediction files and
+        the :class:`BenchResult` as ``result``.
 
     Raises
     ------
@@ -353,8 +341,8 @@ def run_benchmark(
     IntegrityError
         A stored ground-truth file changed since registration.
     """
-    items = repo.bench.get_set(set_name)["items"]
-    names = [i["name"] for i in items]
+    items = repo.bench.get_set(set_name).items
+    names = [i.name for i in items]
     given, pred_paths, extra, src = _predictions(predictions, names, set_name, match, missing)
     src = source or src
     run_id = uuid.uuid4().hex
@@ -396,10 +384,9 @@ def run_benchmark(
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    out = BenchRun(repo.bench.get_run(run_id))
-    out["extra"] = extra
-    out["result"] = result
-    return out
+    from ._records import BenchRun
+
+    return BenchRun.of(repo.bench.get_run(run_id), extra=extra, result=result)
 
 
 def _predictions(
@@ -434,7 +421,7 @@ def _predictions(
 
 def _score_items(
     repo: Repository,
-    items: Sequence[dict[str, Any]],
+    items: Sequence[BenchItemRecord],
     given: Mapping[str, Any],
     pred_paths: Mapping[str, Path | None],
     thr: tuple[float, ...],
@@ -447,7 +434,7 @@ def _score_items(
     scored: list[ItemScore] = []
     results = []
     for k, it in enumerate(items):
-        n = it["name"]
+        n = it.name
         truth = load_truth(repo, it)
         ppath = pred_paths.get(n)
         if n in given:
@@ -461,7 +448,7 @@ def _score_items(
             pname = f"<no prediction for {n}>"
         s = score_instances(truth, pred, thr, names=(f"ground truth of {n}", pname))
         sha = write_labels(staging / f"{n}.tif", np.asarray(pred))
-        scored.append(ItemScore(n, s, it["labels_path"], pname, pname.startswith("<no")))
+        scored.append(ItemScore(n, s, it.labels_path, pname, pname.startswith("<no")))
         results.append(
             {
                 "item": n,
@@ -485,7 +472,7 @@ def _method_label(method: str | None, tool: str | None, params: Mapping[str, Any
     return tool or Path(src).name or "predictions"
 
 
-def verify_prediction(repo: Repository, result: Mapping[str, Any]) -> bool:
+def verify_prediction(repo: Repository, result: BenchResultRecord) -> bool:
     """Whether a run's stored prediction copy still has its recorded SHA-256."""
-    path = repo.root / result["pred_path"]
-    return path.is_file() and file_sha256(path) == result["pred_sha256"]
+    path = repo.root / result.pred_path
+    return path.is_file() and file_sha256(path) == result.pred_sha256

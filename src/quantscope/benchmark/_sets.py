@@ -36,29 +36,17 @@ from ._overlap import as_label_image
 from ._semantic import label_mask
 
 if TYPE_CHECKING:
-    from ..catalog import Repository
+    from ..catalog import BenchItemRecord, Repository
+    from ._records import BenchSet
 
 __all__ = [
     "BENCH_DIR",
     "MASK_MODES",
-    "BenchSet",
     "add_set",
     "add_synthetic_set",
     "load_truth",
     "set_folder",
 ]
-
-
-class BenchSet(dict[str, Any]):
-    """A registered ground-truth set as :func:`add_set` returns it: the set's record
-    (:meth:`Repository.bench.get_set`: name, items, objects, license, provenance...)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The record without the provenance's copy of the source text (SOURCE.md, LICENSE);
-        what ``quantscope bench add-set --json`` prints."""
-        out = dict(self)
-        out["provenance"] = {k: v for k, v in self["provenance"].items() if k != "source_text"}
-        return out
 
 
 #: Folder of the repository that holds benchmark files.
@@ -225,7 +213,7 @@ def add_set(
 
     Returns
     -------
-    dict
+    BenchSet
         The registered set as :meth:`Repository.bench.get_set` returns it.
 
     Raises
@@ -279,7 +267,9 @@ def add_set(
                 description=description,
                 replace=replace,
             )
-    return BenchSet(repo.bench.get_set(name))
+    from ._records import BenchSet
+
+    return BenchSet.of(repo.bench.get_set(name))
 
 
 @contextlib.contextmanager
@@ -303,7 +293,7 @@ def _swapped_in(final: Path, staging: Path) -> Iterator[None]:
 
 def _check_new(repo: Repository, name: str) -> None:
     """Refuse to add a set under the name of an existing one (without ``replace``)."""
-    existing = {s["name"] for s in repo.bench.sets()}
+    existing = {s.name for s in repo.bench.sets()}
     if name in existing:
         raise InvalidInput(
             f"benchmark set {name!r} already exists in {repo.root}; choose another name or "
@@ -480,7 +470,7 @@ def add_synthetic_set(
         )
 
 
-def load_truth(repo: Repository, item: dict[str, Any]) -> np.ndarray:
+def load_truth(repo: Repository, item: BenchItemRecord) -> np.ndarray:
     """The stored ground-truth labels of a set item, checked against their SHA-256.
 
     Raises
@@ -490,14 +480,14 @@ def load_truth(repo: Repository, item: dict[str, Any]) -> np.ndarray:
     """
     from ..errors import IntegrityError
 
-    path = repo.root / item["labels_path"]
+    path = repo.root / item.labels_path
     if not path.is_file():
         raise IntegrityError(
-            f"{path}: the ground truth of item {item['name']!r} is missing; re-register the set"
+            f"{path}: the ground truth of item {item.name!r} is missing; re-register the set"
         )
-    if file_sha256(path) != item["labels_sha256"]:
+    if file_sha256(path) != item.labels_sha256:
         raise IntegrityError(
-            f"{path}: the ground truth of item {item['name']!r} changed since it was "
+            f"{path}: the ground truth of item {item.name!r} changed since it was "
             "registered (SHA-256 differs); re-register the set with --replace"
         )
     try:

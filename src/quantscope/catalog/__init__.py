@@ -2,8 +2,10 @@
 
 A :class:`Repository` creates, opens, migrates and locks a repository; what it reads and writes
 is grouped in its parts: ``repo.images``, ``repo.quality``, ``repo.annotations``, ``repo.query``
-(``find``, ``find_ids``, ``fields``), ``repo.runs`` and ``repo.bench``. Plates come back as
-:class:`PlateInfo` records.
+(``find``, ``find_ids``, ``fields``), ``repo.runs`` and ``repo.bench``. Records come back typed:
+plates as :class:`PlateInfo`, illumination profiles as :class:`IlluminationProfileRecord`,
+benchmark sets, runs and results as :class:`BenchSetInfo`, :class:`BenchSetRecord` (with its
+:class:`BenchItemRecord` items), :class:`BenchRunRecord` and :class:`BenchResultRecord`.
 
 :func:`select_images` resolves a selection (image ids, plates, datasets, a query; a
 :class:`Selection`) into image ids, the same way for every command; :func:`edit_annotations`
@@ -15,10 +17,18 @@ stored OME-Zarr metadata and checksums together, with an audit annotation per ch
 """
 
 from ._annotations import DATASET_KEY, DatasetInfo
+from ._bench_records import (
+    BenchItemRecord,
+    BenchResultRecord,
+    BenchRunRecord,
+    BenchSetInfo,
+    BenchSetRecord,
+)
 from ._edit import EditReport, FieldChange, set_metadata
 from ._images import ImageRegistration, PlateField, PlateInfo, plate_folder
 from ._listing import image_record, image_row
 from ._metadata_check import MetadataCheck, check_metadata
+from ._quality import IlluminationProfileRecord
 from ._repository import CONFIG_NAME, SCHEMA_HEAD, Repository
 from ._select import Selection, select_images
 from ._tagging import AnnotationChanges, edit_annotations
@@ -28,9 +38,15 @@ __all__ = [
     "DATASET_KEY",
     "SCHEMA_HEAD",
     "AnnotationChanges",
+    "BenchItemRecord",
+    "BenchResultRecord",
+    "BenchRunRecord",
+    "BenchSetInfo",
+    "BenchSetRecord",
     "DatasetInfo",
     "EditReport",
     "FieldChange",
+    "IlluminationProfileRecord",
     "ImageRegistration",
     "MetadataCheck",
     "PlateField",

@@ -2,7 +2,9 @@
 
 Rows only: reading label files, scoring and aggregating live in :mod:`quantscope.benchmark`.
 :class:`BenchmarkRecords` is the ``bench`` part of a :class:`~quantscope.catalog.Repository`
-(``repo.bench``).
+(``repo.bench``); it returns typed records (:mod:`._bench_records`): :class:`BenchSetInfo`,
+:class:`BenchSetRecord` with its :class:`BenchItemRecord` items, :class:`BenchRunRecord` and
+:class:`BenchResultRecord`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ import sqlalchemy as sa
 
 from ..errors import CatalogError, InvalidInput, NotFound
 from . import _schema_bench as B
+from ._bench_records import (
+    BenchItemRecord,
+    BenchResultRecord,
+    BenchRunRecord,
+    BenchSetInfo,
+    BenchSetRecord,
+)
 from ._part import Part
 
 if TYPE_CHECKING:
@@ -25,7 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["BenchmarkRecords"]
 
 
-def _set_row(r: Any) -> dict[str, Any]:
+def _set_fields(r: Any) -> dict[str, Any]:
+    """The fields of :class:`BenchSetInfo` from a ``bench_sets`` row."""
     return {
         "id": r.id,
         "name": r.name,
@@ -39,26 +49,50 @@ def _set_row(r: Any) -> dict[str, Any]:
     }
 
 
-def _run_row(r: Any, set_name: str | None = None) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "set_id": r.set_id,
-        "set": set_name,
-        "method": r.method,
-        "tool": r.tool,
-        "tool_version": r.tool_version,
-        "parameters": json.loads(r.parameters_json),
-        "source_kind": r.source_kind,
-        "source": r.source,
-        "analysis_run_id": r.analysis_run_id,
-        "thresholds": json.loads(r.thresholds_json),
-        "software": json.loads(r.software_json),
-        "host": r.host,
-        "user": r.user_name,
-        "created_at": r.created_at,
-        "n_images": r.n_images,
-        "summary": json.loads(r.summary_json),
-    }
+def _item_row(r: Any) -> BenchItemRecord:
+    return BenchItemRecord(
+        name=r.name,
+        image_id=r.image_id,
+        image_path=r.image_path,
+        image_sha256=r.image_sha256,
+        labels_path=r.labels_path,
+        labels_sha256=r.labels_sha256,
+        source_labels_path=r.source_labels_path,
+        shape=tuple(json.loads(r.shape_json)),
+        n_objects=r.n_objects,
+    )
+
+
+def _run_row(r: Any, set_name: str) -> BenchRunRecord:
+    return BenchRunRecord(
+        id=r.id,
+        set_id=r.set_id,
+        set=set_name,
+        method=r.method,
+        tool=r.tool,
+        tool_version=r.tool_version,
+        parameters=json.loads(r.parameters_json),
+        source_kind=r.source_kind,
+        source=r.source,
+        analysis_run_id=r.analysis_run_id,
+        thresholds=tuple(json.loads(r.thresholds_json)),
+        software=json.loads(r.software_json),
+        host=r.host,
+        user=r.user_name,
+        created_at=r.created_at,
+        n_images=r.n_images,
+        summary=json.loads(r.summary_json),
+    )
+
+
+def _result_row(x: Any) -> BenchResultRecord:
+    return BenchResultRecord(
+        item=x.item,
+        pred_path=x.pred_path,
+        pred_sha256=x.pred_sha256,
+        source_pred_path=x.source_pred_path,
+        counts=json.loads(x.counts_json),
+    )
 
 
 class BenchmarkRecords(Part):
@@ -157,14 +191,14 @@ class BenchmarkRecords(Part):
         with self.engine.begin() as conn:
             self._delete_set_rows(conn, self._set_id(conn, name))
 
-    def sets(self) -> list[dict[str, Any]]:
+    def sets(self) -> list[BenchSetInfo]:
         """Every registered set (without items), by name."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(B.bench_sets).order_by(B.bench_sets.c.name))
-            return [_set_row(r) for r in rows]
+            return [BenchSetInfo(**_set_fields(r)) for r in rows]
 
-    def get_set(self, name: str) -> dict[str, Any]:
-        """One set with its ``items`` (list of dicts, by name).
+    def get_set(self, name: str) -> BenchSetRecord:
+        """One set with its items (by name).
 
         Raises
         ------
@@ -174,24 +208,10 @@ class BenchmarkRecords(Part):
         with self.engine.connect() as conn:
             sid = self._set_id(conn, name)
             row = conn.execute(sa.select(B.bench_sets).where(B.bench_sets.c.id == sid)).one()
-            out = _set_row(row)
             it = B.bench_items
-            items = conn.execute(sa.select(it).where(it.c.set_id == sid).order_by(it.c.name))
-            out["items"] = [
-                {
-                    "name": r.name,
-                    "image_id": r.image_id,
-                    "image_path": r.image_path,
-                    "image_sha256": r.image_sha256,
-                    "labels_path": r.labels_path,
-                    "labels_sha256": r.labels_sha256,
-                    "source_labels_path": r.source_labels_path,
-                    "shape": json.loads(r.shape_json),
-                    "n_objects": r.n_objects,
-                }
-                for r in items
-            ]
-        return out
+            rows = conn.execute(sa.select(it).where(it.c.set_id == sid).order_by(it.c.name))
+            items = tuple(_item_row(r) for r in rows)
+        return BenchSetRecord(**_set_fields(row), items=items)
 
     # ------------------------------------------------------------------ runs
     def add_run(
@@ -259,7 +279,7 @@ class BenchmarkRecords(Part):
             if rows:
                 conn.execute(B.bench_scores.insert(), rows)
 
-    def runs(self, set_name: str | None = None) -> list[dict[str, Any]]:
+    def runs(self, set_name: str | None = None) -> list[BenchRunRecord]:
         """Runs (of one set, or all), oldest first."""
         r, s = B.bench_runs, B.bench_sets
         sel = sa.select(r, s.c.name.label("set_name")).join(s, s.c.id == r.c.set_id)
@@ -269,7 +289,7 @@ class BenchmarkRecords(Part):
             rows = conn.execute(sel.order_by(r.c.created_at, r.c.id))
             return [_run_row(row, row.set_name) for row in rows]
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
+    def get_run(self, run_id: str) -> BenchRunRecord:
         """One run; ``run_id`` may be a unique prefix.
 
         Raises
@@ -286,21 +306,12 @@ class BenchmarkRecords(Part):
             raise NotFound(f"{what} with id {run_id!r} in {self.root}; see 'bench leaderboard'")
         return _run_row(rows[0], rows[0].set_name)
 
-    def results(self, run_id: str) -> list[dict[str, Any]]:
+    def results(self, run_id: str) -> list[BenchResultRecord]:
         """Per-item results of a run (prediction copy, checksum, counts), by item."""
         b = B.bench_results
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(b).where(b.c.run_id == run_id).order_by(b.c.item))
-            return [
-                {
-                    "item": x.item,
-                    "pred_path": x.pred_path,
-                    "pred_sha256": x.pred_sha256,
-                    "source_pred_path": x.source_pred_path,
-                    "counts": json.loads(x.counts_json),
-                }
-                for x in rows
-            ]
+            return [_result_row(x) for x in rows]
 
     def scores(self, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
         """{run id: {item: {metric: value}}}; NULL comes back as NaN."""

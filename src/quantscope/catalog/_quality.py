@@ -10,6 +10,7 @@ import json
 import math
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -23,9 +24,37 @@ if TYPE_CHECKING:
 
     from ..quality import QCFlag
 
-__all__ = ["QualityPeer", "QualityRecords"]
+__all__ = ["IlluminationProfileRecord", "QualityPeer", "QualityRecords"]
 
 ChannelMetrics = Mapping[int, Mapping[str, float]]
+
+
+@dataclass(frozen=True)
+class IlluminationProfileRecord:
+    """A stored illumination profile of one channel of a plate (``repo.quality``).
+
+    ``store_path`` is the profile's folder relative to the repository root; ``n_images`` how
+    many images it was estimated from; ``sha256`` the digest of its flat (and dark) field.
+    """
+
+    plate: str
+    channel: int
+    channel_name: str
+    store_path: str
+    n_images: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile's catalog row as a dict."""
+        return {
+            "plate": self.plate,
+            "channel": self.channel,
+            "channel_name": self.channel_name,
+            "store_path": self.store_path,
+            "n_images": self.n_images,
+            "sha256": self.sha256,
+        }
+
 
 _IN_CHUNK = 500  # ids per IN (...) list: well below every backend's bound-parameter limit
 
@@ -378,7 +407,7 @@ class QualityRecords(Part):
                 )
             )
 
-    def illumination_profiles(self) -> list[dict[str, Any]]:
+    def illumination_profiles(self) -> list[IlluminationProfileRecord]:
         """Every stored illumination profile: plate, channel, channel name, path, image count."""
         ip, p = S.illumination_profiles, S.plates
         sel = (
@@ -394,4 +423,14 @@ class QualityRecords(Part):
             .order_by(p.c.name, ip.c.channel)
         )
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(sel).mappings()]
+            return [
+                IlluminationProfileRecord(
+                    plate=r.plate,
+                    channel=int(r.channel),
+                    channel_name=r.channel_name,
+                    store_path=r.store_path,
+                    n_images=int(r.n_images),
+                    sha256=r.sha256,
+                )
+                for r in conn.execute(sel)
+            ]

@@ -231,14 +231,14 @@ def add_set_cmd(
     if as_json:
         _emit_json(s.to_dict())
         return
-    prov = s["provenance"]
+    prov = s.provenance
     how = prov.get("masks", "labels")
     if prov.get("connectivity"):
         how += f", connectivity {prov['connectivity']}"
     _console().print(
-        f"set {_esc(s['name'])}: {plural(s['n_items'], 'image')}, "
-        f"{plural(s['n_objects'], 'object')} ({_esc(how)}); "
-        f"license: {_esc(s['license'])}"
+        f"set {_esc(s.name)}: {plural(s.n_items, 'image')}, "
+        f"{plural(s.n_objects, 'object')} ({_esc(how)}); "
+        f"license: {_esc(s.license)}"
     )
 
 
@@ -250,13 +250,13 @@ def ls_cmd(repo: RepoArg, as_json: JsonOpt = False) -> None:
         runs = r.bench.runs()
     counts: dict[str, int] = {}
     for run in runs:
-        counts[run["set"]] = counts.get(run["set"], 0) + 1
+        counts[run.set] = counts.get(run.set, 0) + 1
     if as_json:
         _emit_json(
             [
                 {
-                    **{k: v for k, v in s.items() if k != "provenance"},
-                    "n_runs": counts.get(s["name"], 0),
+                    **{k: v for k, v in s.to_dict().items() if k != "provenance"},
+                    "n_runs": counts.get(s.name, 0),
                 }
                 for s in sets
             ]
@@ -269,11 +269,11 @@ def ls_cmd(repo: RepoArg, as_json: JsonOpt = False) -> None:
         t.add_column(c)
     for s in sets:
         t.add_row(
-            _esc(s["name"]),
-            str(s["n_items"]),
-            str(s["n_objects"]),
-            str(counts.get(s["name"], 0)),
-            _esc(s["license"][:60]),
+            _esc(s.name),
+            str(s.n_items),
+            str(s.n_objects),
+            str(counts.get(s.name, 0)),
+            _esc(s.license[:60]),
         )
     _console().print(t)
 
@@ -361,19 +361,18 @@ def run_cmd(
         _emit_json(run.to_dict())
         return
     _summary_table(
-        f"{run['method']} on {run['set']} ({plural(run['n_images'], 'image')}, "
-        f"run {run['id'][:8]})",
-        run["summary"],
+        f"{run.method} on {run.set} ({plural(run.n_images, 'image')}, run {run.id[:8]})",
+        run.summary,
     )
-    if run["summary"].get("n_missing_predictions"):
+    if run.summary.get("n_missing_predictions"):
         _console().print(
-            f"{plural(run['summary']['n_missing_predictions'], 'image')} had no prediction "
+            f"{plural(run.summary['n_missing_predictions'], 'image')} had no prediction "
             "(scored as empty)"
         )
-    if run.get("extra"):
+    if run.extra:
         _console().print(
-            f"not scored (no ground truth): {_esc(', '.join(run['extra'][:5]))}"
-            + (f" and {len(run['extra']) - 5} more" if len(run["extra"]) > 5 else "")
+            f"not scored (no ground truth): {_esc(', '.join(run.extra[:5]))}"
+            + (f" and {len(run.extra) - 5} more" if len(run.extra) > 5 else "")
         )
 
 
@@ -447,7 +446,7 @@ def leaderboard_cmd(
     from rich.table import Table
 
     t = Table(
-        title=f"{set_name}: {plural(board.set['n_items'], 'image')}, ranked by {metric}",
+        title=f"{set_name}: {plural(board.set.n_items, 'image')}, ranked by {metric}",
         title_justify="left",
     )
     for c in ("rank", "method", f"{metric} [95% CI]", "Δ vs best [95% CI]", "F1@0.5", "PQ"):
@@ -466,7 +465,7 @@ def leaderboard_cmd(
             _f(p["pq"]),
             _f(p["seg"]),
             f"{p['splits']}/{p['merges']}",
-            e.run["id"][:8],
+            e.run.id[:8],
         )
     console = _console()
     if not board.entries:

@@ -91,19 +91,19 @@ def collect_report_data(repo: Repository, jobs: int = 2) -> QCReportData:
     ]
     for row in repo.quality.illumination_profiles():
         try:
-            flat, dark = read_profile(repo.root, row["store_path"], row["plate"], row["channel"])
+            flat, dark = read_profile(repo.root, row.store_path, row.plate, row.channel)
         except QuantscopeError as e:
             problems.append(str(e))
             continue
         profiles.append(
             ProfileRecord(
-                plate=row["plate"],
-                channel=int(row["channel"]),
-                channel_name=row["channel_name"],
-                n_images=int(row["n_images"]),
+                plate=row.plate,
+                channel=row.channel,
+                channel_name=row.channel_name,
+                n_images=row.n_images,
                 flat=flat,
                 dark=dark,
-                store_path=row["store_path"],
+                store_path=row.store_path,
             )
         )
     return QCReportData(

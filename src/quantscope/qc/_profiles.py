@@ -205,7 +205,7 @@ def profile_gaps(repo: Repository, plate: str | None = None) -> list[MissingProf
         ``plate`` is not in the catalog.
     """
     plans, loose = _plans(repo, plate)
-    stored = {(row["plate"], int(row["channel"])) for row in repo.quality.illumination_profiles()}
+    stored = {(row.plate, row.channel) for row in repo.quality.illumination_profiles()}
     out: list[MissingProfile] = []
     for name, plan in plans.items():
         for c in range(max([*plan.names, -1]) + 1):
@@ -442,30 +442,26 @@ def load_profile(
         The stored profile cannot be read (damaged files) or no longer matches the SHA-256
         recorded in the catalog.
     """
-    rows = [r for r in repo.quality.illumination_profiles() if r["plate"] == plate]
+    rows = [r for r in repo.quality.illumination_profiles() if r.plate == plate]
     row = next(
         (
             r
             for r in rows
-            if (
-                r["channel"] == channel
-                if isinstance(channel, int)
-                else r["channel_name"] == channel
-            )
+            if (r.channel == channel if isinstance(channel, int) else r.channel_name == channel)
         ),
         None,
     )
     if row is None:
-        have = ", ".join(f"{r['channel']} ({r['channel_name']})" for r in rows)
+        have = ", ".join(f"{r.channel} ({r.channel_name})" for r in rows)
         raise NotFound(
             f"{repo.root}: no illumination profile of plate {plate!r} channel {channel!r}"
             + (f" (stored: {have})" if have else "")
             + "; estimate one with `quantscope qc REPO --profiles`"
         )
-    flat, dark = read_profile(repo.root, row["store_path"], plate, int(row["channel"]))
-    if _digest(flat, dark) != row["sha256"]:
+    flat, dark = read_profile(repo.root, row.store_path, plate, row.channel)
+    if _digest(flat, dark) != row.sha256:
         raise RepositoryError(
-            f"{repo.root / row['store_path']}: the stored profile differs from the one recorded "
+            f"{repo.root / row.store_path}: the stored profile differs from the one recorded "
             f"in the catalog (SHA-256 mismatch); estimate it again with `quantscope qc {repo.root} "
             f"--profiles --plate '{plate}'`"
         )
