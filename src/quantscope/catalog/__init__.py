@@ -3,7 +3,8 @@
 A :class:`Repository` creates, opens, migrates and locks a repository; what it reads and writes
 is grouped in its parts: ``repo.images``, ``repo.quality``, ``repo.annotations``, ``repo.query``
 (``find``, ``find_ids``, ``fields``), ``repo.runs`` and ``repo.bench``. Plates come back as
-:class:`PlateInfo` records.
+:class:`PlateInfo` records; analysis runs, their steps, artifacts and the artifacts' inputs as
+:class:`RunRecord`, :class:`StepRecord`, :class:`ArtifactRecord` and :class:`ArtifactInput`.
 
 :func:`select_images` resolves a selection (image ids, plates, datasets, a query; a
 :class:`Selection`) into image ids, the same way for every command; :func:`edit_annotations`
@@ -20,6 +21,7 @@ from ._images import ImageRegistration, PlateField, PlateInfo, plate_folder
 from ._listing import image_record, image_row
 from ._metadata_check import MetadataCheck, check_metadata
 from ._repository import CONFIG_NAME, SCHEMA_HEAD, Repository
+from ._runs import ArtifactInput, ArtifactRecord, RunRecord, StepRecord
 from ._select import Selection, select_images
 from ._tagging import AnnotationChanges, edit_annotations
 
@@ -28,6 +30,8 @@ __all__ = [
     "DATASET_KEY",
     "SCHEMA_HEAD",
     "AnnotationChanges",
+    "ArtifactInput",
+    "ArtifactRecord",
     "DatasetInfo",
     "EditReport",
     "FieldChange",
@@ -36,7 +40,9 @@ __all__ = [
     "PlateField",
     "PlateInfo",
     "Repository",
+    "RunRecord",
     "Selection",
+    "StepRecord",
     "check_metadata",
     "edit_annotations",
     "image_record",
