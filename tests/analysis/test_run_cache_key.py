@@ -251,7 +251,7 @@ def test_a_damaged_output_read_back_by_a_computed_step_is_computed_again(
         if a.kind == "labels" and a.key != art.key
     )
     rel = chunk.relative_to(level0)
-    chunk.write_bytes((analysis_repo.root / other["path"] / "0" / rel).read_bytes())
+    chunk.write_bytes((analysis_repo.root / other.path / "0" / rel).read_bytes())
     # a new measurement parameter: measure is computed and reads the segmentation back
     again = run_pipeline(analysis_repo, parse_pipeline(pipeline_text(scale=2.0)))
     assert again.ok, again.failures
