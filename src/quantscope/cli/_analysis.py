@@ -201,7 +201,8 @@ def runs(repo: RepoArg, as_json: JsonOpt = False) -> None:
     with _open(repo) as r:
         rows = r.runs.all()
     if as_json:
-        _emit_json([x.to_dict() for x in rows])
+        records = [x.to_dict() for x in rows]  # the library's records, as they are
+        _emit_json(records)
         return
     from rich.table import Table
 
