@@ -37,6 +37,7 @@ def _aware(v: Any) -> Any:
     return v
 
 
+@dataclass(frozen=True)
 class _Record:
     """What the records of this module share: made from a catalog row, given back as a dict."""
 
@@ -47,7 +48,7 @@ class _Record:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict, in their order (for JSON)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
