@@ -48,7 +48,7 @@ def test_a_local_cluster_of_two_processes_computes_the_same_outputs(
         report = run_pipeline(analysis_repo, spec, scheduler=cluster.scheduler_address)
         assert report.ok and (report.computed, report.images) == (6, 3)
         run = analysis_repo.runs.get(report.run_id)
-        assert run["scheduler"] == cluster.scheduler_address
+        assert run.scheduler == cluster.scheduler_address
         again = run_pipeline(analysis_repo, spec, scheduler=cluster.scheduler_address)
         assert again.computed == 0 and again.reused == 6
     # the same pipeline on the local scheduler, in another copy of the repository
@@ -62,15 +62,11 @@ def test_a_local_cluster_of_two_processes_computes_the_same_outputs(
         ["image_id", "ObjectNumber"], ignore_index=True
     )
     pd.testing.assert_frame_equal(a, b)
-    la = {
-        x["image_id"]: x
-        for x in analysis_repo.runs.artifacts(report.run_id)
-        if x["kind"] == "labels"
-    }
+    la = {x.image_id: x for x in analysis_repo.runs.artifacts(report.run_id) if x.kind == "labels"}
     for x in local.runs.artifacts(ref.run_id):
-        if x["kind"] == "labels":
-            assert la[x["image_id"]]["sha256"] == x["sha256"]
-            assert (read_labels(local.root, x["path"]) > 0).any()
+        if x.kind == "labels":
+            assert la[x.image_id].sha256 == x.sha256
+            assert (read_labels(local.root, x.path) > 0).any()
     local.close()
 
 
@@ -86,4 +82,4 @@ def test_an_unreachable_scheduler_is_a_clear_error(
     ):
         run_pipeline(analysis_repo, spec, scheduler="tcp://127.0.0.1:9")
     # the failed attempt is recorded as interrupted, not left running
-    assert [r["status"] for r in analysis_repo.runs.all()] == ["interrupted"]
+    assert [r.status for r in analysis_repo.runs.all()] == ["interrupted"]

@@ -37,24 +37,24 @@ def test_first_run_computes_every_step_and_registers_outputs(analysis_repo: Repo
     assert report.status == "completed" and report.ok
     assert (report.images, report.computed, report.reused) == (3, 6, 0)
     arts = analysis_repo.runs.artifacts(report.run_id)
-    assert sorted(a["kind"] for a in arts) == ["labels"] * 3 + ["table"] * 3
+    assert sorted(a.kind for a in arts) == ["labels"] * 3 + ["table"] * 3
     for a in arts:
-        full = analysis_repo.root / a["path"]
-        assert full.exists(), a["path"]
-        if a["kind"] == "labels":
-            labels = read_labels(analysis_repo.root, a["path"])
-            assert labels_digest(labels) == a["sha256"]
-            assert a["n_objects"] == len(np.unique(labels)) - 1 > 0
-            assert "/labels/Nuclei-" in a["path"]
+        full = analysis_repo.root / a.path
+        assert full.exists(), a.path
+        if a.kind == "labels":
+            labels = read_labels(analysis_repo.root, a.path)
+            assert labels_digest(labels) == a.sha256
+            assert a.n_objects == len(np.unique(labels)) - 1 > 0
+            assert "/labels/Nuclei-" in a.path
         else:
             import hashlib
 
-            assert hashlib.sha256(full.read_bytes()).hexdigest() == a["sha256"]
-            assert a["path"].startswith(f"tables/{report.run_id}/Nuclei_features/")
+            assert hashlib.sha256(full.read_bytes()).hexdigest() == a.sha256
+            assert a.path.startswith(f"tables/{report.run_id}/Nuclei_features/")
     run = analysis_repo.runs.get(report.run_id)
-    assert run["status"] == "completed" and run["n_computed"] == 6
-    assert run["software"]["numpy"] == np.__version__ and run["host"] and run["user_name"]
-    assert run["ended_at"] >= run["started_at"]
+    assert run.status == "completed" and run.n_computed == 6
+    assert run.software["numpy"] == np.__version__ and run.host and run.user_name
+    assert run.ended_at >= run.started_at
 
 
 def test_tables_have_one_row_per_object_with_image_metadata(analysis_repo: Repository) -> None:
@@ -62,9 +62,9 @@ def test_tables_have_one_row_per_object_with_image_metadata(analysis_repo: Repos
     table = read_table(analysis_repo.root, report.tables["Nuclei_features"])
     images = {i.id: i for i in analysis_repo.images.all()}
     labels = {
-        a["image_id"]: read_labels(analysis_repo.root, a["path"])
+        a.image_id: read_labels(analysis_repo.root, a.path)
         for a in analysis_repo.runs.artifacts(report.run_id)
-        if a["kind"] == "labels"
+        if a.kind == "labels"
     }
     assert list(table.columns[:5]) == ["image_id", "plate", "well", "field", "ObjectNumber"]
     assert len(table) == sum(len(np.unique(v)) - 1 for v in labels.values())
@@ -97,20 +97,20 @@ def test_second_run_of_an_unchanged_pipeline_computes_nothing(analysis_repo: Rep
     b = read_table(analysis_repo.root, second.tables["Nuclei_features"])
     pd.testing.assert_frame_equal(a, b)
     steps = analysis_repo.runs.steps(second.run_id)
-    assert {s["status"] for s in steps} == {"reused"} and len(steps) == 6
+    assert {s.status for s in steps} == {"reused"} and len(steps) == 6
 
 
 def test_measure_parameter_change_does_not_resegment(analysis_repo: Repository) -> None:
     first = _run(analysis_repo, scale=1.0)
     second = _run(analysis_repo, scale=2.0)
     assert (second.computed, second.reused) == (3, 3)
-    status = {(s["step"], s["status"]) for s in analysis_repo.runs.steps(second.run_id)}
+    status = {(s.step, s.status) for s in analysis_repo.runs.steps(second.run_id)}
     assert status == {("seg", "reused"), ("measure", "computed")}
     labels_before = {
-        a["key"] for a in analysis_repo.runs.artifacts(first.run_id) if a["kind"] == "labels"
+        a.key for a in analysis_repo.runs.artifacts(first.run_id) if a.kind == "labels"
     }
     labels_after = {
-        a["key"] for a in analysis_repo.runs.artifacts(second.run_id) if a["kind"] == "labels"
+        a.key for a in analysis_repo.runs.artifacts(second.run_id) if a.kind == "labels"
     }
     assert labels_before == labels_after
     a = read_table(analysis_repo.root, first.tables["Nuclei_features"])
@@ -143,19 +143,19 @@ def test_one_failing_image_does_not_stop_the_run_and_a_rerun_retries_only_it(
     assert "deliberate test failure" in by_step["seg"].message
     assert by_step["measure"].status == "skipped" and "seg" in by_step["measure"].message
     failed = analysis_repo.runs.failed_steps(report.run_id)
-    assert [(f["image_id"], f["step"]) for f in failed] == [(bad.id, "seg")]
-    assert "deliberate test failure" in failed[0]["error"]
-    assert analysis_repo.runs.get(report.run_id)["status"] == "partial"
+    assert [(f.image_id, f.step) for f in failed] == [(bad.id, "seg")]
+    assert "deliberate test failure" in failed[0].error
+    assert analysis_repo.runs.get(report.run_id).status == "partial"
     # no output of the failed image is registered
-    assert bad.id not in {a["image_id"] for a in analysis_repo.runs.artifacts(report.run_id)}
+    assert bad.id not in {a.image_id for a in analysis_repo.runs.artifacts(report.run_id)}
 
     monkeypatch.delenv(FAIL_LIST_ENV)
     retry = _run(analysis_repo)
     assert retry.ok and (retry.computed, retry.reused) == (2, 4)
     computed = {
-        (s["image_id"], s["step"])
+        (s.image_id, s.step)
         for s in analysis_repo.runs.steps(retry.run_id)
-        if s["status"] == "computed"
+        if s.status == "computed"
     }
     assert computed == {(bad.id, "seg"), (bad.id, "measure")}
     table = read_table(analysis_repo.root, retry.tables["Nuclei_features"])
@@ -177,9 +177,9 @@ def test_channels_are_found_by_name(analysis_repo: Repository) -> None:
     report = run_pipeline(analysis_repo, parse_pipeline(text))
     assert report.ok
     img = analysis_repo.images.all()[0]
-    art = next(a for a in analysis_repo.runs.artifacts(report.run_id) if a["kind"] == "labels")
-    used = analysis_repo.runs.artifact_inputs(art["key"])
-    assert used[0]["kind"] == "channel" and used[0]["ref"].endswith(":c1")
+    art = next(a for a in analysis_repo.runs.artifacts(report.run_id) if a.kind == "labels")
+    used = analysis_repo.runs.artifact_inputs(art.key)
+    assert used[0].kind == "channel" and used[0].ref.endswith(":c1")
     assert [c.name for c in img.channels][1] == "GFP"
 
 
@@ -198,7 +198,7 @@ def test_where_selects_images_with_the_query_language(analysis_repo: Repository)
     spec = parse_pipeline(pipeline_text())
     report = run_pipeline(analysis_repo, spec, where='well = "A02"')
     assert report.images == 1
-    ran = {s["image_id"] for s in analysis_repo.runs.steps(report.run_id)}
+    ran = {s.image_id for s in analysis_repo.runs.steps(report.run_id)}
     (img,) = analysis_repo.images.all(list(ran))
     assert img.position is not None and img.position.well == "A02"
 
@@ -226,7 +226,7 @@ def test_an_interrupted_run_is_marked_and_its_unregistered_files_removed(
     leftover.parent.mkdir(parents=True)
     leftover.write_bytes(b"half")
     report = _run(analysis_repo)
-    assert analysis_repo.runs.get("deadbeef")["status"] == "interrupted"
+    assert analysis_repo.runs.get("deadbeef").status == "interrupted"
     assert not leftover.exists() and report.cleaned == [
         str(leftover.relative_to(analysis_repo.root))
     ]
@@ -293,12 +293,12 @@ def test_a_stored_illumination_profile_is_used_recorded_and_keyed(
     # the profile is part of the key: the same 'auto' pipeline now recomputes everything
     after = run_pipeline(analysis_repo, parse_pipeline(ILLUMINATION % "auto"))
     assert after.ok and (after.computed, after.reused) == (9, 0)
-    art = next(a for a in analysis_repo.runs.artifacts(after.run_id) if a["kind"] == "table")
-    used = analysis_repo.runs.artifact_inputs(art["key"])
-    derived = next(u for u in used if u["role"] == "images[DNA_corr]")
+    art = next(a for a in analysis_repo.runs.artifacts(after.run_id) if a.kind == "table")
+    used = analysis_repo.runs.artifact_inputs(art.key)
+    derived = next(u for u in used if u.role == "images[DNA_corr]")
     import json
 
-    inner = json.loads(derived["ref"])["used"]
+    inner = json.loads(derived.ref)["used"]
     profile = next(u for u in inner if u["kind"] == "profile")
     row = next(p for p in analysis_repo.quality.illumination_profiles() if p.channel == 0)
     assert profile["ref"] == row.store_path and profile["sha256"] == row.sha256
@@ -321,15 +321,15 @@ def test_an_output_deleted_by_hand_is_computed_again(analysis_repo: Repository) 
     import shutil
 
     first = _run(analysis_repo)
-    labels = next(a for a in analysis_repo.runs.artifacts(first.run_id) if a["kind"] == "labels")
-    shutil.rmtree(analysis_repo.root / labels["path"])
+    labels = next(a for a in analysis_repo.runs.artifacts(first.run_id) if a.kind == "labels")
+    shutil.rmtree(analysis_repo.root / labels.path)
     again = _run(analysis_repo)
     # the label image only: the measurements are keyed by the segmentation's key, not by the
     # bytes of its file, and stay valid
     assert again.ok and (again.computed, again.reused) == (1, 5)
-    assert (analysis_repo.root / labels["path"]).is_dir()
-    assert labels_digest(read_labels(analysis_repo.root, labels["path"])) == labels["sha256"]
-    assert analysis_repo.runs.artifact(labels["key"])["run_id"] == again.run_id
+    assert (analysis_repo.root / labels.path).is_dir()
+    assert labels_digest(read_labels(analysis_repo.root, labels.path)) == labels.sha256
+    assert analysis_repo.runs.artifact(labels.key).run_id == again.run_id
 
 
 def test_a_second_writer_is_refused_while_a_run_holds_the_lock(analysis_repo: Repository) -> None:
@@ -406,10 +406,8 @@ def test_a_tool_can_consume_a_table_and_reads_it_back_when_upstream_is_reused(
         big = read_table(analysis_repo.root, second.tables["Big"]).set_index("image_id")["big"]
         expected = features[features["AreaShape_Area"] >= 50].groupby("image_id").size()
         assert big.to_dict() == expected.reindex(big.index, fill_value=0).to_dict()
-        arts = [a for a in analysis_repo.runs.artifacts(second.run_id) if a["output"] == "Big"]
-        used = [
-            u for u in analysis_repo.runs.artifact_inputs(arts[0]["key"]) if u["kind"] != "setting"
-        ]
-        assert used[0]["kind"] == "artifact" and used[0]["role"] == "table"
+        arts = [a for a in analysis_repo.runs.artifacts(second.run_id) if a.output == "Big"]
+        used = [u for u in analysis_repo.runs.artifact_inputs(arts[0].key) if u.kind != "setting"]
+        assert used[0].kind == "artifact" and used[0].role == "table"
     finally:
         unregister_tool("test-count-big")

@@ -81,8 +81,8 @@ def example_human(example_human_template: Path, tmp_path: Path) -> Iterator[Repo
 
 
 def _labels_of(repo: Repository, run_id: str) -> np.ndarray:
-    (art,) = [a for a in repo.runs.artifacts(run_id) if a["kind"] == "labels"]
-    return read_labels(repo.root, art["path"])
+    (art,) = [a for a in repo.runs.artifacts(run_id) if a.kind == "labels"]
+    return read_labels(repo.root, art.path)
 
 
 # ------------------------------------------------------------------------ pixel size (item 5)
@@ -107,18 +107,16 @@ def test_a_run_can_override_the_pixel_size_and_records_it(example_human: Reposit
     assert over.ok and over.computed == 1
     # the override wins over the pipeline's value (and over an image's own)
     run = example_human.runs.get(over.run_id)
-    assert run["spec"]["pixel_size_um_override"] == 0.65
-    (art,) = [a for a in example_human.runs.artifacts(over.run_id) if a["kind"] == "labels"]
-    (setting,) = [
-        u for u in example_human.runs.artifact_inputs(art["key"]) if u["kind"] == "setting"
-    ]
-    assert setting["role"] == "pixel_size_um"
-    assert json.loads(setting["ref"]) == {"pixel_size_um": 0.65, "source": "override"}
-    (base_art,) = [a for a in example_human.runs.artifacts(base.run_id) if a["kind"] == "labels"]
+    assert run.spec["pixel_size_um_override"] == 0.65
+    (art,) = [a for a in example_human.runs.artifacts(over.run_id) if a.kind == "labels"]
+    (setting,) = [u for u in example_human.runs.artifact_inputs(art.key) if u.kind == "setting"]
+    assert setting.role == "pixel_size_um"
+    assert json.loads(setting.ref) == {"pixel_size_um": 0.65, "source": "override"}
+    (base_art,) = [a for a in example_human.runs.artifacts(base.run_id) if a.kind == "labels"]
     (base_setting,) = [
-        u for u in example_human.runs.artifact_inputs(base_art["key"]) if u["kind"] == "setting"
+        u for u in example_human.runs.artifact_inputs(base_art.key) if u.kind == "setting"
     ]
-    assert json.loads(base_setting["ref"]) == {"pixel_size_um": 1.0, "source": "pipeline"}
+    assert json.loads(base_setting.ref) == {"pixel_size_um": 1.0, "source": "pipeline"}
     # the same override again: reused
     again = run_pipeline(example_human, spec, pixel_size_um=0.65)
     assert (again.computed, again.reused) == (0, 1)
@@ -231,11 +229,11 @@ def test_a_registered_label_image_without_level_metadata_is_computed_again(
 ) -> None:
     """What the race left (a label image without ``0/zarr.json``) was reused by re-runs."""
     first = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
-    art = next(a for a in analysis_repo.runs.artifacts(first.run_id) if a["kind"] == "labels")
-    (analysis_repo.root / art["path"] / "0" / "zarr.json").unlink()
+    art = next(a for a in analysis_repo.runs.artifacts(first.run_id) if a.kind == "labels")
+    (analysis_repo.root / art.path / "0" / "zarr.json").unlink()
     again = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
     assert again.ok and (again.computed, again.reused) == (1, 5)
-    assert labels_digest(read_labels(analysis_repo.root, art["path"])) == art["sha256"]
+    assert labels_digest(read_labels(analysis_repo.root, art.path)) == art.sha256
 
 
 @pytest.mark.usefixtures("analysis_tools")
@@ -243,22 +241,22 @@ def test_a_damaged_output_read_back_by_a_computed_step_is_computed_again(
     analysis_repo: Repository,
 ) -> None:
     first = run_pipeline(analysis_repo, parse_pipeline(pipeline_text()))
-    art = next(a for a in analysis_repo.runs.artifacts(first.run_id) if a["kind"] == "labels")
-    level0 = analysis_repo.root / art["path"] / "0"
+    art = next(a for a in analysis_repo.runs.artifacts(first.run_id) if a.kind == "labels")
+    level0 = analysis_repo.root / art.path / "0"
     chunk = next(p for p in level0.rglob("*") if p.is_file() and p.name != "zarr.json")
     # another label image's chunk, same shape and codecs: it decodes, to other values
     other = next(
         a
         for a in analysis_repo.runs.artifacts(first.run_id)
-        if a["kind"] == "labels" and a["key"] != art["key"]
+        if a.kind == "labels" and a.key != art.key
     )
     rel = chunk.relative_to(level0)
-    chunk.write_bytes((analysis_repo.root / other["path"] / "0" / rel).read_bytes())
+    chunk.write_bytes((analysis_repo.root / other.path / "0" / rel).read_bytes())
     # a new measurement parameter: measure is computed and reads the segmentation back
     again = run_pipeline(analysis_repo, parse_pipeline(pipeline_text(scale=2.0)))
     assert again.ok, again.failures
     assert (again.computed, again.reused) == (4, 2)  # 3 measures + the damaged segmentation
-    assert labels_digest(read_labels(analysis_repo.root, art["path"])) == art["sha256"]
+    assert labels_digest(read_labels(analysis_repo.root, art.path)) == art.sha256
 
 
 @pytest.mark.usefixtures("analysis_tools")

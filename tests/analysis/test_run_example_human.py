@@ -24,11 +24,11 @@ def test_example_human_end_to_end(data_root: Path, tmp_path: Path) -> None:
         assert len(added) == 1 and added[0].shape[1] == 3
         report = run_pipeline(repo, load_pipeline(PIPELINE), jobs=2)
         assert report.ok and report.computed == 7, report.failures
-        arts = {a["output"]: a for a in repo.runs.artifacts(report.run_id)}
-        nuclei = read_labels(repo.root, arts["Nuclei"]["path"])
-        cells = read_labels(repo.root, arts["Cells"]["path"])
-        cyto = read_labels(repo.root, arts["Cytoplasm"]["path"])
-        ph3 = read_labels(repo.root, arts["PH3_objects"]["path"])
+        arts = {a.output: a for a in repo.runs.artifacts(report.run_id)}
+        nuclei = read_labels(repo.root, arts["Nuclei"].path)
+        cells = read_labels(repo.root, arts["Cells"].path)
+        cyto = read_labels(repo.root, arts["Cytoplasm"].path)
+        ph3 = read_labels(repo.root, arts["PH3_objects"].path)
         # a few hundred nuclei (CellProfiler finds about 290 in this field), few mitotic
         n = len(np.unique(nuclei)) - 1
         assert 200 <= n <= 400, n

@@ -38,15 +38,15 @@ def _count(root: Path, table: str) -> int:
 
 def _assert_registered_outputs_are_whole(root: Path) -> int:
     with Repository.open(root) as repo:
-        arts = [a for r in repo.runs.all() for a in repo.runs.artifacts(r["id"])]
-        for a in {a["key"]: a for a in arts}.values():
-            assert ".tmp-" not in a["path"], a["path"]
-            full = root / a["path"]
-            if a["kind"] == "labels":
-                assert labels_digest(read_labels(root, a["path"])) == a["sha256"], a["path"]
+        arts = [a for r in repo.runs.all() for a in repo.runs.artifacts(r.id)]
+        for a in {a.key: a for a in arts}.values():
+            assert ".tmp-" not in a.path, a.path
+            full = root / a.path
+            if a.kind == "labels":
+                assert labels_digest(read_labels(root, a.path)) == a.sha256, a.path
             else:
-                assert hashlib.sha256(full.read_bytes()).hexdigest() == a["sha256"], a["path"]
-        return len({a["key"] for a in arts})
+                assert hashlib.sha256(full.read_bytes()).hexdigest() == a.sha256, a.path
+        return len({a.key for a in arts})
 
 
 @pytest.fixture
@@ -85,10 +85,10 @@ def test_sigkill_during_a_run_leaves_only_whole_outputs_registered(
         _assert_registered_outputs_are_whole(plate_repo)
     assert kills >= 1, "the runs ended before they could be killed"
     with Repository.open(plate_repo) as repo:
-        assert {r["status"] for r in repo.runs.all()} <= {"running", "interrupted", "completed"}
+        assert {r.status for r in repo.runs.all()} <= {"running", "interrupted", "completed"}
         registered_before = len(
             repo.runs.registered_artifacts(
-                a["key"] for r in repo.runs.all() for a in repo.runs.artifacts(r["id"])
+                a.key for r in repo.runs.all() for a in repo.runs.artifacts(r.id)
             )
         )
     # the next run marks the killed ones interrupted and completes exactly what is missing
@@ -100,13 +100,13 @@ def test_sigkill_during_a_run_leaves_only_whole_outputs_registered(
     assert report["failed"] == 0 and report["skipped"] == 0
     with Repository.open(plate_repo) as repo:
         runs = repo.runs.all()
-        assert runs[0]["status"] == "completed"
-        assert {r["status"] for r in runs[1:]} <= {"interrupted", "completed"}
-        assert sum(r["status"] == "interrupted" for r in runs) == kills
-        final = repo.runs.artifacts(runs[0]["id"])
-        assert sorted(a["kind"] for a in final).count("labels") == 6
-        assert sorted(a["kind"] for a in final).count("table") == 12  # features + summary
-        n_new = len([a for a in final if a["run_id"] == runs[0]["id"]])
+        assert runs[0].status == "completed"
+        assert {r.status for r in runs[1:]} <= {"interrupted", "completed"}
+        assert sum(r.status == "interrupted" for r in runs) == kills
+        final = repo.runs.artifacts(runs[0].id)
+        assert sorted(a.kind for a in final).count("labels") == 6
+        assert sorted(a.kind for a in final).count("table") == 12  # features + summary
+        n_new = len([a for a in final if a.run_id == runs[0].id])
         assert n_new == 18 - registered_before
     assert _assert_registered_outputs_are_whole(plate_repo) == 18
     # no temporary files survive the completed run

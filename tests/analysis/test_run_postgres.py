@@ -37,7 +37,7 @@ def test_runs_on_postgresql(pg_repo: Repository, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv(FAIL_LIST_ENV, bad.id)
     first = run_pipeline(pg_repo, parse_pipeline(pipeline_text()), jobs=2)
     assert (first.computed, first.failed, first.skipped) == (4, 1, 1)
-    assert pg_repo.runs.failed_steps(first.run_id)[0]["image_id"] == bad.id
+    assert pg_repo.runs.failed_steps(first.run_id)[0].image_id == bad.id
     monkeypatch.delenv(FAIL_LIST_ENV)
     retry = run_pipeline(pg_repo, parse_pipeline(pipeline_text()), where='well = "A01"')
     assert retry.ok and retry.images == 1 and retry.computed == 2
@@ -48,9 +48,9 @@ def test_runs_on_postgresql(pg_repo: Repository, monkeypatch: pytest.MonkeyPatch
     table = read_table(pg_repo.root, again.tables["Nuclei_features"])
     assert table["image_id"].nunique() == 3
     run = pg_repo.runs.get(again.run_id[:6])
-    assert run["status"] == "completed" and run["started_at"].tzinfo is not None
+    assert run.status == "completed" and run.started_at.tzinfo is not None
     art = pg_repo.runs.artifacts(again.run_id)[0]
-    doc = lineage(pg_repo, art["key"][:8])
+    doc = lineage(pg_repo, art.key[:8])
     assert doc["generated_by"]["id"] in {first.run_id, retry.run_id, changed.run_id}
     prov = run_document(pg_repo, changed.run_id)
     assert prov["wasGeneratedBy"] and prov["wasAssociatedWith"]

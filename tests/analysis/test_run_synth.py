@@ -47,16 +47,16 @@ def test_synthetic_plate_counts_and_areas_match_the_ground_truth(
         table = read_table(repo.root, report["tables"]["Nuclei_features"])
         summary = read_table(repo.root, report["tables"]["Image"])
         images = {i.id: i for i in repo.images.all()}
-        arts = [a for a in repo.runs.artifacts(report["run_id"]) if a["kind"] == "labels"]
+        arts = [a for a in repo.runs.artifacts(report["run_id"]) if a.kind == "labels"]
         assert len(arts) == 3
         for a in arts:
-            img = images[a["image_id"]]
+            img = images[a.image_id]
             assert img.position is not None
             field = next(f for f in truth.fields if f.well == img.position.well)
             true_labels = tifffile.imread(field.nuclei_labels)
-            seg = read_labels(repo.root, a["path"])
+            seg = read_labels(repo.root, a.path)
             rows = table[table["image_id"] == img.id].set_index("ObjectNumber")
-            assert len(rows) == a["n_objects"] == field.n_objects
+            assert len(rows) == a.n_objects == field.n_objects
             assert summary.loc[summary["image_id"] == img.id, "Count"].item() == field.n_objects
             matched = []
             errors = []

@@ -37,33 +37,33 @@ def test_an_intact_repository_with_outputs_verifies(ran: Repository) -> None:
 
 def test_a_flipped_byte_in_a_label_chunk_is_reported(ran: Repository) -> None:
     run = ran.runs.all()[0]
-    art = next(a for a in ran.runs.artifacts(run["id"]) if a["kind"] == "labels")
-    level0 = ran.root / art["path"] / "0"
+    art = next(a for a in ran.runs.artifacts(run.id) if a.kind == "labels")
+    level0 = ran.root / art.path / "0"
     chunk = max(
         (p for p in level0.rglob("*") if p.is_file() and p.name != "zarr.json"),
         key=lambda p: p.stat().st_size,
     )
     _flip(chunk)
     (problem,) = verify(ran)
-    assert problem.path == art["path"]
+    assert problem.path == art.path
     assert "analysis output Nuclei of step seg" in problem.message
     assert "differs" in problem.message or "cannot be read" in problem.message
 
 
 def test_a_flipped_byte_in_a_parquet_table_is_reported(ran: Repository) -> None:
     run = ran.runs.all()[0]
-    art = next(a for a in ran.runs.artifacts(run["id"]) if a["kind"] == "table")
-    _flip(ran.root / art["path"])
+    art = next(a for a in ran.runs.artifacts(run.id) if a.kind == "table")
+    _flip(ran.root / art.path)
     (problem,) = verify(ran)
-    assert problem.path == art["path"]
+    assert problem.path == art.path
     assert "SHA-256" in problem.message and "differs" in problem.message
     assert "Nuclei_features" in problem.message
 
 
 def test_a_label_image_without_level_metadata_is_reported(ran: Repository) -> None:
     run = ran.runs.all()[0]
-    art = next(a for a in ran.runs.artifacts(run["id"]) if a["kind"] == "labels")
-    (ran.root / art["path"] / "0" / "zarr.json").unlink()
+    art = next(a for a in ran.runs.artifacts(run.id) if a.kind == "labels")
+    (ran.root / art.path / "0" / "zarr.json").unlink()
     (problem,) = verify(ran)
     assert "level 0 has no zarr.json" in problem.message
 
@@ -72,10 +72,10 @@ def test_the_verify_command_fails_on_a_damaged_output(
     ran: Repository, cli: Callable[..., object]
 ) -> None:
     run = ran.runs.all()[0]
-    art = next(a for a in ran.runs.artifacts(run["id"]) if a["kind"] == "table")
-    _flip(ran.root / art["path"])
+    art = next(a for a in ran.runs.artifacts(run.id) if a.kind == "table")
+    _flip(ran.root / art.path)
     root = ran.root
     ran.close()
     result = cli("verify", str(root))
     assert result.exit_code == 1  # type: ignore[attr-defined]
-    assert art["path"] in result.stderr  # type: ignore[attr-defined]
+    assert art.path in result.stderr  # type: ignore[attr-defined]

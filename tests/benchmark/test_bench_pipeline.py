@@ -63,7 +63,7 @@ def test_synthetic_set_scored_with_a_pipeline(tmp_path: Path) -> None:
         default, strict = runs
         assert default.method == "seg" and strict.method == "seg(threshold_correction=2.5)"
         assert default.source_kind == "pipeline" and default.analysis_run_id
-        assert repo.runs.get(default.analysis_run_id)["id"] == default.analysis_run_id
+        assert repo.runs.get(default.analysis_run_id).id == default.analysis_run_id
         assert strict.parameters["threshold_correction"] == 2.5
         assert default.parameters["threshold_correction"] != 2.5
         assert default.summary["mean"]["f1"]["value"] > 0.8  # easy synthetic nuclei

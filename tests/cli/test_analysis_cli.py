@@ -91,6 +91,12 @@ def test_run_twice_then_features_and_provenance(
     assert (report["computed"], report["reused"], report["status"]) == (0, 6, "completed")
     runs = json.loads(qs("runs", analysis_root, "--json").out)
     assert [x["id"] for x in runs] == [report["run_id"], runs[1]["id"]]
+    from quantscope.catalog import Repository
+
+    with Repository.open(analysis_root) as repo:  # the records as they are, dates as text
+        records = [x.to_dict() for x in repo.runs.all()]
+    assert runs == json.loads(json.dumps(records, default=str))
+    assert set(runs[0]) >= {"pipeline_name", "spec_hash", "started_at", "software", "spec"}
     assert "completed" in qs("runs", analysis_root).out
 
     pq = tmp_path / "f.parquet"

@@ -24,7 +24,7 @@ def test_pixel_size_override_is_used_keyed_and_recorded(
     doc = json.loads(r.out)  # type: ignore[attr-defined]
     assert doc["computed"] == 6 and doc["reused"] == 0  # a new pixel size: computed again
     with Repository.open(analysis_root) as rp:
-        assert rp.runs.get(doc["run_id"])["spec"]["pixel_size_um_override"] == 0.5
+        assert rp.runs.get(doc["run_id"]).spec["pixel_size_um_override"] == 0.5
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "nan"])

@@ -77,16 +77,16 @@ def test_lineage_of_a_table_goes_through_labels_and_channels_to_source_files(
     analysis_repo: Repository,
 ) -> None:
     report = run_pipeline(analysis_repo, parse_pipeline(pipeline_text(scale=3.0)))
-    table = next(a for a in analysis_repo.runs.artifacts(report.run_id) if a["kind"] == "table")
-    img = analysis_repo.images.get(table["image_id"])
+    table = next(a for a in analysis_repo.runs.artifacts(report.run_id) if a.kind == "table")
+    img = analysis_repo.images.get(table.image_id)
     for ref in (
-        table["key"],
-        table["key"][:10],
-        table["path"],
-        str(analysis_repo.root / table["path"]),
+        table.key,
+        table.key[:10],
+        table.path,
+        str(analysis_repo.root / table.path),
     ):
         doc = lineage(analysis_repo, ref)
-        assert doc["key"] == table["key"] and doc["sha256"] == table["sha256"]
+        assert doc["key"] == table.key and doc["sha256"] == table.sha256
     assert doc["tool"] == "test-area" and doc["parameters"] == {"scale": 3.0}
     g = doc["generated_by"]
     assert (
@@ -108,8 +108,8 @@ def test_lineage_of_a_table_goes_through_labels_and_channels_to_source_files(
 
 def test_lineage_through_an_in_memory_step(analysis_repo: Repository) -> None:
     report = run_pipeline(analysis_repo, parse_pipeline(WITH_ILLUMINATION))
-    labels = next(a for a in analysis_repo.runs.artifacts(report.run_id) if a["kind"] == "labels")
-    doc = lineage(analysis_repo, labels["path"])
+    labels = next(a for a in analysis_repo.runs.artifacts(report.run_id) if a.kind == "labels")
+    doc = lineage(analysis_repo, labels.path)
     (used,) = [u for u in doc["used"] if u["kind"] != "setting"]  # besides the pixel size
     assert used["kind"] == "derived" and used["tool"] == "illumination-correction"
     assert used["parameters"]["mode"] == "estimate" and used["parameters"]["degree"] == 2

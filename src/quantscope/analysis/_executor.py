@@ -359,7 +359,7 @@ def _clean_interrupted(repo: Repository, run_ids: Sequence[str]) -> list[str]:
         folder = repo.root / "tables" / rid
         if not folder.is_dir():
             continue
-        registered = {a["path"] for a in repo.runs.artifacts(rid)}
+        registered = {a.path for a in repo.runs.artifacts(rid)}
         for p in sorted(folder.rglob("*"), reverse=True):
             rel = str(p.relative_to(repo.root))
             if p.is_file() and rel not in registered:
@@ -420,7 +420,7 @@ def _consolidate(repo: Repository, pipeline: Pipeline, run_id: str) -> dict[str,
     """One Parquet per table output of the run: ``tables/<run>/<output>.parquet``."""
     import pandas as pd
 
-    arts = [a for a in repo.runs.artifacts(run_id) if a["kind"] == "table"]
+    arts = [a for a in repo.runs.artifacts(run_id) if a.kind == "table"]
     out: dict[str, str] = {}
     for step in pipeline.steps:
         for port in step.persisted():
@@ -428,9 +428,9 @@ def _consolidate(repo: Repository, pipeline: Pipeline, run_id: str) -> dict[str,
             if kind != "table":
                 continue
             parts = [
-                read_table(repo.root, a["path"])
+                read_table(repo.root, a.path)
                 for a in arts
-                if a["step"] == step.id and a["output"] == oname
+                if a.step == step.id and a.output == oname
             ]
             if not parts:
                 continue

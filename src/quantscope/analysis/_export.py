@@ -31,6 +31,8 @@ from ._outputs import read_table
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..catalog import ArtifactRecord, RunRecord
+
 __all__ = [
     "EXPORT_FORMATS",
     "NAMINGS",
@@ -346,13 +348,14 @@ def uninformative_columns(table: pd.DataFrame) -> dict[str, list[str]]:
 
 
 # ----------------------------------------------------------------------------- run tables
-def _resolve_run(repo: Any, run_id: str) -> dict[str, Any]:
+def _resolve_run(repo: Any, run_id: str) -> RunRecord:
     if run_id == "latest":
-        runs = repo.runs.all()
+        runs: list[RunRecord] = repo.runs.all()
         if not runs:
             raise NotFound(f"{repo.root}: no analysis runs yet (start one with `quantscope run`)")
-        return dict(runs[0]) if "spec" in runs[0] else repo.runs.get(runs[0]["id"])
-    return dict(repo.runs.get(run_id))
+        return runs[0]
+    run: RunRecord = repo.runs.get(run_id)
+    return run
 
 
 def run_table(repo: Any, run_id: str, table: str | None = None) -> tuple[pd.DataFrame, str]:
@@ -375,29 +378,27 @@ def run_table(repo: Any, run_id: str, table: str | None = None) -> tuple[pd.Data
     import pandas as pd
 
     run = _resolve_run(repo, run_id)
-    arts = [a for a in repo.runs.artifacts(run["id"]) if a["kind"] == "table"]
-    names = sorted({a["output"] for a in arts})
+    arts: list[ArtifactRecord] = [a for a in repo.runs.artifacts(run.id) if a.kind == "table"]
+    names = sorted({a.output for a in arts})
     if not names:
-        raise NotFound(f"{repo.root}: run {run['id']} produced no tables")
+        raise NotFound(f"{repo.root}: run {run.id} produced no tables")
     if table is None:
         # the per-object tables: outputs of a "table" port in the run's spec
         object_tables = [
             o
-            for s in run["spec"].get("steps", [])
+            for s in run.spec.get("steps", [])
             for p, o in s.get("outputs", {}).items()
             if p == "table" and o in names
         ]
         if len(object_tables) != 1:
             raise InvalidInput(
-                f"run {run['id'][:12]} has {len(names)} tables ({', '.join(names)}); choose one "
+                f"run {run.id[:12]} has {len(names)} tables ({', '.join(names)}); choose one "
                 "with --table"
             )
         table = object_tables[0]
     if table not in names:
-        raise NotFound(
-            f"run {run['id'][:12]} has no table {table!r} (its tables: {', '.join(names)})"
-        )
-    parts = [read_table(repo.root, a["path"]) for a in arts if a["output"] == table]
+        raise NotFound(f"run {run.id[:12]} has no table {table!r} (its tables: {', '.join(names)})")
+    parts = [read_table(repo.root, a.path) for a in arts if a.output == table]
     nonempty = [p for p in parts if len(p)] or parts[:1]
     df = pd.concat(nonempty, ignore_index=True) if len(nonempty) > 1 else nonempty[0]
     return df, table
@@ -427,7 +428,7 @@ def describe_run_table(repo: Any, run_id: str, table: str) -> TableInfo:
     run = _resolve_run(repo, run_id)
     step: dict[str, Any] = {}
     port = ""
-    for s in run["spec"].get("steps", []):
+    for s in run.spec.get("steps", []):
         for p, o in (s.get("outputs") or {}).items():
             if o == table:
                 step, port = s, p
@@ -435,7 +436,8 @@ def describe_run_table(repo: Any, run_id: str, table: str) -> TableInfo:
     labels = _names(inputs.get("labels"))
     obj = labels[0] if labels else table.removesuffix("_features")
     obj = re.sub(r"[^A-Za-z0-9]", "", obj) or "Objects"
-    ids = sorted({a["image_id"] for a in repo.runs.artifacts(run["id"]) if a.get("image_id")})
+    arts: list[ArtifactRecord] = repo.runs.artifacts(run.id)
+    ids = sorted({a.image_id for a in arts if a.image_id})
     length = "px"
     if (step.get("parameters") or {}).get("physical_units"):
         sizes: list[float | None] = []

@@ -33,7 +33,7 @@ from ._tasks import (
 from ._tool import pixel_size_use, tool_identity
 
 if TYPE_CHECKING:
-    from ..catalog import Repository
+    from ..catalog import ArtifactRecord, Repository
     from ..model import Image
 
 
@@ -234,7 +234,7 @@ def _build_graph(
     gone = [
         k
         for k, a in registered.items()
-        if output_damage(repo.root, a["kind"], a["path"], a["size"]) is not None
+        if output_damage(repo.root, a.kind, a.path, a.size) is not None
     ]
     _forget(repo, registered, gone)
     while True:
@@ -245,7 +245,7 @@ def _build_graph(
             k
             for k in dict.fromkeys(loads)
             if verify_output(
-                repo.root, registered[k]["kind"], registered[k]["path"], registered[k]["sha256"]
+                repo.root, registered[k].kind, registered[k].path, registered[k].sha256
             )
             is not None
         ]
@@ -254,7 +254,7 @@ def _build_graph(
         _forget(repo, registered, bad)
 
 
-def _forget(repo: Repository, registered: dict[str, dict[str, Any]], keys: list[str]) -> None:
+def _forget(repo: Repository, registered: dict[str, ArtifactRecord], keys: list[str]) -> None:
     if keys:
         repo.runs.forget_artifacts(keys)
         for k in keys:
@@ -264,7 +264,7 @@ def _forget(repo: Repository, registered: dict[str, dict[str, Any]], keys: list[
 def _graph_of(
     pipeline: Pipeline,
     plans: Sequence[tuple[ImageJob, list[tuple[Step, str, dict[str, Any]]], dict[str, Any]]],
-    registered: Mapping[str, dict[str, Any]],
+    registered: Mapping[str, ArtifactRecord],
     profiles: Mapping[tuple[str, int], tuple[tuple[Any, Any], dict[str, str]]],
 ) -> tuple[dict[Any, Any], list[tuple[str, ...]], list[str]]:
     """The graph for what is registered (see :func:`_build_graph`), and the keys of the
@@ -355,8 +355,8 @@ def _graph_of(
                     {
                         p: (
                             stored[p][1],
-                            registered[stored[p][2]]["path"],
-                            f"{stored[p][2]}:{registered[stored[p][2]]['sha256']}",
+                            registered[stored[p][2]].path,
+                            f"{stored[p][2]}:{registered[stored[p][2]].sha256}",
                         )
                         for p in need_here
                     },

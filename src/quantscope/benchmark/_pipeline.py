@@ -168,11 +168,11 @@ def pipeline_predictions(
     report = run_pipeline(repo, pipeline, image_ids=list(by_image), jobs=jobs, progress=prog)
     labels: dict[str, np.ndarray] = {}
     for art in repo.runs.artifacts(report.run_id):
-        if art["kind"] != "labels" or art["step"] != step.id:
+        if art.kind != "labels" or art.step != step.id:
             continue
-        item = by_image.get(art["image_id"])
+        item = by_image.get(art.image_id)
         if item is not None:
-            labels[item] = read_labels(repo.root, art["path"])
+            labels[item] = read_labels(repo.root, art.path)
     failures = {
         by_image.get(f.image_id, f.image_name): f"{f.step}: {f.status} ({f.message})"
         for f in report.failures

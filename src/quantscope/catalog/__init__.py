@@ -3,8 +3,10 @@
 A :class:`Repository` creates, opens, migrates and locks a repository; what it reads and writes
 is grouped in its parts: ``repo.images``, ``repo.quality``, ``repo.annotations``, ``repo.query``
 (``find``, ``find_ids``, ``fields``), ``repo.runs`` and ``repo.bench``. Records come back typed:
-plates as :class:`PlateInfo`, illumination profiles as :class:`IlluminationProfileRecord`,
-benchmark sets, runs and results as :class:`BenchSetInfo`, :class:`BenchSetRecord` (with its
+plates as :class:`PlateInfo`; illumination profiles as :class:`IlluminationProfileRecord`;
+analysis runs, their steps, artifacts and the artifacts' inputs as :class:`RunRecord`,
+:class:`StepRecord`, :class:`ArtifactRecord` and :class:`ArtifactInput`; benchmark sets, runs
+and results as :class:`BenchSetInfo`, :class:`BenchSetRecord` (with its
 :class:`BenchItemRecord` items), :class:`BenchRunRecord` and :class:`BenchResultRecord`.
 
 :func:`select_images` resolves a selection (image ids, plates, datasets, a query; a
@@ -30,6 +32,7 @@ from ._listing import image_record, image_row
 from ._metadata_check import MetadataCheck, check_metadata
 from ._quality import IlluminationProfileRecord
 from ._repository import CONFIG_NAME, SCHEMA_HEAD, Repository
+from ._runs import ArtifactInput, ArtifactRecord, RunRecord, StepRecord
 from ._select import Selection, select_images
 from ._tagging import AnnotationChanges, edit_annotations
 
@@ -38,6 +41,8 @@ __all__ = [
     "DATASET_KEY",
     "SCHEMA_HEAD",
     "AnnotationChanges",
+    "ArtifactInput",
+    "ArtifactRecord",
     "BenchItemRecord",
     "BenchResultRecord",
     "BenchRunRecord",
@@ -52,7 +57,9 @@ __all__ = [
     "PlateField",
     "PlateInfo",
     "Repository",
+    "RunRecord",
     "Selection",
+    "StepRecord",
     "check_metadata",
     "edit_annotations",
     "image_record",

@@ -1,15 +1,20 @@
 """Analysis runs, their artifacts and provenance records.
 
 :class:`RunRecords` is the ``runs`` part of a :class:`~quantscope.catalog.Repository`
-(``repo.runs``).
+(``repo.runs``). What it reads comes back as frozen records: :class:`RunRecord` (a run),
+:class:`StepRecord` (what a run did for one image and step), :class:`ArtifactRecord` (a
+registered output) and :class:`ArtifactInput` (what an artifact used). Their fields are the
+catalog's columns (a run's software and spec parsed from JSON); ``to_dict()`` gives them as a
+plain dict, in that order, for JSON.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 import sqlalchemy as sa
 
@@ -18,7 +23,7 @@ from . import _schema_analysis as A
 from ._ids import ambiguous, lookup_prefix
 from ._part import Part
 
-__all__ = ["RunRecords"]
+__all__ = ["ArtifactInput", "ArtifactRecord", "RunRecord", "RunRecords", "StepRecord"]
 
 
 def _now() -> datetime:
@@ -32,8 +37,100 @@ def _aware(v: Any) -> Any:
     return v
 
 
-def _row(r: Any) -> dict[str, Any]:
-    return {k: _aware(v) for k, v in dict(r).items()}
+@dataclass(frozen=True)
+class _Record:
+    """What the records of this module share: made from a catalog row, given back as a dict."""
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Self:
+        """The record of a catalog row (naive datetimes read as UTC)."""
+        return cls(**{k: _aware(v) for k, v in row.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict, in their order (for JSON)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class RunRecord(_Record):
+    """One analysis run (``quantscope run``): the PROV activity."""
+
+    id: str
+    pipeline_name: str
+    spec_hash: str  # SHA-256 of the normalized pipeline spec
+    spec_path: str | None
+    selection: str | None  # the --where query, if any
+    status: str  # running, completed, partial, failed, interrupted
+    started_at: datetime
+    ended_at: datetime | None
+    host: str
+    user_name: str
+    scheduler: str
+    n_images: int
+    n_computed: int
+    n_reused: int
+    n_failed: int
+    software: dict[str, Any]  # {package: version, "tool:<name>": "<package> <version>"}
+    spec: dict[str, Any]  # the normalized pipeline spec
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Self:
+        """The record of an ``analysis_runs`` row (software and spec parsed from JSON)."""
+        d = {k: _aware(v) for k, v in row.items()}
+        d["software"] = json.loads(d.pop("software_json") or "{}")
+        d["spec"] = json.loads(d.pop("spec_json") or "{}")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class StepRecord(_Record):
+    """What a run did for one image and step."""
+
+    run_id: str
+    image_id: str
+    step: str
+    tool: str
+    tool_version: str
+    params_hash: str
+    key: str  # the step's cache key
+    status: str  # computed, reused, not-needed, failed, skipped
+    error_type: str | None
+    error: str | None
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class ArtifactRecord(_Record):
+    """A registered analysis output (a label image, a per-image table)."""
+
+    key: str  # digest of the inputs' checksums, the tool, its version and the parameters
+    kind: str  # labels, table
+    image_id: str
+    step: str
+    step_key: str  # the key of the step that made it
+    output: str
+    tool: str
+    tool_version: str
+    params_json: str
+    params_hash: str
+    path: str  # relative to the repository root
+    sha256: str
+    size: int
+    n_objects: int | None
+    run_id: str  # the run that generated it
+    started_at: datetime
+    ended_at: datetime
+
+
+@dataclass(frozen=True)
+class ArtifactInput(_Record):
+    """What an artifact used (PROV ``used``)."""
+
+    artifact_key: str  # the artifact (or in-memory value) that used it
+    role: str  # the tool's input name (+ "[i]" for lists)
+    kind: str  # channel, artifact, profile, setting, derived
+    ref: str  # image_id:c<channel>, artifact key, profile path, setting or derivation (JSON)
+    sha256: str  # checksum of what was used
 
 
 class RunRecords(Part):
@@ -122,25 +219,27 @@ class RunRecords(Part):
             )
 
     # ------------------------------------------------------------------ reads
-    def registered_artifacts(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def registered_artifacts(self, keys: Iterable[str]) -> dict[str, ArtifactRecord]:
         """Registered artifacts among ``keys``, by key."""
         keys = list(set(keys))
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, ArtifactRecord] = {}
         t = A.analysis_artifacts
         with self.engine.connect() as conn:
             for i in range(0, len(keys), 500):
                 q = sa.select(t).where(t.c.key.in_(keys[i : i + 500]))
-                out.update({r["key"]: _row(r) for r in conn.execute(q).mappings()})
+                out.update(
+                    {r["key"]: ArtifactRecord.from_row(r) for r in conn.execute(q).mappings()}
+                )
         return out
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self) -> list[RunRecord]:
         """Every analysis run, newest first."""
         r = A.analysis_runs
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(r).order_by(r.c.started_at.desc())).mappings().all()
-        return [_run_row(x) for x in rows]
+        return [RunRecord.from_row(x) for x in rows]
 
-    def get(self, run_id: str) -> dict[str, Any]:
+    def get(self, run_id: str) -> RunRecord:
         """One run by id (or a unique prefix of at least 3 characters)."""
         r = A.analysis_runs
         with self.engine.connect() as conn:
@@ -154,18 +253,18 @@ class RunRecords(Part):
             raise NotFound(
                 f"{self.root}: no analysis run {run_id!r} (runs are listed by `quantscope runs`)"
             )
-        return _run_row(rows[0])
+        return RunRecord.from_row(rows[0])
 
-    def steps(self, run_id: str) -> list[dict[str, Any]]:
+    def steps(self, run_id: str) -> list[StepRecord]:
         """What a run did per image and step (status, key, error)."""
         s = A.analysis_steps
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(s).where(s.c.run_id == run_id).order_by(s.c.image_id, s.c.step)
             ).mappings()
-            return [_row(x) for x in rows]
+            return [StepRecord.from_row(x) for x in rows]
 
-    def artifacts(self, run_id: str) -> list[dict[str, Any]]:
+    def artifacts(self, run_id: str) -> list[ArtifactRecord]:
         """The artifacts a run produced or reused (one per image, step and stored output)."""
         a, s = A.analysis_artifacts, A.analysis_steps
         q = (
@@ -175,9 +274,9 @@ class RunRecords(Part):
             .order_by(a.c.image_id, a.c.step, a.c.output)
         )
         with self.engine.connect() as conn:
-            return [_row(x) for x in conn.execute(q).mappings()]
+            return [ArtifactRecord.from_row(x) for x in conn.execute(q).mappings()]
 
-    def artifact(self, ref: str) -> dict[str, Any]:
+    def artifact(self, ref: str) -> ArtifactRecord:
         """One artifact by key (or a unique prefix of at least 3 characters) or by its path
         relative to the repository root."""
         a = A.analysis_artifacts
@@ -202,24 +301,17 @@ class RunRecords(Part):
                 f"{self.root}: no registered analysis artifact {ref!r} (give its key, a prefix "
                 "of it, or its path relative to the repository)"
             )
-        return _row(rows[0])
+        return ArtifactRecord.from_row(rows[0])
 
-    def artifact_inputs(self, key: str) -> list[dict[str, Any]]:
+    def artifact_inputs(self, key: str) -> list[ArtifactInput]:
         """What an artifact used: role, kind (channel, artifact, profile), ref, SHA-256."""
         i = A.analysis_artifact_inputs
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(i).where(i.c.artifact_key == key).order_by(i.c.role)
             ).mappings()
-            return [_row(x) for x in rows]
+            return [ArtifactInput.from_row(x) for x in rows]
 
-    def failed_steps(self, run_id: str) -> list[dict[str, Any]]:
+    def failed_steps(self, run_id: str) -> list[StepRecord]:
         """Steps of a run that failed, with their error."""
-        return [s for s in self.steps(run_id) if s["status"] == "failed"]
-
-
-def _run_row(r: Any) -> dict[str, Any]:
-    d = _row(r)
-    d["software"] = json.loads(d.pop("software_json") or "{}")
-    d["spec"] = json.loads(d.pop("spec_json") or "{}")
-    return d
+        return [s for s in self.steps(run_id) if s.status == "failed"]

@@ -201,7 +201,8 @@ def runs(repo: RepoArg, as_json: JsonOpt = False) -> None:
     with _open(repo) as r:
         rows = r.runs.all()
     if as_json:
-        _emit_json(rows)
+        records = [x.to_dict() for x in rows]  # the library's records, as they are
+        _emit_json(records)
         return
     from rich.table import Table
 
@@ -220,15 +221,15 @@ def runs(repo: RepoArg, as_json: JsonOpt = False) -> None:
         t.add_column(col)
     for x in rows:
         t.add_row(
-            x["id"],
-            _esc(x["pipeline_name"]),
-            _short(x["spec_hash"]),
-            x["status"],
-            x["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
-            str(x["n_images"]),
-            str(x["n_computed"]),
-            str(x["n_reused"]),
-            str(x["n_failed"]),
+            x.id,
+            _esc(x.pipeline_name),
+            _short(x.spec_hash),
+            x.status,
+            x.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            str(x.n_images),
+            str(x.n_computed),
+            str(x.n_reused),
+            str(x.n_failed),
         )
     _console().print(t)
 
@@ -321,9 +322,9 @@ def features(
         info = describe_run_table(r, run_id, name)
         run = r.runs.all()[0] if run_id == "latest" else r.runs.get(run_id)
     uns = {
-        "quantscope_run": run["id"],
-        "pipeline": run["pipeline_name"],
-        "spec_hash": run["spec_hash"],
+        "quantscope_run": run.id,
+        "pipeline": run.pipeline_name,
+        "spec_hash": run.spec_hash,
         "table": name,
     }
     naming = naming or ("quantscope" if fmt == "anndata" else "cellprofiler")
@@ -345,7 +346,7 @@ def features(
         dropped = f"; {plural(k, 'uninformative feature')} left out"
     _console().print(
         f"wrote {_esc(path)}: {what} ({fmt}, {naming} names, table {_esc(name)} of run "
-        f"{run['id'][:12]}{dropped})"
+        f"{run.id[:12]}{dropped})"
     )
 
 

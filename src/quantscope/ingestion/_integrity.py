@@ -7,9 +7,8 @@ import shutil
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-from ..catalog import Repository
+from ..catalog import ArtifactRecord, Repository
 from ..errors import NotFound
 from ..io import (
     write_plate_groups,
@@ -133,20 +132,20 @@ def verify(repo: Repository, jobs: int = 2) -> VerifyReport:
             return IngestIssue(rel, f"content changed: SHA-256 differs (image {image_id})")
         return None
 
-    outputs: dict[str, dict[str, Any]] = {}
+    outputs: dict[str, ArtifactRecord] = {}
     for run in repo.runs.all():
-        for a in repo.runs.artifacts(run["id"]):
-            outputs.setdefault(a["key"], a)
+        for a in repo.runs.artifacts(run.id):
+            outputs.setdefault(a.key, a)
 
-    def check_output(a: dict[str, Any]) -> IngestIssue | None:
-        problem = verify_output(repo.root, a["kind"], a["path"], a["sha256"])
+    def check_output(a: ArtifactRecord) -> IngestIssue | None:
+        problem = verify_output(repo.root, a.kind, a.path, a.sha256)
         if problem is None:
             return None
-        what = problem.removeprefix(f"{a['path']}: ")
+        what = problem.removeprefix(f"{a.path}: ")
         return IngestIssue(
-            a["path"],
-            f"{what} (analysis output {a['output']} of step {a['step']}, image {a['image_id']}, "
-            f"run {a['run_id'][:12]}; delete it and run the pipeline again: a missing output "
+            a.path,
+            f"{what} (analysis output {a.output} of step {a.step}, image {a.image_id}, "
+            f"run {a.run_id[:12]}; delete it and run the pipeline again: a missing output "
             "is computed anew)",
         )
 

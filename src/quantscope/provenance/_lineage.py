@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..catalog import ArtifactInput
 from ..errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from ..catalog import Repository
+    from ..catalog import ArtifactRecord, Repository, RunRecord, StepRecord
 
 __all__ = ["lineage", "resolve_run", "run_document", "run_lineage", "tool_package"]
 
@@ -55,11 +57,11 @@ def _image_info(repo: Repository, image_id: str, cache: dict[str, Any]) -> dict[
     return dict(cache[image_id])
 
 
-def _used(repo: Repository, u: dict[str, Any], cache: dict[str, Any], depth: int) -> dict[str, Any]:
-    kind = u["kind"]
-    out: dict[str, Any] = {"role": u["role"], "kind": kind, "sha256": u["sha256"]}
+def _used(repo: Repository, u: ArtifactInput, cache: dict[str, Any], depth: int) -> dict[str, Any]:
+    kind = u.kind
+    out: dict[str, Any] = {"role": u.role, "kind": kind, "sha256": u.sha256}
     if kind == "channel":
-        image_id, _, chan = str(u["ref"]).rpartition(":c")
+        image_id, _, chan = str(u.ref).rpartition(":c")
         info = _image_info(repo, image_id, cache)
         idx = int(chan) if chan.isdigit() else None
         out["channel"] = idx
@@ -68,29 +70,41 @@ def _used(repo: Repository, u: dict[str, Any], cache: dict[str, Any], depth: int
         out["image"] = info
     elif kind == "artifact":
         try:
-            out["artifact"] = _lineage_of(repo, repo.runs.artifact(u["ref"]), cache, depth + 1)
+            out["artifact"] = _lineage_of(repo, repo.runs.artifact(u.ref), cache, depth + 1)
         except NotFound:
-            out["artifact"] = {"key": u["ref"], "missing": True}
+            out["artifact"] = {"key": u.ref, "missing": True}
     elif kind == "profile":
-        out["path"] = u["ref"]
+        out["path"] = u.ref
     elif kind == "setting":  # a value the step used that is not data (the pixel size)
         try:
-            out["setting"] = json.loads(u["ref"])
+            out["setting"] = json.loads(u.ref)
         except (TypeError, ValueError):
-            out["setting"] = u["ref"]
+            out["setting"] = u.ref
     elif kind == "derived":
-        d = json.loads(u["ref"])
+        d = json.loads(u.ref)
         out.update(
             step=d.get("step"),
             output=d.get("output"),
             tool=d.get("tool"),
             version=d.get("version"),
             parameters=d.get("parameters"),
-            used=[_used(repo, x, cache, depth + 1) for x in d.get("used", [])],
+            used=[_used(repo, _derived_input(u, x), cache, depth + 1) for x in d.get("used", [])],
         )
     else:
-        out["ref"] = u["ref"]
+        out["ref"] = u.ref
     return out
+
+
+def _derived_input(value: ArtifactInput, used: dict[str, Any]) -> ArtifactInput:
+    """An input of an in-memory value (an entry of the ``used`` list of its derivation, the
+    ``ref`` of a ``derived`` input ``value``) as the record of what the value used."""
+    return ArtifactInput(
+        artifact_key=value.sha256,
+        role=used["role"],
+        kind=used["kind"],
+        ref=used["ref"],
+        sha256=used["sha256"],
+    )
 
 
 def _run_summary(repo: Repository, run_id: str, cache: dict[str, Any]) -> dict[str, Any]:
@@ -98,32 +112,33 @@ def _run_summary(repo: Repository, run_id: str, cache: dict[str, Any]) -> dict[s
     if key not in cache:
         r = repo.runs.get(run_id)
         cache[key] = {
-            "id": r["id"],
-            "pipeline": r["pipeline_name"],
-            "spec_hash": r["spec_hash"],
-            "spec_path": r["spec_path"],
-            "status": r["status"],
-            "started_at": r["started_at"].isoformat() if r["started_at"] else None,
-            "ended_at": r["ended_at"].isoformat() if r["ended_at"] else None,
-            "host": r["host"],
-            "user": r["user_name"],
-            "scheduler": r["scheduler"],
-            "software": r["software"],
+            "id": r.id,
+            "pipeline": r.pipeline_name,
+            "spec_hash": r.spec_hash,
+            "spec_path": r.spec_path,
+            "status": r.status,
+            "started_at": r.started_at.isoformat() if r.started_at else None,
+            "ended_at": r.ended_at.isoformat() if r.ended_at else None,
+            "host": r.host,
+            "user": r.user_name,
+            "scheduler": r.scheduler,
+            "software": r.software,
         }
     return dict(cache[key])
 
 
-def resolve_run(repo: Repository, ref: str) -> dict[str, Any]:
-    """A run by id, a unique prefix of it (4+ characters), or ``"latest"``."""
+def resolve_run(repo: Repository, ref: str) -> RunRecord:
+    """The record of a run given by id, a unique prefix of it (4+ characters), or
+    ``"latest"``."""
     if ref == "latest":
         runs = repo.runs.all()
         if not runs:
             raise NotFound(f"{repo.root}: no analysis runs yet (start one with `quantscope run`)")
-        return repo.runs.get(runs[0]["id"])
+        return runs[0]
     return repo.runs.get(ref)
 
 
-def tool_package(software: dict[str, Any], tool: str) -> tuple[str | None, str | None]:
+def tool_package(software: Mapping[str, Any], tool: str) -> tuple[str | None, str | None]:
     """The package that provided ``tool`` in a run, and its version, from the run's software
     record (``"tool:<name>": "<package> <version>"``); (None, None) where the run did not
     record it (runs before quantscope recorded plugins)."""
@@ -159,36 +174,36 @@ def run_lineage(repo: Repository, ref: str) -> dict[str, Any]:
     """
     cache: dict[str, Any] = {}
     run = resolve_run(repo, ref)
-    summary = _run_summary(repo, run["id"], cache)
-    rows = repo.runs.steps(run["id"])
+    summary = _run_summary(repo, run.id, cache)
+    rows = repo.runs.steps(run.id)
     steps = []
-    for spec_step in run["spec"].get("steps", []):
-        mine = [r for r in rows if r["step"] == spec_step.get("id")]
-        package, package_version = tool_package(run["software"], str(spec_step.get("tool")))
-        counts = Counter(r["status"] for r in mine)
+    for spec_step in run.spec.get("steps", []):
+        mine = [r for r in rows if r.step == spec_step.get("id")]
+        package, package_version = tool_package(run.software, str(spec_step.get("tool")))
+        counts = Counter(r.status for r in mine)
         steps.append(
             {
                 "id": spec_step.get("id"),
                 "tool": spec_step.get("tool"),
-                "versions": sorted({r["tool_version"] for r in mine}),
+                "versions": sorted({r.tool_version for r in mine}),
                 "package": package,
                 "package_version": package_version,
                 "parameters": spec_step.get("parameters") or {},
                 "counts": dict(sorted(counts.items())),
             }
         )
-    images = [_image_info(repo, i, cache) for i in sorted({r["image_id"] for r in rows})]
+    images = [_image_info(repo, i, cache) for i in sorted({r.image_id for r in rows})]
     outputs: dict[str, dict[str, Any]] = {}
-    for a in repo.runs.artifacts(run["id"]):
+    for a in repo.runs.artifacts(run.id):
         o = outputs.setdefault(
-            a["output"],
-            {"output": a["output"], "kind": a["kind"], "parts": 0, "generated_by": set()},
+            a.output,
+            {"output": a.output, "kind": a.kind, "parts": 0, "generated_by": set()},
         )
         o["parts"] += 1
-        o["generated_by"].add(a["run_id"])
+        o["generated_by"].add(a.run_id)
     for o in outputs.values():
         o["generated_by"] = sorted(o["generated_by"])
-        table = f"tables/{run['id']}/{o['output']}.parquet"
+        table = f"tables/{run.id}/{o['output']}.parquet"
         o["table"] = table if o["kind"] == "table" and (repo.root / table).is_file() else None
     return {
         "run": summary,
@@ -199,30 +214,30 @@ def run_lineage(repo: Repository, ref: str) -> dict[str, Any]:
 
 
 def _lineage_of(
-    repo: Repository, art: dict[str, Any], cache: dict[str, Any], depth: int = 0
+    repo: Repository, art: ArtifactRecord, cache: dict[str, Any], depth: int = 0
 ) -> dict[str, Any]:
     if depth > 50:  # keys are digests of their inputs: a cycle is impossible, but be safe
-        return {"key": art["key"], "truncated": True}
+        return {"key": art.key, "truncated": True}
     return {
-        "key": art["key"],
-        "kind": art["kind"],
-        "path": art["path"],
-        "sha256": art["sha256"],
-        "size": art["size"],
-        "n_objects": art["n_objects"],
-        "image_id": art["image_id"],
-        "step": art["step"],
-        "output": art["output"],
-        "tool": art["tool"],
-        "tool_version": art["tool_version"],
-        "parameters": json.loads(art["params_json"]),
-        "params_hash": art["params_hash"],
+        "key": art.key,
+        "kind": art.kind,
+        "path": art.path,
+        "sha256": art.sha256,
+        "size": art.size,
+        "n_objects": art.n_objects,
+        "image_id": art.image_id,
+        "step": art.step,
+        "output": art.output,
+        "tool": art.tool,
+        "tool_version": art.tool_version,
+        "parameters": json.loads(art.params_json),
+        "params_hash": art.params_hash,
         "created": {
-            "started_at": art["started_at"].isoformat(),
-            "ended_at": art["ended_at"].isoformat(),
+            "started_at": art.started_at.isoformat(),
+            "ended_at": art.ended_at.isoformat(),
         },
-        "generated_by": _run_summary(repo, art["run_id"], cache),
-        "used": [_used(repo, u, cache, depth) for u in repo.runs.artifact_inputs(art["key"])],
+        "generated_by": _run_summary(repo, art.run_id, cache),
+        "used": [_used(repo, u, cache, depth) for u in repo.runs.artifact_inputs(art.key)],
     }
 
 
@@ -269,7 +284,7 @@ def lineage(repo: Repository, ref: str) -> dict[str, Any]:
         except NotFound:
             run = None
         if run is not None:
-            arts = [a for a in repo.runs.artifacts(run["id"]) if a["output"] == output]
+            arts = [a for a in repo.runs.artifacts(run["id"]) if a.output == output]
             if not arts:
                 raise NotFound(f"{repo.root}: run {run_id} has no table output {output!r}")
             return {
@@ -293,15 +308,15 @@ def lineage(repo: Repository, ref: str) -> dict[str, Any]:
                 "'latest', an artifact's key, a prefix of either, or an output's path relative "
                 "to the repository; runs are listed by `quantscope runs`)"
             ) from e
-    if is_run_ref and art["key"] != ref:  # a key prefix: is it a run's too?
+    if is_run_ref and art.key != ref:  # a key prefix: is it a run's too?
         try:
-            run = resolve_run(repo, ref)
+            other = resolve_run(repo, ref)
         except (NotFound, InvalidInput):
             pass
         else:
             raise InvalidInput(
-                f"{repo.root}: {ref!r} is a prefix of run {run['id']} and of artifact "
-                f"{art['key']}; give more characters"
+                f"{repo.root}: {ref!r} is a prefix of run {other.id} and of artifact "
+                f"{art.key}; give more characters"
             )
     return _lineage_of(repo, art, cache)
 
@@ -343,10 +358,10 @@ def run_document(repo: Repository, run_id: str) -> dict[str, Any]:
     run = resolve_run(repo, run_id)
     prov = _ProvDocument(repo, run)
     prov.add_run()
-    steps = {(s["image_id"], s["step"]): s for s in repo.runs.steps(run["id"])}
+    steps = {(s.image_id, s.step): s for s in repo.runs.steps(run.id)}
     prov.add_tools(steps)
-    for art in repo.runs.artifacts(run["id"]):
-        prov.add_artifact(art, steps.get((art["image_id"], art["step"])))
+    for art in repo.runs.artifacts(run.id):
+        prov.add_artifact(art, steps.get((art.image_id, art.step)))
     return prov.finished()
 
 
@@ -356,10 +371,10 @@ class _ProvDocument:
     generated it and what that used. Relations get blank-node ids numbered in the order they
     are added (``_:used3``)."""
 
-    def __init__(self, repo: Repository, run: dict[str, Any]) -> None:
+    def __init__(self, repo: Repository, run: RunRecord) -> None:
         self.repo = repo
         self.run = run
-        self.rid = f"qs:run/{run['id']}"  # the run's activity
+        self.rid = f"qs:run/{run.id}"  # the run's activity
         self.doc: dict[str, Any] = {
             "prefix": {
                 "qs": "https://quantscope.org/ns#",
@@ -391,23 +406,23 @@ class _ProvDocument:
         """The run's activity, its pipeline spec, and the quantscope software and the user
         associated with it."""
         run, rid, doc = self.run, self.rid, self.doc
-        spec_id = f"qs:pipeline/{run['spec_hash']}"
+        spec_id = f"qs:pipeline/{run.spec_hash}"
         doc["entity"][spec_id] = _attrs(
             prov__type=_qname("qs:PipelineSpec"),
-            qs__name=run["pipeline_name"],
-            qs__sha256=run["spec_hash"],
-            qs__path=run["spec_path"],
-            qs__spec=json.dumps(run["spec"], sort_keys=True),
+            qs__name=run.pipeline_name,
+            qs__sha256=run.spec_hash,
+            qs__path=run.spec_path,
+            qs__spec=json.dumps(run.spec, sort_keys=True),
         )
         doc["activity"][rid] = _attrs(
             prov__type=_qname("qs:PipelineRun"),
-            prov__startTime=run["started_at"].isoformat(),
-            prov__endTime=run["ended_at"].isoformat() if run["ended_at"] else None,
-            qs__status=run["status"],
-            qs__scheduler=run["scheduler"],
-            qs__selection=run["selection"],
+            prov__startTime=run.started_at.isoformat(),
+            prov__endTime=run.ended_at.isoformat() if run.ended_at else None,
+            qs__status=run.status,
+            qs__scheduler=run.scheduler,
+            qs__selection=run.selection,
         )
-        software = run["software"]
+        software = run.software
         soft = f"qs:software/quantscope-{software.get('quantscope', 'unknown')}"
         doc["agent"][soft] = {
             "prov:type": _qname("prov:SoftwareAgent"),
@@ -417,9 +432,9 @@ class _ProvDocument:
                 if v is not None and not k.startswith("tool:")
             },
         }
-        user = f"qs:user/{run['user_name']}@{run['host']}"
+        user = f"qs:user/{run.user_name}@{run.host}"
         doc["agent"][user] = _attrs(
-            prov__type=_qname("prov:Person"), qs__user=run["user_name"], qs__host=run["host"]
+            prov__type=_qname("prov:Person"), qs__user=run.user_name, qs__host=run.host
         )
         self._rel(
             "wasAssociatedWith", {"prov:activity": rid, "prov:agent": soft, "prov:plan": spec_id}
@@ -427,14 +442,14 @@ class _ProvDocument:
         self._rel("wasAssociatedWith", {"prov:activity": rid, "prov:agent": user})
         self._rel("used", {"prov:activity": rid, "prov:entity": spec_id})
 
-    def add_tools(self, steps: dict[tuple[str, str], dict[str, Any]]) -> None:
+    def add_tools(self, steps: dict[tuple[str, str], StepRecord]) -> None:
         """One software agent per tool of the pipeline and version run (``steps``), with the
         package that provides it, associated with the run."""
-        software = self.run["software"]
+        software = self.run.software
         versions: dict[str, set[str]] = {}
         for s in steps.values():
-            versions.setdefault(s["tool"], set()).add(s["tool_version"])
-        for spec_step in self.run["spec"].get("steps", []):
+            versions.setdefault(s.tool, set()).add(s.tool_version)
+        for spec_step in self.run.spec.get("steps", []):
             tool = str(spec_step.get("tool"))
             package, package_version = tool_package(software, tool)
             for version in sorted(versions.get(tool) or {""}):
@@ -451,88 +466,88 @@ class _ProvDocument:
                 )
                 self._rel("wasAssociatedWith", {"prov:activity": self.rid, "prov:agent": aid})
 
-    def add_artifact(self, art: dict[str, Any], step: dict[str, Any] | None) -> None:
+    def add_artifact(self, art: ArtifactRecord, step: StepRecord | None) -> None:
         """An artifact of the run: used by the run when reused (from an earlier run), else
         generated by its step (a tool run, added with what it used the first time) and
         derived from the step's inputs."""
-        aid = f"qs:artifact/{art['key']}"
+        aid = f"qs:artifact/{art.key}"
         self.doc["entity"][aid] = _attrs(
-            prov__type=_qname(f"qs:{art['kind']}"),
-            qs__path=art["path"],
-            qs__sha256=art["sha256"],
-            qs__size=art["size"],
-            qs__n_objects=art["n_objects"],
-            qs__image=art["image_id"],
+            prov__type=_qname(f"qs:{art.kind}"),
+            qs__path=art.path,
+            qs__sha256=art.sha256,
+            qs__size=art.size,
+            qs__n_objects=art.n_objects,
+            qs__image=art.image_id,
         )
-        run_id = self.run["id"]
-        if art["run_id"] != run_id or (step is not None and step["status"] == "reused"):
+        run_id = self.run.id
+        if art.run_id != run_id or (step is not None and step.status == "reused"):
             self._rel("used", {"prov:activity": self.rid, "prov:entity": aid})
             return
-        sid = f"qs:step/{run_id}/{art['image_id']}/{art['step']}"
+        sid = f"qs:step/{run_id}/{art.image_id}/{art.step}"
         if sid not in self.doc["activity"]:
             self._add_tool_run(sid, art)
         self._rel(
             "wasGeneratedBy",
-            {"prov:entity": aid, "prov:activity": sid, "prov:time": art["ended_at"].isoformat()},
+            {"prov:entity": aid, "prov:activity": sid, "prov:time": art.ended_at.isoformat()},
         )
-        for u in self.repo.runs.artifact_inputs(art["key"]):
+        for u in self.repo.runs.artifact_inputs(art.key):
             self._rel(
                 "wasDerivedFrom", {"prov:generatedEntity": aid, "prov:usedEntity": self._entity(u)}
             )
 
-    def _add_tool_run(self, sid: str, art: dict[str, Any]) -> None:
+    def _add_tool_run(self, sid: str, art: ArtifactRecord) -> None:
         """The activity ``sid`` of the step that generated ``art``: informed by the run,
         associated with its tool, using the step's inputs."""
         self.doc["activity"][sid] = _attrs(
             prov__type=_qname("qs:ToolRun"),
-            prov__startTime=art["started_at"].isoformat(),
-            prov__endTime=art["ended_at"].isoformat(),
-            qs__tool=art["tool"],
-            qs__tool_version=art["tool_version"],
-            qs__parameters=art["params_json"],
-            qs__params_hash=art["params_hash"],
+            prov__startTime=art.started_at.isoformat(),
+            prov__endTime=art.ended_at.isoformat(),
+            qs__tool=art.tool,
+            qs__tool_version=art.tool_version,
+            qs__parameters=art.params_json,
+            qs__params_hash=art.params_hash,
         )
         self._rel("wasInformedBy", {"prov:informed": sid, "prov:informant": self.rid})
-        agent = self._tool_agents.get((art["tool"], art["tool_version"]))
+        agent = self._tool_agents.get((art.tool, art.tool_version))
         if agent is not None:
             self._rel("wasAssociatedWith", {"prov:activity": sid, "prov:agent": agent})
-        for u in self.repo.runs.artifact_inputs(art["key"]):
+        for u in self.repo.runs.artifact_inputs(art.key):
             self._rel(
                 "used",
-                {"prov:activity": sid, "prov:entity": self._entity(u), "prov:role": u["role"]},
+                {"prov:activity": sid, "prov:entity": self._entity(u), "prov:role": u.role},
             )
 
-    def _entity(self, u: dict[str, Any]) -> str:
-        """The id of the entity an input ``u`` (a row of ``artifact_inputs``) refers to,
+    def _entity(self, u: ArtifactInput) -> str:
+        """The id of the entity an input ``u`` (a record of ``artifact_inputs``) refers to,
         added to the document the first time."""
-        kind = u["kind"]
+        kind = u.kind
         entities = self.doc["entity"]
         if kind == "channel":
             return self._channel(u)
         if kind == "artifact":
-            return f"qs:artifact/{u['ref']}"
+            return f"qs:artifact/{u.ref}"
         if kind == "profile":
-            eid = f"qs:profile/{u['sha256']}"
+            eid = f"qs:profile/{u.sha256}"
             entities.setdefault(
-                eid, _attrs(prov__type=_qname("qs:IlluminationProfile"), qs__path=u["ref"])
+                eid, _attrs(prov__type=_qname("qs:IlluminationProfile"), qs__path=u.ref)
             )
             return eid
         if kind == "setting":
-            eid = f"qs:setting/{u['sha256']}"
+            eid = f"qs:setting/{u.sha256}"
             entities.setdefault(
                 eid,
-                _attrs(prov__type=_qname("qs:Setting"), qs__name=u["role"], qs__value=u["ref"]),
+                _attrs(prov__type=_qname("qs:Setting"), qs__name=u.role, qs__value=u.ref),
             )
             return eid
         if kind != "derived":
-            eid = f"qs:input/{u['sha256']}"
-            entities.setdefault(eid, _attrs(prov__type=_qname(f"qs:{kind}"), qs__ref=str(u["ref"])))
+            eid = f"qs:input/{u.sha256}"
+            entities.setdefault(eid, _attrs(prov__type=_qname(f"qs:{kind}"), qs__ref=str(u.ref)))
             return eid
         return self._in_memory_value(u)
 
-    def _channel(self, u: dict[str, Any]) -> str:
+    def _channel(self, u: ArtifactInput) -> str:
         """An image channel, derived from the image's source files (with their SHA-256)."""
-        image_id, _, chan = str(u["ref"]).rpartition(":c")
+        image_id, _, chan = str(u.ref).rpartition(":c")
         eid = f"qs:image/{image_id}/channel/{chan}"
         entities = self.doc["entity"]
         if eid in entities:
@@ -542,7 +557,7 @@ class _ProvDocument:
             prov__type=_qname("qs:ImageChannel"),
             qs__image=image_id,
             qs__name=info.get("name"),
-            qs__checksum=u["sha256"],
+            qs__checksum=u.sha256,
         )
         for src in info.get("sources", []):
             sid = f"qs:source/{src['sha256']}"
@@ -558,13 +573,13 @@ class _ProvDocument:
             self._rel("wasDerivedFrom", {"prov:generatedEntity": eid, "prov:usedEntity": sid})
         return eid
 
-    def _in_memory_value(self, u: dict[str, Any]) -> str:
+    def _in_memory_value(self, u: ArtifactInput) -> str:
         """An intermediate kept in memory (an illumination-corrected channel), derived from
         what the step that made it used."""
-        eid = f"qs:value/{u['sha256']}"
+        eid = f"qs:value/{u.sha256}"
         if eid in self.doc["entity"]:
             return eid
-        d = json.loads(u["ref"])
+        d = json.loads(u.ref)
         self.doc["entity"][eid] = _attrs(
             prov__type=_qname("qs:InMemoryValue"),
             qs__step=d.get("step"),
@@ -575,6 +590,9 @@ class _ProvDocument:
         for x in d.get("used", []):
             self._rel(
                 "wasDerivedFrom",
-                {"prov:generatedEntity": eid, "prov:usedEntity": self._entity(x)},
+                {
+                    "prov:generatedEntity": eid,
+                    "prov:usedEntity": self._entity(_derived_input(u, x)),
+                },
             )
         return eid
