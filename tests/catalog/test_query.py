@@ -247,6 +247,14 @@ def test_find_bad_columns(repo: Repository, columns: list[str], message: str) ->
         ("well in ('A01', null)", "null cannot be in a list", 8),
         ("well[1] == 'A01'", "takes no [qualifier]", 0),
         ("size.x == true", "is a number, but true is a boolean", 10),
+        # closed vocabularies: a misspelt value is an error, not an empty result
+        ('qc.flag == "saturaton"', "not \"saturaton\"; did you mean 'saturation'?", 11),
+        ('qc.flags == "Focus"', "did you mean 'focus'?", 12),
+        ('qc.status in ("pass", "Warn")', "'qc.status' is one of 'pass', 'warn', 'fail'", 13),
+        ('qc.flag.level == "error"', "'qc.flag.level' is one of 'warn', 'fail'", 17),
+        ('qc.flag.severity != "high"', "'qc.flag.level' is one of 'warn', 'fail'", 20),
+        ('qc.flag.kind == "limits"', "did you mean 'limit'?", 16),
+        ('qc.flag.direction == "up"', "is one of 'above', 'below'", 21),
         (
             'channel.name == "DAPI" and tag == "x" and channel.name == "GFP"',
             'channel.name == "DAPI" and channel.name == "GFP" can never hold on one channel: '

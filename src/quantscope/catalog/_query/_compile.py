@@ -55,7 +55,7 @@ from ._ast import (
     to_text,
     value_text,
 )
-from ._fields import FieldInfo, static_fields
+from ._fields import FieldInfo, static_fields, vocabulary
 from ._parser import caret
 
 __all__ = ["Compiler", "distinct_values"]
@@ -617,6 +617,14 @@ class Compiler:
                 pos,
             )
         s = _text(v)
+        if info.vocabulary is not None:
+            known = vocabulary(info.vocabulary)
+            if s not in known:
+                raise self.error(
+                    f"{info.name!r} is one of {', '.join(repr(k) for k in known)}, not "
+                    f"{value_text(v)}" + self._suggest(s, known),
+                    pos,
+                )
         if info.name == "well":
             try:
                 return well_name(*parse_well(s))

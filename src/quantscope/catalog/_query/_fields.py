@@ -56,6 +56,9 @@ class FieldInfo:
     key: str | None = None  # annotation key or quality metric name
     unit: str | None = None
     description: str = ""
+    #: a closed set of values (``qc.status``, ``qc.flag``, ``qc.flag.level`` ...): a compared
+    #: value outside it is refused, with the values listed (see ``vocabulary``)
+    vocabulary: str | None = None
 
 
 _RENAME = {
@@ -89,6 +92,7 @@ _FLAG_NAMES = {
     "channel": "qc.flag.channel_index",
     "channel_name": "qc.flag.channel",
 }
+_FLAG_VOCABULARY = {"rule": "rule", "level": "level", "kind": "kind", "direction": "direction"}
 _FLAG_DESCRIBE = {
     "rule": 'the rule of a QC flag: "focus", "saturation", "snr", "illumination", "empty", '
     '"clipped_min", "dynamic_range", "nonfinite", "intensity", "unreadable" or "note"',
@@ -206,7 +210,12 @@ def static_fields() -> tuple[dict[str, FieldInfo], dict[str, str]]:
             "(the image matches when one of its source files does)",
         )
     fields["qc.status"] = FieldInfo(
-        "qc.status", "qc_status", "text", "status", description='QC status ("pass", "warn", "fail")'
+        "qc.status",
+        "qc_status",
+        "text",
+        "status",
+        description='QC status ("pass", "warn", "fail")',
+        vocabulary="status",
     )
     fields["qc.reasons"] = FieldInfo(
         "qc.reasons",
@@ -260,6 +269,7 @@ def _flag_fields(fields: dict[str, FieldInfo], aliases: dict[str, str]) -> None:
             description=_FLAG_DESCRIBE.get(col.name, col.name.replace("_", " "))
             + " (the image matches when one of its flags does; predicates on qc.flag* joined "
             "by and/or describe one flag)",
+            vocabulary=_FLAG_VOCABULARY.get(col.name),
         )
     aliases["qc.flag.rule"] = "qc.flag"
     aliases["qc.flag.severity"] = "qc.flag.level"
@@ -271,4 +281,26 @@ def _flag_fields(fields: dict[str, FieldInfo], aliases: dict[str, str]) -> None:
         description='the rules of the image\'s QC flags: qc.flags == "focus" holds when one '
         "flag is for focus; unlike qc.flag, each such predicate is tested on its own "
         '(qc.flags == "focus" and qc.flags == "saturation": flagged for both)',
+        vocabulary="rule",
     )
+
+
+def vocabulary(name: str) -> tuple[str, ...]:
+    """The values a field of closed vocabulary ``name`` (:attr:`FieldInfo.vocabulary`) can
+    hold: the QC statuses, and the rules, levels, kinds and directions of QC flags (the rules
+    from :data:`quantscope.quality.RULES`, imported only when a query needs them)."""
+    if name == "rule":
+        from ...quality import RULES
+
+        return tuple(RULES)
+    if name == "kind":
+        from typing import get_args
+
+        from ...quality import FlagKind
+
+        return tuple(get_args(FlagKind))
+    return {
+        "status": ("pass", "warn", "fail"),
+        "level": ("warn", "fail"),
+        "direction": ("above", "below"),
+    }[name]
