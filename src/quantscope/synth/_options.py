@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import InvalidInput
 
-__all__ = ["DTYPES", "LAYOUTS", "SynthOptions", "parse_plate_shape", "well_name"]
+__all__ = ["DTYPES", "LAYOUTS", "SynthOptions", "parse_plate_shape"]
 
 #: Pixel layouts on disk.
 LAYOUTS: tuple[str, ...] = ("per-channel", "multichannel")
@@ -25,7 +25,6 @@ MAX_SIZE = 16384
 
 _PLATE_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_ROW_LETTERS = "ABCDEFGHIJKLMNOP"
 
 
 def parse_plate_shape(text: str) -> tuple[int, int]:
@@ -69,11 +68,6 @@ def parse_plate_shape(text: str) -> tuple[int, int]:
             f"1..{MAX_COLUMNS} (e.g. '2x3', '16x24')"
         )
     return rows, cols
-
-
-def well_name(row: int, column: int) -> str:
-    """Name of a well from 0-based row and column: ``well_name(0, 0) == "A01"``."""
-    return f"{_ROW_LETTERS[row]}{column + 1:02d}"
 
 
 def _as_int(name: str, value: Any, low: int, high: int | None = None) -> int:

@@ -19,7 +19,8 @@ import numpy.typing as npt
 
 from .._text import noun
 from ..errors import InvalidInput
-from ._options import SynthOptions, well_name
+from ..model import well_name
+from ._options import SynthOptions
 from ._render import render_field
 from ._tiff import FieldInfo, ome_xml, write_atomic, write_label_tiff, write_ome_tiff
 
