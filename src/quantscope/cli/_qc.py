@@ -16,16 +16,9 @@ _KEY_METRICS = ("focus_plls", "snr", "saturation_pct_at_max")
 _STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 
 
-def _num(value: float | None) -> float | None:
-    """A metric value for JSON: NaN / inf become null."""
-    import math
-
-    return value if value is not None and math.isfinite(value) else None
-
-
 def _fmt_metric(value: float | None) -> str:
-    v = _num(value)
-    return "-" if v is None else f"{v:.3g}"
+    """A metric value of :meth:`ImageQC.to_dict` (NaN and inf are already None)."""
+    return "-" if value is None else f"{value:.3g}"
 
 
 def measure(
