@@ -133,3 +133,36 @@ def test_flags_round_trip_and_old_reasons_become_records(
         assert again.query.find_ids('qc.flag == "focus" and qc.flag.level == "fail"') == [
             f"{1:032x}"
         ]
+
+
+def test_reasons_that_are_not_a_json_list_of_sentences_are_kept_as_notes(tmp_path: Path) -> None:
+    """An older catalog written by hand or by another tool: a reasons column that is not JSON,
+    a JSON string, or a list with a number. The upgrade keeps each text as a note flag; nothing
+    fails and nothing is lost."""
+    from alembic import command
+    from alembic.config import Config
+
+    import quantscope.catalog._repository as mod
+
+    repo = Repository.init(tmp_path / "r")
+    repo.images.register_many([ImageRegistration(_image(i, ("DAPI",)), {}, []) for i in (1, 2, 3)])
+    repo.quality.set_status({f"{i:032x}": ("warn", ["x"]) for i in (1, 2, 3)})
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(mod.__file__).parent / "migrations"))
+    odd = {1: "dusty lens, not JSON", 2: json.dumps("one sentence"), 3: json.dumps(["a", 7])}
+    with repo.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+        for i, text in odd.items():
+            conn.execute(
+                sa.text("UPDATE quality_status SET reasons = :r WHERE image_id = :i"),
+                {"r": text, "i": f"{i:032x}"},
+            )
+    repo.close()
+    with Repository.open(tmp_path / "r") as again:
+        flags = again.quality.flags()
+        assert [f.detail for f in flags[f"{1:032x}"]] == ["dusty lens, not JSON"]
+        assert [f.detail for f in flags[f"{2:032x}"]] == ["one sentence"]
+        assert [f.detail for f in flags[f"{3:032x}"]] == ["a", "7"]
+        assert {f.rule for fs in flags.values() for f in fs} == {"note"}
+        assert {f.level for fs in flags.values() for f in fs} == {"warn"}
