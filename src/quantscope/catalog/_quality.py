@@ -71,8 +71,7 @@ def _on_plates(plates: Collection[str | None]) -> sa.ColumnElement[bool]:
 
 
 def _flag_row(image_id: str, seq: int, flag: QCFlag) -> dict[str, Any]:
-    def real(v: float | None) -> float | None:
-        return None if v is None or not math.isfinite(v) else float(v)
+    from ..quality import finite_or_none as real
 
     return {
         "image_id": image_id,

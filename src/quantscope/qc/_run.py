@@ -78,6 +78,8 @@ class ImageQC:
 
     def to_dict(self) -> dict[str, Any]:
         """The outcome as plain data, as ``quantscope qc --json`` prints it (NaN as None)."""
+        from ..quality import finite_or_none
+
         return {
             "id": self.image_id,
             "name": self.name,
@@ -155,6 +157,8 @@ class QCRunReport:
     def to_dict(self) -> dict[str, Any]:
         """The run as plain data: what ``quantscope qc --json`` prints (NaN and inf as None;
         each image's flags as records, :meth:`quantscope.quality.QCFlag.to_dict`)."""
+        from ..quality import finite_or_none
+
         return {
             "images": [r.to_dict() for r in self.images.values()],
             "counts": self.counts(),
@@ -556,8 +560,3 @@ def _store_and_flag(
     verdicts, everything, small = _evaluate_repository(repo, thresholds, failed, peers, plates)
     repo.quality.set_status(verdicts)
     return verdicts, everything, small
-
-
-def finite_or_none(value: float) -> float | None:
-    """``value``, or None for NaN / inf (JSON has no NaN)."""
-    return value if math.isfinite(value) else None

@@ -57,6 +57,7 @@ from ._flags import (
     check_limits,
     describe_flag,
     evaluate,
+    finite_or_none,
     flag_rule,
     robust_zscores,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "dynamic_range_used",
     "estimate_illumination_profile",
     "evaluate",
+    "finite_or_none",
     "flag_rule",
     "focus_laplacian_var",
     "focus_local",

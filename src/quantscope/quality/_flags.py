@@ -32,6 +32,7 @@ __all__ = [
     "check_limits",
     "describe_flag",
     "evaluate",
+    "finite_or_none",
     "flag_rule",
     "robust_zscores",
 ]
@@ -223,18 +224,19 @@ class QCFlag:
             "rule": self.rule,
             "channel": self.channel,
             "channel_index": self.channel_index,
-            "value": _finite_or_none(self.value),
-            "bound": _finite_or_none(self.bound),
-            "zscore": _finite_or_none(self.zscore),
+            "value": finite_or_none(self.value),
+            "bound": finite_or_none(self.bound),
+            "zscore": finite_or_none(self.zscore),
             "direction": self.direction,
-            "median": _finite_or_none(self.median),
+            "median": finite_or_none(self.median),
             "peers": self.peers,
             "detail": self.detail,
             "message": self.message,
         }
 
 
-def _finite_or_none(value: float | None) -> float | None:
+def finite_or_none(value: float | None) -> float | None:
+    """``value``, or None for None, NaN and infinities (JSON has no NaN)."""
     return value if value is not None and math.isfinite(value) else None
 
 
