@@ -236,7 +236,18 @@ class QCFlag:
 
 
 def finite_or_none(value: float | None) -> float | None:
-    """``value``, or None for None, NaN and infinities (JSON has no NaN)."""
+    """A number for JSON, which has no NaN or infinity.
+
+    Parameters
+    ----------
+    value : float or None
+        A metric value, limit or z-score.
+
+    Returns
+    -------
+    float or None
+        ``value``, or None for None, NaN and infinities.
+    """
     return value if value is not None and math.isfinite(value) else None
 
 
