@@ -9,12 +9,14 @@ what was wrong, where (file, field, line) and, where possible, what to do about 
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
     "CatalogError",
     "ConcurrentAccess",
     "CorruptFile",
     "IntegrityError",
     "InvalidInput",
     "NotARepository",
+    "NotAuthenticated",
     "NotFound",
     "QuantscopeError",
     "RepositoryError",
@@ -60,3 +62,11 @@ class CatalogError(RepositoryError):
 
 class IntegrityError(RepositoryError):
     """Stored data no longer match their recorded checksums."""
+
+
+class AccessDenied(QuantscopeError, PermissionError):
+    """The caller is known but may not do this (write a dataset it only reads, manage users)."""
+
+
+class NotAuthenticated(AccessDenied):
+    """The action needs a signed-in user (or a valid token), and the caller gave none."""

@@ -18,6 +18,15 @@ completeness of images.
 stored OME-Zarr metadata and checksums together, with an audit annotation per change).
 """
 
+from ._access import (
+    VISIBILITIES,
+    DatasetAccess,
+    Principal,
+    Visibility,
+    may_read,
+    may_see_image,
+    may_write,
+)
 from ._annotations import DATASET_KEY, DatasetInfo
 from ._bench_records import (
     BenchItemRecord,
@@ -40,6 +49,7 @@ __all__ = [
     "CONFIG_NAME",
     "DATASET_KEY",
     "SCHEMA_HEAD",
+    "VISIBILITIES",
     "AnnotationChanges",
     "ArtifactInput",
     "ArtifactRecord",
@@ -48,6 +58,7 @@ __all__ = [
     "BenchRunRecord",
     "BenchSetInfo",
     "BenchSetRecord",
+    "DatasetAccess",
     "DatasetInfo",
     "EditReport",
     "FieldChange",
@@ -56,14 +67,19 @@ __all__ = [
     "MetadataCheck",
     "PlateField",
     "PlateInfo",
+    "Principal",
     "Repository",
     "RunRecord",
     "Selection",
     "StepRecord",
+    "Visibility",
     "check_metadata",
     "edit_annotations",
     "image_record",
     "image_row",
+    "may_read",
+    "may_see_image",
+    "may_write",
     "plate_folder",
     "select_images",
     "set_metadata",

@@ -109,6 +109,43 @@ class QueryMethods(Part):
                 sel = sel.limit(int(limit))
             return list(conn.execute(sel).scalars())
 
+    def page(
+        self,
+        query: str,
+        *,
+        limit: int,
+        offset: int = 0,
+        only: ColumnElement[bool] | None = None,
+    ) -> tuple[list[str], int]:
+        """One page of the ids matching ``query`` (in :meth:`find_ids` order) and the number
+        of matches in all.
+
+        ``only`` narrows the images further (an SQL condition on ``images.id``, e.g. what a
+        caller may see, from ``repo.access``): neither the page nor the total counts what it
+        leaves out.
+
+        Raises
+        ------
+        InvalidInput
+            As :meth:`find_ids`, or a negative ``limit`` or ``offset``.
+        """
+        lim = _check_limit(limit)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidInput(f"offset: expected a whole number >= 0, got {offset!r}")
+        i, p = S.images, S.plates
+        with self.engine.connect() as conn:
+            where = _where(conn, query)
+            conds = [c for c in (where, only) if c is not None]
+            frm = i.outerjoin(p, p.c.id == i.c.plate_id)
+            count = sa.select(sa.func.count()).select_from(frm)
+            sel = sa.select(i.c.id).select_from(frm)
+            if conds:
+                count = count.where(*conds)
+                sel = sel.where(*conds)
+            total = int(conn.execute(count).scalar_one())
+            ids = list(conn.execute(_ordered(sel).limit(lim).offset(offset)).scalars())
+            return ids, total
+
     def find(
         self,
         query: str,
