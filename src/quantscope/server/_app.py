@@ -26,7 +26,9 @@ ROUTER_MODULES = (
     "_zarr",  # /zarr/... read-only OME-Zarr over HTTP
     "_api_runs",  # /api/runs, features, POST /api/runs
     "_api_ingest",  # POST /api/ingest
-    "_pages",  # the portal's HTML pages
+    "_pages",  # the portal's HTML pages: search, image, plate map, QC dashboard
+    "_pages_runs",  # pages: runs, features, benchmarks
+    "_pages_access",  # pages: sign in, datasets
 )
 
 
@@ -83,7 +85,23 @@ def create_app(
     for name in ROUTER_MODULES:
         module: Any = importlib.import_module(f"{__package__}.{name}")
         app.include_router(module.router)
+    _mount_static(app)
     return app
+
+
+def _mount_static(app: FastAPI) -> None:
+    """``/static/portal/``: the portal's CSS and JavaScript (written here, in
+    ``quantscope/_html/static/portal``); ``/static/vendor/``: the front-end libraries the
+    Makefile installs from the npm registry (lock file ``web/package-lock.json``) into
+    ``quantscope/server/static/vendor``."""
+    from importlib import resources
+
+    from fastapi.staticfiles import StaticFiles
+
+    portal = resources.files("quantscope._html") / "static" / "portal"
+    app.mount("/static/portal", StaticFiles(directory=str(portal)), name="portal-static")
+    vendor = Path(__file__).resolve().parent / "static" / "vendor"
+    app.mount("/static/vendor", StaticFiles(directory=str(vendor), check_dir=False), name="vendor")
 
 
 def _version() -> str:

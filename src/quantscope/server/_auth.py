@@ -13,7 +13,7 @@ from fastapi import Request
 from ..catalog import Principal
 from ._state import state
 
-__all__ = ["SESSION_COOKIE", "principal"]
+__all__ = ["SESSION_COOKIE", "csrf_token", "principal"]
 
 SESSION_COOKIE = "quantscope_session"
 
@@ -27,3 +27,12 @@ def principal(request: Request) -> Principal:
     who = Principal.local() if st.single_user else Principal.anonymous()
     request.state.principal = who
     return who
+
+
+def csrf_token(request: Request) -> str:
+    """The CSRF token that this caller's forms carry (empty where no session needs one).
+
+    (Foundation: single-user mode has no session; the access work ties the token to the
+    session cookie and checks it on every form POST.)
+    """
+    return ""
