@@ -13,6 +13,7 @@ The rule itself is the catalog's (:func:`quantscope.catalog.may_see_image` and i
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -23,7 +24,15 @@ if TYPE_CHECKING:
     from ..catalog import Principal, Repository
     from ..model import Image
 
-__all__ = ["check_image_id", "image_for", "require_admin", "require_user", "visible_images"]
+__all__ = [
+    "check_image_id",
+    "filter_visible",
+    "image_for",
+    "require_admin",
+    "require_dataset_write",
+    "require_user",
+    "visible_images",
+]
 
 # full image ids only (the server takes no prefixes: a prefix would let a caller probe ids)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -56,6 +65,27 @@ def image_for(repo: Repository, who: Principal, image_id: str) -> Image:
     if not found or not who.is_admin:
         raise NotFound(f"no image with id {image_id!r}")
     return found[0]
+
+
+def filter_visible(repo: Repository, who: Principal, image_ids: Iterable[str]) -> list[str]:
+    """The ids of ``image_ids`` that ``who`` may see, in their order (feature tables, runs and
+    plates show only those rows)."""
+    ids = list(image_ids)
+    return ids if who.is_admin else []
+
+
+def require_dataset_write(repo: Repository, who: Principal, name: str) -> Principal:
+    """``who`` if they may add images to dataset ``name`` (upload into it, share it, publish
+    it): its owner or an admin; a new dataset name may be created by any signed-in user.
+
+    Raises
+    ------
+    NotAuthenticated, AccessDenied
+    """
+    require_user(who)
+    if not who.is_admin:
+        raise AccessDenied(f"user {who.name!r} may not write to dataset {name!r}")
+    return who
 
 
 def require_user(who: Principal) -> Principal:
