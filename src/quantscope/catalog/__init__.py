@@ -4,7 +4,8 @@ A :class:`Repository` creates, opens, migrates and locks a repository; what it r
 is grouped in its parts: ``repo.images``, ``repo.quality``, ``repo.annotations``, ``repo.query``
 (``find``, ``find_ids``, ``fields``), ``repo.runs``, ``repo.bench`` and ``repo.access`` (users,
 tokens, sessions, dataset access: :class:`AccessRecords`, records :class:`UserRecord` and
-:class:`TokenRecord`; the policy is :func:`may_read`, :func:`may_write`, :func:`may_see_image`). Records come back typed:
+:class:`TokenRecord`; the policy is :func:`may_read`, :func:`may_write`,
+:func:`may_see_image`). Records come back typed:
 plates as :class:`PlateInfo`; illumination profiles as :class:`IlluminationProfileRecord`;
 analysis runs, their steps, artifacts and the artifacts' inputs as :class:`RunRecord`,
 :class:`StepRecord`, :class:`ArtifactRecord` and :class:`ArtifactInput`; benchmark sets, runs
