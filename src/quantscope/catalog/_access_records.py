@@ -143,11 +143,12 @@ class AccessRecords(Part):
         with self.engine.begin() as conn:
             if self._user_row(conn, name) is not None:
                 raise InvalidInput(f"user {name!r} already exists (see `quantscope user ls`)")
-            uid = conn.execute(
+            key = conn.execute(
                 A.users.insert().values(
                     name=name, password_hash=digest, is_admin=bool(admin), created_at=now
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            uid = key[0] if key is not None else self._user_id(conn, name)
         return UserRecord(int(uid), name, bool(admin), now)
 
     def users(self) -> list[UserRecord]:
