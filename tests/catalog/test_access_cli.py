@@ -15,7 +15,7 @@ from quantscope.errors import InvalidInput, NotFound
 from quantscope.model import Channel, Image
 
 
-def _run(*args: object, input: str | None = None):  # noqa: A002
+def _run(*args: object, input: str | None = None):
     return CliRunner().invoke(app, [str(a) for a in args], input=input)
 
 

@@ -30,7 +30,13 @@ from ._access import (
     may_see_image,
     may_write,
 )
-from ._access_records import PASSWORD_MIN, AccessRecords, TokenRecord, UserRecord
+from ._access_records import (
+    PASSWORD_MIN,
+    AccessRecords,
+    TokenRecord,
+    UserRecord,
+    check_user_name,
+)
 from ._annotations import DATASET_KEY, DatasetInfo
 from ._bench_records import (
     BenchItemRecord,
@@ -82,6 +88,7 @@ __all__ = [
     "UserRecord",
     "Visibility",
     "check_metadata",
+    "check_user_name",
     "edit_annotations",
     "image_record",
     "image_row",

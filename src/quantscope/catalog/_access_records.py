@@ -31,7 +31,14 @@ from ._part import Part
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-__all__ = ["PASSWORD_MIN", "SESSION_TTL", "AccessRecords", "TokenRecord", "UserRecord"]
+__all__ = [
+    "PASSWORD_MIN",
+    "SESSION_TTL",
+    "AccessRecords",
+    "TokenRecord",
+    "UserRecord",
+    "check_user_name",
+]
 
 PASSWORD_MIN = 8
 SESSION_TTL = timedelta(hours=12)

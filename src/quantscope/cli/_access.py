@@ -62,7 +62,7 @@ def user_add(
 ) -> None:
     """Add a user (password: at least 8 characters, stored as an argon2 hash)."""
     with _open(repo) as r:
-        from ..catalog._access_records import check_user_name
+        from ..catalog import check_user_name
 
         check_user_name(name)  # before asking for a password
         password = _read_password(password_stdin)
