@@ -303,3 +303,45 @@ def test_serve_refuses_every_interface_without_users_and_allows_it_with(
     r = cli("serve", served_copy, "--host", "0.0.0.0", "--port", "8123")
     assert r.exit_code == 0, r.output
     assert [(o.host, o.port) for o in started] == [("0.0.0.0", 8123)]
+
+
+def test_zarr_paths_follow_their_images(access_world: dict[str, Any]) -> None:
+    """``store_path_for``: what ``/zarr/`` may serve to whom (h2's route calls it)."""
+    from quantscope.catalog import Principal
+    from quantscope.errors import NotFound
+    from quantscope.server._guard import store_path_for
+
+    with Repository.open(access_world["root"]) as repo:
+        ids = access_world["ids"]
+        store = {k: repo.images.get(i).store_path for k, i in ids.items()}
+        anon, boss = Principal.anonymous(), repo.access.principal("boss")
+        member = repo.access.principal("member")
+        pub = store["public"] + "/zarr.json"
+        assert store_path_for(repo, anon, "/" + pub) == pub
+        assert store_path_for(repo, anon, store["public"] + "/0/c/0/0/0/0/0")
+        for hidden in ("private", "legacy", "none"):
+            for sub in ("/zarr.json", "/labels/nuclei/zarr.json", "/0/c/0/0/0/0/0"):
+                with pytest.raises(NotFound):
+                    store_path_for(repo, anon, store[hidden] + sub)
+        assert store_path_for(repo, member, store["private"] + "/zarr.json")
+        with pytest.raises(NotFound):
+            store_path_for(repo, member, store["none"] + "/zarr.json")
+        plate = "/".join(store["public"].split("/")[:2])
+        assert store_path_for(repo, anon, plate + "/zarr.json") == plate + "/zarr.json"
+        # a row or well holding hidden images only
+        hidden_well = store["none"].rsplit("/", 1)[0]
+        with pytest.raises(NotFound):
+            store_path_for(repo, anon, hidden_well + "/zarr.json")
+        assert store_path_for(repo, boss, hidden_well + "/zarr.json")
+        for bad in (
+            "catalog.sqlite",
+            "quantscope.toml",
+            "tables/x",
+            "../etc/passwd",
+            "plates/../catalog.sqlite",
+            "images",
+            "",
+            "plates/nope.ome.zarr/zarr.json",
+        ):
+            with pytest.raises(NotFound):
+                store_path_for(repo, boss, bad)
