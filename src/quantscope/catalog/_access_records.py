@@ -68,22 +68,27 @@ class UserRecord:
 
 @dataclass(frozen=True)
 class TokenRecord:
-    """An API token of a user: its label and dates (never the token itself)."""
+    """An API token of a user: its label and dates. ``token`` (the plaintext) is set only on
+    the record :meth:`AccessRecords.issue_token` returns, once; the catalog never has it."""
 
     id: int
     user: str
     label: str
     created_at: datetime
     last_used_at: datetime | None
+    token: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "user": self.user,
             "label": self.label,
             "created_at": self.created_at.isoformat(),
             "last_used_at": None if self.last_used_at is None else self.last_used_at.isoformat(),
         }
+        if self.token is not None:
+            out["token"] = self.token
+        return out
 
 
 def _utc(value: datetime) -> datetime:
@@ -174,15 +179,17 @@ class AccessRecords(Part):
         with self.engine.connect() as conn:
             return conn.execute(sa.select(A.users.c.id).limit(1)).first() is not None
 
-    def remove_user(self, name: str) -> None:
+    def remove_user(self, name: str) -> UserRecord:
         """Remove user ``name``: their tokens, sessions and memberships go with them; the
         datasets they owned are owned by nobody (admins only) until given a new owner.
+        Returns the removed user's record.
 
         Raises
         ------
         NotFound
             No such user.
         """
+        found = [u for u in self.users() if u.name == name]
         with self.engine.begin() as conn:
             uid = self._user_id(conn, name)
             # (explicitly: SQLite enforces ON DELETE only with foreign keys on)
@@ -195,6 +202,7 @@ class AccessRecords(Part):
                 .values(owner_id=None)
             )
             conn.execute(A.users.delete().where(A.users.c.id == uid))
+        return found[0]
 
     def set_password(self, name: str, password: str) -> None:
         """Give user ``name`` a new password; their portal sessions end."""
@@ -253,7 +261,23 @@ class AccessRecords(Part):
     # ------------------------------------------------------------------ tokens
     def create_token(self, user: str, label: str = "") -> str:
         """A new API token of ``user`` (``Authorization: Bearer TOKEN``). The plaintext is
-        returned here only; the catalog keeps its SHA-256.
+        returned here only; the catalog keeps its SHA-256. (:meth:`issue_token` returns its
+        record too.)
+
+        Raises
+        ------
+        NotFound
+            No such user.
+        InvalidInput
+            A label longer than 255 characters.
+        """
+        token = self.issue_token(user, label).token
+        assert token is not None
+        return token
+
+    def issue_token(self, user: str, label: str = "") -> TokenRecord:
+        """A new API token of ``user``: its record with the plaintext ``token`` (shown once;
+        the catalog keeps its SHA-256).
 
         Raises
         ------
@@ -266,17 +290,16 @@ class AccessRecords(Part):
         if len(label) > 255:
             raise InvalidInput(f"token label: at most 255 characters, got {len(label)}")
         token = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
         with self.engine.begin() as conn:
             uid = self._user_id(conn, user)
-            conn.execute(
+            key = conn.execute(
                 A.user_tokens.insert().values(
-                    user_id=uid,
-                    label=label,
-                    token_sha256=_sha256(token),
-                    created_at=datetime.now(UTC),
+                    user_id=uid, label=label, token_sha256=_sha256(token), created_at=now
                 )
-            )
-        return token
+            ).inserted_primary_key
+            tid = key[0] if key is not None else 0
+        return TokenRecord(int(tid), user, label, now, None, token=token)
 
     def tokens(self, user: str | None = None) -> list[TokenRecord]:
         """The API tokens (of ``user``, or of everyone), oldest first."""
@@ -294,18 +317,21 @@ class AccessRecords(Part):
                 for i, n, lb, c, lu in conn.execute(q)
             ]
 
-    def revoke_token(self, token_id: int) -> None:
+    def revoke_token(self, token_id: int) -> TokenRecord:
         """Revoke API token ``token_id`` (see :meth:`tokens`); it stops working at once.
+        Returns the record of the revoked token.
 
         Raises
         ------
         NotFound
             No such token.
         """
+        found = [t for t in self.tokens() if t.id == token_id]
         with self.engine.begin() as conn:
             n = conn.execute(A.user_tokens.delete().where(A.user_tokens.c.id == token_id))
-            if not n.rowcount:
+            if not n.rowcount or not found:
                 raise NotFound(f"no token with id {token_id} (see `quantscope token ls`)")
+        return found[0]
 
     def principal_for_token(self, token: str) -> Principal | None:
         """The user whose API token ``token`` is (``None``: no such token, or revoked)."""

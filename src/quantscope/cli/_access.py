@@ -80,7 +80,9 @@ def user_ls(repo: RepoArg, as_json: JsonOpt = False) -> None:
     with _open(repo) as r:
         users = r.access.users()
     if as_json:
-        _emit_json([u.to_dict() for u in users])
+        from ..catalog import UserRecord
+
+        _emit_json(list(map(UserRecord.to_dict, users)))
         return
     if not users:
         _console().print("no users: the repository is served in single-user mode (127.0.0.1)")
@@ -105,9 +107,9 @@ def user_rm(repo: RepoArg, name: _NameArg, as_json: JsonOpt = False) -> None:
     """Remove a user: their tokens and sessions stop working at once; datasets they owned are
     left to the admins (give them a new owner with `quantscope dataset add --owner`)."""
     with _open(repo) as r:
-        r.access.remove_user(name)
+        rec = r.access.remove_user(name)
     if as_json:
-        _emit_json({"name": name, "removed": True})
+        _emit_json(rec.to_dict())
         return
     _console().print(f"{_esc(name)}: removed")
 
@@ -124,11 +126,11 @@ def token_create(
     """Create an API token for a user and print it, once (the repository keeps only its
     SHA-256). Send it as the header `Authorization: Bearer TOKEN`."""
     with _open(repo) as r:
-        token = r.access.create_token(name, label)
+        rec = r.access.issue_token(name, label)
     if as_json:
-        _emit_json({"user": name, "label": label.strip(), "token": token})
+        _emit_json(rec.to_dict())
         return
-    sys.stdout.write(token + "\n")
+    sys.stdout.write(f"{rec.token}\n")
     _console(stderr=True).print(
         "this token is shown once; keep it secret (anyone with it acts as "
         f"{_esc(name)}); revoke it with `quantscope token revoke`"
@@ -145,7 +147,9 @@ def token_ls(
     with _open(repo) as r:
         tokens = r.access.tokens(name)
     if as_json:
-        _emit_json([t.to_dict() for t in tokens])
+        from ..catalog import TokenRecord
+
+        _emit_json(list(map(TokenRecord.to_dict, tokens)))
         return
     from rich.table import Table
 
@@ -172,8 +176,8 @@ def token_revoke(
 ) -> None:
     """Revoke an API token: it stops working at once."""
     with _open(repo) as r:
-        r.access.revoke_token(token_id)
+        rec = r.access.revoke_token(token_id)
     if as_json:
-        _emit_json({"id": token_id, "revoked": True})
+        _emit_json(rec.to_dict())
         return
     _console().print(f"token {token_id}: revoked")

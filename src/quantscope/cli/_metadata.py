@@ -89,7 +89,10 @@ def dataset_add(
         access = r.access.dataset_access(name)
         total = next((d.images for d in r.annotations.datasets() if d.name == name.strip()), 0)
     if as_json:
-        _emit_json({"dataset": name.strip(), "added": added, "images": total, **access.to_dict()})
+        report = {"dataset": name.strip(), "added": added, "images": total}
+        if owner is not None or public:  # (the access record, when the command set it)
+            report.update(access.to_dict())
+        _emit_json(report)
         return
     _console().print(
         f"{_esc(name.strip())}: {plural(added, 'image')} added, {total} in the dataset "
