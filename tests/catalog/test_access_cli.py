@@ -140,3 +140,18 @@ def test_dataset_access_bad_input(root: Path) -> None:
     assert isinstance(r.exception, NotFound) and "no user named 'ghost'" in str(r.exception)
     r = _run("dataset", "add", root, "nope", "--owner", "ada")
     assert isinstance(r.exception, NotFound) and "no dataset named 'nope'" in str(r.exception)
+
+
+def test_user_passwd(root: Path) -> None:
+    _run("user", "add", root, "ada", "--password-stdin", input="long-enough\n")
+    with Repository.open(root) as repo:
+        sid, _ = repo.access.create_session(repo.access.verify_password("ada", "long-enough"))
+    r = _run("user", "passwd", root, "ada", "--password-stdin", input="brand-new-pw\n")
+    assert r.exit_code == 0, r.output
+    with Repository.open(root) as repo:
+        assert repo.access.verify_password("ada", "brand-new-pw").name == "ada"
+        assert repo.access.principal_for_session(sid).is_anonymous
+    r = _run("user", "passwd", root, "ada", "--password-stdin", input="short\n")
+    assert isinstance(r.exception, InvalidInput)
+    r = _run("user", "passwd", root, "ghost", "--password-stdin", input="long-enough\n")
+    assert isinstance(r.exception, NotFound)

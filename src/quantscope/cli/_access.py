@@ -74,6 +74,28 @@ def user_add(
     _console().print(f"{_esc(rec.name)}: added ({role})")
 
 
+@user_app.command("passwd")
+def user_passwd(
+    repo: RepoArg,
+    name: _NameArg,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin", help="Read the new password from the first line of stdin."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a user a new password; their portal sessions end (API tokens stay valid)."""
+    with _open(repo) as r:
+        rec = r.access.principal(name)  # an unknown user: before asking for a password
+        r.access.set_password(name, _read_password(password_stdin))
+    if as_json:
+        _emit_json(rec.to_dict())
+        return
+    _console().print(f"{_esc(name)}: password changed")
+
+
 @user_app.command("ls")
 def user_ls(repo: RepoArg, as_json: JsonOpt = False) -> None:
     """List the users: name, admin or not, when added, how many API tokens."""
