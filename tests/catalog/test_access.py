@@ -234,3 +234,25 @@ def test_removed_owner_leaves_the_dataset_to_admins(world: Repository) -> None:
     assert lab.members == frozenset() and lab.owner == "owner"
     names = [d.name for d in world.access.datasets()]
     assert names == ["lab", "legacy", "open", "orphan"]
+
+
+def test_an_unknown_user_costs_one_argon2_verification_too(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same work for an unknown name as for a wrong password: timing does not tell which
+    names exist."""
+    from argon2 import PasswordHasher
+
+    repo.access.add_user("ada", "long-enough")
+    calls: list[str] = []
+    real = PasswordHasher.verify
+
+    def counting(self: PasswordHasher, digest: str, password: str) -> bool:
+        calls.append(digest[:10])
+        return real(self, digest, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counting)
+    for name in ("ada", "nobody"):
+        with pytest.raises(NotAuthenticated):
+            repo.access.verify_password(name, "wrong-password")
+    assert calls == ["$argon2id$", "$argon2id$"]
