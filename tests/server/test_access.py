@@ -345,3 +345,23 @@ def test_zarr_paths_follow_their_images(access_world: dict[str, Any]) -> None:
         ):
             with pytest.raises(NotFound):
                 store_path_for(repo, boss, bad)
+
+
+def test_prepare_dataset_write_claims_new_names_only(access_world: dict[str, Any]) -> None:
+    """What an upload into a dataset calls first (h4's POST /api/ingest)."""
+    from quantscope.catalog import Principal
+    from quantscope.errors import AccessDenied, NotAuthenticated
+    from quantscope.server._api_access import prepare_dataset_write
+
+    with Repository.open(access_world["root"]) as repo:
+        other = repo.access.principal("other")
+        ds = prepare_dataset_write(repo, other, "uploads-of-other")
+        assert (ds.owner, ds.visibility) == ("other", "private")
+        assert prepare_dataset_write(repo, other, "uploads-of-other").owner == "other"
+        for taken in ("lab", "open", "legacy"):
+            with pytest.raises(AccessDenied):
+                prepare_dataset_write(repo, other, taken)
+        with pytest.raises(NotAuthenticated):
+            prepare_dataset_write(repo, Principal.anonymous(), "x")
+        assert prepare_dataset_write(repo, repo.access.principal("owner"), "lab").owner == "owner"
+        assert prepare_dataset_write(repo, Principal.local(), "by-local").owner is None

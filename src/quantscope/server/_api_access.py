@@ -40,6 +40,7 @@ __all__ = [
     "create_dataset",
     "dataset_dict",
     "local_path",
+    "prepare_dataset_write",
     "router",
     "set_dataset_visibility",
     "share_dataset",
@@ -92,6 +93,24 @@ def _images_in(repo: Repository, name: str) -> int:
     return next((d.images for d in repo.annotations.datasets() if d.name == name), 0)
 
 
+def prepare_dataset_write(repo: Repository, who: Principal, name: str) -> DatasetAccess:
+    """Check that ``who`` may add images to dataset ``name`` and, for a new name, record
+    ``who`` as its owner first (so that what they add stays theirs; the local user of
+    single-user mode owns nothing: admins only). Call it before writing images into a
+    dataset (uploads, datasets made from a query). Returns the dataset's access record.
+
+    Raises
+    ------
+    NotAuthenticated, AccessDenied
+        As :func:`~._guard.require_dataset_write`.
+    """
+    require_dataset_write(repo, who, name)
+    try:
+        return repo.access.dataset_access(name)
+    except LookupError:
+        return repo.access.set_owner(name, who.name if who.user_id is not None else None)
+
+
 def create_dataset(
     repo: Repository, who: Principal, name: str, q: str = "", *, public: bool = False
 ) -> dict[str, Any]:
@@ -106,17 +125,11 @@ def create_dataset(
         A query with a syntax error, a malformed name.
     """
     require_dataset_write(repo, who, name)
+    ids = filter_visible(repo, who, repo.query.find_ids(q))  # (a bad query changes nothing)
+    prepare_dataset_write(repo, who, name)
     name = name.strip()
-    ids = filter_visible(repo, who, repo.query.find_ids(q))
-    try:
-        repo.access.dataset_access(name)
-        new = False
-    except LookupError:
-        new = True
     if ids:
         repo.annotations.add_to_dataset(name, ids, source=f"user:{who.name}")
-    if new:
-        repo.access.set_owner(name, who.name if who.user_id is not None else None)
     ds = repo.access.set_visibility(name, "public") if public else repo.access.dataset_access(name)
     return {**dataset_dict(repo, who, ds, _images_in(repo, name)), "added": len(ids)}
 
