@@ -365,3 +365,22 @@ def test_prepare_dataset_write_claims_new_names_only(access_world: dict[str, Any
             prepare_dataset_write(repo, Principal.anonymous(), "x")
         assert prepare_dataset_write(repo, repo.access.principal("owner"), "lab").owner == "owner"
         assert prepare_dataset_write(repo, Principal.local(), "by-local").owner is None
+
+
+def test_live_server_with_users_signs_in(access_world: dict[str, Any], serve_process: Any) -> None:
+    """`quantscope serve` on a repository with users: sign-in mode, a real cookie round trip."""
+    import httpx
+
+    url = serve_process(access_world["root"])
+    with httpx.Client(base_url=url, follow_redirects=False) as c:
+        me = c.get("/api/whoami").json()
+        assert me["single_user"] is False and me["anonymous"] is True
+        page = c.get("/login")
+        r = c.post(
+            "/login",
+            data={"name": "member", "password": ACCESS_PASSWORD, "csrf": _form_csrf(page.text)},
+        )
+        assert r.status_code == 303
+        assert c.get("/api/whoami").json()["name"] == "member"
+        names = {d["name"] for d in c.get("/api/datasets").json()["items"]}
+        assert names == {"lab", "open"}
