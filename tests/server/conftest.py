@@ -151,9 +151,9 @@ def live_server(served_root: Path, serve_process: Callable[..., str]) -> str:
 ACCESS_PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def access_world(served_copy: Path) -> dict[str, object]:
-    """``served_copy`` with users and datasets (issue 14 part 4):
+def build_access_world(root: Path) -> dict[str, object]:
+    """Give the repository at ``root`` (a copy of ``served_root``) users and datasets (issue
+    14 part 4):
 
     - users ``owner``, ``member``, ``other`` and ``boss`` (admin), password
       :data:`ACCESS_PASSWORD`, each with an API token (``tokens[name]``);
@@ -166,7 +166,7 @@ def access_world(served_copy: Path) -> dict[str, object]:
     """
     from quantscope.catalog import Repository
 
-    with Repository.open(served_copy) as repo:
+    with Repository.open(root) as repo:
         images = sorted(img.id for img in repo.images.all())
         ids = dict(zip(("private", "public", "legacy", "none"), images, strict=True))
         repo.annotations.add_to_dataset("lab", [ids["private"]])
@@ -181,4 +181,22 @@ def access_world(served_copy: Path) -> dict[str, object]:
         tokens = {
             n: repo.access.create_token(n, "tests") for n in ("owner", "member", "other", "boss")
         }
-    return {"root": served_copy, "ids": ids, "tokens": tokens, "password": ACCESS_PASSWORD}
+    return {"root": root, "ids": ids, "tokens": tokens, "password": ACCESS_PASSWORD}
+
+
+@pytest.fixture
+def access_world(served_copy: Path) -> dict[str, object]:
+    """``served_copy`` with the users and datasets of :func:`build_access_world` (for a test
+    that changes them)."""
+    return build_access_world(served_copy)
+
+
+@pytest.fixture(scope="module")
+def access_world_shared(
+    served_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, object]:
+    """One :func:`build_access_world` per test module, for tests that only read it (signing
+    in is fine: sessions change nothing another test looks at)."""
+    dst = tmp_path_factory.mktemp("access") / "repo"
+    shutil.copytree(served_root, dst, symlinks=True)
+    return build_access_world(dst)

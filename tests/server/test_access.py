@@ -17,18 +17,29 @@ from quantscope.server import create_app
 ACCESS_PASSWORD = "correct horse battery"  # as conftest.access_world
 
 
-@pytest.fixture
-def app_of(access_world: dict[str, Any]) -> Iterator[Any]:
+def _client_factory(world: dict[str, Any]) -> Iterator[Any]:
     apps = []
 
     def make(base_url: str = "http://testserver") -> TestClient:
-        app = create_app(access_world["root"])
+        app = create_app(world["root"])
         apps.append(app)
         return TestClient(app, base_url=base_url, follow_redirects=False)
 
     yield make
     for app in apps:
         app.state.quantscope.repo.close()
+
+
+@pytest.fixture
+def app_of(access_world: dict[str, Any]) -> Iterator[Any]:
+    """Clients over a private world (the test may change it)."""
+    yield from _client_factory(access_world)
+
+
+@pytest.fixture
+def ro_app_of(access_world_shared: dict[str, Any]) -> Iterator[Any]:
+    """Clients over the module's shared world (the test only signs in and reads)."""
+    yield from _client_factory(access_world_shared)
 
 
 def _form_csrf(html: str) -> str:
@@ -50,8 +61,8 @@ def _set_cookies(r: Any) -> list[str]:
     return r.headers.get_list("set-cookie")
 
 
-def test_login_sets_a_safe_cookie_and_logout_ends_the_session(app_of: Any) -> None:
-    c = app_of()
+def test_login_sets_a_safe_cookie_and_logout_ends_the_session(ro_app_of: Any) -> None:
+    c = ro_app_of()
     assert c.get("/api/whoami").json()["anonymous"] is True
     r = _login(c, "owner", nxt="/datasets")
     assert r.status_code == 303 and r.headers["location"] == "/datasets"
@@ -72,15 +83,15 @@ def test_login_sets_a_safe_cookie_and_logout_ends_the_session(app_of: Any) -> No
     assert c.get("/api/whoami").json()["anonymous"] is True
 
 
-def test_cookie_is_secure_over_https(app_of: Any) -> None:
-    c = app_of("https://testserver")
+def test_cookie_is_secure_over_https(ro_app_of: Any) -> None:
+    c = ro_app_of("https://testserver")
     r = _login(c, "owner")
     [cookie] = [h for h in _set_cookies(r) if h.startswith("quantscope_session=")]
     assert "secure" in cookie.lower()
 
 
-def test_wrong_password_and_unknown_user_look_the_same(app_of: Any) -> None:
-    c = app_of()
+def test_wrong_password_and_unknown_user_look_the_same(ro_app_of: Any) -> None:
+    c = ro_app_of()
     a = _login(c, "owner", "wrong password")
     b = _login(c, "nobody-here", ACCESS_PASSWORD)
     assert a.status_code == b.status_code == 401
@@ -89,8 +100,8 @@ def test_wrong_password_and_unknown_user_look_the_same(app_of: Any) -> None:
     assert c.get("/api/whoami").json()["anonymous"] is True
 
 
-def test_login_refuses_a_form_without_its_double_submit_token(app_of: Any) -> None:
-    c = app_of()
+def test_login_refuses_a_form_without_its_double_submit_token(ro_app_of: Any) -> None:
+    c = ro_app_of()
     data = {"name": "owner", "password": ACCESS_PASSWORD, "csrf": "x" * 43}
     assert c.post("/login", data=data).status_code == 403  # no cookie at all
     c.get("/login")
@@ -110,8 +121,8 @@ def test_login_refuses_a_form_without_its_double_submit_token(app_of: Any) -> No
         ("", "/"),
     ],
 )
-def test_login_redirects_only_to_local_paths(app_of: Any, target: str, expected: str) -> None:
-    r = _login(app_of(), "member", nxt=target)
+def test_login_redirects_only_to_local_paths(ro_app_of: Any, target: str, expected: str) -> None:
+    r = _login(ro_app_of(), "member", nxt=target)
     assert r.status_code == 303 and r.headers["location"] == expected
 
 
@@ -164,8 +175,11 @@ def _auth(world: dict[str, Any], who: str) -> dict[str, str]:
     return {} if who == "anonymous" else {"Authorization": "Bearer " + world["tokens"][who]}
 
 
-def test_dataset_list_follows_the_policy(app_of: Any, access_world: dict[str, Any]) -> None:
-    c = app_of()
+def test_dataset_list_follows_the_policy(
+    ro_app_of: Any, access_world_shared: dict[str, Any]
+) -> None:
+    access_world = access_world_shared
+    c = ro_app_of()
     seen = {
         who: {
             d["name"]: d
@@ -305,7 +319,8 @@ def test_serve_refuses_every_interface_without_users_and_allows_it_with(
     assert [(o.host, o.port) for o in started] == [("0.0.0.0", 8123)]
 
 
-def test_zarr_paths_follow_their_images(access_world: dict[str, Any]) -> None:
+def test_zarr_paths_follow_their_images(access_world_shared: dict[str, Any]) -> None:
+    access_world = access_world_shared
     """``store_path_for``: what ``/zarr/`` may serve to whom (h2's route calls it)."""
     from quantscope.catalog import Principal
     from quantscope.errors import NotFound
@@ -367,7 +382,10 @@ def test_prepare_dataset_write_claims_new_names_only(access_world: dict[str, Any
         assert prepare_dataset_write(repo, Principal.local(), "by-local").owner is None
 
 
-def test_live_server_with_users_signs_in(access_world: dict[str, Any], serve_process: Any) -> None:
+def test_live_server_with_users_signs_in(
+    access_world_shared: dict[str, Any], serve_process: Any
+) -> None:
+    access_world = access_world_shared
     """`quantscope serve` on a repository with users: sign-in mode, a real cookie round trip."""
     import httpx
 

@@ -82,8 +82,9 @@ def probe_app(served_root: Any) -> Iterator[Any]:
     app.state.quantscope.repo.close()
 
 
-@pytest.fixture
-def world(access_world: dict[str, Any]) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module")
+def world(access_world_shared: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    access_world = access_world_shared
     root = access_world["root"]
     with Repository.open(root) as repo:
         store = {k: repo.images.get(i).store_path for k, i in access_world["ids"].items()}
