@@ -17,6 +17,7 @@ from quantscope.catalog import (
     PlateInfo,
     Repository,
 )
+from quantscope.catalog._access_records import AccessRecords
 from quantscope.catalog._annotations import AnnotationRecords
 from quantscope.catalog._bench import BenchmarkRecords
 from quantscope.catalog._find import QueryMethods
@@ -34,6 +35,7 @@ PARTS = {
     "query": QueryMethods,
     "runs": RunRecords,
     "bench": BenchmarkRecords,
+    "access": AccessRecords,
 }
 # what the handle itself still does: create/open/migrate/lock/identity/settings and summary
 HANDLE = {"init", "open", "migrate", "close", "write_lock", "summary"}

@@ -145,3 +145,58 @@ def serve_process(
 def live_server(served_root: Path, serve_process: Callable[..., str]) -> str:
     """Base URL of ``quantscope serve`` over ``served_root`` (single-user mode)."""
     return serve_process(served_root)
+
+
+# ---------------------------------------------------------------------------- access (h1)
+ACCESS_PASSWORD = "correct horse battery"
+
+
+def build_access_world(root: Path) -> dict[str, object]:
+    """Give the repository at ``root`` (a copy of ``served_root``) users and datasets (issue
+    14 part 4):
+
+    - users ``owner``, ``member``, ``other`` and ``boss`` (admin), password
+      :data:`ACCESS_PASSWORD`, each with an API token (``tokens[name]``);
+    - ``ids["private"]``: the first image, in private dataset ``lab`` (owner ``owner``, shared
+      with ``member``); ``ids["public"]``: the second, in public dataset ``open`` (owner
+      ``owner``); ``ids["legacy"]``: the third, in dataset ``legacy`` without access record
+      (admins only); ``ids["none"]``: the fourth, in no dataset (admins only).
+
+    Returns ``{"root", "ids", "tokens", "password"}``.
+    """
+    from quantscope.catalog import Repository
+
+    with Repository.open(root) as repo:
+        images = sorted(img.id for img in repo.images.all())
+        ids = dict(zip(("private", "public", "legacy", "none"), images, strict=True))
+        repo.annotations.add_to_dataset("lab", [ids["private"]])
+        repo.annotations.add_to_dataset("open", [ids["public"]])
+        repo.annotations.add_to_dataset("legacy", [ids["legacy"]])
+        for name in ("owner", "member", "other", "boss"):
+            repo.access.add_user(name, ACCESS_PASSWORD, admin=name == "boss")
+        repo.access.set_owner("lab", "owner")
+        repo.access.share("lab", "member")
+        repo.access.set_owner("open", "owner")
+        repo.access.set_visibility("open", "public")
+        tokens = {
+            n: repo.access.create_token(n, "tests") for n in ("owner", "member", "other", "boss")
+        }
+    return {"root": root, "ids": ids, "tokens": tokens, "password": ACCESS_PASSWORD}
+
+
+@pytest.fixture
+def access_world(served_copy: Path) -> dict[str, object]:
+    """``served_copy`` with the users and datasets of :func:`build_access_world` (for a test
+    that changes them)."""
+    return build_access_world(served_copy)
+
+
+@pytest.fixture(scope="module")
+def access_world_shared(
+    served_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, object]:
+    """One :func:`build_access_world` per test module, for tests that only read it (signing
+    in is fine: sessions change nothing another test looks at)."""
+    dst = tmp_path_factory.mktemp("access") / "repo"
+    shutil.copytree(served_root, dst, symlinks=True)
+    return build_access_world(dst)

@@ -2,7 +2,10 @@
 
 A :class:`Repository` creates, opens, migrates and locks a repository; what it reads and writes
 is grouped in its parts: ``repo.images``, ``repo.quality``, ``repo.annotations``, ``repo.query``
-(``find``, ``find_ids``, ``fields``), ``repo.runs`` and ``repo.bench``. Records come back typed:
+(``find``, ``find_ids``, ``fields``), ``repo.runs``, ``repo.bench`` and ``repo.access`` (users,
+tokens, sessions, dataset access: :class:`AccessRecords`, records :class:`UserRecord` and
+:class:`TokenRecord`; the policy is :func:`may_read`, :func:`may_write`,
+:func:`may_see_image`). Records come back typed:
 plates as :class:`PlateInfo`; illumination profiles as :class:`IlluminationProfileRecord`;
 analysis runs, their steps, artifacts and the artifacts' inputs as :class:`RunRecord`,
 :class:`StepRecord`, :class:`ArtifactRecord` and :class:`ArtifactInput`; benchmark sets, runs
@@ -27,6 +30,13 @@ from ._access import (
     may_see_image,
     may_write,
 )
+from ._access_records import (
+    PASSWORD_MIN,
+    AccessRecords,
+    TokenRecord,
+    UserRecord,
+    check_user_name,
+)
 from ._annotations import DATASET_KEY, DatasetInfo
 from ._bench_records import (
     BenchItemRecord,
@@ -48,8 +58,10 @@ from ._tagging import AnnotationChanges, edit_annotations
 __all__ = [
     "CONFIG_NAME",
     "DATASET_KEY",
+    "PASSWORD_MIN",
     "SCHEMA_HEAD",
     "VISIBILITIES",
+    "AccessRecords",
     "AnnotationChanges",
     "ArtifactInput",
     "ArtifactRecord",
@@ -72,8 +84,11 @@ __all__ = [
     "RunRecord",
     "Selection",
     "StepRecord",
+    "TokenRecord",
+    "UserRecord",
     "Visibility",
     "check_metadata",
+    "check_user_name",
     "edit_annotations",
     "image_record",
     "image_row",

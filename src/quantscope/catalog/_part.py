@@ -4,8 +4,9 @@ A repository handle exposes what it reads and writes as parts, one per area of t
 ``repo.images`` (:class:`~._images.ImageRecords`), ``repo.quality``
 (:class:`~._quality.QualityRecords`), ``repo.annotations``
 (:class:`~._annotations.AnnotationRecords`), ``repo.query`` (:class:`~._find.QueryMethods`),
-``repo.runs`` (:class:`~._runs.RunRecords`) and ``repo.bench``
-(:class:`~._bench.BenchmarkRecords`). Each part holds a reference to its repository and reads
+``repo.runs`` (:class:`~._runs.RunRecords`), ``repo.bench``
+(:class:`~._bench.BenchmarkRecords`) and ``repo.access``
+(:class:`~._access_records.AccessRecords`). Each part holds a reference to its repository and reads
 the catalog engine and the repository folder through it; parts never hold state of their own.
 """
 

@@ -11,7 +11,8 @@ namespaced parts (:mod:`._part`), one per area of the catalog:
 - ``repo.annotations``: annotations, tags, datasets and sidecars (:mod:`._annotations`);
 - ``repo.query``: the query language, ``find``, ``find_ids`` and ``fields`` (:mod:`._find`);
 - ``repo.runs``: analysis runs, their steps and artifacts (:mod:`._runs`);
-- ``repo.bench``: benchmark sets, runs and scores (:mod:`._bench`).
+- ``repo.bench``: benchmark sets, runs and scores (:mod:`._bench`);
+- ``repo.access``: users, tokens, sessions and dataset access records (:mod:`._access_records`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ..errors import (
     RepositoryError,
 )
 from . import _schema as S
+from ._access_records import AccessRecords
 from ._annotations import AnnotationRecords
 from ._bench import BenchmarkRecords
 from ._find import QueryMethods
@@ -47,7 +49,7 @@ from ._runs import RunRecords
 __all__ = ["CONFIG_NAME", "SCHEMA_HEAD", "Repository"]
 
 CONFIG_NAME = "quantscope.toml"
-SCHEMA_HEAD = "0007"  # the newest migration; a test keeps it equal to alembic's head
+SCHEMA_HEAD = "0008"  # the newest migration; a test keeps it equal to alembic's head
 _LOCK_NAME = ".quantscope.lock"
 
 
@@ -84,7 +86,7 @@ class Repository:
 
     Use :meth:`init` to create one and :meth:`open` to open an existing one. What it reads and
     writes is grouped in parts: :attr:`images`, :attr:`quality`, :attr:`annotations`,
-    :attr:`query`, :attr:`runs` and :attr:`bench`.
+    :attr:`query`, :attr:`runs`, :attr:`bench` and :attr:`access`.
 
     Attributes
     ----------
@@ -105,6 +107,9 @@ class Repository:
         ``repo.runs.artifacts(id)``, ...).
     bench
         Benchmark sets, runs and scores (``repo.bench.sets()``, ``repo.bench.runs()``, ...).
+    access
+        Users, API tokens, portal sessions and who may see which dataset
+        (``repo.access.add_user(...)``, ``repo.access.visible_images_clause(who)``, ...).
     """
 
     def __init__(self, root: Path, catalog_url: str, engine: Engine) -> None:
@@ -117,6 +122,7 @@ class Repository:
         self.query = QueryMethods(self)
         self.runs = RunRecords(self)
         self.bench = BenchmarkRecords(self)
+        self.access = AccessRecords(self)
 
     if not TYPE_CHECKING:  # (type checkers see no such attribute at all)
 

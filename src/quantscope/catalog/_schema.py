@@ -1,9 +1,10 @@
 """The catalog schema (SQLAlchemy Core). Alembic migrations in ``migrations/`` create it; a test
 checks that the migrations and this module describe the same schema.
 
-The core tables are declared here; those of the analysis and benchmark areas live in
-``_schema_analysis`` and ``_schema_bench``. All of them are declared on the one ``metadata`` of
-``_schema_base``; this module imports the other two so that its ``metadata`` holds every table.
+The core tables are declared here; those of the analysis, benchmark and access areas live in
+``_schema_analysis``, ``_schema_bench`` and ``_schema_access``. All of them are declared on the
+one ``metadata`` of ``_schema_base``; this module imports the others so that its ``metadata``
+holds every table.
 """
 
 from sqlalchemy import (
@@ -20,7 +21,11 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from . import _schema_analysis, _schema_bench  # noqa: F401  (their tables join ``metadata``)
+from . import (  # noqa: F401  (their tables join ``metadata``)
+    _schema_access,
+    _schema_analysis,
+    _schema_bench,
+)
 from ._schema_base import metadata
 
 __all__ = [

@@ -526,9 +526,9 @@ def main() -> None:
 
 def _register_command_groups() -> None:
     """Commands that live in their own modules (one module per area) attach themselves here."""
-    from . import _analysis, _bench, _metadata, _query, _server
+    from . import _access, _analysis, _bench, _metadata, _query, _server
 
-    for module in (_metadata, _query, _analysis, _bench, _server):
+    for module in (_metadata, _query, _analysis, _bench, _server, _access):
         module.register(app)
 
 

@@ -58,19 +58,67 @@ def dataset_add(
     name: Annotated[str, typer.Argument(help="Dataset name (created by its first image).")],
     ids: _IdsArg = None,
     where: _WhereOpt = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            "--owner",
+            help="User who owns the dataset (may share it and make it public); without an "
+            "owner a dataset is for admins only.",
+        ),
+    ] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="Everyone may see it, signed in or not.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Put images into a dataset (by id and/or a --where query). An unknown id changes
-    nothing. Annotate the dataset with `quantscope tag REPO dataset:NAME ...`."""
+    """Put images into a dataset (by id and/or a --where query), and set its owner and
+    visibility. An unknown id or user changes nothing. Annotate the dataset with
+    `quantscope tag REPO dataset:NAME ...`."""
     with _open(repo) as r, r.write_lock():
-        added = r.annotations.add_to_dataset(name, ids or [], where=where)
+        if owner is not None:
+            r.access.principal(owner)  # an unknown user: NotFound before anything changes
+        added = 0
+        if ids or where is not None or (owner is None and not public):
+            added = r.annotations.add_to_dataset(name, ids or [], where=where)
+        else:
+            r.access.dataset_access(name)  # only an existing dataset gets an owner alone
+        if owner is not None:
+            r.access.set_owner(name, owner)
+        if public:
+            r.access.set_visibility(name, "public")
+        access = r.access.dataset_access(name)
         total = next((d.images for d in r.annotations.datasets() if d.name == name.strip()), 0)
     if as_json:
-        _emit_json({"dataset": name.strip(), "added": added, "images": total})
+        report = {"dataset": name.strip(), "added": added, "images": total}
+        if owner is not None or public:  # (the access record, when the command set it)
+            report.update(access.to_dict())
+        _emit_json(report)
         return
     _console().print(
-        f"{_esc(name.strip())}: {plural(added, 'image')} added, {total} in the dataset"
+        f"{_esc(name.strip())}: {plural(added, 'image')} added, {total} in the dataset "
+        f"({access.visibility}, owner {_esc(access.owner or 'nobody: admins only')})"
     )
+
+
+@dataset_app.command("share")
+def dataset_share(
+    repo: RepoArg,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    user: Annotated[str, typer.Argument(help="User who may see the dataset from now on.")],
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Stop sharing it with USER instead.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Share a private dataset with a user (a member sees its images; its owner and the admins
+    change it)."""
+    with _open(repo) as r, r.write_lock():
+        access = r.access.unshare(name, user) if remove else r.access.share(name, user)
+    if as_json:
+        _emit_json(access.to_dict())
+        return
+    members = ", ".join(sorted(access.members)) or "nobody"
+    _console().print(f"{_esc(access.name)}: shared with {_esc(members)}")
 
 
 @dataset_app.command("rm")
@@ -99,9 +147,11 @@ def dataset_rm(
 
 @dataset_app.command("ls")
 def dataset_ls(repo: RepoArg, as_json: JsonOpt = False) -> None:
-    """List the datasets: name, number of images, and their own annotations."""
+    """List the datasets: name, number of images, owner, visibility and their own
+    annotations."""
     with _open(repo) as r:
         infos = r.annotations.datasets()
+        access = {d.name: d for d in r.access.datasets()}
     if as_json:
         _emit_json(
             [
@@ -109,6 +159,7 @@ def dataset_ls(repo: RepoArg, as_json: JsonOpt = False) -> None:
                     "name": d.name,
                     "images": d.images,
                     "annotations": [a.model_dump() for a in d.annotations],
+                    **{k: v for k, v in access[d.name].to_dict().items() if k != "name"},
                 }
                 for d in infos
             ]
@@ -119,12 +170,16 @@ def dataset_ls(repo: RepoArg, as_json: JsonOpt = False) -> None:
     t = Table(title=plural(len(infos), "dataset"), title_justify="left")
     t.add_column("name", overflow="fold")
     t.add_column("images", justify="right")
+    t.add_column("owner", overflow="fold")
+    t.add_column("visibility")
     t.add_column("annotations", overflow="fold")
     for d in infos:
         anns = "; ".join(
             (a.value or "") if a.key == "tag" else f"{a.key}={a.value}" for a in d.annotations
         )
-        t.add_row(_esc(d.name), str(d.images), _esc(anns))
+        acc = access[d.name]
+        owner = acc.owner or "–"
+        t.add_row(_esc(d.name), str(d.images), _esc(owner), acc.visibility, _esc(anns))
     _console().print(t)
 
 

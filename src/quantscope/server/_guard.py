@@ -5,6 +5,9 @@
   need not learn it exists);
 - :func:`visible_images`: the SQL condition on ``images.id`` a search adds, so that it never
   counts or returns what the caller may not see;
+- :func:`filter_visible`: the ids of a list the caller may see (feature rows, runs, plates);
+- :func:`store_path_for`: a file under ``/zarr/`` the caller may read (its image's rule);
+- :func:`dataset_for`, :func:`require_dataset_write`: a dataset the caller may see, change;
 - :func:`require_user`, :func:`require_admin`: actions for signed-in users and admins.
 
 The rule itself is the catalog's (:func:`quantscope.catalog.may_see_image` and its SQL form).
@@ -16,21 +19,23 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
+from ..catalog import may_read, may_see_image, may_write
 from ..errors import AccessDenied, NotAuthenticated, NotFound
 
 if TYPE_CHECKING:
-    from ..catalog import Principal, Repository
+    from ..catalog import DatasetAccess, Principal, Repository
     from ..model import Image
 
 __all__ = [
     "check_image_id",
+    "dataset_for",
     "filter_visible",
     "image_for",
+    "may_see",
     "require_admin",
     "require_dataset_write",
     "require_user",
+    "store_path_for",
     "visible_images",
 ]
 
@@ -46,10 +51,17 @@ def check_image_id(image_id: str) -> str:
 
 
 def visible_images(repo: Repository, who: Principal) -> Any | None:
-    """The condition on ``images.id`` that keeps what ``who`` may see (``None``: everything)."""
+    """The condition on ``images.id`` that keeps what ``who`` may see (``None``: everything);
+    give it to ``repo.query.page(..., only=...)`` so a search never counts what it hides."""
+    clause: Any | None = repo.access.visible_images_clause(who)
+    return clause
+
+
+def may_see(repo: Repository, who: Principal, image_id: str) -> bool:
+    """Whether ``who`` may see image ``image_id`` (by the catalog's one policy)."""
     if who.is_admin:
-        return None
-    return sa.false()
+        return True
+    return may_see_image(who, repo.access.datasets_of_images([image_id])[image_id])
 
 
 def image_for(repo: Repository, who: Principal, image_id: str) -> Image:
@@ -62,7 +74,7 @@ def image_for(repo: Repository, who: Principal, image_id: str) -> Image:
     """
     check_image_id(image_id)
     found = repo.images.all([image_id])
-    if not found or not who.is_admin:
+    if not found or not may_see(repo, who, image_id):
         raise NotFound(f"no image with id {image_id!r}")
     return found[0]
 
@@ -71,7 +83,60 @@ def filter_visible(repo: Repository, who: Principal, image_ids: Iterable[str]) -
     """The ids of ``image_ids`` that ``who`` may see, in their order (feature tables, runs and
     plates show only those rows)."""
     ids = list(image_ids)
-    return ids if who.is_admin else []
+    if who.is_admin:
+        return ids
+    datasets = repo.access.datasets_of_images(ids)
+    return [i for i in ids if may_see_image(who, datasets[i])]
+
+
+def store_path_for(repo: Repository, who: Principal, path: str) -> str:
+    """``path`` (relative to the repository folder, as under ``/zarr/``) normalized, if ``who``
+    may read it: a file of an image's OME-Zarr folder (its labels included) when ``who`` may
+    see that image; a group above images (a plate, a row, a well) when ``who`` may see one of
+    the images below it. Nothing else of the repository is served (catalog, settings, tables).
+
+    Raises
+    ------
+    NotFound
+        Anything else (the same answer for a forbidden file and a missing one).
+    """
+    import posixpath
+
+    raw = str(path).replace("\\", "/")
+    norm = posixpath.normpath("/" + raw).lstrip("/")
+    parts = norm.split("/")
+    if (
+        not norm
+        or ".." in raw.split("/")
+        or parts[0] not in ("images", "plates")
+        or len(parts) < 2
+        or not parts[1].endswith(".ome.zarr")
+    ):
+        raise NotFound(f"no file {str(path)[:120]!r} under /zarr/")
+    owner, below = repo.access.images_of_store_path(norm)
+    if owner is not None:
+        if may_see(repo, who, owner):
+            return norm
+    elif below and filter_visible(repo, who, below):
+        return norm
+    raise NotFound(f"no file {str(path)[:120]!r} under /zarr/")
+
+
+def dataset_for(repo: Repository, who: Principal, name: str) -> DatasetAccess:
+    """The access record of dataset ``name`` if ``who`` may see it.
+
+    Raises
+    ------
+    NotFound
+        No such dataset, or one ``who`` may not see (the same answer).
+    """
+    try:
+        ds = repo.access.dataset_access(name)
+    except NotFound:
+        raise NotFound(f"no dataset named {name!r}") from None
+    if not may_read(who, ds):
+        raise NotFound(f"no dataset named {name!r}")
+    return ds
 
 
 def require_dataset_write(repo: Repository, who: Principal, name: str) -> Principal:
@@ -80,11 +145,21 @@ def require_dataset_write(repo: Repository, who: Principal, name: str) -> Princi
 
     Raises
     ------
-    NotAuthenticated, AccessDenied
+    NotAuthenticated
+        An anonymous caller.
+    AccessDenied
+        A dataset ``who`` may see but not change, or one they may not see at all (its name
+        is taken: the answer does not say more).
     """
     require_user(who)
-    if not who.is_admin:
-        raise AccessDenied(f"user {who.name!r} may not write to dataset {name!r}")
+    try:
+        ds = repo.access.dataset_access(name)
+    except NotFound:
+        return who  # a new dataset
+    if not may_write(who, ds):
+        raise AccessDenied(
+            f"user {who.name!r} may not change dataset {name!r} (its owner and the admins may)"
+        )
     return who
 
 
