@@ -54,9 +54,7 @@ def _client_paths(report: dict[str, Any], upload: Upload) -> dict[str, Any]:
         return text.replace(prefix, "").replace(str(upload.folder), ".")
 
     for key in ("skipped", "failed", "notes"):
-        report[key] = [
-            {"path": fix(i["path"]), "message": fix(i["message"])} for i in report[key]
-        ]
+        report[key] = [{"path": fix(i["path"]), "message": fix(i["message"])} for i in report[key]]
     for row in report["added"]:
         for k, v in list(row.items()):
             if isinstance(v, str):
@@ -129,4 +127,3 @@ async def post_ingest(request: Request, who: Principal = Depends(principal)) -> 
     finally:
         remove_folder(folder)
     return JSONResponse(out)
-

@@ -26,9 +26,11 @@ from ._state import state
 __all__ = [
     "FEATURE_TYPES",
     "feature_table",
+    "job_status",
     "provenance_graph",
     "router",
     "run_images",
+    "start_run",
     "visible_run",
 ]
 
@@ -240,22 +242,36 @@ def _check_lock(repo: Repository) -> None:
         pass
 
 
+def start_run(repo: Repository, who: Principal, spec: str, q: str | None) -> dict[str, Any]:
+    """Validate ``spec`` (a pipeline name or YAML), select the images of ``q`` that ``who``
+    may see, and start the run in the background; the job's first record.
+
+    Raises
+    ------
+    NotAuthenticated
+        An anonymous caller.
+    InvalidInput
+        A bad spec or query, or no visible image matches.
+    ConcurrentAccess
+        Another process holds the repository's write lock.
+    """
+    require_user(who)
+    pipeline, _ = resolve_pipeline(repo.root, spec)
+    ids = filter_visible(repo, who, repo.query.find_ids(q or ""))
+    if not ids:
+        raise InvalidInput(f"query {q or ''!r}: no image you may see matches it")
+    _check_lock(repo)
+    scheduler = os.environ.get("QUANTSCOPE_SERVE_SCHEDULER") or None
+    return start_job(repo.root, pipeline, ids, query=q, user=who.name or "", scheduler=scheduler)
+
+
 @router.post("/api/runs", status_code=202)
 async def post_run(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     """Start a pipeline (a name from ``GET /api/pipelines``, or YAML text) on the images of a
     query (those the caller may see) in the background; 202 with the job's status URL."""
     require_user(who)
-    st = state(request)
-    repo = st.repo
     text, q = await _spec_of(request)
-    pipeline, _ = resolve_pipeline(repo.root, text)
-    ids = repo.query.find_ids(q or "")
-    ids = filter_visible(repo, who, ids)
-    if not ids:
-        raise InvalidInput(f"query {q or ''!r}: no image you may see matches it")
-    _check_lock(repo)
-    scheduler = os.environ.get("QUANTSCOPE_SERVE_SCHEDULER") or None
-    job = start_job(repo.root, pipeline, ids, query=q, user=who.name, scheduler=scheduler)
+    job = start_run(state(request).repo, who, text, q)
     status_url = f"/api/runs/{job['id']}/status"
     return JSONResponse(
         {"id": job["id"], "status_url": status_url, "page_url": f"/runs/{job['id']}"},

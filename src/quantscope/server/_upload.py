@@ -8,6 +8,7 @@ limit. The client's file names are reduced to a plain name (no folders, no ``..`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -231,7 +232,5 @@ async def receive_multipart(
 def remove_folder(folder: Path) -> None:
     """Remove an upload folder (and an empty parent ``.quantscope.uploads``)."""
     shutil.rmtree(folder, ignore_errors=True)
-    try:
+    with contextlib.suppress(OSError):
         os.rmdir(folder.parent)
-    except OSError:
-        pass
