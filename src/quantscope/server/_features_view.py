@@ -308,7 +308,7 @@ def provenance_svg(doc: dict[str, Any]) -> str:
         )
 
     mid = (height - box_h) / 2
-    files = sum(len(i.get("files") or []) for i in images)
+    files = sum(len(i.get("sources") or []) for i in images)
     prev = box(0, mid, f"{len(images)} source image(s)", f"{files} file(s)", "images")
     for k, s in enumerate(steps):
         counts = ", ".join(f"{n} {st}" for st, n in (s.get("counts") or {}).items())
