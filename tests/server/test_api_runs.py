@@ -182,7 +182,9 @@ def test_post_run_by_name_runs_in_background(writer, served_copy: Path) -> None:
 def test_post_run_yaml_body(writer) -> None:
     spec = (REPO_ROOT / "pipelines" / "nuclei.yaml").read_text()
     r = writer.post(
-        "/api/runs?q=well+%3D%3D+%27B02%27", content=spec, headers={"content-type": "application/yaml"}
+        "/api/runs?q=well+%3D%3D+%27B02%27",
+        content=spec,
+        headers={"content-type": "application/yaml"},
     )
     assert r.status_code == 202, r.text
     s = _wait(writer, r.json()["status_url"])
@@ -204,9 +206,7 @@ def test_post_run_bad_specs(writer, served_copy: Path) -> None:
         r = writer.post("/api/runs", json=body)
         assert r.status_code in (400, 422), (body, r.text)
         assert words in r.json()["error"]["message"], (body, r.json())
-    r = writer.post(
-        "/api/runs", content=b"{not json", headers={"content-type": "application/json"}
-    )
+    r = writer.post("/api/runs", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400 and "JSON" in r.json()["error"]["message"]
     r = writer.post("/api/runs", content=b"\xff\xfe", headers={"content-type": "text/plain"})
     assert r.status_code == 400
