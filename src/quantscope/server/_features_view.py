@@ -214,7 +214,7 @@ def scatter_svg(
     ``label``) where the table has ``image_id`` and ``ObjectNumber``."""
     import numpy as np
 
-    h, pad = 320, 44
+    h, pad = 320, 56
     data = df
     if len(data) > MAX_POINTS:
         data = data.sample(MAX_POINTS, random_state=0)
@@ -256,10 +256,16 @@ def scatter_svg(
         out.append(f"<text x='{px:.1f}' y='{h + 14}' font-size='10'>{t:.3g}</text>")
     for t in _ticks(y0, y1):
         py = h - (t - y0) / (y1 - y0) * (h - 10)
-        out.append(f"<text x='2' y='{py:.1f}' font-size='10'>{t:.3g}</text>")
+        out.append(
+            f"<text x='{pad - 4}' y='{py:.1f}' font-size='10' text-anchor='end'>{t:.3g}</text>"
+        )
     out.append(
         f"<text x='{width / 2:.0f}' y='{h + 32}' font-size='12' text-anchor='middle'>"
         f"{escape(x)}</text>"
+    )
+    out.append(
+        f"<text x='10' y='{h / 2:.0f}' font-size='12' text-anchor='middle' "
+        f"transform='rotate(-90 10 {h / 2:.0f})'>{escape(y)}</text>"
     )
     legend_y = 14
     for g, c in list(colours.items())[:12]:

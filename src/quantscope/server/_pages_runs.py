@@ -135,7 +135,7 @@ def run_page(ref: str, request: Request, who: Principal = Depends(principal)) ->
 def _feature_columns(df: Any, wanted: list[str]) -> list[str]:
     meta = [c for c in _META if c in df.columns]
     features = [c for c in df.columns if c not in meta]
-    chosen = [c for c in wanted if c in features] or features[:8]
+    chosen = [c for c in wanted if c in features] or features[:10]
     return meta + chosen
 
 
@@ -173,9 +173,11 @@ def _plots(df: Any, qp: Any, numeric: list[str], crop: str | None) -> dict[str, 
     out: dict[str, Any] = {"hist": None, "x": None, "y": None, "color": None}
     if not feats:
         return out
-    hist = qp.get("hist") or feats[0]
-    x = qp.get("x") or feats[0]
-    y = qp.get("y") or feats[min(1, len(feats) - 1)]
+    # defaults: the first measurements that are not positions
+    shape = [c for c in feats if "Location" not in c and "Center" not in c] or feats
+    hist = qp.get("hist") or shape[0]
+    x = qp.get("x") or shape[0]
+    y = qp.get("y") or shape[min(1, len(shape) - 1)]
     color = qp.get("color") or ("well" if "well" in df.columns else None)
     for name, col in (("hist", hist), ("x", x), ("y", y)):
         if col not in feats:
@@ -246,6 +248,7 @@ def features_page(
         desc=qp.get("desc") == "1",
         plots=plots,
         text_columns=[c for c in view.text if c != "image_id"],
+        feature_columns=[c for c in view.numeric if c not in _META],
         base_query=urlencode(list(keep.items())),
         downloads=[
             (fmt, f"/api/runs/{run.id}/features?" + urlencode({"format": fmt, "table": name}))
