@@ -302,7 +302,7 @@ def provenance_svg(doc: dict[str, Any]) -> str:
             f"<g class='node {cls}'><rect x='{x}' y='{y}' width='{box_w}' height='{box_h}' "
             f"rx='6' fill='#f5f5f7' stroke='#2b6cb0'/>"
             f"<text x='{x + 8}' y='{y + 18}' font-size='12' font-weight='600'>"
-            f"{escape(title[:26])}</text>"
+            f"{escape(title[:24])}</text>"
             f"<text x='{x + 8}' y='{y + 34}' font-size='10'>{escape(sub[:30])}</text></g>"
         )
         return x, y

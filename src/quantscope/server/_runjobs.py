@@ -38,6 +38,7 @@ JOBS_DIR = ".quantscope.jobs"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _MAX_LOG = 200
+_KEEP_JOBS = 200  # finished job files kept (the newest); older ones are removed
 _MAX_SPEC = 256 * 1024
 
 
@@ -143,6 +144,13 @@ class JobStore:
             job["error"] = "the server process running this job stopped"
         return job
 
+    def prune(self, keep: int = _KEEP_JOBS) -> None:
+        """Remove the files of finished jobs beyond the newest ``keep``."""
+        old = self.all()[keep:]
+        for job in old:
+            if job.get("state") in ("done", "failed"):
+                self.path(job["id"]).unlink(missing_ok=True)
+
     def all(self) -> list[dict[str, Any]]:
         """Every job, newest first."""
         if not self.folder.is_dir():
@@ -197,6 +205,7 @@ def start_job(
     """Run ``pipeline`` on ``image_ids`` in a background thread (its own handle on the
     repository at ``root``); returns the job's first record (state ``queued``)."""
     store = JobStore(root)
+    store.prune()
     job_id = uuid.uuid4().hex
     record: dict[str, Any] = {
         "id": job_id,

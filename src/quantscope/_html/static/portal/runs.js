@@ -14,7 +14,9 @@
     bar.max = s.total || 1;
     bar.value = s.done || 0;
     document.getElementById("run-count").textContent = (s.done || 0) + "/" + (s.total || 0);
-    document.getElementById("run-log").textContent = (s.log || []).join("\n");
+    var log = document.getElementById("run-log");
+    log.textContent = (s.log || []).join("\n");
+    log.hidden = !(s.log && s.log.length);
     if (s.error) {
       var err = document.getElementById("run-error");
       if (!err) {
