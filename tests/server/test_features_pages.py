@@ -170,6 +170,41 @@ def test_features_page_bad_input(client, query: dict[str, str], words: str) -> N
     assert r.status_code in (400, 404), r.text
     assert r.headers["content-type"].startswith("text/html")
     assert words in r.text
+    if r.status_code == 400:  # shown above the form, which keeps what was typed
+        assert "id='features-error'" in r.text and "id='feature-filter'" in r.text
+        if "filter" in query:
+            from html import escape
+
+            assert escape(query["filter"], quote=True) in r.text
+
+
+def test_only_visible_images_rows(client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows, steps, artifacts and provenance of the images the caller may not see are left
+    out (the guard's answer, here: one image of the four)."""
+    import io
+
+    import quantscope.server._api_runs as api
+
+    run_id = _run_id(client)
+    every = client.get(f"/api/runs/{run_id}").json()
+    seen = sorted({s["image_id"] for s in every["steps"]})[:1]
+    monkeypatch.setattr(api, "filter_visible", lambda repo, who, ids: [i for i in ids if i in seen])
+    rec = client.get(f"/api/runs/{run_id}").json()
+    assert rec["n_visible_images"] == 1
+    assert {s["image_id"] for s in rec["steps"]} == set(seen)
+    assert {a["image_id"] for a in rec["artifacts"]} == set(seen)
+    df = pd.read_csv(
+        io.BytesIO(client.get(f"/api/runs/{run_id}/features?format=csv&naming=quantscope").content)
+    )
+    assert set(df["image_id"]) == set(seen) and len(df) > 0
+    prov = client.get(f"/api/runs/{run_id}/provenance").json()
+    assert [i["id"] for i in prov["images"]] == seen
+    html = client.get(f"/runs/{run_id}/features?per=500").text
+    assert f"{len(df)} of {len(df)} rows match" in html
+    monkeypatch.setattr(api, "filter_visible", lambda repo, who, ids: [])
+    assert client.get(f"/api/runs/{run_id}").status_code == 404
+    assert client.get(f"/api/runs/{run_id}/features").status_code == 404
+    assert client.get(f"/runs/{run_id}", headers=HTML).status_code == 404
 
 
 def test_unknown_run_pages_are_404(client) -> None:

@@ -89,7 +89,29 @@ def _ingest(repo: Repository, who: Principal, upload: Upload, dataset: str) -> d
     return out
 
 
-@router.post("/api/ingest", response_model=None)
+_INGEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files", "dataset"],
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                        "dataset": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/api/ingest", response_model=None, openapi_extra=_INGEST_BODY)
 async def post_ingest(request: Request, who: Principal = Depends(principal)) -> Response:
     """Upload files (multipart: ``files`` parts, ``dataset`` field; or ``?dataset=``) and
     ingest them with QC into that dataset. 413 over the size limit; 400 for an empty,

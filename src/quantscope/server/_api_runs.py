@@ -265,7 +265,30 @@ def start_run(repo: Repository, who: Principal, spec: str, q: str | None) -> dic
     return start_job(repo.root, pipeline, ids, query=q, user=who.name or "", scheduler=scheduler)
 
 
-@router.post("/api/runs", status_code=202)
+_RUN_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["pipeline"],
+                    "properties": {
+                        "pipeline": {
+                            "type": "string",
+                            "description": "A pipeline name (GET /api/pipelines) or YAML text",
+                        },
+                        "q": {"type": "string", "description": "Query selecting the images"},
+                    },
+                }
+            },
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.post("/api/runs", status_code=202, openapi_extra=_RUN_BODY)
 async def post_run(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     """Start a pipeline (a name from ``GET /api/pipelines``, or YAML text) on the images of a
     query (those the caller may see) in the background; 202 with the job's status URL."""

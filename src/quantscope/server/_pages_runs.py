@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
+from starlette.datastructures import QueryParams
 
 from ..catalog import Principal, Repository
 from ..errors import AccessDenied, InvalidInput, NotFound
@@ -190,6 +191,29 @@ def _plots(df: Any, qp: Any, numeric: list[str], crop: str | None) -> dict[str, 
     return out
 
 
+def _table_and_plots(df: Any, qp: Any, crop: str | None) -> tuple[Any, dict[str, Any]]:
+    """The page of the table and the plots that the query ``qp`` asks for."""
+    total = len(df)
+    filtered = apply_filter(df, qp.get("filter") or "")
+    col, lo, hi = qp.get("col") or "", qp.get("min") or "", qp.get("max") or ""
+    if col:
+        if col not in df.columns:
+            raise InvalidInput(f"col: no column {col[:80]!r}")
+        clauses = [f"{col} >= {lo}"] if lo else []
+        clauses += [f"{col} <= {hi}"] if hi else []
+        filtered = apply_filter(filtered, " and ".join(clauses))
+    view = view_table(
+        filtered,
+        columns=_feature_columns(df, qp.getlist("cols")),
+        sort=qp.get("sort") or None,
+        desc=qp.get("desc") == "1",
+        page=_int(qp.get("page"), 1, 1, 10**9),
+        per_page=_int(qp.get("per"), 50, 1, 500),
+    )
+    view.total = total
+    return view, _plots(filtered, qp, view.numeric, crop)
+
+
 @router.get("/runs/{run_id}/features", response_class=HTMLResponse)
 def features_page(
     run_id: str, request: Request, who: Principal = Depends(principal)
@@ -204,52 +228,40 @@ def features_page(
         treat = _treatments(repo, list(df["image_id"].unique()))
         if treat:
             df = df.assign(treatment=df["image_id"].map(treat).fillna(""))
-    total = len(df)
-    expr = qp.get("filter") or ""
-    filtered = apply_filter(df, expr)
-    col, lo, hi = qp.get("col") or "", qp.get("min") or "", qp.get("max") or ""
-    if col:
-        if col not in df.columns:
-            raise InvalidInput(f"col: no column {col[:80]!r}")
-        clauses = [f"{col} >= {lo}"] if lo else []
-        clauses += [f"{col} <= {hi}"] if hi else []
-        filtered = apply_filter(filtered, " and ".join(clauses))
-    columns = _feature_columns(df, qp.getlist("cols"))
-    view = view_table(
-        filtered,
-        columns=columns,
-        sort=qp.get("sort") or None,
-        desc=qp.get("desc") == "1",
-        page=_int(qp.get("page"), 1, 1, 10**9),
-        per_page=_int(qp.get("per"), 50, 1, 500),
-    )
-    view.total = total
     labels = _labels_name(run, name)
     crop = (
         "/api/images/{image_id}/objects/{label}/crop.png?" + urlencode({"labels": labels})
         if labels
         else None
     )
-    plots = _plots(filtered, qp, view.numeric, crop)
-    keep = {k: v for k, v in qp.multi_items() if k not in ("page", "sort", "desc")}
+    error, status = None, 200
+    try:
+        view, plots = _table_and_plots(df, qp, crop)
+    except InvalidInput as e:  # shown above the form, which keeps what was typed
+        error, status = str(e), 400
+        view, plots = _table_and_plots(df, QueryParams(""), crop)
+    keep = [(k, v) for k, v in qp.multi_items() if k not in ("page", "sort", "desc")]
+    expr = qp.get("filter") or ""
     return page(
         request,
         "features.html.j2",
         title=f"Features: {name} of run {run.id[:12]}",
         nav="runs",
+        status_code=status,
+        error=error,
         run=run,
         table=name,
         view=view,
         expr=expr,
-        col=col,
-        lo=lo,
-        hi=hi,
+        col=qp.get("col") or "",
+        lo=qp.get("min") or "",
+        hi=qp.get("max") or "",
         sort=qp.get("sort") or "",
         desc=qp.get("desc") == "1",
         plots=plots,
         text_columns=[c for c in view.text if c != "image_id"],
         feature_columns=[c for c in view.numeric if c not in _META],
-        base_query=urlencode(list(keep.items())),
+        base_query=urlencode(keep),
         downloads=[
             (fmt, f"/api/runs/{run.id}/features?" + urlencode({"format": fmt, "table": name}))
             for fmt in FEATURE_TYPES
