@@ -233,3 +233,27 @@ def test_builtin_pipeline_is_the_repository_pipeline() -> None:
 def test_pipelines_list(client) -> None:
     names = {p["name"]: p["source"] for p in client.get("/api/pipelines").json()["items"]}
     assert names["nuclei"] == "built-in"
+
+
+def test_progress_seen_by_every_worker(served_copy: Path, serve_process) -> None:
+    """`serve --workers 2`: a run started through one worker process; every status request,
+    whichever worker answers it (a new connection each), reads the same job from disk."""
+    import httpx
+
+    base = serve_process(served_copy, "--workers", "2")
+    r = httpx.post(base + "/api/runs", json={"pipeline": "nuclei", "q": "well == 'B01'"})
+    assert r.status_code == 202, r.text
+    url = base + r.json()["status_url"]
+    deadline = time.monotonic() + 120
+    states = []
+    while time.monotonic() < deadline:
+        s = httpx.get(url, headers={"connection": "close"}).json()
+        states.append(s["state"])
+        if s["state"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert states[-1] == "done", s
+    finals = [httpx.get(url, headers={"connection": "close"}).json() for _ in range(8)]
+    assert {f["state"] for f in finals} == {"done"}
+    assert {f["run_id"] for f in finals} == {s["run_id"]}
+    assert httpx.get(f"{base}/api/runs/{s['run_id']}").json()["status"] == "completed"
