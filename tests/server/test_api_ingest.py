@@ -193,3 +193,25 @@ def test_anonymous_may_not_upload(served_copy: Path) -> None:
         )
         assert r.status_code == 401
     assert not (served_copy / ".quantscope.uploads").exists()
+
+
+def test_a_form_parsed_before_the_route(tmp_path: Path) -> None:
+    """Where a CSRF check read the multipart form first, the route copies its files in chunks,
+    with the same limit and the same safe names."""
+    import asyncio
+
+    from starlette.datastructures import FormData, UploadFile
+
+    from quantscope.server._upload import PayloadTooLarge, save_parsed_form
+
+    def form(size: int) -> FormData:
+        f = UploadFile(io.BytesIO(b"\1" * size), filename="../../a.tif")
+        return FormData([("dataset", "d"), ("files", f)])
+
+    up = asyncio.run(save_parsed_form(form(5000), tmp_path / "u1", limit=10_000))
+    assert up.fields == {"dataset": "d"} and up.bytes == 5000
+    assert [(c, p.name) for c, p in up.files] == [("../../a.tif", "a.tif")]
+    assert up.files[0][1].parent == tmp_path / "u1"
+    with pytest.raises(PayloadTooLarge):
+        asyncio.run(save_parsed_form(form(20_000), tmp_path / "u2", limit=10_000))
+    assert not (tmp_path / "u2").exists()

@@ -23,7 +23,13 @@ from ._auth import principal
 from ._errors import error_response
 from ._guard import filter_visible, require_dataset_write, require_user
 from ._state import state
-from ._upload import PayloadTooLarge, Upload, receive_multipart, remove_folder
+from ._upload import (
+    PayloadTooLarge,
+    Upload,
+    receive_multipart,
+    remove_folder,
+    save_parsed_form,
+)
 
 __all__ = ["DEFAULT_MAX_UPLOAD", "UPLOADS_DIR", "max_upload_bytes", "router"]
 
@@ -123,13 +129,17 @@ async def post_ingest(request: Request, who: Principal = Depends(principal)) -> 
         require_dataset_write(repo, who, early)
     folder = repo.root / UPLOADS_DIR / uuid.uuid4().hex
     try:
-        upload = await receive_multipart(
-            request.headers.get("content-type", ""),
-            request.headers.get("content-length"),
-            request.stream(),
-            folder,
-            limit=max_upload_bytes(request),
-        )
+        parsed = getattr(request, "_form", None)  # the body was read already (a CSRF check)
+        if parsed is not None:
+            upload = await save_parsed_form(parsed, folder, limit=max_upload_bytes(request))
+        else:
+            upload = await receive_multipart(
+                request.headers.get("content-type", ""),
+                request.headers.get("content-length"),
+                request.stream(),
+                folder,
+                limit=max_upload_bytes(request),
+            )
     except PayloadTooLarge as e:
         remove_folder(folder)
         return error_response(request, 413, "PayloadTooLarge", str(e))

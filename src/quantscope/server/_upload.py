@@ -20,7 +20,14 @@ from typing import IO, Any
 
 from ..errors import InvalidInput, QuantscopeError
 
-__all__ = ["PayloadTooLarge", "Upload", "receive_multipart", "remove_folder", "safe_filename"]
+__all__ = [
+    "PayloadTooLarge",
+    "Upload",
+    "receive_multipart",
+    "remove_folder",
+    "safe_filename",
+    "save_parsed_form",
+]
 
 _MAX_FIELD = 4096  # bytes of a plain form field
 _MAX_FILES = 10_000
@@ -224,6 +231,34 @@ async def receive_multipart(
         raise InvalidInput(f"upload: malformed multipart body ({e})") from None
     except BaseException:
         parser.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return upload
+
+
+async def save_parsed_form(form: Any, folder: Path, *, limit: int) -> Upload:
+    """An :class:`Upload` from a form Starlette already parsed (a middleware or dependency read
+    the body first, e.g. to find a CSRF field): its files copied into ``folder`` in chunks,
+    with the same limit and names as :func:`receive_multipart`."""
+    folder.mkdir(parents=True)
+    upload = Upload(folder)
+    try:
+        for key, value in form.multi_items():
+            if isinstance(value, str):
+                upload.fields[key] = value[:_MAX_FIELD]
+                continue
+            path = _unique(folder, safe_filename(value.filename or ""))
+            with open(path, "xb") as out:
+                while chunk := await value.read(1 << 20):
+                    upload.bytes += len(chunk)
+                    if upload.bytes > limit:
+                        raise PayloadTooLarge(
+                            f"upload: over the server's limit of {limit} bytes; send fewer or "
+                            "smaller files per request"
+                        )
+                    out.write(chunk)
+            upload.files.append((value.filename or "", path))
+    except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return upload
