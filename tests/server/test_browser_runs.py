@@ -77,6 +77,19 @@ def test_start_run_watch_it_finish_download_features(
             assert len(table) > 5
             assert set(table["Metadata_Well"]) == {"A02"}  # the one well the run was given
             assert f"{len(table)} of {len(table)} rows match" in shown
+            # a click on a point shows that object's crop (where the crop route exists)
+            point = page.locator("svg.scatter a.point").first
+            href = point.get_attribute("href") or ""
+            import httpx
+
+            if httpx.get(base + href).status_code == 200:
+                point.click()
+                page.wait_for_function(
+                    "() => { const i = document.getElementById('crop');"
+                    " return i.complete && i.naturalWidth > 0; }"
+                )
+                assert page.is_visible("#crop-box")
+                assert "object" in page.inner_text("#crop-caption")
             page.screenshot(path=str(tmp_path / "features.png"), full_page=True)
         finally:
             browser.close()
