@@ -202,6 +202,10 @@ def test_post_run_bad_specs(writer, served_copy: Path) -> None:
         ({"pipeline": "nuclei", "q": "well == 'Z99'"}, "no image"),
         ([1, 2], "expected"),
     ]
+    from quantscope.analysis import get_tool
+
+    if get_tool("cellpose").unavailable() is not None:  # refused before it is accepted
+        cases.append(({"pipeline": UNKNOWN_TOOL.replace("no-such-tool", "cellpose")}, "cellpose"))
     for body, words in cases:
         r = writer.post("/api/runs", json=body)
         assert r.status_code in (400, 422), (body, r.text)
@@ -257,3 +261,20 @@ def test_progress_seen_by_every_worker(served_copy: Path, serve_process) -> None
     assert {f["state"] for f in finals} == {"done"}
     assert {f["run_id"] for f in finals} == {s["run_id"]}
     assert httpx.get(f"{base}/api/runs/{s['run_id']}").json()["status"] == "completed"
+
+
+def test_a_run_that_fails_reports_it(writer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import quantscope.analysis
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise quantscope.analysis.ToolUnavailable("the GPU went away")
+
+    monkeypatch.setattr(quantscope.analysis, "run_pipeline", broken)
+    r = writer.post("/api/runs", json={"pipeline": "nuclei"})
+    assert r.status_code == 202
+    s = _wait(writer, r.json()["status_url"])
+    assert s["state"] == "failed" and s["run_id"] is None
+    assert "the GPU went away" in s["error"] and "failed" in s["log"][-1]
+    page = writer.get(f"/runs/{r.json()['id']}", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "the GPU went away" in page.text
+    assert "data-state='failed'" in page.text

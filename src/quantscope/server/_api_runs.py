@@ -252,11 +252,19 @@ def start_run(repo: Repository, who: Principal, spec: str, q: str | None) -> dic
         An anonymous caller.
     InvalidInput
         A bad spec or query, or no visible image matches.
+    ToolUnavailable
+        A step's tool cannot run on this server (an optional package is absent).
     ConcurrentAccess
         Another process holds the repository's write lock.
     """
+    from ..analysis import ToolUnavailable
+
     require_user(who)
     pipeline, _ = resolve_pipeline(repo.root, spec)
+    for step in pipeline.steps:  # what run_pipeline would refuse, refused before accepting
+        reason = step.tool.unavailable()
+        if reason is not None:
+            raise ToolUnavailable(f"step {step.id!r}: tool {step.tool.name!r} {reason}")
     ids = filter_visible(repo, who, repo.query.find_ids(q or ""))
     if not ids:
         raise InvalidInput(f"query {q or ''!r}: no image you may see matches it")
