@@ -22,6 +22,14 @@ steps:
     inputs: {image: DNA}
     outputs: {labels: Nuclei}
 """
+BOMB = (
+    "name: x\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    + "channels: {A: [0]}\nsteps: *i\n"
+)  # 9**9 nodes once expanded ("billion laughs")
 
 
 def _client(root: Path, **kw: Any) -> Any:
@@ -195,6 +203,7 @@ def test_post_run_bad_specs(writer, served_copy: Path) -> None:
     cases = [
         ({"pipeline": UNKNOWN_TOOL}, "no-such-tool"),
         ({"pipeline": "name: [unclosed"}, "not valid YAML"),
+        ({"pipeline": BOMB}, "aliases"),
         ({"pipeline": "no-such-pipeline"}, "no such pipeline"),
         ({"pipeline": ""}, "pipeline"),
         ({"pipeline": 42}, "pipeline"),

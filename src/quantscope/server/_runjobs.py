@@ -95,7 +95,26 @@ def resolve_pipeline(root: Path, spec: str) -> tuple[Pipeline, str]:
             text = (_builtin_dir() / f"{name}.yaml").read_text(encoding="utf-8")
             source = f"<built-in {name}>"
         return parse_pipeline(text, source=source), text
+    _check_no_aliases(spec)
     return parse_pipeline(spec, source="<request>"), spec
+
+
+def _check_no_aliases(text: str) -> None:
+    """Refuse YAML aliases in a spec sent over HTTP: a few nested aliases ("billion laughs")
+    expand to millions of nodes that validation would walk (a pipeline needs none). Scanning
+    the events is linear in the text's length."""
+    import yaml
+
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                line = event.start_mark.line + 1 if event.start_mark else "?"
+                raise InvalidInput(
+                    f"<request>:{line}: YAML aliases (*name) are not accepted in a pipeline sent "
+                    "over HTTP; write the values out"
+                )
+    except yaml.YAMLError:
+        return  # the parser reports bad YAML with its line
 
 
 def _pid_alive(pid: int) -> bool:
