@@ -199,6 +199,12 @@ def test_post_run_yaml_body(writer) -> None:
     assert s["state"] == "done" and s["total"] == 1
 
 
+def test_post_run_as_a_form(writer) -> None:
+    r = writer.post("/api/runs", data={"pipeline": "nuclei", "q": "well == 'A02'"})
+    assert r.status_code == 202, r.text
+    assert _wait(writer, r.json()["status_url"])["state"] == "done"
+
+
 def test_post_run_bad_specs(writer, served_copy: Path) -> None:
     cases = [
         ({"pipeline": UNKNOWN_TOOL}, "no-such-tool"),
@@ -223,6 +229,11 @@ def test_post_run_bad_specs(writer, served_copy: Path) -> None:
     assert r.status_code == 400 and "JSON" in r.json()["error"]["message"]
     r = writer.post("/api/runs", content=b"\xff\xfe", headers={"content-type": "text/plain"})
     assert r.status_code == 400
+    big = b"name: x\n" + b"#" * (600 * 1024)
+    r = writer.post("/api/runs", content=big, headers={"content-type": "application/yaml"})
+    assert r.status_code == 400 and "512 KiB" in r.json()["error"]["message"]
+    r = writer.post("/api/runs", content=iter([big]), headers={"content-type": "text/plain"})
+    assert r.status_code == 400 and "512 KiB" in r.json()["error"]["message"]
     # nothing was started
     assert not (served_copy / ".quantscope.jobs").exists()
 

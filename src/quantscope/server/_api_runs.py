@@ -202,13 +202,29 @@ def get_provenance(
 
 
 # ------------------------------------------------------------------------ background runs
+async def _small_body(request: Request, limit: int) -> bytes:
+    """The body, read in chunks and refused past ``limit`` bytes (never read whole first)."""
+    too_big = InvalidInput(f"request body over {limit // 1024} KiB: a pipeline spec is small")
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # (Starlette's cache: request.form() below parses these bytes)
+    return body
+
+
 async def _spec_of(request: Request) -> tuple[str, str | None]:
     """(pipeline name or YAML text, query) of a POST /api/runs body: JSON ``{"pipeline",
     "q"}``, a form, or the YAML spec itself (query in ``?q=``)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
-    if len(body) > 512 * 1024:
-        raise InvalidInput("request body over 512 KiB: a pipeline spec is small")
+    parsed = getattr(request, "_form", None)  # read already (a CSRF check parsed the form)
+    body = b"" if parsed is not None else await _small_body(request, 512 * 1024)
     if ctype == "application/json":
         import json
 
