@@ -80,3 +80,27 @@ def test_uploads_go_to_datasets_the_uploader_may_write(world: dict[str, Any]) ->
     assert c.get(f"/api/images/{new}", headers=_as(world, "member")).status_code in (200, 404)
     repo = c.app.state.quantscope.repo
     assert {d.name: d.images for d in repo.annotations.datasets()}["lab"] == 2
+
+
+def test_a_dataset_an_upload_creates_is_the_uploaders(world: dict[str, Any]) -> None:
+    import numpy as np
+    import tifffile
+
+    c = world["client"]
+
+    def tif(seed: int) -> list[Any]:
+        buf = io.BytesIO()
+        img = np.random.default_rng(seed).integers(0, 900, (64, 64)).astype("uint16")
+        tifffile.imwrite(buf, img)
+        return [("files", (f"f{seed}.tif", buf.getvalue(), "image/tiff"))]
+
+    other = _as(world, "other")
+    r = c.post("/api/ingest", files=tif(1), data={"dataset": "fresh"}, headers=other)
+    assert r.status_code == 200 and r.json()["added_to_dataset"] == 1, r.text
+    new = r.json()["added"][0]["id"]
+    assert c.get(f"/api/images/{new}", headers=other).status_code == 200  # theirs to see
+    assert c.get(f"/api/images/{new}", headers=_as(world, "member")).status_code == 404
+    r = c.post("/api/ingest", files=tif(2), data={"dataset": "fresh"}, headers=other)
+    assert r.status_code == 200 and r.json()["added_to_dataset"] == 1, r.text
+    r = c.post("/api/ingest", files=tif(3), data={"dataset": "fresh"}, headers=_as(world, "member"))
+    assert r.status_code in (403, 404)

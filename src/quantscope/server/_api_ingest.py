@@ -85,12 +85,17 @@ def _hide_unseen(repo: Repository, who: Principal, report: dict[str, Any]) -> No
 def _ingest(repo: Repository, who: Principal, upload: Upload, dataset: str) -> dict[str, Any]:
     from ..ingestion import ingest
 
+    name = dataset.strip()
+    new = name not in {d.name for d in repo.annotations.datasets()}
     report = ingest(repo, [path for _, path in upload.files], qc=True)
     ids = [img.id for img in report.added]
-    added = repo.annotations.add_to_dataset(dataset, ids) if ids else 0
+    added = repo.annotations.add_to_dataset(name, ids, source=f"user:{who.name}") if ids else 0
+    access = getattr(repo, "access", None)  # (the access control of issue 14)
+    if ids and new and access is not None and who.user_id is not None:
+        access.set_owner(name, who.name)  # a dataset an upload creates is the uploader's
     out = _client_paths(report.to_dict(), upload)
     _hide_unseen(repo, who, out)
-    out.update(dataset=dataset.strip(), added_to_dataset=added, files=len(upload.files))
+    out.update(dataset=name, added_to_dataset=added, files=len(upload.files))
     out["ok"] = report.ok
     return out
 
