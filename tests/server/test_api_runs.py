@@ -117,6 +117,8 @@ def test_features_formats_read_back(client, served_root: Path, cli, tmp_path: Pa
 def test_features_bad_input(client) -> None:
     run_id = _run_id(client)
     for url, status, words in [
+        (f"/api/runs/{run_id[:8]}", 404, "no run"),  # full ids only
+        (f"/api/runs/{run_id[:1]}/features", 404, "no run"),
         (f"/api/runs/{run_id}/features?format=xlsx", 400, "parquet, csv or anndata"),
         (f"/api/runs/{run_id}/features?table=Nope", 404, "no table"),
         (f"/api/runs/{run_id}/features?table=../../etc", 404, "no table"),

@@ -8,6 +8,7 @@ of its images; its feature rows, steps and provenance show only the images the c
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,11 @@ FEATURE_TYPES = {
 _EXT = {"parquet": ".parquet", "csv": ".csv", "anndata": ".h5ad"}
 
 
+_RUN_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
+
+
 def _check_run_id(run_id: str) -> str:
-    if not isinstance(run_id, str) or not 4 <= len(run_id) <= 64 or not run_id.isalnum():
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
         raise NotFound(f"no run with id {str(run_id)[:80]!r}")
     return run_id
 
@@ -57,7 +61,7 @@ def run_images(repo: Repository, run_id: str) -> list[str]:
 
 
 def visible_run(repo: Repository, who: Principal, run_id: str) -> tuple[RunRecord, list[str]]:
-    """The run ``run_id`` (id or unique prefix) and the ids of its images ``who`` may see.
+    """The run ``run_id`` (its full id) and the ids of its images ``who`` may see.
 
     Raises
     ------
@@ -67,8 +71,10 @@ def visible_run(repo: Repository, who: Principal, run_id: str) -> tuple[RunRecor
     _check_run_id(run_id)
     try:
         run = repo.runs.get(run_id)
-    except NotFound:
+    except (NotFound, InvalidInput):  # (an ambiguous prefix says no more than a wrong id)
         raise NotFound(f"no run with id {run_id!r}") from None
+    if run.id != run_id:  # full ids only: a prefix would let a caller probe ids
+        raise NotFound(f"no run with id {run_id!r}")
     images = run_images(repo, run.id)
     visible = filter_visible(repo, who, images)
     if not visible and not (who.is_admin and not images):
