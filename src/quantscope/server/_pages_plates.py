@@ -147,7 +147,7 @@ def _well_values(
     return fills, legend, tips
 
 
-@router.get("/plates/{name}", response_class=HTMLResponse)
+@router.get("/plates/{name:path}", response_class=HTMLResponse)
 def plate_page(
     request: Request,
     name: str,

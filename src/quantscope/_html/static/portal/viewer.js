@@ -75,6 +75,7 @@
     visibilityRatio: 0.5,
     imageSmoothingEnabled: false,
     crossOriginPolicy: false,
+    drawer: "canvas", // plain 2-D canvas: no WebGL needed (headless browsers, old laptops)
   });
   window.quantscopeViewer = viewer; // for the browser tests and the console
   let base = null; // the channel image
