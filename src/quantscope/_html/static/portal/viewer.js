@@ -69,9 +69,10 @@
     element: el,
     prefixUrl: "/static/vendor/openseadragon/images/",
     tileSources: first.src,
-    showNavigator: true,
-    navigatorPosition: "BOTTOM_RIGHT",
+    showNavigator: false, // (a minimap would fetch the coarse levels of every image twice)
     maxZoomPixelRatio: 4,
+    immediateRender: true, // the level the view needs first, not every coarser one before it
+    minZoomImageRatio: 0.1, // zoom out until the image is small (the coarser levels show)
     visibilityRatio: 0.5,
     imageSmoothingEnabled: false,
     crossOriginPolicy: false,
