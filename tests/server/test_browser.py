@@ -38,11 +38,24 @@ TIMEOUT_MS = 15_000
 
 @pytest.fixture(scope="module")
 def zoom_root(tmp_path_factory: pytest.TempPathFactory, cli: Callable[..., Any]) -> Path:
-    """A 1x2 plate of 640 px fields (two pyramid levels: 640 and 320 px), two channels, QC'd, nuclei labels."""
+    """A 1x2 plate of 640 px fields (two pyramid levels: 640 and 320 px), two channels,
+    QC'd, with nuclei labels."""
     root = tmp_path_factory.mktemp("browser")
     steps = [
-        ("synth", root / "plate", "--plate", "1x2", "--fields", "1", "--channels", "DAPI,GFP")
-        + ("--size", "640", "--seed", "5"),
+        (
+            "synth",
+            root / "plate",
+            "--plate",
+            "1x2",
+            "--fields",
+            "1",
+            "--channels",
+            "DAPI,GFP",
+            "--size",
+            "640",
+            "--seed",
+            "5",
+        ),
         ("init", root / "repo"),
         ("ingest", root / "repo", root / "plate" / "images"),
         ("run", root / "repo", PIPELINE),
