@@ -201,6 +201,14 @@ def _search_and_view(page: Any, watch: Watch, base: str, artifacts: Path) -> Non
     labels = watch.tiles(mark)
     assert labels and all("/labels/Nuclei" in u for u in labels)
     assert viewer.screenshot() != without_green != before
+    # zoomed out, the overlay follows to the labels' coarser level
+    mark = len(watch.urls)
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(16):  # (from the closest zoom: 4 screen pixels per image pixel)
+        page.mouse.wheel(0, 300)
+        page.wait_for_timeout(60)
+    settled(page, 2)
+    assert any("/labels/" in u and "/tiles/1/" in u for u in watch.tiles(mark))
     page.screenshot(path=str(artifacts / "image-labels.png"), full_page=True)
 
 

@@ -124,7 +124,8 @@ def test_image_page_shows_viewer_metadata_qc_sources_provenance(
     assert cfg["id"] == image_id and cfg["levels"][0][3:] == [256, 256]
     assert [c["name"] for c in cfg["channels"]] == ["DAPI", "GFP"]
     assert cfg["channels"][0]["color"] == "0000FF" and cfg["channels"][0]["end"] > 0
-    assert cfg["labels"] and cfg["labels"][0].startswith("Nuclei")
+    assert [label["levels"] for label in cfg["labels"]] == [1]
+    assert cfg["labels"][0]["name"].startswith("Nuclei")
     scripts = [s.get("src") for s in doc.xpath("//script[@src]")]
     assert scripts == [
         "/static/vendor/openseadragon/openseadragon.min.js",
@@ -133,7 +134,7 @@ def test_image_page_shows_viewer_metadata_qc_sources_provenance(
     # channel toggles with contrast, the label overlay's switch
     assert len(doc.xpath("//input[@class='ch-on']")) == 2
     assert doc.xpath("//input[@class='ch-min']")[0].get("value") == str(cfg["channels"][0]["start"])
-    assert doc.xpath("//input[@class='label-on']")[0].get("value") == cfg["labels"][0]
+    assert doc.xpath("//input[@class='label-on']")[0].get("value") == cfg["labels"][0]["name"]
     # metadata tree and completeness badges
     badges = [b.text_content() for b in doc.xpath("//p[@class='badges']/span")]
     assert [b.split(":")[0] for b in badges] == ["NBO tier 1", "NBO tier 2", "REMBI"]
@@ -288,3 +289,40 @@ def test_hostile_names_are_escaped(hostile_client) -> None:
     assert [r.get("data-id") for r in followed.xpath("//tbody/tr")] == [image_id]
     page = get(client, f"/images/{image_id}")
     assert page.xpath("//h1")[0].text == HOSTILE  # shown as text
+
+
+# ------------------------------------------------------------------------------- visibility
+
+
+@pytest.fixture
+def anonymous_client(served_root: Path) -> Iterator[object]:
+    """A client that is not the local admin (the repository's images are in no dataset, so
+    an anonymous caller may see none of them)."""
+    from fastapi.testclient import TestClient
+
+    from quantscope.server import create_app
+
+    app = create_app(served_root, single_user=False)
+    with TestClient(app) as c:
+        yield c
+    app.state.quantscope.repo.close()
+
+
+def test_pages_show_only_what_the_caller_may_see(anonymous_client, ids) -> None:
+    client = anonymous_client
+    doc = get(client, "/")
+    assert not doc.xpath("//table[@class='hits-table']")
+    assert doc.xpath("//p[@class='total']")[0].text_content().strip() == "No image matches."
+    assert all(not facet(doc, t) for t in ("plate", "channel", "tag", "QC status"))
+    get(client, '/?q=plate == "synth"')  # counts nothing either
+    for image_id in ids:
+        get(client, f"/images/{image_id}", status=404)
+    assert not get(client, "/plates").xpath("//table[@class='plates']")
+    get(client, "/plates/synth", status=404)
+    qc = get(client, "/qc")
+    assert not qc.xpath("//*[local-name()='svg'][@class='heatmap']")
+    assert [c.text_content() for c in qc.xpath("//div[contains(@class,'count')]/b")] == [
+        "0",
+        "0",
+        "0",
+    ]

@@ -71,7 +71,8 @@ def _default_colour(name: str, index: int) -> str:
 
 def viewer_config(repo: Repository, img: Image) -> dict[str, Any]:
     """What the viewer needs: the pyramid's level shapes (t, c, z, y, x; level 0 = full
-    resolution), the channels with colour and display window, and the label images."""
+    resolution), the channels with colour and display window, and the label images (name and
+    number of levels)."""
     from ..io import OmeZarrPlanes
 
     folder = repo.root / img.store_path
@@ -109,8 +110,22 @@ def viewer_config(repo: Repository, img: Image) -> dict[str, Any]:
         "levels": shapes,
         "size": {"t": t, "z": z, "y": img.shape[3], "x": img.shape[4]},
         "channels": channels,
-        "labels": [str(n) for n in names if isinstance(n, str)],
+        "labels": [
+            {"name": n, "levels": _label_levels(folder / "labels" / n, len(shapes))}
+            for n in names
+            if isinstance(n, str) and n and "/" not in n and not n.startswith(".")
+        ],
     }
+
+
+def _label_levels(folder: Path, most: int) -> int:
+    """How many pyramid levels label image ``folder`` has (at most ``most``; at least 1)."""
+    attrs = _read_json(folder / "zarr.json").get("attributes", {})
+    try:
+        n = len(attrs["ome"]["multiscales"][0]["datasets"])
+    except (KeyError, IndexError, TypeError):
+        n = 1
+    return max(1, min(n, most or 1))
 
 
 def _enrich(repo: Repository, img: Image) -> Image:

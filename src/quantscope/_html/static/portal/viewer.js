@@ -39,13 +39,13 @@
     return { c: on.join(","), min: lo.join(","), max: hi.join(","), n: on.length };
   }
 
-  function source(base, query) {
+  function source(base, query, levels) {
     return {
       width: width,
       height: height,
       tileSize: cfg.tile,
       tileOverlap: 0,
-      minLevel: 0,
+      minLevel: maxLevel + 1 - (levels || cfg.levels.length), // coarser levels it lacks: none
       maxLevel: maxLevel,
       getTileUrl: function (level, x, y) {
         return base + "/" + (maxLevel - level) + "/" + state.z + "/" + y + "/" + x + ".png?" + query;
@@ -61,7 +61,8 @@
 
   function labelSource(name) {
     const base = "/api/images/" + encodeURIComponent(cfg.id) + "/labels/" + encodeURIComponent(name) + "/tiles";
-    return source(base, "t=" + state.t);
+    const label = cfg.labels.find(function (l) { return l.name === name; });
+    return source(base, "t=" + state.t, label ? label.levels : 1);
   }
 
   const first = imageSource();
