@@ -212,7 +212,7 @@ def test_plates_and_plate_map(client, ids, served_root: Path) -> None:
         image_id = link.get("href").removeprefix("/images/")
         assert image_id in ids
         assert colours[status[image_id][0]] in a.get("style")
-    options = [o.get("value") for o in plate.xpath("//select[@name='color']/option")]
+    options = [o.get("value") for o in plate.xpath("//select[@name='color']//option")]
     assert options[0] == "qc" and "snr:0" in options and "snr:1" in options
 
 
@@ -226,6 +226,28 @@ def test_plate_map_by_metric(client, served_root: Path) -> None:
     get(client, "/plates/synth?color=nope:0", status=400)
     get(client, "/plates/synth?color=%3Cscript%3E", status=400)
     get(client, "/plates/no-such-plate", status=404)
+
+
+def test_plate_map_by_a_per_image_feature(client, served_root: Path) -> None:
+    from quantscope.analysis import run_table
+
+    doc = get(client, "/plates/synth")
+    features = [
+        o.get("value") for o in doc.xpath("//optgroup[starts-with(@label,'Features')]/option")
+    ]
+    assert "feature:Image:Count" in features
+    doc = get(client, "/plates/synth?color=feature:Image:Count")
+    assert doc.xpath("//option[@selected]")[0].get("value") == "feature:Image:Count"
+    with Repository.open(served_root) as repo:
+        table, _ = run_table(repo, "latest", "Image")
+    counts = {row.well: row.Count for row in table.itertuples()}
+    for a in doc.xpath("//a[@class='well']"):
+        well = a.get("data-well")
+        assert f"Count = {counts[well]:g} " in a.get("title")
+    lo, hi = min(counts.values()), max(counts.values())
+    legend = [s.text_content().strip() for s in doc.xpath("//div[@class='legend']/span")]
+    assert float(legend[0]) == lo and float(legend[4]) == hi
+    get(client, "/plates/synth?color=feature:Image:no_such_column", status=400)
 
 
 def test_qc_dashboard_shows_the_reports_heatmaps_and_histograms(client) -> None:

@@ -1,8 +1,9 @@
 """Plate pages: the plates (``/plates``) and one plate's map (``/plates/{name}``).
 
-The map colours each well by QC status (the worst of its fields) or by a QC metric of one
-channel (the mean over its fields, viridis from the smallest to the largest well), with a
-legend; a well links to the list of its fields (each a link to its image page; the list is
+The map colours each well by QC status (the worst of its fields), by a QC metric of one
+channel, or by a column of a per-image summary table of the newest analysis run that measured
+the plate (e.g. the nuclei count); metrics and features are the mean over the well's fields,
+viridis from the smallest to the largest well, with a legend; a well links to the list of its fields (each a link to its image page; the list is
 shown by CSS ``:target``, no script needed). Only the images the caller may see are shown
 (:func:`._guard.filter_visible`); a plate with none of them answers 404.
 """
@@ -18,7 +19,7 @@ from fastapi.responses import HTMLResponse
 
 from .._html import fmt_sig, row_name, viridis_hex
 from ..catalog import Principal
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound, QuantscopeError
 from ..model import well_name
 from . import _guard
 from ._auth import principal
@@ -100,6 +101,67 @@ def _colour_options(
     return opts
 
 
+_META = {"image_id", "plate", "well", "field", "row", "column"}
+
+
+def _summary_tables(repo: Repository, ids: list[str]) -> tuple[str | None, dict[str, Any]]:
+    """The per-image summary tables (a step's ``summary`` output) of the newest run that
+    measured images of ``ids``: (run id, {table: {image id: artifact path}})."""
+    want = set(ids)
+    for run in repo.runs.all():  # newest first
+        summaries = {
+            o
+            for step in run.spec.get("steps", [])
+            for port, o in (step.get("outputs") or {}).items()
+            if port == "summary"
+        }
+        arts = [
+            a
+            for a in repo.runs.artifacts(run.id)
+            if a.kind == "table" and a.output in summaries and a.image_id in want
+        ]
+        if arts:
+            tables: dict[str, dict[str, str]] = {}
+            for a in arts:
+                tables.setdefault(a.output, {})[a.image_id] = a.path
+            return run.id, tables
+    return None, {}
+
+
+def _feature_options(repo: Repository, tables: dict[str, dict[str, str]]) -> list[tuple[str, str]]:
+    """(value, label) of every numeric column of the summary tables (from one part each)."""
+    from ..analysis import read_table
+
+    out = []
+    for table, parts in sorted(tables.items()):
+        try:
+            df = read_table(repo.root, next(iter(parts.values())))
+        except (QuantscopeError, OSError, ValueError):
+            continue
+        for col in df.columns:
+            if str(col) not in _META and df[col].dtype.kind in "biuf":
+                out.append((f"feature:{table}:{col}", f"{col} · {table}"))
+    return out
+
+
+def _feature_values(
+    repo: Repository, parts: dict[str, str], column: str
+) -> dict[str, dict[int, dict[str, float]]]:
+    """{image id: {0: {column: value}}} from the summary table parts (the shape of
+    ``repo.quality.metrics``, so that one colouring serves both)."""
+    from ..analysis import read_table
+
+    out: dict[str, dict[int, dict[str, float]]] = {}
+    for image_id, path in parts.items():
+        try:
+            df = read_table(repo.root, path)
+            value = float(df[column].iloc[0]) if len(df) and column in df else math.nan
+        except (QuantscopeError, OSError, ValueError, TypeError):
+            value = math.nan
+        out[image_id] = {0: {column: value}}
+    return out
+
+
 def _well_values(
     colour: str, fields: list[Any], status: dict[str, Any], metrics: dict[str, Any]
 ) -> tuple[dict[tuple[int, int], str], list[dict[str, Any]], dict[tuple[int, int], str]]:
@@ -164,12 +226,19 @@ def plate_page(
     status = repo.quality.status(ids)
     metrics = repo.quality.metrics(ids)
     options = _colour_options(repo, plate.name, metrics)
-    if color not in {v for v, _ in options}:
+    run_id, tables = _summary_tables(repo, ids)
+    features = _feature_options(repo, tables)
+    if color not in {v for v, _ in options + features}:
         raise InvalidInput(
             f"color: {color[:100]!r} is not a colouring of plate {plate.name!r}; use 'qc' or one "
             f"of the plate's metrics, e.g. {options[-1][0]!r}"
         )
-    fills, legend, tips = _well_values(color, fields, status, metrics)
+    values = metrics
+    if color.startswith("feature:"):
+        _, table, column = color.split(":", 2)
+        values = _feature_values(repo, tables[table], column)
+        color = f"{column}:0"
+    fills, legend, tips = _well_values(color, fields, status, values)
     names = repo.images.names(ids)
     by_well: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for f in fields:
@@ -205,8 +274,10 @@ def plate_page(
         plate=plate.name,
         grid=grid,
         columns=list(range(1, ncols + 1)),
-        color=color,
+        color=request.query_params.get("color", "qc"),
         options=options,
+        features=features,
+        run_id=run_id,
         legend=legend,
         n_fields=len(fields),
         n_wells=len(by_well),
