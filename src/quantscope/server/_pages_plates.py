@@ -4,8 +4,9 @@ The map colours each well by QC status (the worst of its fields), by a QC metric
 channel, or by a column of a per-image summary table of the newest analysis run that measured
 the plate (e.g. the nuclei count); metrics and features are the mean over the well's fields,
 viridis from the smallest to the largest well, with a legend; a well links to the list of its
-fields (each a link to its image page; the list is shown by CSS ``:target``, no script needed). Only the images the caller may see are shown
-(:func:`._guard.filter_visible`); a plate with none of them answers 404.
+fields (each a link to its image page; the list is shown by CSS ``:target``, no script
+needed). Only the images the caller may see are shown (:func:`._guard.filter_visible`); a plate
+with none of them answers 404.
 """
 
 from __future__ import annotations
