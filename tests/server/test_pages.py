@@ -348,3 +348,50 @@ def test_pages_show_only_what_the_caller_may_see(anonymous_client, ids) -> None:
         "0",
         "0",
     ]
+
+
+# ----------------------------------------------------------------------- z-stack, time-lapse
+
+
+@pytest.fixture(scope="module")
+def stack_client(tmp_path_factory: pytest.TempPathFactory, cli) -> Iterator[tuple[object, str]]:
+    """A client over a repository of one loose 2-frame, 3-plane, 2-channel image (QC warns)."""
+    import numpy as np
+    import tifffile
+    from fastapi.testclient import TestClient
+
+    from quantscope.server import create_app
+
+    root = tmp_path_factory.mktemp("stack")
+    (root / "src").mkdir()
+    pixels = (np.random.default_rng(0).random((2, 3, 2, 64, 80)) * 1000).astype("uint16")
+    meta = {"axes": "TZCYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}
+    meta["Channel"] = {"Name": ["DAPI", "GFP"]}
+    tifffile.imwrite(root / "src" / "stack.ome.tif", pixels, ome=True, metadata=meta)
+    for args in (("init", root / "repo"), ("ingest", root / "repo", root / "src")):
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+    app = create_app(root / "repo")
+    with TestClient(app) as c:
+        [image_id] = app.state.quantscope.repo.query.find_ids("")
+        yield c, image_id
+    app.state.quantscope.repo.close()
+
+
+def test_z_and_t_sliders_and_qc_flags(stack_client) -> None:
+    client, image_id = stack_client
+    doc = get(client, f"/images/{image_id}")
+    cfg = json.loads(doc.xpath("//div[@id='viewer']")[0].get("data-config"))
+    assert cfg["size"] == {"t": 2, "z": 3, "y": 64, "x": 80}
+    assert cfg["levels"] == [[2, 2, 3, 64, 80]] and cfg["labels"] == []
+    [z] = doc.xpath("//input[@id='z']")
+    assert (z.get("min"), z.get("max"), z.get("value")) == ("0", "2", "1")
+    [t] = doc.xpath("//input[@id='t']")
+    assert (t.get("min"), t.get("max"), t.get("value")) == ("0", "1", "0")
+    flags = doc.xpath("//ul[@class='flags']/li")
+    assert flags and {f.get("class") for f in flags} <= {"warn", "fail"}
+    assert "none stored" in doc.xpath("//fieldset[legend='Labels']")[0].text_content()
+    # a loose image: no plate link, and the QC dashboard says it is not on a plate
+    row = get(client, "/").xpath("//tbody/tr")[0]
+    assert row.xpath("./td")[1].text_content() == ""
+    assert "No image is on a plate" in get(client, "/qc").text_content()

@@ -131,10 +131,24 @@
       document.getElementById(target.id + "-value").textContent = target.value;
       replaceBase();
       for (const name of Array.from(overlays.keys())) setLabel(name, true);
-    } else {
+    } else if (contrastOk()) {
       replaceBase();
     }
   });
+
+  // a channel's min must be a number below its max: mark the pair, keep the last good tiles
+  function contrastOk() {
+    let ok = true;
+    for (const row of form.querySelectorAll(".channel")) {
+      const lo = row.querySelector(".ch-min");
+      const hi = row.querySelector(".ch-max");
+      const bad = lo.value === "" || hi.value === "" || !(parseFloat(lo.value) < parseFloat(hi.value));
+      lo.setCustomValidity(bad ? "min must be below max" : "");
+      hi.setCustomValidity(bad ? "max must be above min" : "");
+      ok = ok && !bad;
+    }
+    return ok;
+  }
   const opacity = document.getElementById("label-opacity");
   if (opacity) {
     opacity.addEventListener("input", function () {
