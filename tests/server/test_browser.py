@@ -103,12 +103,12 @@ class Watch:
         return [u for u in self.urls[since:] if "/tiles/" in u]
 
 
-def green_mean(png: bytes) -> float:
-    from PIL import Image
+def channel_mean(png: bytes, band: int) -> float:
+    """Mean of one colour band (0 red, 1 green, 2 blue) of a PNG screenshot."""
+    from PIL import Image, ImageStat
 
     with Image.open(io.BytesIO(png)) as im:
-        rgb = im.convert("RGB")
-        return sum(p[1] for p in rgb.getdata()) / (rgb.width * rgb.height)
+        return float(ImageStat.Stat(im.convert("RGB")).mean[band])
 
 
 def settled(page: Any, items: int) -> None:
@@ -193,7 +193,16 @@ def _search_and_view(page: Any, watch: Watch, base: str, artifacts: Path) -> Non
     switched = watch.tiles(mark)
     assert switched and all("c=0&" in u for u in switched)
     without_green = viewer.screenshot()
-    assert green_mean(without_green) < 0.2 * green_mean(with_green)
+    assert channel_mean(without_green, 1) < 0.2 * channel_mean(with_green, 1)
+    # contrast: a lower max for DAPI brightens the blue
+    mark = len(watch.urls)
+    page.fill(".channel[data-index='0'] .ch-max", "1000")
+    page.press(".channel[data-index='0'] .ch-max", "Tab")  # "change" fires on leaving the field
+    settled(page, 1)
+    assert all("max=1000" in u for u in watch.tiles(mark)) and watch.tiles(mark)
+    brighter = viewer.screenshot()
+    assert channel_mean(brighter, 2) > 1.2 * channel_mean(without_green, 2)
+    without_green = brighter
     # the label overlay: a second tiled image from the labels/ group
     mark = len(watch.urls)
     page.check(".label-on")
