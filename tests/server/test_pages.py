@@ -259,6 +259,7 @@ def test_qc_dashboard_shows_the_reports_heatmaps_and_histograms(client) -> None:
     assert {h.get("data-channel") for h in heatmaps} == {"DAPI", "GFP"}
     assert doc.xpath("//section[@id='histograms']//*[local-name()='svg']")
     assert doc.xpath("//script[@src='/static/portal/qc.js']")
+    assert doc.xpath("//span[@class='repo']")[0].text == "repo"  # not the server's path
 
 
 def test_static_files_of_the_pages(client) -> None:

@@ -9,6 +9,9 @@ heatmap opens that plate's map at the well (``/static/portal/qc.js``).
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
@@ -34,4 +37,6 @@ def qc_page(request: Request, who: Principal = Depends(principal)) -> HTMLRespon
     if only is not None:
         ids, _ = repo.query.page("", limit=10**12, only=only)
     data = collect_report_data(repo, image_ids=ids, thumbnails=False)
+    # the report names the repository's folder; the server's file system is not the caller's
+    data = dataclasses.replace(data, root=Path(repo.root.name))
     return page(request, "qc.html.j2", title="Quality control", nav="qc", **report_sections(data))
