@@ -448,10 +448,12 @@ def label_colors(labels: np.ndarray) -> np.ndarray:
 
 
 def encode_png(rgb: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 ``(y, x, 3|4)`` array, encoded for speed (zlib level 1, RLE)."""
+    """PNG bytes of a uint8 ``(y, x, 3|4)`` array, encoded for speed: the SUB filter and
+    Huffman-only deflate (as fast as zlib level 0 on microscopy tiles, and smaller than level 1
+    with the default strategy)."""
     import imagecodecs
 
-    return bytes(imagecodecs.png_encode(np.ascontiguousarray(rgb), level=1, strategy=3, filter=16))
+    return bytes(imagecodecs.png_encode(np.ascontiguousarray(rgb), level=1, strategy=2, filter=16))
 
 
 def _check(name: str, value: int, n: int) -> None:

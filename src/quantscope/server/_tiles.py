@@ -15,6 +15,9 @@ matching ``If-None-Match`` answers 304 without rendering) and ``Cache-Control``.
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +39,7 @@ from ._render import (
 )
 from ._state import ServerState, state
 
-__all__ = ["CACHE_CONTROL", "router"]
+__all__ = ["CACHE_CONTROL", "GUARD_TTL_S", "not_modified", "router", "visible_store_path"]
 
 router = APIRouter(tags=["images"])
 
@@ -56,9 +59,44 @@ MIN_DOC = "Contrast minimum per channel of c (or one for all); default: the omer
 MAX_DOC = "Contrast maximum per channel of c (or one for all); default: the omero window"
 
 
-def _open(st: ServerState, who: Principal, image_id: str) -> OpenImage:
+#: How long (s) the guard's yes for (caller, image) is reused: a viewer fetches dozens of tiles
+#: a second, each would otherwise load the image's record; a revoked right takes effect after it.
+GUARD_TTL_S = 2.0
+_SEEN: OrderedDict[tuple[int, Principal, str], tuple[float, str]] = OrderedDict()
+_SEEN_LOCK = threading.Lock()
+_SEEN_MAX = 4096
+
+
+def visible_store_path(st: ServerState, who: Principal, image_id: str) -> str:
+    """The store path of image ``image_id`` if :func:`._guard.image_for` lets ``who`` see it
+    (its yes is reused for :data:`GUARD_TTL_S`; a no is never cached).
+
+    Raises
+    ------
+    NotFound
+        No such image, or one ``who`` may not see.
+    """
+    key = (id(st.repo), who, image_id)
+    try:
+        hash(key)
+    except TypeError:  # a caller record that cannot be a key: ask every time
+        return image_for(st.repo, who, image_id).store_path
+    now = time.monotonic()
+    with _SEEN_LOCK:
+        got = _SEEN.get(key)
+        if got is not None and got[0] > now:
+            return got[1]
     img = image_for(st.repo, who, image_id)
-    return open_image(st.repo.root / img.store_path)
+    with _SEEN_LOCK:
+        _SEEN[key] = (now + GUARD_TTL_S, img.store_path)
+        _SEEN.move_to_end(key)
+        while len(_SEEN) > _SEEN_MAX:
+            _SEEN.popitem(last=False)
+    return img.store_path
+
+
+def _open(st: ServerState, who: Principal, image_id: str) -> OpenImage:
+    return open_image(st.repo.root / visible_store_path(st, who, image_id))
 
 
 def _etag(img: OpenImage, *parts: object) -> str:
