@@ -15,6 +15,7 @@ matching ``If-None-Match`` answers 304 without rendering) and ``Cache-Control``.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -117,11 +118,46 @@ def not_modified(request: Request, etag: str) -> bool:
     return etag in tags or "*" in tags
 
 
+class RenderedCache:
+    """Encoded pictures by ETag (an ETag names the files' stamp and every parameter), bounded
+    by bytes: viewers of one image ask for the same tiles again and again."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            got = self._items.get(key)
+            if got is not None:
+                self._items.move_to_end(key)
+            return got
+
+    def put(self, key: str, body: bytes) -> None:
+        with self._lock:
+            if key in self._items or len(body) > self.max_bytes:
+                return
+            self._items[key] = body
+            self._bytes += len(body)
+            while self._bytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= len(old)
+
+
+RENDERED = RenderedCache(int(os.environ.get("QUANTSCOPE_TILE_CACHE_MB", "64")) * 2**20)
+
+
 def _png(request: Request, etag: str, render: Callable[[], bytes]) -> Response:
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if not_modified(request, etag):
         return Response(status_code=304, headers=headers)
-    return Response(render(), media_type="image/png", headers=headers)
+    body = RENDERED.get(etag)
+    if body is None:
+        body = render()
+        RENDERED.put(etag, body)
+    return Response(body, media_type="image/png", headers=headers)
 
 
 @router.get(
@@ -235,9 +271,5 @@ def object_crop(
     lab = img.label(labels)
     styles = parse_styles(img, c, min, max)
     etag = _etag(img, "crop", lab.path.name, lab.stamp, value, t, z, _styles_key(styles))
-    if not_modified(request, etag):
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL})
-    body = crop_png(img, labels, value, styles, t=t, z=z)
-    return Response(
-        body, media_type="image/png", headers={"ETag": etag, "Cache-Control": CACHE_CONTROL}
-    )
+    name = labels
+    return _png(request, etag, lambda: crop_png(img, name, value, styles, t=t, z=z))
