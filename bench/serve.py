@@ -72,6 +72,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SERVER_PIDS: list[int] = []  # the process of the server running now
+
+
+def server_cpu_s() -> float:
+    """CPU seconds used so far by the running server's processes (uvicorn's workers too)."""
+    import psutil
+
+    total = 0.0
+    for pid in SERVER_PIDS:
+        try:
+            p = psutil.Process(pid)
+            for q in [p, *p.children(recursive=True)]:
+                t = q.cpu_times()
+                total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 @contextmanager
 def server(root: Path, workers: int) -> Iterator[str]:
     """``quantscope serve ROOT`` in its own process; yields its base URL."""
@@ -94,8 +113,10 @@ def server(root: Path, workers: int) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise SystemExit("quantscope serve did not start") from None
                 time.sleep(0.1)
+        SERVER_PIDS[:] = [proc.pid]
         yield url
     finally:
+        SERVER_PIDS.clear()
         proc.terminate()
         try:
             proc.wait(timeout=10)
@@ -234,10 +255,14 @@ def measure_tiles(base: str, root: Path, args: argparse.Namespace) -> dict[str, 
     }
     for kind, fresh in (("rendered", True), ("repeated", False)):
         paths = tile_paths(image["id"], args.requests, fresh=fresh)
+        cpu0 = server_cpu_s()
         wall, lat = fetch_many(base, paths, args.clients)
+        cpu_ms = 1e3 * (server_cpu_s() - cpu0) / len(paths)
         rate = len(paths) / wall
         out[kind] = {
             "requests": len(paths),
+            "server_cpu_ms_per_tile": cpu_ms,
+            "tiles_per_s_on_2_free_cores": 2000 / cpu_ms,
             "tiles_per_s": rate,
             "p50_ms": 1e3 * pct(lat, 50),
             "p99_ms": 1e3 * pct(lat, 99),
@@ -246,7 +271,8 @@ def measure_tiles(base: str, root: Path, args: argparse.Namespace) -> dict[str, 
         say(
             f"tiles ({kind}): {rate:,.0f}/s over HTTP ({args.clients} clients, "
             f"{args.workers} worker(s)), p50 {out[kind]['p50_ms']:.1f} ms, "
-            f"p99 {out[kind]['p99_ms']:.1f} ms; ratio to local reads {rate / local:.2f}"
+            f"p99 {out[kind]['p99_ms']:.1f} ms; ratio to local reads {rate / local:.2f}; "
+            f"server CPU {cpu_ms:.2f} ms/tile (= {2000 / cpu_ms:,.0f} tiles/s on 2 free cores)"
         )
     say(f"  local zarr-python reads of the same 256² windows (both channels): {local:,.0f}/s")
     return out
