@@ -29,6 +29,7 @@ router = APIRouter(tags=["images"])
 
 MAX_LIMIT = 1000  # images per page at most
 DEFAULT_LIMIT = 50
+MAX_OFFSET = 2**53  # beyond what any catalog holds (and what SQLite's integers take)
 
 
 def image_links(image_id: str) -> dict[str, str]:
@@ -45,8 +46,8 @@ def image_links(image_id: str) -> dict[str, str]:
 def _check_page(limit: int, offset: int) -> None:
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit: expected 1-{MAX_LIMIT}, got {limit}")
-    if offset < 0:
-        raise InvalidInput(f"offset: expected a whole number >= 0, got {offset}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"offset: expected 0-{MAX_OFFSET}, got {str(offset)[:40]}")
 
 
 @router.get("/api/images", summary="Search images with the query language (one page)")

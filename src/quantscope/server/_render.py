@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -447,11 +449,41 @@ def label_colors(labels: np.ndarray) -> np.ndarray:
     return out
 
 
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(data))
+        + tag
+        + data
+        + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+    )
+
+
 def encode_png(rgb: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 ``(y, x, 3|4)`` array, encoded for speed (zlib level 1, RLE)."""
+    """PNG bytes of a uint8 ``(y, x, 3|4)`` array (RGB or RGBA), encoded for speed.
+
+    Every row uses PNG's SUB filter (computed with numpy) and the rows are compressed with
+    libdeflate at level 1 (``imagecodecs.deflate_encode``, a zlib stream): about half the CPU
+    time of libpng at its fastest settings for the same size (bench/serve.py).
+    """
     import imagecodecs
 
-    return bytes(imagecodecs.png_encode(np.ascontiguousarray(rgb), level=1, strategy=3, filter=16))
+    a = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w, ch = a.shape
+    if ch not in (3, 4):
+        raise ValueError(f"expected RGB or RGBA, got {ch} channels")
+    flat = a.reshape(h, w * ch)
+    rows = np.empty((h, w * ch + 1), dtype=np.uint8)
+    rows[:, 0] = 1  # SUB: each byte minus the byte of the pixel to its left
+    rows[:, 1 : 1 + ch] = flat[:, :ch]
+    np.subtract(flat[:, ch:], flat[:, :-ch], out=rows[:, 1 + ch :])
+    data = bytes(imagecodecs.deflate_encode(rows.tobytes(), level=1))
+    header = struct.pack(">IIBBBBB", w, h, 8, 2 if ch == 3 else 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", data)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _check(name: str, value: int, n: int) -> None:

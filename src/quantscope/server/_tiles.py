@@ -15,6 +15,10 @@ matching ``If-None-Match`` answers 304 without rendering) and ``Cache-Control``.
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +40,7 @@ from ._render import (
 )
 from ._state import ServerState, state
 
-__all__ = ["CACHE_CONTROL", "router"]
+__all__ = ["CACHE_CONTROL", "GUARD_TTL_S", "not_modified", "router", "visible_store_path"]
 
 router = APIRouter(tags=["images"])
 
@@ -56,9 +60,44 @@ MIN_DOC = "Contrast minimum per channel of c (or one for all); default: the omer
 MAX_DOC = "Contrast maximum per channel of c (or one for all); default: the omero window"
 
 
-def _open(st: ServerState, who: Principal, image_id: str) -> OpenImage:
+#: How long (s) the guard's yes for (caller, image) is reused: a viewer fetches dozens of tiles
+#: a second, each would otherwise load the image's record; a revoked right takes effect after it.
+GUARD_TTL_S = 2.0
+_SEEN: OrderedDict[tuple[int, Principal, str], tuple[float, str]] = OrderedDict()
+_SEEN_LOCK = threading.Lock()
+_SEEN_MAX = 4096
+
+
+def visible_store_path(st: ServerState, who: Principal, image_id: str) -> str:
+    """The store path of image ``image_id`` if :func:`._guard.image_for` lets ``who`` see it
+    (its yes is reused for :data:`GUARD_TTL_S`; a no is never cached).
+
+    Raises
+    ------
+    NotFound
+        No such image, or one ``who`` may not see.
+    """
+    key = (id(st.repo), who, image_id)
+    try:
+        hash(key)
+    except TypeError:  # a caller record that cannot be a key: ask every time
+        return image_for(st.repo, who, image_id).store_path
+    now = time.monotonic()
+    with _SEEN_LOCK:
+        got = _SEEN.get(key)
+        if got is not None and got[0] > now:
+            return got[1]
     img = image_for(st.repo, who, image_id)
-    return open_image(st.repo.root / img.store_path)
+    with _SEEN_LOCK:
+        _SEEN[key] = (now + GUARD_TTL_S, img.store_path)
+        _SEEN.move_to_end(key)
+        while len(_SEEN) > _SEEN_MAX:
+            _SEEN.popitem(last=False)
+    return img.store_path
+
+
+def _open(st: ServerState, who: Principal, image_id: str) -> OpenImage:
+    return open_image(st.repo.root / visible_store_path(st, who, image_id))
 
 
 def _etag(img: OpenImage, *parts: object) -> str:
@@ -79,11 +118,46 @@ def not_modified(request: Request, etag: str) -> bool:
     return etag in tags or "*" in tags
 
 
+class RenderedCache:
+    """Encoded pictures by ETag (an ETag names the files' stamp and every parameter), bounded
+    by bytes: viewers of one image ask for the same tiles again and again."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            got = self._items.get(key)
+            if got is not None:
+                self._items.move_to_end(key)
+            return got
+
+    def put(self, key: str, body: bytes) -> None:
+        with self._lock:
+            if key in self._items or len(body) > self.max_bytes:
+                return
+            self._items[key] = body
+            self._bytes += len(body)
+            while self._bytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= len(old)
+
+
+RENDERED = RenderedCache(int(os.environ.get("QUANTSCOPE_TILE_CACHE_MB", "64")) * 2**20)
+
+
 def _png(request: Request, etag: str, render: Callable[[], bytes]) -> Response:
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if not_modified(request, etag):
         return Response(status_code=304, headers=headers)
-    return Response(render(), media_type="image/png", headers=headers)
+    body = RENDERED.get(etag)
+    if body is None:
+        body = render()
+        RENDERED.put(etag, body)
+    return Response(body, media_type="image/png", headers=headers)
 
 
 @router.get(
@@ -197,9 +271,5 @@ def object_crop(
     lab = img.label(labels)
     styles = parse_styles(img, c, min, max)
     etag = _etag(img, "crop", lab.path.name, lab.stamp, value, t, z, _styles_key(styles))
-    if not_modified(request, etag):
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL})
-    body = crop_png(img, labels, value, styles, t=t, z=z)
-    return Response(
-        body, media_type="image/png", headers={"ETag": etag, "Cache-Control": CACHE_CONTROL}
-    )
+    name = labels
+    return _png(request, etag, lambda: crop_png(img, name, value, styles, t=t, z=z))

@@ -31,9 +31,9 @@ from fastapi.responses import Response
 from ..catalog import Principal
 from ..errors import InvalidInput, NotFound
 from ._auth import principal
-from ._guard import filter_visible, image_for
+from ._guard import filter_visible
 from ._state import ServerState, state
-from ._tiles import not_modified
+from ._tiles import not_modified, visible_store_path
 
 if TYPE_CHECKING:
     from ..catalog import Repository
@@ -208,8 +208,7 @@ def _check_access(st: ServerState, who: Principal, rel: list[str], path: str) ->
             raise _missing(path)
         return None
     assert isinstance(owner, str)
-    img = image_for(st.repo, who, owner)  # NotFound if not visible
-    sp = img.store_path.strip("/")
+    sp = visible_store_path(st, who, owner).strip("/")  # NotFound if not visible
     if "/".join(rel) != sp and not "/".join(rel).startswith(sp + "/"):
         idx.refresh(force=True)  # the folder moved since the index was read
         raise _missing(path)
