@@ -91,6 +91,16 @@ def test_unknown_field_is_400_not_500(client) -> None:
     assert "no_such_field" in doc.xpath("//pre[@class='caret']")[0].text_content()
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["(" * 3000 + "plate == 1" + ")" * 3000, "not " * 2000 + 'plate == "x"', "well in ()"],
+)
+def test_hostile_queries_are_400_not_500(client, query: str) -> None:
+    """Nesting deep enough to exhaust the parser's stack is refused like a syntax error."""
+    doc = get(client, "/?q=" + query.replace(" ", "%20"), status=400)
+    assert "invalid query" in doc.xpath("//pre[@class='caret']")[0].text_content()
+
+
 def test_paging(client, ids) -> None:
     first = get(client, "/?limit=3")
     assert [r.get("data-id") for r in first.xpath("//tbody/tr")] == ids[:3]
