@@ -5,6 +5,7 @@ dashboard; hostile names are escaped; the image page's server time."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from collections.abc import Iterator
@@ -273,8 +274,17 @@ def test_qc_dashboard_shows_the_reports_heatmaps_and_histograms(client) -> None:
 
 
 def test_static_files_of_the_pages(client) -> None:
+    from quantscope.server._pages_image import VENDOR_JS
+
     for path in ("/static/portal/portal.css", "/static/portal/viewer.js", "/static/portal/qc.js"):
         assert client.get(path).status_code == 200, path
+    if not VENDOR_JS.is_file():
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{VENDOR_JS} is missing: `make vendor` (run by `make test`) installs it")
+        pytest.skip("OpenSeadragon is not installed (make vendor)")
+    r = client.get("/static/vendor/openseadragon/openseadragon.min.js")
+    assert r.status_code == 200 and "OpenSeadragon" in r.text[:5000]
+    assert client.get("/static/vendor/openseadragon/images/zoomin_rest.png").status_code == 200
 
 
 # --------------------------------------------------------------------------------- escaping
