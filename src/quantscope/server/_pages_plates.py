@@ -12,7 +12,8 @@ with none of them answers 404.
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+import threading
+from collections import Counter, OrderedDict, defaultdict
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,7 +21,7 @@ from fastapi.responses import HTMLResponse
 
 from .._html import fmt_sig, row_name, viridis_hex
 from ..catalog import Principal
-from ..errors import InvalidInput, NotFound, QuantscopeError
+from ..errors import InvalidInput, NotFound
 from ..model import well_name
 from . import _guard
 from ._auth import principal
@@ -129,19 +130,58 @@ def _summary_tables(repo: Repository, ids: list[str]) -> tuple[str | None, dict[
     return None, {}
 
 
+_ROWS: OrderedDict[tuple[str, int, int], dict[str, float]] = OrderedDict()
+_ROWS_MAX = 8192
+_rows_lock = threading.Lock()
+
+
+def _summary_row(repo: Repository, path: str) -> dict[str, float]:
+    """The numeric columns of a per-image summary table (its first row), cached by file (path,
+    size, modification time): reading the ~500-column Parquet file costs ~10 ms."""
+    import pyarrow.parquet as pq
+
+    full = repo.root / path
+    try:
+        st = full.stat()
+    except OSError:
+        return {}
+    key = (str(full), st.st_size, st.st_mtime_ns)
+    with _rows_lock:
+        if key in _ROWS:
+            _ROWS.move_to_end(key)
+            return _ROWS[key]
+    try:
+        table = pq.ParquetFile(full).read(use_pandas_metadata=False)
+    except (OSError, ValueError):
+        return {}
+    row: dict[str, float] = {}
+    if table.num_rows:
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            kind = column.type
+            if name in _META or not _numeric(kind):
+                continue
+            value = column[0].as_py()
+            row[name] = math.nan if value is None else float(value)
+    with _rows_lock:
+        _ROWS[key] = row
+        while len(_ROWS) > _ROWS_MAX:
+            _ROWS.popitem(last=False)
+    return row
+
+
+def _numeric(kind: Any) -> bool:
+    """Whether an Arrow type holds numbers (integers, floats, booleans)."""
+    import pyarrow.types as pt
+
+    return bool(pt.is_integer(kind) or pt.is_floating(kind) or pt.is_boolean(kind))
+
+
 def _feature_options(repo: Repository, tables: dict[str, dict[str, str]]) -> list[tuple[str, str]]:
     """(value, label) of every numeric column of the summary tables (from one part each)."""
-    from ..analysis import read_table
-
     out = []
     for table, parts in sorted(tables.items()):
-        try:
-            df = read_table(repo.root, next(iter(parts.values())))
-        except (QuantscopeError, OSError, ValueError):
-            continue
-        for col in df.columns:
-            if str(col) not in _META and df[col].dtype.kind in "biuf":
-                out.append((f"feature:{table}:{col}", f"{col} · {table}"))
+        for col in _summary_row(repo, next(iter(parts.values()))):
+            out.append((f"feature:{table}:{col}", f"{col} · {table}"))
     return out
 
 
@@ -150,17 +190,10 @@ def _feature_values(
 ) -> dict[str, dict[int, dict[str, float]]]:
     """{image id: {0: {column: value}}} from the summary table parts (the shape of
     ``repo.quality.metrics``, so that one colouring serves both)."""
-    from ..analysis import read_table
-
-    out: dict[str, dict[int, dict[str, float]]] = {}
-    for image_id, path in parts.items():
-        try:
-            df = read_table(repo.root, path)
-            value = float(df[column].iloc[0]) if len(df) and column in df else math.nan
-        except (QuantscopeError, OSError, ValueError, TypeError):
-            value = math.nan
-        out[image_id] = {0: {column: value}}
-    return out
+    return {
+        image_id: {0: {column: _summary_row(repo, path).get(column, math.nan)}}
+        for image_id, path in parts.items()
+    }
 
 
 def _well_values(
