@@ -416,3 +416,45 @@ def test_z_and_t_sliders_and_qc_flags(stack_client) -> None:
     row = get(client, "/").xpath("//tbody/tr")[0]
     assert row.xpath("./td")[1].text_content() == ""
     assert "No image is on a plate" in get(client, "/qc").text_content()
+
+
+# Who sees what, with users and datasets (the access work's world: its fixture
+# ``access_world_shared`` in tests/server/conftest.py; skipped on a tree without it).
+_SEES = {
+    None: {"public"},
+    "other": {"public"},
+    "member": {"public", "private"},
+    "owner": {"public", "private"},
+    "boss": {"public", "private", "legacy", "none"},
+}
+
+
+@pytest.mark.parametrize("who", list(_SEES), ids=lambda w: w or "anonymous")
+def test_pages_per_user(request: pytest.FixtureRequest, who: str | None) -> None:
+    from fastapi.testclient import TestClient
+
+    from quantscope.server import create_app
+
+    try:
+        world = request.getfixturevalue("access_world_shared")
+    except pytest.FixtureLookupError:
+        pytest.skip("no users and datasets on this tree (access control not merged)")
+    ids, sees = world["ids"], _SEES[who]
+    headers = {"accept": "text/html"}
+    if who is not None:
+        headers["Authorization"] = "Bearer " + world["tokens"][who]
+    app = create_app(world["root"])
+    with TestClient(app, headers=headers) as client:
+        doc = get(client, "/")
+        shown = {r.get("data-id") for r in doc.xpath("//tbody/tr")}
+        assert shown == {ids[k] for k in sees}
+        assert facet(doc, "channel")["DAPI"][0] == len(sees)  # facets count only these
+        for kind, image_id in ids.items():
+            get(client, f"/images/{image_id}", status=200 if kind in sees else 404)
+        plate = get(client, "/plates/synth")
+        fields = {a.get("href").removeprefix("/images/") for a in plate.xpath("//section//a")}
+        assert fields == {ids[k] for k in sees}
+        qc = get(client, "/qc")
+        counts = [int(b.text_content()) for b in qc.xpath("//div[contains(@class,'count')]/b")]
+        assert sum(counts) == len(sees)
+    app.state.quantscope.repo.close()
