@@ -135,7 +135,7 @@ def test_image_page_shows_viewer_metadata_qc_sources_provenance(
     assert cfg["id"] == image_id and cfg["levels"][0][3:] == [256, 256]
     assert [c["name"] for c in cfg["channels"]] == ["DAPI", "GFP"]
     assert cfg["channels"][0]["color"] == "0000FF" and cfg["channels"][0]["end"] > 0
-    assert [label["levels"] for label in cfg["labels"]] == [1]
+    assert [(label["levels"], label["z"]) for label in cfg["labels"]] == [(1, 1)]
     assert cfg["labels"][0]["name"].startswith("Nuclei")
     scripts = [s.get("src") for s in doc.xpath("//script[@src]")]
     assert scripts == [

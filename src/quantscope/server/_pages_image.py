@@ -111,21 +111,25 @@ def viewer_config(repo: Repository, img: Image) -> dict[str, Any]:
         "size": {"t": t, "z": z, "y": img.shape[3], "x": img.shape[4]},
         "channels": channels,
         "labels": [
-            {"name": n, "levels": _label_levels(folder / "labels" / n, len(shapes))}
+            _label(folder / "labels" / n, len(shapes))
             for n in names
             if isinstance(n, str) and n and "/" not in n and not n.startswith(".")
         ],
     }
 
 
-def _label_levels(folder: Path, most: int) -> int:
-    """How many pyramid levels label image ``folder`` has (at most ``most``; at least 1)."""
+def _label(folder: Path, most: int) -> dict[str, Any]:
+    """A label image's name, number of pyramid levels (at most ``most``; at least 1) and
+    planes (the viewer asks a 2-D label image of a z-stack for its one plane)."""
     attrs = _read_json(folder / "zarr.json").get("attributes", {})
     try:
-        n = len(attrs["ome"]["multiscales"][0]["datasets"])
+        datasets = attrs["ome"]["multiscales"][0]["datasets"]
+        n, first = len(datasets), str(datasets[0]["path"])
     except (KeyError, IndexError, TypeError):
-        n = 1
-    return max(1, min(n, most or 1))
+        n, first = 1, "0"
+    shape = _read_json(folder / first / "zarr.json").get("shape") or []
+    z = shape[-3] if len(shape) >= 3 and isinstance(shape[-3], int) else 1
+    return {"name": folder.name, "levels": max(1, min(n, most or 1)), "z": max(1, z)}
 
 
 def _enrich(repo: Repository, img: Image) -> Image:

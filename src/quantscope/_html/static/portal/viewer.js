@@ -39,7 +39,7 @@
     return { c: on.join(","), min: lo.join(","), max: hi.join(","), n: on.length };
   }
 
-  function source(base, query, levels) {
+  function source(base, query, levels, planes) {
     return {
       width: width,
       height: height,
@@ -48,7 +48,8 @@
       minLevel: maxLevel + 1 - (levels || cfg.levels.length), // coarser levels it lacks: none
       maxLevel: maxLevel,
       getTileUrl: function (level, x, y) {
-        return base + "/" + (maxLevel - level) + "/" + state.z + "/" + y + "/" + x + ".png?" + query;
+        const z = Math.min(state.z, (planes || cfg.size.z) - 1);
+        return base + "/" + (maxLevel - level) + "/" + z + "/" + y + "/" + x + ".png?" + query;
       },
     };
   }
@@ -62,7 +63,7 @@
   function labelSource(name) {
     const base = "/api/images/" + encodeURIComponent(cfg.id) + "/labels/" + encodeURIComponent(name) + "/tiles";
     const label = cfg.labels.find(function (l) { return l.name === name; });
-    return source(base, "t=" + state.t, label ? label.levels : 1);
+    return source(base, "t=" + state.t, label ? label.levels : 1, label ? label.z : 1);
   }
 
   const first = imageSource();
