@@ -5,9 +5,26 @@ BIN := $(VENV)/bin
 DEMO := demo
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv vendor
 
 venv: $(STAMP)
+
+# The portal's front-end libraries, from the npm registry through the lock file
+# (web/package-lock.json), copied where the server serves them (/static/vendor/...; git-ignored):
+# nothing is loaded from the internet at run time.
+OSD_BUILD := web/node_modules/openseadragon/build/openseadragon
+OSD := src/quantscope/server/static/vendor/openseadragon
+VENDOR_STAMP := $(OSD)/.installed
+
+vendor: $(VENDOR_STAMP)
+
+$(VENDOR_STAMP): web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund
+	rm -rf $(OSD)
+	mkdir -p $(OSD)
+	cp -R $(OSD_BUILD)/openseadragon.min.js $(OSD_BUILD)/openseadragon.min.js.map $(OSD_BUILD)/images $(OSD)/
+	cp web/node_modules/openseadragon/LICENSE.txt $(OSD)/
+	touch $@
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +32,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) $(VENDOR_STAMP)
 	rm -rf $(DEMO)
 	$(BIN)/quantscope synth $(DEMO)/plate --plate 2x3 --fields 2 --channels DAPI,GFP --size 512 --seed 1
 	$(BIN)/quantscope init $(DEMO)/repo
@@ -28,7 +45,7 @@ demo: $(STAMP)
 
 # two workers (the machines have 2 cores); a test file runs whole on one worker
 TEST_WORKERS ?= 2
-test: $(STAMP)
+test: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -44,4 +61,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/scoring.py
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache web/node_modules $(OSD)

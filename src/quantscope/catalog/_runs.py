@@ -276,6 +276,20 @@ class RunRecords(Part):
         with self.engine.connect() as conn:
             return [ArtifactRecord.from_row(x) for x in conn.execute(q).mappings()]
 
+    def artifacts_of_image(self, image_id: str, *, limit: int = 100) -> list[ArtifactRecord]:
+        """The artifacts registered for image ``image_id`` (its label images and per-image
+        tables), newest first, at most ``limit`` (one indexed query; what the image page lists
+        as the provenance of its derived outputs)."""
+        a = A.analysis_artifacts
+        q = (
+            sa.select(a)
+            .where(a.c.image_id == image_id)
+            .order_by(a.c.ended_at.desc(), a.c.step, a.c.output)
+            .limit(max(0, int(limit)))
+        )
+        with self.engine.connect() as conn:
+            return [ArtifactRecord.from_row(x) for x in conn.execute(q).mappings()]
+
     def artifact(self, ref: str) -> ArtifactRecord:
         """One artifact by key (or a unique prefix of at least 3 characters) or by its path
         relative to the repository root."""

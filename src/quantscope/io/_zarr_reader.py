@@ -66,6 +66,32 @@ class _Array:
         raw = self.decoder(data) if self.decoder is not None else data
         return np.frombuffer(raw, dtype=self.dtype).reshape(self.chunks)
 
+    def window(
+        self, t: int, c: int, z: int, ys: tuple[int, int], xs: tuple[int, int], cache: Any = None
+    ) -> np.ndarray:
+        """Plane window ``[t, c, z, y0:y1, x0:x1]`` (bounds already clipped to the shape);
+        ``cache``: a mapping-like with ``get(key)``/``put(key, block)`` of decoded chunks."""
+        _, _, cz, cy, cx = self.chunks
+        (y0, y1), (x0, x1) = ys, xs
+        out = np.full((y1 - y0, x1 - x0), self.fill, dtype=self.dtype.newbyteorder("="))
+        for yi in range(y0 // cy, -(-y1 // cy)):
+            for xi in range(x0 // cx, -(-x1 // cx)):
+                key = (t // self.chunks[0], c // self.chunks[1], z // cz, yi, xi)
+                block = cache.get((self.root, key)) if cache is not None else None
+                if block is None:
+                    block = self.chunk(key)
+                    if block is None:
+                        continue
+                    if cache is not None:
+                        cache.put((self.root, key), block)
+                b = block[t % self.chunks[0], c % self.chunks[1], z % cz]
+                ly0, ly1 = max(y0, yi * cy), min(y1, (yi + 1) * cy)
+                lx0, lx1 = max(x0, xi * cx), min(x1, (xi + 1) * cx)
+                out[ly0 - y0 : ly1 - y0, lx0 - x0 : lx1 - x0] = b[
+                    ly0 - yi * cy : ly1 - yi * cy, lx0 - xi * cx : lx1 - xi * cx
+                ]
+        return out
+
     def region(self, t: int, c: int, z: slice) -> np.ndarray:
         """Array ``[t, c, z, :, :]`` assembled from its chunks (missing chunks = fill value)."""
         _, _, nz, ny, nx = self.shape
@@ -129,6 +155,32 @@ class OmeZarrPlanes:
     def plane(self, level: int, c: int, z: int, t: int = 0) -> np.ndarray:
         """Plane ``(y, x)`` of channel ``c``, z ``z``, time ``t`` at pyramid ``level``."""
         return self._arrays[level].region(t, c, slice(z, z + 1))[0]
+
+    def window(
+        self,
+        level: int,
+        c: int,
+        z: int,
+        t: int,
+        ys: tuple[int, int],
+        xs: tuple[int, int],
+        *,
+        cache: Any = None,
+    ) -> np.ndarray:
+        """The ``(y, x)`` window ``[y0:y1, x0:x1]`` of one plane at pyramid ``level``, reading
+        only the chunks it touches (bounds clipped to the plane). ``cache``: an object with
+        ``get(key)`` and ``put(key, block)`` keeping decoded chunks between calls (a server's
+        tiles share chunks)."""
+        arr = self._arrays[level]
+        ny, nx = arr.shape[3], arr.shape[4]
+        y0, y1 = max(0, ys[0]), min(ny, ys[1])
+        x0, x1 = max(0, xs[0]), min(nx, xs[1])
+        return arr.window(t, c, z, (y0, max(y0, y1)), (x0, max(x0, x1)), cache)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The pixel type (native byte order)."""
+        return self._arrays[0].dtype.newbyteorder("=")
 
     def stack(self, level: int, c: int, t: int = 0) -> np.ndarray:
         """The ``(z, y, x)`` stack of channel ``c`` at time ``t``."""

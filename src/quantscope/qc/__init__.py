@@ -16,7 +16,9 @@ OME-Zarr, the measuring process with its sockets and shared memory, the HTML rep
 - :func:`estimate_profiles` and :func:`load_profile`: per-plate, per-channel illumination
   profiles stored as small OME-Zarr images under ``profiles/``; :func:`profile_gaps`: which
   plate channels have none, and why;
-- :func:`collect_report_data` / :func:`write_html_report`: everything the HTML report shows.
+- :func:`collect_report_data` / :func:`write_html_report`: everything the HTML report shows;
+  :func:`report_sections`: the context of its header, plate heatmaps and histograms (the web
+  portal's QC dashboard shows them live with the report's templates).
 
 Ingest runs :func:`run_qc` on the images it adds (``ingest(..., qc=True)``, the default).
 
@@ -28,7 +30,7 @@ Examples
 {'pass': 38, 'warn': 2, 'fail': 0}
 """
 
-from ._collect import collect_report_data, write_html_report
+from ._collect import collect_report_data, report_sections, write_html_report
 from ._data import ImageQCRecord, MetricDescription, ProfileRecord, QCReportData
 from ._measure import (
     BEST_FOCUS_PLANE,
@@ -74,6 +76,7 @@ __all__ = [
     "process_for_ingest",
     "profile_gaps",
     "qc_level",
+    "report_sections",
     "run_qc",
     "running_process",
     "shared_process",

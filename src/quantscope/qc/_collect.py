@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ from ._profiles import profile_gaps, read_profile
 if TYPE_CHECKING:
     from ..catalog import Repository
 
-__all__ = ["collect_report_data", "write_html_report"]
+__all__ = ["collect_report_data", "report_sections", "write_html_report"]
 
 
 def _thumbnails(
@@ -48,19 +49,29 @@ def _thumbnails(
         return ()
 
 
-def collect_report_data(repo: Repository, jobs: int = 2) -> QCReportData:
+def collect_report_data(
+    repo: Repository,
+    jobs: int = 2,
+    *,
+    image_ids: Sequence[str] | None = None,
+    thumbnails: bool = True,
+) -> QCReportData:
     """Collect the QC report data of every image of ``repo`` from its catalog and store.
 
     Reads the stored metrics, statuses and flag records (it does not compute any: run
     :func:`quantscope.qc.run_qc` first), a thumbnail per channel from the lowest pyramid level
     of each image (``jobs`` threads), and the stored illumination profiles.
+
+    ``image_ids`` restricts the report to those images (the web portal's dashboard: what the
+    caller may see); ``thumbnails=False`` reads no pixels (heatmaps and histograms need none).
     """
     from ..quality import METRICS
 
-    images = repo.images.all()
-    metrics = repo.quality.metrics()
-    statuses = repo.quality.status()
-    flags = repo.quality.flags()
+    images = repo.images.all(image_ids)
+    ids = None if image_ids is None else [img.id for img in images]
+    metrics = repo.quality.metrics(ids)
+    statuses = repo.quality.status(ids)
+    flags = repo.quality.flags(ids)
 
     def record(img: Image) -> ImageQCRecord:
         m = metrics.get(img.id, {})
@@ -78,7 +89,7 @@ def collect_report_data(repo: Repository, jobs: int = 2) -> QCReportData:
             status=status,
             flags=tuple(flags.get(img.id, ())),
             metrics=m,
-            thumbnails=_thumbnails(repo.root, img, m),
+            thumbnails=_thumbnails(repo.root, img, m) if thumbnails else (),
         )
 
     with ThreadPoolExecutor(max(1, jobs)) as pool:
@@ -87,7 +98,7 @@ def collect_report_data(repo: Repository, jobs: int = 2) -> QCReportData:
     problems = [
         f"image {r.name} ({r.id}): no thumbnail, the stored image cannot be read"
         for r in records
-        if not r.thumbnails and r.channels
+        if thumbnails and not r.thumbnails and r.channels
     ]
     for row in repo.quality.illumination_profiles():
         try:
@@ -149,3 +160,13 @@ def write_html_report(repo: Repository, path: str | Path, data: QCReportData | N
     out = Path(path)
     writer(out, collect_report_data(repo) if data is None else data)
     return out
+
+
+def report_sections(data: QCReportData) -> dict[str, Any]:
+    """What the QC report's header, plate heatmaps and histograms show for ``data``: the
+    context of the report's templates ``qc_header.html.j2``, ``qc_heatmaps.html.j2`` and
+    ``qc_histograms.html.j2`` (with ``qc_macros.html.j2``). The web portal's QC dashboard
+    includes those templates with it, so it shows the report's own figures, live."""
+    from ._report import report_sections as sections
+
+    return sections(data)

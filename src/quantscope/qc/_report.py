@@ -50,7 +50,7 @@ from ._report_common import (
 from ._report_graphics import _profile_card, _thumbnails
 from ._report_plots import _heatmap_svg, _histogram_svg, _plate_shape
 
-__all__ = ["KEY_METRICS", "render_report", "write_report"]
+__all__ = ["KEY_METRICS", "render_report", "report_sections", "write_report"]
 
 #: Metrics shown as plate heatmaps, histograms and table columns (those present in the data).
 KEY_METRICS: tuple[str, ...] = (
@@ -106,6 +106,14 @@ def render_report(data: QCReportData) -> str:
     return _Report(data).render()
 
 
+def report_sections(data: QCReportData) -> dict[str, Any]:
+    """What the report's header, plate heatmaps and histograms show, as the context of their
+    templates (``qc_header.html.j2``, ``qc_heatmaps.html.j2``, ``qc_histograms.html.j2``,
+    with ``qc_macros.html.j2``): the web portal's QC dashboard includes those templates with
+    this context, so that it shows the same figures as the report."""
+    return _Report(data).sections()
+
+
 # ----------------------------------------------------------------------------------------------
 # the report
 
@@ -137,6 +145,22 @@ class _Report:
         self.counts = Counter(_status(r) for r in self.images)
 
     # -- page -----------------------------------------------------------------------------------
+
+    def sections(self) -> dict[str, Any]:
+        """The context of the header, heatmaps and histograms (see :func:`report_sections`)."""
+        context: dict[str, Any] = {
+            "r": self,
+            "labels": _STATUS_LABEL,
+            "colors": _STATUS_COLOR,
+            **self._header(),
+            "plates": [],
+            "loose": 0,
+            "histograms": [],
+        }
+        if self.images:
+            plates, loose = self._plates()
+            context.update(plates=plates, loose=loose, histograms=self._histograms())
+        return context
 
     def render(self) -> str:
         context: dict[str, Any] = {

@@ -281,4 +281,24 @@ def parse(query: str) -> Node | None:
         raise QuerySyntaxError(f"invalid query: {e}") from None
     except VisitError as e:  # pragma: no cover
         raise QuerySyntaxError(f"invalid query: {e.orig_exc}") from None
+    _check_depth(query, tree)
     return _node(query, tree)
+
+
+#: How deeply a query may nest (parentheses, ``not``): deeper trees would exhaust the stack of
+#: the recursive steps after parsing (building the tree, compiling it to SQL).
+MAX_DEPTH = 100
+
+
+def _check_depth(query: str, tree: Any) -> None:
+    """:class:`QuerySyntaxError` where the parse tree is deeper than :data:`MAX_DEPTH`
+    (measured without recursion)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise QuerySyntaxError(
+                f"invalid query: it nests more than {MAX_DEPTH} levels deep (parentheses or "
+                f"'not'); write it with fewer levels\n{caret(query, 0)}"
+            )
+        stack.extend((c, depth + 1) for c in getattr(node, "children", ()))
