@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO := demo
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv vendor
+.PHONY: demo test lint bench clean venv vendor serve
 
 venv: $(STAMP)
 
@@ -42,6 +42,14 @@ demo: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/quantscope find $(DEMO)/repo 'channel.name == "DAPI" and well in ("A01", "B02")'
 	$(BIN)/quantscope ls $(DEMO)/repo
 	$(BIN)/quantscope summary $(DEMO)/repo
+	@echo
+	@echo "The portal: run  make serve  (or  $(BIN)/quantscope serve $(DEMO)/repo ),"
+	@echo "then open http://127.0.0.1:8000/ in a browser (API docs: http://127.0.0.1:8000/docs)."
+
+# the web portal and API over the demo repository (single-user mode: 127.0.0.1 only)
+serve: $(STAMP) $(VENDOR_STAMP)
+	test -d $(DEMO)/repo || $(MAKE) demo
+	$(BIN)/quantscope serve $(DEMO)/repo --port 8000
 
 # two workers (the machines have 2 cores); a test file runs whole on one worker
 TEST_WORKERS ?= 2

@@ -18,6 +18,7 @@ __all__ = [
     "NotARepository",
     "NotAuthenticated",
     "NotFound",
+    "PayloadTooLarge",
     "QuantscopeError",
     "RepositoryError",
     "UnsupportedFormat",
@@ -38,6 +39,10 @@ class UnsupportedFormat(InvalidInput):
 
 class CorruptFile(InvalidInput):
     """A file of a supported format is empty, truncated or otherwise unreadable."""
+
+
+class PayloadTooLarge(InvalidInput):
+    """An upload or a request body larger than the server accepts (HTTP 413)."""
 
 
 class NotFound(QuantscopeError, LookupError):

@@ -151,7 +151,9 @@ async def _sent_token(request: Request) -> str:
     if header:
         return header
     ctype = request.headers.get("content-type", "")
-    if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+    # only small url-encoded forms are read here; a multipart body (an upload) is streamed to
+    # disk by its route, so it must carry the header (reading it here would spool it first)
+    if ctype.startswith("application/x-www-form-urlencoded"):
         form = await request.form()  # (cached: the route reads the same form)
         value = form.get("csrf")
         return value if isinstance(value, str) else ""
@@ -177,7 +179,8 @@ async def require_csrf(request: Request) -> None:
     if not sent or not secrets.compare_digest(sent.encode(), expected.encode()):
         raise AccessDenied(
             "missing or wrong CSRF token: a form must carry the page's hidden 'csrf' field, a "
-            "script the header X-CSRF-Token (from <meta name='csrf-token'>)"
+            "script or an upload (multipart) the header X-CSRF-Token (from <meta "
+            "name='csrf-token'>)"
         )
 
 

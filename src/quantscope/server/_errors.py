@@ -19,6 +19,7 @@ from ..errors import (
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    PayloadTooLarge,
     QuantscopeError,
     RepositoryError,
     UnsupportedFormat,
@@ -36,6 +37,7 @@ log = logging.getLogger("quantscope.server")
 _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (NotAuthenticated, 401),
     (AccessDenied, 403),
+    (PayloadTooLarge, 413),
     (UnsupportedFormat, 415),
     (CorruptFile, 422),
     (InvalidInput, 400),

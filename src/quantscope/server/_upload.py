@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import InvalidInput, QuantscopeError
+from ..errors import InvalidInput, PayloadTooLarge
 
 __all__ = [
     "PayloadTooLarge",
@@ -31,10 +31,6 @@ __all__ = [
 
 _MAX_FIELD = 4096  # bytes of a plain form field
 _MAX_FILES = 10_000
-
-
-class PayloadTooLarge(QuantscopeError):
-    """An upload larger than the server accepts (HTTP 413)."""
 
 
 @dataclass
