@@ -189,3 +189,34 @@ def test_anonymous_callers_read_nothing(served_root: Path) -> None:
         ):
             assert c.get("/zarr/" + p).status_code == 404, p
     app.state.quantscope.repo.close()
+
+
+def test_concurrent_first_requests_all_find_their_image(
+    served_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh server's index is read once while the other first requests wait for it: none
+    may answer 404 (to a Zarr reader a 404 chunk is silently a chunk of fill values)."""
+    import threading
+    import time
+
+    from quantscope.catalog import Repository
+    from quantscope.server._zarr import StoreIndex
+
+    with Repository.open(served_root) as repo:
+        sp = next(iter(repo.images.store_paths().items()))
+        real = repo.images.store_paths
+
+        def slow() -> dict[str, str]:
+            time.sleep(0.3)
+            return real()
+
+        monkeypatch.setattr(repo.images, "store_paths", slow)
+        idx = StoreIndex(repo)
+        parts = (sp[1] + "/0/zarr.json").split("/")
+        got: list[object] = []
+        threads = [threading.Thread(target=lambda: got.append(idx.owner(parts))) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert got == [("image", sp[0])] * 8
