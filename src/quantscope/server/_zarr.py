@@ -236,8 +236,8 @@ def zarr_file(
     request: Request,
     path: str,
     who: Principal = Depends(principal),
-    st: ServerState = Depends(state),
 ) -> Response:
+    st = state(request)  # not a dependency: one thread-pool hop less per request
     parts = safe_parts(path)
     full, rel = _resolve(st.repo.root, parts, path)
     image_id = _check_access(st, who, rel, path)
