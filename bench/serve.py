@@ -254,16 +254,48 @@ def local_tiles(path: Path, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def raw_chunk_reads(path: Path, n: int) -> float:
+    """Tiles/s of reading the chunk files a tile needs (both channels) as bytes from disk: no
+    decoding at all (the disk-and-page-cache limit)."""
+    meta = json.loads((path / "0" / "zarr.json").read_text())
+    cy = meta["chunk_grid"]["configuration"]["chunk_shape"][3]
+    per = SIZE // TILE
+    t0 = time.perf_counter()
+    for k in range(n):
+        y, x = divmod(k % (per * per), per)
+        for c in range(2):
+            (path / "0" / f"c.0.{c}.0.{y * TILE // cy}.{x * TILE // cy}").read_bytes()
+    return n / (time.perf_counter() - t0)
+
+
+def quantscope_reads(path: Path, n: int) -> float:
+    """Tiles/s of the same windows with the server's reader, decoding every time (no cache)."""
+    from quantscope.io import OmeZarrPlanes
+
+    planes = OmeZarrPlanes(path)
+    per = SIZE // TILE
+    t0 = time.perf_counter()
+    for k in range(n):
+        y, x = divmod(k % (per * per), per)
+        for c in range(2):
+            planes.window(0, c, 0, 0, (y * TILE, (y + 1) * TILE), (x * TILE, (x + 1) * TILE))
+    return n / (time.perf_counter() - t0)
+
+
 def measure_tiles(base: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     image = get_json(base + "/api/images")["items"][0]
     rec = get_json(base + f"/api/images/{image['id']}")
     repeated = tile_paths(image["id"], args.requests, fresh=False)
     fetch_many(base, repeated[:64], 4)  # warm: open arrays, decoded chunks, rendered tiles
     local = local_tiles(root / rec["store_path"], min(args.requests, 400))
+    raw = raw_chunk_reads(root / rec["store_path"], min(args.requests, 400))
+    uncached = quantscope_reads(root / rec["store_path"], min(args.requests, 400))
     out: dict[str, Any] = {
         "clients": args.clients,
         "workers": args.workers,
         "local_zarr_tiles_per_s": local,
+        "raw_chunk_file_reads_per_s": raw,
+        "quantscope_reader_uncached_per_s": uncached,
     }
     for kind, fresh in (("rendered", True), ("repeated", False)):
         paths = tile_paths(image["id"], args.requests, fresh=fresh)
@@ -286,7 +318,11 @@ def measure_tiles(base: str, root: Path, args: argparse.Namespace) -> dict[str, 
             f"p99 {out[kind]['p99_ms']:.1f} ms; ratio to local reads {rate / local:.2f}; "
             f"server CPU {cpu_ms:.2f} ms/tile (= {2000 / cpu_ms:,.0f} tiles/s on 2 free cores)"
         )
-    say(f"  local zarr-python reads of the same 256² windows (both channels): {local:,.0f}/s")
+    say(
+        f"  in this process, per tile (both channels): zarr-python reads {local:,.0f}/s; the "
+        f"server's reader without its chunk cache {uncached:,.0f}/s; the chunk files' bytes "
+        f"alone (no decoding) {raw:,.0f}/s"
+    )
     return out
 
 

@@ -46,6 +46,7 @@ def test_query_errors_are_400_with_the_cli_message(
     r = client.get("/api/images", params={"q": q})
     assert r.status_code == 400
     msg = r.json()["error"]["message"]
+    assert r.json()["error"]["type"] == "InvalidInput"
     assert "^" in msg
     out = cli("find", served_root, q)
     assert out.exit_code != 0

@@ -189,3 +189,142 @@ def test_anonymous_callers_read_nothing(served_root: Path) -> None:
         ):
             assert c.get("/zarr/" + p).status_code == 404, p
     app.state.quantscope.repo.close()
+
+
+def test_concurrent_first_requests_all_find_their_image(
+    served_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh server's index is read once while the other first requests wait for it: none
+    may answer 404 (to a Zarr reader a 404 chunk is silently a chunk of fill values)."""
+    import threading
+    import time
+
+    from quantscope.catalog import Repository
+    from quantscope.server._zarr import StoreIndex
+
+    with Repository.open(served_root) as repo:
+        sp = next(iter(repo.images.store_paths().items()))
+        real = repo.images.store_paths
+
+        def slow() -> dict[str, str]:
+            time.sleep(0.3)
+            return real()
+
+        monkeypatch.setattr(repo.images, "store_paths", slow)
+        idx = StoreIndex(repo)
+        parts = (sp[1] + "/0/zarr.json").split("/")
+        got: list[object] = []
+        threads = [threading.Thread(target=lambda: got.append(idx.owner(parts))) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert got == [("image", sp[0])] * 8
+
+
+class _FakeImages:
+    def __init__(self, paths: dict[str, str]) -> None:
+        self.paths = paths
+
+    def store_paths(self) -> dict[str, str]:
+        return dict(self.paths)
+
+
+class _FakeRepo:
+    def __init__(self, paths: dict[str, str]) -> None:
+        self.images = _FakeImages(paths)
+
+
+def own(idx: Any, path: str) -> Any:
+    return idx.owner(path.split("/"))
+
+
+def test_store_index_owners() -> None:
+    from quantscope.server._zarr import StoreIndex
+
+    repo = _FakeRepo(
+        {
+            "a1": "images/a1.ome.zarr",
+            "p1": "plates/P.ome.zarr/A/01/0",
+            "p2": "plates/P.ome.zarr/A/01/1",
+            "q1": "plates/Q.ome.zarr/B/03/0",
+        }
+    )
+    idx = StoreIndex(repo)  # type: ignore[arg-type]
+    assert own(idx, "images/a1.ome.zarr/0/c.0.0.0.0.0") == ("image", "a1")
+    assert own(idx, "images/a1.ome.zarr/zarr.json") == ("image", "a1")
+    assert own(idx, "plates/P.ome.zarr/A/01/1/labels/x/zarr.json") == ("image", "p2")
+    assert own(idx, "plates/P.ome.zarr/A/01/zarr.json") == ("plate", ["p1", "p2"])
+    assert own(idx, "plates/P.ome.zarr/zarr.json") == ("plate", ["p1", "p2"])
+    assert own(idx, "plates/Q.ome.zarr/B/zarr.json") == ("plate", ["q1"])
+    assert own(idx, "images/a2.ome.zarr/zarr.json") is None
+    assert own(idx, "images/a1.ome.zarr2/zarr.json") is None  # no prefix match
+    assert own(idx, "plates/R.ome.zarr/zarr.json") is None
+    repo.images.paths["a2"] = "images/a2.ome.zarr"  # a new image: found after a reread
+    idx.refresh(force=True)
+    assert own(idx, "images/a2.ome.zarr/zarr.json") == ("image", "a2")
+
+
+@pytest.mark.parametrize(
+    ("header", "size", "expected"),
+    [
+        (None, 10, None),
+        ("bytes=0-0", 10, (0, 1)),
+        ("bytes=2-5", 10, (2, 6)),
+        ("bytes=2-", 10, (2, 10)),
+        ("bytes=-3", 10, (7, 10)),
+        ("bytes=-30", 10, (0, 10)),
+        ("bytes=5-100", 10, (5, 10)),
+        ("Bytes= 1-2", 10, (1, 3)),
+        ("items=0-5", 10, None),  # another unit: ignored (the whole file)
+    ],
+)
+def test_parse_range(header: str | None, size: int, expected: tuple[int, int] | None) -> None:
+    from quantscope.server._zarr import parse_range
+
+    assert parse_range(header, size) == expected
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bytes=10-",
+        "bytes=5-4",
+        "bytes=-0",
+        "bytes=",
+        "bytes=-",
+        "bytes=a-b",
+        "bytes=1-2,3-4",
+        "bytes=0-1x",
+    ],
+)
+def test_parse_range_refuses(header: str) -> None:
+    from quantscope.errors import InvalidInput
+    from quantscope.server._zarr import parse_range
+
+    with pytest.raises(InvalidInput, match="Range"):
+        parse_range(header, 10)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "",
+        "/etc/passwd",
+        "plates/../x",
+        "plates/./x",
+        "plates//x",
+        "tables/x.parquet",
+        "catalog.sqlite",
+        "plates\\x",
+        "plates/x\x00",
+        "plates/C:x",
+        "plates/x\n",
+    ],
+)
+def test_safe_parts_refuses(path: str) -> None:
+    from quantscope.errors import NotFound
+    from quantscope.server._zarr import safe_parts
+
+    with pytest.raises(NotFound):
+        safe_parts(path)

@@ -60,7 +60,14 @@ def list_images(
 ) -> dict[str, Any]:
     _check_page(limit, offset)
     repo = st.repo
-    ids, total = repo.query.page(q, limit=limit, offset=offset, only=visible_images(repo, who))
+    try:
+        ids, total = repo.query.page(q, limit=limit, offset=offset, only=visible_images(repo, who))
+    except InvalidInput as e:
+        if type(e) is InvalidInput:
+            raise
+        # QuerySyntaxError, UnknownField, ...: the contract's type is "InvalidInput" (the
+        # message, caret line included, is the CLI's)
+        raise InvalidInput(str(e)) from e
     found = {img.id: img for img in repo.images.all(ids)} if ids else {}
     qc = repo.quality.status(ids) if ids else {}
     items = []

@@ -173,8 +173,8 @@ def thumbnail(
     min: str | None = Query(None, description=MIN_DOC),
     max: str | None = Query(None, description=MAX_DOC),
     who: Principal = Depends(principal),
-    st: ServerState = Depends(state),
 ) -> Response:
+    st = state(request)  # not a dependency: one thread-pool hop less per request
     img = _open(st, who, image_id)
     styles = parse_styles(img, c, min, max)
     etag = _etag(img, "thumb", _styles_key(styles))
@@ -199,8 +199,8 @@ def tile(
     min: str | None = Query(None, description=MIN_DOC),
     max: str | None = Query(None, description=MAX_DOC),
     who: Principal = Depends(principal),
-    st: ServerState = Depends(state),
 ) -> Response:
+    st = state(request)  # not a dependency: one thread-pool hop less per request
     img = _open(st, who, image_id)
     styles = parse_styles(img, c, min, max)
     from ._render import tile_box
@@ -226,8 +226,8 @@ def label_tile(
     x: int,
     t: int = Query(0, description="Time point"),
     who: Principal = Depends(principal),
-    st: ServerState = Depends(state),
 ) -> Response:
+    st = state(request)  # not a dependency: one thread-pool hop less per request
     from ._render import tile_box
 
     img = _open(st, who, image_id)
@@ -256,8 +256,8 @@ def object_crop(
     min: str | None = Query(None, description=MIN_DOC),
     max: str | None = Query(None, description=MAX_DOC),
     who: Principal = Depends(principal),
-    st: ServerState = Depends(state),
 ) -> Response:
+    st = state(request)  # not a dependency: one thread-pool hop less per request
     from ..errors import InvalidInput
 
     img = _open(st, who, image_id)

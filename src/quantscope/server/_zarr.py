@@ -106,26 +106,30 @@ class StoreIndex:
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._images: dict[str, str] = {}
         self._plates: dict[str, list[str]] = {}
         self._read_at = -1e9
         self._sums: OrderedDict[tuple[str, int], dict[str, tuple[int, str]]] = OrderedDict()
 
     def refresh(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if not force and now - self._read_at < _REFRESH_S:
+        """Reread the store paths (unless read less than a second ago). Callers arriving while
+        another reads wait for its result: none may see the empty index of a fresh server
+        (a spurious 404 is a chunk of fill values to a Zarr reader)."""
+        asked = time.monotonic()
+        with self._refresh_lock:
+            if self._read_at >= asked or (not force and asked - self._read_at < _REFRESH_S):
                 return
-            self._read_at = now
-        paths = self.repo.images.store_paths()
-        plates: dict[str, list[str]] = {}
-        for image_id, sp in paths.items():
-            parts = sp.strip("/").split("/")
-            if parts[0] == "plates" and len(parts) > 2:
-                plates.setdefault("/".join(parts[:2]), []).append(image_id)
-        with self._lock:
-            self._images = {sp.strip("/"): i for i, sp in paths.items()}
-            self._plates = plates
+            paths = self.repo.images.store_paths()
+            plates: dict[str, list[str]] = {}
+            for image_id, sp in paths.items():
+                parts = sp.strip("/").split("/")
+                if parts[0] == "plates" and len(parts) > 2:
+                    plates.setdefault("/".join(parts[:2]), []).append(image_id)
+            with self._lock:
+                self._images = {sp.strip("/"): i for i, sp in paths.items()}
+                self._plates = plates
+            self._read_at = time.monotonic()
 
     def owner(self, parts: list[str]) -> tuple[str, str | list[str]] | None:
         """``("image", id)``, ``("plate", [ids])`` or ``None`` for the path of ``parts``."""
@@ -232,8 +236,8 @@ def zarr_file(
     request: Request,
     path: str,
     who: Principal = Depends(principal),
-    st: ServerState = Depends(state),
 ) -> Response:
+    st = state(request)  # not a dependency: one thread-pool hop less per request
     parts = safe_parts(path)
     full, rel = _resolve(st.repo.root, parts, path)
     image_id = _check_access(st, who, rel, path)
