@@ -320,46 +320,37 @@ def test_serve_refuses_every_interface_without_users_and_allows_it_with(
 
 
 def test_zarr_paths_follow_their_images(access_world_shared: dict[str, Any]) -> None:
-    access_world = access_world_shared
-    """``store_path_for``: what ``/zarr/`` may serve to whom (h2's route calls it)."""
-    from quantscope.catalog import Principal
-    from quantscope.errors import NotFound
-    from quantscope.server._guard import store_path_for
+    """What ``/zarr/`` serves to whom: an image's files by its image's rule, plate/row/well
+    groups when an image below is visible; anything else the same 404 as a missing file."""
+    from fastapi.testclient import TestClient
 
-    with Repository.open(access_world["root"]) as repo:
-        ids = access_world["ids"]
-        store = {k: repo.images.get(i).store_path for k, i in ids.items()}
-        anon, boss = Principal.anonymous(), repo.access.principal("boss")
-        member = repo.access.principal("member")
-        pub = store["public"] + "/zarr.json"
-        assert store_path_for(repo, anon, "/" + pub) == pub
-        assert store_path_for(repo, anon, store["public"] + "/0/c/0/0/0/0/0")
+    from quantscope.server import create_app
+
+    world = access_world_shared
+    with Repository.open(world["root"]) as repo:
+        store = {k: repo.images.get(i).store_path for k, i in world["ids"].items()}
+    app = create_app(world["root"])
+
+    def get(who: str | None, rel: str) -> int:
+        headers = {"Authorization": "Bearer " + world["tokens"][who]} if who else {}
+        return int(client.get("/zarr/" + rel, headers=headers).status_code)
+
+    with TestClient(app) as client:
+        assert get(None, store["public"] + "/zarr.json") == 200
         for hidden in ("private", "legacy", "none"):
-            for sub in ("/zarr.json", "/labels/nuclei/zarr.json", "/0/c/0/0/0/0/0"):
-                with pytest.raises(NotFound):
-                    store_path_for(repo, anon, store[hidden] + sub)
-        assert store_path_for(repo, member, store["private"] + "/zarr.json")
-        with pytest.raises(NotFound):
-            store_path_for(repo, member, store["none"] + "/zarr.json")
+            for sub in ("/zarr.json", "/labels/zarr.json", "/0/zarr.json"):
+                assert get(None, store[hidden] + sub) == 404
+        assert get("member", store["private"] + "/zarr.json") == 200
+        assert get("member", store["none"] + "/zarr.json") == 404
         plate = "/".join(store["public"].split("/")[:2])
-        assert store_path_for(repo, anon, plate + "/zarr.json") == plate + "/zarr.json"
-        # a row or well holding hidden images only
+        assert get(None, plate + "/zarr.json") == 200
+        # a well holding hidden images only
         hidden_well = store["none"].rsplit("/", 1)[0]
-        with pytest.raises(NotFound):
-            store_path_for(repo, anon, hidden_well + "/zarr.json")
-        assert store_path_for(repo, boss, hidden_well + "/zarr.json")
-        for bad in (
-            "catalog.sqlite",
-            "quantscope.toml",
-            "tables/x",
-            "../etc/passwd",
-            "plates/../catalog.sqlite",
-            "images",
-            "",
-            "plates/nope.ome.zarr/zarr.json",
-        ):
-            with pytest.raises(NotFound):
-                store_path_for(repo, boss, bad)
+        assert get(None, hidden_well + "/zarr.json") == 404
+        assert get("boss", hidden_well + "/zarr.json") == 200
+        for outside in ("catalog.sqlite", "quantscope.toml", "../etc/passwd", "tables"):
+            assert get("boss", outside) == 404
+    app.state.quantscope.repo.close()
 
 
 def test_prepare_dataset_write_claims_new_names_only(access_world: dict[str, Any]) -> None:

@@ -88,8 +88,10 @@ def test_image_record_is_show_json_plus_viewer_fields(
     doc = client.get(f"/api/images/{first['id']}").json()
     shown = json.loads(cli("show", served_root, first["id"], "--json").stdout)
     for key, value in shown.items():
-        if key not in ("channels", "levels"):
+        if key not in ("channels", "levels", "path"):
             assert doc[key] == value, key
+    # the folder relative to the repository: the server's own layout is not shown
+    assert shown["path"] == str(served_root / doc["path"]) and doc["path"] == doc["store_path"]
     assert len(doc["levels"]) == shown["levels"]  # the count, detailed per level
     assert [c["name"] for c in doc["channels"]] == [c["name"] for c in shown["channels"]]
     assert doc["zarr_url"] == "http://testserver/zarr/" + doc["store_path"]

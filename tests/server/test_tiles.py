@@ -191,7 +191,7 @@ def image(served_root: Path) -> dict[str, Any]:
 
 
 def stored(served_root: Path, image: dict[str, Any], sub: str = "") -> Any:
-    return zarr.open_group(str(Path(image["path"]) / sub), mode="r")
+    return zarr.open_group(str(served_root / image["path"] / sub), mode="r")
 
 
 def test_tile_route_equals_the_stored_pixels(

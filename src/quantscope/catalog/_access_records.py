@@ -606,33 +606,6 @@ class AccessRecords(Part):
         )
         return S.images.c.id.in_(images_of)
 
-    def images_of_store_path(self, path: str) -> tuple[str | None, list[str]]:
-        """Which images a path of the store (relative to the repository folder) belongs to:
-        ``(the image whose OME-Zarr folder holds it, or None; the images below it, when it
-        is a group above image folders: a plate, a row, a well)``."""
-        path = path.strip("/")
-        i = S.images.c
-        if not path:
-            return None, []
-        top = "/".join(path.split("/")[:2])  # images/<id>.ome.zarr or plates/<name>.ome.zarr
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(i.id, i.store_path).where(
-                    sa.or_(i.store_path == top, i.store_path.startswith(top + "/", autoescape=True))
-                )
-            ).all()
-        last = path.rsplit("/", 1)[-1]
-        is_file = "." in last and not last.endswith(".ome.zarr")  # zarr.json, .zattrs, ...
-        group = path.rsplit("/", 1)[0] if is_file and "/" in path else path
-        owner = None
-        below: list[str] = []
-        for image_id, store in rows:
-            if path == store or path.startswith(store + "/"):
-                owner = str(image_id)
-            elif store.startswith(group + "/"):
-                below.append(str(image_id))
-        return owner, below
-
     # ------------------------------------------------------------------ helpers
     def _require_dataset(self, conn: Connection, name: str) -> None:
         if not self._dataset_exists(conn, name):

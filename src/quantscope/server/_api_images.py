@@ -114,6 +114,9 @@ def get_image(
     img = image_for(repo, who, image_id)
     doc = image_record(repo, img)
     opened = open_image(repo.root / img.store_path)
+    # the folder relative to the repository: the server's own file layout is not the caller's
+    # business (zarr_url is how a client reaches the files)
+    doc["path"] = img.store_path
     doc["zarr_url"] = zarr_url(request, img.store_path)
     parts = img.store_path.split("/")
     if parts[0] == "plates" and len(parts) >= 2:

@@ -6,7 +6,6 @@
 - :func:`visible_images`: the SQL condition on ``images.id`` a search adds, so that it never
   counts or returns what the caller may not see;
 - :func:`filter_visible`: the ids of a list the caller may see (feature rows, runs, plates);
-- :func:`store_path_for`: a file under ``/zarr/`` the caller may read (its image's rule);
 - :func:`dataset_for`, :func:`require_dataset_write`: a dataset the caller may see, change;
 - :func:`require_user`, :func:`require_admin`: actions for signed-in users and admins.
 
@@ -35,7 +34,6 @@ __all__ = [
     "require_admin",
     "require_dataset_write",
     "require_user",
-    "store_path_for",
     "visible_images",
 ]
 
@@ -87,39 +85,6 @@ def filter_visible(repo: Repository, who: Principal, image_ids: Iterable[str]) -
         return ids
     datasets = repo.access.datasets_of_images(ids)
     return [i for i in ids if may_see_image(who, datasets[i])]
-
-
-def store_path_for(repo: Repository, who: Principal, path: str) -> str:
-    """``path`` (relative to the repository folder, as under ``/zarr/``) normalized, if ``who``
-    may read it: a file of an image's OME-Zarr folder (its labels included) when ``who`` may
-    see that image; a group above images (a plate, a row, a well) when ``who`` may see one of
-    the images below it. Nothing else of the repository is served (catalog, settings, tables).
-
-    Raises
-    ------
-    NotFound
-        Anything else (the same answer for a forbidden file and a missing one).
-    """
-    import posixpath
-
-    raw = str(path).replace("\\", "/")
-    norm = posixpath.normpath("/" + raw).lstrip("/")
-    parts = norm.split("/")
-    if (
-        not norm
-        or ".." in raw.split("/")
-        or parts[0] not in ("images", "plates")
-        or len(parts) < 2
-        or not parts[1].endswith(".ome.zarr")
-    ):
-        raise NotFound(f"no file {str(path)[:120]!r} under /zarr/")
-    owner, below = repo.access.images_of_store_path(norm)
-    if owner is not None:
-        if may_see(repo, who, owner):
-            return norm
-    elif below and filter_visible(repo, who, below):
-        return norm
-    raise NotFound(f"no file {str(path)[:120]!r} under /zarr/")
 
 
 def dataset_for(repo: Repository, who: Principal, name: str) -> DatasetAccess:

@@ -23,7 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -121,11 +121,13 @@ class StoreIndex:
             if self._read_at >= asked or (not force and asked - self._read_at < _REFRESH_S):
                 return
             paths = self.repo.images.store_paths()
+            # every group above image folders (plate, row, well) -> the images below it
             plates: dict[str, list[str]] = {}
             for image_id, sp in paths.items():
                 parts = sp.strip("/").split("/")
                 if parts[0] == "plates" and len(parts) > 2:
-                    plates.setdefault("/".join(parts[:2]), []).append(image_id)
+                    for k in range(2, len(parts)):
+                        plates.setdefault("/".join(parts[:k]), []).append(image_id)
             with self._lock:
                 self._images = {sp.strip("/"): i for i, sp in paths.items()}
                 self._plates = plates
@@ -140,9 +142,10 @@ class StoreIndex:
                 got = images.get("/".join(parts[:k]))
                 if got is not None:
                     return "image", got
-            plate = plates.get("/".join(parts[:2]))
-            if plate is not None:
-                return "plate", plate
+            for k in range(len(parts), 1, -1):  # the innermost group: well, row, plate
+                below = plates.get("/".join(parts[:k]))
+                if below is not None:
+                    return "plate", below
             if attempt == 0:
                 self.refresh()
         return None
@@ -212,25 +215,38 @@ def _check_access(st: ServerState, who: Principal, rel: list[str], path: str) ->
             raise _missing(path)
         return None
     assert isinstance(owner, str)
-    sp = visible_store_path(st, who, owner).strip("/")  # NotFound if not visible
+    try:
+        sp = visible_store_path(st, who, owner).strip("/")
+    except NotFound:  # forbidden: the same answer as a missing file (the id is not told)
+        raise _missing(path) from None
     if "/".join(rel) != sp and not "/".join(rel).startswith(sp + "/"):
         idx.refresh(force=True)  # the folder moved since the index was read
         raise _missing(path)
     return owner
 
 
-@router.api_route(
+_ZARR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}, "application/json": {}}},
+    206: {"description": "Partial content (a Range request)"},
+    304: {"description": "Not modified (If-None-Match matched the ETag)"},
+    404: {"description": "No such file, or not visible to the caller"},
+    416: {"description": "A malformed or unsatisfiable Range"},
+}
+
+
+@router.head(
     "/zarr/{path:path}",
-    methods=["GET", "HEAD"],
+    summary="The headers of a file of the store (size, ETag)",
+    response_class=Response,
+    responses=_ZARR_RESPONSES,
+    operation_id="zarr_file_head",
+)
+@router.get(
+    "/zarr/{path:path}",
     summary="A file of the repository's OME-Zarr store (read-only; HTTP ranges)",
     response_class=Response,
-    responses={
-        200: {"content": {"application/octet-stream": {}, "application/json": {}}},
-        206: {"description": "Partial content (a Range request)"},
-        304: {"description": "Not modified (If-None-Match matched the ETag)"},
-        404: {"description": "No such file, or not visible to the caller"},
-        416: {"description": "A malformed or unsatisfiable Range"},
-    },
+    responses=_ZARR_RESPONSES,
+    operation_id="zarr_file",
 )
 def zarr_file(
     request: Request,
