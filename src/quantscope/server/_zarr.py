@@ -32,7 +32,7 @@ from ..catalog import Principal
 from ..errors import InvalidInput, NotFound
 from ._auth import principal
 from ._guard import filter_visible
-from ._state import ServerState, state
+from ._state import state
 from ._tiles import not_modified, visible_store_path
 
 if TYPE_CHECKING:
@@ -161,17 +161,18 @@ class StoreIndex:
         return sums.get(rel)
 
 
-_INDEXES: dict[int, StoreIndex] = {}
 _INDEX_LOCK = threading.Lock()
 
 
-def store_index(st: ServerState) -> StoreIndex:
-    """The :class:`StoreIndex` of the app's repository."""
+def store_index(request: Request) -> StoreIndex:
+    """The :class:`StoreIndex` of the app serving ``request`` (kept on the app's state)."""
+    st = state(request)
+    app_state = request.app.state
     with _INDEX_LOCK:
-        idx = _INDEXES.get(id(st))
-        if idx is None or idx.repo is not st.repo:
+        idx = getattr(app_state, "quantscope_store_index", None)
+        if not isinstance(idx, StoreIndex) or idx.repo is not st.repo:
             idx = StoreIndex(st.repo)
-            _INDEXES[id(st)] = idx
+            app_state.quantscope_store_index = idx
         return idx
 
 
@@ -199,9 +200,10 @@ def _resolve(root: Path, parts: list[str], path: str) -> tuple[Path, list[str]]:
     return full, rel
 
 
-def _check_access(st: ServerState, who: Principal, rel: list[str], path: str) -> str | None:
+def _check_access(request: Request, who: Principal, rel: list[str], path: str) -> str | None:
     """The image id the file belongs to (None: plate metadata), if ``who`` may read it."""
-    idx = store_index(st)
+    st = state(request)
+    idx = store_index(request)
     found = idx.owner(rel)
     if found is None:
         raise _missing(path)
@@ -240,11 +242,11 @@ def zarr_file(
     st = state(request)  # not a dependency: one thread-pool hop less per request
     parts = safe_parts(path)
     full, rel = _resolve(st.repo.root, parts, path)
-    image_id = _check_access(st, who, rel, path)
+    image_id = _check_access(request, who, rel, path)
     stat = full.stat()
     size = stat.st_size
     recorded = (
-        store_index(st).sha256(image_id, "/".join(rel), _dir_stamp(full))
+        store_index(request).sha256(image_id, "/".join(rel), _dir_stamp(full))
         if image_id is not None
         else None
     )
