@@ -110,7 +110,9 @@ class StoreIndex:
         self._images: dict[str, str] = {}
         self._plates: dict[str, list[str]] = {}
         self._read_at = -1e9
-        self._sums: OrderedDict[tuple[str, int], dict[str, tuple[int, str]]] = OrderedDict()
+        self._sums: OrderedDict[tuple[str, int], tuple[float, dict[str, tuple[int, str]]]] = (
+            OrderedDict()
+        )
 
     def refresh(self, *, force: bool = False) -> None:
         """Reread the store paths (unless read less than a second ago). Callers arriving while
@@ -147,17 +149,24 @@ class StoreIndex:
                 self.refresh()
         return None
 
-    def sha256(self, image_id: str, rel: str, stamp: int) -> tuple[int, str] | None:
-        """(size, SHA-256) recorded for file ``rel`` of image ``image_id``."""
+    def sha256(self, image_id: str, rel: str, stamp: int, mtime: float) -> tuple[int, str] | None:
+        """(size, SHA-256) recorded in the catalog for file ``rel`` of image ``image_id``, if
+        the file (modified at ``mtime``) is older than that reading of the catalog: a file
+        rewritten since may not be recorded yet, and a wrong ETag would be a stale 304."""
         key = (image_id, stamp)
         with self._lock:
-            sums = self._sums.get(key)
-        if sums is None:
+            got = self._sums.get(key)
+        if got is None:
+            read_at = time.time()
             sums = {p: (int(n), h) for _, p, n, h in self.repo.images.stored_files(image_id)}
+            got = (read_at, sums)
             with self._lock:
-                self._sums[key] = sums
+                self._sums[key] = got
                 while len(self._sums) > 256:
                     self._sums.popitem(last=False)
+        read_at, sums = got
+        if mtime >= read_at - 2.0:
+            return None
         return sums.get(rel)
 
 
@@ -246,7 +255,7 @@ def zarr_file(
     stat = full.stat()
     size = stat.st_size
     recorded = (
-        store_index(request).sha256(image_id, "/".join(rel), _dir_stamp(full))
+        store_index(request).sha256(image_id, "/".join(rel), _dir_stamp(full), stat.st_mtime)
         if image_id is not None
         else None
     )
