@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/serve.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache web/node_modules $(OSD)

@@ -131,6 +131,7 @@ def ingest(
                 (report.failed if out.error else report.notes).append(
                     IngestIssue(out.path, out.message)
                 )
+            repo.analyze()
             if qc:
                 _run_qc(repo, report, jobs, progress, measured or {})
     finally:

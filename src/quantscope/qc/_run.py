@@ -478,6 +478,7 @@ def run_qc(
             repo, thresholds, measured, errors, peers, plates
         )
         report.small_groups = {k: small[k] for k in names if k in small}
+        repo.analyze()
     stored = _ordered({k: everything[k] for k in names if k in everything})
     for image_id, name in names.items():
         status, flags = verdicts.get(image_id, ("pass", []))

@@ -61,6 +61,7 @@ def create_app(
     opened = repo if isinstance(repo, Repository) else Repository.open(Path(repo))
     if single_user is None:
         single_user = not _has_users(opened)
+    opened.analyze()  # a catalog written by older versions may have no planner statistics
     app = FastAPI(
         title="quantscope",
         summary="Images, metadata, quality, analyses and their provenance, over HTTP.",
