@@ -54,7 +54,7 @@ serve: $(STAMP) $(VENDOR_STAMP)
 # two workers (the machines have 2 cores); a test file runs whole on one worker
 TEST_WORKERS ?= 2
 test: $(STAMP) $(VENDOR_STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

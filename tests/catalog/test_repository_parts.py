@@ -38,7 +38,7 @@ PARTS = {
     "access": AccessRecords,
 }
 # what the handle itself still does: create/open/migrate/lock/identity/settings and summary
-HANDLE = {"init", "open", "migrate", "close", "write_lock", "summary"}
+HANDLE = {"init", "open", "migrate", "analyze", "close", "write_lock", "summary"}
 
 
 def _public_methods(cls: type) -> set[str]:

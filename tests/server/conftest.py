@@ -141,10 +141,13 @@ def serve_process(
         stop_server(p)
 
 
-@pytest.fixture
-def live_server(served_root: Path, serve_process: Callable[..., str]) -> str:
-    """Base URL of ``quantscope serve`` over ``served_root`` (single-user mode)."""
-    return serve_process(served_root)
+@pytest.fixture(scope="module")
+def live_server(served_root: Path, quantscope_command: list[str]) -> Iterator[str]:
+    """Base URL of ``quantscope serve`` over ``served_root`` (single-user mode), one server per
+    test module (the tests that use it only read)."""
+    proc, url = start_server(quantscope_command, served_root)
+    yield url
+    stop_server(proc)
 
 
 # ---------------------------------------------------------------------------- access (h1)
