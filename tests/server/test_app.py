@@ -61,3 +61,23 @@ def test_live_server_answers(live_server: str) -> None:
 
     r = httpx.get(live_server + "/api/whoami")
     assert r.status_code == 200 and r.json()["single_user"] is True
+
+
+def test_serve_passes_scheduler_and_workers_to_uvicorn(
+    cli, served_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve --scheduler` reaches the runs started over HTTP (through the environment of the
+    uvicorn workers), `--workers` reaches uvicorn."""
+    import os
+
+    import uvicorn
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    for name in ("REPO", "CORS", "SINGLE_USER", "SCHEDULER"):  # restored after the test
+        monkeypatch.setenv(f"QUANTSCOPE_SERVE_{name}", "")
+    r = cli("serve", served_copy, "--workers", "3", "--scheduler", "tcp://127.0.0.1:8786")
+    assert r.exit_code == 0, r.output
+    assert seen["workers"] == 3 and seen["host"] == "127.0.0.1" and seen["factory"] is True
+    assert os.environ["QUANTSCOPE_SERVE_SCHEDULER"] == "tcp://127.0.0.1:8786"
+    assert os.environ["QUANTSCOPE_SERVE_SINGLE_USER"] == "1"

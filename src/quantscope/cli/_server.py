@@ -35,12 +35,27 @@ def serve(
             "/zarr/ from a browser; repeat for several.",
         ),
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="Run the pipelines started from the portal on this Dask scheduler "
+            "(tcp://HOST:8786), as `quantscope run --scheduler` does; default: local processes.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the repository: web portal, JSON API (/docs) and read-only OME-Zarr (/zarr/)."""
     from ..server import ServeOptions, check_options
     from ..server import serve as run_server
 
-    opts = ServeOptions(host=host, port=port, workers=workers, cors_origins=tuple(cors or ()))
+    opts = ServeOptions(
+        host=host,
+        port=port,
+        workers=workers,
+        cors_origins=tuple(cors or ()),
+        scheduler=scheduler,
+    )
     from ..catalog import Repository
 
     with Repository.open(repo) as r:

@@ -23,6 +23,7 @@ class ServeOptions:
     port: int = 8000
     workers: int = 1
     cors_origins: tuple[str, ...] = ()
+    scheduler: str | None = None  # a Dask scheduler (tcp://HOST:8786) for runs started over HTTP
 
     def url(self) -> str:
         host = self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"
@@ -84,6 +85,8 @@ def serve(root: str | os.PathLike[str], opts: ServeOptions) -> None:
     os.environ["QUANTSCOPE_SERVE_REPO"] = resolved
     os.environ["QUANTSCOPE_SERVE_CORS"] = "\n".join(opts.cors_origins)
     os.environ["QUANTSCOPE_SERVE_SINGLE_USER"] = "0" if has_users else "1"
+    if opts.scheduler:
+        os.environ["QUANTSCOPE_SERVE_SCHEDULER"] = opts.scheduler
     uvicorn.run(
         "quantscope.server._app:app_from_environment",
         factory=True,
