@@ -393,3 +393,39 @@ def test_live_server_with_users_signs_in(
         assert c.get("/api/whoami").json()["name"] == "member"
         names = {d["name"] for d in c.get("/api/datasets").json()["items"]}
         assert names == {"lab", "open"}
+
+
+def test_every_state_changing_route_checks_the_csrf_token(served_root: Path) -> None:
+    """Each POST/PUT/PATCH/DELETE route of the app depends on ``require_csrf`` (per route:
+    an app-wide dependency slowed every tile); a new route without it fails here."""
+    from fastapi.routing import APIRoute
+
+    from quantscope.server import create_app
+    from quantscope.server._auth import require_csrf
+
+    def calls(dependant: Any) -> set[Any]:
+        out = {dependant.call}
+        for sub in dependant.dependencies:
+            out |= calls(sub)
+        return out
+
+    def routes(items: Any) -> Any:
+        for r in items:
+            if isinstance(r, APIRoute):
+                yield r
+            inner = getattr(r, "original_router", None)  # an included router (FastAPI 0.16x)
+            if inner is not None:
+                yield from routes(inner.routes)
+
+    app = create_app(served_root)
+    try:
+        unsafe = {
+            (r.path, m): r
+            for r in routes(app.routes)
+            for m in (r.methods or set()) - {"GET", "HEAD", "OPTIONS"}
+        }
+        assert len(unsafe) >= 12  # login, logout, datasets (API and forms), runs, ingest
+        missing = sorted(k for k, r in unsafe.items() if require_csrf not in calls(r.dependant))
+        assert not missing, f"routes without the CSRF check: {missing}"
+    finally:
+        app.state.quantscope.repo.close()

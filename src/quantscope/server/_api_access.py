@@ -26,6 +26,7 @@ from starlette.responses import Response
 from ..catalog import DatasetAccess, Principal, Repository, may_read, may_write
 from ..errors import InvalidInput, NotAuthenticated
 from ._auth import (
+    CSRF,
     SESSION_COOKIE,
     auth_via,
     check_login_csrf,
@@ -170,7 +171,12 @@ def local_path(target: str | None, default: str = "/") -> str:
 
 
 # ---------------------------------------------------------------------------- routes
-@router.post("/login", tags=["access"], summary="Sign in (form); sets the session cookie")
+@router.post(
+    "/login",
+    dependencies=[CSRF],
+    tags=["access"],
+    summary="Sign in (form); sets the session cookie",
+)
 def login(
     request: Request,
     name: Annotated[str, Form(max_length=64)],
@@ -198,7 +204,9 @@ def login(
     return response
 
 
-@router.post("/logout", tags=["access"], summary="Sign out (form); ends the session")
+@router.post(
+    "/logout", dependencies=[CSRF], tags=["access"], summary="Sign out (form); ends the session"
+)
 def logout(request: Request) -> Response:
     st = state(request)
     sid = request.cookies.get(SESSION_COOKIE)
@@ -218,7 +226,11 @@ def list_datasets(
 
 
 @router.post(
-    "/api/datasets", tags=["access"], summary="Make a dataset from a query", status_code=201
+    "/api/datasets",
+    dependencies=[CSRF],
+    tags=["access"],
+    summary="Make a dataset from a query",
+    status_code=201,
 )
 def post_dataset(
     body: DatasetCreate, who: Principal = Depends(principal), st: ServerState = Depends(state)
@@ -226,7 +238,9 @@ def post_dataset(
     return create_dataset(st.repo, who, body.name, body.q, public=body.public)
 
 
-@router.post("/api/datasets/{name}/share", tags=["access"], summary="Share a dataset")
+@router.post(
+    "/api/datasets/{name}/share", dependencies=[CSRF], tags=["access"], summary="Share a dataset"
+)
 def post_share(
     name: str,
     body: ShareWith,
@@ -236,7 +250,9 @@ def post_share(
     return share_dataset(st.repo, who, name, body.user)
 
 
-@router.post("/api/datasets/{name}/unshare", tags=["access"], summary="Stop sharing")
+@router.post(
+    "/api/datasets/{name}/unshare", dependencies=[CSRF], tags=["access"], summary="Stop sharing"
+)
 def post_unshare(
     name: str,
     body: ShareWith,
@@ -246,7 +262,12 @@ def post_unshare(
     return share_dataset(st.repo, who, name, body.user, unshare=True)
 
 
-@router.post("/api/datasets/{name}/visibility", tags=["access"], summary="Public or private")
+@router.post(
+    "/api/datasets/{name}/visibility",
+    dependencies=[CSRF],
+    tags=["access"],
+    summary="Public or private",
+)
 def post_visibility(
     name: str,
     body: SetVisibility,

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..catalog import Principal, Repository
 from ..errors import InvalidInput
-from ._auth import principal
+from ._auth import CSRF, principal
 from ._errors import error_response
 from ._guard import filter_visible, require_dataset_write, require_user
 from ._state import state
@@ -122,7 +122,7 @@ _INGEST_BODY = {
 }
 
 
-@router.post("/api/ingest", response_model=None, openapi_extra=_INGEST_BODY)
+@router.post("/api/ingest", dependencies=[CSRF], response_model=None, openapi_extra=_INGEST_BODY)
 async def post_ingest(request: Request, who: Principal = Depends(principal)) -> Response:
     """Upload files (multipart: ``files`` parts, ``dataset`` field; or ``?dataset=``) and
     ingest them with QC into that dataset. 413 over the size limit; 400 for an empty,

@@ -19,7 +19,7 @@ from starlette.background import BackgroundTask
 
 from ..catalog import Principal, Repository, RunRecord
 from ..errors import InvalidInput, NotFound
-from ._auth import principal
+from ._auth import CSRF, principal
 from ._guard import filter_visible, require_user
 from ._runjobs import JobStore, available_pipelines, resolve_pipeline, start_job
 from ._state import state
@@ -318,7 +318,7 @@ _RUN_BODY = {
 }
 
 
-@router.post("/api/runs", status_code=202, openapi_extra=_RUN_BODY)
+@router.post("/api/runs", dependencies=[CSRF], status_code=202, openapi_extra=_RUN_BODY)
 async def post_run(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     """Start a pipeline (a name from ``GET /api/pipelines``, or YAML text) on the images of a
     query (those the caller may see) in the background; 202 with the job's status URL."""

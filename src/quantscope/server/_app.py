@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
-from ._auth import require_csrf
 from ._errors import install_handlers
 from ._state import ServerState
 
@@ -69,8 +68,6 @@ def create_app(
         docs_url="/docs",
         openapi_url="/openapi.json",
         redoc_url=None,
-        # every state-changing request signed in by the session cookie carries the CSRF token
-        dependencies=[Depends(require_csrf)],
     )
     app.state.quantscope = ServerState(
         repo=opened, single_user=single_user, cors_origins=tuple(cors_origins)

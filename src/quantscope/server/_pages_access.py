@@ -20,7 +20,7 @@ from ._api_access import (
     share_dataset,
     visible_datasets,
 )
-from ._auth import login_csrf, principal, set_login_csrf_cookie
+from ._auth import CSRF, login_csrf, principal, set_login_csrf_cookie
 from ._errors import status_of
 from ._page import page
 from ._state import state
@@ -99,7 +99,7 @@ def _after(request: Request, who: Principal, action: Any, done: str, q: str = ""
     return RedirectResponse("/datasets?done=" + quote(done, safe=""), status_code=303)
 
 
-@router.post("/datasets", include_in_schema=False)
+@router.post("/datasets", dependencies=[CSRF], include_in_schema=False)
 def post_dataset_form(
     request: Request,
     name: Annotated[str, Form(max_length=255)],
@@ -117,7 +117,7 @@ def post_dataset_form(
     )
 
 
-@router.post("/datasets/{name}/share", include_in_schema=False)
+@router.post("/datasets/{name}/share", dependencies=[CSRF], include_in_schema=False)
 def post_share_form(
     request: Request,
     name: str,
@@ -133,7 +133,7 @@ def post_share_form(
     )
 
 
-@router.post("/datasets/{name}/visibility", include_in_schema=False)
+@router.post("/datasets/{name}/visibility", dependencies=[CSRF], include_in_schema=False)
 def post_visibility_form(
     request: Request,
     name: str,

@@ -27,7 +27,7 @@ from ._api_runs import (
     start_run,
     visible_run,
 )
-from ._auth import csrf_token, principal
+from ._auth import CSRF, csrf_token, principal
 from ._features_view import (
     apply_filter,
     histogram_svg,
@@ -79,7 +79,7 @@ def runs_page(request: Request, who: Principal = Depends(principal)) -> HTMLResp
     )
 
 
-@router.post("/runs")
+@router.post("/runs", dependencies=[CSRF])
 async def start_run_form(request: Request, who: Principal = Depends(principal)) -> Response:
     """The start form: validate, start the run in the background, go to its page (303)."""
     require_user(who)
