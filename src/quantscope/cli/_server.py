@@ -62,7 +62,7 @@ def serve(
         access = getattr(r, "access", None)
         has_users = bool(access is not None and access.has_users())
     check_options(opts, has_users=has_users)
-    mode = "with sign-in" if has_users else "single-user mode (no users: you are its admin)"
+    mode = "with sign-in" if has_users else "in single-user mode: no users, you are its admin"
     _console(stderr=True).print(
         f"quantscope: serving {repo} at {opts.url()} ({mode}); API docs at {opts.url()}docs; "
         "stop with Ctrl+C"
