@@ -396,3 +396,24 @@ def test_ingest_leaves_planner_statistics(tmp_path: Path) -> None:
         with repo.engine.connect() as conn:
             tables = set(conn.exec_driver_sql("SELECT tbl FROM sqlite_stat1").scalars())
     assert "images" in tables
+
+
+def test_ingest_with_qc_leaves_planner_statistics_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With QC, the statistics are refreshed by QC's end (not twice per ingest)."""
+    import tifffile
+
+    from quantscope.ingestion import ingest
+
+    src = tmp_path / "one.tif"
+    tifffile.imwrite(src, (np.arange(64 * 64, dtype="uint16") % 500).reshape(64, 64))
+    calls: list[str] = []
+    real = Repository.analyze
+    monkeypatch.setattr(Repository, "analyze", lambda self: calls.append("x") or real(self))
+    with Repository.init(tmp_path / "r") as repo:
+        ingest(repo, [src], qc=True)
+        with repo.engine.connect() as conn:
+            tables = set(conn.exec_driver_sql("SELECT tbl FROM sqlite_stat1").scalars())
+    assert "images" in tables and "quality_metrics" in tables
+    assert calls == ["x"]

@@ -131,9 +131,10 @@ def ingest(
                 (report.failed if out.error else report.notes).append(
                     IngestIssue(out.path, out.message)
                 )
-            repo.analyze()
-            if qc:
+            if qc:  # run_qc refreshes the catalog's statistics at its end
                 _run_qc(repo, report, jobs, progress, measured or {})
+            else:
+                repo.analyze()
     finally:
         # concurrent bioio-czi metadata conversions can leave the cwd changed for good
         if os.getcwd() != cwd:
